@@ -1,0 +1,1 @@
+"""Adapters: what implements the domain's ports (SQLAlchemy, Huey, HTTP clients, settings)."""

@@ -1,0 +1,92 @@
+"""The composition root: builds every adapter and service from Settings. Nothing else wires."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+from huey import Huey
+from sqlalchemy import Engine
+
+from farm_adapters import schema_migrations
+from farm_adapters.clock import SystemClock
+from farm_adapters.database import create_database_engine
+from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs
+from farm_adapters.settings import Settings
+from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+from farm_domain.assignments import AssignmentReconciler
+from farm_domain.dispatch import Dispatcher
+from farm_domain.farm import Farm
+from farm_domain.ports import Clock, TaskQueue
+from farm_domain.registry import AgentRegistry
+
+
+class SchemaOutOfDate(Exception):
+    """The database is not at the newest schema: run ``farm db upgrade``."""
+
+
+@attrs.define
+class Runtime:
+    """What one process of the master holds: the engine, the queue and the services."""
+
+    settings: Settings
+    engine: Engine
+    huey: Huey
+    farm: Farm
+    dispatcher: Dispatcher
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    queue: TaskQueue | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> Runtime:
+    """Wire the master. ``queue`` and ``dispatcher`` replace the Huey ones (tests only)."""
+    clock = clock or SystemClock()
+    engine = create_database_engine(settings.database_url, pool_size=settings.threads)
+    uow = SqlUnitOfWorkFactory(engine)
+    huey = create_huey(settings.queue_url)
+    dispatcher = dispatcher or Dispatcher()
+    jobs = register_jobs(huey, lambda: dispatcher)
+    reconciler = AssignmentReconciler(
+        clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)
+    )
+    registry = AgentRegistry(
+        uow,
+        queue or HueyTaskQueue(jobs),
+        clock,
+        reconciler,
+        settings.default_agent_software,
+        farm_name=settings.farm_name,
+        allow_loopback=settings.allow_loopback_agents,
+    )
+    return Runtime(settings, engine, huey, Farm(agents=registry), dispatcher)
+
+
+def migrate(settings: Settings) -> None:
+    """Apply the schema migrations to the configured database."""
+    if settings.database_is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_database_engine(settings.database_url)
+    try:
+        schema_migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def check_schema(settings: Settings) -> None:
+    """Raises SchemaOutOfDate when the database needs ``farm db upgrade``."""
+    engine = create_database_engine(settings.database_url)
+    try:
+        if not schema_migrations.is_up_to_date(engine):
+            raise SchemaOutOfDate(
+                f"the database {engine.url.render_as_string(hide_password=True)} is not at the "
+                f"newest schema ({schema_migrations.head_revision()}): run `farm db upgrade`"
+            )
+    finally:
+        engine.dispose()

@@ -1,0 +1,451 @@
+"""Repositories and the unit of work over SQLAlchemy Core, mapping rows to domain entities."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+
+from farm_adapters import tables as t
+from farm_adapters.database import READ_ONLY
+from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
+from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
+from farm_domain.software import Software, SoftwareVersion
+from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
+
+_AGENT_SCALARS = [c.name for c in t.agents.columns if c.name != "id"]
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: Any) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+# -- agents ----------------------------------------------------------------------------------
+
+
+def _agent_row(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "hostname": agent.hostname,
+        "remote_ip": agent.remote_ip,
+        "use_address": agent.use_address.label,
+        "os_class": agent.os_class.label if agent.os_class else None,
+        "os_fullname": agent.os_fullname,
+        "cpu_name": agent.cpu_name,
+        "ram": agent.ram,
+        "free_ram": agent.free_ram,
+        "cpus": agent.cpus,
+        "port": agent.port,
+        "time_offset": agent.time_offset,
+        "version": agent.version,
+        "upgrade_to": agent.upgrade_to,
+        "ram_allocation": agent.ram_allocation,
+        "cpu_allocation": agent.cpu_allocation,
+        "restart_requested": agent.restart_requested,
+        "state": agent.state.label,
+        "disabled": agent.disabled,
+        "last_heard_from": agent.last_heard_from,
+        "last_polled": agent.last_polled,
+    }
+
+
+def _enum(cls: Any, label: str) -> Any:
+    return next(member for member in cls if member.label == label)
+
+
+class SqlAgentRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None:
+        statement = select(t.agents).where(t.agents.c.id == agent_id)
+        if for_update:
+            statement = statement.with_for_update()
+        row = self._c.execute(statement).first()
+        if row is None:
+            return None
+        macs = self._c.execute(
+            select(t.agent_mac_addresses.c.mac_address).where(
+                t.agent_mac_addresses.c.agent_id == agent_id
+            )
+        ).scalars()
+        gpus = self._c.execute(
+            select(t.gpus.c.fullname)
+            .join(t.agent_gpus, t.agent_gpus.c.gpu_id == t.gpus.c.id)
+            .where(t.agent_gpus.c.agent_id == agent_id)
+        ).scalars()
+        software = self._c.execute(
+            select(t.software.c.software, t.software_versions.c.version)
+            .select_from(t.agent_software_versions)
+            .join(
+                t.software_versions,
+                t.software_versions.c.id == t.agent_software_versions.c.software_version_id,
+            )
+            .join(t.software, t.software.c.id == t.software_versions.c.software_id)
+            .where(t.agent_software_versions.c.agent_id == agent_id)
+            .order_by(t.software.c.software, t.software_versions.c.rank)
+        ).all()
+        return _agent_from(row, frozenset(macs), frozenset(gpus),
+                           tuple(SoftwareRef(name, version) for name, version in software))
+
+    def add(self, agent: Agent) -> None:
+        self._c.execute(insert(t.agents), [_agent_row(agent)])
+        if agent.mac_addresses:
+            self.replace_mac_addresses(agent.id, agent.mac_addresses)
+        if agent.gpus:
+            self.replace_gpus(agent.id, agent.gpus)
+
+    def save(self, agent: Agent) -> None:
+        row = _agent_row(agent)
+        del row["id"]
+        self._c.execute(update(t.agents).where(t.agents.c.id == agent.id).values(row))
+
+    def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None:
+        self._c.execute(
+            delete(t.agent_mac_addresses).where(t.agent_mac_addresses.c.agent_id == agent_id)
+        )
+        if macs:
+            self._c.execute(
+                insert(t.agent_mac_addresses),
+                [{"agent_id": agent_id, "mac_address": mac} for mac in sorted(macs)],
+            )
+
+    def replace_gpus(self, agent_id: uuid.UUID, names: frozenset[str]) -> None:
+        self._c.execute(delete(t.agent_gpus).where(t.agent_gpus.c.agent_id == agent_id))
+        if not names:
+            return
+        self._c.execute(
+            _insert_ignoring_duplicates(self._c, t.gpus),
+            [{"fullname": name} for name in sorted(names)],
+        )
+        ids = self._c.execute(select(t.gpus.c.id).where(t.gpus.c.fullname.in_(names))).scalars()
+        self._c.execute(
+            insert(t.agent_gpus), [{"agent_id": agent_id, "gpu_id": gpu_id} for gpu_id in ids]
+        )
+
+    def attach_software(self, agent_id: uuid.UUID, version_ids: Iterable[int]) -> None:
+        rows = [{"agent_id": agent_id, "software_version_id": v} for v in version_ids]
+        if rows:
+            self._c.execute(_insert_ignoring_duplicates(self._c, t.agent_software_versions), rows)
+
+    def delete(self, agent_id: uuid.UUID) -> bool:
+        result = self._c.execute(delete(t.agents).where(t.agents.c.id == agent_id))
+        return result.rowcount > 0
+
+    def query(self, query: AgentQuery) -> list[AgentSummary]:
+        a = t.agents.c
+        statement = select(a.id, a.hostname, a.port, a.remote_ip).order_by(a.hostname, a.id)
+        conditions = []
+        if query.min_ram is not None:
+            conditions.append(a.ram >= query.min_ram)
+        if query.max_ram is not None:
+            conditions.append(a.ram <= query.max_ram)
+        if query.min_cpus is not None:
+            conditions.append(a.cpus >= query.min_cpus)
+        if query.max_cpus is not None:
+            conditions.append(a.cpus <= query.max_cpus)
+        if query.hostname is not None:
+            conditions.append(a.hostname == query.hostname)
+        if query.remote_ip is not None:
+            conditions.append(a.remote_ip == query.remote_ip)
+        if query.port is not None:
+            conditions.append(a.port == query.port)
+        if query.state is AgentState.DISABLED:
+            conditions += [a.disabled.is_(True), a.state != "offline"]
+        elif query.state is AgentState.OFFLINE:
+            conditions.append(a.state == "offline")
+        elif query.state is not None:
+            conditions += [a.state == query.state.label, a.disabled.is_(False)]
+        if conditions:
+            statement = statement.where(and_(*conditions))
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        if query.offset:
+            statement = statement.offset(query.offset)
+        return [AgentSummary(*row) for row in self._c.execute(statement)]
+
+
+def _agent_from(
+    row: Row[Any], macs: frozenset[str], gpus: frozenset[str], software: tuple[SoftwareRef, ...]
+) -> Agent:
+    m = row._mapping
+    return Agent(
+        id=m["id"],
+        hostname=m["hostname"],
+        remote_ip=m["remote_ip"],
+        use_address=_enum(UseAddress, m["use_address"]),
+        os_class=_enum(OsClass, m["os_class"]) if m["os_class"] else None,
+        os_fullname=m["os_fullname"],
+        cpu_name=m["cpu_name"],
+        ram=m["ram"],
+        free_ram=m["free_ram"],
+        cpus=m["cpus"],
+        port=m["port"],
+        time_offset=m["time_offset"],
+        version=m["version"],
+        upgrade_to=m["upgrade_to"],
+        ram_allocation=m["ram_allocation"],
+        cpu_allocation=m["cpu_allocation"],
+        restart_requested=m["restart_requested"],
+        state=_enum(AgentState, m["state"]),
+        disabled=m["disabled"],
+        last_heard_from=m["last_heard_from"],
+        last_polled=m["last_polled"],
+        mac_addresses=macs,
+        gpus=gpus,
+        software=software,
+    )
+
+
+# -- tasks and jobs -----------------------------------------------------------------------------
+
+
+def _task_row(task: Task) -> dict[str, Any]:
+    return {
+        "job_id": task.job_id,
+        "frame": task.frame,
+        "state": task.state.value if task.state else None,
+        "priority": task.priority,
+        "attempts": task.attempts,
+        "failures": task.failures,
+        "agent_id": task.agent_id,
+        "sent_to_agent": task.sent_to_agent,
+        "sent_at": task.sent_at,
+        "last_error": task.last_error,
+        "hidden": task.hidden,
+        "time_submitted": task.time_submitted,
+        "time_started": task.time_started,
+        "time_finished": task.time_finished,
+    }
+
+
+def _task_from(m: Any) -> Task:
+    return Task(
+        id=m["id"],
+        job_id=m["job_id"],
+        frame=m["frame"],
+        state=WorkState(m["state"]) if m["state"] else None,
+        priority=m["priority"],
+        attempts=m["attempts"],
+        failures=m["failures"],
+        agent_id=m["agent_id"],
+        sent_to_agent=m["sent_to_agent"],
+        sent_at=m["sent_at"],
+        last_error=m["last_error"],
+        hidden=m["hidden"],
+        time_submitted=m["time_submitted"],
+        time_started=m["time_started"],
+        time_finished=m["time_finished"],
+    )
+
+
+class SqlTaskRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
+        statement = select(t.tasks).where(t.tasks.c.id == task_id)
+        if for_update:
+            statement = statement.with_for_update()
+        row = self._c.execute(statement).first()
+        return None if row is None else _task_from(row._mapping)
+
+    def add(self, task: Task) -> Task:
+        new_id = self._c.execute(insert(t.tasks).values(_task_row(task))).inserted_primary_key[0]
+        return attrs.evolve(task, id=new_id)
+
+    def save(self, task: Task) -> None:
+        self._c.execute(update(t.tasks).where(t.tasks.c.id == task.id).values(_task_row(task)))
+
+    def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
+        statement = (
+            select(t.tasks)
+            .where(t.tasks.c.agent_id == agent_id, t.TASK_IS_ACTIVE)
+            .order_by(t.tasks.c.id)
+        )
+        if for_update:
+            statement = statement.with_for_update()
+        return [_task_from(row._mapping) for row in self._c.execute(statement)]
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
+        statement = (
+            select(
+                t.tasks,
+                t.jobs.c.title.label("job_title"),
+                t.jobtypes.c.name.label("jobtype_name"),
+                t.jobtypes.c.id.label("jobtype_id"),
+                t.jobtype_versions.c.version.label("jobtype_version"),
+            )
+            .join(t.jobs, t.jobs.c.id == t.tasks.c.job_id)
+            .join(t.jobtype_versions, t.jobtype_versions.c.id == t.jobs.c.jobtype_version_id)
+            .join(t.jobtypes, t.jobtypes.c.id == t.jobtype_versions.c.jobtype_id)
+            .where(t.tasks.c.agent_id == agent_id)
+            .order_by(t.tasks.c.id)
+        )
+        result = []
+        for row in self._c.execute(statement):
+            m = row._mapping
+            summary = JobSummary(
+                id=m["job_id"],
+                title=m["job_title"],
+                jobtype=m["jobtype_name"],
+                jobtype_id=m["jobtype_id"],
+                jobtype_version=m["jobtype_version"],
+            )
+            result.append((_task_from(m), summary))
+        return result
+
+    def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
+        rows = self._c.execute(
+            select(t.tasks.c.state, t.tasks.c.agent_id.is_(None), func.count())
+            .where(t.tasks.c.job_id == job_id)
+            .group_by(t.tasks.c.state, t.tasks.c.agent_id.is_(None))
+        )
+        counts: dict[TaskStatus, int] = {}
+        for state, unowned, count in rows:
+            if state is None:
+                status = TaskStatus.QUEUED if unowned else TaskStatus.ASSIGNED
+            else:
+                status = TaskStatus(state)
+            counts[status] = counts.get(status, 0) + count
+        return counts
+
+
+def _as_dict(entity: Any) -> dict[str, Any]:
+    return attrs.asdict(entity, recurse=False)
+
+
+class SqlJobRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, job_id: int) -> Job | None:
+        row = self._c.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return Job(
+            id=m["id"],
+            title=m["title"],
+            jobtype_version_id=m["jobtype_version_id"],
+            state=WorkState(m["state"]) if m["state"] else None,
+            priority=m["priority"],
+            requeue=m["requeue"],
+            time_submitted=m["time_submitted"],
+        )
+
+    def add(self, job: Job) -> Job:
+        values = _as_dict(job)
+        del values["id"]
+        values["state"] = job.state.value if job.state else None
+        new_id = self._c.execute(insert(t.jobs).values(values)).inserted_primary_key[0]
+        return attrs.evolve(job, id=new_id)
+
+    def set_state(self, job_id: int, state: WorkState | None) -> None:
+        self._c.execute(
+            update(t.jobs).where(t.jobs.c.id == job_id).values(state=state.value if state else None)
+        )
+
+
+class SqlJobTypeRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add(self, name: str, version: int = 1) -> JobTypeVersion:
+        jobtype_id = self._c.execute(
+            select(t.jobtypes.c.id).where(t.jobtypes.c.name == name)
+        ).scalar()
+        if jobtype_id is None:
+            jobtype_id = self._c.execute(
+                insert(t.jobtypes).values(name=name)
+            ).inserted_primary_key[0]
+        version_id = self._c.execute(
+            insert(t.jobtype_versions).values(
+                jobtype_id=jobtype_id, version=version, batch_contiguous=True
+            )
+        ).inserted_primary_key[0]
+        return JobTypeVersion(version_id, jobtype_id, name, version)
+
+
+class SqlSoftwareRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get_by_name(self, name: str) -> Software | None:
+        software_id = self._c.execute(
+            select(t.software.c.id).where(t.software.c.software == name)
+        ).scalar()
+        if software_id is None:
+            return None
+        versions = self._c.execute(
+            select(t.software_versions)
+            .where(t.software_versions.c.software_id == software_id)
+            .order_by(t.software_versions.c.rank)
+        )
+        return Software(
+            software_id,
+            name,
+            tuple(SoftwareVersion(r.id, r.software_id, r.version, r.rank) for r in versions),
+        )
+
+    def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software:
+        software_id = self._c.execute(
+            insert(t.software).values(software=name)
+        ).inserted_primary_key[0]
+        if versions:
+            self._c.execute(
+                insert(t.software_versions),
+                [{"software_id": software_id, "version": v, "rank": r} for v, r in versions],
+            )
+        found = self.get_by_name(name)
+        assert found is not None
+        return found
+
+
+class SqlUnitOfWork:
+    """A connection and a transaction; rolls back on exit unless committed."""
+
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        self._engine = engine
+        self._read_only = read_only
+        self._committed = False
+
+    def __enter__(self) -> SqlUnitOfWork:
+        connection = self._engine.connect()
+        if self._read_only:
+            connection = connection.execution_options(**{READ_ONLY: True})
+        self._connection = connection
+        self._transaction = connection.begin()
+        self.agents = SqlAgentRepository(connection)
+        self.tasks = SqlTaskRepository(connection)
+        self.jobs = SqlJobRepository(connection)
+        self.jobtypes = SqlJobTypeRepository(connection)
+        self.software = SqlSoftwareRepository(connection)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if not self._committed and self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self._connection.close()
+
+    def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
+        self._transaction.commit()
+        self._committed = True
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only=read_only)

@@ -1,0 +1,211 @@
+"""The database schema, mapped explicitly to the domain's entities by the repositories."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    or_,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC and always read back timezone-aware (SQLite drops tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("remote_ip", String(45)),
+    Column("use_address", String(16), nullable=False),
+    Column("os_class", String(16)),
+    Column("os_fullname", String(128)),
+    Column("cpu_name", String(128)),
+    Column("ram", Integer, nullable=False),
+    Column("free_ram", Integer, nullable=False),
+    Column("cpus", Integer, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("time_offset", Integer, nullable=False),
+    Column("version", String(16)),
+    Column("upgrade_to", String(16)),
+    Column("ram_allocation", Float, nullable=False),
+    Column("cpu_allocation", Float, nullable=False),
+    Column("restart_requested", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("last_heard_from", UtcDateTime),
+    Column("last_polled", UtcDateTime),
+    Index("ix_agents_hostname_id", "hostname", "id"),
+    Index("ix_agents_ram", "ram"),
+    Index("ix_agents_cpus", "cpus"),
+    Index("ix_agents_remote_ip", "remote_ip"),
+    Index("ix_agents_port", "port"),
+    Index("ix_agents_state", "state", "disabled"),
+)
+
+agent_mac_addresses = Table(
+    "agent_mac_addresses",
+    metadata,
+    Column("agent_id", Uuid, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("mac_address", String(17), primary_key=True),
+)
+
+gpus = Table(
+    "gpus",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fullname", String(128), nullable=False, unique=True),
+)
+
+agent_gpus = Table(
+    "agent_gpus",
+    metadata,
+    Column("agent_id", Uuid, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("gpu_id", Integer, ForeignKey("gpus.id", ondelete="CASCADE"), primary_key=True),
+)
+
+software = Table(
+    "software",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("software", String(64), nullable=False, unique=True),
+)
+
+software_versions = Table(
+    "software_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("version", String(64), nullable=False),
+    Column("rank", Integer, nullable=False),
+    UniqueConstraint("software_id", "version"),
+)
+
+agent_software_versions = Table(
+    "agent_software_versions",
+    metadata,
+    Column("agent_id", Uuid, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "software_version_id",
+        Integer,
+        ForeignKey("software_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+jobtypes = Table(
+    "jobtypes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("description", Text),
+)
+
+jobtype_versions = Table(
+    "jobtype_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "jobtype_id", Integer, ForeignKey("jobtypes.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("version", Integer, nullable=False),
+    Column("classname", String(64)),
+    Column("code", Text),
+    Column("max_batch", Integer),
+    Column("batch_contiguous", Boolean, nullable=False, default=True),
+    UniqueConstraint("jobtype_id", "version"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(255), nullable=False),
+    Column(
+        "jobtype_version_id", Integer, ForeignKey("jobtype_versions.id"), nullable=False
+    ),
+    Column("state", String(16)),
+    Column("priority", Integer, nullable=False),
+    Column("requeue", Integer, nullable=False),
+    Column("time_submitted", UtcDateTime, nullable=False),
+    Index("ix_jobs_title", "title"),
+    Index("ix_jobs_state", "state"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("frame", Float, nullable=False),
+    Column("state", String(16)),
+    Column("priority", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("agent_id", Uuid, ForeignKey("agents.id", ondelete="SET NULL")),
+    Column("sent_to_agent", Boolean, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("hidden", Boolean, nullable=False),
+    Column("time_submitted", UtcDateTime),
+    Column("time_started", UtcDateTime),
+    Column("time_finished", UtcDateTime),
+    Index("ix_tasks_job_id_state", "job_id", "state"),
+)
+
+# "The tasks of agent X that are neither done nor failed": the reconciler's and the heartbeat's
+# query. Partial, so it stays small however many finished tasks the farm keeps.
+TASK_IS_ACTIVE = or_(tasks.c.state.is_(None), tasks.c.state.notin_(["done", "failed"]))
+Index(
+    "ix_tasks_agent_active",
+    tasks.c.agent_id,
+    sqlite_where=TASK_IS_ACTIVE,
+    postgresql_where=TASK_IS_ACTIVE,
+)

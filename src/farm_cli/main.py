@@ -1,0 +1,167 @@
+"""``farm``: serve the master, run queue workers, migrate the database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from farm_adapters.composition import SchemaOutOfDate, build_runtime, check_schema, migrate
+from farm_adapters.logs import configure_logging
+from farm_adapters.queue import start_embedded_consumer
+from farm_adapters.settings import Settings, SettingsError
+
+log = logging.getLogger("farm.cli")
+
+# Flags that map onto FARM_* settings (flag name -> settings key).
+_SETTING_FLAGS = {
+    "host": "host",
+    "port": "port",
+    "database": "database_url",
+    "queue": "queue_url",
+    "data_dir": "data_dir",
+    "workers": "workers",
+    "threads": "threads",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="farm",
+        description="A render-farm master. Every flag also has a FARM_* environment variable.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_storage(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--database", metavar="URL",
+                         help="sqlite:///path or postgresql://... (FARM_DATABASE_URL; "
+                              "default: SQLite in the data directory)")
+        sub.add_argument("--queue", metavar="URL",
+                         help="sqlite:///path, redis://host:port/db or immediate "
+                              "(FARM_QUEUE_URL; default: SQLite in the data directory)")
+        sub.add_argument("--data-dir", metavar="DIR",
+                         help="where embedded files live (FARM_DATA_DIR; default ./farm-data)")
+
+    serve = commands.add_parser("serve", help="serve the HTTP API with a production WSGI server")
+    serve.add_argument("--host", help="address to listen on (FARM_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (FARM_PORT; default 8080)")
+    serve.add_argument("--workers", type=int,
+                       help="WSGI worker processes (FARM_WORKERS; default 1)")
+    serve.add_argument("--threads", type=int,
+                       help="threads per worker, also the database pool size "
+                            "(FARM_THREADS; default 8)")
+    with_storage(serve)
+
+    worker = commands.add_parser("worker", help="consume the queue (scale-out deployments)")
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="worker threads (FARM_QUEUE_WORKERS; default 2)")
+    with_storage(worker)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")
+    with_storage(upgrade)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {key: getattr(args, flag, None) for flag, key in _SETTING_FLAGS.items()}
+    if getattr(args, "concurrency", None) is not None:
+        overrides["queue_workers"] = args.concurrency
+    return Settings.load(os.environ, **overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except SettingsError as error:
+        print(f"farm: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        if args.command == "serve":
+            return _serve(args, settings)
+        if args.command == "worker":
+            return _worker(settings)
+        migrate(settings)
+        log.info("database upgraded", extra={"database": _safe_url(settings.database_url)})
+        return 0
+    except SchemaOutOfDate as error:
+        print(f"farm: {error}", file=sys.stderr)
+        return 2
+
+
+def _safe_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    if settings.database_is_embedded:
+        migrate(settings)
+    else:
+        check_schema(settings)
+    # The WSGI workers are separate processes that read their settings from the environment.
+    for flag, key in _SETTING_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ["FARM_" + key.upper()] = str(value)
+    consumer = None
+    runtime = None
+    if settings.queue_is_embedded:
+        runtime = build_runtime(settings)
+        consumer = start_embedded_consumer(runtime.huey, settings.queue_workers)
+    log.info(
+        "farm master starting",
+        extra={"address": f"http://{settings.host}:{settings.port}", "workers": settings.workers,
+               "database": _safe_url(settings.database_url),
+               "queue": _safe_url(settings.queue_url),
+               "embedded_consumer": consumer is not None},
+    )
+    try:
+        Granian(
+            "farm_http.wsgi:app",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.WSGI,
+            workers=settings.workers,
+            blocking_threads=settings.threads,
+            log_access=False,
+            respawn_failed_workers=True,
+        ).serve()
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
+        if runtime is not None:
+            runtime.close()
+    return 0
+
+
+def _worker(settings: Settings) -> int:
+    from huey.consumer import Consumer
+
+    check_schema(settings)
+    runtime = build_runtime(settings)
+    if runtime.huey.immediate:
+        print("farm: `farm worker` needs a real queue (FARM_QUEUE_URL), not immediate",
+              file=sys.stderr)
+        return 2
+    log.info("farm worker starting", extra={"queue": _safe_url(settings.queue_url),
+                                            "threads": settings.queue_workers})
+    try:
+        Consumer(runtime.huey, workers=settings.queue_workers, worker_type="thread").run()
+    finally:
+        runtime.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Who runs what: reconciling an agent's report with the tasks the master gave it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+import attrs
+
+from farm_domain.agents import Agent
+from farm_domain.enums import AgentState, WorkState
+from farm_domain.ports import Clock, UnitOfWork
+from farm_domain.work import Task, job_state
+
+log = logging.getLogger("farm.assignments")
+
+
+def recompute_job_states(uow: UnitOfWork, job_ids: Iterable[int]) -> None:
+    """Apply the job-state rule to each job after its tasks changed."""
+    for job_id in sorted(set(job_ids)):
+        job = uow.jobs.get(job_id)
+        if job is None:
+            continue
+        state = job_state(uow.tasks.status_counts(job_id), job.state)
+        if state is not job.state:
+            uow.jobs.set_state(job_id, state)
+            log.info(
+                "job state changed",
+                extra={"job_id": job_id, "from": str(job.state or "queued"),
+                       "to": str(state or "queued")},
+            )
+
+
+def release_agent_tasks(uow: UnitOfWork, agent_id: uuid.UUID, reason: str) -> list[Task]:
+    """Put the agent's unfinished tasks back in the queue without counting a failure."""
+    released = []
+    for task in uow.tasks.active_of_agent(agent_id, for_update=True):
+        uow.tasks.save(task.requeued())
+        released.append(task)
+        log.info(
+            "task requeued",
+            extra={"task_id": task.id, "job_id": task.job_id, "agent_id": str(agent_id),
+                   "reason": reason},
+        )
+    recompute_job_states(uow, (task.job_id for task in released))
+    return released
+
+
+@attrs.frozen
+class Reconciliation:
+    """What reconciling one report did."""
+
+    failed: tuple[int, ...] = ()
+    requeued: tuple[int, ...] = ()
+    unsent: tuple[int, ...] = ()
+
+    @property
+    def freed_work(self) -> bool:
+        return bool(self.requeued)
+
+
+class AssignmentReconciler:
+    """Compares the tasks an agent reports running with those the master assigned it.
+
+    A task the master sent that the agent does not report has failed on that agent: its failures
+    count up and it is requeued while the job's requeue policy allows, else it stays failed. A task
+    sent less than ``grace`` ago is left alone (the report may predate the send). A task not sent yet
+    is reported in ``unsent`` so that the caller asks the queue to send it.
+    Never touches other agents' tasks; never runs for an offline agent.
+    """
+
+    def __init__(self, clock: Clock, grace: timedelta = timedelta(seconds=30)) -> None:
+        self._clock = clock
+        self._grace = grace
+
+    def reconcile(self, uow: UnitOfWork, agent: Agent, reported: frozenset[int]) -> Reconciliation:
+        if agent.state is AgentState.OFFLINE:
+            return Reconciliation()
+        now = self._clock.now()
+        failed, requeued, unsent, jobs = [], [], [], set()
+        for task in uow.tasks.active_of_agent(agent.id, for_update=True):
+            if task.id in reported:
+                continue
+            if not task.sent_to_agent:
+                unsent.append(task.id)
+                continue
+            if task.sent_at is not None and now - task.sent_at < self._grace:
+                continue
+            job = uow.jobs.get(task.job_id)
+            failures = task.failures + 1
+            if job is None or job.may_requeue(failures):
+                uow.tasks.save(attrs.evolve(task.requeued(), failures=failures))
+                requeued.append(task.id)
+                outcome = "requeued"
+            else:
+                uow.tasks.save(
+                    attrs.evolve(task, state=WorkState.FAILED, failures=failures,
+                                 time_finished=now)
+                )
+                failed.append(task.id)
+                outcome = "failed"
+            jobs.add(task.job_id)
+            log.warning(
+                "task missing from agent's report",
+                extra={"task_id": task.id, "job_id": task.job_id, "agent_id": str(agent.id),
+                       "failures": failures, "outcome": outcome},
+            )
+        recompute_job_states(uow, jobs)
+        return Reconciliation(tuple(failed), tuple(requeued), tuple(unsent))

@@ -1,0 +1,39 @@
+"""Domain errors. The HTTP layer's single error table maps each class to a status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(DomainError):
+    """A value a client sent breaks a rule of the contract (HTTP 400)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The thing named does not exist (HTTP 404)."""
+
+
+class Conflict(DomainError):
+    """The request contradicts the current state (HTTP 409)."""
+
+
+class WrongFarm(ValidationError):
+    """An agent configured for another farm announced itself here (HTTP 400)."""
+
+
+class MisconfiguredDefaults(DomainError):
+    """The configured default agent software names something missing from the catalogue.
+
+    The contract answers this with a 500: it is the operator's configuration, not the agent's
+    request, that is wrong.
+    """

@@ -1,0 +1,14 @@
+"""The services a frontend (HTTP, CLI, dashboard) drives, gathered in one object."""
+
+from __future__ import annotations
+
+import attrs
+
+from farm_domain.registry import AgentRegistry
+
+
+@attrs.frozen
+class Farm:
+    """Everything a frontend may call. Built by the composition root."""
+
+    agents: AgentRegistry

@@ -1,0 +1,112 @@
+"""The ports: what the domain needs from the world, as small Protocols named by role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from farm_domain.agents import Agent, AgentQuery, AgentSummary
+from farm_domain.enums import WorkState
+from farm_domain.software import Software
+from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
+
+
+class AgentRepository(Protocol):
+    def get(self, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None: ...
+
+    def add(self, agent: Agent) -> None:
+        """Store a new agent with its MAC addresses, GPUs and software."""
+
+    def save(self, agent: Agent) -> None:
+        """Write an existing agent's scalar fields (not its sets)."""
+
+    def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None: ...
+
+    def replace_gpus(self, agent_id: uuid.UUID, names: frozenset[str]) -> None:
+        """Link the agent to these GPUs, adding names the shared catalogue lacks."""
+
+    def attach_software(self, agent_id: uuid.UUID, version_ids: Iterable[int]) -> None: ...
+
+    def delete(self, agent_id: uuid.UUID) -> bool: ...
+
+    def query(self, query: AgentQuery) -> list[AgentSummary]:
+        """Agents matching every filter, ordered by hostname then id."""
+
+
+class TaskRepository(Protocol):
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None: ...
+
+    def add(self, task: Task) -> Task:
+        """Store a new task; returns it with its id."""
+
+    def save(self, task: Task) -> None: ...
+
+    def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
+        """The agent's tasks that are neither done nor failed."""
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]: ...
+
+    def status_counts(self, job_id: int) -> dict[TaskStatus, int]: ...
+
+
+class JobRepository(Protocol):
+    def get(self, job_id: int) -> Job | None: ...
+
+    def add(self, job: Job) -> Job:
+        """Store a new job (its job type must exist); returns it with its id."""
+
+    def set_state(self, job_id: int, state: WorkState | None) -> None: ...
+
+
+class JobTypeRepository(Protocol):
+    def add(self, name: str, version: int = 1) -> JobTypeVersion:
+        """Store a job type version, creating the job type when it is new."""
+
+
+class SoftwareRepository(Protocol):
+    def get_by_name(self, name: str) -> Software | None: ...
+
+    def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: rolls back on exit unless ``commit`` was called."""
+
+    agents: AgentRepository
+    tasks: TaskRepository
+    jobs: JobRepository
+    jobtypes: JobTypeRepository
+    software: SoftwareRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work; ``read_only`` ones never write (and may not lock)."""
+
+
+class TaskQueue(Protocol):
+    """Work for the queue's consumers. Called only after the database commit; carries ids only."""
+
+    def assign_tasks(self) -> None: ...
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None: ...
+
+    def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None: ...
+
+    def update_agent(self, agent_id: uuid.UUID) -> None: ...
+
+    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
+        """Ask the agent at host:port to stop these tasks (used once the agent row is gone)."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""

@@ -1,0 +1,318 @@
+"""AgentRegistry: announces, heartbeats, queries and removals of agents."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import attrs
+
+from farm_domain import validation
+from farm_domain.agents import (
+    REQUIRED_ON_CREATE,
+    UNSET,
+    Agent,
+    AgentChanges,
+    AgentQuery,
+    AgentSummary,
+    agent_address,
+    parse_agent_id,
+    validated_values,
+    with_state,
+)
+from farm_domain.assignments import (
+    AssignmentReconciler,
+    recompute_job_states,
+    release_agent_tasks,
+)
+from farm_domain.enums import AgentState, WorkState
+from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
+from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.software import SoftwareDefaults
+from farm_domain.work import JobSummary, Task
+
+log = logging.getLogger("farm.agents")
+
+
+@attrs.define
+class _AfterCommit:
+    """Queue requests gathered during a transaction, sent once it has committed."""
+
+    assign_to_agent: uuid.UUID | None = None
+    assign_all: bool = False
+    send_to_agent: uuid.UUID | None = None
+    update_agent: uuid.UUID | None = None
+    stops: list[tuple[str, int, list[int]]] = attrs.Factory(list)
+
+
+@attrs.frozen
+class _Sets:
+    """The validated MAC addresses and GPUs of a request; None where not sent."""
+
+    macs: frozenset[str] | None
+    gpus: frozenset[str] | None
+
+
+class AgentRegistry:
+    """The agents of the farm, as the agents themselves and operators see them."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        queue: TaskQueue,
+        clock: Clock,
+        reconciler: AssignmentReconciler,
+        defaults: SoftwareDefaults | None = None,
+        *,
+        farm_name: str | None = None,
+        allow_loopback: bool = True,
+    ) -> None:
+        self._uow = uow
+        self._queue = queue
+        self._clock = clock
+        self._reconciler = reconciler
+        self._defaults = defaults or SoftwareDefaults()
+        self._farm_name = farm_name
+        self._allow_loopback = allow_loopback
+
+    # -- agents speaking --------------------------------------------------------------------
+
+    def announce(self, changes: AgentChanges, peer_address: str | None = None) -> tuple[Agent, bool]:
+        """Create the agent, or update it if its id is known; returns (agent, created).
+
+        Raises ValidationError (missing or bad fields), WrongFarm, MisconfiguredDefaults.
+        """
+        if changes.id is UNSET:
+            raise ValidationError("`id` not provided", field="id")
+        agent_id = parse_agent_id(changes.id)
+        self._check_farm(changes)
+        values = validated_values(changes, allow_loopback=self._allow_loopback)
+        sets = self._sets(changes)
+        if "remote_ip" not in values:
+            peer = self._peer_ip(peer_address)
+            if peer is not None:
+                values["remote_ip"] = peer
+        after = _AfterCommit()
+        with self._uow() as uow:
+            existing = uow.agents.get(agent_id, for_update=True)
+            if existing is None:
+                agent = self._create(uow, agent_id, values, sets)
+                created = True
+            else:
+                agent = self._apply(uow, existing, values, sets, changes, after, from_agent=True)
+                created = False
+            uow.commit()
+        if agent.is_available:
+            after.assign_to_agent = agent.id
+        self._enqueue(after)
+        return agent, created
+
+    def update(self, agent_id: uuid.UUID, changes: AgentChanges) -> Agent:
+        """Change some of an agent's fields; also the agent's heartbeat and shutdown call.
+
+        Raises NotFound, ValidationError, WrongFarm.
+        """
+        if changes.id is not UNSET and parse_agent_id(changes.id) != agent_id:
+            raise ValidationError(
+                "`id` in the request body does not match the agent id in the URL", field="id"
+            )
+        self._check_farm(changes)
+        values = validated_values(changes, allow_loopback=self._allow_loopback)
+        sets = self._sets(changes)
+        from_agent = changes.reported_task_ids is not UNSET
+        after = _AfterCommit()
+        with self._uow() as uow:
+            existing = uow.agents.get(agent_id, for_update=True)
+            if existing is None:
+                raise NotFound(f"Agent {agent_id} not found")
+            agent = self._apply(uow, existing, values, sets, changes, after, from_agent=from_agent)
+            uow.commit()
+        if agent.is_available:
+            after.assign_to_agent = agent.id
+        self._enqueue(after)
+        return agent
+
+    # -- operators and frontends ---------------------------------------------------------------
+
+    def get(self, agent_id: uuid.UUID) -> Agent:
+        """Raises NotFound."""
+        with self._uow(read_only=True) as uow:
+            agent = uow.agents.get(agent_id)
+        if agent is None:
+            raise NotFound(f"Agent {agent_id} not found")
+        return agent
+
+    def list(self, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
+        with self._uow(read_only=True) as uow:
+            return uow.agents.query(query)
+
+    def delete(self, agent_id: uuid.UUID) -> bool:
+        """Remove the agent, requeue its unfinished tasks and ask it to stop them.
+
+        Returns whether it existed; deleting an unknown agent is not an error.
+        """
+        after = _AfterCommit()
+        with self._uow() as uow:
+            agent = uow.agents.get(agent_id, for_update=True)
+            if agent is None:
+                return False
+            released = release_agent_tasks(uow, agent_id, reason="agent deleted")
+            uow.agents.delete(agent_id)
+            uow.commit()
+        log.info("agent deleted", extra={"agent_id": str(agent_id), "hostname": agent.hostname})
+        address = agent_address(agent)
+        if released:
+            after.assign_all = True
+            if address is not None:
+                after.stops.append((address, agent.port, [task.id for task in released]))
+        self._enqueue(after)
+        return True
+
+    def tasks(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
+        """The agent's tasks with a summary of each one's job. Raises NotFound."""
+        with self._uow(read_only=True) as uow:
+            if uow.agents.get(agent_id) is None:
+                raise NotFound(f"Agent {agent_id} not found")
+            return uow.tasks.of_agent(agent_id)
+
+    def assign_task(self, agent_id: uuid.UUID, task_id: int) -> Task:
+        """Hand a task to an agent by hand: a new attempt, not yet sent.
+
+        The previous agent, if another, is asked to stop it. Raises NotFound (agent or task) and
+        Conflict (the task is already done).
+        """
+        after = _AfterCommit(send_to_agent=agent_id)
+        with self._uow() as uow:
+            agent = uow.agents.get(agent_id)
+            if agent is None:
+                raise NotFound(f"Agent {agent_id} not found")
+            task = uow.tasks.get(task_id, for_update=True)
+            if task is None:
+                raise NotFound("Task not found")
+            if task.state is WorkState.DONE:
+                raise Conflict(f"Task {task_id} is already done")
+            assigned = task.assigned_to(agent_id)
+            uow.tasks.save(assigned)
+            recompute_job_states(uow, [task.job_id])
+            previous = None
+            if task.agent_id is not None and task.agent_id != agent_id:
+                previous = uow.agents.get(task.agent_id)
+            uow.commit()
+        log.info(
+            "task assigned by hand",
+            extra={"task_id": task_id, "job_id": task.job_id, "agent_id": str(agent_id),
+                   "attempt": assigned.attempts},
+        )
+        if previous is not None and (address := agent_address(previous)) is not None:
+            after.stops.append((address, previous.port, [task_id]))
+        self._enqueue(after)
+        return assigned
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def _check_farm(self, changes: AgentChanges) -> None:
+        sent = changes.farm_name
+        if self._farm_name and sent not in (UNSET, None) and sent != self._farm_name:
+            raise WrongFarm("Wrong farm name", field="farm_name")
+
+    def _peer_ip(self, peer_address: str | None) -> str | None:
+        """The peer's address when it is acceptable as remote_ip; never fails the request."""
+        if not peer_address:
+            return None
+        try:
+            return validation.ip_address(peer_address, allow_loopback=self._allow_loopback)
+        except ValidationError:
+            return None
+
+    def _create(
+        self, uow: UnitOfWork, agent_id: uuid.UUID, values: dict[str, Any], sets: _Sets
+    ) -> Agent:
+        missing = [name for name in REQUIRED_ON_CREATE if name not in values]
+        if missing:
+            raise ValidationError(f"request is missing field(s): {', '.join(missing)}")
+        state = values.pop("state", AgentState.ONLINE)
+        agent = Agent(
+            id=agent_id,
+            last_heard_from=self._clock.now(),
+            mac_addresses=sets.macs or frozenset(),
+            gpus=sets.gpus or frozenset(),
+            remote_ip=values.pop("remote_ip", None),
+            **values,
+        )
+        agent = with_state(agent, state, from_agent=False)
+        version_ids = self._defaults.resolve(uow.software)
+        uow.agents.add(agent)
+        uow.agents.attach_software(agent_id, version_ids)
+        log.info(
+            "agent created",
+            extra={"agent_id": str(agent_id), "hostname": agent.hostname,
+                   "state": str(agent.shown_state)},
+        )
+        return uow.agents.get(agent_id) or agent
+
+    def _apply(
+        self,
+        uow: UnitOfWork,
+        agent: Agent,
+        values: dict[str, Any],
+        sets: _Sets,
+        changes: AgentChanges,
+        after: _AfterCommit,
+        *,
+        from_agent: bool,
+    ) -> Agent:
+        before = agent
+        state = values.pop("state", None)
+        agent = attrs.evolve(agent, last_heard_from=self._clock.now(), **values)
+        if state is not None:
+            agent = with_state(agent, state, from_agent=from_agent)
+        macs, gpus = sets.macs, sets.gpus
+        if macs is not None:
+            agent = attrs.evolve(agent, mac_addresses=macs)
+        if gpus is not None:
+            agent = attrs.evolve(agent, gpus=gpus)
+        uow.agents.save(agent)
+        if macs is not None and macs != before.mac_addresses:
+            uow.agents.replace_mac_addresses(agent.id, macs)
+        if gpus is not None and gpus != before.gpus:
+            uow.agents.replace_gpus(agent.id, gpus)
+        if before.shown_state is not agent.shown_state:
+            log.info(
+                "agent state changed",
+                extra={"agent_id": str(agent.id), "from": str(before.shown_state),
+                       "to": str(agent.shown_state),
+                       "reason": "reported by agent" if from_agent else "set by request"},
+            )
+        if agent.state is AgentState.OFFLINE and before.state is not AgentState.OFFLINE:
+            if release_agent_tasks(uow, agent.id, reason="agent went offline"):
+                after.assign_all = True
+        elif changes.reported_task_ids is not UNSET:
+            outcome = self._reconciler.reconcile(uow, agent, changes.reported_task_ids)
+            if outcome.unsent:
+                after.send_to_agent = agent.id
+            if outcome.freed_work:
+                after.assign_all = True
+        if agent.upgrade_to is not None and agent.upgrade_to != before.upgrade_to:
+            after.update_agent = agent.id
+        return agent
+
+    @staticmethod
+    def _sets(changes: AgentChanges) -> _Sets:
+        return _Sets(
+            macs=None if changes.mac_addresses is UNSET
+            else validation.mac_addresses(changes.mac_addresses),
+            gpus=None if changes.gpus is UNSET else validation.gpu_names(changes.gpus),
+        )
+
+    def _enqueue(self, after: _AfterCommit) -> None:
+        if after.update_agent is not None:
+            self._queue.update_agent(after.update_agent)
+        if after.send_to_agent is not None:
+            self._queue.send_tasks_to_agent(after.send_to_agent)
+        for host, port, task_ids in after.stops:
+            self._queue.stop_tasks(host, port, task_ids)
+        if after.assign_all:
+            self._queue.assign_tasks()
+        elif after.assign_to_agent is not None:
+            self._queue.assign_tasks_to_agent(after.assign_to_agent)

@@ -1,0 +1,135 @@
+"""Jobs and their tasks, as far as agents and their assignments need them."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+from farm_domain.enums import FINISHED_STATES, WorkState
+
+
+class TaskStatus(enum.Enum):
+    """What a task is doing, for counting: storage keeps queued and assigned both as null."""
+
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class Task:
+    """One frame of a job. ``attempts`` counts hand-outs to agents, ``failures`` failures.
+
+    ``sent_at`` is when the master last handed the task to its agent; it bounds the grace period
+    within which an agent's report may not mention the task yet.
+    """
+
+    id: int
+    job_id: int
+    frame: float
+    state: WorkState | None = None
+    priority: int = 0
+    attempts: int = 0
+    failures: int = 0
+    agent_id: uuid.UUID | None = None
+    sent_to_agent: bool = False
+    sent_at: datetime | None = None
+    last_error: str | None = None
+    hidden: bool = False
+    time_submitted: datetime | None = None
+    time_started: datetime | None = None
+    time_finished: datetime | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def status(self) -> TaskStatus:
+        if self.state is None:
+            return TaskStatus.QUEUED if self.agent_id is None else TaskStatus.ASSIGNED
+        return TaskStatus(self.state.value)
+
+    def requeued(self) -> Task:
+        """Back in the queue, owned by no agent."""
+        return attrs.evolve(
+            self, state=None, agent_id=None, sent_to_agent=False, sent_at=None
+        )
+
+    def assigned_to(self, agent_id: uuid.UUID) -> Task:
+        """Handed to ``agent_id``: a new attempt that has not been sent yet."""
+        return attrs.evolve(
+            self,
+            agent_id=agent_id,
+            state=None,
+            attempts=self.attempts + 1,
+            sent_to_agent=False,
+            sent_at=None,
+            time_finished=None,
+        )
+
+
+@attrs.frozen
+class Job:
+    """The part of a job that its tasks' rules need. ``requeue`` −1 means always requeue."""
+
+    id: int
+    title: str
+    jobtype_version_id: int
+    state: WorkState | None = None
+    priority: int = 0
+    requeue: int = 3
+    time_submitted: datetime | None = None
+
+    def may_requeue(self, failures: int) -> bool:
+        return self.requeue == -1 or failures <= self.requeue
+
+
+def job_state(counts: Mapping[TaskStatus, int], current: WorkState | None) -> WorkState | None:
+    """A job's state as a pure function of its tasks' statuses (and whether it is paused).
+
+    All tasks done → done; none left active and some failed → failed; a paused job stays paused
+    until it is finished; any task running or assigned → running; otherwise queued (None).
+    """
+    total = sum(counts.values())
+    if total == 0:
+        return current
+    done = counts.get(TaskStatus.DONE, 0)
+    failed = counts.get(TaskStatus.FAILED, 0)
+    if done == total:
+        return WorkState.DONE
+    if done + failed == total:
+        return WorkState.FAILED
+    if current is WorkState.PAUSED:
+        return WorkState.PAUSED
+    if counts.get(TaskStatus.RUNNING, 0) or counts.get(TaskStatus.ASSIGNED, 0):
+        return WorkState.RUNNING
+    return None
+
+
+@attrs.frozen
+class JobTypeVersion:
+    """A version of a job type: the code an agent runs for a job's tasks."""
+
+    id: int
+    jobtype_id: int
+    name: str
+    version: int
+
+
+@attrs.frozen
+class JobSummary:
+    """What an agent's task list says about each task's job."""
+
+    id: int
+    title: str
+    jobtype: str
+    jobtype_id: int
+    jobtype_version: int

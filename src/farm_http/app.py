@@ -1,0 +1,41 @@
+"""The Falcon application: ``create_app(farm, options)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import falcon
+import falcon.media
+import orjson
+
+from farm_domain.farm import Farm
+from farm_http import agents, errors
+from farm_http.peers import Network, PeerResolver
+from farm_http.request_log import RequestLog
+
+
+@attrs.frozen
+class HttpOptions:
+    trusted_proxies: Sequence[Network] = ()
+    log_requests: bool = True
+
+
+def _dumps(value: object) -> bytes:
+    return orjson.dumps(value)
+
+
+def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
+    app = falcon.App(middleware=[RequestLog()] if options.log_requests else [])
+    app.req_options.strip_url_path_trailing_slash = True
+    json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
+    app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
+    app.resp_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
+    errors.install(app)
+
+    peers = PeerResolver(options.trusted_proxies)
+    app.add_route("/api/v1/agents", agents.AgentCollectionResource(farm.agents, peers))
+    app.add_route("/api/v1/agents/schema", agents.AgentSchemaResource())
+    app.add_route("/api/v1/agents/{agent_id:uuid}", agents.AgentResource(farm.agents))
+    app.add_route("/api/v1/agents/{agent_id:uuid}/tasks", agents.AgentTasksResource(farm.agents))
+    return app

@@ -1,0 +1,296 @@
+"""Request parsing (strict, with cattrs) and response rendering for the HTTP API."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import attrs
+import cattrs
+import falcon
+
+from farm_domain import validation
+from farm_domain.agents import UNSET, Agent, AgentChanges, AgentQuery, AgentSummary, Unset
+from farm_domain.enums import AgentState
+from farm_domain.errors import ValidationError
+from farm_domain.work import JobSummary, Task
+
+# -- strict conversion -------------------------------------------------------------------------
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",
+               type(None): "null"}
+
+
+def _describe(allowed: tuple[type, ...]) -> str:
+    names = [_TYPE_NAMES.get(tp, tp.__name__) for tp in allowed]
+    return " or ".join(names)
+
+
+def _strict(tp: Any) -> Callable[[Any, Any], Any]:
+    """A structure hook accepting exactly ``tp`` (an int is a number; a bool is not an int)."""
+    args = typing.get_args(tp) if _is_union(tp) else (tp,)
+    primitives = tuple(arg for arg in args if arg in _TYPE_NAMES)
+    lists = [arg for arg in args if typing.get_origin(arg) is list]
+
+    def hook(value: Any, _: Any) -> Any:
+        kind = type(value)
+        if kind in primitives:
+            return value
+        if kind is int and float in primitives:
+            return float(value)
+        if lists and kind is list:
+            (item_type,) = typing.get_args(lists[0])
+            for item in value:
+                if type(item) is not item_type:
+                    raise TypeError(f"must be a list of {_TYPE_NAMES[item_type]}s")
+            return value
+        expected = _describe(primitives) + (" or a list" if lists else "")
+        raise TypeError(f"must be {expected}")
+
+    return hook
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _without_unset(tp: Any) -> Any:
+    args = tuple(arg for arg in typing.get_args(tp) if arg is not Unset)
+    return args[0] if len(args) == 1 else typing.Union[args]  # noqa: UP007
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    for primitive in (int, float, str, bool):
+        converter.register_structure_hook(primitive, _strict(primitive))
+    converter.register_structure_hook_factory(
+        lambda tp: _is_union(tp) and Unset in typing.get_args(tp),
+        lambda tp: _strict(_without_unset(tp)),
+    )
+    return converter
+
+
+REQUEST = _make_converter()
+
+
+def _errors_of(error: Exception) -> str:
+    messages = []
+    for message in cattrs.transform_error(error, format_exception=lambda e, _t: str(e)):
+        text, _, path = message.partition(" @ $.")
+        messages.append(f"`{path}` {text}" if path else text)
+    return "; ".join(messages)
+
+
+def body_object(req: falcon.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object."""
+    media = req.get_media()
+    if not isinstance(media, dict):
+        raise ValidationError("request body must be a JSON object")
+    return media
+
+
+# -- agents -----------------------------------------------------------------------------------
+
+_AGENT_KEYS = {field.name for field in attrs.fields(AgentChanges)} - {"reported_task_ids"}
+_READ_ONLY_KEYS = {"last_heard_from", "last_polled"}
+
+
+def agent_changes(body: dict[str, Any]) -> AgentChanges:
+    """Parse an announce or update body. Raises ValidationError with the contract's messages."""
+    body = dict(body)
+    read_only = sorted(_READ_ONLY_KEYS & body.keys())
+    if read_only:
+        raise ValidationError(
+            f"{', '.join(f'`{key}`' for key in read_only)} cannot be set: read-only",
+            field=read_only[0],
+        )
+    assignments = body.pop("current_assignments", UNSET)
+    unknown = sorted(body.keys() - _AGENT_KEYS)
+    if unknown:
+        raise ValidationError(
+            f"request contains field(s) that do not exist: {', '.join(unknown)}",
+            field=unknown[0],
+        )
+    try:
+        changes = REQUEST.structure(body, AgentChanges)
+    except (cattrs.BaseValidationError, TypeError) as error:
+        raise ValidationError(_errors_of(error)) from None
+    if assignments is not UNSET:
+        changes = attrs.evolve(changes, reported_task_ids=reported_task_ids(assignments))
+    return changes
+
+
+_ASSIGNMENTS_SHAPE = (
+    '`current_assignments` must be an object {"<assignment id>": {"tasks": [{"id": <integer>, '
+    "...}, ...], ...}, ...}"
+)
+
+
+def reported_task_ids(assignments: Any) -> frozenset[int]:
+    """The task ids in an agent's ``current_assignments``; any other shape is a 400."""
+    if not isinstance(assignments, dict):
+        raise ValidationError(_ASSIGNMENTS_SHAPE, field="current_assignments")
+    ids = set()
+    for assignment in assignments.values():
+        if not isinstance(assignment, dict) or not isinstance(assignment.get("tasks"), list):
+            raise ValidationError(_ASSIGNMENTS_SHAPE, field="current_assignments")
+        for task in assignment["tasks"]:
+            if not isinstance(task, dict) or type(task.get("id")) is not int:
+                raise ValidationError(_ASSIGNMENTS_SHAPE, field="current_assignments")
+            ids.add(task["id"])
+    return frozenset(ids)
+
+
+def task_id_body(body: dict[str, Any]) -> int:
+    """``{"id": <task id>}`` with the contract's messages."""
+    if "id" not in body:
+        raise ValidationError("No id given for task", field="id")
+    if len(body) > 1:
+        raise ValidationError("Unknown keys in request")
+    if type(body["id"]) is not int:
+        raise ValidationError("`id` must be an integer", field="id")
+    return body["id"]
+
+
+def _url_error(name: str, reason: str) -> ValidationError:
+    return ValidationError(f"Failed to convert the url argument `{name}`: {reason}", field=name)
+
+
+def agent_query(params: dict[str, Any]) -> AgentQuery:
+    """Filters from the query string; unknown arguments are ignored."""
+
+    def text(name: str) -> str | None:
+        value = params.get(name)
+        if isinstance(value, list):
+            raise _url_error(name, "given more than once")
+        return value
+
+    def integer(name: str, low: int | None = None, high: int | None = None) -> int | None:
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise _url_error(name, f"{value!r} is not an integer") from None
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise _url_error(name, f"{number} is out of range")
+        return number
+
+    def checked(name: str, rule: Callable[[str], str]) -> str | None:
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            return rule(value)
+        except ValidationError as error:
+            raise _url_error(name, error.message) from None
+
+    state = text("state")
+    try:
+        parsed_state = None if state is None else AgentState.parse(state, "state")
+    except ValidationError as error:
+        raise _url_error("state", error.message) from None
+    return AgentQuery(
+        min_ram=integer("min_ram"),
+        max_ram=integer("max_ram"),
+        min_cpus=integer("min_cpus"),
+        max_cpus=integer("max_cpus"),
+        hostname=checked("hostname", validation.hostname),
+        remote_ip=checked("remote_ip", validation.ip_address),
+        port=integer("port", 1024, 65535),
+        state=parsed_state,  # type: ignore[arg-type]
+        limit=integer("limit", 1, 100_000),
+        offset=integer("offset", 0) or 0,
+    )
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def agent_json(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": str(agent.id),
+        "hostname": agent.hostname,
+        "remote_ip": agent.remote_ip,
+        "use_address": agent.use_address.label,
+        "os_class": agent.os_class.label if agent.os_class else None,
+        "os_fullname": agent.os_fullname,
+        "cpu_name": agent.cpu_name,
+        "ram": agent.ram,
+        "free_ram": agent.free_ram,
+        "cpus": agent.cpus,
+        "port": agent.port,
+        "time_offset": agent.time_offset,
+        "version": agent.version,
+        "upgrade_to": agent.upgrade_to,
+        "ram_allocation": agent.ram_allocation,
+        "cpu_allocation": agent.cpu_allocation,
+        "restart_requested": agent.restart_requested,
+        "state": agent.shown_state.label,
+        "last_heard_from": _time(agent.last_heard_from),
+        "last_polled": _time(agent.last_polled),
+        "mac_addresses": sorted(agent.mac_addresses),
+        "gpus": sorted(agent.gpus),
+        "software": [{"software": s.software, "version": s.version} for s in agent.software],
+    }
+
+
+def agent_summary_json(agent: AgentSummary) -> dict[str, Any]:
+    return {"id": str(agent.id), "hostname": agent.hostname, "port": agent.port,
+            "remote_ip": agent.remote_ip}
+
+
+def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": task.id,
+        "job_id": task.job_id,
+        "frame": task.frame,
+        "state": task.status.value,
+        "priority": task.priority,
+        "attempts": task.attempts,
+        "failures": task.failures,
+        "agent_id": None if task.agent_id is None else str(task.agent_id),
+        "sent_to_agent": task.sent_to_agent,
+        "last_error": task.last_error,
+        "hidden": task.hidden,
+        "time_submitted": _time(task.time_submitted),
+        "time_started": _time(task.time_started),
+        "time_finished": _time(task.time_finished),
+    }
+    if job is not None:
+        data["job"] = {"id": job.id, "title": job.title, "jobtype": job.jobtype,
+                       "jobtype_id": job.jobtype_id, "jobtype_version": job.jobtype_version}
+    return data
+
+
+# PyFarm's storage type names for the agent columns, kept for clients that read them.
+AGENT_SCHEMA = {
+    "id": "UUIDType",
+    "hostname": "VARCHAR(255)",
+    "remote_ip": "IPv4Address",
+    "use_address": "UseAgentAddressEnum",
+    "os_class": "OperatingSystemEnum",
+    "os_fullname": "VARCHAR(128)",
+    "cpu_name": "VARCHAR(128)",
+    "ram": "INTEGER",
+    "free_ram": "INTEGER",
+    "cpus": "INTEGER",
+    "port": "INTEGER",
+    "time_offset": "INTEGER",
+    "version": "VARCHAR(16)",
+    "upgrade_to": "VARCHAR(16)",
+    "ram_allocation": "FLOAT",
+    "cpu_allocation": "FLOAT",
+    "restart_requested": "BOOLEAN",
+    "state": "AgentStateEnum",
+    "last_heard_from": "DATETIME",
+    "last_polled": "DATETIME",
+}

@@ -1,0 +1,17 @@
+"""The WSGI entry module (``farm_http.wsgi:app``): wires the master from the environment.
+
+This is the one module of the HTTP layer that imports the composition root; it is what the WSGI
+server's worker processes import.
+"""
+
+import os
+
+from farm_adapters.composition import build_runtime
+from farm_adapters.logs import configure_logging
+from farm_adapters.settings import Settings
+from farm_http.app import HttpOptions, create_app
+
+settings = Settings.load(os.environ)
+configure_logging(settings.log_level, settings.log_format)
+runtime = build_runtime(settings)
+app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies))

@@ -1,0 +1,229 @@
+"""The same assertions against the fakes, SQLite and PostgreSQL: the fakes cannot drift."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import attrs
+import pytest
+
+from farm_adapters.database import create_database_engine
+from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+from farm_domain.agents import Agent, AgentQuery, SoftwareRef
+from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
+from farm_domain.work import Job, Task, TaskStatus
+from tests.fakes import FakeUnitOfWorkFactory
+
+T0 = datetime(2026, 3, 1, 10, 30, 15, 250000, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def uow(request: pytest.FixtureRequest) -> Iterator[object]:
+    if request.param == "fake":
+        yield FakeUnitOfWorkFactory()
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "database_url_pg")
+    engine = create_database_engine(url)
+    yield SqlUnitOfWorkFactory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url_pg(postgres_database_url: str) -> str:
+    from tests.conftest import empty_tables
+
+    engine = create_database_engine(postgres_database_url)
+    empty_tables(engine)
+    engine.dispose()
+    return postgres_database_url
+
+
+def make_agent(**overrides: object) -> Agent:
+    fields: dict[str, object] = dict(
+        id=uuid.uuid4(), hostname="node1", remote_ip="127.0.0.1", ram=4096, free_ram=2048,
+        cpus=8, port=50000,
+    )
+    fields.update(overrides)
+    return Agent(**fields)  # type: ignore[arg-type]
+
+
+def add_job(uow_factory, title: str = "job", requeue: int = 3) -> Job:  # type: ignore[no-untyped-def]
+    with uow_factory() as uow:
+        version = uow.jobtypes.add("render")
+        job = uow.jobs.add(Job(id=0, title=title, jobtype_version_id=version.id,
+                               requeue=requeue, time_submitted=T0))
+        uow.commit()
+    return job
+
+
+def add_tasks(uow_factory, job: Job, *tasks: Task) -> list[Task]:  # type: ignore[no-untyped-def]
+    with uow_factory() as uow:
+        added = [uow.tasks.add(attrs.evolve(task, job_id=job.id)) for task in tasks]
+        uow.commit()
+    return added
+
+
+def test_an_agent_reads_back_exactly_as_it_was_added(uow) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent(
+        os_class=OsClass.LINUX, os_fullname="Debian 12", cpu_name="Xeon", version="0.8.6",
+        use_address=UseAddress.HOSTNAME, state=AgentState.RUNNING, disabled=True,
+        ram_allocation=0.5, cpu_allocation=2.0, restart_requested=True, time_offset=-3,
+        last_heard_from=T0, mac_addresses=frozenset({"aa:bb:cc:dd:ee:ff"}),
+        gpus=frozenset({"GeForce GTX 1080", "Quadro"}),
+    )
+    with uow() as u:
+        u.agents.add(agent)
+        u.commit()
+    with uow(read_only=True) as u:
+        assert u.agents.get(agent.id) == agent
+
+
+def test_nothing_is_kept_without_commit(uow) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    with uow() as u:
+        u.agents.add(agent)
+    with uow() as u:
+        assert u.agents.get(agent.id) is None
+
+
+def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent(mac_addresses=frozenset({"aa:aa:aa:aa:aa:aa"}), gpus=frozenset({"g1"}))
+    with uow() as u:
+        u.agents.add(agent)
+        u.commit()
+    with uow() as u:
+        u.agents.save(attrs.evolve(agent, ram=8192, mac_addresses=frozenset(), gpus=frozenset()))
+        u.commit()
+    with uow() as u:
+        stored = u.agents.get(agent.id)
+    assert stored.ram == 8192
+    assert stored.mac_addresses == {"aa:aa:aa:aa:aa:aa"}
+    assert stored.gpus == {"g1"}
+
+
+def test_sets_are_replaced_and_the_gpu_catalogue_is_shared(uow) -> None:  # type: ignore[no-untyped-def]
+    first, second = make_agent(gpus=frozenset({"shared"})), make_agent()
+    with uow() as u:
+        u.agents.add(first)
+        u.agents.add(second)
+        u.agents.replace_gpus(second.id, frozenset({"shared", "other"}))
+        u.agents.replace_mac_addresses(second.id, frozenset({"01:02:03:04:05:06"}))
+        u.commit()
+    with uow() as u:
+        u.agents.replace_gpus(first.id, frozenset())
+        u.commit()
+    with uow() as u:
+        assert u.agents.get(first.id).gpus == frozenset()
+        assert u.agents.get(second.id).gpus == {"shared", "other"}
+        assert u.agents.get(second.id).mac_addresses == {"01:02:03:04:05:06"}
+
+
+def test_attached_software_shows_on_the_agent(uow) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    with uow() as u:
+        blender = u.software.add("blender", [("2.79", 100), ("2.80", 200)])
+        u.agents.add(agent)
+        u.agents.attach_software(agent.id, [v.id for v in blender.versions])
+        u.agents.attach_software(agent.id, [blender.versions[0].id])  # twice is harmless
+        u.commit()
+    with uow() as u:
+        assert u.agents.get(agent.id).software == (
+            SoftwareRef("blender", "2.79"), SoftwareRef("blender", "2.80"))
+        assert [v.version for v in u.software.get_by_name("blender").versions] == ["2.79", "2.80"]
+        assert u.software.get_by_name("maya") is None
+
+
+def test_query_filters_and_orders_by_hostname_then_id(uow) -> None:  # type: ignore[no-untyped-def]
+    agents = [
+        make_agent(hostname="b", ram=1024, cpus=2, port=2000),
+        make_agent(hostname="a", ram=8192, cpus=16, port=3000, remote_ip="10.0.0.5"),
+        make_agent(hostname="c", ram=4096, cpus=8, port=2000, state=AgentState.OFFLINE),
+        make_agent(hostname="a", ram=4096, cpus=4, port=2000, disabled=True),
+    ]
+    with uow() as u:
+        for agent in agents:
+            u.agents.add(agent)
+        u.commit()
+
+    def names(**filters: object) -> list[str]:
+        with uow(read_only=True) as u:
+            return [a.hostname for a in u.agents.query(AgentQuery(**filters))]  # type: ignore[arg-type]
+
+    a_ids = sorted(str(a.id) for a in agents if a.hostname == "a")
+    with uow(read_only=True) as u:
+        listed = u.agents.query(AgentQuery())
+    assert [a.hostname for a in listed] == ["a", "a", "b", "c"]
+    assert [str(a.id) for a in listed[:2]] == a_ids
+    assert names(min_ram=4096) == ["a", "a", "c"]
+    assert names(max_ram=4096, min_cpus=4) == ["a", "c"]
+    assert names(max_cpus=2) == ["b"]
+    assert names(port=2000, hostname="a") == ["a"]
+    assert names(remote_ip="10.0.0.5") == ["a"]
+    assert names(state=AgentState.DISABLED) == ["a"]
+    assert names(state=AgentState.OFFLINE) == ["c"]
+    assert names(state=AgentState.ONLINE) == ["a", "b"]
+    assert names(limit=2, offset=1) == ["a", "b"]
+
+
+def test_delete_reports_whether_the_agent_existed_and_frees_its_tasks(uow) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    job = add_job(uow)
+    with uow() as u:
+        u.agents.add(agent)
+        u.commit()
+    (task,) = add_tasks(uow, job, Task(id=0, job_id=0, frame=1.0, agent_id=agent.id))
+    with uow() as u:
+        assert u.agents.delete(agent.id) is True
+        assert u.agents.delete(agent.id) is False
+        u.commit()
+    with uow() as u:
+        assert u.agents.get(agent.id) is None
+        assert u.tasks.get(task.id).agent_id is None
+
+
+def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:  # type: ignore[no-untyped-def]
+    agent, other = make_agent(), make_agent(hostname="other")
+    with uow() as u:
+        u.agents.add(agent)
+        u.agents.add(other)
+        u.commit()
+    job = add_job(uow, title="shot 10")
+    mine = Task(id=0, job_id=0, frame=1.5, agent_id=agent.id, sent_to_agent=True, sent_at=T0,
+                attempts=2, failures=1, last_error="boom", time_submitted=T0)
+    tasks = add_tasks(
+        uow, job, mine,
+        Task(id=0, job_id=0, frame=2.0, agent_id=agent.id, state=WorkState.RUNNING),
+        Task(id=0, job_id=0, frame=3.0, agent_id=agent.id, state=WorkState.DONE),
+        Task(id=0, job_id=0, frame=4.0, agent_id=agent.id, state=WorkState.FAILED),
+        Task(id=0, job_id=0, frame=5.0, agent_id=other.id),
+        Task(id=0, job_id=0, frame=6.0),
+    )
+    with uow() as u:
+        assert u.tasks.get(tasks[0].id) == attrs.evolve(mine, id=tasks[0].id, job_id=job.id)
+        assert [t.frame for t in u.tasks.active_of_agent(agent.id)] == [1.5, 2.0]
+        listed = u.tasks.of_agent(agent.id)
+        assert [t.frame for t, _ in listed] == [1.5, 2.0, 3.0, 4.0]
+        summary = listed[0][1]
+        assert (summary.id, summary.title, summary.jobtype, summary.jobtype_version) == (
+            job.id, "shot 10", "render", 1)
+        assert u.tasks.status_counts(job.id) == {
+            TaskStatus.ASSIGNED: 2, TaskStatus.RUNNING: 1, TaskStatus.DONE: 1,
+            TaskStatus.FAILED: 1, TaskStatus.QUEUED: 1,
+        }
+        u.tasks.save(attrs.evolve(u.tasks.get(tasks[1].id), state=WorkState.DONE))
+        u.commit()
+    with uow() as u:
+        assert [t.frame for t in u.tasks.active_of_agent(agent.id)] == [1.5]
+
+
+def test_jobs_keep_their_state(uow) -> None:  # type: ignore[no-untyped-def]
+    job = add_job(uow, requeue=-1)
+    with uow() as u:
+        assert u.jobs.get(job.id) == job
+        u.jobs.set_state(job.id, WorkState.RUNNING)
+        u.commit()
+    with uow() as u:
+        assert u.jobs.get(job.id).state is WorkState.RUNNING
+        assert u.jobs.get(job.id + 1000) is None

@@ -1,0 +1,312 @@
+"""Fakes for the ports: dict-backed repositories, a recording queue and a fixed clock.
+
+The contract tests run the same assertions against these and the SQL repositories, so the fakes
+cannot drift from the real adapters.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+
+import attrs
+
+from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
+from farm_domain.enums import AgentState, WorkState
+from farm_domain.software import Software, SoftwareVersion
+from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
+
+
+@attrs.define
+class _Data:
+    agents: dict[uuid.UUID, Agent] = attrs.Factory(dict)
+    agent_software: dict[uuid.UUID, set[int]] = attrs.Factory(dict)
+    gpu_catalogue: set[str] = attrs.Factory(set)
+    tasks: dict[int, Task] = attrs.Factory(dict)
+    jobs: dict[int, Job] = attrs.Factory(dict)
+    jobtypes: dict[str, int] = attrs.Factory(dict)
+    jobtype_versions: dict[int, JobTypeVersion] = attrs.Factory(dict)
+    software: dict[str, Software] = attrs.Factory(dict)
+
+
+class FakeStore:
+    """The 'database' the fake units of work share."""
+
+    def __init__(self) -> None:
+        self.data = _Data()
+        self._ids = itertools.count(1)
+        self.commits = 0
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+
+class FakeAgentRepository:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def _with_software(self, agent: Agent) -> Agent:
+        versions = {
+            v.id: (s.name, v)
+            for s in self._d.software.values()
+            for v in s.versions
+        }
+        refs = sorted(
+            (versions[v] for v in self._d.agent_software.get(agent.id, ()) if v in versions),
+            key=lambda item: (item[0], item[1].rank),
+        )
+        return attrs.evolve(agent, software=tuple(SoftwareRef(n, v.version) for n, v in refs))
+
+    def get(self, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None:
+        agent = self._d.agents.get(agent_id)
+        return None if agent is None else self._with_software(agent)
+
+    def add(self, agent: Agent) -> None:
+        if agent.id in self._d.agents:
+            raise KeyError(f"duplicate agent {agent.id}")
+        self._d.agents[agent.id] = attrs.evolve(agent, software=())
+        self._d.gpu_catalogue |= agent.gpus
+
+    def save(self, agent: Agent) -> None:
+        old = self._d.agents[agent.id]
+        self._d.agents[agent.id] = attrs.evolve(
+            agent, mac_addresses=old.mac_addresses, gpus=old.gpus, software=()
+        )
+
+    def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None:
+        self._d.agents[agent_id] = attrs.evolve(self._d.agents[agent_id], mac_addresses=macs)
+
+    def replace_gpus(self, agent_id: uuid.UUID, names: frozenset[str]) -> None:
+        self._d.gpu_catalogue |= names
+        self._d.agents[agent_id] = attrs.evolve(self._d.agents[agent_id], gpus=names)
+
+    def attach_software(self, agent_id: uuid.UUID, version_ids: Iterable[int]) -> None:
+        self._d.agent_software.setdefault(agent_id, set()).update(version_ids)
+
+    def delete(self, agent_id: uuid.UUID) -> bool:
+        if self._d.agents.pop(agent_id, None) is None:
+            return False
+        self._d.agent_software.pop(agent_id, None)
+        for task_id, task in list(self._d.tasks.items()):
+            if task.agent_id == agent_id:  # ON DELETE SET NULL
+                self._d.tasks[task_id] = attrs.evolve(task, agent_id=None)
+        return True
+
+    def query(self, query: AgentQuery) -> list[AgentSummary]:
+        def keep(a: Agent) -> bool:
+            checks = [
+                query.min_ram is None or a.ram >= query.min_ram,
+                query.max_ram is None or a.ram <= query.max_ram,
+                query.min_cpus is None or a.cpus >= query.min_cpus,
+                query.max_cpus is None or a.cpus <= query.max_cpus,
+                query.hostname is None or a.hostname == query.hostname,
+                query.remote_ip is None or a.remote_ip == query.remote_ip,
+                query.port is None or a.port == query.port,
+                query.state is None or a.shown_state is query.state,
+            ]
+            return all(checks)
+
+        found = sorted((a for a in self._d.agents.values() if keep(a)),
+                       key=lambda a: (a.hostname, str(a.id)))
+        found = found[query.offset:]
+        if query.limit is not None:
+            found = found[: query.limit]
+        return [AgentSummary(a.id, a.hostname, a.port, a.remote_ip) for a in found]
+
+
+class FakeTaskRepository:
+    def __init__(self, data: _Data, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
+        return self._d.tasks.get(task_id)
+
+    def add(self, task: Task) -> Task:
+        if task.job_id not in self._d.jobs:
+            raise KeyError(f"no job {task.job_id}")
+        task = attrs.evolve(task, id=self._store.next_id())
+        self._d.tasks[task.id] = task
+        return task
+
+    def save(self, task: Task) -> None:
+        if task.id not in self._d.tasks:
+            raise KeyError(task.id)
+        self._d.tasks[task.id] = task
+
+    def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
+        return sorted(
+            (t for t in self._d.tasks.values() if t.agent_id == agent_id and not t.is_finished),
+            key=lambda t: t.id,
+        )
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
+        result = []
+        for task in sorted(self._d.tasks.values(), key=lambda t: t.id):
+            if task.agent_id != agent_id:
+                continue
+            job = self._d.jobs[task.job_id]
+            version = self._d.jobtype_versions[job.jobtype_version_id]
+            result.append((task, JobSummary(job.id, job.title, version.name, version.jobtype_id,
+                                            version.version)))
+        return result
+
+    def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
+        counts: dict[TaskStatus, int] = {}
+        for task in self._d.tasks.values():
+            if task.job_id == job_id:
+                counts[task.status] = counts.get(task.status, 0) + 1
+        return counts
+
+
+class FakeJobRepository:
+    def __init__(self, data: _Data, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def get(self, job_id: int) -> Job | None:
+        return self._d.jobs.get(job_id)
+
+    def add(self, job: Job) -> Job:
+        if job.jobtype_version_id not in self._d.jobtype_versions:
+            raise KeyError(f"no job type version {job.jobtype_version_id}")
+        job = attrs.evolve(job, id=self._store.next_id())
+        self._d.jobs[job.id] = job
+        return job
+
+    def set_state(self, job_id: int, state: WorkState | None) -> None:
+        self._d.jobs[job_id] = attrs.evolve(self._d.jobs[job_id], state=state)
+
+
+class FakeJobTypeRepository:
+    def __init__(self, data: _Data, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def add(self, name: str, version: int = 1) -> JobTypeVersion:
+        jobtype_id = self._d.jobtypes.setdefault(name, self._store.next_id())
+        if any(v.jobtype_id == jobtype_id and v.version == version
+               for v in self._d.jobtype_versions.values()):
+            raise KeyError(f"duplicate job type version {name} {version}")
+        created = JobTypeVersion(self._store.next_id(), jobtype_id, name, version)
+        self._d.jobtype_versions[created.id] = created
+        return created
+
+
+class FakeSoftwareRepository:
+    def __init__(self, data: _Data, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def get_by_name(self, name: str) -> Software | None:
+        return self._d.software.get(name)
+
+    def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software:
+        if name in self._d.software:
+            raise KeyError(f"duplicate software {name}")
+        software_id = self._store.next_id()
+        created = Software(
+            software_id,
+            name,
+            tuple(sorted((SoftwareVersion(self._store.next_id(), software_id, v, r)
+                          for v, r in versions), key=lambda v: v.rank)),
+        )
+        self._d.software[name] = created
+        return created
+
+
+class FakeUnitOfWork:
+    """Works on a copy of the store's data; commit publishes it, anything else discards it."""
+
+    def __init__(self, store: FakeStore, read_only: bool = False) -> None:
+        self._store = store
+        self._read_only = read_only
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self._data = copy.deepcopy(self._store.data)
+        self.agents = FakeAgentRepository(self._data)
+        self.tasks = FakeTaskRepository(self._data, self._store)
+        self.jobs = FakeJobRepository(self._data, self._store)
+        self.jobtypes = FakeJobTypeRepository(self._data, self._store)
+        self.software = FakeSoftwareRepository(self._data, self._store)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
+        self._store.data = self._data
+        self._store.commits += 1
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.store = store or FakeStore()
+
+    def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store, read_only)
+
+
+class RecordingQueue:
+    """Records what was enqueued, in order, as (job name, arguments)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def assign_tasks(self) -> None:
+        self.calls.append(("assign_tasks", ()))
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.calls.append(("assign_tasks_to_agent", (agent_id,)))
+
+    def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.calls.append(("send_tasks_to_agent", (agent_id,)))
+
+    def update_agent(self, agent_id: uuid.UUID) -> None:
+        self.calls.append(("update_agent", (agent_id,)))
+
+    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
+        self.calls.append(("stop_tasks", (host, port, tuple(task_ids))))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+class FixedClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class RecordingDispatcher:
+    """Stands in for the queue consumers' service and records what ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, tuple[object, ...]]] = []
+
+    def assign_tasks(self) -> None:
+        self.ran.append(("assign_tasks", ()))
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.ran.append(("assign_tasks_to_agent", (agent_id,)))
+
+    def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.ran.append(("send_tasks_to_agent", (agent_id,)))
+
+    def update_agent(self, agent_id: uuid.UUID) -> None:
+        self.ran.append(("update_agent", (agent_id,)))
+
+    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
+        self.ran.append(("stop_tasks", (host, port, tuple(task_ids))))
+
+
