@@ -49,7 +49,7 @@ def mac_addresses(values: list[str]) -> frozenset[str]:
 
 def gpu_names(values: list[str]) -> frozenset[str]:
     for value in values:
-        if not value.strip() or len(value) > 128:
+        if not value.strip() or len(value) > 128 or not value.isprintable():
             raise ValidationError(
                 f"{value!r} is not a valid GPU name (1 to 128 characters)", field="gpus"
             )
@@ -69,8 +69,12 @@ def ratio(field: str, value: float, high: float = 16.0) -> float:
 
 
 def text(field: str, value: str | None, max_length: int) -> str | None:
-    if value is not None and len(value) > max_length:
+    if value is None:
+        return None
+    if len(value) > max_length:
         raise ValidationError(
             f"`{field}` must be at most {max_length} characters long", field=field
         )
+    if not value.isprintable():
+        raise ValidationError(f"`{field}` must not contain control characters", field=field)
     return value

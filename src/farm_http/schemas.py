@@ -22,6 +22,7 @@ from farm_domain.work import JobSummary, Task
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",
                type(None): "null"}
+_PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
 
 
 def _describe(allowed: tuple[type, ...]) -> str:
@@ -45,10 +46,12 @@ def _strict(tp: Any) -> Callable[[Any, Any], Any]:
             (item_type,) = typing.get_args(lists[0])
             for item in value:
                 if type(item) is not item_type:
-                    raise TypeError(f"must be a list of {_TYPE_NAMES[item_type]}s")
+                    raise TypeError(f"must be a list of {_PLURALS[item_type]}")
             return value
-        expected = _describe(primitives) + (" or a list" if lists else "")
-        raise TypeError(f"must be {expected}")
+        expected = [_describe(primitives)] if primitives else []
+        if lists:
+            expected.append(f"a list of {_PLURALS[typing.get_args(lists[0])[0]]}")
+        raise TypeError(f"must be {' or '.join(expected)}")
 
     return hook
 

@@ -1,0 +1,71 @@
+"""An app on a real database (SQLite, and PostgreSQL when available) with a recording queue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import falcon.testing
+import pytest
+
+from farm_adapters.composition import Runtime, build_runtime
+from farm_adapters.settings import Settings
+from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+from farm_domain.work import Job, Task
+from farm_http import HttpOptions, create_app
+from tests.fakes import FixedClock, RecordingQueue
+
+
+class Harness:
+    def __init__(self, runtime: Runtime, queue: RecordingQueue, clock: FixedClock,
+                 client: falcon.testing.TestClient) -> None:
+        self.runtime = runtime
+        self.queue = queue
+        self.clock = clock
+        self.client = client
+        self.uow = SqlUnitOfWorkFactory(runtime.engine)
+
+    def announce(self, agent_id: uuid.UUID | None = None, **fields: Any) -> falcon.testing.Result:
+        body = {"id": str(agent_id or uuid.uuid4()), "hostname": "node1", "ram": 4096,
+                "free_ram": 2048, "cpus": 8, "port": 50000}
+        body.update(fields)
+        return self.client.simulate_post("/api/v1/agents/", json=body)
+
+    def job(self, requeue: int = 3, title: str = "job") -> Job:
+        with self.uow() as uow:
+            version = uow.jobtypes.add(f"type-{uuid.uuid4().hex[:8]}")
+            job = uow.jobs.add(Job(id=0, title=title, jobtype_version_id=version.id,
+                                   requeue=requeue, time_submitted=self.clock.now()))
+            uow.commit()
+        return job
+
+    def task(self, job: Job, **fields: Any) -> Task:
+        with self.uow() as uow:
+            task = uow.tasks.add(Task(id=0, job_id=job.id, frame=fields.pop("frame", 1.0),
+                                      time_submitted=self.clock.now(), **fields))
+            uow.commit()
+        return task
+
+    def get_task(self, task_id: int) -> Task:
+        with self.uow() as uow:
+            task = uow.tasks.get(task_id)
+        assert task is not None
+        return task
+
+
+def make_harness(database_url: str, tmp_path: Any, **env: str) -> Iterator[Harness]:
+    settings = Settings.load({
+        "FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": database_url,
+        "FARM_QUEUE_URL": "immediate", **env,
+    })
+    queue, clock = RecordingQueue(), FixedClock()
+    runtime = build_runtime(settings, queue=queue, clock=clock)
+    app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies))
+    yield Harness(runtime, queue, clock, falcon.testing.TestClient(app))
+    runtime.close()
+
+
+@pytest.fixture
+def farm(database_url: str, tmp_path: Any) -> Iterator[Harness]:
+    yield from make_harness(database_url, tmp_path)

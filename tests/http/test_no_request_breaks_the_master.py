@@ -1,0 +1,76 @@
+"""No request of any shape produces a 500, and a refused request changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.http.conftest import Harness, make_harness
+
+FIELDS = ["id", "hostname", "remote_ip", "use_address", "os_class", "os_fullname", "cpu_name",
+          "ram", "free_ram", "cpus", "port", "time_offset", "version", "upgrade_to",
+          "ram_allocation", "cpu_allocation", "restart_requested", "state", "mac_addresses",
+          "gpus", "current_assignments", "farm_name", "last_heard_from", "tasks", "tags"]
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False,
+                                                                       allow_infinity=False)
+    | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+BODY = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), JSON, max_size=8)
+KNOWN = uuid.UUID(int=7)
+VALID = {"id": str(KNOWN), "hostname": "node", "ram": 1024, "free_ram": 512, "cpus": 4,
+         "port": 50000}
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
+    from farm_adapters import schema_migrations
+    from farm_adapters.database import create_database_engine
+
+    path = tmp_path_factory.mktemp("fuzz")
+    url = f"sqlite:///{path / 'farm.db'}"
+    engine = create_database_engine(url)
+    schema_migrations.upgrade(engine)
+    engine.dispose()
+    harness = make_harness(url, path)
+    farm = next(harness)
+    assert farm.client.simulate_post("/api/v1/agents", json=VALID).status_code == 201
+    yield farm
+
+
+def snapshot(farm: Harness) -> object:
+    return farm.client.simulate_get(f"/api/v1/agents/{KNOWN}").json
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(BODY, BODY.map(lambda b: {**VALID, **b}), JSON))
+def test_announce_and_update_never_fail_with_a_500(farm: Harness, body) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(farm)
+    for path in ("/api/v1/agents/", f"/api/v1/agents/{KNOWN}"):
+        result = farm.client.simulate_post(path, json=body)
+        assert result.status_code < 500, (path, body, result.text)
+        if result.status_code >= 400:
+            assert isinstance(result.json.get("error"), str)
+            assert snapshot(farm) == before
+        else:
+            before = snapshot(farm)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(
+    st.sampled_from(["min_ram", "max_ram", "min_cpus", "max_cpus", "hostname", "remote_ip",
+                     "port", "state", "limit", "offset", "other"]),
+    st.text(max_size=12), max_size=4))
+def test_listing_never_fails_with_a_500(farm: Harness, params) -> None:  # type: ignore[no-untyped-def]
+    result = farm.client.simulate_get("/api/v1/agents/", params=params)
+    assert result.status_code in (200, 400), result.text
