@@ -33,22 +33,44 @@ def postgres_database_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated to the newest schema."""
     if not POSTGRES_URL:
         pytest.skip("FARM_TEST_POSTGRES_URL is not set (no PostgreSQL to test against)")
+    url = create_empty_postgres_database()
+    engine = create_database_engine(url)
+    schema_migrations.upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+_created_databases: list[str] = []
+
+
+def create_empty_postgres_database() -> str:
+    """A new, empty (unmigrated) PostgreSQL database, dropped at the end of the session."""
     import psycopg
 
+    assert POSTGRES_URL
     name = f"farm_test_{uuid.uuid4().hex[:12]}"
     admin = make_url(POSTGRES_URL)
     conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    engine = create_database_engine(url)
-    schema_migrations.upgrade(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
+    _created_databases.append(name)
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_databases(names: list[str]) -> None:
+    import psycopg
+
+    if not names or not POSTGRES_URL:
+        return
+    admin = make_url(POSTGRES_URL)
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        for name in names:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _drop_databases(_created_databases)
 
 
 def empty_tables(engine: Engine) -> None:

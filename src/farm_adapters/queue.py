@@ -16,19 +16,19 @@ from farm_domain.dispatch import Dispatcher
 log = logging.getLogger("farm.queue")
 
 
-def create_huey(url: str) -> Huey:
+def create_huey(url: str, name: str = "farm") -> Huey:
     """A Huey for ``url``: ``sqlite:///path``, ``redis://host:port/db`` or ``immediate``.
 
     ``immediate`` runs each job synchronously when it is enqueued (tests, debugging).
     """
     if url == "immediate":
-        return MemoryHuey("farm", immediate=True, results=False)
+        return MemoryHuey(name, immediate=True, results=False)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey("farm", filename=str(path), results=False)
+        return SqliteHuey(name, filename=str(path), results=False)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey("farm", url=url, results=False)
+        return RedisHuey(name, url=url, results=False)
     raise ValueError(f"unsupported queue URL {url!r}: use sqlite:///, redis:// or immediate")
 
 

@@ -1,0 +1,143 @@
+"""The agents API over real HTTP against ``farm serve``: embedded, and PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REDIS_URL, needs_redis
+from tests.e2e.conftest import (
+    Process,
+    base_env,
+    farm_command,
+    free_port,
+    wait_until_serving,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def log_lines(process: Process) -> list[dict]:
+    lines = []
+    for line in process.output().splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def wait_for_log(process: Process, predicate, timeout: float = 20) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in log_lines(process):
+            if predicate(entry):
+                return entry
+        time.sleep(0.1)
+    raise AssertionError(f"no such log line:\n{process.output()[-4000:]}")
+
+
+def exercise_agents_api(base: str) -> list[str]:
+    """Announce, heartbeat, list with filters and delete, as agents and operators would."""
+    client = httpx.Client(base_url=f"{base}/api/v1", timeout=10,
+                          headers={"User-Agent": "PyFarm/1.0 (agent)"})
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for number, (agent_id, ram) in enumerate(zip(ids, (2048, 8192, 32768), strict=True)):
+        created = client.post("/agents/", json={
+            "id": agent_id, "hostname": f"render{number:02d}", "version": "0.8.6",
+            "os_class": "linux", "os_fullname": "Debian 12", "ram": ram, "cpus": 4 * (number + 1),
+            "cpu_name": "Xeon", "port": 50000 + number, "free_ram": ram // 2, "time_offset": 0,
+            "state": "online", "mac_addresses": ["aa:bb:cc:dd:ee:0%d" % number],
+            "current_assignments": {}})
+        assert created.status_code == 201, created.text
+        assert created.json()["remote_ip"] == "127.0.0.1"
+    again = client.post("/agents", json={"id": ids[0], "hostname": "render00", "ram": 2048,
+                                          "free_ram": 100, "cpus": 4, "port": 50000})
+    assert again.status_code == 200
+
+    heartbeat = client.post(f"/agents/{ids[1]}", json={
+        "state": "running", "current_assignments": {}, "free_ram": 1000})
+    assert heartbeat.status_code == 200 and heartbeat.json()["state"] == "running"
+    assert heartbeat.json()["free_ram"] == 1000
+
+    listed = client.get("/agents/", params={"min_ram": 4096, "min_cpus": 8}).json()
+    assert [a["hostname"] for a in listed] == ["render01", "render02"]
+    assert client.get("/agents", params={"hostname": "render00"}).json()[0]["id"] == ids[0]
+    bad = client.get("/agents/", params={"min_ram": "lots"})
+    assert bad.status_code == 400 and "Failed to convert" in bad.json()["error"]
+
+    shutdown = client.post(f"/agents/{ids[2]}", json={"state": "offline",
+                                                      "current_assignments": {}, "free_ram": 1})
+    assert shutdown.json()["state"] == "offline"
+    assert client.delete(f"/agents/{ids[2]}").status_code == 204
+    assert client.delete(f"/agents/{ids[2]}").status_code == 204
+    assert client.get(f"/agents/{ids[2]}").status_code == 404
+    assert client.get(f"/agents/{ids[2]}/tasks/").status_code == 404
+    assert client.get(f"/agents/{ids[0]}/tasks/").json() == []
+    assert len(client.get("/agents").json()) == 2
+    garbage = client.post("/agents/", content=b"[1]", headers={"Content-Type": "application/json"})
+    assert garbage.status_code == 400 and garbage.json()["error"]
+    return ids
+
+
+def test_serve_on_the_embedded_default(tmp_path: Path, processes: list[Process]) -> None:
+    port = free_port()
+    env = base_env(tmp_path)
+    serve = Process(farm_command("serve", "--port", str(port)), env, tmp_path / "serve.log")
+    processes.append(serve)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(base, serve)
+    ids = exercise_agents_api(base)
+    # The queue's consumer runs inside `farm serve`: the announce's job reached the service.
+    wait_for_log(serve, lambda e: e.get("msg") == "assign_tasks_to_agent ran"
+                 and e.get("agent_id") == ids[0])
+    requests = [e for e in log_lines(serve) if e.get("logger") == "farm.http.access"]
+    assert len(requests) >= 15
+    assert {"method", "path", "status", "ms"} <= set(requests[0])
+    assert (tmp_path / "data" / "farm.db").exists() and (tmp_path / "data" / "queue.db").exists()
+
+
+def test_serve_refuses_bad_configuration_clearly(tmp_path: Path) -> None:
+    env = base_env(tmp_path, FARM_PORT="eighty", FARM_DEFAULT_AGENT_SOFTWARE="nope")
+    result = subprocess.run(farm_command("serve"), env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "FARM_PORT='eighty'" in result.stderr
+    assert "FARM_DEFAULT_AGENT_SOFTWARE" in result.stderr
+
+
+@pytest.mark.postgres
+@needs_redis
+def test_scale_out_on_postgresql_and_redis(tmp_path: Path, processes: list[Process],
+                                           postgres_database_url: str) -> None:
+    from tests.conftest import create_empty_postgres_database
+
+    database = create_empty_postgres_database()
+    port = free_port()
+    assert REDIS_URL
+    env = base_env(tmp_path, FARM_DATABASE_URL=database, FARM_QUEUE_URL=REDIS_URL)
+
+    refused = subprocess.run(farm_command("serve", "--port", str(port)), env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "farm db upgrade" in refused.stderr
+
+    upgrade = subprocess.run(farm_command("db", "upgrade"), env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert upgrade.returncode == 0, upgrade.stderr
+
+    worker = Process(farm_command("worker"), env, tmp_path / "worker.log")
+    processes.append(worker)
+    serve = Process(farm_command("serve", "--port", str(port), "--workers", "2"), env,
+                    tmp_path / "serve.log")
+    processes.append(serve)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(base, serve)
+    ids = exercise_agents_api(base)
+    # No consumer runs inside `farm serve` here: the separate `farm worker` ran the job.
+    wait_for_log(worker, lambda e: e.get("msg") == "assign_tasks_to_agent ran"
+                 and e.get("agent_id") == ids[1])
+    assert "assign_tasks_to_agent ran" not in serve.output()

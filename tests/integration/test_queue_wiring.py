@@ -1,0 +1,141 @@
+"""Enqueue after commit → a real consumer → the service: on SQLite-Huey, Redis-Huey, immediate."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from farm_adapters.composition import build_runtime
+from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs, start_embedded_consumer
+from farm_adapters.settings import Settings
+from farm_domain.agents import AgentChanges
+from tests.conftest import REDIS_URL, needs_redis
+from tests.fakes import RecordingDispatcher
+
+
+class WaitingDispatcher(RecordingDispatcher):
+    """Records what ran and lets a test wait until a number of jobs have run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = threading.Condition()
+
+    def _record(self, entry: tuple[str, tuple[object, ...]]) -> None:
+        with self._changed:
+            self.ran.append(entry)
+            self._changed.notify_all()
+
+    def assign_tasks(self) -> None:
+        self._record(("assign_tasks", ()))
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self._record(("assign_tasks_to_agent", (agent_id,)))
+
+    def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self._record(("send_tasks_to_agent", (agent_id,)))
+
+    def update_agent(self, agent_id: uuid.UUID) -> None:
+        self._record(("update_agent", (agent_id,)))
+
+    def stop_tasks(self, host: str, port: int, task_ids) -> None:  # type: ignore[no-untyped-def]
+        self._record(("stop_tasks", (host, port, tuple(task_ids))))
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[tuple[str, tuple[object, ...]]]:
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.ran) >= count, timeout), self.ran
+            return list(self.ran)
+
+
+def queue_urls() -> list[object]:
+    return [
+        "sqlite",
+        pytest.param("redis", marks=[needs_redis, pytest.mark.redis]),
+    ]
+
+
+@pytest.fixture(params=queue_urls())
+def queue_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'queue.db'}"
+    assert REDIS_URL
+    return REDIS_URL
+
+
+def test_every_job_reaches_the_service_through_a_real_consumer(queue_url: str) -> None:
+    huey = create_huey(queue_url, name=f"farm-test-{uuid.uuid4().hex}")
+    dispatcher = WaitingDispatcher()
+    queue = HueyTaskQueue(register_jobs(huey, lambda: dispatcher))
+    consumer = start_embedded_consumer(huey, workers=1)
+    try:
+        agent_id = uuid.uuid4()
+        queue.update_agent(agent_id)
+        queue.send_tasks_to_agent(agent_id)
+        queue.stop_tasks("127.0.0.1", 50000, [1, 2])
+        queue.assign_tasks_to_agent(agent_id)
+        queue.assign_tasks()
+        ran = dispatcher.wait_for(5)
+    finally:
+        consumer.stop(graceful=True)
+        huey.storage.flush_queue()
+    assert sorted(ran, key=str) == sorted([
+        ("update_agent", (agent_id,)),
+        ("send_tasks_to_agent", (agent_id,)),
+        ("stop_tasks", ("127.0.0.1", 50000, (1, 2))),
+        ("assign_tasks_to_agent", (agent_id,)),
+        ("assign_tasks", ()),
+    ], key=str)
+
+
+@pytest.fixture
+def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, WaitingDispatcher]]:  # type: ignore[no-untyped-def]
+    settings = Settings.load({"FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": sqlite_url,
+                              "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}"})
+    dispatcher = WaitingDispatcher()
+    runtime = build_runtime(settings, dispatcher=dispatcher)
+    consumer = start_embedded_consumer(runtime.huey, workers=1)
+    yield runtime, dispatcher
+    consumer.stop(graceful=True)
+    runtime.close()
+
+
+def test_an_announce_is_followed_by_the_consumer_calling_the_service(embedded_runtime) -> None:  # type: ignore[no-untyped-def]
+    runtime, dispatcher = embedded_runtime
+    agent_id = uuid.uuid4()
+    runtime.farm.agents.announce(AgentChanges(
+        id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000), "127.0.0.1")
+    assert dispatcher.wait_for(1) == [("assign_tasks_to_agent", (agent_id,))]
+
+
+def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seen: list[object] = []
+
+    class Checking(RecordingDispatcher):
+        def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+            # Runs synchronously inside announce(): the agent must already be committed.
+            seen.append(runtime.farm.agents.get(agent_id).hostname)
+
+    settings = Settings.load({"FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": sqlite_url,
+                              "FARM_QUEUE_URL": "immediate"})
+    runtime = build_runtime(settings, dispatcher=Checking())
+    try:
+        runtime.farm.agents.announce(AgentChanges(
+            id=str(uuid.uuid4()), hostname="seen", ram=64, free_ram=1, cpus=1, port=2000), None)
+    finally:
+        runtime.close()
+    assert seen == ["seen"]
+
+
+def test_a_queue_that_is_down_does_not_fail_a_committed_request(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings.load({"FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": sqlite_url,
+                              "FARM_QUEUE_URL": "redis://127.0.0.1:1/0"})
+    runtime = build_runtime(settings)
+    try:
+        agent_id = uuid.uuid4()
+        runtime.farm.agents.announce(AgentChanges(
+            id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000), None)
+        assert runtime.farm.agents.get(agent_id).hostname == "n"
+    finally:
+        runtime.close()

@@ -1,0 +1,58 @@
+"""Settings come from the environment and flags, and every bad value is reported at once."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from farm_adapters.settings import Settings, SettingsError
+
+
+def test_defaults_are_the_embedded_farm() -> None:
+    settings = Settings.load({})
+    assert settings.data_dir == Path("farm-data")
+    assert settings.database_url == "sqlite:///farm-data/farm.db"
+    assert settings.queue_url == "sqlite:///farm-data/queue.db"
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8080, 1)
+    assert settings.queue_is_embedded and settings.database_is_embedded
+    assert settings.allow_loopback_agents
+    assert settings.reconcile_grace_seconds == 30
+    assert ipaddress.ip_network("192.168.0.0/16") in settings.agent_networks
+
+
+def test_flags_override_the_environment() -> None:
+    settings = Settings.load({"FARM_PORT": "9000", "FARM_DATA_DIR": "/srv/farm"}, port=9100,
+                             database_url=None)
+    assert settings.port == 9100
+    assert settings.database_url == "sqlite:////srv/farm/farm.db"
+
+
+def test_every_problem_is_reported_with_its_variable() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.load({
+            "FARM_PORT": "eighty", "FARM_WORKERS": "0", "FARM_ALLOW_LOOPBACK_AGENTS": "maybe",
+            "FARM_RECONCILE_GRACE_SECONDS": "-1", "FARM_AGENT_NETWORKS": "10.0.0.0/8,lan",
+            "FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender"}]',
+            "FARM_DATABASE_URL": "mysql://x", "FARM_QUEUE_URL": "amqp://x",
+            "FARM_LOG_LEVEL": "chatty",
+        })
+    problems = "\n".join(caught.value.problems)
+    for expected in ("FARM_PORT='eighty'", "FARM_WORKERS='0'", "FARM_ALLOW_LOOPBACK_AGENTS",
+                     "FARM_RECONCILE_GRACE_SECONDS", "'lan' is not a network",
+                     "FARM_DEFAULT_AGENT_SOFTWARE: item 0", "FARM_DATABASE_URL='mysql://x'",
+                     "FARM_QUEUE_URL='amqp://x'", "FARM_LOG_LEVEL"):
+        assert expected in problems
+    assert len(caught.value.problems) == 9
+
+
+def test_default_agent_software_must_be_a_json_list() -> None:
+    with pytest.raises(SettingsError, match="not valid JSON"):
+        Settings.load({"FARM_DEFAULT_AGENT_SOFTWARE": "blender=2.79"})
+    with pytest.raises(SettingsError, match="must be a JSON list"):
+        Settings.load({"FARM_DEFAULT_AGENT_SOFTWARE": '{"software": "blender"}'})
+    settings = Settings.load(
+        {"FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender", "version": "2.79"}]'})
+    assert [(d.software, d.version) for d in settings.default_agent_software.defaults] == [
+        ("blender", "2.79")]
