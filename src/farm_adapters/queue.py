@@ -114,3 +114,8 @@ def start_embedded_consumer(huey: Huey, workers: int = 2) -> EmbeddedConsumer:
     consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True)
     consumer.start()
     return consumer
+
+
+def run_consumer(huey: Huey, workers: int) -> None:
+    """Consume the queue in this process's main thread until SIGINT/SIGTERM (``farm worker``)."""
+    Consumer(huey, workers=workers, worker_type="thread").run()

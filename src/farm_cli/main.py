@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from farm_adapters.composition import SchemaOutOfDate, build_runtime, check_schema, migrate
 from farm_adapters.logs import configure_logging
-from farm_adapters.queue import start_embedded_consumer
+from farm_adapters.queue import run_consumer, start_embedded_consumer
 from farm_adapters.settings import Settings, SettingsError
 
 log = logging.getLogger("farm.cli")
@@ -146,8 +146,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(settings: Settings) -> int:
-    from huey.consumer import Consumer
-
     check_schema(settings)
     runtime = build_runtime(settings)
     if runtime.huey.immediate:
@@ -157,7 +155,7 @@ def _worker(settings: Settings) -> int:
     log.info("farm worker starting", extra={"queue": _safe_url(settings.queue_url),
                                             "threads": settings.queue_workers})
     try:
-        Consumer(runtime.huey, workers=settings.queue_workers, worker_type="thread").run()
+        run_consumer(runtime.huey, settings.queue_workers)
     finally:
         runtime.close()
     return 0
