@@ -18,7 +18,6 @@ from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
 
-_AGENT_SCALARS = [c.name for c in t.agents.columns if c.name != "id"]
 
 
 def _insert_ignoring_duplicates(connection: Connection, table: Any) -> Any:

@@ -14,6 +14,7 @@ from farm_adapters.settings import Settings
 from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
 from farm_domain.work import Job, Task
 from farm_http import HttpOptions, create_app
+from tests.builders import add_job, add_task, get_task
 from tests.fakes import FixedClock, RecordingQueue
 
 
@@ -33,25 +34,13 @@ class Harness:
         return self.client.simulate_post("/api/v1/agents/", json=body)
 
     def job(self, requeue: int = 3, title: str = "job") -> Job:
-        with self.uow() as uow:
-            version = uow.jobtypes.add(f"type-{uuid.uuid4().hex[:8]}")
-            job = uow.jobs.add(Job(id=0, title=title, jobtype_version_id=version.id,
-                                   requeue=requeue, time_submitted=self.clock.now()))
-            uow.commit()
-        return job
+        return add_job(self.uow, self.clock.now(), requeue=requeue, title=title)
 
     def task(self, job: Job, **fields: Any) -> Task:
-        with self.uow() as uow:
-            task = uow.tasks.add(Task(id=0, job_id=job.id, frame=fields.pop("frame", 1.0),
-                                      time_submitted=self.clock.now(), **fields))
-            uow.commit()
-        return task
+        return add_task(self.uow, job, self.clock.now(), **fields)
 
     def get_task(self, task_id: int) -> Task:
-        with self.uow() as uow:
-            task = uow.tasks.get(task_id)
-        assert task is not None
-        return task
+        return get_task(self.uow, task_id)
 
 
 def make_harness(database_url: str, tmp_path: Any, **env: str) -> Iterator[Harness]:

@@ -10,6 +10,7 @@ from farm_domain.assignments import AssignmentReconciler
 from farm_domain.registry import AgentRegistry
 from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
+from tests.builders import add_job, add_task, get_task
 from tests.fakes import FakeUnitOfWorkFactory, FixedClock, RecordingQueue
 
 
@@ -36,25 +37,13 @@ class World:
         return self.registry.announce(AgentChanges(**body), peer)  # type: ignore[arg-type]
 
     def job(self, requeue: int = 3, title: str = "job") -> Job:
-        with self.uow() as uow:
-            version = uow.jobtypes.add(f"type-{title}")
-            job = uow.jobs.add(Job(id=0, title=title, jobtype_version_id=version.id,
-                                   requeue=requeue, time_submitted=self.clock.now()))
-            uow.commit()
-        return job
+        return add_job(self.uow, self.clock.now(), requeue=requeue, title=title)
 
     def task(self, job: Job, **fields: object) -> Task:
-        with self.uow() as uow:
-            task = uow.tasks.add(Task(id=0, job_id=job.id, frame=fields.pop("frame", 1.0),  # type: ignore[arg-type]
-                                      time_submitted=self.clock.now(), **fields))  # type: ignore[arg-type]
-            uow.commit()
-        return task
+        return add_task(self.uow, job, self.clock.now(), **fields)
 
     def get_task(self, task_id: int) -> Task:
-        with self.uow() as uow:
-            task = uow.tasks.get(task_id)
-        assert task is not None
-        return task
+        return get_task(self.uow, task_id)
 
     def get_job(self, job_id: int) -> Job:
         with self.uow() as uow:
