@@ -86,6 +86,9 @@ class FakeAgentRepository:
     def attach_software(self, agent_id: uuid.UUID, version_ids: Iterable[int]) -> None:
         self._d.agent_software.setdefault(agent_id, set()).update(version_ids)
 
+    def detach_software(self, agent_id: uuid.UUID, version_id: int) -> None:
+        self._d.agent_software.get(agent_id, set()).discard(version_id)
+
     def delete(self, agent_id: uuid.UUID) -> bool:
         if self._d.agents.pop(agent_id, None) is None:
             return False
@@ -204,18 +207,56 @@ class FakeSoftwareRepository:
     def get_by_name(self, name: str) -> Software | None:
         return self._d.software.get(name)
 
+    def list_all(self) -> list[Software]:
+        return [self._d.software[name] for name in sorted(self._d.software)]
+
+    def _by_id(self, software_id: int) -> Software:
+        return next(s for s in self._d.software.values() if s.id == software_id)
+
+    def _put(self, software: Software) -> None:
+        versions = tuple(sorted(software.versions, key=lambda v: (v.rank, v.id)))
+        self._d.software[software.name] = attrs.evolve(software, versions=versions)
+
     def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software:
         if name in self._d.software:
             raise KeyError(f"duplicate software {name}")
         software_id = self._store.next_id()
-        created = Software(
-            software_id,
-            name,
-            tuple(sorted((SoftwareVersion(self._store.next_id(), software_id, v, r)
-                          for v, r in versions), key=lambda v: v.rank)),
-        )
-        self._d.software[name] = created
+        self._put(Software(software_id, name, tuple(
+            SoftwareVersion(self._store.next_id(), software_id, v, r) for v, r in versions)))
+        return self._d.software[name]
+
+    def rename(self, software_id: int, name: str) -> None:
+        software = self._by_id(software_id)
+        del self._d.software[software.name]
+        self._put(attrs.evolve(software, name=name))
+
+    def delete(self, software_id: int) -> None:
+        software = self._by_id(software_id)
+        for version in software.versions:
+            self.delete_version(version.id)
+        del self._d.software[software.name]
+
+    def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion:
+        software = self._by_id(software_id)
+        if any(v.version == version for v in software.versions):
+            raise KeyError(f"duplicate version {version}")
+        created = SoftwareVersion(self._store.next_id(), software_id, version, rank)
+        self._put(attrs.evolve(software, versions=(*software.versions, created)))
         return created
+
+    def set_rank(self, version_id: int, rank: int) -> None:
+        for software in list(self._d.software.values()):
+            if any(v.id == version_id for v in software.versions):
+                self._put(attrs.evolve(software, versions=tuple(
+                    attrs.evolve(v, rank=rank) if v.id == version_id else v
+                    for v in software.versions)))
+
+    def delete_version(self, version_id: int) -> None:
+        for software in list(self._d.software.values()):
+            self._put(attrs.evolve(software, versions=tuple(
+                v for v in software.versions if v.id != version_id)))
+        for installed in self._d.agent_software.values():
+            installed.discard(version_id)
 
 
 class FakeUnitOfWork:

@@ -15,6 +15,7 @@ from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs
 from farm_adapters.settings import Settings
 from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
 from farm_domain.assignments import AssignmentReconciler
+from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher
 from farm_domain.farm import Farm
 from farm_domain.ports import Clock, TaskQueue
@@ -65,7 +66,8 @@ def build_runtime(
         farm_name=settings.farm_name,
         allow_loopback=settings.allow_loopback_agents,
     )
-    return Runtime(settings, engine, huey, Farm(agents=registry), dispatcher)
+    farm = Farm(agents=registry, software=SoftwareCatalogue(uow))
+    return Runtime(settings, engine, huey, farm, dispatcher)
 
 
 def migrate(settings: Settings) -> None:

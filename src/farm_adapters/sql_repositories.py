@@ -133,6 +133,14 @@ class SqlAgentRepository:
         if rows:
             self._c.execute(_insert_ignoring_duplicates(self._c, t.agent_software_versions), rows)
 
+    def detach_software(self, agent_id: uuid.UUID, version_id: int) -> None:
+        self._c.execute(
+            delete(t.agent_software_versions).where(
+                t.agent_software_versions.c.agent_id == agent_id,
+                t.agent_software_versions.c.software_version_id == version_id,
+            )
+        )
+
     def delete(self, agent_id: uuid.UUID) -> bool:
         result = self._c.execute(delete(t.agents).where(t.agents.c.id == agent_id))
         return result.rowcount > 0
@@ -376,22 +384,30 @@ class SqlSoftwareRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def get_by_name(self, name: str) -> Software | None:
-        software_id = self._c.execute(
-            select(t.software.c.id).where(t.software.c.software == name)
-        ).scalar()
-        if software_id is None:
-            return None
-        versions = self._c.execute(
+    def _with_versions(self, rows: list[tuple[int, str]]) -> list[Software]:
+        if not rows:
+            return []
+        versions: dict[int, list[SoftwareVersion]] = {software_id: [] for software_id, _ in rows}
+        for r in self._c.execute(
             select(t.software_versions)
-            .where(t.software_versions.c.software_id == software_id)
-            .order_by(t.software_versions.c.rank)
-        )
-        return Software(
-            software_id,
-            name,
-            tuple(SoftwareVersion(r.id, r.software_id, r.version, r.rank) for r in versions),
-        )
+            .where(t.software_versions.c.software_id.in_(list(versions)))
+            .order_by(t.software_versions.c.rank, t.software_versions.c.id)
+        ):
+            versions[r.software_id].append(SoftwareVersion(r.id, r.software_id, r.version, r.rank))
+        return [Software(i, name, tuple(versions[i])) for i, name in rows]
+
+    def get_by_name(self, name: str) -> Software | None:
+        rows = self._c.execute(
+            select(t.software.c.id, t.software.c.software).where(t.software.c.software == name)
+        ).all()
+        found = self._with_versions([tuple(row) for row in rows])
+        return found[0] if found else None
+
+    def list_all(self) -> list[Software]:
+        rows = self._c.execute(
+            select(t.software.c.id, t.software.c.software).order_by(t.software.c.software)
+        ).all()
+        return self._with_versions([tuple(row) for row in rows])
 
     def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software:
         software_id = self._c.execute(
@@ -405,6 +421,28 @@ class SqlSoftwareRepository:
         found = self.get_by_name(name)
         assert found is not None
         return found
+
+    def rename(self, software_id: int, name: str) -> None:
+        self._c.execute(update(t.software).where(t.software.c.id == software_id)
+                        .values(software=name))
+
+    def delete(self, software_id: int) -> None:
+        self._c.execute(delete(t.software).where(t.software.c.id == software_id))
+
+    def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion:
+        version_id = self._c.execute(
+            insert(t.software_versions).values(software_id=software_id, version=version,
+                                               rank=rank)
+        ).inserted_primary_key[0]
+        return SoftwareVersion(version_id, software_id, version, rank)
+
+    def set_rank(self, version_id: int, rank: int) -> None:
+        self._c.execute(update(t.software_versions)
+                        .where(t.software_versions.c.id == version_id).values(rank=rank))
+
+    def delete_version(self, version_id: int) -> None:
+        self._c.execute(delete(t.software_versions)
+                        .where(t.software_versions.c.id == version_id))
 
 
 class SqlUnitOfWork:

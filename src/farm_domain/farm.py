@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.registry import AgentRegistry
 
 
@@ -12,3 +13,4 @@ class Farm:
     """Everything a frontend may call. Built by the composition root."""
 
     agents: AgentRegistry
+    software: SoftwareCatalogue

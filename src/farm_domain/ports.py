@@ -9,7 +9,7 @@ from typing import Protocol
 
 from farm_domain.agents import Agent, AgentQuery, AgentSummary
 from farm_domain.enums import WorkState
-from farm_domain.software import Software
+from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
 
 
@@ -28,6 +28,8 @@ class AgentRepository(Protocol):
         """Link the agent to these GPUs, adding names the shared catalogue lacks."""
 
     def attach_software(self, agent_id: uuid.UUID, version_ids: Iterable[int]) -> None: ...
+
+    def detach_software(self, agent_id: uuid.UUID, version_id: int) -> None: ...
 
     def delete(self, agent_id: uuid.UUID) -> bool: ...
 
@@ -66,9 +68,23 @@ class JobTypeRepository(Protocol):
 
 
 class SoftwareRepository(Protocol):
-    def get_by_name(self, name: str) -> Software | None: ...
+    def get_by_name(self, name: str) -> Software | None:
+        """The software with its versions ordered by rank."""
+
+    def list_all(self) -> list[Software]:
+        """Every software, ordered by name, each with its versions ordered by rank."""
 
     def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software: ...
+
+    def rename(self, software_id: int, name: str) -> None: ...
+
+    def delete(self, software_id: int) -> None: ...
+
+    def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion: ...
+
+    def set_rank(self, version_id: int, rank: int) -> None: ...
+
+    def delete_version(self, version_id: int) -> None: ...
 
 
 class UnitOfWork(Protocol):

@@ -10,7 +10,7 @@ import falcon.media
 import orjson
 
 from farm_domain.farm import Farm
-from farm_http import agents, errors
+from farm_http import agents, errors, software
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
@@ -38,4 +38,15 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     app.add_route("/api/v1/agents/schema", agents.AgentSchemaResource())
     app.add_route("/api/v1/agents/{agent_id:uuid}", agents.AgentResource(farm.agents))
     app.add_route("/api/v1/agents/{agent_id:uuid}/tasks", agents.AgentTasksResource(farm.agents))
+    catalogue = farm.software
+    app.add_route("/api/v1/software", software.SoftwareCollectionResource(catalogue))
+    app.add_route("/api/v1/software/{name}", software.SoftwareResource(catalogue))
+    app.add_route("/api/v1/software/{name}/versions",
+                  software.SoftwareVersionsResource(catalogue))
+    app.add_route("/api/v1/software/{name}/versions/{version}",
+                  software.SoftwareVersionResource(catalogue))
+    app.add_route("/api/v1/agents/{agent_id:uuid}/software",
+                  software.AgentSoftwareResource(catalogue))
+    app.add_route("/api/v1/agents/{agent_id:uuid}/software/{name}/versions/{version}",
+                  software.AgentSoftwareVersionResource(catalogue))
     return app

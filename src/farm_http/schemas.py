@@ -6,17 +6,28 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
 import falcon
 
 from farm_domain import validation
-from farm_domain.agents import UNSET, Agent, AgentChanges, AgentQuery, AgentSummary, Unset
+from farm_domain.agents import (
+    UNSET,
+    Agent,
+    AgentChanges,
+    AgentQuery,
+    AgentSummary,
+    SoftwareRef,
+    Unset,
+)
 from farm_domain.enums import AgentState
 from farm_domain.errors import ValidationError
+from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import JobSummary, Task
+
+T = TypeVar("T")
 
 # -- strict conversion -------------------------------------------------------------------------
 
@@ -65,10 +76,25 @@ def _without_unset(tp: Any) -> Any:
     return args[0] if len(args) == 1 else typing.Union[args]  # noqa: UP007
 
 
+def _strict_list(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    (item_type,) = typing.get_args(tp)
+
+    def hook(value: Any, _: Any) -> Any:
+        if type(value) is not list:
+            raise TypeError("must be a list")
+        return [converter.structure(item, item_type) for item in value]
+
+    return hook
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     for primitive in (int, float, str, bool):
         converter.register_structure_hook(primitive, _strict(primitive))
+    converter.register_structure_hook_factory(
+        lambda tp: typing.get_origin(tp) is list and attrs.has(typing.get_args(tp)[0]),
+        lambda tp: _strict_list(tp, converter),
+    )
     converter.register_structure_hook_factory(
         lambda tp: _is_union(tp) and Unset in typing.get_args(tp),
         lambda tp: _strict(_without_unset(tp)),
@@ -79,12 +105,28 @@ def _make_converter() -> cattrs.Converter:
 REQUEST = _make_converter()
 
 
+def _format_exception(error: BaseException, _type: Any) -> str:
+    if isinstance(error, KeyError):
+        return "is required"
+    if isinstance(error, cattrs.ForbiddenExtraKeysError):
+        return f"request contains field(s) that do not exist: {', '.join(sorted(error.extra_fields))}"
+    return str(error)
+
+
 def _errors_of(error: Exception) -> str:
     messages = []
-    for message in cattrs.transform_error(error, format_exception=lambda e, _t: str(e)):
+    for message in cattrs.transform_error(error, format_exception=_format_exception):
         text, _, path = message.partition(" @ $.")
         messages.append(f"`{path}` {text}" if path else text)
     return "; ".join(messages)
+
+
+def structure(body: dict[str, Any], cls: type[T]) -> T:
+    """``body`` as a ``cls``, types checked exactly. Raises ValidationError listing each problem."""
+    try:
+        return REQUEST.structure(body, cls)
+    except (cattrs.BaseValidationError, TypeError) as error:
+        raise ValidationError(_errors_of(error)) from None
 
 
 def body_object(req: falcon.Request) -> dict[str, Any]:
@@ -117,10 +159,7 @@ def agent_changes(body: dict[str, Any]) -> AgentChanges:
             f"request contains field(s) that do not exist: {', '.join(unknown)}",
             field=unknown[0],
         )
-    try:
-        changes = REQUEST.structure(body, AgentChanges)
-    except (cattrs.BaseValidationError, TypeError) as error:
-        raise ValidationError(_errors_of(error)) from None
+    changes = structure(body, AgentChanges)
     if assignments is not UNSET:
         changes = attrs.evolve(changes, reported_task_ids=reported_task_ids(assignments))
     return changes
@@ -242,7 +281,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "last_polled": _time(agent.last_polled),
         "mac_addresses": sorted(agent.mac_addresses),
         "gpus": sorted(agent.gpus),
-        "software": [{"software": s.software, "version": s.version} for s in agent.software],
+        "software": [software_ref_json(s) for s in agent.software],
     }
 
 
@@ -297,3 +336,43 @@ AGENT_SCHEMA = {
     "last_heard_from": "DATETIME",
     "last_polled": "DATETIME",
 }
+
+
+# -- software ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class VersionBody:
+    version: str
+    rank: int | None = None
+
+
+@attrs.frozen
+class SoftwareBody:
+    software: str
+    versions: list[VersionBody] = attrs.Factory(list)
+
+
+@attrs.frozen
+class SoftwareUpdateBody:
+    software: str | None = None
+    versions: list[VersionBody] | None = None
+
+
+@attrs.frozen
+class AgentSoftwareBody:
+    software: str
+    version: str
+
+
+def version_json(version: SoftwareVersion) -> dict[str, Any]:
+    return {"id": version.id, "version": version.version, "rank": version.rank}
+
+
+def software_json(software: Software) -> dict[str, Any]:
+    return {"id": software.id, "software": software.name,
+            "versions": [version_json(v) for v in software.versions]}
+
+
+def software_ref_json(ref: SoftwareRef) -> dict[str, Any]:
+    return {"software": ref.software, "version": ref.version}

@@ -227,3 +227,37 @@ def test_jobs_keep_their_state(uow) -> None:  # type: ignore[no-untyped-def]
     with uow() as u:
         assert u.jobs.get(job.id).state is WorkState.RUNNING
         assert u.jobs.get(job.id + 1000) is None
+
+
+def test_software_catalogue_round_trip(uow) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    with uow() as u:
+        maya = u.software.add("maya", [("2018", 200), ("2017", 100)])
+        u.software.add("blender", [])
+        u.agents.add(agent)
+        u.agents.attach_software(agent.id, [v.id for v in maya.versions])
+        u.commit()
+    with uow() as u:
+        assert [s.name for s in u.software.list_all()] == ["blender", "maya"]
+        assert [v.version for v in u.software.get_by_name("maya").versions] == ["2017", "2018"]
+        newest = u.software.add_version(maya.id, "2019", 300)
+        u.software.set_rank(maya.versions[0].id, 50)  # 2017 stays lowest
+        u.software.rename(maya.id, "Maya")
+        u.commit()
+    with uow() as u:
+        renamed = u.software.get_by_name("Maya")
+        assert u.software.get_by_name("maya") is None
+        assert [(v.version, v.rank) for v in renamed.versions] == [
+            ("2017", 50), ("2018", 200), ("2019", 300)]
+        assert renamed.versions[-1] == newest
+        u.agents.detach_software(agent.id, renamed.versions[0].id)
+        u.software.delete_version(renamed.versions[1].id)
+        u.commit()
+    with uow() as u:
+        assert u.agents.get(agent.id).software == ()
+        u.agents.attach_software(agent.id, [newest.id])
+        u.software.delete(renamed.id)
+        u.commit()
+    with uow() as u:
+        assert u.software.get_by_name("Maya") is None
+        assert u.agents.get(agent.id).software == ()

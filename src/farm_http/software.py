@@ -1,0 +1,97 @@
+"""Resources of the software catalogue (``/api/v1/software``) and agents' installed software."""
+
+from __future__ import annotations
+
+import uuid
+
+import falcon
+
+from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
+from farm_http import schemas
+
+
+def _specs(versions: list[schemas.VersionBody]) -> list[VersionSpec]:
+    return [VersionSpec(v.version, v.rank) for v in versions]
+
+
+class SoftwareCollectionResource:
+    def __init__(self, catalogue: SoftwareCatalogue) -> None:
+        self._catalogue = catalogue
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = [schemas.software_json(s) for s in self._catalogue.list()]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = schemas.structure(schemas.body_object(req), schemas.SoftwareBody)
+        created = self._catalogue.create(body.software, _specs(body.versions))
+        resp.status = falcon.HTTP_201
+        resp.media = schemas.software_json(created)
+
+
+class SoftwareResource:
+    def __init__(self, catalogue: SoftwareCatalogue) -> None:
+        self._catalogue = catalogue
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        resp.media = schemas.software_json(self._catalogue.get(name))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        body = schemas.structure(schemas.body_object(req), schemas.SoftwareUpdateBody)
+        versions = None if body.versions is None else _specs(body.versions)
+        resp.media = schemas.software_json(self._catalogue.update(name, body.software, versions))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self._catalogue.delete(name)
+        resp.status = falcon.HTTP_204
+
+
+class SoftwareVersionsResource:
+    def __init__(self, catalogue: SoftwareCatalogue) -> None:
+        self._catalogue = catalogue
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        resp.media = [schemas.version_json(v) for v in self._catalogue.get(name).versions]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        body = schemas.structure(schemas.body_object(req), schemas.VersionBody)
+        created = self._catalogue.add_version(name, VersionSpec(body.version, body.rank))
+        resp.status = falcon.HTTP_201
+        resp.media = schemas.version_json(created)
+
+
+class SoftwareVersionResource:
+    def __init__(self, catalogue: SoftwareCatalogue) -> None:
+        self._catalogue = catalogue
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str,
+               version: str) -> None:
+        resp.media = schemas.version_json(self._catalogue.get_version(name, version))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str,
+                  version: str) -> None:
+        self._catalogue.delete_version(name, version)
+        resp.status = falcon.HTTP_204
+
+
+class AgentSoftwareResource:
+    def __init__(self, catalogue: SoftwareCatalogue) -> None:
+        self._catalogue = catalogue
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
+        resp.media = [schemas.software_ref_json(s) for s in self._catalogue.of_agent(agent_id)]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
+        body = schemas.structure(schemas.body_object(req), schemas.AgentSoftwareBody)
+        installed = self._catalogue.install(agent_id, body.software, body.version)
+        resp.status = falcon.HTTP_201
+        resp.media = [schemas.software_ref_json(s) for s in installed]
+
+
+class AgentSoftwareVersionResource:
+    def __init__(self, catalogue: SoftwareCatalogue) -> None:
+        self._catalogue = catalogue
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID,
+                  name: str, version: str) -> None:
+        self._catalogue.uninstall(agent_id, name, version)
+        resp.status = falcon.HTTP_204
