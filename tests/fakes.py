@@ -189,14 +189,71 @@ class FakeJobTypeRepository:
         self._d = data
         self._store = store
 
-    def add(self, name: str, version: int = 1) -> JobTypeVersion:
+    def add(self, name: str, version: int = 1, spec: JobTypeVersion | None = None
+            ) -> JobTypeVersion:
         jobtype_id = self._d.jobtypes.setdefault(name, self._store.next_id())
         if any(v.jobtype_id == jobtype_id and v.version == version
                for v in self._d.jobtype_versions.values()):
             raise KeyError(f"duplicate job type version {name} {version}")
-        created = JobTypeVersion(self._store.next_id(), jobtype_id, name, version)
+        fields = {} if spec is None else attrs.asdict(spec, recurse=False)
+        fields.update(id=self._store.next_id(), jobtype_id=jobtype_id, name=name,
+                      version=version)
+        created = JobTypeVersion(**fields)
         self._d.jobtype_versions[created.id] = created
-        return created
+        if spec is not None:  # the description belongs to the job type, shared by versions
+            for other in list(self._d.jobtype_versions.values()):
+                if other.jobtype_id == jobtype_id:
+                    self._d.jobtype_versions[other.id] = attrs.evolve(
+                        other, description=spec.description)
+        return self._d.jobtype_versions[created.id]
+
+    def _live(self, version: JobTypeVersion) -> JobTypeVersion:
+        """Requirements as the catalogue stands now (renames show, deleted bounds fall away)."""
+        live = []
+        for requirement in version.software_requirements:
+            software = next((s for s in self._d.software.values()
+                             if s.id == requirement.software_id), None)
+            if software is None:
+                continue
+            ids = {v.id: v.version for v in software.versions}
+            live.append(attrs.evolve(
+                requirement, software=software.name,
+                min_version_id=requirement.min_version_id if requirement.min_version_id in ids
+                else None,
+                min_version=ids.get(requirement.min_version_id),  # type: ignore[arg-type]
+                max_version_id=requirement.max_version_id if requirement.max_version_id in ids
+                else None,
+                max_version=ids.get(requirement.max_version_id),  # type: ignore[arg-type]
+            ))
+        return attrs.evolve(version, software_requirements=tuple(
+            sorted(live, key=lambda r: r.software)))
+
+    def versions(self, name: str) -> list[JobTypeVersion]:
+        return sorted((self._live(v) for v in self._d.jobtype_versions.values() if v.name == name),
+                      key=lambda v: v.version)
+
+    def latest(self, name: str) -> JobTypeVersion | None:
+        found = self.versions(name)
+        return found[-1] if found else None
+
+    def get_version(self, name: str, version: int) -> JobTypeVersion | None:
+        return next((v for v in self.versions(name) if v.version == version), None)
+
+    def name_of(self, jobtype_id: int) -> str | None:
+        return next((n for n, i in self._d.jobtypes.items() if i == jobtype_id), None)
+
+    def list_latest(self) -> list[JobTypeVersion]:
+        return [self.latest(name) for name in sorted(self._d.jobtypes)]  # type: ignore[misc]
+
+    def in_use(self, name: str) -> bool:
+        ids = {v.id for v in self._d.jobtype_versions.values() if v.name == name}
+        return any(job.jobtype_version_id in ids for job in self._d.jobs.values())
+
+    def delete(self, name: str) -> None:
+        self._d.jobtypes.pop(name, None)
+        for version_id, version in list(self._d.jobtype_versions.items()):
+            if version.name == name:
+                del self._d.jobtype_versions[version_id]
 
 
 class FakeSoftwareRepository:

@@ -18,6 +18,7 @@ from farm_domain.assignments import AssignmentReconciler
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher
 from farm_domain.farm import Farm
+from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.ports import Clock, TaskQueue
 from farm_domain.registry import AgentRegistry
 
@@ -66,7 +67,7 @@ def build_runtime(
         farm_name=settings.farm_name,
         allow_loopback=settings.allow_loopback_agents,
     )
-    farm = Farm(agents=registry, software=SoftwareCatalogue(uow))
+    farm = Farm(agents=registry, software=SoftwareCatalogue(uow), jobtypes=JobTypeCatalogue(uow))
     return Runtime(settings, engine, huey, farm, dispatcher)
 
 

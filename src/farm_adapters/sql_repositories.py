@@ -16,7 +16,14 @@ from farm_adapters.database import READ_ONLY
 from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
+from farm_domain.work import (
+    Job,
+    JobSummary,
+    JobTypeVersion,
+    SoftwareRequirement,
+    Task,
+    TaskStatus,
+)
 
 
 
@@ -364,20 +371,112 @@ class SqlJobTypeRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def add(self, name: str, version: int = 1) -> JobTypeVersion:
+    def add(self, name: str, version: int = 1, spec: JobTypeVersion | None = None
+            ) -> JobTypeVersion:
         jobtype_id = self._c.execute(
             select(t.jobtypes.c.id).where(t.jobtypes.c.name == name)
         ).scalar()
+        description = spec.description if spec else None
         if jobtype_id is None:
             jobtype_id = self._c.execute(
-                insert(t.jobtypes).values(name=name)
+                insert(t.jobtypes).values(name=name, description=description)
             ).inserted_primary_key[0]
+        elif spec is not None:
+            self._c.execute(update(t.jobtypes).where(t.jobtypes.c.id == jobtype_id)
+                            .values(description=description))
         version_id = self._c.execute(
             insert(t.jobtype_versions).values(
-                jobtype_id=jobtype_id, version=version, batch_contiguous=True
+                jobtype_id=jobtype_id, version=version,
+                classname=spec.classname if spec else None,
+                code=spec.code if spec else None,
+                max_batch=spec.max_batch if spec else None,
+                batch_contiguous=spec.batch_contiguous if spec else True,
             )
         ).inserted_primary_key[0]
-        return JobTypeVersion(version_id, jobtype_id, name, version)
+        if spec is not None and spec.software_requirements:
+            self._c.execute(insert(t.jobtype_software_requirements), [
+                {"jobtype_version_id": version_id, "software_id": r.software_id,
+                 "min_version_id": r.min_version_id, "max_version_id": r.max_version_id}
+                for r in spec.software_requirements
+            ])
+        found = self._select(t.jobtype_versions.c.id == version_id)
+        return found[0]
+
+    def _select(self, *conditions: Any) -> list[JobTypeVersion]:
+        v, j = t.jobtype_versions.c, t.jobtypes.c
+        rows = self._c.execute(
+            select(t.jobtype_versions, j.name, j.description)
+            .join(t.jobtypes, j.id == v.jobtype_id)
+            .where(*conditions)
+            .order_by(j.name, v.version)
+        ).all()
+        requirements = self._requirements([row.id for row in rows])
+        return [
+            JobTypeVersion(
+                id=row.id, jobtype_id=row.jobtype_id, name=row.name, version=row.version,
+                description=row.description, classname=row.classname, code=row.code,
+                max_batch=row.max_batch, batch_contiguous=row.batch_contiguous,
+                software_requirements=tuple(requirements.get(row.id, ())),
+            )
+            for row in rows
+        ]
+
+    def _requirements(self, version_ids: list[int]) -> dict[int, list[SoftwareRequirement]]:
+        if not version_ids:
+            return {}
+        r = t.jobtype_software_requirements.c
+        low = t.software_versions.alias("low")
+        high = t.software_versions.alias("high")
+        rows = self._c.execute(
+            select(r.jobtype_version_id, r.software_id, t.software.c.software,
+                   r.min_version_id, low.c.version, r.max_version_id, high.c.version)
+            .join(t.software, t.software.c.id == r.software_id)
+            .outerjoin(low, low.c.id == r.min_version_id)
+            .outerjoin(high, high.c.id == r.max_version_id)
+            .where(r.jobtype_version_id.in_(version_ids))
+            .order_by(t.software.c.software)
+        )
+        found: dict[int, list[SoftwareRequirement]] = {}
+        for version_id, *fields in rows:
+            found.setdefault(version_id, []).append(SoftwareRequirement(*fields))
+        return found
+
+    def latest(self, name: str) -> JobTypeVersion | None:
+        found = self.versions(name)
+        return found[-1] if found else None
+
+    def get_version(self, name: str, version: int) -> JobTypeVersion | None:
+        found = self._select(t.jobtypes.c.name == name, t.jobtype_versions.c.version == version)
+        return found[0] if found else None
+
+    def name_of(self, jobtype_id: int) -> str | None:
+        return self._c.execute(
+            select(t.jobtypes.c.name).where(t.jobtypes.c.id == jobtype_id)
+        ).scalar()
+
+    def list_latest(self) -> list[JobTypeVersion]:
+        v = t.jobtype_versions.c
+        newest = (
+            select(func.max(v.version)).where(v.jobtype_id == t.jobtypes.c.id)
+            .correlate(t.jobtypes).scalar_subquery()
+        )
+        return self._select(v.version == newest)
+
+    def versions(self, name: str) -> list[JobTypeVersion]:
+        return self._select(t.jobtypes.c.name == name)
+
+    def in_use(self, name: str) -> bool:
+        used = self._c.execute(
+            select(t.jobs.c.id)
+            .join(t.jobtype_versions, t.jobtype_versions.c.id == t.jobs.c.jobtype_version_id)
+            .join(t.jobtypes, t.jobtypes.c.id == t.jobtype_versions.c.jobtype_id)
+            .where(t.jobtypes.c.name == name)
+            .limit(1)
+        ).first()
+        return used is not None
+
+    def delete(self, name: str) -> None:
+        self._c.execute(delete(t.jobtypes).where(t.jobtypes.c.name == name))
 
 
 class SqlSoftwareRepository:

@@ -163,6 +163,23 @@ jobtype_versions = Table(
     UniqueConstraint("jobtype_id", "version"),
 )
 
+jobtype_software_requirements = Table(
+    "jobtype_software_requirements",
+    metadata,
+    Column(
+        "jobtype_version_id",
+        Integer,
+        ForeignKey("jobtype_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # A bound whose version is deleted from the catalogue falls away (the requirement loosens).
+    Column("min_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
+    Column("max_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
+)
+
 jobs = Table(
     "jobs",
     metadata,

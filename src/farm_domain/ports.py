@@ -63,8 +63,27 @@ class JobRepository(Protocol):
 
 
 class JobTypeRepository(Protocol):
-    def add(self, name: str, version: int = 1) -> JobTypeVersion:
-        """Store a job type version, creating the job type when it is new."""
+    def add(self, name: str, version: int = 1, spec: JobTypeVersion | None = None
+            ) -> JobTypeVersion:
+        """Store version ``version`` of job type ``name``, creating the job type when it is new;
+        the other fields (and requirements) come from ``spec`` when given."""
+
+    def latest(self, name: str) -> JobTypeVersion | None:
+        """The newest version of the job type named ``name``."""
+
+    def get_version(self, name: str, version: int) -> JobTypeVersion | None: ...
+
+    def name_of(self, jobtype_id: int) -> str | None: ...
+
+    def list_latest(self) -> list[JobTypeVersion]:
+        """The newest version of every job type, ordered by name."""
+
+    def versions(self, name: str) -> list[JobTypeVersion]: ...
+
+    def in_use(self, name: str) -> bool:
+        """Whether any job runs a version of this job type."""
+
+    def delete(self, name: str) -> None: ...
 
 
 class SoftwareRepository(Protocol):

@@ -115,13 +115,35 @@ def job_state(counts: Mapping[TaskStatus, int], current: WorkState | None) -> Wo
 
 
 @attrs.frozen
+class SoftwareRequirement:
+    """Software a job type (or a job) needs, optionally bounded by version ranks."""
+
+    software_id: int
+    software: str
+    min_version_id: int | None = None
+    min_version: str | None = None
+    max_version_id: int | None = None
+    max_version: str | None = None
+
+
+@attrs.frozen
 class JobTypeVersion:
-    """A version of a job type: the code an agent runs for a job's tasks."""
+    """A version of a job type: the code an agent runs for a job's tasks.
+
+    ``max_batch`` caps how many frames one assignment carries (None: no cap);
+    ``batch_contiguous`` asks that a batch's frames follow each other.
+    """
 
     id: int
     jobtype_id: int
     name: str
     version: int
+    description: str | None = None
+    classname: str | None = None
+    code: str | None = None
+    max_batch: int | None = None
+    batch_contiguous: bool = True
+    software_requirements: tuple[SoftwareRequirement, ...] = ()
 
 
 @attrs.frozen

@@ -10,7 +10,7 @@ import falcon.media
 import orjson
 
 from farm_domain.farm import Farm
-from farm_http import agents, errors, software
+from farm_http import agents, errors, jobtypes, software
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
@@ -49,4 +49,10 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
                   software.AgentSoftwareResource(catalogue))
     app.add_route("/api/v1/agents/{agent_id:uuid}/software/{name}/versions/{version}",
                   software.AgentSoftwareVersionResource(catalogue))
+    app.add_route("/api/v1/jobtypes", jobtypes.JobTypeCollectionResource(farm.jobtypes))
+    app.add_route("/api/v1/jobtypes/{name}", jobtypes.JobTypeResource(farm.jobtypes))
+    app.add_route("/api/v1/jobtypes/{name}/versions",
+                  jobtypes.JobTypeVersionsResource(farm.jobtypes))
+    app.add_route("/api/v1/jobtypes/{name}/versions/{version:int}",
+                  jobtypes.JobTypeVersionResource(farm.jobtypes))
     return app

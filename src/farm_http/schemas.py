@@ -25,7 +25,7 @@ from farm_domain.agents import (
 from farm_domain.enums import AgentState
 from farm_domain.errors import ValidationError
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.work import JobSummary, Task
+from farm_domain.work import JobSummary, JobTypeVersion, SoftwareRequirement, Task
 
 T = TypeVar("T")
 
@@ -376,3 +376,44 @@ def software_json(software: Software) -> dict[str, Any]:
 
 def software_ref_json(ref: SoftwareRef) -> dict[str, Any]:
     return {"software": ref.software, "version": ref.version}
+
+
+# -- job types --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RequirementBody:
+    software: str
+    min_version: str | None = None
+    max_version: str | None = None
+
+
+@attrs.frozen
+class JobTypeBody:
+    name: str
+    description: str | None = None
+    classname: str | None = None
+    code: str | None = None
+    max_batch: int | None = None
+    batch_contiguous: bool = True
+    software_requirements: list[RequirementBody] = attrs.Factory(list)
+
+
+def requirement_json(requirement: SoftwareRequirement) -> dict[str, Any]:
+    return {"software": requirement.software, "min_version": requirement.min_version,
+            "max_version": requirement.max_version}
+
+
+def jobtype_json(jobtype: JobTypeVersion) -> dict[str, Any]:
+    """What a PyFarm agent downloads: GET /jobtypes/<name>/versions/<n>."""
+    return {
+        "id": jobtype.jobtype_id,
+        "name": jobtype.name,
+        "version": jobtype.version,
+        "description": jobtype.description,
+        "classname": jobtype.classname,
+        "code": jobtype.code,
+        "max_batch": jobtype.max_batch,
+        "batch_contiguous": jobtype.batch_contiguous,
+        "software_requirements": [requirement_json(r) for r in jobtype.software_requirements],
+    }

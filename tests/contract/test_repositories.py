@@ -261,3 +261,48 @@ def test_software_catalogue_round_trip(uow) -> None:  # type: ignore[no-untyped-
     with uow() as u:
         assert u.software.get_by_name("Maya") is None
         assert u.agents.get(agent.id).software == ()
+
+
+def test_job_type_versions_and_their_requirements(uow) -> None:  # type: ignore[no-untyped-def]
+    from farm_domain.work import JobTypeVersion, SoftwareRequirement
+
+    with uow() as u:
+        blender = u.software.add("blender", [("2.79", 100), ("2.80", 200)])
+        low, high = blender.versions
+        spec = JobTypeVersion(
+            id=0, jobtype_id=0, name="render", version=1, description="renders", classname="R",
+            code="class R: pass", max_batch=4, batch_contiguous=False,
+            software_requirements=(SoftwareRequirement(blender.id, "blender", low.id, "2.79",
+                                                       high.id, "2.80"),))
+        first = u.jobtypes.add("render", 1, spec)
+        second = u.jobtypes.add("render", 2, attrs.evolve(spec, description="renders better",
+                                                          software_requirements=()))
+        other = u.jobtypes.add("comp")
+        u.commit()
+    assert (first.name, first.version, first.max_batch, first.batch_contiguous) == (
+        "render", 1, 4, False)
+    assert first.software_requirements == spec.software_requirements
+    assert first.jobtype_id == second.jobtype_id != other.jobtype_id
+    with uow() as u:
+        assert [v.version for v in u.jobtypes.versions("render")] == [1, 2]
+        assert u.jobtypes.latest("render") == second
+        assert u.jobtypes.get_version("render", 1).description == "renders better"
+        assert u.jobtypes.get_version("render", 3) is None
+        assert [(j.name, j.version) for j in u.jobtypes.list_latest()] == [
+            ("comp", 1), ("render", 2)]
+        assert u.jobtypes.name_of(first.jobtype_id) == "render"
+        assert u.jobtypes.latest("nope") is None
+        u.software.rename(blender.id, "Blender")
+        u.software.delete_version(high.id)
+        u.commit()
+    with uow() as u:
+        (requirement,) = u.jobtypes.get_version("render", 1).software_requirements
+        assert (requirement.software, requirement.min_version, requirement.max_version) == (
+            "Blender", "2.79", None)
+        assert not u.jobtypes.in_use("render")
+        u.jobs.add(Job(id=0, title="j", jobtype_version_id=first.id, time_submitted=T0))
+        assert u.jobtypes.in_use("render") and not u.jobtypes.in_use("comp")
+        u.jobtypes.delete("comp")
+        u.commit()
+    with uow() as u:
+        assert u.jobtypes.latest("comp") is None

@@ -1,0 +1,64 @@
+"""Resources of job types (``/api/v1/jobtypes``)."""
+
+from __future__ import annotations
+
+import falcon
+
+from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec, RequirementSpec
+from farm_http import schemas
+
+
+def _spec(req: falcon.Request) -> JobTypeSpec:
+    body = schemas.structure(schemas.body_object(req), schemas.JobTypeBody)
+    return JobTypeSpec(
+        name=body.name, description=body.description, classname=body.classname, code=body.code,
+        max_batch=body.max_batch, batch_contiguous=body.batch_contiguous,
+        software_requirements=[RequirementSpec(r.software, r.min_version, r.max_version)
+                               for r in body.software_requirements],
+    )
+
+
+class JobTypeCollectionResource:
+    def __init__(self, jobtypes: JobTypeCatalogue) -> None:
+        self._jobtypes = jobtypes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = [schemas.jobtype_json(j) for j in self._jobtypes.list()]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = schemas.jobtype_json(self._jobtypes.create(_spec(req)))
+        resp.status = falcon.HTTP_201
+
+
+class JobTypeResource:
+    def __init__(self, jobtypes: JobTypeCatalogue) -> None:
+        self._jobtypes = jobtypes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        resp.media = schemas.jobtype_json(self._jobtypes.get(name))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        version, created = self._jobtypes.new_version(name, _spec(req))
+        resp.media = schemas.jobtype_json(version)
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self._jobtypes.delete(name)
+        resp.status = falcon.HTTP_204
+
+
+class JobTypeVersionsResource:
+    def __init__(self, jobtypes: JobTypeCatalogue) -> None:
+        self._jobtypes = jobtypes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        resp.media = [schemas.jobtype_json(j) for j in self._jobtypes.versions(name)]
+
+
+class JobTypeVersionResource:
+    def __init__(self, jobtypes: JobTypeCatalogue) -> None:
+        self._jobtypes = jobtypes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str,
+               version: int) -> None:
+        resp.media = schemas.jobtype_json(self._jobtypes.get_version(name, version))
