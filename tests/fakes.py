@@ -17,7 +17,15 @@ import attrs
 from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
+from farm_domain.work import (
+    Job,
+    JobQuery,
+    JobSummary,
+    JobTypeVersion,
+    SoftwareRequirement,
+    Task,
+    TaskStatus,
+)
 
 
 @attrs.define
@@ -164,24 +172,91 @@ class FakeTaskRepository:
                 counts[task.status] = counts.get(task.status, 0) + 1
         return counts
 
+    def status_counts_of(self, job_ids: Iterable[int]) -> dict[int, dict[TaskStatus, int]]:
+        found = {}
+        for job_id in job_ids:
+            counts = self.status_counts(job_id)
+            if counts:
+                found[job_id] = counts
+        return found
+
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        for task in tasks:
+            self.add(task)
+
+    def of_job(self, job_id: int) -> list[Task]:
+        return sorted((t for t in self._d.tasks.values() if t.job_id == job_id),
+                      key=lambda t: (t.frame, t.id))
+
 
 class FakeJobRepository:
     def __init__(self, data: _Data, store: FakeStore) -> None:
         self._d = data
         self._store = store
 
-    def get(self, job_id: int) -> Job | None:
-        return self._d.jobs.get(job_id)
+    def _view(self, job: Job) -> Job:
+        version = self._d.jobtype_versions[job.jobtype_version_id]
+        live = FakeJobTypeRepository(self._d, self._store).live_requirements(
+            job.software_requirements)
+        return attrs.evolve(job, jobtype=version.name, jobtype_version=version.version,
+                            software_requirements=live)
+
+    def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
+        job = self._d.jobs.get(job_id)
+        return None if job is None else self._view(job)
 
     def add(self, job: Job) -> Job:
         if job.jobtype_version_id not in self._d.jobtype_versions:
             raise KeyError(f"no job type version {job.jobtype_version_id}")
-        job = attrs.evolve(job, id=self._store.next_id())
+        if not set(job.parents) <= set(self._d.jobs):
+            raise KeyError("unknown parent job")
+        job = attrs.evolve(job, id=self._store.next_id(), tags=tuple(sorted(set(job.tags))),
+                           parents=tuple(sorted(job.parents)), jobtype=None,
+                           jobtype_version=None)
         self._d.jobs[job.id] = job
-        return job
+        return self._view(job)
+
+    def save(self, job: Job) -> None:
+        old = self._d.jobs[job.id]
+        self._d.jobs[job.id] = attrs.evolve(
+            job, tags=tuple(sorted(set(job.tags))), parents=old.parents,
+            software_requirements=old.software_requirements, jobtype=None, jobtype_version=None)
 
     def set_state(self, job_id: int, state: WorkState | None) -> None:
         self._d.jobs[job_id] = attrs.evolve(self._d.jobs[job_id], state=state)
+
+    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None
+                  ) -> None:
+        self._d.jobs[job_id] = attrs.evolve(self._d.jobs[job_id], time_started=started,
+                                            time_finished=finished)
+
+    def query(self, query: JobQuery) -> list[Job]:
+        found = [
+            job for job in sorted(self._d.jobs.values(), key=lambda j: -j.id)
+            if (not query.queued or job.state is None)
+            and (query.queued or query.state is None or job.state is query.state)
+            and (query.title is None or job.title == query.title)
+        ][query.offset:]
+        if query.limit is not None:
+            found = found[: query.limit]
+        return [self._view(job) for job in found]
+
+    def find_by_title(self, title: str) -> Job | None:
+        found = self.query(JobQuery(title=title, limit=1))
+        return found[0] if found else None
+
+    def existing_ids(self, job_ids: Iterable[int]) -> set[int]:
+        return set(job_ids) & set(self._d.jobs)
+
+    def delete(self, job_id: int) -> None:
+        self._d.jobs.pop(job_id, None)
+        for task_id, task in list(self._d.tasks.items()):
+            if task.job_id == job_id:
+                del self._d.tasks[task_id]
+        for other_id, other in list(self._d.jobs.items()):
+            if job_id in other.parents:
+                self._d.jobs[other_id] = attrs.evolve(
+                    other, parents=tuple(p for p in other.parents if p != job_id))
 
 
 class FakeJobTypeRepository:
@@ -208,9 +283,14 @@ class FakeJobTypeRepository:
         return self._d.jobtype_versions[created.id]
 
     def _live(self, version: JobTypeVersion) -> JobTypeVersion:
+        return attrs.evolve(version, software_requirements=self.live_requirements(
+            version.software_requirements))
+
+    def live_requirements(self, requirements: Iterable[SoftwareRequirement]
+                          ) -> tuple[SoftwareRequirement, ...]:
         """Requirements as the catalogue stands now (renames show, deleted bounds fall away)."""
         live = []
-        for requirement in version.software_requirements:
+        for requirement in requirements:
             software = next((s for s in self._d.software.values()
                              if s.id == requirement.software_id), None)
             if software is None:
@@ -225,8 +305,7 @@ class FakeJobTypeRepository:
                 else None,
                 max_version=ids.get(requirement.max_version_id),  # type: ignore[arg-type]
             ))
-        return attrs.evolve(version, software_requirements=tuple(
-            sorted(live, key=lambda r: r.software)))
+        return tuple(sorted(live, key=lambda r: r.software))
 
     def versions(self, name: str) -> list[JobTypeVersion]:
         return sorted((self._live(v) for v in self._d.jobtype_versions.values() if v.name == name),

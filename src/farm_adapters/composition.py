@@ -18,6 +18,7 @@ from farm_domain.assignments import AssignmentReconciler
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher
 from farm_domain.farm import Farm
+from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.ports import Clock, TaskQueue
 from farm_domain.registry import AgentRegistry
@@ -58,16 +59,18 @@ def build_runtime(
     reconciler = AssignmentReconciler(
         clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)
     )
+    queue = queue or HueyTaskQueue(jobs)
     registry = AgentRegistry(
         uow,
-        queue or HueyTaskQueue(jobs),
+        queue,
         clock,
         reconciler,
         settings.default_agent_software,
         farm_name=settings.farm_name,
         allow_loopback=settings.allow_loopback_agents,
     )
-    farm = Farm(agents=registry, software=SoftwareCatalogue(uow), jobtypes=JobTypeCatalogue(uow))
+    farm = Farm(agents=registry, software=SoftwareCatalogue(uow), jobtypes=JobTypeCatalogue(uow),
+                jobs=JobService(uow, queue, clock))
     return Runtime(settings, engine, huey, farm, dispatcher)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -18,6 +19,7 @@ from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
+    JobQuery,
     JobSummary,
     JobTypeVersion,
     SoftwareRequirement,
@@ -233,6 +235,7 @@ def _task_row(task: Task) -> dict[str, Any]:
         "sent_at": task.sent_at,
         "last_error": task.last_error,
         "hidden": task.hidden,
+        "progress": task.progress,
         "time_submitted": task.time_submitted,
         "time_started": task.time_started,
         "time_finished": task.time_finished,
@@ -253,6 +256,7 @@ def _task_from(m: Any) -> Task:
         sent_at=m["sent_at"],
         last_error=m["last_error"],
         hidden=m["hidden"],
+        progress=m["progress"],
         time_submitted=m["time_submitted"],
         time_started=m["time_started"],
         time_finished=m["time_finished"],
@@ -315,6 +319,33 @@ class SqlTaskRepository:
             result.append((_task_from(m), summary))
         return result
 
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        if tasks:
+            self._c.execute(insert(t.tasks), [_task_row(task) for task in tasks])
+
+    def of_job(self, job_id: int) -> list[Task]:
+        rows = self._c.execute(
+            select(t.tasks).where(t.tasks.c.job_id == job_id)
+            .order_by(t.tasks.c.frame, t.tasks.c.id)
+        )
+        return [_task_from(row._mapping) for row in rows]
+
+    def status_counts_of(self, job_ids: Iterable[int]) -> dict[int, dict[TaskStatus, int]]:
+        wanted = list(job_ids)
+        found: dict[int, dict[TaskStatus, int]] = {}
+        if not wanted:
+            return found
+        rows = self._c.execute(
+            select(t.tasks.c.job_id, t.tasks.c.state, t.tasks.c.agent_id.is_(None), func.count())
+            .where(t.tasks.c.job_id.in_(wanted))
+            .group_by(t.tasks.c.job_id, t.tasks.c.state, t.tasks.c.agent_id.is_(None))
+        )
+        for job_id, state, unowned, count in rows:
+            status = _status_of(state, unowned)
+            counts = found.setdefault(job_id, {})
+            counts[status] = counts.get(status, 0) + count
+        return found
+
     def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
         rows = self._c.execute(
             select(t.tasks.c.state, t.tasks.c.agent_id.is_(None), func.count())
@@ -323,48 +354,161 @@ class SqlTaskRepository:
         )
         counts: dict[TaskStatus, int] = {}
         for state, unowned, count in rows:
-            if state is None:
-                status = TaskStatus.QUEUED if unowned else TaskStatus.ASSIGNED
-            else:
-                status = TaskStatus(state)
+            status = _status_of(state, unowned)
             counts[status] = counts.get(status, 0) + count
         return counts
 
 
-def _as_dict(entity: Any) -> dict[str, Any]:
-    return attrs.asdict(entity, recurse=False)
+def _status_of(state: str | None, unowned: bool) -> TaskStatus:
+    if state is None:
+        return TaskStatus.QUEUED if unowned else TaskStatus.ASSIGNED
+    return TaskStatus(state)
+
+
+_JOB_SCALARS = (
+    "title", "jobtype_version_id", "priority", "weight", "requeue", "frame_start", "frame_end",
+    "frame_by", "batch", "ram", "ram_warning", "ram_max", "cpus", "minimum_agents",
+    "maximum_agents", "data", "environ", "user", "time_submitted", "time_started",
+    "time_finished",
+)
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    row = {name: getattr(job, name) for name in _JOB_SCALARS}
+    row["state"] = job.state.value if job.state else None
+    return row
 
 
 class SqlJobRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def get(self, job_id: int) -> Job | None:
-        row = self._c.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return Job(
-            id=m["id"],
-            title=m["title"],
-            jobtype_version_id=m["jobtype_version_id"],
-            state=WorkState(m["state"]) if m["state"] else None,
-            priority=m["priority"],
-            requeue=m["requeue"],
-            time_submitted=m["time_submitted"],
+    def _select(self, *conditions: Any, for_update: bool = False, order: Any = None,
+                limit: int | None = None, offset: int = 0) -> list[Job]:
+        j = t.jobs.c
+        statement = (
+            select(t.jobs, t.jobtypes.c.name.label("jobtype_name"),
+                   t.jobtype_versions.c.version.label("jobtype_number"))
+            .join(t.jobtype_versions, t.jobtype_versions.c.id == j.jobtype_version_id)
+            .join(t.jobtypes, t.jobtypes.c.id == t.jobtype_versions.c.jobtype_id)
+            .where(*conditions)
+            .order_by(*(order if order is not None else [j.id.desc()]))
         )
+        if for_update:
+            statement = statement.with_for_update(of=t.jobs)
+        if limit is not None:
+            statement = statement.limit(limit)
+        if offset:
+            statement = statement.offset(offset)
+        rows = self._c.execute(statement).all()
+        ids = [row.id for row in rows]
+        tags = self._grouped(select(t.job_tags.c.job_id, t.job_tags.c.tag)
+                             .where(t.job_tags.c.job_id.in_(ids)).order_by(t.job_tags.c.tag), ids)
+        parents = self._grouped(
+            select(t.job_parents.c.child_id, t.job_parents.c.parent_id)
+            .where(t.job_parents.c.child_id.in_(ids)).order_by(t.job_parents.c.parent_id), ids)
+        requirements = self._requirements(ids)
+        jobs = []
+        for row in rows:
+            m = row._mapping
+            jobs.append(Job(
+                id=m["id"], state=WorkState(m["state"]) if m["state"] else None,
+                **{name: m[name] for name in _JOB_SCALARS},
+                tags=tuple(tags.get(m["id"], ())), parents=tuple(parents.get(m["id"], ())),
+                software_requirements=tuple(requirements.get(m["id"], ())),
+                jobtype=m["jobtype_name"], jobtype_version=m["jobtype_number"],
+            ))
+        return jobs
+
+    def _grouped(self, statement: Any, ids: list[int]) -> dict[int, list[Any]]:
+        found: dict[int, list[Any]] = {}
+        if ids:
+            for key, value in self._c.execute(statement):
+                found.setdefault(key, []).append(value)
+        return found
+
+    def _requirements(self, job_ids: list[int]) -> dict[int, list[SoftwareRequirement]]:
+        if not job_ids:
+            return {}
+        r = t.job_software_requirements.c
+        low = t.software_versions.alias("low")
+        high = t.software_versions.alias("high")
+        rows = self._c.execute(
+            select(r.job_id, r.software_id, t.software.c.software,
+                   r.min_version_id, low.c.version, r.max_version_id, high.c.version)
+            .join(t.software, t.software.c.id == r.software_id)
+            .outerjoin(low, low.c.id == r.min_version_id)
+            .outerjoin(high, high.c.id == r.max_version_id)
+            .where(r.job_id.in_(job_ids))
+            .order_by(t.software.c.software)
+        )
+        found: dict[int, list[SoftwareRequirement]] = {}
+        for job_id, *fields in rows:
+            found.setdefault(job_id, []).append(SoftwareRequirement(*fields))
+        return found
+
+    def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
+        found = self._select(t.jobs.c.id == job_id, for_update=for_update)
+        return found[0] if found else None
 
     def add(self, job: Job) -> Job:
-        values = _as_dict(job)
-        del values["id"]
-        values["state"] = job.state.value if job.state else None
-        new_id = self._c.execute(insert(t.jobs).values(values)).inserted_primary_key[0]
-        return attrs.evolve(job, id=new_id)
+        new_id = self._c.execute(insert(t.jobs).values(_job_row(job))).inserted_primary_key[0]
+        self._replace_tags(new_id, job.tags)
+        if job.parents:
+            self._c.execute(insert(t.job_parents),
+                            [{"child_id": new_id, "parent_id": p} for p in job.parents])
+        if job.software_requirements:
+            self._c.execute(insert(t.job_software_requirements), [
+                {"job_id": new_id, "software_id": r.software_id,
+                 "min_version_id": r.min_version_id, "max_version_id": r.max_version_id}
+                for r in job.software_requirements
+            ])
+        found = self.get(new_id)
+        assert found is not None
+        return found
+
+    def _replace_tags(self, job_id: int, tags: tuple[str, ...]) -> None:
+        self._c.execute(delete(t.job_tags).where(t.job_tags.c.job_id == job_id))
+        if tags:
+            self._c.execute(insert(t.job_tags),
+                            [{"job_id": job_id, "tag": tag} for tag in sorted(set(tags))])
+
+    def save(self, job: Job) -> None:
+        self._c.execute(update(t.jobs).where(t.jobs.c.id == job.id).values(_job_row(job)))
+        self._replace_tags(job.id, job.tags)
 
     def set_state(self, job_id: int, state: WorkState | None) -> None:
         self._c.execute(
             update(t.jobs).where(t.jobs.c.id == job_id).values(state=state.value if state else None)
         )
+
+    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None
+                  ) -> None:
+        self._c.execute(update(t.jobs).where(t.jobs.c.id == job_id)
+                        .values(time_started=started, time_finished=finished))
+
+    def query(self, query: JobQuery) -> list[Job]:
+        conditions = []
+        if query.queued:
+            conditions.append(t.jobs.c.state.is_(None))
+        elif query.state is not None:
+            conditions.append(t.jobs.c.state == query.state.value)
+        if query.title is not None:
+            conditions.append(t.jobs.c.title == query.title)
+        return self._select(*conditions, limit=query.limit, offset=query.offset)
+
+    def find_by_title(self, title: str) -> Job | None:
+        found = self._select(t.jobs.c.title == title, limit=1)
+        return found[0] if found else None
+
+    def existing_ids(self, job_ids: Iterable[int]) -> set[int]:
+        wanted = list(job_ids)
+        if not wanted:
+            return set()
+        return set(self._c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(wanted))).scalars())
+
+    def delete(self, job_id: int) -> None:
+        self._c.execute(delete(t.jobs).where(t.jobs.c.id == job_id))
 
 
 class SqlJobTypeRepository:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    JSON,
     Integer,
     MetaData,
     String,
@@ -192,8 +193,51 @@ jobs = Table(
     Column("priority", Integer, nullable=False),
     Column("requeue", Integer, nullable=False),
     Column("time_submitted", UtcDateTime, nullable=False),
+    Column("weight", Integer, nullable=False, server_default="10"),
+    Column("frame_start", Float, nullable=False, server_default="1"),
+    Column("frame_end", Float, nullable=False, server_default="1"),
+    Column("frame_by", Float, nullable=False, server_default="1"),
+    Column("batch", Integer, nullable=False, server_default="1"),
+    Column("ram", Integer, nullable=False, server_default="32"),
+    Column("ram_warning", Integer),
+    Column("ram_max", Integer),
+    Column("cpus", Integer, nullable=False, server_default="1"),
+    Column("minimum_agents", Integer),
+    Column("maximum_agents", Integer),
+    Column("data", JSON, nullable=False, server_default="{}"),
+    Column("environ", JSON, nullable=False, server_default="{}"),
+    Column("user", String(255)),
+    Column("time_started", UtcDateTime),
+    Column("time_finished", UtcDateTime),
     Index("ix_jobs_title", "title"),
     Index("ix_jobs_state", "state"),
+)
+
+job_tags = Table(
+    "job_tags",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_job_tags_tag", "tag"),
+)
+
+job_parents = Table(
+    "job_parents",
+    metadata,
+    Column("child_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("parent_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_job_parents_parent_id", "parent_id"),
+)
+
+job_software_requirements = Table(
+    "job_software_requirements",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("min_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
+    Column("max_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
 )
 
 tasks = Table(
@@ -211,10 +255,25 @@ tasks = Table(
     Column("sent_at", UtcDateTime),
     Column("last_error", Text),
     Column("hidden", Boolean, nullable=False),
+    Column("progress", Float),
     Column("time_submitted", UtcDateTime),
     Column("time_started", UtcDateTime),
     Column("time_finished", UtcDateTime),
     Index("ix_tasks_job_id_state", "job_id", "state"),
+)
+
+task_logs = Table(
+    "task_logs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("identifier", String(255), nullable=False),
+    Column("agent_id", Uuid),
+    Column("created_on", UtcDateTime, nullable=False),
+    Column("size", Integer),
+    Column("state", String(16)),
+    UniqueConstraint("task_id", "attempt", "identifier"),
 )
 
 # "The tasks of agent X that are neither done nor failed": the reconciler's and the heartbeat's

@@ -5,35 +5,42 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
 from farm_domain.agents import Agent
-from farm_domain.enums import AgentState, WorkState
+from farm_domain.enums import FINISHED_STATES, AgentState, WorkState
 from farm_domain.ports import Clock, UnitOfWork
 from farm_domain.work import Task, job_state
 
 log = logging.getLogger("farm.assignments")
 
 
-def recompute_job_states(uow: UnitOfWork, job_ids: Iterable[int]) -> None:
-    """Apply the job-state rule to each job after its tasks changed."""
+def recompute_job_states(uow: UnitOfWork, job_ids: Iterable[int], now: datetime) -> None:
+    """Apply the job-state rule to each job after its tasks changed, and keep its times:
+    ``time_started`` when it first runs, ``time_finished`` while it is done or failed."""
     for job_id in sorted(set(job_ids)):
         job = uow.jobs.get(job_id)
         if job is None:
             continue
         state = job_state(uow.tasks.status_counts(job_id), job.state)
-        if state is not job.state:
-            uow.jobs.set_state(job_id, state)
-            log.info(
-                "job state changed",
-                extra={"job_id": job_id, "from": str(job.state or "queued"),
-                       "to": str(state or "queued")},
-            )
+        if state is job.state:
+            continue
+        uow.jobs.set_state(job_id, state)
+        started = job.time_started or (now if state is WorkState.RUNNING else None)
+        finished = now if state in FINISHED_STATES else None
+        if (started, finished) != (job.time_started, job.time_finished):
+            uow.jobs.set_times(job_id, started, finished)
+        log.info(
+            "job state changed",
+            extra={"job_id": job_id, "from": str(job.state or "queued"),
+                   "to": str(state or "queued")},
+        )
 
 
-def release_agent_tasks(uow: UnitOfWork, agent_id: uuid.UUID, reason: str) -> list[Task]:
+def release_agent_tasks(uow: UnitOfWork, agent_id: uuid.UUID, reason: str, now: datetime
+                        ) -> list[Task]:
     """Put the agent's unfinished tasks back in the queue without counting a failure."""
     released = []
     for task in uow.tasks.active_of_agent(agent_id, for_update=True):
@@ -44,7 +51,7 @@ def release_agent_tasks(uow: UnitOfWork, agent_id: uuid.UUID, reason: str) -> li
             extra={"task_id": task.id, "job_id": task.job_id, "agent_id": str(agent_id),
                    "reason": reason},
         )
-    recompute_job_states(uow, (task.job_id for task in released))
+    recompute_job_states(uow, (task.job_id for task in released), now)
     return released
 
 
@@ -107,5 +114,5 @@ class AssignmentReconciler:
                 extra={"task_id": task.id, "job_id": task.job_id, "agent_id": str(agent.id),
                        "failures": failures, "outcome": outcome},
             )
-        recompute_job_states(uow, jobs)
+        recompute_job_states(uow, jobs, now)
         return Reconciliation(tuple(failed), tuple(requeued), tuple(unsent))

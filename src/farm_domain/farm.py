@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.registry import AgentRegistry
 
@@ -16,3 +17,4 @@ class Farm:
     agents: AgentRegistry
     software: SoftwareCatalogue
     jobtypes: JobTypeCatalogue
+    jobs: JobService

@@ -10,7 +10,7 @@ from typing import Protocol
 from farm_domain.agents import Agent, AgentQuery, AgentSummary
 from farm_domain.enums import WorkState
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.work import Job, JobSummary, JobTypeVersion, Task, TaskStatus
+from farm_domain.work import Job, JobQuery, JobSummary, JobTypeVersion, Task, TaskStatus
 
 
 class AgentRepository(Protocol):
@@ -52,14 +52,40 @@ class TaskRepository(Protocol):
 
     def status_counts(self, job_id: int) -> dict[TaskStatus, int]: ...
 
+    def status_counts_of(self, job_ids: Iterable[int]) -> dict[int, dict[TaskStatus, int]]:
+        """Per-status counts for each of these jobs (jobs without tasks are absent)."""
+
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        """Store new tasks in bulk (their ids are assigned by storage)."""
+
+    def of_job(self, job_id: int) -> list[Task]:
+        """The job's tasks ordered by frame."""
+
 
 class JobRepository(Protocol):
-    def get(self, job_id: int) -> Job | None: ...
+    def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
+        """The job with its tags, parents, requirements and job type name and version."""
 
     def add(self, job: Job) -> Job:
-        """Store a new job (its job type must exist); returns it with its id."""
+        """Store a new job with its tags, parents and requirements; returns it with its id."""
+
+    def save(self, job: Job) -> None:
+        """Write the job's scalar fields and its tags."""
 
     def set_state(self, job_id: int, state: WorkState | None) -> None: ...
+
+    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None
+                  ) -> None: ...
+
+    def query(self, query: JobQuery) -> list[Job]:
+        """Jobs matching the query, newest first."""
+
+    def find_by_title(self, title: str) -> Job | None:
+        """The newest job with this title."""
+
+    def existing_ids(self, job_ids: Iterable[int]) -> set[int]: ...
+
+    def delete(self, job_id: int) -> None: ...
 
 
 class JobTypeRepository(Protocol):

@@ -157,7 +157,7 @@ class AgentRegistry:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None:
                 return False
-            released = release_agent_tasks(uow, agent_id, reason="agent deleted")
+            released = release_agent_tasks(uow, agent_id, "agent deleted", self._clock.now())
             uow.agents.delete(agent_id)
             uow.commit()
         log.info("agent deleted", extra={"agent_id": str(agent_id), "hostname": agent.hostname})
@@ -194,7 +194,7 @@ class AgentRegistry:
                 raise Conflict(f"Task {task_id} is already done")
             assigned = task.assigned_to(agent_id)
             uow.tasks.save(assigned)
-            recompute_job_states(uow, [task.job_id])
+            recompute_job_states(uow, [task.job_id], self._clock.now())
             previous = None
             if task.agent_id is not None and task.agent_id != agent_id:
                 previous = uow.agents.get(task.agent_id)
@@ -285,7 +285,7 @@ class AgentRegistry:
                        "reason": "reported by agent" if from_agent else "set by request"},
             )
         if agent.state is AgentState.OFFLINE and before.state is not AgentState.OFFLINE:
-            if release_agent_tasks(uow, agent.id, reason="agent went offline"):
+            if release_agent_tasks(uow, agent.id, "agent went offline", self._clock.now()):
                 after.assign_all = True
         elif changes.reported_task_ids is not UNSET:
             outcome = self._reconciler.reconcile(uow, agent, changes.reported_task_ids)

@@ -6,6 +6,7 @@ import enum
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -43,6 +44,7 @@ class Task:
     sent_at: datetime | None = None
     last_error: str | None = None
     hidden: bool = False
+    progress: float | None = None
     time_submitted: datetime | None = None
     time_started: datetime | None = None
     time_finished: datetime | None = None
@@ -78,18 +80,52 @@ class Task:
 
 @attrs.frozen
 class Job:
-    """The part of a job that its tasks' rules need. ``requeue`` −1 means always requeue."""
+    """A submitted piece of work: one task per frame of ``frame_start``…``frame_end`` by
+    ``frame_by``. ``requeue`` −1 means a failed task is always requeued. ``jobtype`` and
+    ``jobtype_version`` name the job type version (filled in when read)."""
 
     id: int
     title: str
     jobtype_version_id: int
     state: WorkState | None = None
     priority: int = 0
+    weight: int = 10
     requeue: int = 3
+    frame_start: float = 1.0
+    frame_end: float = 1.0
+    frame_by: float = 1.0
+    batch: int = 1
+    ram: int = 32
+    ram_warning: int | None = None
+    ram_max: int | None = None
+    cpus: int = 1
+    minimum_agents: int | None = None
+    maximum_agents: int | None = None
+    data: dict[str, Any] = attrs.Factory(dict)
+    environ: dict[str, str] = attrs.Factory(dict)
+    user: str | None = None
+    tags: tuple[str, ...] = ()
+    parents: tuple[int, ...] = ()
+    software_requirements: tuple[SoftwareRequirement, ...] = ()
     time_submitted: datetime | None = None
+    time_started: datetime | None = None
+    time_finished: datetime | None = None
+    jobtype: str | None = None
+    jobtype_version: int | None = None
 
     def may_requeue(self, failures: int) -> bool:
         return self.requeue == -1 or failures <= self.requeue
+
+
+@attrs.frozen
+class JobQuery:
+    """Filters for listing jobs. ``queued`` selects jobs whose state is queued (null)."""
+
+    state: WorkState | None = None
+    queued: bool = False
+    title: str | None = None
+    limit: int | None = None
+    offset: int = 0
 
 
 def job_state(counts: Mapping[TaskStatus, int], current: WorkState | None) -> WorkState | None:

@@ -10,7 +10,7 @@ import falcon.media
 import orjson
 
 from farm_domain.farm import Farm
-from farm_http import agents, errors, jobtypes, software
+from farm_http import agents, errors, jobs, jobtypes, software
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
@@ -55,4 +55,8 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
                   jobtypes.JobTypeVersionsResource(farm.jobtypes))
     app.add_route("/api/v1/jobtypes/{name}/versions/{version:int}",
                   jobtypes.JobTypeVersionResource(farm.jobtypes))
+    app.add_route("/api/v1/jobs", jobs.JobCollectionResource(farm.jobs))
+    app.add_route("/api/v1/jobs/{job}", jobs.JobResource(farm.jobs))
+    app.add_route("/api/v1/jobs/{job}/tasks", jobs.JobTasksResource(farm.jobs))
+    app.add_route("/api/v1/jobs/{job}/tasks/{task_id:int}", jobs.JobTaskResource(farm.jobs))
     return app

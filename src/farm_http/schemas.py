@@ -25,7 +25,16 @@ from farm_domain.agents import (
 from farm_domain.enums import AgentState
 from farm_domain.errors import ValidationError
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.work import JobSummary, JobTypeVersion, SoftwareRequirement, Task
+from farm_domain.enums import WorkState
+from farm_domain.work import (
+    Job,
+    JobQuery,
+    JobSummary,
+    JobTypeVersion,
+    SoftwareRequirement,
+    Task,
+    TaskStatus,
+)
 
 T = TypeVar("T")
 
@@ -87,8 +96,23 @@ def _strict_list(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], A
     return hook
 
 
+def _strict_dict(tp: Any) -> Callable[[Any, Any], Any]:
+    _, value_type = typing.get_args(tp)
+
+    def hook(value: Any, _: Any) -> Any:
+        if type(value) is not dict:
+            raise TypeError("must be an object")
+        if value_type is str and not all(type(v) is str for v in value.values()):
+            raise TypeError("must map names to strings")
+        return value
+
+    return hook
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook_factory(
+        lambda tp: typing.get_origin(tp) is dict, _strict_dict)
     for primitive in (int, float, str, bool):
         converter.register_structure_hook(primitive, _strict(primitive))
     converter.register_structure_hook_factory(
@@ -303,6 +327,7 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "sent_to_agent": task.sent_to_agent,
         "last_error": task.last_error,
         "hidden": task.hidden,
+        "progress": task.progress,
         "time_submitted": _time(task.time_submitted),
         "time_started": _time(task.time_started),
         "time_finished": _time(task.time_finished),
@@ -417,3 +442,166 @@ def jobtype_json(jobtype: JobTypeVersion) -> dict[str, Any]:
         "batch_contiguous": jobtype.batch_contiguous,
         "software_requirements": [requirement_json(r) for r in jobtype.software_requirements],
     }
+
+
+# -- jobs and tasks ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class JobBody:
+    title: str
+    start: float
+    jobtype: str | None = None
+    jobtype_version: int | None = None
+    end: float | None = None
+    by: float = 1
+    batch: int = 1
+    priority: int = 0
+    weight: int = 10
+    requeue: int = 3
+    ram: int = 32
+    ram_warning: int | None = None
+    ram_max: int | None = None
+    cpus: int = 1
+    minimum_agents: int | None = None
+    maximum_agents: int | None = None
+    data: dict[str, Any] = attrs.Factory(dict)
+    environ: dict[str, str] = attrs.Factory(dict)
+    user: str | None = None
+    software_requirements: list[RequirementBody] = attrs.Factory(list)
+    tags: list[str] = attrs.Factory(list)
+    parents: list[int] = attrs.Factory(list)
+
+
+_READ_ONLY_JOB_KEYS = ("time_submitted", "time_started", "time_finished")
+_FIXED_JOB_KEYS = ("start", "end", "by", "jobtype", "jobtype_version", "parents",
+                   "software_requirements", "id")
+
+
+def job_body(body: dict[str, Any]) -> JobBody:
+    body = dict(body)
+    if "by" in body and type(body["by"]) not in (int, float):
+        raise ValidationError("`by` needs to be of type decimal or int", field="by")
+    if type(body.get("jobtype")) is int:
+        body["jobtype"] = str(body["jobtype"])
+    _refuse_times(body)
+    return structure(body, JobBody)
+
+
+def _refuse_times(body: dict[str, Any]) -> None:
+    for key in _READ_ONLY_JOB_KEYS:
+        if key in body:
+            raise ValidationError(f"`{key}` cannot be set manually", field=key)
+
+
+def job_changes_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The checked body of a job update; returns it for structuring into JobChanges."""
+    _refuse_times(body)
+    for key in _FIXED_JOB_KEYS:
+        if key in body:
+            raise ValidationError(f"`{key}` cannot be changed after submission", field=key)
+    return body
+
+
+_TASK_FIXED = {"time_finished": "`time_finished` cannot be set manually",
+               "job_id": "`job_id` cannot be changed", "frame": "`frame` cannot be changed"}
+_TASK_REPORT_KEYS = {"state", "last_error", "agent_id", "progress", "time_started"}
+
+
+@attrs.frozen
+class TaskReportBody:
+    state: str | None = None
+    last_error: str | None = None
+    progress: float | None = None
+
+
+def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
+    """Split an agent's task report into (typed fields, give back, started now), with
+    PyFarm's messages for what a report may not set."""
+    for key, message in _TASK_FIXED.items():
+        if key in body:
+            raise ValidationError(message, field=key)
+    unknown = sorted(body.keys() - _TASK_REPORT_KEYS)
+    if unknown:
+        raise ValidationError(f"Unknown columns in request: {', '.join(unknown)}",
+                              field=unknown[0])
+    started_now = False
+    if "time_started" in body:
+        if body["time_started"] != "now":
+            raise ValidationError("`time_started` cannot be set manually", field="time_started")
+        started_now = True
+    give_back = False
+    if "agent_id" in body:
+        if body["agent_id"] is not None:
+            raise ValidationError("`agent_id` can only be set to null", field="agent_id")
+        give_back = True
+    fields = {k: v for k, v in body.items() if k in ("state", "last_error", "progress")}
+    typed = structure(fields, TaskReportBody)
+    if "state" in fields and typed.state is None:
+        raise ValidationError("`state` must be a string", field="state")
+    if "progress" in fields and typed.progress is None:
+        raise ValidationError("`progress` must be a number", field="progress")
+    return {k: getattr(typed, k) for k in fields}, give_back, started_now
+
+
+def _task_state_name(task: Task) -> str:
+    return task.status.value
+
+
+def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": job.id,
+        "title": job.title,
+        "jobtype": job.jobtype,
+        "jobtype_version": job.jobtype_version,
+        "state": job.state.value if job.state else "queued",
+        "priority": job.priority,
+        "weight": job.weight,
+        "requeue": job.requeue,
+        "start": job.frame_start,
+        "end": job.frame_end,
+        "by": job.frame_by,
+        "batch": job.batch,
+        "ram": job.ram,
+        "ram_warning": job.ram_warning,
+        "ram_max": job.ram_max,
+        "cpus": job.cpus,
+        "minimum_agents": job.minimum_agents,
+        "maximum_agents": job.maximum_agents,
+        "data": job.data,
+        "environ": job.environ,
+        "user": job.user,
+        "tags": list(job.tags),
+        "parents": list(job.parents),
+        "software_requirements": [requirement_json(r) for r in job.software_requirements],
+        "time_submitted": _time(job.time_submitted),
+        "time_started": _time(job.time_started),
+        "time_finished": _time(job.time_finished),
+    }
+    if counts is not None:
+        data["tasks"] = {status.value: counts.get(status, 0) for status in TaskStatus}
+    return data
+
+
+def job_query(params: dict[str, Any]) -> JobQuery:
+    state = params.get("state")
+    if isinstance(state, list) or isinstance(params.get("title"), list):
+        raise _url_error("state" if isinstance(state, list) else "title", "given more than once")
+    queued = state == "queued"
+    parsed = None
+    if state is not None and not queued:
+        try:
+            parsed = WorkState(state)
+        except ValueError:
+            raise _url_error("state", f"`{state}` is not a valid state") from None
+
+    def number(name: str, low: int) -> int | None:
+        value = params.get(name)
+        if value is None:
+            return None
+        if isinstance(value, list) or not value.isdigit() or int(value) < low:
+            raise _url_error(name, f"{value!r} is not a whole number of at least {low}")
+        return int(value)
+
+    return JobQuery(state=parsed, queued=queued, title=params.get("title"),
+                    limit=number("limit", 1), offset=number("offset", 0) or 0)

@@ -306,3 +306,61 @@ def test_job_type_versions_and_their_requirements(uow) -> None:  # type: ignore[
         u.commit()
     with uow() as u:
         assert u.jobtypes.latest("comp") is None
+
+
+def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:  # type: ignore[no-untyped-def]
+    from farm_domain.work import JobQuery, SoftwareRequirement
+
+    parent = add_job(uow, title="parent")
+    with uow() as u:
+        maya = u.software.add("maya", [("2017", 100), ("2018", 200)])
+        version = u.jobtypes.add("render", 3)
+        job = Job(
+            id=0, title="shot", jobtype_version_id=version.id, priority=5, weight=20, requeue=-1,
+            frame_start=1.0, frame_end=10.5, frame_by=0.5, batch=4, ram=2048, ram_warning=3000,
+            ram_max=4000, cpus=8, minimum_agents=1, maximum_agents=3,
+            data={"command": ["echo", "{frame}"], "n": [1, 2.5, None]},
+            environ={"A": "b"}, user="ana", tags=("lighting", "fx", "fx"),
+            parents=(parent.id,), time_submitted=T0,
+            software_requirements=(SoftwareRequirement(maya.id, "maya", maya.versions[0].id,
+                                                       "2017", None, None),))
+        added = u.jobs.add(job)
+        u.tasks.add_many([Task(id=0, job_id=added.id, frame=f, time_submitted=T0)
+                          for f in (2.0, 1.0, 1.5)])
+        u.commit()
+    expected = attrs.evolve(job, id=added.id, tags=("fx", "lighting"), jobtype="render",
+                            jobtype_version=3)
+    assert added == expected
+    with uow() as u:
+        assert u.jobs.get(added.id) == expected
+        assert [t.frame for t in u.tasks.of_job(added.id)] == [1.0, 1.5, 2.0]
+        assert u.tasks.status_counts_of([added.id, parent.id]) == {
+            added.id: {TaskStatus.QUEUED: 3}}
+        assert u.jobs.find_by_title("shot") == expected
+        assert u.jobs.find_by_title("nope") is None
+        assert u.jobs.existing_ids([parent.id, added.id, 999999]) == {parent.id, added.id}
+        assert [j.id for j in u.jobs.query(JobQuery())] == [added.id, parent.id]
+        assert [j.id for j in u.jobs.query(JobQuery(limit=1, offset=1))] == [parent.id]
+        assert [j.id for j in u.jobs.query(JobQuery(title="parent"))] == [parent.id]
+        u.jobs.save(attrs.evolve(expected, priority=-5, tags=("new",), state=WorkState.PAUSED,
+                                 time_started=T0))
+        u.commit()
+    with uow() as u:
+        saved = u.jobs.get(added.id)
+        assert (saved.priority, saved.tags, saved.state, saved.time_started) == (
+            -5, ("new",), WorkState.PAUSED, T0)
+        assert saved.parents == (parent.id,)
+        assert [j.id for j in u.jobs.query(JobQuery(state=WorkState.PAUSED))] == [added.id]
+        assert [j.id for j in u.jobs.query(JobQuery(queued=True))] == [parent.id]
+        u.jobs.set_times(added.id, None, T0)
+        u.jobs.delete(parent.id)
+        u.commit()
+    with uow() as u:
+        remaining = u.jobs.get(added.id)
+        assert (remaining.parents, remaining.time_started, remaining.time_finished) == (
+            (), None, T0)
+        u.jobs.delete(added.id)
+        u.commit()
+    with uow() as u:
+        assert u.jobs.get(added.id) is None
+        assert u.tasks.of_job(added.id) == []

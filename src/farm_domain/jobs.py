@@ -1,0 +1,376 @@
+"""Jobs: submission (one task per frame), queries, changes, and the agents' task reports."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from farm_domain.agents import UNSET, Unset, agent_address
+from farm_domain.assignments import recompute_job_states
+from farm_domain.enums import FINISHED_STATES, WorkState
+from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.jobtypes import RequirementSpec, resolve_requirements
+from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.work import Job, JobQuery, Task, TaskStatus, job_state
+
+log = logging.getLogger("farm.jobs")
+
+MAX_FRAMES = 100_000
+
+
+def frames(start: float, end: float, by: float) -> list[float]:
+    """``start, start+by, …`` up to and including ``end``, computed in decimal so that steps
+    such as 0.1 neither lose nor duplicate a frame. Raises ValidationError."""
+    try:
+        first, last, step = (Decimal(repr(value)) for value in (start, end, by))
+    except InvalidOperation:
+        raise ValidationError("`by` needs to be of type decimal or int", field="by") from None
+    if not (first.is_finite() and last.is_finite() and step.is_finite()):
+        raise ValidationError("frames must be finite numbers", field="start")
+    if last < first:
+        raise ValidationError("`end` must be larger than or equal to start", field="end")
+    if step <= 0:
+        raise ValidationError("`by` must be above 0", field="by")
+    count = int((last - first) // step) + 1
+    if count > MAX_FRAMES:
+        raise ValidationError(
+            f"the frame range has {count} frames; at most {MAX_FRAMES} per job", field="end")
+    return [float(first + step * index) for index in range(count)]
+
+
+@attrs.frozen
+class JobSpec:
+    """A job as submitted. ``end`` defaults to ``start``."""
+
+    title: str
+    jobtype: str | None
+    start: float
+    jobtype_version: int | None = None
+    end: float | None = None
+    by: float = 1
+    batch: int = 1
+    priority: int = 0
+    weight: int = 10
+    requeue: int = 3
+    ram: int = 32
+    ram_warning: int | None = None
+    ram_max: int | None = None
+    cpus: int = 1
+    minimum_agents: int | None = None
+    maximum_agents: int | None = None
+    data: dict[str, Any] = attrs.Factory(dict)
+    environ: dict[str, str] = attrs.Factory(dict)
+    user: str | None = None
+    software_requirements: Sequence[RequirementSpec] = ()
+    tags: Sequence[str] = ()
+    parents: Sequence[int] = ()
+
+
+@attrs.frozen
+class JobChanges:
+    """What a client asks to change in a job; UNSET fields are left alone.
+
+    ``state`` may be ``paused`` (stop handing out its tasks) or ``queued`` (resume).
+    """
+
+    title: str | Unset = UNSET
+    priority: int | Unset = UNSET
+    weight: int | Unset = UNSET
+    requeue: int | Unset = UNSET
+    batch: int | Unset = UNSET
+    ram: int | Unset = UNSET
+    ram_warning: int | None | Unset = UNSET
+    ram_max: int | None | Unset = UNSET
+    cpus: int | Unset = UNSET
+    minimum_agents: int | None | Unset = UNSET
+    maximum_agents: int | None | Unset = UNSET
+    data: dict[str, Any] | Unset = UNSET
+    environ: dict[str, str] | Unset = UNSET
+    user: str | None | Unset = UNSET
+    tags: list[str] | Unset = UNSET
+    state: str | Unset = UNSET
+
+
+@attrs.frozen
+class TaskReport:
+    """An agent's report on a task (``POST /jobs/<job>/tasks/<task>``)."""
+
+    state: str | Unset = UNSET
+    last_error: str | None | Unset = UNSET
+    progress: float | Unset = UNSET
+    give_back: bool = False
+    started_now: bool = False
+
+
+@attrs.frozen
+class JobView:
+    """A job with its tasks counted by status."""
+
+    job: Job
+    counts: dict[TaskStatus, int]
+
+
+def _check_scalars(values: dict[str, Any]) -> None:
+    """The rules every job field follows, at submission and on change."""
+    rules: dict[str, tuple[int | None, int | None]] = {
+        "priority": (-1000, 1000), "weight": (0, 1000), "requeue": (-1, 1000),
+        "batch": (1, 10000), "ram": (1, 2**31 - 1), "ram_warning": (1, 2**31 - 1),
+        "ram_max": (1, 2**31 - 1), "cpus": (1, 1024), "minimum_agents": (0, 100000),
+        "maximum_agents": (1, 100000),
+    }
+    for name, (low, high) in rules.items():
+        value = values.get(name)
+        if value is not None and not (low <= value <= high):  # type: ignore[operator]
+            raise ValidationError(f"`{name}` must be between {low} and {high}", field=name)
+    title = values.get("title")
+    if title is not None and not (1 <= len(title) <= 255 and title.isprintable()):
+        raise ValidationError("`title` must be 1 to 255 printable characters", field="title")
+    for tag in values.get("tags") or ():
+        if not 1 <= len(tag) <= 64 or not tag.isprintable():
+            raise ValidationError(f"tag {tag!r} must be 1 to 64 printable characters",
+                                  field="tags")
+    low, high = values.get("minimum_agents"), values.get("maximum_agents")
+    if low is not None and high is not None and low > high:
+        raise ValidationError("`minimum_agents` must not exceed `maximum_agents`",
+                              field="minimum_agents")
+
+
+class JobService:
+    """Jobs and their tasks, for submitters, operators and agents."""
+
+    def __init__(self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock) -> None:
+        self._uow = uow
+        self._queue = queue
+        self._clock = clock
+
+    # -- submitters and operators ---------------------------------------------------------
+
+    def submit(self, spec: JobSpec) -> JobView:
+        """Create the job and one task per frame; the queue is asked to assign work.
+
+        Raises ValidationError (including ``No jobtype specified``) and NotFound (job type,
+        software, version).
+        """
+        if spec.jobtype is None:
+            raise ValidationError("No jobtype specified", field="jobtype")
+        end = spec.start if spec.end is None else spec.end
+        frame_list = frames(spec.start, end, spec.by)
+        _check_scalars(attrs.asdict(spec, recurse=False))
+        now = self._clock.now()
+        with self._uow() as uow:
+            version = self._jobtype(uow, spec.jobtype, spec.jobtype_version)
+            requirements = resolve_requirements(uow, spec.software_requirements)
+            missing = sorted(set(spec.parents) - uow.jobs.existing_ids(spec.parents))
+            if missing:
+                raise ValidationError(
+                    f"parent job(s) not found: {', '.join(map(str, missing))}", field="parents")
+            job = uow.jobs.add(Job(
+                id=0, title=spec.title, jobtype_version_id=version, priority=spec.priority,
+                weight=spec.weight, requeue=spec.requeue, frame_start=float(spec.start),
+                frame_end=float(end), frame_by=float(spec.by), batch=spec.batch, ram=spec.ram,
+                ram_warning=spec.ram_warning, ram_max=spec.ram_max, cpus=spec.cpus,
+                minimum_agents=spec.minimum_agents, maximum_agents=spec.maximum_agents,
+                data=spec.data, environ=spec.environ, user=spec.user, tags=tuple(spec.tags),
+                parents=tuple(sorted(set(spec.parents))), software_requirements=requirements,
+                time_submitted=now,
+            ))
+            uow.tasks.add_many([
+                Task(id=0, job_id=job.id, frame=frame, priority=spec.priority,
+                     time_submitted=now)
+                for frame in frame_list
+            ])
+            uow.commit()
+        log.info("job submitted", extra={"job_id": job.id, "title": job.title,
+                                         "tasks": len(frame_list)})
+        self._queue.assign_tasks()
+        return JobView(job, {TaskStatus.QUEUED: len(frame_list)})
+
+    def list(self, query: JobQuery = JobQuery()) -> list[JobView]:
+        with self._uow(read_only=True) as uow:
+            jobs = uow.jobs.query(query)
+            counts = uow.tasks.status_counts_of(job.id for job in jobs)
+        return [JobView(job, counts.get(job.id, {})) for job in jobs]
+
+    def get(self, id_or_title: str | int) -> JobView:
+        """A job by id, or the newest job with that title. Raises NotFound."""
+        with self._uow(read_only=True) as uow:
+            job = self._job(uow, id_or_title)
+            return JobView(job, uow.tasks.status_counts(job.id))
+
+    def update(self, job_id: int, changes: JobChanges) -> JobView:
+        """Change a job's settings, pause it or resume it. Raises NotFound, ValidationError,
+        Conflict (pausing or resuming a finished job)."""
+        values = {a.name: v for a in attrs.fields(JobChanges)
+                  if (v := getattr(changes, a.name)) is not UNSET}
+        wanted_state = values.pop("state", None)
+        if wanted_state not in (None, "paused", "queued"):
+            raise ValidationError(
+                f"`{wanted_state}` is not a state a job can be set to (paused or queued)",
+                field="state")
+        if "tags" in values:
+            values["tags"] = tuple(values["tags"])
+        _check_scalars(values)
+        now = self._clock.now()
+        with self._uow() as uow:
+            job = self._job(uow, job_id, for_update=True)
+            updated = attrs.evolve(job, **values)
+            _check_scalars(attrs.asdict(updated, recurse=False))
+            if wanted_state is not None:
+                if job.state in FINISHED_STATES:
+                    raise Conflict(f"Job {job_id} is {job.state}; it cannot be {wanted_state}")
+                paused = wanted_state == "paused"
+                current = WorkState.PAUSED if paused else None
+                updated = attrs.evolve(
+                    updated, state=current if paused else job_state(
+                        uow.tasks.status_counts(job_id), None))
+            uow.jobs.save(updated)
+            if wanted_state == "queued":
+                recompute_job_states(uow, [job_id], now)
+            view = JobView(self._job(uow, job_id), uow.tasks.status_counts(job_id))
+            uow.commit()
+        if job.state is not view.job.state:
+            log.info("job state changed", extra={"job_id": job_id, "to": str(
+                view.job.state or "queued"), "reason": "set by request"})
+        if wanted_state == "queued" or {"priority", "weight", "minimum_agents",
+                                        "maximum_agents"} & values.keys():
+            self._queue.assign_tasks()
+        return view
+
+    def delete(self, job_id: int) -> bool:
+        """Delete the job and its tasks; agents running them are asked to stop."""
+        stops: dict[tuple[str, int], list[int]] = {}
+        with self._uow() as uow:
+            job = uow.jobs.get(job_id, for_update=True)
+            if job is None:
+                return False
+            for task in uow.tasks.of_job(job_id):
+                if task.agent_id is None or task.is_finished:
+                    continue
+                agent = uow.agents.get(task.agent_id)
+                address = None if agent is None else agent_address(agent)
+                if agent is not None and address is not None:
+                    stops.setdefault((address, agent.port), []).append(task.id)
+            uow.jobs.delete(job_id)
+            uow.commit()
+        log.info("job deleted", extra={"job_id": job_id, "title": job.title})
+        for (host, port), task_ids in stops.items():
+            self._queue.stop_tasks(host, port, task_ids)
+        if stops:
+            self._queue.assign_tasks()
+        return True
+
+    def tasks(self, job_id: int) -> list[Task]:
+        """Raises NotFound."""
+        with self._uow(read_only=True) as uow:
+            self._job(uow, job_id)
+            return uow.tasks.of_job(job_id)
+
+    def task(self, job_id: int, task_id: int) -> Task:
+        """Raises NotFound (``Task not found``) when the task is not in that job."""
+        with self._uow(read_only=True) as uow:
+            task = uow.tasks.get(task_id)
+        if task is None or task.job_id != job_id:
+            raise NotFound("Task not found")
+        return task
+
+    # -- agents --------------------------------------------------------------------------
+
+    def report(self, job_id: int, task_id: int, report: TaskReport,
+               reporter: uuid.UUID | None = None) -> Task:
+        """Apply an agent's report on a task.
+
+        The reporter is the task's current owner: a report naming another agent
+        (``reporter``, from the ``X-Farm-Agent-Id`` header), or about a task that no agent owns
+        any more, is refused with Conflict and changes nothing. A report never moves a finished
+        task backwards: it is answered with the task as it is. Raises NotFound, ValidationError,
+        Conflict.
+        """
+        state = report.state
+        if state is not UNSET and state not in ("running", "done", "failed", "queued"):
+            raise ValidationError(f"`{state}` is not a valid state", field="state")
+        if report.progress is not UNSET and not 0 <= report.progress <= 1:
+            raise ValidationError("`progress` must be between 0 and 1", field="progress")
+        now = self._clock.now()
+        with self._uow() as uow:
+            task = uow.tasks.get(task_id, for_update=True)
+            if task is None or task.job_id != job_id:
+                raise NotFound("Task not found")
+            if reporter is not None and task.agent_id != reporter:
+                raise Conflict(f"Task {task_id} is not assigned to agent {reporter}")
+            if task.agent_id is None and not (state == "queued" and task.state is None):
+                raise Conflict(f"Task {task_id} is not assigned to any agent")
+            if task.is_finished:
+                return task
+            job = uow.jobs.get(job_id)
+            assert job is not None
+            updated = self._apply_report(task, job, report, now)
+            uow.tasks.save(updated)
+            recompute_job_states(uow, [job_id], now)
+            owner = task.agent_id
+            idle = owner is not None and not uow.tasks.active_of_agent(owner)
+            uow.commit()
+        if updated != task:
+            log.info("task reported", extra={
+                "task_id": task_id, "job_id": job_id, "agent_id": str(owner),
+                "from": task.status.value, "to": updated.status.value,
+                "reason": f"agent reported {state if state is not UNSET else 'progress'}"})
+        if updated.agent_id is None and task.agent_id is not None:
+            self._queue.assign_tasks()
+        elif idle and owner is not None:
+            self._queue.assign_tasks_to_agent(owner)
+        return updated
+
+    @staticmethod
+    def _apply_report(task: Task, job: Job, report: TaskReport, now: Any) -> Task:
+        changes: dict[str, Any] = {}
+        if report.last_error is not UNSET:
+            changes["last_error"] = report.last_error
+        if report.progress is not UNSET:
+            changes["progress"] = float(report.progress)
+        if report.started_now:
+            changes["time_started"] = now
+        if report.state == "running":
+            changes.update(state=WorkState.RUNNING, sent_to_agent=True)
+            if task.state is not WorkState.RUNNING and not report.started_now:
+                changes["time_started"] = now
+        elif report.state == "done":
+            changes.update(state=WorkState.DONE, time_finished=now, last_error=None,
+                           progress=1.0)
+        elif report.state == "failed":
+            failures = task.failures + 1
+            if job.may_requeue(failures):
+                return attrs.evolve(task.requeued(), failures=failures, **changes)
+            changes.update(state=WorkState.FAILED, failures=failures, time_finished=now)
+        elif report.state == "queued":
+            if report.give_back:
+                return attrs.evolve(task.requeued(), **changes)
+            changes["state"] = None
+        return attrs.evolve(task, **changes)
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _job(uow: UnitOfWork, id_or_title: str | int, *, for_update: bool = False) -> Job:
+        if isinstance(id_or_title, int) or id_or_title.isdigit():
+            job = uow.jobs.get(int(id_or_title), for_update=for_update)
+        else:
+            job = uow.jobs.find_by_title(id_or_title)
+        if job is None:
+            raise NotFound(f"Job {id_or_title} not found")
+        return job
+
+    @staticmethod
+    def _jobtype(uow: UnitOfWork, name: str, version: int | None) -> int:
+        if name.isdigit():
+            name = uow.jobtypes.name_of(int(name)) or name
+        found = uow.jobtypes.latest(name) if version is None else uow.jobtypes.get_version(
+            name, version)
+        if found is None:
+            suffix = "" if version is None else f" version {version}"
+            raise NotFound(f"JobType {name}{suffix} not found")
+        return found.id

@@ -1,0 +1,95 @@
+"""Resources of jobs and their tasks (``/api/v1/jobs``), including the agents' report channel."""
+
+from __future__ import annotations
+
+import uuid
+
+import falcon
+
+from farm_domain.errors import NotFound, ValidationError
+from farm_domain.jobs import JobChanges, JobService, JobSpec, TaskReport
+from farm_domain.jobtypes import RequirementSpec
+from farm_http import schemas
+
+
+def _job_id(value: str) -> int:
+    if not value.isdigit():
+        raise NotFound(f"Job {value} not found")
+    return int(value)
+
+
+def _reporter(req: falcon.Request) -> uuid.UUID | None:
+    header = req.get_header("X-Farm-Agent-Id")
+    if header is None:
+        return None
+    try:
+        return uuid.UUID(header)
+    except ValueError:
+        raise ValidationError(f"X-Farm-Agent-Id {header!r} is not a UUID") from None
+
+
+class JobCollectionResource:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        views = self._jobs.list(schemas.job_query(req.params))
+        resp.media = [schemas.job_json(v.job, v.counts) for v in views]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = schemas.job_body(schemas.body_object(req))
+        view = self._jobs.submit(JobSpec(
+            title=body.title, jobtype=body.jobtype, jobtype_version=body.jobtype_version,
+            start=body.start, end=body.end, by=body.by, batch=body.batch,
+            priority=body.priority, weight=body.weight, requeue=body.requeue, ram=body.ram,
+            ram_warning=body.ram_warning, ram_max=body.ram_max, cpus=body.cpus,
+            minimum_agents=body.minimum_agents, maximum_agents=body.maximum_agents,
+            data=body.data, environ=body.environ, user=body.user, tags=body.tags,
+            parents=body.parents,
+            software_requirements=[RequirementSpec(r.software, r.min_version, r.max_version)
+                                   for r in body.software_requirements],
+        ))
+        resp.status = falcon.HTTP_201
+        resp.media = schemas.job_json(view.job, view.counts)
+
+
+class JobResource:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
+        view = self._jobs.get(job)
+        resp.media = schemas.job_json(view.job, view.counts)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
+        body = schemas.job_changes_body(schemas.body_object(req))
+        view = self._jobs.update(_job_id(job), schemas.structure(body, JobChanges))
+        resp.media = schemas.job_json(view.job, view.counts)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
+        self._jobs.delete(_job_id(job))
+        resp.status = falcon.HTTP_204
+
+
+class JobTasksResource:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
+        resp.media = [schemas.task_json(task) for task in self._jobs.tasks(_job_id(job))]
+
+
+class JobTaskResource:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str,
+               task_id: int) -> None:
+        resp.media = schemas.task_json(self._jobs.task(_job_id(job), task_id))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str,
+                task_id: int) -> None:
+        fields, give_back, started_now = schemas.task_report_parts(schemas.body_object(req))
+        report = TaskReport(give_back=give_back, started_now=started_now, **fields)
+        task = self._jobs.report(_job_id(job), task_id, report, _reporter(req))
+        resp.media = schemas.task_json(task)
