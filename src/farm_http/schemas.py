@@ -116,7 +116,7 @@ def _make_converter() -> cattrs.Converter:
     for primitive in (int, float, str, bool):
         converter.register_structure_hook(primitive, _strict(primitive))
     converter.register_structure_hook_factory(
-        lambda tp: typing.get_origin(tp) is list and attrs.has(typing.get_args(tp)[0]),
+        lambda tp: typing.get_origin(tp) is list,
         lambda tp: _strict_list(tp, converter),
     )
     converter.register_structure_hook_factory(

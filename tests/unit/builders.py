@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from farm_domain.agents import AgentChanges
 from farm_domain.assignments import AssignmentReconciler
+from farm_domain.jobs import JobService
 from farm_domain.registry import AgentRegistry
 from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
@@ -23,6 +24,7 @@ class World:
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
+        self.jobs = JobService(self.uow, self.queue, self.clock)
         self.registry = AgentRegistry(
             self.uow, self.queue, self.clock, self.reconciler, defaults,
             farm_name=farm_name, allow_loopback=allow_loopback,

@@ -1,0 +1,192 @@
+"""Jobs and the agents' task report channel over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.http.conftest import Harness
+
+JOB = {"title": "shot_010", "jobtype": "render", "start": 1, "end": 10}
+
+
+@pytest.fixture
+def jobs(farm: Harness) -> Harness:
+    farm.client.simulate_post("/api/v1/software", json={"software": "blender", "versions": [
+        {"version": "2.79"}, {"version": "2.80"}]})
+    created = farm.client.simulate_post("/api/v1/jobtypes", json={"name": "render",
+                                                                   "max_batch": 4})
+    assert created.status_code == 201
+    return farm
+
+
+def submit(farm: Harness, **fields: object) -> dict:
+    result = farm.client.simulate_post("/api/v1/jobs/", json={**JOB, **fields})
+    assert result.status_code == 201, result.json
+    return result.json
+
+
+def test_submit_creates_one_task_per_frame(jobs: Harness) -> None:
+    job = submit(jobs, by=2, priority=10, weight=30, requeue=-1, ram=4096, cpus=4,
+                 data={"command": ["echo", "{frame}"]}, environ={"SHOT": "010"},
+                 tags=["lighting"], software_requirements=[{"software": "blender",
+                                                            "min_version": "2.79"}])
+    assert job["state"] == "queued" and job["jobtype"] == "render"
+    assert job["tasks"]["queued"] == 5
+    assert (job["start"], job["end"], job["by"], job["priority"]) == (1.0, 10.0, 2.0, 10)
+    assert job["software_requirements"] == [
+        {"software": "blender", "min_version": "2.79", "max_version": None}]
+    tasks = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks/").json
+    assert [t["frame"] for t in tasks] == [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert all(t["state"] == "queued" and t["job_id"] == job["id"] for t in tasks)
+    assert jobs.queue.names()[-1] == "assign_tasks"
+
+
+def test_decimal_frames(jobs: Harness) -> None:
+    job = submit(jobs, start=1, end=2, by=0.25)
+    frames = [t["frame"] for t in jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json]
+    assert frames == [1.0, 1.25, 1.5, 1.75, 2.0]
+
+
+@pytest.mark.parametrize(("fields", "status", "message"), [
+    ({"jobtype": None}, 400, "No jobtype specified"),
+    ({"jobtype": "nope"}, 404, "JobType nope not found"),
+    ({"end": 0}, 400, "`end` must be larger than or equal to start"),
+    ({"by": "2"}, 400, "`by` needs to be of type decimal or int"),
+    ({"by": None}, 400, "`by` needs to be of type decimal or int"),
+    ({"start": "1"}, 400, "`start` must be a number"),
+    ({"title": None}, 400, "`title` must be a string"),
+    ({"priority": 5000}, 400, "`priority` must be between -1000 and 1000"),
+    ({"environ": {"A": 1}}, 400, "`environ` must map names to strings"),
+    ({"data": []}, 400, "`data` must be an object"),
+    ({"tags": "x"}, 400, "`tags` must be a list"),
+    ({"parents": [12345]}, 400, "parent job(s) not found: 12345"),
+    ({"time_started": "now"}, 400, "`time_started` cannot be set manually"),
+    ({"colour": "red"}, 400, "do not exist: colour"),
+    ({"software_requirements": [{"software": "maya"}]}, 404, "Software maya not found"),
+])
+def test_bad_submissions(jobs: Harness, fields, status, message) -> None:  # type: ignore[no-untyped-def]
+    body = {**JOB, **fields}
+    body = {k: v for k, v in body.items() if v is not None or k in ("by", "title")}
+    result = jobs.client.simulate_post("/api/v1/jobs", json=body)
+    assert result.status_code == status, result.json
+    assert message in result.json["error"]
+    assert jobs.client.simulate_get("/api/v1/jobs").json == []
+
+
+def test_list_get_update_and_delete(jobs: Harness) -> None:
+    first = submit(jobs, title="a")
+    second = submit(jobs, title="b")
+    listed = jobs.client.simulate_get("/api/v1/jobs").json
+    assert [j["id"] for j in listed] == [second["id"], first["id"]]
+    assert listed[0]["tasks"]["queued"] == 10
+    assert [j["id"] for j in jobs.client.simulate_get(
+        "/api/v1/jobs", params={"title": "a"}).json] == [first["id"]]
+    assert jobs.client.simulate_get("/api/v1/jobs/b").json["id"] == second["id"]
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{first['id']}").json["title"] == "a"
+    assert jobs.client.simulate_get("/api/v1/jobs/zzz").status_code == 404
+
+    paused = jobs.client.simulate_post(f"/api/v1/jobs/{first['id']}",
+                                       json={"state": "paused", "priority": 99})
+    assert paused.status_code == 200
+    assert (paused.json["state"], paused.json["priority"]) == ("paused", 99)
+    assert [j["id"] for j in jobs.client.simulate_get(
+        "/api/v1/jobs", params={"state": "paused"}).json] == [first["id"]]
+    assert [j["id"] for j in jobs.client.simulate_get(
+        "/api/v1/jobs", params={"state": "queued"}).json] == [second["id"]]
+    resumed = jobs.client.simulate_post(f"/api/v1/jobs/{first['id']}", json={"state": "queued"})
+    assert resumed.json["state"] == "queued"
+    for body, message in [({"time_submitted": "x"}, "`time_submitted` cannot be set manually"),
+                          ({"start": 5}, "`start` cannot be changed"),
+                          ({"state": "done"}, "is not a state a job can be set to"),
+                          ({"weight": "heavy"}, "`weight` must be an integer")]:
+        result = jobs.client.simulate_post(f"/api/v1/jobs/{first['id']}", json=body)
+        assert result.status_code == 400 and message in result.json["error"]
+    assert jobs.client.simulate_post("/api/v1/jobs/a", json={}).status_code == 404
+    assert jobs.client.simulate_get("/api/v1/jobs", params={"state": "bogus"}).status_code == 400
+
+    assert jobs.client.simulate_delete(f"/api/v1/jobs/{first['id']}").status_code == 204
+    assert jobs.client.simulate_delete(f"/api/v1/jobs/{first['id']}").status_code == 204
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{first['id']}").status_code == 404
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{first['id']}/tasks").status_code == 404
+
+
+def assign_first_task(jobs: Harness) -> tuple[dict, uuid.UUID, dict]:
+    job = submit(jobs, end=2)
+    agent_id = uuid.uuid4()
+    jobs.announce(agent_id)
+    task = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json[0]
+    assigned = jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks",
+                                         json={"id": task["id"]})
+    assert assigned.status_code == 200
+    return job, agent_id, assigned.json
+
+
+def test_the_agent_report_channel(jobs: Harness) -> None:
+    job, agent_id, task = assign_first_task(jobs)
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    assert jobs.client.simulate_get(path).json["state"] == "assigned"
+    running = jobs.client.simulate_post(path, json={"state": "running", "progress": 0.5,
+                                                    "time_started": "now"})
+    assert running.status_code == 200
+    assert (running.json["state"], running.json["progress"]) == ("running", 0.5)
+    assert running.json["time_started"] is not None
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json["state"] == "running"
+    done = jobs.client.simulate_post(path, json={"state": "done"},
+                                     headers={"X-Farm-Agent-Id": str(agent_id)})
+    assert done.status_code == 200 and done.json["state"] == "done"
+    late = jobs.client.simulate_post(path, json={"state": "running"})
+    assert late.status_code == 200 and late.json["state"] == "done"
+    tasks = jobs.client.simulate_get(f"/api/v1/agents/{agent_id}/tasks").json
+    assert [t["state"] for t in tasks] == ["done"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"time_started": "2020-01-01"}, "`time_started` cannot be set manually"),
+    ({"time_finished": "now"}, "`time_finished` cannot be set manually"),
+    ({"job_id": 1}, "`job_id` cannot be changed"),
+    ({"frame": 2}, "`frame` cannot be changed"),
+    ({"colour": "red", "attempts": 1}, "Unknown columns in request: attempts, colour"),
+    ({"agent_id": str(uuid.uuid4())}, "`agent_id` can only be set to null"),
+    ({"state": "paused"}, "`paused` is not a valid state"),
+    ({"state": 5}, "`state` must be a string"),
+    ({"progress": 2}, "`progress` must be between 0 and 1"),
+    ({"progress": "half"}, "`progress` must be a number"),
+])
+def test_report_errors_change_nothing(jobs: Harness, body, message) -> None:  # type: ignore[no-untyped-def]
+    job, _, task = assign_first_task(jobs)
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    before = jobs.client.simulate_get(path).json
+    result = jobs.client.simulate_post(path, json=body)
+    assert result.status_code == 400, result.json
+    assert result.json["error"] == message
+    assert jobs.client.simulate_get(path).json == before
+
+
+def test_a_stale_report_is_409(jobs: Harness) -> None:
+    job, agent_id, task = assign_first_task(jobs)
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    other = uuid.uuid4()
+    jobs.announce(other, hostname="other")
+    jobs.client.simulate_post(f"/api/v1/agents/{other}/tasks", json={"id": task["id"]})
+    stale = jobs.client.simulate_post(path, json={"state": "done"},
+                                      headers={"X-Farm-Agent-Id": str(agent_id)})
+    assert stale.status_code == 409 and "not assigned to agent" in stale.json["error"]
+    given_back = jobs.client.simulate_post(path, json={"state": "queued", "agent_id": None})
+    assert given_back.json["agent_id"] is None
+    orphan = jobs.client.simulate_post(path, json={"state": "running"})
+    assert orphan.status_code == 409
+    assert jobs.client.simulate_get(path).json["state"] == "queued"
+    bad_header = jobs.client.simulate_post(path, json={}, headers={"X-Farm-Agent-Id": "x"})
+    assert bad_header.status_code == 400
+
+
+def test_a_task_must_belong_to_the_job_in_the_url(jobs: Harness) -> None:
+    job, _, task = assign_first_task(jobs)
+    other = submit(jobs, title="other")
+    wrong = f"/api/v1/jobs/{other['id']}/tasks/{task['id']}"
+    assert jobs.client.simulate_get(wrong).status_code == 404
+    result = jobs.client.simulate_post(wrong, json={"state": "running"})
+    assert result.status_code == 404 and result.json["error"] == "Task not found"
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks/999999").status_code == 404

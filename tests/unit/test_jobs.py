@@ -1,0 +1,187 @@
+"""JobService on fakes: submission, changes, deletion and the agents' reports."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from farm_domain.enums import WorkState
+from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.jobs import JobChanges, JobSpec, TaskReport
+from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec
+from farm_domain.work import TaskStatus
+from tests.unit.builders import World
+
+
+@pytest.fixture
+def world() -> World:
+    world = World()
+    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=2))
+    return world
+
+
+def submit(world: World, **fields: object):  # type: ignore[no-untyped-def]
+    spec: dict[str, object] = dict(title="shot", jobtype="render", start=1, end=10)
+    spec.update(fields)
+    return world.jobs.submit(JobSpec(**spec))  # type: ignore[arg-type]
+
+
+def test_submission_makes_one_task_per_frame_and_asks_for_assignment(world: World) -> None:
+    view = submit(world, by=3, priority=7)
+    assert view.counts == {TaskStatus.QUEUED: 4}
+    tasks = world.jobs.tasks(view.job.id)
+    assert [t.frame for t in tasks] == [1.0, 4.0, 7.0, 10.0]
+    assert {t.priority for t in tasks} == {7}
+    assert view.job.jobtype == "render" and view.job.jobtype_version == 1
+    assert world.queue.names() == ["assign_tasks"]
+
+
+@pytest.mark.parametrize(("fields", "error", "message"), [
+    ({"jobtype": None}, ValidationError, "No jobtype specified"),
+    ({"jobtype": "nope"}, NotFound, "JobType nope not found"),
+    ({"jobtype_version": 9}, NotFound, "JobType render version 9 not found"),
+    ({"end": 0}, ValidationError, "`end` must be larger than or equal to start"),
+    ({"priority": 1001}, ValidationError, "`priority` must be between -1000 and 1000"),
+    ({"requeue": -2}, ValidationError, "`requeue` must be between -1"),
+    ({"minimum_agents": 3, "maximum_agents": 2}, ValidationError, "must not exceed"),
+    ({"parents": [999]}, ValidationError, "parent job(s) not found: 999"),
+    ({"title": ""}, ValidationError, "`title` must be 1 to 255"),
+])
+def test_bad_submissions_change_nothing(world: World, fields, error, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        submit(world, **fields)
+    assert world.jobs.list() == []
+    assert world.queue.calls == []
+
+
+def test_get_by_id_or_newest_title(world: World) -> None:
+    older = submit(world, title="same").job
+    newer = submit(world, title="same").job
+    assert world.jobs.get(str(older.id)).job.id == older.id
+    assert world.jobs.get("same").job.id == newer.id
+    with pytest.raises(NotFound, match="Job other not found"):
+        world.jobs.get("other")
+
+
+def test_pause_and_resume(world: World) -> None:
+    job = submit(world).job
+    world.queue.calls.clear()
+    paused = world.jobs.update(job.id, JobChanges(state="paused", priority=50))
+    assert (paused.job.state, paused.job.priority) == (WorkState.PAUSED, 50)
+    resumed = world.jobs.update(job.id, JobChanges(state="queued"))
+    assert resumed.job.state is None
+    assert world.queue.names() == ["assign_tasks", "assign_tasks"]
+    with pytest.raises(ValidationError, match="`done` is not a state a job can be set to"):
+        world.jobs.update(job.id, JobChanges(state="done"))
+
+
+def test_a_finished_job_cannot_be_paused(world: World) -> None:
+    job = submit(world, end=1).job
+    agent, _ = world.announce()
+    (task,) = world.jobs.tasks(job.id)
+    world.registry.assign_task(agent.id, task.id)
+    world.jobs.report(job.id, task.id, TaskReport(state="done"))
+    with pytest.raises(Conflict, match="is done"):
+        world.jobs.update(job.id, JobChanges(state="paused"))
+
+
+def test_delete_asks_agents_to_stop_their_tasks(world: World) -> None:
+    job = submit(world, end=3).job
+    agent, _ = world.announce(remote_ip="10.0.0.9", port=50001)
+    first, second, _ = world.jobs.tasks(job.id)
+    world.registry.assign_task(agent.id, first.id)
+    world.registry.assign_task(agent.id, second.id)
+    world.queue.calls.clear()
+    assert world.jobs.delete(job.id)
+    assert ("stop_tasks", ("10.0.0.9", 50001, (first.id, second.id))) in world.queue.calls
+    assert not world.jobs.delete(job.id)
+    assert world.registry.tasks(agent.id) == []
+
+
+def assigned(world: World, requeue: int = 3):  # type: ignore[no-untyped-def]
+    job = submit(world, end=2, requeue=requeue).job
+    agent, _ = world.announce()
+    task = world.jobs.tasks(job.id)[0]
+    world.registry.assign_task(agent.id, task.id)
+    world.queue.calls.clear()
+    return job, agent, task
+
+
+def test_running_then_done(world: World) -> None:
+    job, agent, task = assigned(world)
+    running = world.jobs.report(job.id, task.id, TaskReport(state="running", progress=0.25))
+    assert (running.state, running.time_started, running.progress) == (
+        WorkState.RUNNING, world.clock.now(), 0.25)
+    assert world.jobs.get(job.id).job.state is WorkState.RUNNING
+    assert world.jobs.get(job.id).job.time_started == world.clock.now()
+    world.clock.advance(10)
+    done = world.jobs.report(job.id, task.id, TaskReport(state="done", last_error="ignored"))
+    assert (done.state, done.time_finished, done.last_error, done.progress) == (
+        WorkState.DONE, world.clock.now(), None, 1.0)
+    # The agent has nothing left to do: the queue is asked to give it more.
+    assert world.queue.calls == [("assign_tasks_to_agent", (agent.id,))]
+
+
+def test_a_late_running_never_reopens_a_done_task(world: World) -> None:
+    job, agent, task = assigned(world)
+    done = world.jobs.report(job.id, task.id, TaskReport(state="done"))
+    late = world.jobs.report(job.id, task.id, TaskReport(state="running"), agent.id)
+    assert late == done
+    assert world.registry.tasks(agent.id)[0][0].state is WorkState.DONE
+
+
+@pytest.mark.parametrize(("requeue", "failures_before", "requeued"), [
+    (3, 0, True), (0, 0, False), (1, 1, False), (-1, 50, True)])
+def test_failed_follows_the_requeue_policy(world: World, requeue, failures_before,  # type: ignore[no-untyped-def]
+                                           requeued) -> None:
+    job, agent, task = assigned(world, requeue=requeue)
+    with world.uow() as uow:
+        import attrs
+        uow.tasks.save(attrs.evolve(uow.tasks.get(task.id), failures=failures_before))
+        uow.commit()
+    result = world.jobs.report(job.id, task.id, TaskReport(state="failed", last_error="exit 1"))
+    assert result.failures == failures_before + 1
+    assert result.last_error == "exit 1"
+    if requeued:
+        assert (result.state, result.agent_id) == (None, None)
+        assert world.queue.names() == ["assign_tasks"]
+    else:
+        assert (result.state, result.agent_id) == (WorkState.FAILED, agent.id)
+
+
+def test_queued_with_null_agent_gives_the_task_back(world: World) -> None:
+    job, agent, task = assigned(world)
+    world.jobs.report(job.id, task.id, TaskReport(state="running"))
+    back = world.jobs.report(job.id, task.id, TaskReport(state="queued", give_back=True))
+    assert (back.state, back.agent_id, back.failures) == (None, None, 0)
+    again = world.jobs.report(job.id, task.id, TaskReport(state="queued", give_back=True))
+    assert again == back
+
+
+def test_reports_from_an_agent_that_does_not_own_the_task_are_409(world: World) -> None:
+    job, agent, task = assigned(world)
+    other, _ = world.announce(hostname="other")
+    with pytest.raises(Conflict, match="not assigned to agent"):
+        world.jobs.report(job.id, task.id, TaskReport(state="done"), other.id)
+    world.registry.assign_task(other.id, task.id)
+    with pytest.raises(Conflict):
+        world.jobs.report(job.id, task.id, TaskReport(state="running"), agent.id)
+    world.jobs.report(job.id, task.id, TaskReport(state="queued", give_back=True), other.id)
+    with pytest.raises(Conflict, match="not assigned to any agent"):
+        world.jobs.report(job.id, task.id, TaskReport(state="running"))
+    assert world.jobs.task(job.id, task.id).state is None
+
+
+def test_the_task_must_belong_to_the_job(world: World) -> None:
+    job, _, task = assigned(world)
+    other = submit(world, title="other").job
+    with pytest.raises(NotFound, match="Task not found"):
+        world.jobs.report(other.id, task.id, TaskReport(state="running"))
+    with pytest.raises(NotFound, match="Task not found"):
+        world.jobs.task(other.id, task.id)
+    with pytest.raises(ValidationError, match="`paused` is not a valid state"):
+        world.jobs.report(job.id, task.id, TaskReport(state="paused"))
+    with pytest.raises(ValidationError, match="`progress` must be between 0 and 1"):
+        world.jobs.report(job.id, task.id, TaskReport(progress=1.5))
+    assert uuid.UUID(int=0) != task.agent_id
