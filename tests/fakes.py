@@ -24,6 +24,7 @@ from farm_domain.work import (
     JobTypeVersion,
     SoftwareRequirement,
     Task,
+    TaskLog,
     TaskStatus,
 )
 
@@ -38,6 +39,7 @@ class _Data:
     jobtypes: dict[str, int] = attrs.Factory(dict)
     jobtype_versions: dict[int, JobTypeVersion] = attrs.Factory(dict)
     software: dict[str, Software] = attrs.Factory(dict)
+    logs: dict[int, TaskLog] = attrs.Factory(dict)
 
 
 class FakeStore:
@@ -253,6 +255,9 @@ class FakeJobRepository:
         for task_id, task in list(self._d.tasks.items()):
             if task.job_id == job_id:
                 del self._d.tasks[task_id]
+                for log_id, log in list(self._d.logs.items()):
+                    if log.task_id == task_id:
+                        del self._d.logs[log_id]
         for other_id, other in list(self._d.jobs.items()):
             if job_id in other.parents:
                 self._d.jobs[other_id] = attrs.evolve(
@@ -395,6 +400,32 @@ class FakeSoftwareRepository:
             installed.discard(version_id)
 
 
+class FakeTaskLogRepository:
+    def __init__(self, data: _Data, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def add(self, log: TaskLog) -> TaskLog:
+        if log.task_id not in self._d.tasks or self.get(log.task_id, log.attempt,
+                                                         log.identifier):
+            raise KeyError("no such task, or a duplicate log")
+        log = attrs.evolve(log, id=self._store.next_id())
+        self._d.logs[log.id] = log
+        return log
+
+    def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None:
+        return next((log for log in self._d.logs.values() if (log.task_id, log.attempt,
+                     log.identifier) == (task_id, attempt, identifier)), None)
+
+    def of_attempt(self, task_id: int, attempt: int) -> list[TaskLog]:
+        return sorted((log for log in self._d.logs.values()
+                       if (log.task_id, log.attempt) == (task_id, attempt)), key=lambda l: l.id)
+
+    def save(self, log: TaskLog) -> None:
+        old = self._d.logs[log.id]
+        self._d.logs[log.id] = attrs.evolve(old, size=log.size, state=log.state)
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store's data; commit publishes it, anything else discards it."""
 
@@ -409,6 +440,7 @@ class FakeUnitOfWork:
         self.jobs = FakeJobRepository(self._data, self._store)
         self.jobtypes = FakeJobTypeRepository(self._data, self._store)
         self.software = FakeSoftwareRepository(self._data, self._store)
+        self.logs = FakeTaskLogRepository(self._data, self._store)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from farm_adapters import schema_migrations
 from farm_adapters.clock import SystemClock
 from farm_adapters.database import create_database_engine
+from farm_adapters.files import FilesystemStore
 from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs
 from farm_adapters.settings import Settings
 from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
@@ -18,6 +19,7 @@ from farm_domain.assignments import AssignmentReconciler
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher
 from farm_domain.farm import Farm
+from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.ports import Clock, TaskQueue
@@ -69,8 +71,15 @@ def build_runtime(
         farm_name=settings.farm_name,
         allow_loopback=settings.allow_loopback_agents,
     )
-    farm = Farm(agents=registry, software=SoftwareCatalogue(uow), jobtypes=JobTypeCatalogue(uow),
-                jobs=JobService(uow, queue, clock))
+    files = FilesystemStore(settings.data_dir / "files")
+    farm = Farm(
+        agents=registry,
+        software=SoftwareCatalogue(uow),
+        jobtypes=JobTypeCatalogue(uow),
+        jobs=JobService(uow, queue, clock),
+        logs=TaskLogs(uow, files, clock, settings.max_log_bytes),
+        updates=AgentUpdates(files, settings.max_update_bytes),
+    )
     return Runtime(settings, engine, huey, farm, dispatcher)
 
 

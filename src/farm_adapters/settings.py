@@ -46,6 +46,8 @@ class Settings:
     agent_networks: tuple[Network, ...] = ()
     log_level: str = "INFO"
     log_format: str = "json"
+    max_log_bytes: int = 64 * 1024 * 1024
+    max_update_bytes: int = 512 * 1024 * 1024
 
     @property
     def queue_is_embedded(self) -> bool:
@@ -86,6 +88,9 @@ class Settings:
             log_level=reader.choice("FARM_LOG_LEVEL", "INFO",
                                     ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=reader.choice("FARM_LOG_FORMAT", "json", ("json", "text")),
+            max_log_bytes=reader.integer("FARM_MAX_LOG_BYTES", 64 * 1024 * 1024, 1, 2**40),
+            max_update_bytes=reader.integer("FARM_MAX_UPDATE_BYTES", 512 * 1024 * 1024, 1,
+                                            2**40),
         )
         for key in ("FARM_DATABASE_URL", "FARM_QUEUE_URL"):
             value = str(settings[key.removeprefix("FARM_").lower()])

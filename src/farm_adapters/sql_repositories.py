@@ -24,6 +24,7 @@ from farm_domain.work import (
     JobTypeVersion,
     SoftwareRequirement,
     Task,
+    TaskLog,
     TaskStatus,
 )
 
@@ -688,6 +689,40 @@ class SqlSoftwareRepository:
                         .where(t.software_versions.c.id == version_id))
 
 
+class SqlTaskLogRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    @staticmethod
+    def _from(row: Row[Any]) -> TaskLog:
+        m = row._mapping
+        return TaskLog(m["id"], m["task_id"], m["attempt"], m["identifier"], m["agent_id"],
+                       m["created_on"], m["size"], m["state"])
+
+    def add(self, log: TaskLog) -> TaskLog:
+        new_id = self._c.execute(insert(t.task_logs).values(
+            task_id=log.task_id, attempt=log.attempt, identifier=log.identifier,
+            agent_id=log.agent_id, created_on=log.created_on, size=log.size, state=log.state,
+        )).inserted_primary_key[0]
+        return attrs.evolve(log, id=new_id)
+
+    def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None:
+        row = self._c.execute(select(t.task_logs).where(
+            t.task_logs.c.task_id == task_id, t.task_logs.c.attempt == attempt,
+            t.task_logs.c.identifier == identifier)).first()
+        return None if row is None else self._from(row)
+
+    def of_attempt(self, task_id: int, attempt: int) -> list[TaskLog]:
+        rows = self._c.execute(select(t.task_logs).where(
+            t.task_logs.c.task_id == task_id, t.task_logs.c.attempt == attempt,
+        ).order_by(t.task_logs.c.id))
+        return [self._from(row) for row in rows]
+
+    def save(self, log: TaskLog) -> None:
+        self._c.execute(update(t.task_logs).where(t.task_logs.c.id == log.id)
+                        .values(size=log.size, state=log.state))
+
+
 class SqlUnitOfWork:
     """A connection and a transaction; rolls back on exit unless committed."""
 
@@ -707,6 +742,7 @@ class SqlUnitOfWork:
         self.jobs = SqlJobRepository(connection)
         self.jobtypes = SqlJobTypeRepository(connection)
         self.software = SqlSoftwareRepository(connection)
+        self.logs = SqlTaskLogRepository(connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

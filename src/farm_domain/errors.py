@@ -37,3 +37,7 @@ class MisconfiguredDefaults(DomainError):
     The contract answers this with a 500: it is the operator's configuration, not the agent's
     request, that is wrong.
     """
+
+
+class TooLarge(DomainError):
+    """An upload exceeds the configured size limit (HTTP 413)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.registry import AgentRegistry
@@ -18,3 +19,5 @@ class Farm:
     software: SoftwareCatalogue
     jobtypes: JobTypeCatalogue
     jobs: JobService
+    logs: TaskLogs
+    updates: AgentUpdates

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from farm_domain.agents import Agent, AgentQuery, AgentSummary
 from farm_domain.enums import WorkState
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.work import Job, JobQuery, JobSummary, JobTypeVersion, Task, TaskStatus
+from farm_domain.work import (
+    Job,
+    JobQuery,
+    JobSummary,
+    JobTypeVersion,
+    Task,
+    TaskLog,
+    TaskStatus,
+)
 
 
 class AgentRepository(Protocol):
@@ -132,6 +140,33 @@ class SoftwareRepository(Protocol):
     def delete_version(self, version_id: int) -> None: ...
 
 
+class TaskLogRepository(Protocol):
+    def add(self, log: TaskLog) -> TaskLog: ...
+
+    def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None: ...
+
+    def of_attempt(self, task_id: int, attempt: int) -> list[TaskLog]:
+        """The attempt's logs in the order they were registered."""
+
+    def save(self, log: TaskLog) -> None:
+        """Write the log's size and state."""
+
+
+class FileStore(Protocol):
+    """Bytes under slash-separated keys (``logs/...``, ``updates/...``), outside the database."""
+
+    def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
+        """Store the chunks under ``key`` atomically; returns the size.
+
+        Raises TooLarge (and keeps nothing) when they add up to more than ``limit`` bytes.
+        """
+
+    def read(self, key: str) -> Iterator[bytes] | None:
+        """The bytes under ``key`` in chunks, or None when there are none."""
+
+    def size(self, key: str) -> int | None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: rolls back on exit unless ``commit`` was called."""
 
@@ -140,6 +175,7 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     jobtypes: JobTypeRepository
     software: SoftwareRepository
+    logs: TaskLogRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

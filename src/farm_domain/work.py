@@ -191,3 +191,17 @@ class JobSummary:
     jobtype: str
     jobtype_id: int
     jobtype_version: int
+
+
+@attrs.frozen
+class TaskLog:
+    """A log an agent registered for one attempt at a task; its text lives in the file store."""
+
+    id: int
+    task_id: int
+    attempt: int
+    identifier: str
+    agent_id: uuid.UUID | None
+    created_on: datetime
+    size: int | None = None
+    state: str | None = None

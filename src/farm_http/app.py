@@ -10,7 +10,7 @@ import falcon.media
 import orjson
 
 from farm_domain.farm import Farm
-from farm_http import agents, errors, jobs, jobtypes, software
+from farm_http import agents, errors, files, jobs, jobtypes, software
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
@@ -59,4 +59,9 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     app.add_route("/api/v1/jobs/{job}", jobs.JobResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}/tasks", jobs.JobTasksResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}/tasks/{task_id:int}", jobs.JobTaskResource(farm.jobs))
+    attempt = "/api/v1/jobs/{job}/tasks/{task_id:int}/attempts/{attempt:int}"
+    app.add_route(f"{attempt}/logs", files.TaskLogsResource(farm.logs))
+    app.add_route(f"{attempt}/logs/{{identifier}}", files.TaskLogResource(farm.logs))
+    app.add_route(f"{attempt}/logs/{{identifier}}/logfile", files.TaskLogFileResource(farm.logs))
+    app.add_route("/api/v1/agents/updates/{version}", files.AgentUpdateResource(farm.updates))
     return app

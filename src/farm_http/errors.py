@@ -8,7 +8,14 @@ from typing import Any
 import falcon
 import orjson
 
-from farm_domain.errors import Conflict, DomainError, MisconfiguredDefaults, NotFound, ValidationError
+from farm_domain.errors import (
+    Conflict,
+    DomainError,
+    MisconfiguredDefaults,
+    NotFound,
+    TooLarge,
+    ValidationError,
+)
 
 log = logging.getLogger("farm.http")
 
@@ -16,6 +23,7 @@ STATUS_OF: list[tuple[type[DomainError], str]] = [
     (ValidationError, falcon.HTTP_400),
     (NotFound, falcon.HTTP_404),
     (Conflict, falcon.HTTP_409),
+    (TooLarge, falcon.HTTP_413),
     # The operator's configuration is wrong, not the request: the contract answers 500.
     (MisconfiguredDefaults, falcon.HTTP_500),
 ]

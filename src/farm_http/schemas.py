@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+import uuid
 import typing
 from collections.abc import Callable
 from datetime import datetime
@@ -33,6 +34,7 @@ from farm_domain.work import (
     JobTypeVersion,
     SoftwareRequirement,
     Task,
+    TaskLog,
     TaskStatus,
 )
 
@@ -605,3 +607,33 @@ def job_query(params: dict[str, Any]) -> JobQuery:
 
     return JobQuery(state=parsed, queued=queued, title=params.get("title"),
                     limit=number("limit", 1), offset=number("offset", 0) or 0)
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class LogBody:
+    identifier: str
+    agent_id: str | None = None
+    created_on: str | None = None  # sent by some PyFarm agents; the master keeps its own time
+
+
+@attrs.frozen
+class LogStateBody:
+    state: str
+
+
+def optional_uuid(value: str | None, field: str) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationError(f"{value} is not a valid {field} (a UUID)", field=field) from None
+
+
+def log_json(log: TaskLog) -> dict[str, Any]:
+    return {"identifier": log.identifier, "task_id": log.task_id, "attempt": log.attempt,
+            "agent_id": None if log.agent_id is None else str(log.agent_id),
+            "created_on": _time(log.created_on), "size": log.size, "state": log.state}

@@ -364,3 +364,29 @@ def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:  # typ
     with uow() as u:
         assert u.jobs.get(added.id) is None
         assert u.tasks.of_job(added.id) == []
+
+
+def test_task_logs_per_attempt(uow) -> None:  # type: ignore[no-untyped-def]
+    from farm_domain.work import TaskLog
+
+    job = add_job(uow)
+    (task,) = add_tasks(uow, job, Task(id=0, job_id=0, frame=1.0))
+    agent_id = uuid.uuid4()
+    with uow() as u:
+        first = u.logs.add(TaskLog(0, task.id, 1, "a.csv", agent_id, T0))
+        second = u.logs.add(TaskLog(0, task.id, 1, "b.csv", None, T0))
+        u.logs.add(TaskLog(0, task.id, 2, "a.csv", None, T0))
+        u.commit()
+    with uow() as u:
+        assert u.logs.get(task.id, 1, "a.csv") == first
+        assert u.logs.get(task.id, 3, "a.csv") is None
+        assert u.logs.of_attempt(task.id, 1) == [first, second]
+        u.logs.save(attrs.evolve(first, size=12, state="done"))
+        u.commit()
+    with uow() as u:
+        assert (u.logs.get(task.id, 1, "a.csv").size, u.logs.get(task.id, 1, "a.csv").state) == (
+            12, "done")
+        u.jobs.delete(job.id)
+        u.commit()
+    with uow() as u:
+        assert u.logs.of_attempt(task.id, 1) == []

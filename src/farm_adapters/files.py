@@ -1,0 +1,64 @@
+"""The FileStore port on the local filesystem, under the data directory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from farm_domain.errors import TooLarge
+
+CHUNK = 64 * 1024
+
+
+class FilesystemStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"unsafe file key {key!r}")
+        path = self._root.joinpath(*parts)
+        if self._root not in path.parents:
+            raise ValueError(f"unsafe file key {key!r}")
+        return path
+
+    def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        size = 0
+        try:
+            with os.fdopen(descriptor, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(f"the upload is larger than the limit of {limit} bytes")
+                    out.write(chunk)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return size
+
+    def read(self, key: str) -> Iterator[bytes] | None:
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            return None
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+
+        return chunks()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None

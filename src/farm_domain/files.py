@@ -1,0 +1,135 @@
+"""Task logs and agent update archives: files the master keeps for agents, not rows."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+
+from farm_domain.errors import NotFound, ValidationError
+from farm_domain.ports import Clock, FileStore, UnitOfWorkFactory
+from farm_domain.work import TaskLog
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# PyFarm's agent version format: 1, 1.2, 1.2.3 with an optional -dev/-pre/-rc/-alpha/-beta tag.
+_VERSION = re.compile(r"^\d+(\.\d+(\.\d+)?)?(-(pre|dev|rc|alpha|beta)\d*)?$")
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value) or ".." in value:
+        raise ValidationError(
+            f"{value!r} is not a valid log identifier: letters, digits, '.', '_' and '-', "
+            "at most 255", field="identifier")
+    return value
+
+
+class TaskLogs:
+    """Logs of each attempt at a task: registered by the agent, then uploaded as CSV text."""
+
+    def __init__(self, uow: UnitOfWorkFactory, files: FileStore, clock: Clock,
+                 max_bytes: int) -> None:
+        self._uow = uow
+        self._files = files
+        self._clock = clock
+        self._max_bytes = max_bytes
+
+    @staticmethod
+    def _key(log: TaskLog) -> str:
+        return f"logs/{log.task_id}/{log.attempt}/{log.identifier}.csv"
+
+    def _task(self, uow, job_id: int, task_id: int) -> None:  # type: ignore[no-untyped-def]
+        task = uow.tasks.get(task_id)
+        if task is None or task.job_id != job_id:
+            raise NotFound("Task not found")
+
+    def register(self, job_id: int, task_id: int, attempt: int, identifier: str,
+                 agent_id: uuid.UUID | None) -> tuple[TaskLog, bool]:
+        """Register a log; an identifier already registered is returned as it is, not an
+        error. Returns (log, created). Raises NotFound, ValidationError."""
+        _identifier(identifier)
+        if attempt < 0:
+            raise ValidationError("the attempt must be 0 or more", field="attempt")
+        with self._uow() as uow:
+            self._task(uow, job_id, task_id)
+            existing = uow.logs.get(task_id, attempt, identifier)
+            if existing is not None:
+                return existing, False
+            log = uow.logs.add(TaskLog(0, task_id, attempt, identifier, agent_id,
+                                       self._clock.now()))
+            uow.commit()
+        return log, True
+
+    def _registered(self, job_id: int, task_id: int, attempt: int, identifier: str) -> TaskLog:
+        with self._uow(read_only=True) as uow:
+            self._task(uow, job_id, task_id)
+            log = uow.logs.get(task_id, attempt, identifier)
+        if log is None:
+            raise NotFound(f"Log {identifier} not found")
+        return log
+
+    def upload(self, job_id: int, task_id: int, attempt: int, identifier: str,
+               chunks: Iterable[bytes]) -> TaskLog:
+        """Store the log's text, replacing any earlier upload. Raises NotFound, TooLarge."""
+        log = self._registered(job_id, task_id, attempt, identifier)
+        size = self._files.write(self._key(log), chunks, self._max_bytes)
+        with self._uow() as uow:
+            current = uow.logs.get(task_id, attempt, identifier) or log
+            saved = TaskLog(current.id, current.task_id, current.attempt, current.identifier,
+                            current.agent_id, current.created_on, size, current.state)
+            uow.logs.save(saved)
+            uow.commit()
+        return saved
+
+    def download(self, job_id: int, task_id: int, attempt: int, identifier: str
+                 ) -> Iterator[bytes]:
+        """Raises NotFound when the log is unknown or nothing was uploaded yet."""
+        log = self._registered(job_id, task_id, attempt, identifier)
+        chunks = self._files.read(self._key(log))
+        if chunks is None:
+            raise NotFound(f"Log {identifier} has no text yet")
+        return chunks
+
+    def list(self, job_id: int, task_id: int, attempt: int) -> list[TaskLog]:
+        with self._uow(read_only=True) as uow:
+            self._task(uow, job_id, task_id)
+            return uow.logs.of_attempt(task_id, attempt)
+
+    def set_state(self, job_id: int, task_id: int, attempt: int, identifier: str,
+                  state: str) -> TaskLog:
+        """PyFarm agent 0.8.6 reports a log's state; it is kept for display."""
+        if not 1 <= len(state) <= 16 or not state.isprintable():
+            raise ValidationError("`state` must be 1 to 16 printable characters", field="state")
+        log = self._registered(job_id, task_id, attempt, identifier)
+        with self._uow() as uow:
+            current = uow.logs.get(task_id, attempt, identifier) or log
+            saved = TaskLog(current.id, current.task_id, current.attempt, current.identifier,
+                            current.agent_id, current.created_on, current.size, state)
+            uow.logs.save(saved)
+            uow.commit()
+        return saved
+
+
+class AgentUpdates:
+    """Agent update archives (zip files) by version, which agents download to upgrade."""
+
+    def __init__(self, files: FileStore, max_bytes: int) -> None:
+        self._files = files
+        self._max_bytes = max_bytes
+
+    @staticmethod
+    def _key(version: str) -> str:
+        if not _VERSION.match(version):
+            raise ValidationError(f"{version!r} is not a valid agent version", field="version")
+        return f"updates/pyfarm-agent-{version}.zip"
+
+    def upload(self, version: str, chunks: Iterable[bytes]) -> int:
+        """Store the archive for ``version``; returns its size. Raises ValidationError,
+        TooLarge."""
+        return self._files.write(self._key(version), chunks, self._max_bytes)
+
+    def download(self, version: str) -> Iterator[bytes]:
+        """Raises ValidationError (malformed version) and NotFound."""
+        chunks = self._files.read(self._key(version))
+        if chunks is None:
+            raise NotFound("Specified update not found")
+        return chunks

@@ -1,0 +1,87 @@
+"""Resources for task logs and agent update archives (bodies streamed, never JSON-decoded)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import falcon
+
+from farm_domain.files import AgentUpdates, TaskLogs
+from farm_http import schemas
+from farm_http.jobs import _job_id
+
+CHUNK = 64 * 1024
+_LOG_TYPES = ("text/csv", "text/plain")
+
+
+def _chunks(req: falcon.Request) -> Iterator[bytes]:
+    while chunk := req.bounded_stream.read(CHUNK):
+        yield chunk
+
+
+def _require(req: falcon.Request, *types: str) -> None:
+    if (req.content_type or "").split(";")[0].strip().lower() not in types:
+        raise falcon.HTTPUnsupportedMediaType(
+            description=f"send the body as {' or '.join(types)}")
+
+
+class TaskLogsResource:
+    def __init__(self, logs: TaskLogs) -> None:
+        self._logs = logs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
+               attempt: int) -> None:
+        resp.media = [schemas.log_json(log)
+                      for log in self._logs.list(_job_id(job), task_id, attempt)]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
+                attempt: int) -> None:
+        body = schemas.structure(schemas.body_object(req), schemas.LogBody)
+        log, created = self._logs.register(_job_id(job), task_id, attempt, body.identifier,
+                                           schemas.optional_uuid(body.agent_id, "agent_id"))
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.media = schemas.log_json(log)
+
+
+class TaskLogResource:
+    def __init__(self, logs: TaskLogs) -> None:
+        self._logs = logs
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
+                attempt: int, identifier: str) -> None:
+        body = schemas.structure(schemas.body_object(req), schemas.LogStateBody)
+        log = self._logs.set_state(_job_id(job), task_id, attempt, identifier, body.state)
+        resp.media = schemas.log_json(log)
+
+
+class TaskLogFileResource:
+    def __init__(self, logs: TaskLogs) -> None:
+        self._logs = logs
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
+               attempt: int, identifier: str) -> None:
+        _require(req, *_LOG_TYPES)
+        log = self._logs.upload(_job_id(job), task_id, attempt, identifier, _chunks(req))
+        resp.status = falcon.HTTP_201
+        resp.media = schemas.log_json(log)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
+               attempt: int, identifier: str) -> None:
+        resp.stream = self._logs.download(_job_id(job), task_id, attempt, identifier)
+        resp.content_type = "text/csv"
+
+
+class AgentUpdateResource:
+    def __init__(self, updates: AgentUpdates) -> None:
+        self._updates = updates
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, version: str) -> None:
+        _require(req, "application/zip")
+        size = self._updates.upload(version, _chunks(req))
+        resp.status = falcon.HTTP_201
+        resp.media = {"version": version, "size": size}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, version: str) -> None:
+        resp.stream = self._updates.download(version)
+        resp.content_type = "application/zip"
+        resp.downloadable_as = f"pyfarm-agent-{version}.zip"
