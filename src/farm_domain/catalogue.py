@@ -11,6 +11,7 @@ from farm_domain.agents import SoftwareRef
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
 from farm_domain.software import Software, SoftwareVersion
+from farm_domain.validation import INT32_MAX
 
 RANK_STEP = 100
 
@@ -55,6 +56,8 @@ def _check_versions(specs: Sequence[VersionSpec]) -> None:
             raise ValidationError(f"version {spec.version} is listed twice", field="versions")
         seen_versions.add(spec.version)
         if spec.rank is not None:
+            if not -INT32_MAX <= spec.rank <= INT32_MAX - 100 * len(specs):
+                raise ValidationError(f"rank {spec.rank} is out of range", field="versions")
             if spec.rank in seen_ranks:
                 raise ValidationError(f"rank {spec.rank} is used twice", field="versions")
             seen_ranks.add(spec.rank)

@@ -15,6 +15,7 @@ from farm_domain.assignments import recompute_job_states
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
+from farm_domain.validation import INT32_MAX, parse_id
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Job, JobQuery, Task, TaskStatus, job_state
 
@@ -127,6 +128,9 @@ def _check_scalars(values: dict[str, Any]) -> None:
         value = values.get(name)
         if value is not None and not (low <= value <= high):  # type: ignore[operator]
             raise ValidationError(f"`{name}` must be between {low} and {high}", field=name)
+    user = values.get("user")
+    if user is not None and not (len(user) <= 255 and user.isprintable()):
+        raise ValidationError("`user` must be at most 255 printable characters", field="user")
     title = values.get("title")
     if title is not None and not (1 <= len(title) <= 255 and title.isprintable()):
         raise ValidationError("`title` must be 1 to 255 printable characters", field="title")
@@ -161,6 +165,11 @@ class JobService:
         end = spec.start if spec.end is None else spec.end
         frame_list = frames(spec.start, end, spec.by)
         _check_scalars(attrs.asdict(spec, recurse=False))
+        if any(not 0 < parent <= INT32_MAX for parent in spec.parents):
+            raise ValidationError("`parents` must be job ids", field="parents")
+        if spec.jobtype_version is not None and not 0 < spec.jobtype_version <= INT32_MAX:
+            raise ValidationError("`jobtype_version` must be a version number",
+                                  field="jobtype_version")
         now = self._clock.now()
         with self._uow() as uow:
             version = self._jobtype(uow, spec.jobtype, spec.jobtype_version)
@@ -329,7 +338,9 @@ class JobService:
     def _apply_report(task: Task, job: Job, report: TaskReport, now: Any) -> Task:
         changes: dict[str, Any] = {}
         if report.last_error is not UNSET:
-            changes["last_error"] = report.last_error
+            # An agent's stderr may hold anything; keep it, minus what storage cannot hold.
+            changes["last_error"] = None if report.last_error is None else (
+                report.last_error.replace("\x00", "\ufffd"))
         if report.progress is not UNSET:
             changes["progress"] = float(report.progress)
         if report.started_now:
@@ -356,8 +367,11 @@ class JobService:
 
     @staticmethod
     def _job(uow: UnitOfWork, id_or_title: str | int, *, for_update: bool = False) -> Job:
-        if isinstance(id_or_title, int) or id_or_title.isdigit():
-            job = uow.jobs.get(int(id_or_title), for_update=for_update)
+        if isinstance(id_or_title, int):
+            job = uow.jobs.get(id_or_title, for_update=for_update)
+        elif id_or_title.isdigit():
+            job_id = parse_id(id_or_title)
+            job = None if job_id is None else uow.jobs.get(job_id, for_update=for_update)
         else:
             job = uow.jobs.find_by_title(id_or_title)
         if job is None:
@@ -366,8 +380,8 @@ class JobService:
 
     @staticmethod
     def _jobtype(uow: UnitOfWork, name: str, version: int | None) -> int:
-        if name.isdigit():
-            name = uow.jobtypes.name_of(int(name)) or name
+        if (jobtype_id := parse_id(name)) is not None:
+            name = uow.jobtypes.name_of(jobtype_id) or name
         found = uow.jobtypes.latest(name) if version is None else uow.jobtypes.get_version(
             name, version)
         if found is None:

@@ -8,6 +8,8 @@ import attrs
 
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
+from farm_domain import validation
+from farm_domain.validation import parse_id
 from farm_domain.work import JobTypeVersion, SoftwareRequirement
 
 
@@ -73,8 +75,10 @@ def _check(spec: JobTypeSpec) -> None:
             "not only digits", field="name")
     if spec.classname is not None and len(spec.classname) > 64:
         raise ValidationError("`classname` must be at most 64 characters long", field="classname")
-    if spec.max_batch is not None and spec.max_batch < 1:
-        raise ValidationError("`max_batch` must be at least 1", field="max_batch")
+    for field in ("description", "classname", "code"):
+        validation.without_nul(field, getattr(spec, field))
+    if spec.max_batch is not None and not 1 <= spec.max_batch <= 100000:
+        raise ValidationError("`max_batch` must be between 1 and 100000", field="max_batch")
 
 
 class JobTypeCatalogue:
@@ -150,8 +154,9 @@ class JobTypeCatalogue:
 
     @staticmethod
     def _name(uow: UnitOfWork, name_or_id: str) -> str:
-        if name_or_id.isdigit():
-            return uow.jobtypes.name_of(int(name_or_id)) or name_or_id
+        jobtype_id = parse_id(name_or_id)
+        if jobtype_id is not None:
+            return uow.jobtypes.name_of(jobtype_id) or name_or_id
         return name_or_id
 
     @staticmethod

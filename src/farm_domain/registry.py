@@ -30,6 +30,7 @@ from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.software import SoftwareDefaults
+from farm_domain.validation import INT32_MAX
 from farm_domain.work import JobSummary, Task
 
 log = logging.getLogger("farm.agents")
@@ -187,7 +188,8 @@ class AgentRegistry:
             agent = uow.agents.get(agent_id)
             if agent is None:
                 raise NotFound(f"Agent {agent_id} not found")
-            task = uow.tasks.get(task_id, for_update=True)
+            task = None if not 0 <= task_id <= INT32_MAX else uow.tasks.get(
+                task_id, for_update=True)
             if task is None:
                 raise NotFound("Task not found")
             if task.state is WorkState.DONE:

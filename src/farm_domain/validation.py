@@ -13,6 +13,14 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$")
 INT32_MAX = 2**31 - 1
 
 
+def parse_id(text: str) -> int | None:
+    """A stored id spelled in decimal digits, or None (ids are 32-bit integers in storage)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value <= INT32_MAX else None
+
+
 def hostname(value: str) -> str:
     """An RFC 1123 host name, case kept; an optional trailing dot is allowed."""
     body = value[:-1] if value.endswith(".") else value
@@ -77,4 +85,11 @@ def text(field: str, value: str | None, max_length: int) -> str | None:
         )
     if not value.isprintable():
         raise ValidationError(f"`{field}` must not contain control characters", field=field)
+    return value
+
+
+def without_nul(field: str, value: str | None) -> str | None:
+    """Free text (code, descriptions) may hold any character but NUL, which storage refuses."""
+    if value is not None and "\x00" in value:
+        raise ValidationError(f"`{field}` must not contain NUL characters", field=field)
     return value

@@ -15,6 +15,10 @@ from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
 
+# Ids are 32-bit integers in storage: a larger number in a path matches no route (404).
+ID = "int(min=0, max=2147483647)"
+
+
 @attrs.frozen
 class HttpOptions:
     trusted_proxies: Sequence[Network] = ()
@@ -53,13 +57,13 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     app.add_route("/api/v1/jobtypes/{name}", jobtypes.JobTypeResource(farm.jobtypes))
     app.add_route("/api/v1/jobtypes/{name}/versions",
                   jobtypes.JobTypeVersionsResource(farm.jobtypes))
-    app.add_route("/api/v1/jobtypes/{name}/versions/{version:int}",
+    app.add_route(f"/api/v1/jobtypes/{{name}}/versions/{{version:{ID}}}",
                   jobtypes.JobTypeVersionResource(farm.jobtypes))
     app.add_route("/api/v1/jobs", jobs.JobCollectionResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}", jobs.JobResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}/tasks", jobs.JobTasksResource(farm.jobs))
-    app.add_route("/api/v1/jobs/{job}/tasks/{task_id:int}", jobs.JobTaskResource(farm.jobs))
-    attempt = "/api/v1/jobs/{job}/tasks/{task_id:int}/attempts/{attempt:int}"
+    app.add_route(f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}", jobs.JobTaskResource(farm.jobs))
+    attempt = f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/attempts/{{attempt:{ID}}}"
     app.add_route(f"{attempt}/logs", files.TaskLogsResource(farm.logs))
     app.add_route(f"{attempt}/logs/{{identifier}}", files.TaskLogResource(farm.logs))
     app.add_route(f"{attempt}/logs/{{identifier}}/logfile", files.TaskLogFileResource(farm.logs))

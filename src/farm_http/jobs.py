@@ -9,13 +9,15 @@ import falcon
 from farm_domain.errors import NotFound, ValidationError
 from farm_domain.jobs import JobChanges, JobService, JobSpec, TaskReport
 from farm_domain.jobtypes import RequirementSpec
+from farm_domain.validation import parse_id
 from farm_http import schemas
 
 
 def _job_id(value: str) -> int:
-    if not value.isdigit():
+    job_id = parse_id(value)
+    if job_id is None:
         raise NotFound(f"Job {value} not found")
-    return int(value)
+    return job_id
 
 
 def _reporter(req: falcon.Request) -> uuid.UUID | None:

@@ -25,6 +25,7 @@ from farm_domain.agents import (
 )
 from farm_domain.enums import AgentState
 from farm_domain.errors import ValidationError
+from farm_domain.validation import INT32_MAX
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.enums import WorkState
 from farm_domain.work import (
@@ -236,7 +237,7 @@ def agent_query(params: dict[str, Any]) -> AgentQuery:
             raise _url_error(name, "given more than once")
         return value
 
-    def integer(name: str, low: int | None = None, high: int | None = None) -> int | None:
+    def integer(name: str, low: int = -INT32_MAX, high: int = INT32_MAX) -> int | None:
         value = text(name)
         if value is None:
             return None
@@ -244,7 +245,7 @@ def agent_query(params: dict[str, Any]) -> AgentQuery:
             number = int(value, 10)
         except ValueError:
             raise _url_error(name, f"{value!r} is not an integer") from None
-        if (low is not None and number < low) or (high is not None and number > high):
+        if not low <= number <= high:
             raise _url_error(name, f"{number} is out of range")
         return number
 
@@ -601,7 +602,7 @@ def job_query(params: dict[str, Any]) -> JobQuery:
         value = params.get(name)
         if value is None:
             return None
-        if isinstance(value, list) or not value.isdigit() or int(value) < low:
+        if isinstance(value, list) or not value.isdigit() or not low <= int(value) <= INT32_MAX:
             raise _url_error(name, f"{value!r} is not a whole number of at least {low}")
         return int(value)
 

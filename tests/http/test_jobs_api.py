@@ -190,3 +190,55 @@ def test_a_task_must_belong_to_the_job_in_the_url(jobs: Harness) -> None:
     result = jobs.client.simulate_post(wrong, json={"state": "running"})
     assert result.status_code == 404 and result.json["error"] == "Task not found"
     assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks/999999").status_code == 404
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    ("get", "/api/v1/jobs/1180591620717411303424", None, 404),
+    ("get", "/api/v1/jobs/4294967296/tasks", None, 404),
+    ("get", "/api/v1/jobs/1/tasks/4294967296", None, 404),
+    ("get", "/api/v1/jobtypes/4294967296", None, 404),
+    ("get", "/api/v1/jobtypes/render/versions/4294967296", None, 404),
+    ("get", "/api/v1/jobs/1/tasks/1/attempts/4294967296/logs", None, 404),
+    ("post", "/api/v1/jobs", {**JOB, "jobtype": "4294967296"}, 404),
+    ("post", "/api/v1/jobs", {**JOB, "jobtype_version": 4294967296}, 400),
+    ("post", "/api/v1/jobs", {**JOB, "parents": [4294967296]}, 400),
+])
+def test_numbers_beyond_storage_are_clean_4xx(jobs: Harness, method, path, body, status) -> None:  # type: ignore[no-untyped-def]
+    if method == "get":
+        result = jobs.client.simulate_get(path)
+    else:
+        result = jobs.client.simulate_post(path, json=body)
+    assert result.status_code == status, result.text
+    assert result.json["error"]
+
+
+def test_assigning_a_task_id_beyond_storage_is_not_found(jobs: Harness) -> None:
+    agent_id = uuid.uuid4()
+    jobs.announce(agent_id)
+    result = jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks",
+                                       json={"id": 4294967296})
+    assert result.status_code == 404
+    big_filter = jobs.client.simulate_get("/api/v1/agents", params={"min_ram": "9" * 30})
+    assert big_filter.status_code == 400
+
+
+def test_text_that_storage_cannot_hold(jobs: Harness) -> None:
+    bad_user = jobs.client.simulate_post("/api/v1/jobs", json={**JOB, "user": "ana\x00"})
+    assert bad_user.status_code == 400 and "`user`" in bad_user.json["error"]
+    bad_code = jobs.client.simulate_post("/api/v1/jobtypes", json={"name": "nul",
+                                                                    "code": "x = 1\x00"})
+    assert bad_code.status_code == 400 and "NUL" in bad_code.json["error"]
+    job, _, task = assign_first_task(jobs)
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    report = jobs.client.simulate_post(path, json={"state": "running",
+                                                   "last_error": "line 1\n\x00line 2\t"})
+    assert report.status_code == 200
+    assert report.json["last_error"] == "line 1\n\ufffdline 2\t"
+
+
+def test_job_data_and_environ_keep_any_text(jobs: Harness) -> None:
+    job = submit(jobs, data={"note": "a\x00b", "nested": {"list": [1, None, "é"]}},
+                 environ={"PATH": "/bin:/usr/bin", "EMPTY": ""})
+    fetched = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json
+    assert fetched["data"] == {"note": "a\x00b", "nested": {"list": [1, None, "é"]}}
+    assert fetched["environ"] == {"PATH": "/bin:/usr/bin", "EMPTY": ""}

@@ -52,7 +52,7 @@ def test_job_type_life_cycle(farm: Harness) -> None:
 
 @pytest.mark.parametrize(("body", "status", "message"), [
     ({}, 400, "`name` is required"),
-    ({"name": "x", "max_batch": 0}, 400, "`max_batch` must be at least 1"),
+    ({"name": "x", "max_batch": 0}, 400, "`max_batch` must be between 1 and 100000"),
     ({"name": "x", "max_batch": "4"}, 400, "must be an integer"),
     ({"name": "x", "batch_contiguous": 1}, 400, "must be a boolean"),
     ({"name": "123"}, 400, "not a valid job type name"),

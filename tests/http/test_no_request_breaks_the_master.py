@@ -19,24 +19,33 @@ FIELDS = ["id", "hostname", "remote_ip", "use_address", "os_class", "os_fullname
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False,
                                                                        allow_infinity=False)
+    | st.sampled_from([2**31 - 1, 2**31, 2**32, 2**53, 2**63 - 1, -2**31 - 1, 1e300])
     | st.text(max_size=30),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
 BODY = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), JSON, max_size=8)
+
 KNOWN = uuid.UUID(int=7)
 VALID = {"id": str(KNOWN), "hostname": "node", "ram": 1024, "free_ram": 512, "cpus": 4,
          "port": 50000}
 
 
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
+                                                                 marks=pytest.mark.postgres)])
+def farm(request, tmp_path_factory) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
     from farm_adapters import schema_migrations
     from farm_adapters.database import create_database_engine
+    from tests.conftest import create_empty_postgres_database, needs_postgres
 
     path = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite:///{path / 'farm.db'}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{path / 'farm.db'}"
+    else:
+        if needs_postgres.args[0]:
+            pytest.skip(needs_postgres.kwargs["reason"])
+        url = create_empty_postgres_database()
     engine = create_database_engine(url)
     schema_migrations.upgrade(engine)
     engine.dispose()
@@ -74,3 +83,35 @@ def test_announce_and_update_never_fail_with_a_500(farm: Harness, body) -> None:
 def test_listing_never_fails_with_a_500(farm: Harness, params) -> None:  # type: ignore[no-untyped-def]
     result = farm.client.simulate_get("/api/v1/agents/", params=params)
     assert result.status_code in (200, 400), result.text
+
+
+JOB_FIELDS = ["title", "jobtype", "jobtype_version", "start", "end", "by", "batch", "priority",
+              "weight", "requeue", "ram", "cpus", "minimum_agents", "maximum_agents", "data",
+              "environ", "tags", "parents", "software_requirements", "user", "state",
+              "time_started", "agent_id", "progress", "last_error", "frame", "job_id"]
+JOB_BODY = st.dictionaries(st.sampled_from(JOB_FIELDS) | st.text(max_size=8), JSON, max_size=8)
+VALID_JOB = {"title": "fuzz", "jobtype": "fuzz", "start": 1, "end": 3}
+
+
+@pytest.fixture(scope="module")
+def job_farm(farm: Harness) -> tuple[Harness, int, int]:
+    farm.client.simulate_post("/api/v1/jobtypes", json={"name": "fuzz"})
+    job = farm.client.simulate_post("/api/v1/jobs", json=VALID_JOB).json
+    task = farm.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json[0]
+    farm.client.simulate_post(f"/api/v1/agents/{KNOWN}/tasks", json={"id": task["id"]})
+    return farm, job["id"], task["id"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(JOB_BODY, JOB_BODY.map(lambda b: {**VALID_JOB, **b}), JSON))
+def test_job_endpoints_never_fail_with_a_500(job_farm, body) -> None:  # type: ignore[no-untyped-def]
+    farm, job_id, task_id = job_farm
+    for path in ("/api/v1/jobs", f"/api/v1/jobs/{job_id}",
+                 f"/api/v1/jobs/{job_id}/tasks/{task_id}",
+                 f"/api/v1/jobs/{job_id}/tasks/{task_id}/attempts/1/logs",
+                 "/api/v1/software", "/api/v1/jobtypes"):
+        result = farm.client.simulate_post(path, json=body)
+        assert result.status_code < 500, (path, body, result.text)
+        if result.status_code >= 400:
+            assert isinstance(result.json.get("error"), str)
