@@ -366,6 +366,30 @@ def _status_of(state: str | None, unowned: bool) -> TaskStatus:
     return TaskStatus(state)
 
 
+def _requirements_of(connection: Connection, owner: Any, owner_ids: list[int]
+                     ) -> dict[int, list[SoftwareRequirement]]:
+    """Software requirements by owner id, from the requirements table ``owner`` belongs to
+    (a job's or a job type version's), with the catalogue's current names and bounds."""
+    if not owner_ids:
+        return {}
+    r = owner.table.c
+    low = t.software_versions.alias("low")
+    high = t.software_versions.alias("high")
+    rows = connection.execute(
+        select(owner, r.software_id, t.software.c.software,
+               r.min_version_id, low.c.version, r.max_version_id, high.c.version)
+        .join(t.software, t.software.c.id == r.software_id)
+        .outerjoin(low, low.c.id == r.min_version_id)
+        .outerjoin(high, high.c.id == r.max_version_id)
+        .where(owner.in_(owner_ids))
+        .order_by(t.software.c.software)
+    )
+    found: dict[int, list[SoftwareRequirement]] = {}
+    for owner_id, *fields in rows:
+        found.setdefault(owner_id, []).append(SoftwareRequirement(*fields))
+    return found
+
+
 _JOB_SCALARS = (
     "title", "jobtype_version_id", "priority", "weight", "requeue", "frame_start", "frame_end",
     "frame_by", "batch", "ram", "ram_warning", "ram_max", "cpus", "minimum_agents",
@@ -408,7 +432,7 @@ class SqlJobRepository:
         parents = self._grouped(
             select(t.job_parents.c.child_id, t.job_parents.c.parent_id)
             .where(t.job_parents.c.child_id.in_(ids)).order_by(t.job_parents.c.parent_id), ids)
-        requirements = self._requirements(ids)
+        requirements = _requirements_of(self._c, t.job_software_requirements.c.job_id, ids)
         jobs = []
         for row in rows:
             m = row._mapping
@@ -426,26 +450,6 @@ class SqlJobRepository:
         if ids:
             for key, value in self._c.execute(statement):
                 found.setdefault(key, []).append(value)
-        return found
-
-    def _requirements(self, job_ids: list[int]) -> dict[int, list[SoftwareRequirement]]:
-        if not job_ids:
-            return {}
-        r = t.job_software_requirements.c
-        low = t.software_versions.alias("low")
-        high = t.software_versions.alias("high")
-        rows = self._c.execute(
-            select(r.job_id, r.software_id, t.software.c.software,
-                   r.min_version_id, low.c.version, r.max_version_id, high.c.version)
-            .join(t.software, t.software.c.id == r.software_id)
-            .outerjoin(low, low.c.id == r.min_version_id)
-            .outerjoin(high, high.c.id == r.max_version_id)
-            .where(r.job_id.in_(job_ids))
-            .order_by(t.software.c.software)
-        )
-        found: dict[int, list[SoftwareRequirement]] = {}
-        for job_id, *fields in rows:
-            found.setdefault(job_id, []).append(SoftwareRequirement(*fields))
         return found
 
     def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
@@ -555,7 +559,8 @@ class SqlJobTypeRepository:
             .where(*conditions)
             .order_by(j.name, v.version)
         ).all()
-        requirements = self._requirements([row.id for row in rows])
+        requirements = _requirements_of(
+            self._c, t.jobtype_software_requirements.c.jobtype_version_id, [row.id for row in rows])
         return [
             JobTypeVersion(
                 id=row.id, jobtype_id=row.jobtype_id, name=row.name, version=row.version,
@@ -565,26 +570,6 @@ class SqlJobTypeRepository:
             )
             for row in rows
         ]
-
-    def _requirements(self, version_ids: list[int]) -> dict[int, list[SoftwareRequirement]]:
-        if not version_ids:
-            return {}
-        r = t.jobtype_software_requirements.c
-        low = t.software_versions.alias("low")
-        high = t.software_versions.alias("high")
-        rows = self._c.execute(
-            select(r.jobtype_version_id, r.software_id, t.software.c.software,
-                   r.min_version_id, low.c.version, r.max_version_id, high.c.version)
-            .join(t.software, t.software.c.id == r.software_id)
-            .outerjoin(low, low.c.id == r.min_version_id)
-            .outerjoin(high, high.c.id == r.max_version_id)
-            .where(r.jobtype_version_id.in_(version_ids))
-            .order_by(t.software.c.software)
-        )
-        found: dict[int, list[SoftwareRequirement]] = {}
-        for version_id, *fields in rows:
-            found.setdefault(version_id, []).append(SoftwareRequirement(*fields))
-        return found
 
     def latest(self, name: str) -> JobTypeVersion | None:
         found = self.versions(name)

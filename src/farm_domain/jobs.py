@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -46,11 +45,12 @@ def frames(start: float, end: float, by: float) -> list[float]:
 
 @attrs.frozen
 class JobSpec:
-    """A job as submitted. ``end`` defaults to ``start``."""
+    """A job as submitted. ``end`` defaults to ``start``; ``jobtype`` names the job type (or
+    its id), ``jobtype_version`` a version of it (default: the newest)."""
 
     title: str
-    jobtype: str | None
     start: float
+    jobtype: str | None = None
     jobtype_version: int | None = None
     end: float | None = None
     by: float = 1
@@ -67,9 +67,9 @@ class JobSpec:
     data: dict[str, Any] = attrs.Factory(dict)
     environ: dict[str, str] = attrs.Factory(dict)
     user: str | None = None
-    software_requirements: Sequence[RequirementSpec] = ()
-    tags: Sequence[str] = ()
-    parents: Sequence[int] = ()
+    software_requirements: tuple[RequirementSpec, ...] = ()
+    tags: tuple[str, ...] = ()
+    parents: tuple[int, ...] = ()
 
 
 @attrs.frozen

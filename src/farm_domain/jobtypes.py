@@ -32,7 +32,7 @@ class JobTypeSpec:
     code: str | None = None
     max_batch: int | None = None
     batch_contiguous: bool = True
-    software_requirements: Sequence[RequirementSpec] = ()
+    software_requirements: tuple[RequirementSpec, ...] = ()
 
 
 def resolve_requirements(uow: UnitOfWork, specs: Sequence[RequirementSpec]

@@ -7,8 +7,7 @@ import uuid
 import falcon
 
 from farm_domain.errors import NotFound, ValidationError
-from farm_domain.jobs import JobChanges, JobService, JobSpec, TaskReport
-from farm_domain.jobtypes import RequirementSpec
+from farm_domain.jobs import JobChanges, JobService, TaskReport
 from farm_domain.validation import parse_id
 from farm_http import schemas
 
@@ -39,18 +38,7 @@ class JobCollectionResource:
         resp.media = [schemas.job_json(v.job, v.counts) for v in views]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = schemas.job_body(schemas.body_object(req))
-        view = self._jobs.submit(JobSpec(
-            title=body.title, jobtype=body.jobtype, jobtype_version=body.jobtype_version,
-            start=body.start, end=body.end, by=body.by, batch=body.batch,
-            priority=body.priority, weight=body.weight, requeue=body.requeue, ram=body.ram,
-            ram_warning=body.ram_warning, ram_max=body.ram_max, cpus=body.cpus,
-            minimum_agents=body.minimum_agents, maximum_agents=body.maximum_agents,
-            data=body.data, environ=body.environ, user=body.user, tags=body.tags,
-            parents=body.parents,
-            software_requirements=[RequirementSpec(r.software, r.min_version, r.max_version)
-                                   for r in body.software_requirements],
-        ))
+        view = self._jobs.submit(schemas.job_spec(schemas.body_object(req)))
         resp.status = falcon.HTTP_201
         resp.media = schemas.job_json(view.job, view.counts)
 

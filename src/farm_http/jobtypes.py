@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import falcon
 
-from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec, RequirementSpec
+from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec
 from farm_http import schemas
 
 
 def _spec(req: falcon.Request) -> JobTypeSpec:
-    body = schemas.structure(schemas.body_object(req), schemas.JobTypeBody)
-    return JobTypeSpec(
-        name=body.name, description=body.description, classname=body.classname, code=body.code,
-        max_batch=body.max_batch, batch_contiguous=body.batch_contiguous,
-        software_requirements=[RequirementSpec(r.software, r.min_version, r.max_version)
-                               for r in body.software_requirements],
-    )
+    return schemas.structure(schemas.body_object(req), JobTypeSpec)
 
 
 class JobTypeCollectionResource:

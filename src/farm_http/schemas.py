@@ -24,7 +24,9 @@ from farm_domain.agents import (
     Unset,
 )
 from farm_domain.enums import AgentState
+from farm_domain.catalogue import VersionSpec
 from farm_domain.errors import ValidationError
+from farm_domain.jobs import JobSpec
 from farm_domain.validation import INT32_MAX
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.enums import WorkState
@@ -89,14 +91,22 @@ def _without_unset(tp: Any) -> Any:
 
 
 def _strict_list(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    (item_type,) = typing.get_args(tp)
+    """A JSON array, structured into a list (or a homogeneous ``tuple[X, ...]``)."""
+    item_type = typing.get_args(tp)[0]
+    make = tuple if typing.get_origin(tp) is tuple else list
 
     def hook(value: Any, _: Any) -> Any:
         if type(value) is not list:
             raise TypeError("must be a list")
-        return [converter.structure(item, item_type) for item in value]
+        return make(converter.structure(item, item_type) for item in value)
 
     return hook
+
+
+def _is_sequence(tp: Any) -> bool:
+    args = typing.get_args(tp)
+    return typing.get_origin(tp) is list or (
+        typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis)
 
 
 def _strict_dict(tp: Any) -> Callable[[Any, Any], Any]:
@@ -119,7 +129,7 @@ def _make_converter() -> cattrs.Converter:
     for primitive in (int, float, str, bool):
         converter.register_structure_hook(primitive, _strict(primitive))
     converter.register_structure_hook_factory(
-        lambda tp: typing.get_origin(tp) is list,
+        _is_sequence,
         lambda tp: _strict_list(tp, converter),
     )
     converter.register_structure_hook_factory(
@@ -370,21 +380,15 @@ AGENT_SCHEMA = {
 
 
 @attrs.frozen
-class VersionBody:
-    version: str
-    rank: int | None = None
-
-
-@attrs.frozen
 class SoftwareBody:
     software: str
-    versions: list[VersionBody] = attrs.Factory(list)
+    versions: tuple[VersionSpec, ...] = ()
 
 
 @attrs.frozen
 class SoftwareUpdateBody:
     software: str | None = None
-    versions: list[VersionBody] | None = None
+    versions: tuple[VersionSpec, ...] | None = None
 
 
 @attrs.frozen
@@ -407,24 +411,6 @@ def software_ref_json(ref: SoftwareRef) -> dict[str, Any]:
 
 
 # -- job types --------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class RequirementBody:
-    software: str
-    min_version: str | None = None
-    max_version: str | None = None
-
-
-@attrs.frozen
-class JobTypeBody:
-    name: str
-    description: str | None = None
-    classname: str | None = None
-    code: str | None = None
-    max_batch: int | None = None
-    batch_contiguous: bool = True
-    software_requirements: list[RequirementBody] = attrs.Factory(list)
 
 
 def requirement_json(requirement: SoftwareRequirement) -> dict[str, Any]:
@@ -450,45 +436,19 @@ def jobtype_json(jobtype: JobTypeVersion) -> dict[str, Any]:
 # -- jobs and tasks ---------------------------------------------------------------------------
 
 
-@attrs.frozen
-class JobBody:
-    title: str
-    start: float
-    jobtype: str | None = None
-    jobtype_version: int | None = None
-    end: float | None = None
-    by: float = 1
-    batch: int = 1
-    priority: int = 0
-    weight: int = 10
-    requeue: int = 3
-    ram: int = 32
-    ram_warning: int | None = None
-    ram_max: int | None = None
-    cpus: int = 1
-    minimum_agents: int | None = None
-    maximum_agents: int | None = None
-    data: dict[str, Any] = attrs.Factory(dict)
-    environ: dict[str, str] = attrs.Factory(dict)
-    user: str | None = None
-    software_requirements: list[RequirementBody] = attrs.Factory(list)
-    tags: list[str] = attrs.Factory(list)
-    parents: list[int] = attrs.Factory(list)
-
-
 _READ_ONLY_JOB_KEYS = ("time_submitted", "time_started", "time_finished")
 _FIXED_JOB_KEYS = ("start", "end", "by", "jobtype", "jobtype_version", "parents",
                    "software_requirements", "id")
 
 
-def job_body(body: dict[str, Any]) -> JobBody:
+def job_spec(body: dict[str, Any]) -> JobSpec:
     body = dict(body)
     if "by" in body and type(body["by"]) not in (int, float):
         raise ValidationError("`by` needs to be of type decimal or int", field="by")
     if type(body.get("jobtype")) is int:
         body["jobtype"] = str(body["jobtype"])
     _refuse_times(body)
-    return structure(body, JobBody)
+    return structure(body, JobSpec)
 
 
 def _refuse_times(body: dict[str, Any]) -> None:

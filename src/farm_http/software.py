@@ -10,10 +10,6 @@ from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
 from farm_http import schemas
 
 
-def _specs(versions: list[schemas.VersionBody]) -> list[VersionSpec]:
-    return [VersionSpec(v.version, v.rank) for v in versions]
-
-
 class SoftwareCollectionResource:
     def __init__(self, catalogue: SoftwareCatalogue) -> None:
         self._catalogue = catalogue
@@ -23,7 +19,7 @@ class SoftwareCollectionResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = schemas.structure(schemas.body_object(req), schemas.SoftwareBody)
-        created = self._catalogue.create(body.software, _specs(body.versions))
+        created = self._catalogue.create(body.software, body.versions)
         resp.status = falcon.HTTP_201
         resp.media = schemas.software_json(created)
 
@@ -37,8 +33,8 @@ class SoftwareResource:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         body = schemas.structure(schemas.body_object(req), schemas.SoftwareUpdateBody)
-        versions = None if body.versions is None else _specs(body.versions)
-        resp.media = schemas.software_json(self._catalogue.update(name, body.software, versions))
+        resp.media = schemas.software_json(
+            self._catalogue.update(name, body.software, body.versions))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         self._catalogue.delete(name)
@@ -53,8 +49,8 @@ class SoftwareVersionsResource:
         resp.media = [schemas.version_json(v) for v in self._catalogue.get(name).versions]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        body = schemas.structure(schemas.body_object(req), schemas.VersionBody)
-        created = self._catalogue.add_version(name, VersionSpec(body.version, body.rank))
+        spec = schemas.structure(schemas.body_object(req), VersionSpec)
+        created = self._catalogue.add_version(name, spec)
         resp.status = falcon.HTTP_201
         resp.media = schemas.version_json(created)
 
