@@ -16,6 +16,7 @@ import attrs
 
 from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, WorkState
+from farm_domain.scheduling import AgentProfile, JobAgentBlock, JobProfile, RankRange
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
@@ -40,6 +41,7 @@ class _Data:
     jobtype_versions: dict[int, JobTypeVersion] = attrs.Factory(dict)
     software: dict[str, Software] = attrs.Factory(dict)
     logs: dict[int, TaskLog] = attrs.Factory(dict)
+    blocks: dict[tuple[int, uuid.UUID], JobAgentBlock] = attrs.Factory(dict)
 
 
 class FakeStore:
@@ -103,6 +105,8 @@ class FakeAgentRepository:
         if self._d.agents.pop(agent_id, None) is None:
             return False
         self._d.agent_software.pop(agent_id, None)
+        for key in [k for k in self._d.blocks if k[1] == agent_id]:
+            del self._d.blocks[key]
         for task_id, task in list(self._d.tasks.items()):
             if task.agent_id == agent_id:  # ON DELETE SET NULL
                 self._d.tasks[task_id] = attrs.evolve(task, agent_id=None)
@@ -252,6 +256,8 @@ class FakeJobRepository:
 
     def delete(self, job_id: int) -> None:
         self._d.jobs.pop(job_id, None)
+        for key in [k for k in self._d.blocks if k[0] == job_id]:
+            del self._d.blocks[key]
         for task_id, task in list(self._d.tasks.items()):
             if task.job_id == job_id:
                 del self._d.tasks[task_id]
@@ -426,6 +432,112 @@ class FakeTaskLogRepository:
         self._d.logs[log.id] = attrs.evolve(old, size=log.size, state=log.state)
 
 
+class FakeBlocklistRepository:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def _get(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> JobAgentBlock:
+        if job_id not in self._d.jobs or agent_id not in self._d.agents:
+            raise KeyError("no such job or agent")
+        return self._d.blocks.get((job_id, agent_id), JobAgentBlock(job_id, agent_id,
+                                                                    updated_on=now))
+
+    def record_failure(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> None:
+        block = self._get(job_id, agent_id, now)
+        self._d.blocks[(job_id, agent_id)] = attrs.evolve(block, failures=block.failures + 1,
+                                                          updated_on=now)
+
+    def record_rejection(self, job_id: int, agent_id: uuid.UUID, fingerprint: str,
+                         now: datetime) -> None:
+        block = self._get(job_id, agent_id, now)
+        self._d.blocks[(job_id, agent_id)] = attrs.evolve(
+            block, rejected_fingerprint=fingerprint, updated_on=now)
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]:
+        return sorted((b for b in self._d.blocks.values() if b.agent_id == agent_id),
+                      key=lambda b: (b.job_id, str(b.agent_id)))
+
+    def of_job(self, job_id: int) -> list[JobAgentBlock]:
+        return sorted((b for b in self._d.blocks.values() if b.job_id == job_id),
+                      key=lambda b: str(b.agent_id))
+
+    def clear(self, job_id: int, agent_id: uuid.UUID) -> None:
+        self._d.blocks.pop((job_id, agent_id), None)
+
+
+class FakeSchedulingRepository:
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def _ranks(self, requirements: Iterable[SoftwareRequirement]) -> list[RankRange]:
+        ranks = {v.id: v.rank for s in self._d.software.values() for v in s.versions}
+        live = {s.id for s in self._d.software.values()}
+        return [RankRange(r.software_id, ranks.get(r.min_version_id),  # type: ignore[arg-type]
+                          ranks.get(r.max_version_id))  # type: ignore[arg-type]
+                for r in requirements if r.software_id in live]
+
+    def candidate_jobs(self) -> list[JobProfile]:
+        profiles = []
+        for job in self._d.jobs.values():
+            tasks = [t for t in self._d.tasks.values() if t.job_id == job.id]
+            if job.state not in (None, WorkState.RUNNING):
+                continue
+            if not any(t.status is TaskStatus.QUEUED for t in tasks):
+                continue
+            if any(self._d.jobs[p].state is not WorkState.DONE for p in job.parents
+                   if p in self._d.jobs):
+                continue
+            version = self._d.jobtype_versions[job.jobtype_version_id]
+            busy = {t.agent_id for t in tasks if t.agent_id is not None and not t.is_finished}
+            profiles.append(JobProfile(
+                id=job.id, priority=job.priority, weight=job.weight,
+                time_submitted=job.time_submitted, ram=job.ram, cpus=job.cpus,  # type: ignore[arg-type]
+                minimum_agents=job.minimum_agents, maximum_agents=job.maximum_agents,
+                busy_agents=len(busy),
+                requirements=tuple(self._ranks(version.software_requirements)
+                                   + self._ranks(job.software_requirements)),
+                batch=job.batch, max_batch=version.max_batch,
+                batch_contiguous=version.batch_contiguous, frame_by=job.frame_by))
+        return profiles
+
+    def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None:
+        agent = self._d.agents.get(agent_id)
+        if agent is None:
+            return None
+        ranks = {v.id: (s.id, v.rank) for s in self._d.software.values() for v in s.versions}
+        software = frozenset(ranks[v] for v in self._d.agent_software.get(agent_id, ())
+                             if v in ranks)
+        return AgentProfile(agent_id, agent.ram, agent.free_ram, agent.cpus,
+                            agent.ram_allocation, agent.cpu_allocation, software)
+
+    def idle_agents(self) -> list[uuid.UUID]:
+        busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}
+        return [a.id for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname,
+                                                                              str(a.id)))
+                if a.is_available and a.id not in busy]
+
+    def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
+        return sorted((t for t in self._d.tasks.values()
+                       if t.job_id == job_id and t.status is TaskStatus.QUEUED),
+                      key=lambda t: (t.frame, t.id))[:limit]
+
+    def claim(self, task_id: int, agent_id: uuid.UUID) -> bool:
+        task = self._d.tasks.get(task_id)
+        if task is None or task.status is not TaskStatus.QUEUED:
+            return False
+        self._d.tasks[task_id] = task.assigned_to(agent_id)
+        return True
+
+    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
+                  ) -> bool:
+        task = self._d.tasks.get(task_id)
+        if task is None or task.agent_id != agent_id or task.attempts != attempt \
+                or task.is_finished:
+            return False
+        self._d.tasks[task_id] = attrs.evolve(task, sent_to_agent=True, sent_at=now)
+        return True
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store's data; commit publishes it, anything else discards it."""
 
@@ -441,6 +553,8 @@ class FakeUnitOfWork:
         self.jobtypes = FakeJobTypeRepository(self._data, self._store)
         self.software = FakeSoftwareRepository(self._data, self._store)
         self.logs = FakeTaskLogRepository(self._data, self._store)
+        self.blocks = FakeBlocklistRepository(self._data)
+        self.scheduling = FakeSchedulingRepository(self._data)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

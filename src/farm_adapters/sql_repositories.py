@@ -8,7 +8,19 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
@@ -16,6 +28,7 @@ from farm_adapters import tables as t
 from farm_adapters.database import READ_ONLY
 from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
+from farm_domain.scheduling import AgentProfile, JobAgentBlock, JobProfile, RankRange
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
@@ -708,6 +721,169 @@ class SqlTaskLogRepository:
                         .values(size=log.size, state=log.state))
 
 
+def _upsert(connection: Connection, table: Any, keys: list[str], values: dict[str, Any],
+            on_conflict: dict[str, Any]) -> None:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(values)
+    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=on_conflict))
+
+
+class SqlBlocklistRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def record_failure(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> None:
+        b = t.job_agent_blocks.c
+        _upsert(self._c, t.job_agent_blocks, ["job_id", "agent_id"],
+                {"job_id": job_id, "agent_id": agent_id, "failures": 1, "updated_on": now},
+                {"failures": b.failures + 1, "updated_on": now})
+
+    def record_rejection(self, job_id: int, agent_id: uuid.UUID, fingerprint: str,
+                         now: datetime) -> None:
+        _upsert(self._c, t.job_agent_blocks, ["job_id", "agent_id"],
+                {"job_id": job_id, "agent_id": agent_id, "failures": 0,
+                 "rejected_fingerprint": fingerprint, "updated_on": now},
+                {"rejected_fingerprint": fingerprint, "updated_on": now})
+
+    def _select(self, condition: Any) -> list[JobAgentBlock]:
+        b = t.job_agent_blocks.c
+        rows = self._c.execute(select(t.job_agent_blocks).where(condition)
+                               .order_by(b.job_id, b.agent_id))
+        return [JobAgentBlock(r.job_id, r.agent_id, r.failures, r.rejected_fingerprint,
+                              r.updated_on) for r in rows]
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]:
+        return self._select(t.job_agent_blocks.c.agent_id == agent_id)
+
+    def of_job(self, job_id: int) -> list[JobAgentBlock]:
+        return self._select(t.job_agent_blocks.c.job_id == job_id)
+
+    def clear(self, job_id: int, agent_id: uuid.UUID) -> None:
+        self._c.execute(delete(t.job_agent_blocks).where(
+            t.job_agent_blocks.c.job_id == job_id, t.job_agent_blocks.c.agent_id == agent_id))
+
+
+def _rank_ranges(connection: Connection, owner: Any, owner_ids: list[int]
+                 ) -> dict[int, list[RankRange]]:
+    """Software requirements by owner id, as rank ranges (see ``_requirements_of``)."""
+    if not owner_ids:
+        return {}
+    r = owner.table.c
+    low = t.software_versions.alias("low")
+    high = t.software_versions.alias("high")
+    rows = connection.execute(
+        select(owner, r.software_id, low.c.rank, high.c.rank)
+        .outerjoin(low, low.c.id == r.min_version_id)
+        .outerjoin(high, high.c.id == r.max_version_id)
+        .where(owner.in_(owner_ids))
+    )
+    found: dict[int, list[RankRange]] = {}
+    for owner_id, software_id, low_rank, high_rank in rows:
+        found.setdefault(owner_id, []).append(RankRange(software_id, low_rank, high_rank))
+    return found
+
+
+class SqlSchedulingRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def candidate_jobs(self) -> list[JobProfile]:
+        j, tk, v = t.jobs.c, t.tasks.c, t.jobtype_versions.c
+        parent = t.jobs.alias("parent")
+        queued = exists().where(tk.job_id == j.id, tk.agent_id.is_(None), tk.state.is_(None))
+        waiting_for_parent = exists().select_from(
+            t.job_parents.join(parent, parent.c.id == t.job_parents.c.parent_id)
+        ).where(t.job_parents.c.child_id == j.id,
+                or_(parent.c.state.is_(None), parent.c.state != "done"))
+        rows = self._c.execute(
+            select(j.id, j.priority, j.weight, j.time_submitted, j.ram, j.cpus,
+                   j.minimum_agents, j.maximum_agents, j.batch, j.frame_by,
+                   j.jobtype_version_id, v.max_batch, v.batch_contiguous)
+            .join(t.jobtype_versions, v.id == j.jobtype_version_id)
+            .where(or_(j.state.is_(None), j.state == "running"), queued, ~waiting_for_parent)
+        ).all()
+        ids = [row.id for row in rows]
+        busy = dict(self._c.execute(
+            select(tk.job_id, func.count(distinct(tk.agent_id)))
+            .where(tk.job_id.in_(ids), tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+            .group_by(tk.job_id)
+        ).all()) if ids else {}
+        job_ranges = _rank_ranges(self._c, t.job_software_requirements.c.job_id, ids)
+        type_ranges = _rank_ranges(
+            self._c, t.jobtype_software_requirements.c.jobtype_version_id,
+            sorted({row.jobtype_version_id for row in rows}))
+        return [
+            JobProfile(
+                id=row.id, priority=row.priority, weight=row.weight,
+                time_submitted=row.time_submitted, ram=row.ram, cpus=row.cpus,
+                minimum_agents=row.minimum_agents, maximum_agents=row.maximum_agents,
+                busy_agents=busy.get(row.id, 0),
+                requirements=tuple(type_ranges.get(row.jobtype_version_id, [])
+                                   + job_ranges.get(row.id, [])),
+                batch=row.batch, max_batch=row.max_batch,
+                batch_contiguous=row.batch_contiguous, frame_by=row.frame_by,
+            )
+            for row in rows
+        ]
+
+    def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None:
+        a = t.agents.c
+        row = self._c.execute(
+            select(a.ram, a.free_ram, a.cpus, a.ram_allocation, a.cpu_allocation)
+            .where(a.id == agent_id)
+        ).first()
+        if row is None:
+            return None
+        software = self._c.execute(
+            select(t.software_versions.c.software_id, t.software_versions.c.rank)
+            .join(t.agent_software_versions,
+                  t.agent_software_versions.c.software_version_id == t.software_versions.c.id)
+            .where(t.agent_software_versions.c.agent_id == agent_id)
+        ).all()
+        return AgentProfile(agent_id, row.ram, row.free_ram, row.cpus, row.ram_allocation,
+                            row.cpu_allocation, frozenset((s, r) for s, r in software))
+
+    def idle_agents(self) -> list[uuid.UUID]:
+        a, tk = t.agents.c, t.tasks.c
+        busy = exists().where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
+        return list(self._c.execute(
+            select(a.id).where(a.state.in_(["online", "running"]), a.disabled.is_(False), ~busy)
+            .order_by(a.hostname, a.id)
+        ).scalars())
+
+    def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
+        tk = t.tasks.c
+        rows = self._c.execute(
+            select(t.tasks)
+            .where(tk.job_id == job_id, tk.agent_id.is_(None), tk.state.is_(None))
+            .order_by(tk.frame, tk.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_task_from(row._mapping) for row in rows]
+
+    def claim(self, task_id: int, agent_id: uuid.UUID) -> bool:
+        tk = t.tasks.c
+        result = self._c.execute(
+            update(t.tasks)
+            .where(tk.id == task_id, tk.agent_id.is_(None), tk.state.is_(None))
+            .values(agent_id=agent_id, attempts=tk.attempts + 1, sent_to_agent=False,
+                    sent_at=None, time_finished=None)
+        )
+        return result.rowcount == 1
+
+    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
+                  ) -> bool:
+        tk = t.tasks.c
+        result = self._c.execute(
+            update(t.tasks)
+            .where(tk.id == task_id, tk.agent_id == agent_id, tk.attempts == attempt,
+                   t.TASK_IS_ACTIVE)
+            .values(sent_to_agent=True, sent_at=now)
+        )
+        return result.rowcount == 1
+
+
 class SqlUnitOfWork:
     """A connection and a transaction; rolls back on exit unless committed."""
 
@@ -728,6 +904,8 @@ class SqlUnitOfWork:
         self.jobtypes = SqlJobTypeRepository(connection)
         self.software = SqlSoftwareRepository(connection)
         self.logs = SqlTaskLogRepository(connection)
+        self.blocks = SqlBlocklistRepository(connection)
+        self.scheduling = SqlSchedulingRepository(connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

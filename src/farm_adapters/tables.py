@@ -262,6 +262,18 @@ tasks = Table(
     Index("ix_tasks_job_id_state", "job_id", "state"),
 )
 
+job_agent_blocks = Table(
+    "job_agent_blocks",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", Uuid, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    # The agent's resources when it refused the job's work; the block lifts when they change.
+    Column("rejected_fingerprint", String(255)),
+    Column("updated_on", UtcDateTime, nullable=False),
+    Index("ix_job_agent_blocks_agent_id", "agent_id"),
+)
+
 task_logs = Table(
     "task_logs",
     metadata,

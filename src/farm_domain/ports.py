@@ -9,6 +9,7 @@ from typing import Protocol
 
 from farm_domain.agents import Agent, AgentQuery, AgentSummary
 from farm_domain.enums import WorkState
+from farm_domain.scheduling import AgentProfile, JobAgentBlock, JobProfile
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
@@ -152,6 +153,44 @@ class TaskLogRepository(Protocol):
         """Write the log's size and state."""
 
 
+class BlocklistRepository(Protocol):
+    def record_failure(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> None: ...
+
+    def record_rejection(self, job_id: int, agent_id: uuid.UUID, fingerprint: str,
+                         now: datetime) -> None: ...
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]: ...
+
+    def of_job(self, job_id: int) -> list[JobAgentBlock]: ...
+
+    def clear(self, job_id: int, agent_id: uuid.UUID) -> None: ...
+
+
+class SchedulingRepository(Protocol):
+    """The queries the scheduler needs, shaped for its rules."""
+
+    def candidate_jobs(self) -> list[JobProfile]:
+        """Jobs that are neither paused nor finished, have queued tasks and whose parents are
+        all done, with their busy agents and requirements as ranks."""
+
+    def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None: ...
+
+    def idle_agents(self) -> list[uuid.UUID]:
+        """Agents that are online, enabled and hold no unfinished task."""
+
+    def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
+        """Up to ``limit`` of the job's queued tasks by frame, skipping rows other transactions
+        have locked."""
+
+    def claim(self, task_id: int, agent_id: uuid.UUID) -> bool:
+        """Give a queued task to the agent as a new attempt, only if it is still queued and
+        unowned; returns whether it did."""
+
+    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
+                  ) -> bool:
+        """Record that the agent accepted this attempt, only if it still owns it."""
+
+
 class FileStore(Protocol):
     """Bytes under slash-separated keys (``logs/...``, ``updates/...``), outside the database."""
 
@@ -176,6 +215,8 @@ class UnitOfWork(Protocol):
     jobtypes: JobTypeRepository
     software: SoftwareRepository
     logs: TaskLogRepository
+    blocks: BlocklistRepository
+    scheduling: SchedulingRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -390,3 +390,87 @@ def test_task_logs_per_attempt(uow) -> None:  # type: ignore[no-untyped-def]
         u.commit()
     with uow() as u:
         assert u.logs.of_attempt(task.id, 1) == []
+
+
+def test_blocklist_counts_failures_and_remembers_rejections(uow) -> None:  # type: ignore[no-untyped-def]
+    agent, other = make_agent(), make_agent(hostname="other")
+    job = add_job(uow)
+    with uow() as u:
+        u.agents.add(agent)
+        u.agents.add(other)
+        u.blocks.record_failure(job.id, agent.id, T0)
+        u.blocks.record_failure(job.id, agent.id, T0)
+        u.blocks.record_rejection(job.id, other.id, "4096:8:[]", T0)
+        u.commit()
+    with uow() as u:
+        mine, theirs = u.blocks.of_job(job.id) if str(agent.id) < str(other.id) else reversed(
+            u.blocks.of_job(job.id))
+        assert (mine.failures, mine.rejected_fingerprint) == (2, None)
+        assert (theirs.failures, theirs.rejected_fingerprint) == (0, "4096:8:[]")
+        assert mine.blocks("x", 2) and not mine.blocks("x", 3)
+        assert theirs.blocks("4096:8:[]", 3) and not theirs.blocks("8192:8:[]", 3)
+        assert [b.job_id for b in u.blocks.of_agent(agent.id)] == [job.id]
+        u.blocks.clear(job.id, agent.id)
+        u.commit()
+    with uow() as u:
+        assert [b.agent_id for b in u.blocks.of_job(job.id)] == [other.id]
+
+
+def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
+    from farm_domain.scheduling import RankRange
+    from farm_domain.work import JobTypeVersion, SoftwareRequirement
+
+    idle, busy, off = make_agent(hostname="a"), make_agent(hostname="b"), make_agent(
+        hostname="c", state=AgentState.OFFLINE)
+    with uow() as u:
+        maya = u.software.add("maya", [("2017", 100), ("2018", 200)])
+        for agent in (idle, busy, off):
+            u.agents.add(agent)
+        u.agents.attach_software(idle.id, [maya.versions[1].id])
+        version = u.jobtypes.add("render", 1, JobTypeVersion(
+            0, 0, "render", 1, max_batch=3, batch_contiguous=False,
+            software_requirements=(SoftwareRequirement(maya.id, "maya", maya.versions[0].id,
+                                                       "2017"),)))
+        parent = u.jobs.add(Job(id=0, title="parent", jobtype_version_id=version.id,
+                                time_submitted=T0))
+        ready = u.jobs.add(Job(id=0, title="ready", jobtype_version_id=version.id, priority=3,
+                               time_submitted=T0, batch=5, ram=1024, cpus=2, frame_by=2.0))
+        waiting = u.jobs.add(Job(id=0, title="waiting", jobtype_version_id=version.id,
+                                 parents=(parent.id,), time_submitted=T0))
+        paused = u.jobs.add(Job(id=0, title="paused", jobtype_version_id=version.id,
+                                state=WorkState.PAUSED, time_submitted=T0))
+        u.tasks.add_many([Task(id=0, job_id=j.id, frame=f) for j in (ready, waiting, paused)
+                          for f in (3.0, 1.0, 5.0)])
+        u.tasks.add(Task(id=0, job_id=ready.id, frame=7.0, agent_id=busy.id))
+        u.tasks.add(Task(id=0, job_id=parent.id, frame=1.0, state=WorkState.DONE))
+        u.commit()
+    with uow() as u:
+        (profile,) = [p for p in u.scheduling.candidate_jobs() if p.id == ready.id]
+        assert (profile.priority, profile.busy_agents, profile.batch, profile.max_batch,
+                profile.batch_contiguous, profile.ram, profile.cpus, profile.frame_by) == (
+            3, 1, 5, 3, False, 1024, 2, 2.0)
+        assert profile.requirements == (RankRange(maya.id, 100, None),)
+        assert {p.id for p in u.scheduling.candidate_jobs()} == {ready.id}
+        assert u.scheduling.idle_agents() == [idle.id]
+        agent = u.scheduling.agent_profile(idle.id)
+        assert (agent.ram, agent.cpus, agent.software) == (4096, 8, frozenset({(maya.id, 200)}))
+        queued = u.scheduling.queued_tasks(ready.id, 2)
+        assert [t.frame for t in queued] == [1.0, 3.0]
+        assert u.scheduling.claim(queued[0].id, idle.id)
+        assert not u.scheduling.claim(queued[0].id, busy.id)
+        assert not u.scheduling.mark_sent(queued[0].id, idle.id, 2, T0)
+        assert u.scheduling.mark_sent(queued[0].id, idle.id, 1, T0)
+        u.commit()
+    with uow() as u:
+        claimed = u.tasks.get(queued[0].id)
+        assert (claimed.agent_id, claimed.attempts, claimed.sent_to_agent, claimed.sent_at) == (
+            idle.id, 1, True, T0)
+        u.jobs.set_state(parent.id, WorkState.RUNNING)
+        u.jobs.set_state(waiting.id, None)
+        u.commit()
+    with uow() as u:
+        assert u.scheduling.idle_agents() == []
+        u.jobs.set_state(parent.id, WorkState.DONE)
+        u.commit()
+    with uow() as u:
+        assert {p.id for p in u.scheduling.candidate_jobs()} == {ready.id, waiting.id}

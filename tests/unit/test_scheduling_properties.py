@@ -1,0 +1,125 @@
+"""Properties of the scheduler's choice of work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from farm_domain.scheduling import (
+    AgentProfile,
+    JobProfile,
+    RamCheck,
+    RankRange,
+    agent_fits,
+    batch_of,
+    choose_job,
+    order_jobs,
+)
+from farm_domain.work import Task
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+REQUIREMENT = st.builds(RankRange, st.integers(1, 3), st.none() | st.integers(0, 300),
+                        st.none() | st.integers(0, 300))
+JOB = st.builds(
+    JobProfile,
+    id=st.integers(1, 10**6),
+    priority=st.integers(-3, 3),
+    weight=st.integers(0, 100),
+    time_submitted=st.integers(0, 1000).map(lambda s: T0 + timedelta(seconds=s)),
+    ram=st.integers(16, 8192),
+    cpus=st.integers(1, 16),
+    minimum_agents=st.none() | st.integers(0, 5),
+    maximum_agents=st.none() | st.integers(1, 5),
+    busy_agents=st.integers(0, 6),
+    requirements=st.lists(REQUIREMENT, max_size=2).map(tuple),
+)
+AGENT = st.builds(
+    AgentProfile,
+    id=st.just(uuid.UUID(int=1)),
+    ram=st.integers(16, 16384),
+    free_ram=st.integers(0, 16384),
+    cpus=st.integers(1, 16),
+    ram_allocation=st.sampled_from([0.5, 0.8, 1.0]),
+    cpu_allocation=st.sampled_from([0.5, 1.0, 2.0]),
+    software=st.frozensets(st.tuples(st.integers(1, 3), st.integers(0, 300)), max_size=4),
+)
+JOBS = st.lists(JOB, max_size=8, unique_by=lambda j: j.id)
+
+
+@given(AGENT, JOBS, st.frozensets(st.integers(1, 10**6)), st.sampled_from(list(RamCheck)))
+def test_the_chosen_job_fits_the_agent_and_respects_limits(agent, jobs, blocked, check) -> None:  # type: ignore[no-untyped-def]
+    chosen = choose_job(agent, jobs, blocked, check)
+    if chosen is None:
+        for job in jobs:
+            assert (job.id in blocked or not agent_fits(agent, job, check)
+                    or (job.maximum_agents is not None and job.busy_agents >= job.maximum_agents))
+        return
+    assert chosen.id not in blocked
+    assert chosen.maximum_agents is None or chosen.busy_agents < chosen.maximum_agents
+    ram = agent.free_ram if check is RamCheck.FREE else agent.ram * agent.ram_allocation
+    assert chosen.ram <= ram and chosen.cpus <= agent.cpus * agent.cpu_allocation
+    for requirement in chosen.requirements:
+        assert any(s == requirement.software_id
+                   and (requirement.low is None or r >= requirement.low)
+                   and (requirement.high is None or r <= requirement.high)
+                   for s, r in agent.software)
+
+
+@given(AGENT, JOBS)
+def test_no_eligible_job_comes_before_the_chosen_one_in_the_order(agent, jobs) -> None:  # type: ignore[no-untyped-def]
+    chosen = choose_job(agent, jobs)
+    for job in order_jobs(jobs):
+        if job == chosen:
+            break
+        assert not agent_fits(agent, job) or (
+            job.maximum_agents is not None and job.busy_agents >= job.maximum_agents)
+
+
+@given(JOBS)
+def test_starving_jobs_then_priority_lead_the_order(jobs) -> None:  # type: ignore[no-untyped-def]
+    ordered = order_jobs(jobs)
+    starving = [j.minimum_agents is not None and j.busy_agents < j.minimum_agents
+                for j in ordered]
+    assert starving == sorted(starving, reverse=True)
+    for group in (True, False):
+        priorities = [j.priority for j, s in zip(ordered, starving, strict=True) if s is group]
+        assert priorities == sorted(priorities, reverse=True)
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.permutations([60, 30, 10]))
+def test_weights_converge_to_their_shares_over_100_agents(weights) -> None:  # type: ignore[no-untyped-def]
+    jobs = [JobProfile(id=i + 1, priority=0, weight=w, time_submitted=T0)
+            for i, w in enumerate(weights)]
+    agent = AgentProfile(id=uuid.UUID(int=1), ram=4096, free_ram=4096, cpus=4)
+    for _ in range(100):
+        chosen = choose_job(agent, jobs)
+        assert chosen is not None
+        jobs = [attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == chosen.id else j
+                for j in jobs]
+    for job in jobs:
+        assert abs(job.busy_agents - job.weight) <= 1
+
+
+@given(st.lists(st.integers(0, 30), unique=True, max_size=15), st.integers(1, 6), st.booleans(),
+       st.none() | st.integers(1, 4))
+def test_batches_follow_batch_size_and_contiguity(frames, batch, contiguous, max_batch) -> None:  # type: ignore[no-untyped-def]
+    job = JobProfile(id=1, priority=0, weight=1, time_submitted=T0, batch=batch,
+                     max_batch=max_batch, batch_contiguous=contiguous, frame_by=1.0)
+    queued = [Task(id=100 + f, job_id=1, frame=float(f)) for f in frames]
+    chosen = batch_of(job, queued)
+    if not frames:
+        assert chosen == []
+        return
+    assert 1 <= len(chosen) <= job.batch_size
+    assert chosen[0].frame == min(frames)
+    assert [t.frame for t in chosen] == sorted(t.frame for t in chosen)
+    if contiguous:
+        assert all(b.frame - a.frame == 1.0 for a, b in zip(chosen, chosen[1:]))
+    else:
+        assert [t.frame for t in chosen] == sorted(float(f) for f in frames)[: job.batch_size]
