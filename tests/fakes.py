@@ -16,7 +16,14 @@ import attrs
 
 from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, WorkState
-from farm_domain.scheduling import AgentProfile, JobAgentBlock, JobProfile, RankRange
+from farm_domain.ports import AgentCall
+from farm_domain.scheduling import (
+    AgentContact,
+    AgentProfile,
+    JobAgentBlock,
+    JobProfile,
+    RankRange,
+)
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
@@ -516,6 +523,12 @@ class FakeSchedulingRepository:
                                                                               str(a.id)))
                 if a.is_available and a.id not in busy]
 
+    def contacts(self) -> list[AgentContact]:
+        busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}
+        return [AgentContact(a.id, a.hostname, a.remote_ip, a.port, a.use_address, a.state,
+                             a.disabled, a.last_heard_from, a.last_polled, a.id in busy)
+                for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname, str(a.id)))]
+
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
         return sorted((t for t in self._d.tasks.values()
                        if t.job_id == job_id and t.status is TaskStatus.QUEUED),
@@ -632,4 +645,39 @@ class RecordingDispatcher:
     def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
         self.ran.append(("stop_tasks", (host, port, tuple(task_ids))))
 
+    def watch_agents(self) -> None:
+        self.ran.append(("watch_agents", ()))
 
+
+
+
+class ScriptedAgentClient:
+    """An AgentClient whose answers a test sets per call kind; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, object]] = []
+        self.answers: dict[str, list[AgentCall]] = {}
+
+    def answer(self, kind: str, *calls: AgentCall) -> None:
+        self.answers[kind] = list(calls)
+
+    def _next(self, kind: str, url: str, body: object) -> AgentCall:
+        self.calls.append((kind, url, body))
+        queued = self.answers.get(kind) or [AgentCall(202, {}) if kind != "tasks"
+                                            else AgentCall(200, [])]
+        return queued.pop(0) if len(queued) > 1 else queued[0]
+
+    def assign(self, base_url: str, body: dict) -> AgentCall:  # type: ignore[type-arg]
+        return self._next("assign", base_url, body)
+
+    def tasks(self, base_url: str) -> AgentCall:
+        return self._next("tasks", base_url, None)
+
+    def stop_task(self, base_url: str, task_id: int) -> AgentCall:
+        return self._next("stop_task", base_url, task_id)
+
+    def update(self, base_url: str, version: str) -> AgentCall:
+        return self._next("update", base_url, version)
+
+    def of(self, kind: str) -> list[tuple[str, object]]:
+        return [(url, body) for k, url, body in self.calls if k == kind]

@@ -9,6 +9,7 @@ from huey import Huey
 from sqlalchemy import Engine
 
 from farm_adapters import schema_migrations
+from farm_adapters.agent_client import HttpAgentClient
 from farm_adapters.clock import SystemClock
 from farm_adapters.database import create_database_engine
 from farm_adapters.files import FilesystemStore
@@ -17,13 +18,15 @@ from farm_adapters.settings import Settings
 from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.catalogue import SoftwareCatalogue
-from farm_domain.dispatch import Dispatcher
+from farm_domain.dispatch import DispatchPolicy, Dispatcher
 from farm_domain.farm import Farm
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
-from farm_domain.ports import Clock, TaskQueue
+from farm_domain.networks import AgentNetworks
+from farm_domain.ports import AgentClient, Clock, TaskQueue
 from farm_domain.registry import AgentRegistry
+from farm_domain.scheduling import RamCheck
 
 
 class SchemaOutOfDate(Exception):
@@ -50,18 +53,35 @@ def build_runtime(
     clock: Clock | None = None,
     queue: TaskQueue | None = None,
     dispatcher: Dispatcher | None = None,
+    client: AgentClient | None = None,
 ) -> Runtime:
-    """Wire the master. ``queue`` and ``dispatcher`` replace the Huey ones (tests only)."""
+    """Wire the master. ``queue``, ``dispatcher`` and ``client`` replace the real ones (tests)."""
     clock = clock or SystemClock()
     engine = create_database_engine(settings.database_url, pool_size=settings.threads)
     uow = SqlUnitOfWorkFactory(engine)
     huey = create_huey(settings.queue_url)
-    dispatcher = dispatcher or Dispatcher()
-    jobs = register_jobs(huey, lambda: dispatcher)
+    networks = AgentNetworks(settings.agent_networks)
     reconciler = AssignmentReconciler(
         clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)
     )
+    holder: list[Dispatcher] = []
+    jobs = register_jobs(huey, lambda: holder[0], settings.assign_interval_minutes)
     queue = queue or HueyTaskQueue(jobs)
+    client = client or HttpAgentClient(
+        networks, timeout=settings.agent_request_timeout, retries=settings.agent_retries,
+        retry_delay=settings.agent_retry_delay)
+    dispatcher = dispatcher or Dispatcher(
+        uow, queue, clock, client, networks, reconciler,
+        DispatchPolicy(
+            ram_check=RamCheck(settings.ram_check),
+            max_failures=settings.max_failures_per_agent,
+            heartbeat_timeout=settings.agent_timeout_seconds,
+            poll_busy_after=settings.poll_busy_seconds,
+            poll_idle_after=settings.poll_idle_seconds,
+            poll_offline_after=settings.poll_offline_seconds,
+        ),
+    )
+    holder.append(dispatcher)
     registry = AgentRegistry(
         uow,
         queue,
@@ -70,6 +90,7 @@ def build_runtime(
         settings.default_agent_software,
         farm_name=settings.farm_name,
         allow_loopback=settings.allow_loopback_agents,
+        networks=networks,
     )
     files = FilesystemStore(settings.data_dir / "files")
     farm = Farm(

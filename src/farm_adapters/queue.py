@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
-from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
 from farm_domain.dispatch import Dispatcher
@@ -36,6 +36,7 @@ def create_huey(url: str, name: str = "farm") -> Huey:
 class QueueJobs:
     """The Huey task wrappers, registered on one Huey instance under stable names."""
 
+    huey: Huey
     assign_tasks: Callable[..., object]
     assign_tasks_to_agent: Callable[..., object]
     send_tasks_to_agent: Callable[..., object]
@@ -43,19 +44,31 @@ class QueueJobs:
     stop_tasks: Callable[..., object]
 
 
-def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher]) -> QueueJobs:
-    """Register the farm's jobs on ``huey``. Each receives ids only and calls one service."""
+def _pending(job: str, *ids: object) -> str:
+    return ":".join(["farm", "pending", job, *map(str, ids)])
+
+
+def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher],
+                  assign_every_minutes: int = 4) -> QueueJobs:
+    """Register the farm's jobs on ``huey``. Each receives ids only and calls one service.
+
+    A job that is already waiting in the queue is not enqueued again (``HueyTaskQueue``): each
+    job clears its pending mark as it starts, so a request made while it runs is not lost.
+    """
 
     @huey.task(name="farm.assign_tasks")
     def assign_tasks() -> None:
+        huey.delete(_pending("assign_tasks"))
         dispatcher().assign_tasks()
 
     @huey.task(name="farm.assign_tasks_to_agent")
     def assign_tasks_to_agent(agent_id: str) -> None:
+        huey.delete(_pending("assign_tasks_to_agent", agent_id))
         dispatcher().assign_tasks_to_agent(uuid.UUID(agent_id))
 
     @huey.task(name="farm.send_tasks_to_agent")
     def send_tasks_to_agent(agent_id: str) -> None:
+        huey.delete(_pending("send_tasks_to_agent", agent_id))
         dispatcher().send_tasks_to_agent(uuid.UUID(agent_id))
 
     @huey.task(name="farm.update_agent")
@@ -66,31 +79,62 @@ def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher]) -> QueueJobs
     def stop_tasks(host: str, port: int, task_ids: list[int]) -> None:
         dispatcher().stop_tasks(host, port, task_ids)
 
-    return QueueJobs(assign_tasks, assign_tasks_to_agent, send_tasks_to_agent, update_agent,
-                     stop_tasks)
+    @huey.task(name="farm.watch_agents_again")
+    def watch_agents_again() -> None:
+        dispatcher().watch_agents()
+
+    # Huey's periodic tasks tick once a minute: the liveness sweep runs on the minute and again
+    # thirty seconds later. Only one consumer should run periodic tasks (`farm worker
+    # --no-periodic` for the others).
+    @huey.periodic_task(crontab(minute="*"), name="farm.watch_agents")
+    def watch_agents() -> None:
+        dispatcher().watch_agents()
+        watch_agents_again.schedule(delay=30)
+
+    @huey.periodic_task(crontab(minute=f"*/{assign_every_minutes}"), name="farm.assign_sweep")
+    def assign_sweep() -> None:
+        huey.delete(_pending("assign_tasks"))
+        dispatcher().assign_tasks()
+
+    return QueueJobs(huey, assign_tasks, assign_tasks_to_agent, send_tasks_to_agent,
+                     update_agent, stop_tasks)
 
 
 class HueyTaskQueue:
     """The TaskQueue port over Huey. Called after the commit; a failure to enqueue is logged,
-    not raised: the request's change is already committed, and periodic sweeps catch up."""
+    not raised: the request's change is already committed, and periodic sweeps catch up.
+    Identical requests are coalesced while one is waiting in the queue."""
 
     def __init__(self, jobs: QueueJobs) -> None:
         self._jobs = jobs
 
-    def _enqueue(self, job: Callable[..., object], *args: object) -> None:
+    def _enqueue(self, job: Callable[..., object], *args: object, pending: str | None = None
+                 ) -> None:
         try:
+            if pending is not None and not self._jobs.huey.put_if_empty(pending, "1"):
+                return
             job(*args)
         except Exception:  # the queue backend being down must not fail a committed request
             log.exception("could not enqueue", extra={"job": getattr(job, "name", str(job))})
+            if pending is not None:
+                self._forget(pending)
+
+    def _forget(self, pending: str) -> None:
+        try:
+            self._jobs.huey.delete(pending)
+        except Exception:
+            log.exception("could not clear a pending mark", extra={"key": pending})
 
     def assign_tasks(self) -> None:
-        self._enqueue(self._jobs.assign_tasks)
+        self._enqueue(self._jobs.assign_tasks, pending=_pending("assign_tasks"))
 
     def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
-        self._enqueue(self._jobs.assign_tasks_to_agent, str(agent_id))
+        self._enqueue(self._jobs.assign_tasks_to_agent, str(agent_id),
+                      pending=_pending("assign_tasks_to_agent", agent_id))
 
     def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
-        self._enqueue(self._jobs.send_tasks_to_agent, str(agent_id))
+        self._enqueue(self._jobs.send_tasks_to_agent, str(agent_id),
+                      pending=_pending("send_tasks_to_agent", agent_id))
 
     def update_agent(self, agent_id: uuid.UUID) -> None:
         self._enqueue(self._jobs.update_agent, str(agent_id))
@@ -110,12 +154,13 @@ class EmbeddedConsumer(Consumer):
         pass
 
 
-def start_embedded_consumer(huey: Huey, workers: int = 2) -> EmbeddedConsumer:
-    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True)
+def start_embedded_consumer(huey: Huey, workers: int = 2, periodic: bool = True
+                            ) -> EmbeddedConsumer:
+    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=periodic)
     consumer.start()
     return consumer
 
 
-def run_consumer(huey: Huey, workers: int) -> None:
+def run_consumer(huey: Huey, workers: int, periodic: bool = True) -> None:
     """Consume the queue in this process's main thread until SIGINT/SIGTERM (``farm worker``)."""
-    Consumer(huey, workers=workers, worker_type="thread").run()
+    Consumer(huey, workers=workers, worker_type="thread", periodic=periodic).run()

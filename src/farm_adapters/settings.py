@@ -48,6 +48,17 @@ class Settings:
     log_format: str = "json"
     max_log_bytes: int = 64 * 1024 * 1024
     max_update_bytes: int = 512 * 1024 * 1024
+    ram_check: str = "free"
+    max_failures_per_agent: int = 3
+    agent_timeout_seconds: float = 1800.0
+    poll_busy_seconds: float = 600.0
+    poll_idle_seconds: float = 3600.0
+    poll_offline_seconds: float = 7200.0
+    agent_request_timeout: float = 10.0
+    agent_retries: int = 3
+    agent_retry_delay: float = 1.0
+    assign_interval_minutes: int = 4
+    periodic: bool = True
 
     @property
     def queue_is_embedded(self) -> bool:
@@ -91,6 +102,17 @@ class Settings:
             max_log_bytes=reader.integer("FARM_MAX_LOG_BYTES", 64 * 1024 * 1024, 1, 2**40),
             max_update_bytes=reader.integer("FARM_MAX_UPDATE_BYTES", 512 * 1024 * 1024, 1,
                                             2**40),
+            ram_check=reader.choice("FARM_RAM_CHECK", "free", ("free", "allocation")),
+            max_failures_per_agent=reader.integer("FARM_MAX_FAILURES_PER_AGENT", 3, 1, 1000),
+            agent_timeout_seconds=reader.number("FARM_AGENT_TIMEOUT_SECONDS", 1800, 1, 10**7),
+            poll_busy_seconds=reader.number("FARM_POLL_BUSY_SECONDS", 600, 0, 10**7),
+            poll_idle_seconds=reader.number("FARM_POLL_IDLE_SECONDS", 3600, 0, 10**7),
+            poll_offline_seconds=reader.number("FARM_POLL_OFFLINE_SECONDS", 7200, 0, 10**7),
+            agent_request_timeout=reader.number("FARM_AGENT_REQUEST_TIMEOUT", 10, 0.01, 600),
+            agent_retries=reader.integer("FARM_AGENT_RETRIES", 3, 0, 20),
+            agent_retry_delay=reader.number("FARM_AGENT_RETRY_DELAY", 1.0, 0, 600),
+            assign_interval_minutes=reader.integer("FARM_ASSIGN_INTERVAL_MINUTES", 4, 1, 60),
+            periodic=reader.boolean("FARM_PERIODIC", True),
         )
         for key in ("FARM_DATABASE_URL", "FARM_QUEUE_URL"):
             value = str(settings[key.removeprefix("FARM_").lower()])

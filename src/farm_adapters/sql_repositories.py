@@ -28,7 +28,13 @@ from farm_adapters import tables as t
 from farm_adapters.database import READ_ONLY
 from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
-from farm_domain.scheduling import AgentProfile, JobAgentBlock, JobProfile, RankRange
+from farm_domain.scheduling import (
+    AgentContact,
+    AgentProfile,
+    JobAgentBlock,
+    JobProfile,
+    RankRange,
+)
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
@@ -850,6 +856,19 @@ class SqlSchedulingRepository:
             select(a.id).where(a.state.in_(["online", "running"]), a.disabled.is_(False), ~busy)
             .order_by(a.hostname, a.id)
         ).scalars())
+
+    def contacts(self) -> list[AgentContact]:
+        a, tk = t.agents.c, t.tasks.c
+        busy = exists().where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
+        rows = self._c.execute(
+            select(a.id, a.hostname, a.remote_ip, a.port, a.use_address, a.state, a.disabled,
+                   a.last_heard_from, a.last_polled, busy.label("busy"))
+            .order_by(a.hostname, a.id)
+        )
+        return [AgentContact(r.id, r.hostname, r.remote_ip, r.port,
+                             _enum(UseAddress, r.use_address), _enum(AgentState, r.state),
+                             r.disabled, r.last_heard_from, r.last_polled, bool(r.busy))
+                for r in rows]
 
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
         tk = t.tasks.c

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="consume the queue (scale-out deployments)")
     worker.add_argument("--concurrency", type=int, default=None,
                         help="worker threads (FARM_QUEUE_WORKERS; default 2)")
+    worker.add_argument("--no-periodic", action="store_true",
+                        help="do not run the periodic sweeps (run them on one worker only; "
+                             "FARM_PERIODIC=false)")
     with_storage(worker)
 
     db = commands.add_parser("db", help="database maintenance")
@@ -70,6 +73,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides = {key: getattr(args, flag, None) for flag, key in _SETTING_FLAGS.items()}
     if getattr(args, "concurrency", None) is not None:
         overrides["queue_workers"] = args.concurrency
+    if getattr(args, "no_periodic", False):
+        overrides["periodic"] = "false"
     return Settings.load(os.environ, **overrides)
 
 
@@ -118,7 +123,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     runtime = None
     if settings.queue_is_embedded:
         runtime = build_runtime(settings)
-        consumer = start_embedded_consumer(runtime.huey, settings.queue_workers)
+        consumer = start_embedded_consumer(runtime.huey, settings.queue_workers,
+                                           periodic=settings.periodic)
     log.info(
         "farm master starting",
         extra={"address": f"http://{settings.host}:{settings.port}", "workers": settings.workers,
@@ -155,7 +161,7 @@ def _worker(settings: Settings) -> int:
     log.info("farm worker starting", extra={"queue": _safe_url(settings.queue_url),
                                             "threads": settings.queue_workers})
     try:
-        run_consumer(runtime.huey, settings.queue_workers)
+        run_consumer(runtime.huey, settings.queue_workers, periodic=settings.periodic)
     finally:
         runtime.close()
     return 0

@@ -109,6 +109,7 @@ class AssignmentReconciler:
                 failed.append(task.id)
                 outcome = "failed"
             jobs.add(task.job_id)
+            uow.blocks.record_failure(task.job_id, agent.id, now)
             log.warning(
                 "task missing from agent's report",
                 extra={"task_id": task.id, "job_id": task.job_id, "agent_id": str(agent.id),

@@ -1,8 +1,7 @@
-"""The queue consumers' side: what runs when the queue's jobs are executed.
+"""The queue consumers' side: choosing work for idle agents, sending it, and watching agents.
 
-The scheduling rules (choosing work, sending it to agents, polling them) arrive with the scheduling
-issue; until then each job logs that it ran, so that the path from a request's commit through the
-queue to the service is exercised end to end.
+Every method is idempotent and works from ids: the queue delivers at most once, and periodic
+sweeps (``assign_tasks``, ``watch_agents``) catch whatever a dropped job missed.
 """
 
 from __future__ import annotations
@@ -10,28 +9,362 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from farm_domain.agents import Agent, agent_address
+from farm_domain.assignments import (
+    AssignmentReconciler,
+    recompute_job_states,
+    release_agent_tasks,
+)
+from farm_domain.enums import AgentState
+from farm_domain.networks import AgentNetworks, base_url
+from farm_domain.ports import AgentCall, AgentClient, Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.scheduling import JobProfile, RamCheck, batch_of, choose_job
+from farm_domain.work import Task
 
 log = logging.getLogger("farm.dispatch")
 
 
+@attrs.frozen
+class DispatchPolicy:
+    """The scheduler's settings. Times in seconds."""
+
+    ram_check: RamCheck = RamCheck.FREE
+    max_failures: int = 3
+    heartbeat_timeout: float = 1800.0
+    poll_busy_after: float = 600.0
+    poll_idle_after: float = 3600.0
+    poll_offline_after: float = 7200.0
+
+
 class Dispatcher:
-    """Runs the queue's jobs. Every method is idempotent: the queue delivers at most once."""
+    """Runs the queue's jobs: assign, send, update, stop, and the liveness sweeps."""
 
-    def assign_tasks(self) -> None:
-        log.info("assign_tasks ran", extra={"job": "assign_tasks"})
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        queue: TaskQueue,
+        clock: Clock,
+        client: AgentClient,
+        networks: AgentNetworks,
+        reconciler: AssignmentReconciler,
+        policy: DispatchPolicy = DispatchPolicy(),
+    ) -> None:
+        self._uow = uow
+        self._queue = queue
+        self._clock = clock
+        self._client = client
+        self._networks = networks
+        self._reconciler = reconciler
+        self._policy = policy
 
-    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
-        log.info("assign_tasks_to_agent ran",
-                 extra={"job": "assign_tasks_to_agent", "agent_id": str(agent_id)})
+    # -- choosing work ---------------------------------------------------------------------
+
+    def assign_tasks(self) -> int:
+        """Give a batch to every idle agent that fits some job; returns how many got one."""
+        with self._uow(read_only=True) as uow:
+            idle = uow.scheduling.idle_agents()
+        given = 0
+        for agent_id in idle:
+            if self.assign_tasks_to_agent(agent_id):
+                given += 1
+        if idle:
+            log.info("assignment sweep", extra={"idle_agents": len(idle), "assigned": given})
+        return given
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> list[int]:
+        """One batch of one job for an agent that is online, enabled, callable and idle.
+
+        The agent's row is locked, so one agent never gets two batches at once; tasks are
+        claimed with compare-and-set, so one task never goes to two agents.
+        """
+        now = self._clock.now()
+        with self._uow() as uow:
+            agent = uow.agents.get(agent_id, for_update=True)
+            if agent is None or not agent.is_available or self._networks.refusal(agent):
+                return []
+            if uow.tasks.active_of_agent(agent_id):
+                return []
+            profile = uow.scheduling.agent_profile(agent_id)
+            assert profile is not None
+            blocked = frozenset(
+                block.job_id for block in uow.blocks.of_agent(agent_id)
+                if block.blocks(profile.fingerprint, self._policy.max_failures))
+            jobs = uow.scheduling.candidate_jobs()
+            claimed, job = self._claim_batch(uow, agent_id, profile, jobs, blocked)
+            if not claimed or job is None:
+                return []
+            recompute_job_states(uow, [job.id], now)
+            uow.commit()
+        log.info("tasks assigned", extra={"agent_id": str(agent_id), "job_id": job.id,
+                                          "task_ids": claimed, "reason": "agent idle"})
+        self._queue.send_tasks_to_agent(agent_id)
+        return claimed
+
+    def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: Any,
+                     jobs: list[JobProfile], blocked: frozenset[int]
+                     ) -> tuple[list[int], JobProfile | None]:
+        remaining = list(jobs)
+        while remaining:
+            job = choose_job(profile, remaining, blocked, self._policy.ram_check)
+            if job is None:
+                return [], None
+            batch = batch_of(job, uow.scheduling.queued_tasks(job.id, job.batch_size))
+            claimed = [task.id for task in batch if uow.scheduling.claim(task.id, agent_id)]
+            if claimed:
+                return claimed, job
+            remaining = [other for other in remaining if other.id != job.id]
+        return [], None
+
+    # -- sending work ----------------------------------------------------------------------
 
     def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
-        log.info("send_tasks_to_agent ran",
-                 extra={"job": "send_tasks_to_agent", "agent_id": str(agent_id)})
+        """POST the agent's unsent tasks to its ``/assign``, one job's batch at a time, and act
+        on the answer as agent-protocol.md says."""
+        with self._uow(read_only=True) as uow:
+            agent = uow.agents.get(agent_id)
+            if agent is None:
+                return
+            unsent = [t for t in uow.tasks.active_of_agent(agent_id) if not t.sent_to_agent]
+            bodies = []
+            for job_id in sorted({t.job_id for t in unsent}):
+                job = uow.jobs.get(job_id)
+                assert job is not None
+                batch = [t for t in unsent if t.job_id == job_id]
+                bodies.append((job_id, batch, _assign_body(job, batch)))
+        if not unsent:
+            return
+        refusal = self._networks.refusal(agent)
+        if refusal is not None:
+            self._release(agent_id, unsent, f"agent cannot be called: {refusal}")
+            return
+        url = self._url(agent)
+        for job_id, batch, body in bodies:
+            call = self._client.assign(url, body)
+            if not self._after_assign(agent, job_id, batch, call):
+                break
+
+    def _after_assign(self, agent: Agent, job_id: int, batch: list[Task], call: AgentCall
+                      ) -> bool:
+        """Act on an agent's answer to /assign; returns whether to go on sending."""
+        now = self._clock.now()
+        ids = [task.id for task in batch]
+        if call.accepted:
+            with self._uow() as uow:
+                sent = [t.id for t in batch
+                        if uow.scheduling.mark_sent(t.id, agent.id, t.attempts, now)]
+                uow.commit()
+            log.info("tasks sent", extra={"agent_id": str(agent.id), "job_id": job_id,
+                                          "task_ids": sent, "status": call.status})
+            return True
+        if call.status is not None and 400 <= call.status < 500:
+            with self._uow() as uow:
+                profile = uow.scheduling.agent_profile(agent.id)
+                if profile is not None and uow.jobs.get(job_id) is not None:
+                    uow.blocks.record_rejection(job_id, agent.id, profile.fingerprint, now)
+                self._release_in(uow, agent.id, batch, now)
+                uow.commit()
+            log.warning("agent refused tasks", extra={
+                "agent_id": str(agent.id), "job_id": job_id, "task_ids": ids,
+                "status": call.status, "answer": _short(call.body),
+                "reason": "not offered this job again until the agent's resources change"})
+            self._queue.assign_tasks()
+            return True
+        if call.status == 503:
+            self._go_offline(agent.id, "agent answered 503 (shutting down or busy)", batch,
+                             undo_attempt=True)
+            return False
+        self._go_offline(agent.id, f"agent unreachable: {call.error or call.status}", None)
+        return False
+
+    def _release(self, agent_id: uuid.UUID, tasks: Sequence[Task], reason: str) -> None:
+        with self._uow() as uow:
+            self._release_in(uow, agent_id, tasks, self._clock.now())
+            uow.commit()
+        log.warning("tasks released", extra={"agent_id": str(agent_id),
+                                             "task_ids": [t.id for t in tasks], "reason": reason})
+        self._queue.assign_tasks()
+
+    @staticmethod
+    def _release_in(uow: UnitOfWork, agent_id: uuid.UUID, tasks: Sequence[Task], now: datetime,
+                    undo_attempt: bool = False) -> None:
+        """Requeue these tasks if the agent still holds the same attempt of each."""
+        jobs = set()
+        for task in tasks:
+            current = uow.tasks.get(task.id, for_update=True)
+            if current is None or current.agent_id != agent_id or current.is_finished \
+                    or current.attempts != task.attempts:
+                continue
+            released = current.requeued()
+            if undo_attempt:
+                released = attrs.evolve(released, attempts=max(0, released.attempts - 1))
+            uow.tasks.save(released)
+            jobs.add(task.job_id)
+        recompute_job_states(uow, jobs, now)
+
+    def _go_offline(self, agent_id: uuid.UUID, reason: str, batch: list[Task] | None,
+                    undo_attempt: bool = False) -> None:
+        """Mark the agent offline and release its tasks (``batch`` alone, with its attempt
+        undone, when the agent merely declined it)."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            agent = uow.agents.get(agent_id, for_update=True)
+            if agent is None:
+                return
+            uow.agents.save(attrs.evolve(agent, state=AgentState.OFFLINE))
+            if batch is not None:
+                self._release_in(uow, agent_id, batch, now, undo_attempt=undo_attempt)
+            release_agent_tasks(uow, agent_id, reason, now)
+            uow.commit()
+        log.warning("agent state changed", extra={
+            "agent_id": str(agent_id), "from": str(agent.shown_state), "to": "offline",
+            "reason": reason})
+        self._queue.assign_tasks()
+
+    def _url(self, agent: Agent) -> str:
+        address = agent_address(agent)
+        assert address is not None
+        return base_url(address, agent.port)
+
+    # -- other calls to agents -----------------------------------------------------------
 
     def update_agent(self, agent_id: uuid.UUID) -> None:
-        log.info("update_agent ran", extra={"job": "update_agent", "agent_id": str(agent_id)})
+        """Ask the agent to update itself to its ``upgrade_to`` version."""
+        with self._uow(read_only=True) as uow:
+            agent = uow.agents.get(agent_id)
+        if agent is None or agent.upgrade_to is None:
+            return
+        refusal = self._networks.refusal(agent)
+        if refusal is not None:
+            log.warning("agent not updated", extra={"agent_id": str(agent_id),
+                                                    "reason": refusal})
+            return
+        call = self._client.update(self._url(agent), agent.upgrade_to)
+        log.info("agent asked to update", extra={"agent_id": str(agent_id),
+                                                 "version": agent.upgrade_to,
+                                                 "status": call.status})
 
     def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
-        log.info("stop_tasks ran",
-                 extra={"job": "stop_tasks", "host": host, "port": port,
-                        "task_ids": list(task_ids)})
+        """Ask the agent at host:port to stop these tasks (it may be gone: nothing to undo)."""
+        refusal = self._networks.refusal_for_host(host)
+        if refusal is not None:
+            log.warning("tasks not stopped", extra={"host": host, "reason": refusal})
+            return
+        url = base_url(host, port)
+        for task_id in task_ids:
+            call = self._client.stop_task(url, task_id)
+            log.info("agent asked to stop a task", extra={"host": host, "port": port,
+                                                          "task_id": task_id,
+                                                          "status": call.status})
+
+    # -- liveness --------------------------------------------------------------------------
+
+    def watch_agents(self) -> None:
+        """The periodic liveness sweep: silent agents go offline, agents are polled."""
+        self.expire_silent_agents()
+        self.poll_agents()
+
+    def expire_silent_agents(self) -> list[uuid.UUID]:
+        """Agents not heard from (nor polled) for longer than the heartbeat timeout go offline;
+        their unfinished tasks are requeued without counting a failure."""
+        limit = self._clock.now() - timedelta(seconds=self._policy.heartbeat_timeout)
+        with self._uow(read_only=True) as uow:
+            contacts = uow.scheduling.contacts()
+        expired = []
+        for agent in contacts:
+            contact = agent.last_contact
+            if agent.state is not AgentState.OFFLINE and contact is not None and contact < limit:
+                expired.append(agent.id)
+                self._go_offline(agent.id, "heartbeat timeout", None)
+        return expired
+
+    def poll_agents(self) -> int:
+        """Poll busy agents silent for ``poll_busy_after``, idle ones silent for
+        ``poll_idle_after`` and offline ones every ``poll_offline_after`` with GET /tasks/.
+        Returns how many were polled."""
+        now = self._clock.now()
+        with self._uow(read_only=True) as uow:
+            contacts = uow.scheduling.contacts()
+        polled = 0
+        for agent in contacts:
+            if self._networks.refusal(agent) is not None:
+                continue
+            if agent.state is AgentState.OFFLINE:
+                since = None if agent.last_polled is None else (now - agent.last_polled)
+                due = since is None or since.total_seconds() >= self._policy.poll_offline_after
+            elif agent.disabled:
+                continue
+            else:
+                contact = agent.last_contact
+                after = self._policy.poll_busy_after if agent.busy else self._policy.poll_idle_after
+                due = contact is None or (now - contact).total_seconds() >= after
+            if due:
+                self.poll_agent(agent.id)
+                polled += 1
+        return polled
+
+    def poll_agent(self, agent_id: uuid.UUID) -> bool:
+        """GET the agent's /tasks/: an answer marks it polled (and brings an offline agent back
+        online) and reconciles its tasks; silence after retries takes it offline."""
+        with self._uow(read_only=True) as uow:
+            agent = uow.agents.get(agent_id)
+        if agent is None or self._networks.refusal(agent) is not None:
+            return False
+        call = self._client.tasks(self._url(agent))
+        if call.status != 200 or not isinstance(call.body, list):
+            if agent.state is not AgentState.OFFLINE:
+                self._go_offline(agent_id, f"poll failed: {call.error or call.status}", None)
+            else:
+                with self._uow() as uow:
+                    current = uow.agents.get(agent_id, for_update=True)
+                    if current is not None:
+                        uow.agents.save(attrs.evolve(current, last_polled=self._clock.now()))
+                        uow.commit()
+            return False
+        reported = frozenset(
+            item["id"] for item in call.body
+            if isinstance(item, dict) and type(item.get("id")) is int)
+        now = self._clock.now()
+        with self._uow() as uow:
+            current = uow.agents.get(agent_id, for_update=True)
+            if current is None:
+                return False
+            back = current.state is AgentState.OFFLINE
+            updated = attrs.evolve(current, last_polled=now,
+                                   state=AgentState.ONLINE if back else current.state)
+            uow.agents.save(updated)
+            outcome = self._reconciler.reconcile(uow, updated, reported)
+            uow.commit()
+        if back:
+            log.info("agent state changed", extra={"agent_id": str(agent_id), "from": "offline",
+                                                   "to": "online", "reason": "answered a poll"})
+        if outcome.unsent:
+            self._queue.send_tasks_to_agent(agent_id)
+        if outcome.freed_work:
+            self._queue.assign_tasks()
+        if updated.is_available:
+            self._queue.assign_tasks_to_agent(agent_id)
+        return True
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def _assign_body(job: Any, tasks: Sequence[Task]) -> dict[str, Any]:
+    """PyFarm's /assign body for one job's batch."""
+    return {
+        "job": {
+            "id": job.id, "title": job.title, "data": job.data, "environ": job.environ,
+            "by": job.frame_by, "batch": job.batch, "user": job.user, "ram": job.ram,
+            "ram_warning": job.ram_warning, "ram_max": job.ram_max, "cpus": job.cpus,
+        },
+        "jobtype": {"name": job.jobtype, "version": job.jobtype_version},
+        "tasks": [{"id": t.id, "frame": t.frame, "attempt": t.attempts}
+                  for t in sorted(tasks, key=lambda t: (t.frame, t.id))],
+    }

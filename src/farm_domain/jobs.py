@@ -319,6 +319,8 @@ class JobService:
             assert job is not None
             updated = self._apply_report(task, job, report, now)
             uow.tasks.save(updated)
+            if report.state == "failed" and task.agent_id is not None:
+                uow.blocks.record_failure(job_id, task.agent_id, now)
             recompute_job_states(uow, [job_id], now)
             owner = task.agent_id
             idle = owner is not None and not uow.tasks.active_of_agent(owner)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+import attrs
 
 from farm_domain.agents import Agent, AgentQuery, AgentSummary
 from farm_domain.enums import WorkState
-from farm_domain.scheduling import AgentProfile, JobAgentBlock, JobProfile
+from farm_domain.scheduling import AgentContact, AgentProfile, JobAgentBlock, JobProfile
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
@@ -178,6 +180,9 @@ class SchedulingRepository(Protocol):
     def idle_agents(self) -> list[uuid.UUID]:
         """Agents that are online, enabled and hold no unfinished task."""
 
+    def contacts(self) -> list[AgentContact]:
+        """Every agent, as the liveness sweeps see it."""
+
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
         """Up to ``limit`` of the job's queued tasks by frame, skipping rows other transactions
         have locked."""
@@ -243,6 +248,32 @@ class TaskQueue(Protocol):
 
     def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
         """Ask the agent at host:port to stop these tasks (used once the agent row is gone)."""
+
+
+@attrs.frozen
+class AgentCall:
+    """What an agent answered: ``status`` is None when it did not answer (connection refused,
+    timeout, or an address outside the agent networks) after the client's retries."""
+
+    status: int | None
+    body: Any = None
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class AgentClient(Protocol):
+    """Calls to render nodes (agent-protocol.md). ``base_url`` is ``http://host:port/api/v1``."""
+
+    def assign(self, base_url: str, body: dict[str, Any]) -> AgentCall: ...
+
+    def tasks(self, base_url: str) -> AgentCall: ...
+
+    def stop_task(self, base_url: str, task_id: int) -> AgentCall: ...
+
+    def update(self, base_url: str, version: str) -> AgentCall: ...
 
 
 class Clock(Protocol):

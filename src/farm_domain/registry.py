@@ -28,6 +28,7 @@ from farm_domain.assignments import (
 )
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
+from farm_domain.networks import AgentNetworks
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.software import SoftwareDefaults
 from farm_domain.validation import INT32_MAX
@@ -68,6 +69,7 @@ class AgentRegistry:
         *,
         farm_name: str | None = None,
         allow_loopback: bool = True,
+        networks: AgentNetworks | None = None,
     ) -> None:
         self._uow = uow
         self._queue = queue
@@ -76,6 +78,11 @@ class AgentRegistry:
         self._defaults = defaults or SoftwareDefaults()
         self._farm_name = farm_name
         self._allow_loopback = allow_loopback
+        self._networks = networks
+
+    def call_refusal(self, agent: Agent) -> str | None:
+        """Why the master will not call this agent (None: it will), for display."""
+        return None if self._networks is None else self._networks.refusal(agent)
 
     # -- agents speaking --------------------------------------------------------------------
 

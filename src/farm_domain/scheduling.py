@@ -12,6 +12,7 @@ from datetime import datetime
 
 import attrs
 
+from farm_domain.enums import AgentState, UseAddress
 from farm_domain.work import Task
 
 
@@ -157,3 +158,25 @@ class JobAgentBlock:
 
     def blocks(self, fingerprint: str, max_failures: int) -> bool:
         return self.failures >= max_failures or self.rejected_fingerprint == fingerprint
+
+
+@attrs.frozen
+class AgentContact:
+    """What the liveness sweeps need of an agent: how to reach it, when it was last heard
+    from or polled, and whether it holds unfinished tasks."""
+
+    id: uuid.UUID
+    hostname: str
+    remote_ip: str | None
+    port: int
+    use_address: UseAddress
+    state: AgentState
+    disabled: bool
+    last_heard_from: datetime | None
+    last_polled: datetime | None
+    busy: bool
+
+    @property
+    def last_contact(self) -> datetime | None:
+        times = [t for t in (self.last_heard_from, self.last_polled) if t is not None]
+        return max(times) if times else None

@@ -29,7 +29,7 @@ class AgentCollectionResource:
         changes = schemas.agent_changes(schemas.body_object(req))
         agent, created = self._agents.announce(changes, self._peers.client_address(req))
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
-        resp.media = schemas.agent_json(agent)
+        resp.media = schemas.agent_json(agent, self._agents.call_refusal(agent))
 
 
 class AgentResource:
@@ -37,11 +37,13 @@ class AgentResource:
         self._agents = agents
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        resp.media = schemas.agent_json(self._agents.get(agent_id))
+        agent = self._agents.get(agent_id)
+        resp.media = schemas.agent_json(agent, self._agents.call_refusal(agent))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         changes = schemas.agent_changes(schemas.body_object(req))
-        resp.media = schemas.agent_json(self._agents.update(agent_id, changes))
+        agent = self._agents.update(agent_id, changes)
+        resp.media = schemas.agent_json(agent, self._agents.call_refusal(agent))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         self._agents.delete(agent_id)

@@ -294,7 +294,8 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def agent_json(agent: Agent) -> dict[str, Any]:
+def agent_json(agent: Agent, call_refusal: str | None = None) -> dict[str, Any]:
+    """An agent; ``dispatch`` tells whether the master will call it, and if not, why."""
     return {
         "id": str(agent.id),
         "hostname": agent.hostname,
@@ -319,6 +320,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "mac_addresses": sorted(agent.mac_addresses),
         "gpus": sorted(agent.gpus),
         "software": [software_ref_json(s) for s in agent.software],
+        "dispatch": {"callable": call_refusal is None, "reason": call_refusal},
     }
 
 

@@ -2,33 +2,47 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from datetime import timedelta
 
 from farm_domain.agents import AgentChanges
 from farm_domain.assignments import AssignmentReconciler
+from farm_domain.dispatch import DispatchPolicy, Dispatcher
 from farm_domain.jobs import JobService
+from farm_domain.networks import AgentNetworks
 from farm_domain.registry import AgentRegistry
 from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
 from tests.builders import add_job, add_task, get_task
-from tests.fakes import FakeUnitOfWorkFactory, FixedClock, RecordingQueue
+from tests.fakes import (
+    FakeUnitOfWorkFactory,
+    FixedClock,
+    RecordingQueue,
+    ScriptedAgentClient,
+)
 
 
 class World:
     """A registry on fakes, with its store, queue and clock at hand."""
 
     def __init__(self, *, defaults: SoftwareDefaults | None = None, farm_name: str | None = None,
-                 allow_loopback: bool = True, grace: float = 30) -> None:
+                 allow_loopback: bool = True, grace: float = 30,
+                 policy: DispatchPolicy = DispatchPolicy()) -> None:
         self.uow = FakeUnitOfWorkFactory()
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
         self.jobs = JobService(self.uow, self.queue, self.clock)
+        self.networks = AgentNetworks([ipaddress.ip_network("127.0.0.0/8"),
+                                       ipaddress.ip_network("10.0.0.0/8")])
         self.registry = AgentRegistry(
             self.uow, self.queue, self.clock, self.reconciler, defaults,
-            farm_name=farm_name, allow_loopback=allow_loopback,
+            farm_name=farm_name, allow_loopback=allow_loopback, networks=self.networks,
         )
+        self.client = ScriptedAgentClient()
+        self.dispatcher = Dispatcher(self.uow, self.queue, self.clock, self.client,
+                                     self.networks, self.reconciler, policy)
 
     def announce(self, agent_id: uuid.UUID | None = None, peer: str | None = "127.0.0.1",
                  **fields: object):  # type: ignore[no-untyped-def]

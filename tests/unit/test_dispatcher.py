@@ -1,0 +1,228 @@
+"""The Dispatcher on fakes: choosing, claiming, sending, and watching agents."""
+
+from __future__ import annotations
+
+import pytest
+
+from farm_domain.agents import AgentChanges
+from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
+from farm_domain.dispatch import DispatchPolicy
+from farm_domain.enums import AgentState, WorkState
+from farm_domain.jobs import JobSpec, TaskReport
+from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec, RequirementSpec
+from farm_domain.ports import AgentCall
+from tests.unit.builders import World
+
+
+@pytest.fixture
+def world() -> World:
+    world = World()
+    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=2))
+    return world
+
+
+def submit(world: World, **fields: object) -> int:
+    spec: dict[str, object] = dict(title="shot", jobtype="render", start=1, end=6, batch=3)
+    spec.update(fields)
+    return world.jobs.submit(JobSpec(**spec)).job.id  # type: ignore[arg-type]
+
+
+def tasks_of(world: World, job_id: int):  # type: ignore[no-untyped-def]
+    return world.jobs.tasks(job_id)
+
+
+def test_an_idle_agent_gets_one_batch_capped_by_max_batch(world: World) -> None:
+    job_id = submit(world)
+    agent, _ = world.announce()
+    world.queue.calls.clear()
+    claimed = world.dispatcher.assign_tasks_to_agent(agent.id)
+    tasks = tasks_of(world, job_id)
+    assert claimed == [tasks[0].id, tasks[1].id]
+    assert [(t.agent_id, t.attempts, t.sent_to_agent) for t in tasks[:2]] == [
+        (agent.id, 1, False)] * 2
+    assert all(t.agent_id is None for t in tasks[2:])
+    assert world.jobs.get(job_id).job.state is WorkState.RUNNING
+    assert world.queue.calls == [("send_tasks_to_agent", (agent.id,))]
+    assert world.dispatcher.assign_tasks_to_agent(agent.id) == []  # busy now
+
+
+@pytest.mark.parametrize("change", [
+    {"state": "offline"}, {"state": "disabled"}, {"remote_ip": "192.168.1.5"},
+    {"use_address": "passive"}, {"free_ram": 10},
+])
+def test_agents_that_cannot_take_work_get_none(world: World, change) -> None:  # type: ignore[no-untyped-def]
+    submit(world, ram=512)
+    agent, _ = world.announce(**change)
+    if change.get("state") == "disabled":
+        world.registry.update(agent.id, AgentChanges(state="disabled"))
+    assert world.dispatcher.assign_tasks_to_agent(agent.id) == []
+
+
+def test_software_requirements_are_matched_by_rank(world: World) -> None:
+    catalogue = SoftwareCatalogue(world.uow)
+    catalogue.create("maya", [VersionSpec("2017"), VersionSpec("2018"), VersionSpec("2019")])
+    submit(world, software_requirements=(RequirementSpec("maya", "2018", "2018"),))
+    old, _ = world.announce(hostname="old")
+    right, _ = world.announce(hostname="right")
+    catalogue.install(old.id, "maya", "2017")
+    catalogue.install(right.id, "maya", "2018")
+    assert world.dispatcher.assign_tasks_to_agent(old.id) == []
+    assert world.dispatcher.assign_tasks_to_agent(right.id) != []
+
+
+def test_higher_priority_first_and_maximum_agents_respected(world: World) -> None:
+    low = submit(world, title="low", priority=0)
+    high = submit(world, title="high", priority=10, maximum_agents=1)
+    first, _ = world.announce(hostname="a")
+    second, _ = world.announce(hostname="b")
+    world.dispatcher.assign_tasks_to_agent(first.id)
+    world.dispatcher.assign_tasks_to_agent(second.id)
+    owners = {t.agent_id for t in tasks_of(world, high) if t.agent_id}
+    assert owners == {first.id}
+    assert {t.agent_id for t in tasks_of(world, low) if t.agent_id} == {second.id}
+
+
+def test_children_wait_for_their_parents(world: World) -> None:
+    parent = submit(world, title="parent", end=1)
+    child = submit(world, title="child", parents=(parent,), priority=100)
+    agent, _ = world.announce()
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    (parent_task,) = tasks_of(world, parent)
+    assert parent_task.agent_id == agent.id
+    world.jobs.report(parent, parent_task.id, TaskReport(state="done"))
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    assert tasks_of(world, child)[0].agent_id == agent.id
+
+
+def test_an_agent_that_failed_a_job_too_often_is_not_offered_it(world: World) -> None:
+    job_id = submit(world, requeue=-1, end=1)
+    agent, _ = world.announce()
+    for _ in range(3):
+        assert world.dispatcher.assign_tasks_to_agent(agent.id)
+        (task,) = tasks_of(world, job_id)
+        world.jobs.report(job_id, task.id, TaskReport(state="failed"))
+    assert world.dispatcher.assign_tasks_to_agent(agent.id) == []
+    with world.uow() as uow:
+        (block,) = uow.blocks.of_job(job_id)
+    assert (block.agent_id, block.failures) == (agent.id, 3)
+    other, _ = world.announce(hostname="other")
+    assert world.dispatcher.assign_tasks_to_agent(other.id)
+
+
+def test_send_posts_pyfarms_body_and_marks_the_batch_sent(world: World) -> None:
+    job_id = submit(world, data={"command": ["echo", "{frame}"]}, environ={"A": "1"})
+    agent, _ = world.announce(remote_ip="10.0.0.7", port=50123)
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    world.clock.advance(5)
+    world.dispatcher.send_tasks_to_agent(agent.id)
+    ((url, body),) = world.client.of("assign")
+    assert url == "http://10.0.0.7:50123/api/v1"
+    assert body["job"]["id"] == job_id and body["job"]["data"] == {"command": ["echo", "{frame}"]}
+    assert set(body["job"]) == {"id", "title", "data", "environ", "by", "batch", "user", "ram",
+                                "ram_warning", "ram_max", "cpus"}
+    assert body["jobtype"] == {"name": "render", "version": 1}
+    assert [(t["frame"], t["attempt"]) for t in body["tasks"]] == [(1.0, 1), (2.0, 1)]
+    sent = [t for t in tasks_of(world, job_id) if t.agent_id]
+    assert all(t.sent_to_agent and t.sent_at == world.clock.now() for t in sent)
+    world.dispatcher.send_tasks_to_agent(agent.id)
+    assert len(world.client.of("assign")) == 1  # nothing left unsent
+
+
+@pytest.mark.parametrize("status", [400, 409])
+def test_a_refused_batch_is_released_and_the_job_not_offered_again(world: World, status) -> None:  # type: ignore[no-untyped-def]
+    job_id = submit(world)
+    agent, _ = world.announce()
+    world.client.answer("assign", AgentCall(status, {"error": "Not enough ram"}))
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    world.queue.calls.clear()
+    world.dispatcher.send_tasks_to_agent(agent.id)
+    assert all(t.agent_id is None for t in tasks_of(world, job_id))
+    assert ("assign_tasks", ()) in world.queue.calls
+    assert world.registry.get(agent.id).state is AgentState.ONLINE
+    assert world.dispatcher.assign_tasks_to_agent(agent.id) == []
+    # Once its resources change, the job is offered again.
+    world.announce(agent.id, ram=8192)
+    assert world.dispatcher.assign_tasks_to_agent(agent.id) != []
+
+
+def test_503_takes_the_agent_offline_and_undoes_the_attempt(world: World) -> None:
+    job_id = submit(world)
+    agent, _ = world.announce()
+    world.client.answer("assign", AgentCall(503, {"error": "shutting down"}))
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    world.dispatcher.send_tasks_to_agent(agent.id)
+    assert world.registry.get(agent.id).state is AgentState.OFFLINE
+    assert [(t.agent_id, t.attempts) for t in tasks_of(world, job_id)][:2] == [(None, 0)] * 2
+
+
+def test_an_unreachable_agent_goes_offline_and_its_tasks_are_released(world: World) -> None:
+    job_id = submit(world)
+    agent, _ = world.announce()
+    world.client.answer("assign", AgentCall(None, error="ConnectError"))
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    world.dispatcher.send_tasks_to_agent(agent.id)
+    assert world.registry.get(agent.id).state is AgentState.OFFLINE
+    assert all(t.agent_id is None and t.failures == 0 for t in tasks_of(world, job_id))
+
+
+def test_stop_and_update_calls(world: World) -> None:
+    agent, _ = world.announce(remote_ip="10.0.0.8", port=50001)
+    world.registry.update(agent.id, AgentChanges(upgrade_to="0.9.0"))
+    world.dispatcher.update_agent(agent.id)
+    assert world.client.of("update") == [("http://10.0.0.8:50001/api/v1", "0.9.0")]
+    world.dispatcher.stop_tasks("10.0.0.8", 50001, [5, 6])
+    assert world.client.of("stop_task") == [("http://10.0.0.8:50001/api/v1", 5),
+                                            ("http://10.0.0.8:50001/api/v1", 6)]
+    world.dispatcher.stop_tasks("8.8.8.8", 50001, [7])
+    assert len(world.client.of("stop_task")) == 2
+
+
+def test_silent_agents_expire_and_their_tasks_are_requeued_without_failure() -> None:
+    world = World(policy=DispatchPolicy(heartbeat_timeout=60))
+    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render"))
+    job_id = submit(world)
+    agent, _ = world.announce()
+    fresh, _ = world.announce(hostname="fresh")
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    world.clock.advance(61)
+    world.announce(fresh.id)
+    assert world.dispatcher.expire_silent_agents() == [agent.id]
+    assert world.registry.get(agent.id).state is AgentState.OFFLINE
+    assert world.registry.get(fresh.id).state is AgentState.ONLINE
+    assert all(t.agent_id is None and t.failures == 0 for t in tasks_of(world, job_id))
+
+
+def test_polling_busy_idle_and_offline_agents() -> None:
+    world = World(policy=DispatchPolicy(poll_busy_after=600, poll_idle_after=3600,
+                                        poll_offline_after=7200))
+    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=1))
+    job_id = submit(world, requeue=3)
+    busy, _ = world.announce(hostname="busy", port=50001)
+    idle, _ = world.announce(hostname="idle", port=50002)
+    gone, _ = world.announce(hostname="gone", port=50003, state="offline")
+    world.dispatcher.assign_tasks_to_agent(busy.id)
+    world.dispatcher.send_tasks_to_agent(busy.id)
+    world.clock.advance(601)
+    world.client.answer("tasks", AgentCall(200, []))
+    world.queue.calls.clear()
+    world.dispatcher.poll_agents()
+    polled = {url for url, _ in world.client.of("tasks")}
+    assert polled == {"http://127.0.0.1:50001/api/v1", "http://127.0.0.1:50003/api/v1"}
+    # The busy agent lacks its sent task: a failure, requeued; the gone agent is back.
+    (first, *_) = tasks_of(world, job_id)
+    assert (first.agent_id, first.failures) == (None, 1)
+    assert world.registry.get(gone.id).state is AgentState.ONLINE
+    assert world.registry.get(busy.id).last_polled == world.clock.now()
+    world.client.answer("tasks", AgentCall(None, error="timeout"))
+    world.clock.advance(3600)
+    world.dispatcher.poll_agents()
+    assert world.registry.get(idle.id).state is AgentState.OFFLINE
+
+
+def test_the_assignment_sweep_gives_work_to_every_idle_agent(world: World) -> None:
+    job_id = submit(world, end=10, batch=1)
+    agents = [world.announce(hostname=f"n{i}")[0] for i in range(4)]
+    assert world.dispatcher.assign_tasks() == 4
+    owners = [t.agent_id for t in tasks_of(world, job_id) if t.agent_id]
+    assert sorted(map(str, owners)) == sorted(str(a.id) for a in agents)
+    assert len(set(owners)) == 4
