@@ -67,6 +67,7 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "FARM_DATA_DIR": str(tmp_path / "data"),
         "FARM_AGENT_NETWORKS": "127.0.0.0/8",
         "FARM_LOG_FORMAT": "json",
+        "FARM_AGENT_RETRY_DELAY": "0.05",
     })
     env.update(extra)
     return env

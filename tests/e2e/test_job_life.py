@@ -93,3 +93,54 @@ def test_a_job_from_submission_to_done(tmp_path: Path, processes: list[Process])
     assert api.put("/agents/updates/0.8.7", content=b"PK\x05\x06" + b"\0" * 18,
                    headers={"Content-Type": "application/zip"}).status_code == 201
     assert api.get("/agents/updates/0.8.7").content.startswith(b"PK")
+
+
+def test_the_master_spreads_a_job_over_agents_until_it_is_done(tmp_path: Path,
+                                                               processes: list[Process]) -> None:
+    import time
+
+    from tests.fake_agent import FakeAgent
+
+    port = free_port()
+    serve = Process(farm_command("serve", "--port", str(port)), base_env(tmp_path),
+                    tmp_path / "serve.log")
+    processes.append(serve)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(base, serve)
+    api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
+    fakes = {str(uuid.uuid4()): FakeAgent() for _ in range(3)}
+    try:
+        assert api.post("/jobtypes/", json={"name": "command", "max_batch": 2}).status_code == 201
+        for number, (agent_id, fake) in enumerate(fakes.items()):
+            assert api.post("/agents/", json={
+                "id": agent_id, "hostname": f"node{number}", "ram": 4096, "free_ram": 2048,
+                "cpus": 4, "port": fake.port, "current_assignments": {}}).status_code == 201
+        job = api.post("/jobs/", json={"title": "spread", "jobtype": "command", "start": 1,
+                                       "end": 20, "batch": 2}).json()
+        deadline = time.monotonic() + 60
+        reported: set[int] = set()
+        while time.monotonic() < deadline:
+            state = api.get(f"/jobs/{job['id']}").json()["state"]
+            if state == "done":
+                break
+            for agent_id, fake in fakes.items():
+                for task_id in list(fake.running):
+                    if task_id in reported:
+                        continue
+                    for result in ("running", "done"):
+                        answer = api.post(f"/jobs/{job['id']}/tasks/{task_id}",
+                                          json={"state": result},
+                                          headers={"X-Farm-Agent-Id": agent_id})
+                        assert answer.status_code == 200, answer.text
+                    reported.add(task_id)
+            time.sleep(0.05)
+        tasks = api.get(f"/jobs/{job['id']}/tasks/").json()
+        assert api.get(f"/jobs/{job['id']}").json()["state"] == "done"
+        assert sorted(t["frame"] for t in tasks) == [float(f) for f in range(1, 21)]
+        assert {t["agent_id"] for t in tasks} == set(fakes)  # spread over every agent
+        sent = [t["id"] for fake in fakes.values()
+                for body in fake.calls("POST", "/api/v1/assign") for t in body["tasks"]]
+        assert sorted(sent) == sorted(t["id"] for t in tasks)  # no task sent twice
+    finally:
+        for fake in fakes.values():
+            fake.close()

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_URL, needs_redis
+from tests.fake_agent import FakeAgent
 from tests.e2e.conftest import (
     Process,
     base_env,
@@ -84,6 +85,23 @@ def exercise_agents_api(base: str) -> list[str]:
     return ids
 
 
+def work_reaches_a_fake_agent(base: str) -> tuple[FakeAgent, str]:
+    """Announce a fake agent, submit a job: the queue's consumer must assign and send it."""
+    agent = FakeAgent()
+    api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
+    agent_id = str(uuid.uuid4())
+    assert api.post("/jobtypes/", json={"name": "command"}).status_code == 201
+    assert api.post("/agents/", json={"id": agent_id, "hostname": "fake", "ram": 4096,
+                                      "free_ram": 2048, "cpus": 4, "port": agent.port}
+                    ).status_code == 201
+    assert api.post("/jobs/", json={"title": "t", "jobtype": "command", "start": 1,
+                                    "end": 3}).status_code == 201
+    agent.wait_for(lambda: bool(agent.calls("POST", "/api/v1/assign")))
+    (body,) = agent.calls("POST", "/api/v1/assign")
+    assert body["jobtype"] == {"name": "command", "version": 1}
+    return agent, agent_id
+
+
 def test_serve_on_the_embedded_default(tmp_path: Path, processes: list[Process]) -> None:
     port = free_port()
     env = base_env(tmp_path)
@@ -91,10 +109,11 @@ def test_serve_on_the_embedded_default(tmp_path: Path, processes: list[Process])
     processes.append(serve)
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(base, serve)
-    ids = exercise_agents_api(base)
-    # The queue's consumer runs inside `farm serve`: the announce's job reached the service.
-    wait_for_log(serve, lambda e: e.get("msg") == "assign_tasks_to_agent ran"
-                 and e.get("agent_id") == ids[0])
+    exercise_agents_api(base)
+    # The queue's consumer runs inside `farm serve`: the job reached an agent through it.
+    agent, agent_id = work_reaches_a_fake_agent(base)
+    agent.close()
+    wait_for_log(serve, lambda e: e.get("msg") == "tasks sent" and e.get("agent_id") == agent_id)
     requests = [e for e in log_lines(serve) if e.get("logger") == "farm.http.access"]
     assert len(requests) >= 15
     assert {"method", "path", "status", "ms"} <= set(requests[0])
@@ -136,8 +155,9 @@ def test_scale_out_on_postgresql_and_redis(tmp_path: Path, processes: list[Proce
     processes.append(serve)
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(base, serve)
-    ids = exercise_agents_api(base)
-    # No consumer runs inside `farm serve` here: the separate `farm worker` ran the job.
-    wait_for_log(worker, lambda e: e.get("msg") == "assign_tasks_to_agent ran"
-                 and e.get("agent_id") == ids[1])
-    assert "assign_tasks_to_agent ran" not in serve.output()
+    exercise_agents_api(base)
+    # No consumer runs inside `farm serve` here: the separate `farm worker` sent the work.
+    agent, agent_id = work_reaches_a_fake_agent(base)
+    agent.close()
+    wait_for_log(worker, lambda e: e.get("msg") == "tasks sent" and e.get("agent_id") == agent_id)
+    assert "tasks sent" not in serve.output()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import datetime
 from collections.abc import Iterator
 
 import pytest
@@ -68,7 +69,7 @@ def test_every_job_reaches_the_service_through_a_real_consumer(queue_url: str) -
     huey = create_huey(queue_url, name=f"farm-test-{uuid.uuid4().hex}")
     dispatcher = WaitingDispatcher()
     queue = HueyTaskQueue(register_jobs(huey, lambda: dispatcher))
-    consumer = start_embedded_consumer(huey, workers=1)
+    consumer = start_embedded_consumer(huey, workers=1, periodic=False)
     try:
         agent_id = uuid.uuid4()
         queue.update_agent(agent_id)
@@ -95,7 +96,7 @@ def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, Waitin
                               "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}"})
     dispatcher = WaitingDispatcher()
     runtime = build_runtime(settings, dispatcher=dispatcher)
-    consumer = start_embedded_consumer(runtime.huey, workers=1)
+    consumer = start_embedded_consumer(runtime.huey, workers=1, periodic=False)
     yield runtime, dispatcher
     consumer.stop(graceful=True)
     runtime.close()
@@ -139,3 +140,37 @@ def test_a_queue_that_is_down_does_not_fail_a_committed_request(sqlite_url: str,
         assert runtime.farm.agents.get(agent_id).hostname == "n"
     finally:
         runtime.close()
+
+
+def test_periodic_sweeps_are_registered_and_call_the_service() -> None:
+    huey = create_huey("immediate", name=f"farm-test-{uuid.uuid4().hex}")
+    dispatcher = RecordingDispatcher()
+    register_jobs(huey, lambda: dispatcher, assign_every_minutes=4)
+    minute_zero = datetime(2026, 1, 1, 12, 0)
+
+    def due(at: datetime) -> dict[str, object]:
+        return {task.name: task for task in huey.read_periodic(at)}
+
+    assert set(due(minute_zero)) == {"farm.watch_agents", "farm.assign_sweep"}
+    assert set(due(minute_zero.replace(minute=1))) == {"farm.watch_agents"}
+    huey.execute(due(minute_zero)["farm.assign_sweep"])
+    assert dispatcher.ran == [("assign_tasks", ())]
+
+
+def test_identical_pending_jobs_are_coalesced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    huey = create_huey(f"sqlite:///{tmp_path / 'queue.db'}", name="coalesce")
+    dispatcher = WaitingDispatcher()
+    queue = HueyTaskQueue(register_jobs(huey, lambda: dispatcher))
+    agent_id = uuid.uuid4()
+    for _ in range(5):
+        queue.assign_tasks()
+        queue.assign_tasks_to_agent(agent_id)
+        queue.send_tasks_to_agent(agent_id)
+    assert huey.pending_count() == 3
+    consumer = start_embedded_consumer(huey, workers=1, periodic=False)
+    try:
+        dispatcher.wait_for(3)
+        queue.assign_tasks()  # a request after the job started is not lost
+        assert len(dispatcher.wait_for(4)) == 4
+    finally:
+        consumer.stop(graceful=True)
