@@ -529,6 +529,10 @@ class FakeSchedulingRepository:
                              a.disabled, a.last_heard_from, a.last_polled, a.id in busy)
                 for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname, str(a.id)))]
 
+    def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
+        return len({t.agent_id for t in self._d.tasks.values()
+                    if t.job_id == job_id and t.agent_id is not None and not t.is_finished})
+
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
         return sorted((t for t in self._d.tasks.values()
                        if t.job_id == job_id and t.status is TaskStatus.QUEUED),

@@ -870,6 +870,19 @@ class SqlSchedulingRepository:
                              r.disabled, r.last_heard_from, r.last_polled, bool(r.busy))
                 for r in rows]
 
+    def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
+        tk = t.tasks.c
+        locked = self._c.execute(
+            select(t.jobs.c.id).where(t.jobs.c.id == job_id)
+            .with_for_update(skip_locked=not wait)
+        ).first()
+        if locked is None:
+            return None
+        return self._c.execute(
+            select(func.count(distinct(tk.agent_id)))
+            .where(tk.job_id == job_id, tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+        ).scalar_one()
+
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
         tk = t.tasks.c
         rows = self._c.execute(

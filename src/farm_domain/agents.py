@@ -84,7 +84,8 @@ class AgentChanges:
     """What a client sent about an agent, each field type-checked but not yet validated.
 
     Fields left UNSET were absent from the request. ``reported_task_ids`` holds the task ids of
-    ``current_assignments``; ``from_agent`` tells whether the agent itself is speaking (an announce,
+    ``current_assignments`` and ``reported_attempts`` the attempt the agent names for each, when
+    it names one; ``from_agent`` tells whether the agent itself is speaking (an announce,
     or an update carrying ``current_assignments``), which decides how a disabled agent's state moves.
     """
 
@@ -110,6 +111,7 @@ class AgentChanges:
     gpus: list[str] | Unset = UNSET
     farm_name: str | None | Unset = UNSET
     reported_task_ids: frozenset[int] | Unset = UNSET
+    reported_attempts: dict[int, int] = attrs.Factory(dict)
 
     def sent(self) -> dict[str, Any]:
         return {
@@ -132,7 +134,8 @@ def validated_values(changes: AgentChanges, *, allow_loopback: bool) -> dict[str
     sent = changes.sent()
     values: dict[str, Any] = {}
     for name, value in sent.items():
-        if name in ("id", "mac_addresses", "gpus", "farm_name", "reported_task_ids"):
+        if name in ("id", "mac_addresses", "gpus", "farm_name", "reported_task_ids",
+                    "reported_attempts"):
             continue
         values[name] = _validate_field(name, value, allow_loopback)
     return values

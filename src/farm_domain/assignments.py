@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 import attrs
@@ -82,13 +82,18 @@ class AssignmentReconciler:
         self._clock = clock
         self._grace = grace
 
-    def reconcile(self, uow: UnitOfWork, agent: Agent, reported: frozenset[int]) -> Reconciliation:
+    def reconcile(self, uow: UnitOfWork, agent: Agent, reported: frozenset[int],
+                  attempts: Mapping[int, int] | None = None) -> Reconciliation:
+        """``attempts`` maps a reported task to the attempt the agent runs; a report of an
+        earlier attempt than the task's current one does not count (the agent runs a stale
+        hand-out)."""
         if agent.state is AgentState.OFFLINE:
             return Reconciliation()
+        attempts = attempts or {}
         now = self._clock.now()
         failed, requeued, unsent, jobs = [], [], [], set()
         for task in uow.tasks.active_of_agent(agent.id, for_update=True):
-            if task.id in reported:
+            if task.id in reported and attempts.get(task.id, task.attempts) == task.attempts:
                 continue
             if not task.sent_to_agent:
                 unsent.append(task.id)

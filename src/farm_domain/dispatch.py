@@ -109,10 +109,19 @@ class Dispatcher:
                      jobs: list[JobProfile], blocked: frozenset[int]
                      ) -> tuple[list[int], JobProfile | None]:
         remaining = list(jobs)
+        locked_a_job = False
         while remaining:
             job = choose_job(profile, remaining, blocked, self._policy.ram_check)
             if job is None:
                 return [], None
+            if job.maximum_agents is not None:
+                # Another worker may be filling the job's last place: decide under its lock.
+                # Wait only for the first such lock, so that no two assigners wait on each other.
+                busy = uow.scheduling.lock_job(job.id, wait=not locked_a_job)
+                locked_a_job = locked_a_job or busy is not None
+                if busy is None or busy >= job.maximum_agents:
+                    remaining = [other for other in remaining if other.id != job.id]
+                    continue
             batch = batch_of(job, uow.scheduling.queued_tasks(job.id, job.batch_size))
             claimed = [task.id for task in batch if uow.scheduling.claim(task.id, agent_id)]
             if claimed:

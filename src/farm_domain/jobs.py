@@ -290,12 +290,13 @@ class JobService:
     # -- agents --------------------------------------------------------------------------
 
     def report(self, job_id: int, task_id: int, report: TaskReport,
-               reporter: uuid.UUID | None = None) -> Task:
+               reporter: uuid.UUID | None = None, attempt: int | None = None) -> Task:
         """Apply an agent's report on a task.
 
         The reporter is the task's current owner: a report naming another agent
         (``reporter``, from the ``X-Farm-Agent-Id`` header), or about a task that no agent owns
-        any more, is refused with Conflict and changes nothing. A report never moves a finished
+        any more, or about an earlier attempt than the current one (``attempt``, from the
+        ``X-Farm-Attempt`` header), is refused with Conflict and changes nothing. A report never moves a finished
         task backwards: it is answered with the task as it is. Raises NotFound, ValidationError,
         Conflict.
         """
@@ -313,6 +314,8 @@ class JobService:
                 raise Conflict(f"Task {task_id} is not assigned to agent {reporter}")
             if task.agent_id is None and not (state == "queued" and task.state is None):
                 raise Conflict(f"Task {task_id} is not assigned to any agent")
+            if attempt is not None and attempt != task.attempts:
+                raise Conflict(f"Task {task_id} is at attempt {task.attempts}, not {attempt}")
             if task.is_finished:
                 return task
             job = uow.jobs.get(job_id)

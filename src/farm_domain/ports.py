@@ -183,6 +183,11 @@ class SchedulingRepository(Protocol):
     def contacts(self) -> list[AgentContact]:
         """Every agent, as the liveness sweeps see it."""
 
+    def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
+        """Lock the job's row until the transaction ends and count the agents holding its
+        unfinished tasks, as committed now. Without ``wait``, a row another transaction holds
+        answers None at once."""
+
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
         """Up to ``limit`` of the job's queued tasks by frame, skipping rows other transactions
         have locked."""

@@ -297,7 +297,8 @@ class AgentRegistry:
             if release_agent_tasks(uow, agent.id, "agent went offline", self._clock.now()):
                 after.assign_all = True
         elif changes.reported_task_ids is not UNSET:
-            outcome = self._reconciler.reconcile(uow, agent, changes.reported_task_ids)
+            outcome = self._reconciler.reconcile(uow, agent, changes.reported_task_ids,
+                                                 changes.reported_attempts)
             if outcome.unsent:
                 after.send_to_agent = agent.id
             if outcome.freed_work:

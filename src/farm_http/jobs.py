@@ -29,6 +29,16 @@ def _reporter(req: falcon.Request) -> uuid.UUID | None:
         raise ValidationError(f"X-Farm-Agent-Id {header!r} is not a UUID") from None
 
 
+def _attempt(req: falcon.Request) -> int | None:
+    header = req.get_header("X-Farm-Attempt")
+    if header is None:
+        return None
+    attempt = parse_id(header)
+    if attempt is None:
+        raise ValidationError(f"X-Farm-Attempt {header!r} is not an attempt number")
+    return attempt
+
+
 class JobCollectionResource:
     def __init__(self, jobs: JobService) -> None:
         self._jobs = jobs
@@ -81,5 +91,5 @@ class JobTaskResource:
                 task_id: int) -> None:
         fields, give_back, started_now = schemas.task_report_parts(schemas.body_object(req))
         report = TaskReport(give_back=give_back, started_now=started_now, **fields)
-        task = self._jobs.report(_job_id(job), task_id, report, _reporter(req))
+        task = self._jobs.report(_job_id(job), task_id, report, _reporter(req), _attempt(req))
         resp.media = schemas.task_json(task)

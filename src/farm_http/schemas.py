@@ -176,7 +176,8 @@ def body_object(req: falcon.Request) -> dict[str, Any]:
 
 # -- agents -----------------------------------------------------------------------------------
 
-_AGENT_KEYS = {field.name for field in attrs.fields(AgentChanges)} - {"reported_task_ids"}
+_AGENT_KEYS = {field.name for field in attrs.fields(AgentChanges)} - {
+    "reported_task_ids", "reported_attempts"}
 _READ_ONLY_KEYS = {"last_heard_from", "last_polled"}
 
 
@@ -198,7 +199,10 @@ def agent_changes(body: dict[str, Any]) -> AgentChanges:
         )
     changes = structure(body, AgentChanges)
     if assignments is not UNSET:
-        changes = attrs.evolve(changes, reported_task_ids=reported_task_ids(assignments))
+        attempts = reported_attempts(assignments)
+        changes = attrs.evolve(changes, reported_task_ids=frozenset(attempts),
+                               reported_attempts={k: v for k, v in attempts.items()
+                                                  if v is not None})
     return changes
 
 
@@ -208,19 +212,21 @@ _ASSIGNMENTS_SHAPE = (
 )
 
 
-def reported_task_ids(assignments: Any) -> frozenset[int]:
-    """The task ids in an agent's ``current_assignments``; any other shape is a 400."""
+def reported_attempts(assignments: Any) -> dict[int, int | None]:
+    """The task ids in an agent's ``current_assignments``, each with the ``attempt`` the agent
+    names (None when it names none, as PyFarm agents may); any other shape is a 400."""
     if not isinstance(assignments, dict):
         raise ValidationError(_ASSIGNMENTS_SHAPE, field="current_assignments")
-    ids = set()
+    found: dict[int, int | None] = {}
     for assignment in assignments.values():
         if not isinstance(assignment, dict) or not isinstance(assignment.get("tasks"), list):
             raise ValidationError(_ASSIGNMENTS_SHAPE, field="current_assignments")
         for task in assignment["tasks"]:
             if not isinstance(task, dict) or type(task.get("id")) is not int:
                 raise ValidationError(_ASSIGNMENTS_SHAPE, field="current_assignments")
-            ids.add(task["id"])
-    return frozenset(ids)
+            attempt = task.get("attempt")
+            found[task["id"]] = attempt if type(attempt) is int else None
+    return found
 
 
 def task_id_body(body: dict[str, Any]) -> int:

@@ -242,3 +242,33 @@ def test_job_data_and_environ_keep_any_text(jobs: Harness) -> None:
     fetched = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json
     assert fetched["data"] == {"note": "a\x00b", "nested": {"list": [1, None, "é"]}}
     assert fetched["environ"] == {"PATH": "/bin:/usr/bin", "EMPTY": ""}
+
+
+def test_reports_about_an_earlier_attempt_are_409(jobs: Harness) -> None:
+    job, agent_id, task = assign_first_task(jobs)
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]})
+    stale = jobs.client.simulate_post(path, json={"state": "done"},
+                                      headers={"X-Farm-Attempt": "1"})
+    assert stale.status_code == 409 and "attempt 2, not 1" in stale.json["error"]
+    current = jobs.client.simulate_post(path, json={"state": "running"},
+                                        headers={"X-Farm-Attempt": "2"})
+    assert current.status_code == 200
+    assert jobs.client.simulate_post(path, json={}, headers={"X-Farm-Attempt": "x"}
+                                     ).status_code == 400
+
+
+def test_a_heartbeat_naming_an_earlier_attempt_does_not_keep_the_task(jobs: Harness) -> None:
+    job, agent_id, task = assign_first_task(jobs)
+    with jobs.uow() as uow:
+        import attrs
+        stored = uow.tasks.get(task["id"])
+        uow.tasks.save(attrs.evolve(stored, attempts=2, sent_to_agent=True,
+                                    sent_at=jobs.clock.now()))
+        uow.commit()
+    jobs.clock.advance(60)
+    stale = {"a": {"tasks": [{"id": task["id"], "frame": 1.0, "attempt": 1}]}}
+    jobs.client.simulate_post(f"/api/v1/agents/{agent_id}",
+                              json={"state": "running", "current_assignments": stale})
+    requeued = jobs.get_task(task["id"])
+    assert (requeued.agent_id, requeued.failures) == (None, 1)
