@@ -97,7 +97,7 @@ def build_runtime(
         agents=registry,
         software=SoftwareCatalogue(uow),
         jobtypes=JobTypeCatalogue(uow),
-        jobs=JobService(uow, queue, clock),
+        jobs=JobService(uow, queue, clock, settings.max_failures_per_agent),
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes),
         updates=AgentUpdates(files, settings.max_update_bytes),
     )

@@ -16,6 +16,7 @@ from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
 from farm_domain.validation import INT32_MAX, parse_id
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.scheduling import JobAgentBlock
 from farm_domain.work import Job, JobQuery, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
@@ -109,6 +110,16 @@ class TaskReport:
 
 
 @attrs.frozen
+class BlockView:
+    """An entry of a job's blocklist: ``refused`` while the agent still has the resources it
+    had when it refused the job's work; ``blocked`` when the scheduler keeps it away."""
+
+    block: JobAgentBlock
+    refused: bool
+    blocked: bool
+
+
+@attrs.frozen
 class JobView:
     """A job with its tasks counted by status."""
 
@@ -147,10 +158,12 @@ def _check_scalars(values: dict[str, Any]) -> None:
 class JobService:
     """Jobs and their tasks, for submitters, operators and agents."""
 
-    def __init__(self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock,
+                 max_failures: int = 3) -> None:
         self._uow = uow
         self._queue = queue
         self._clock = clock
+        self._max_failures = max_failures
 
     # -- submitters and operators ---------------------------------------------------------
 
@@ -272,6 +285,28 @@ class JobService:
         if stops:
             self._queue.assign_tasks()
         return True
+
+    def blocklist(self, job_id: int) -> list[BlockView]:
+        """How each agent fared with the job, and whether the scheduler keeps it away.
+        Raises NotFound."""
+        with self._uow(read_only=True) as uow:
+            self._job(uow, job_id)
+            views = []
+            for block in uow.blocks.of_job(job_id):
+                profile = uow.scheduling.agent_profile(block.agent_id)
+                refused = profile is not None and block.rejected_fingerprint == profile.fingerprint
+                views.append(BlockView(block, refused,
+                                       refused or block.failures >= self._max_failures))
+        return views
+
+    def unblock(self, job_id: int, agent_id: uuid.UUID) -> None:
+        """Forget an agent's failures and refusal of the job; the queue is asked to assign."""
+        with self._uow() as uow:
+            self._job(uow, job_id)
+            uow.blocks.clear(job_id, agent_id)
+            uow.commit()
+        log.info("agent unblocked", extra={"job_id": job_id, "agent_id": str(agent_id)})
+        self._queue.assign_tasks_to_agent(agent_id)
 
     def tasks(self, job_id: int) -> list[Task]:
         """Raises NotFound."""

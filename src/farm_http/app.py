@@ -62,6 +62,8 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     app.add_route("/api/v1/jobs", jobs.JobCollectionResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}", jobs.JobResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}/tasks", jobs.JobTasksResource(farm.jobs))
+    app.add_route("/api/v1/jobs/{job}/blocklist", jobs.JobBlocklistResource(farm.jobs))
+    app.add_route("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", jobs.JobBlockResource(farm.jobs))
     app.add_route(f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}", jobs.JobTaskResource(farm.jobs))
     attempt = f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/attempts/{{attempt:{ID}}}"
     app.add_route(f"{attempt}/logs", files.TaskLogsResource(farm.logs))

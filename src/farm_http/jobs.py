@@ -93,3 +93,21 @@ class JobTaskResource:
         report = TaskReport(give_back=give_back, started_now=started_now, **fields)
         task = self._jobs.report(_job_id(job), task_id, report, _reporter(req), _attempt(req))
         resp.media = schemas.task_json(task)
+
+
+class JobBlocklistResource:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
+        resp.media = [schemas.block_json(view) for view in self._jobs.blocklist(_job_id(job))]
+
+
+class JobBlockResource:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job: str,
+                  agent_id: uuid.UUID) -> None:
+        self._jobs.unblock(_job_id(job), agent_id)
+        resp.status = falcon.HTTP_204

@@ -26,7 +26,7 @@ from farm_domain.agents import (
 from farm_domain.enums import AgentState
 from farm_domain.catalogue import VersionSpec
 from farm_domain.errors import ValidationError
-from farm_domain.jobs import JobSpec
+from farm_domain.jobs import BlockView, JobSpec
 from farm_domain.validation import INT32_MAX
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.enums import WorkState
@@ -606,3 +606,9 @@ def log_json(log: TaskLog) -> dict[str, Any]:
     return {"identifier": log.identifier, "task_id": log.task_id, "attempt": log.attempt,
             "agent_id": None if log.agent_id is None else str(log.agent_id),
             "created_on": _time(log.created_on), "size": log.size, "state": log.state}
+
+
+def block_json(view: BlockView) -> dict[str, Any]:
+    return {"agent_id": str(view.block.agent_id), "failures": view.block.failures,
+            "refused": view.refused, "blocked": view.blocked,
+            "updated_on": _time(view.block.updated_on)}

@@ -272,3 +272,31 @@ def test_a_heartbeat_naming_an_earlier_attempt_does_not_keep_the_task(jobs: Harn
                               json={"state": "running", "current_assignments": stale})
     requeued = jobs.get_task(task["id"])
     assert (requeued.agent_id, requeued.failures) == (None, 1)
+
+
+def test_the_blocklist_is_visible_and_can_be_cleared(jobs: Harness) -> None:
+    job = submit(jobs, requeue=-1, end=1)
+    agent_id = uuid.uuid4()
+    jobs.announce(agent_id)
+    (task,) = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    for _ in range(3):
+        jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]})
+        jobs.client.simulate_post(path, json={"state": "failed", "last_error": "exit 1"})
+    (entry,) = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/blocklist").json
+    assert (entry["agent_id"], entry["failures"], entry["blocked"], entry["refused"]) == (
+        str(agent_id), 3, True, False)
+    cleared = jobs.client.simulate_delete(f"/api/v1/jobs/{job['id']}/blocklist/{agent_id}")
+    assert cleared.status_code == 204
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/blocklist").json == []
+    assert jobs.client.simulate_get("/api/v1/jobs/999999/blocklist").status_code == 404
+
+
+def test_agents_say_whether_the_master_will_call_them(jobs: Harness) -> None:
+    local = jobs.announce(remote_ip="127.0.0.5").json
+    assert local["dispatch"] == {"callable": True, "reason": None}
+    far = jobs.announce(remote_ip="203.0.113.9").json
+    assert far["dispatch"]["callable"] is False
+    assert "outside FARM_AGENT_NETWORKS" in far["dispatch"]["reason"]
+    passive = jobs.announce(use_address="passive").json
+    assert passive["dispatch"]["reason"] == "passive agents are never called"
