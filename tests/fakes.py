@@ -49,6 +49,7 @@ class _Data:
     software: dict[str, Software] = attrs.Factory(dict)
     logs: dict[int, TaskLog] = attrs.Factory(dict)
     blocks: dict[tuple[int, uuid.UUID], JobAgentBlock] = attrs.Factory(dict)
+    agent_tags: dict[uuid.UUID, set[str]] = attrs.Factory(dict)
 
 
 class FakeStore:
@@ -105,6 +106,12 @@ class FakeAgentRepository:
     def attach_software(self, agent_id: uuid.UUID, version_ids: Iterable[int]) -> None:
         self._d.agent_software.setdefault(agent_id, set()).update(version_ids)
 
+    def tags(self, agent_id: uuid.UUID) -> frozenset[str]:
+        return frozenset(self._d.agent_tags.get(agent_id, ()))
+
+    def replace_tags(self, agent_id: uuid.UUID, tags: frozenset[str]) -> None:
+        self._d.agent_tags[agent_id] = set(tags)
+
     def detach_software(self, agent_id: uuid.UUID, version_id: int) -> None:
         self._d.agent_software.get(agent_id, set()).discard(version_id)
 
@@ -112,6 +119,7 @@ class FakeAgentRepository:
         if self._d.agents.pop(agent_id, None) is None:
             return False
         self._d.agent_software.pop(agent_id, None)
+        self._d.agent_tags.pop(agent_id, None)
         for key in [k for k in self._d.blocks if k[1] == agent_id]:
             del self._d.blocks[key]
         for task_id, task in list(self._d.tasks.items()):
@@ -224,6 +232,8 @@ class FakeJobRepository:
         if not set(job.parents) <= set(self._d.jobs):
             raise KeyError("unknown parent job")
         job = attrs.evolve(job, id=self._store.next_id(), tags=tuple(sorted(set(job.tags))),
+                           tag_requirements=tuple(sorted(job.tag_requirements,
+                                                         key=lambda r: r.tag)),
                            parents=tuple(sorted(job.parents)), jobtype=None,
                            jobtype_version=None)
         self._d.jobs[job.id] = job
@@ -233,6 +243,7 @@ class FakeJobRepository:
         old = self._d.jobs[job.id]
         self._d.jobs[job.id] = attrs.evolve(
             job, tags=tuple(sorted(set(job.tags))), parents=old.parents,
+            tag_requirements=old.tag_requirements,
             software_requirements=old.software_requirements, jobtype=None, jobtype_version=None)
 
     def set_state(self, job_id: int, state: WorkState | None) -> None:
@@ -503,6 +514,8 @@ class FakeSchedulingRepository:
                 busy_agents=len(busy),
                 requirements=tuple(self._ranks(version.software_requirements)
                                    + self._ranks(job.software_requirements)),
+                tag_requirements=tuple(sorted((r.tag, r.negate)
+                                              for r in job.tag_requirements)),
                 batch=job.batch, max_batch=version.max_batch,
                 batch_contiguous=version.batch_contiguous, frame_by=job.frame_by))
         return profiles
@@ -515,7 +528,8 @@ class FakeSchedulingRepository:
         software = frozenset(ranks[v] for v in self._d.agent_software.get(agent_id, ())
                              if v in ranks)
         return AgentProfile(agent_id, agent.ram, agent.free_ram, agent.cpus,
-                            agent.ram_allocation, agent.cpu_allocation, software)
+                            agent.ram_allocation, agent.cpu_allocation, software,
+                            frozenset(self._d.agent_tags.get(agent_id, ())))
 
     def idle_agents(self) -> list[uuid.UUID]:
         busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}

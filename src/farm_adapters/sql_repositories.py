@@ -42,6 +42,7 @@ from farm_domain.work import (
     JobSummary,
     JobTypeVersion,
     SoftwareRequirement,
+    TagRequirement,
     Task,
     TaskLog,
     TaskStatus,
@@ -161,6 +162,16 @@ class SqlAgentRepository:
         rows = [{"agent_id": agent_id, "software_version_id": v} for v in version_ids]
         if rows:
             self._c.execute(_insert_ignoring_duplicates(self._c, t.agent_software_versions), rows)
+
+    def tags(self, agent_id: uuid.UUID) -> frozenset[str]:
+        return frozenset(self._c.execute(
+            select(t.agent_tags.c.tag).where(t.agent_tags.c.agent_id == agent_id)).scalars())
+
+    def replace_tags(self, agent_id: uuid.UUID, tags: frozenset[str]) -> None:
+        self._c.execute(delete(t.agent_tags).where(t.agent_tags.c.agent_id == agent_id))
+        if tags:
+            self._c.execute(insert(t.agent_tags),
+                            [{"agent_id": agent_id, "tag": tag} for tag in sorted(tags)])
 
     def detach_software(self, agent_id: uuid.UUID, version_id: int) -> None:
         self._c.execute(
@@ -409,6 +420,18 @@ def _requirements_of(connection: Connection, owner: Any, owner_ids: list[int]
     return found
 
 
+def _tag_requirements_of(connection: Connection, job_ids: list[int]
+                         ) -> dict[int, list[tuple[str, bool]]]:
+    if not job_ids:
+        return {}
+    r = t.job_tag_requirements.c
+    found: dict[int, list[tuple[str, bool]]] = {}
+    for job_id, tag, negate in connection.execute(
+            select(r.job_id, r.tag, r.negate).where(r.job_id.in_(job_ids)).order_by(r.tag)):
+        found.setdefault(job_id, []).append((tag, negate))
+    return found
+
+
 _JOB_SCALARS = (
     "title", "jobtype_version_id", "priority", "weight", "requeue", "frame_start", "frame_end",
     "frame_by", "batch", "ram", "ram_warning", "ram_max", "cpus", "minimum_agents",
@@ -452,6 +475,7 @@ class SqlJobRepository:
             select(t.job_parents.c.child_id, t.job_parents.c.parent_id)
             .where(t.job_parents.c.child_id.in_(ids)).order_by(t.job_parents.c.parent_id), ids)
         requirements = _requirements_of(self._c, t.job_software_requirements.c.job_id, ids)
+        tag_requirements = _tag_requirements_of(self._c, ids)
         jobs = []
         for row in rows:
             m = row._mapping
@@ -460,6 +484,8 @@ class SqlJobRepository:
                 **{name: m[name] for name in _JOB_SCALARS},
                 tags=tuple(tags.get(m["id"], ())), parents=tuple(parents.get(m["id"], ())),
                 software_requirements=tuple(requirements.get(m["id"], ())),
+                tag_requirements=tuple(TagRequirement(tag, negate)
+                                       for tag, negate in tag_requirements.get(m["id"], ())),
                 jobtype=m["jobtype_name"], jobtype_version=m["jobtype_number"],
             ))
         return jobs
@@ -481,6 +507,10 @@ class SqlJobRepository:
         if job.parents:
             self._c.execute(insert(t.job_parents),
                             [{"child_id": new_id, "parent_id": p} for p in job.parents])
+        if job.tag_requirements:
+            self._c.execute(insert(t.job_tag_requirements), [
+                {"job_id": new_id, "tag": r.tag, "negate": r.negate}
+                for r in job.tag_requirements])
         if job.software_requirements:
             self._c.execute(insert(t.job_software_requirements), [
                 {"job_id": new_id, "software_id": r.software_id,
@@ -815,6 +845,7 @@ class SqlSchedulingRepository:
             .group_by(tk.job_id)
         ).all()) if ids else {}
         job_ranges = _rank_ranges(self._c, t.job_software_requirements.c.job_id, ids)
+        tag_requirements = _tag_requirements_of(self._c, ids)
         type_ranges = _rank_ranges(
             self._c, t.jobtype_software_requirements.c.jobtype_version_id,
             sorted({row.jobtype_version_id for row in rows}))
@@ -826,6 +857,7 @@ class SqlSchedulingRepository:
                 busy_agents=busy.get(row.id, 0),
                 requirements=tuple(type_ranges.get(row.jobtype_version_id, [])
                                    + job_ranges.get(row.id, [])),
+                tag_requirements=tuple(tag_requirements.get(row.id, ())),
                 batch=row.batch, max_batch=row.max_batch,
                 batch_contiguous=row.batch_contiguous, frame_by=row.frame_by,
             )
@@ -846,8 +878,10 @@ class SqlSchedulingRepository:
                   t.agent_software_versions.c.software_version_id == t.software_versions.c.id)
             .where(t.agent_software_versions.c.agent_id == agent_id)
         ).all()
+        tags = frozenset(self._c.execute(
+            select(t.agent_tags.c.tag).where(t.agent_tags.c.agent_id == agent_id)).scalars())
         return AgentProfile(agent_id, row.ram, row.free_ram, row.cpus, row.ram_allocation,
-                            row.cpu_allocation, frozenset((s, r) for s, r in software))
+                            row.cpu_allocation, frozenset((s, r) for s, r in software), tags)
 
     def idle_agents(self) -> list[uuid.UUID]:
         a, tk = t.agents.c, t.tasks.c

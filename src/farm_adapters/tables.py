@@ -96,6 +96,13 @@ agent_mac_addresses = Table(
     Column("mac_address", String(17), primary_key=True),
 )
 
+agent_tags = Table(
+    "agent_tags",
+    metadata,
+    Column("agent_id", Uuid, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+)
+
 gpus = Table(
     "gpus",
     metadata,
@@ -219,6 +226,14 @@ job_tags = Table(
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(64), primary_key=True),
     Index("ix_job_tags_tag", "tag"),
+)
+
+job_tag_requirements = Table(
+    "job_tag_requirements",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Column("negate", Boolean, nullable=False),
 )
 
 job_parents = Table(

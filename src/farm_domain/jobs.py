@@ -17,7 +17,7 @@ from farm_domain.jobtypes import RequirementSpec, resolve_requirements
 from farm_domain.validation import INT32_MAX, parse_id
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
-from farm_domain.work import Job, JobQuery, Task, TaskStatus, job_state
+from farm_domain.work import Job, JobQuery, TagRequirement, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
 
@@ -71,6 +71,7 @@ class JobSpec:
     software_requirements: tuple[RequirementSpec, ...] = ()
     tags: tuple[str, ...] = ()
     parents: tuple[int, ...] = ()
+    tag_requirements: tuple[TagRequirement, ...] = ()
 
 
 @attrs.frozen
@@ -145,7 +146,10 @@ def _check_scalars(values: dict[str, Any]) -> None:
     title = values.get("title")
     if title is not None and not (1 <= len(title) <= 255 and title.isprintable()):
         raise ValidationError("`title` must be 1 to 255 printable characters", field="title")
-    for tag in values.get("tags") or ():
+    required = [r.tag for r in values.get("tag_requirements") or ()]
+    if len(required) != len(set(required)):
+        raise ValidationError("a tag is required twice", field="tag_requirements")
+    for tag in [*(values.get("tags") or ()), *required]:
         if not 1 <= len(tag) <= 64 or not tag.isprintable():
             raise ValidationError(f"tag {tag!r} must be 1 to 64 printable characters",
                                   field="tags")
@@ -199,6 +203,7 @@ class JobService:
                 minimum_agents=spec.minimum_agents, maximum_agents=spec.maximum_agents,
                 data=spec.data, environ=spec.environ, user=spec.user, tags=tuple(spec.tags),
                 parents=tuple(sorted(set(spec.parents))), software_requirements=requirements,
+                tag_requirements=tuple(spec.tag_requirements),
                 time_submitted=now,
             ))
             uow.tasks.add_many([

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -176,6 +177,31 @@ class AgentRegistry:
                 after.stops.append((address, agent.port, [task.id for task in released]))
         self._enqueue(after)
         return True
+
+    def tags(self, agent_id: uuid.UUID) -> frozenset[str]:
+        """The operator's tags of an agent, which jobs' tag requirements match. Raises NotFound."""
+        with self._uow(read_only=True) as uow:
+            if uow.agents.get(agent_id) is None:
+                raise NotFound(f"Agent {agent_id} not found")
+            return uow.agents.tags(agent_id)
+
+    def set_tags(self, agent_id: uuid.UUID, tags: Iterable[str]) -> frozenset[str]:
+        """Replace the agent's tags. Raises NotFound, ValidationError."""
+        wanted = frozenset(tags)
+        for tag in wanted:
+            if not 1 <= len(tag) <= 64 or not tag.isprintable():
+                raise ValidationError(f"tag {tag!r} must be 1 to 64 printable characters",
+                                      field="tags")
+        with self._uow() as uow:
+            agent = uow.agents.get(agent_id, for_update=True)
+            if agent is None:
+                raise NotFound(f"Agent {agent_id} not found")
+            uow.agents.replace_tags(agent_id, wanted)
+            uow.commit()
+        log.info("agent tags set", extra={"agent_id": str(agent_id), "tags": sorted(wanted)})
+        if agent.is_available:
+            self._queue.assign_tasks_to_agent(agent_id)
+        return wanted
 
     def tasks(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
         """The agent's tasks with a summary of each one's job. Raises NotFound."""

@@ -53,6 +53,7 @@ class AgentProfile:
     ram_allocation: float = 0.8
     cpu_allocation: float = 1.0
     software: frozenset[tuple[int, int]] = frozenset()
+    tags: frozenset[str] = frozenset()
 
     @property
     def fingerprint(self) -> str:
@@ -78,6 +79,7 @@ class JobProfile:
     maximum_agents: int | None = None
     busy_agents: int = 0
     requirements: tuple[RankRange, ...] = ()
+    tag_requirements: tuple[tuple[str, bool], ...] = ()
     batch: int = 1
     max_batch: int | None = None
     batch_contiguous: bool = True
@@ -89,9 +91,11 @@ class JobProfile:
 
 
 def agent_fits(agent: AgentProfile, job: JobProfile, ram_check: RamCheck = RamCheck.FREE) -> bool:
-    """Whether the agent has the RAM, CPUs and software the job needs."""
+    """Whether the agent has the RAM, CPUs, software and tags the job needs."""
     ram = agent.free_ram if ram_check is RamCheck.FREE else agent.ram * agent.ram_allocation
     if job.ram > ram or job.cpus > agent.cpus * agent.cpu_allocation:
+        return False
+    if any((tag in agent.tags) is negate for tag, negate in job.tag_requirements):
         return False
     return all(requirement.met_by(agent.software) for requirement in job.requirements)
 

@@ -79,6 +79,14 @@ class Task:
 
 
 @attrs.frozen
+class TagRequirement:
+    """The job runs only on agents that have ``tag`` (or, with ``negate``, that lack it)."""
+
+    tag: str
+    negate: bool = False
+
+
+@attrs.frozen
 class Job:
     """A submitted piece of work: one task per frame of ``frame_start``…``frame_end`` by
     ``frame_by``. ``requeue`` −1 means a failed task is always requeued. ``jobtype`` and
@@ -107,6 +115,7 @@ class Job:
     tags: tuple[str, ...] = ()
     parents: tuple[int, ...] = ()
     software_requirements: tuple[SoftwareRequirement, ...] = ()
+    tag_requirements: tuple[TagRequirement, ...] = ()
     time_submitted: datetime | None = None
     time_started: datetime | None = None
     time_finished: datetime | None = None

@@ -60,3 +60,17 @@ class AgentTasksResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         task_id = schemas.task_id_body(schemas.body_object(req))
         resp.media = schemas.task_json(self._agents.assign_task(agent_id, task_id))
+
+
+class AgentTagsResource:
+    """An agent's tags, set by operators; jobs' tag requirements match them."""
+
+    def __init__(self, agents: AgentRegistry) -> None:
+        self._agents = agents
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
+        resp.media = sorted(self._agents.tags(agent_id))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
+        tags = schemas.tag_list(req.get_media())
+        resp.media = sorted(self._agents.set_tags(agent_id, tags))

@@ -42,6 +42,7 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     app.add_route("/api/v1/agents/schema", agents.AgentSchemaResource())
     app.add_route("/api/v1/agents/{agent_id:uuid}", agents.AgentResource(farm.agents))
     app.add_route("/api/v1/agents/{agent_id:uuid}/tasks", agents.AgentTasksResource(farm.agents))
+    app.add_route("/api/v1/agents/{agent_id:uuid}/tags", agents.AgentTagsResource(farm.agents))
     catalogue = farm.software
     app.add_route("/api/v1/software", software.SoftwareCollectionResource(catalogue))
     app.add_route("/api/v1/software/{name}", software.SoftwareResource(catalogue))

@@ -446,7 +446,7 @@ def jobtype_json(jobtype: JobTypeVersion) -> dict[str, Any]:
 
 _READ_ONLY_JOB_KEYS = ("time_submitted", "time_started", "time_finished")
 _FIXED_JOB_KEYS = ("start", "end", "by", "jobtype", "jobtype_version", "parents",
-                   "software_requirements", "id")
+                   "software_requirements", "tag_requirements", "id")
 
 
 def job_spec(body: dict[str, Any]) -> JobSpec:
@@ -545,6 +545,7 @@ def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str,
         "tags": list(job.tags),
         "parents": list(job.parents),
         "software_requirements": [requirement_json(r) for r in job.software_requirements],
+        "tag_requirements": [{"tag": r.tag, "negate": r.negate} for r in job.tag_requirements],
         "time_submitted": _time(job.time_submitted),
         "time_started": _time(job.time_started),
         "time_finished": _time(job.time_finished),
@@ -612,3 +613,9 @@ def block_json(view: BlockView) -> dict[str, Any]:
     return {"agent_id": str(view.block.agent_id), "failures": view.block.failures,
             "refused": view.refused, "blocked": view.blocked,
             "updated_on": _time(view.block.updated_on)}
+
+
+def tag_list(media: Any) -> list[str]:
+    if not isinstance(media, list) or not all(type(tag) is str for tag in media):
+        raise ValidationError("send the agent's tags as a JSON list of strings", field="tags")
+    return media

@@ -474,3 +474,30 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
         u.commit()
     with uow() as u:
         assert {p.id for p in u.scheduling.candidate_jobs()} == {ready.id, waiting.id}
+
+
+
+def test_agent_tags_and_job_tag_requirements(uow) -> None:  # type: ignore[no-untyped-def]
+    from farm_domain.work import TagRequirement
+
+    agent = make_agent()
+    with uow() as u:
+        u.agents.add(agent)
+        u.agents.replace_tags(agent.id, frozenset({"gpu", "linux"}))
+        version = u.jobtypes.add("render")
+        job = u.jobs.add(Job(id=0, title="t", jobtype_version_id=version.id, time_submitted=T0,
+                             tag_requirements=(TagRequirement("gpu"),
+                                               TagRequirement("big", negate=True))))
+        u.tasks.add(Task(id=0, job_id=job.id, frame=1.0))
+        u.commit()
+    with uow() as u:
+        assert u.agents.tags(agent.id) == {"gpu", "linux"}
+        assert u.scheduling.agent_profile(agent.id).tags == {"gpu", "linux"}
+        assert u.jobs.get(job.id).tag_requirements == (TagRequirement("big", True),
+                                                       TagRequirement("gpu", False))
+        (profile,) = u.scheduling.candidate_jobs()
+        assert profile.tag_requirements == (("big", True), ("gpu", False))
+        u.agents.replace_tags(agent.id, frozenset())
+        u.commit()
+    with uow() as u:
+        assert u.agents.tags(agent.id) == frozenset()

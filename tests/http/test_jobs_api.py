@@ -300,3 +300,24 @@ def test_agents_say_whether_the_master_will_call_them(jobs: Harness) -> None:
     assert "outside FARM_AGENT_NETWORKS" in far["dispatch"]["reason"]
     passive = jobs.announce(use_address="passive").json
     assert passive["dispatch"]["reason"] == "passive agents are never called"
+
+
+
+def test_tag_requirements_steer_jobs_to_tagged_agents(jobs: Harness) -> None:
+    plain, gpu = uuid.uuid4(), uuid.uuid4()
+    jobs.announce(plain, hostname="plain")
+    jobs.announce(gpu, hostname="gpu")
+    tagged = jobs.client.simulate_put(f"/api/v1/agents/{gpu}/tags", json=["gpu", "linux"])
+    assert tagged.status_code == 200 and tagged.json == ["gpu", "linux"]
+    assert jobs.client.simulate_get(f"/api/v1/agents/{gpu}/tags").json == ["gpu", "linux"]
+    job = submit(jobs, end=1, tag_requirements=[{"tag": "gpu"}, {"tag": "big", "negate": True}])
+    assert job["tag_requirements"] == [{"tag": "big", "negate": True},
+                                       {"tag": "gpu", "negate": False}]
+    dispatcher = jobs.runtime.dispatcher
+    assert dispatcher.assign_tasks_to_agent(plain) == []
+    assert dispatcher.assign_tasks_to_agent(gpu) != []
+    for body in ({"tags": ["x"]}, ["a", 1], "gpu"):
+        bad = jobs.client.simulate_put(f"/api/v1/agents/{gpu}/tags", json=body)
+        assert bad.status_code == 400 and bad.json["error"]
+    assert jobs.client.simulate_put(f"/api/v1/agents/{uuid.uuid4()}/tags",
+                                    json=[]).status_code == 404

@@ -37,6 +37,8 @@ JOB = st.builds(
     maximum_agents=st.none() | st.integers(1, 5),
     busy_agents=st.integers(0, 6),
     requirements=st.lists(REQUIREMENT, max_size=2).map(tuple),
+    tag_requirements=st.lists(st.tuples(st.sampled_from(["gpu", "linux", "big"]), st.booleans()),
+                              max_size=2, unique_by=lambda r: r[0]).map(tuple),
 )
 AGENT = st.builds(
     AgentProfile,
@@ -47,6 +49,7 @@ AGENT = st.builds(
     ram_allocation=st.sampled_from([0.5, 0.8, 1.0]),
     cpu_allocation=st.sampled_from([0.5, 1.0, 2.0]),
     software=st.frozensets(st.tuples(st.integers(1, 3), st.integers(0, 300)), max_size=4),
+    tags=st.frozensets(st.sampled_from(["gpu", "linux", "big"])),
 )
 JOBS = st.lists(JOB, max_size=8, unique_by=lambda j: j.id)
 
@@ -63,6 +66,8 @@ def test_the_chosen_job_fits_the_agent_and_respects_limits(agent, jobs, blocked,
     assert chosen.maximum_agents is None or chosen.busy_agents < chosen.maximum_agents
     ram = agent.free_ram if check is RamCheck.FREE else agent.ram * agent.ram_allocation
     assert chosen.ram <= ram and chosen.cpus <= agent.cpus * agent.cpu_allocation
+    for tag, negate in chosen.tag_requirements:
+        assert (tag in agent.tags) is not negate
     for requirement in chosen.requirements:
         assert any(s == requirement.software_id
                    and (requirement.low is None or r >= requirement.low)
