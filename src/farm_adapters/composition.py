@@ -13,7 +13,7 @@ from farm_adapters.agent_client import HttpAgentClient
 from farm_adapters.clock import SystemClock
 from farm_adapters.database import create_database_engine
 from farm_adapters.files import FilesystemStore
-from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs
+from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
 from farm_adapters.settings import Settings
 from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
 from farm_domain.assignments import AssignmentReconciler
@@ -42,6 +42,7 @@ class Runtime:
     huey: Huey
     farm: Farm
     dispatcher: Dispatcher
+    jobs: QueueJobs
 
     def close(self) -> None:
         self.engine.dispose()
@@ -65,7 +66,8 @@ def build_runtime(
         clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)
     )
     holder: list[Dispatcher] = []
-    jobs = register_jobs(huey, lambda: holder[0], settings.assign_interval_minutes)
+    jobs = register_jobs(huey, lambda: holder[0], settings.assign_interval_minutes,
+                         settings.watch_interval_seconds)
     queue = queue or HueyTaskQueue(jobs)
     client = client or HttpAgentClient(
         networks, timeout=settings.agent_request_timeout, retries=settings.agent_retries,
@@ -101,7 +103,7 @@ def build_runtime(
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes),
         updates=AgentUpdates(files, settings.max_update_bytes),
     )
-    return Runtime(settings, engine, huey, farm, dispatcher)
+    return Runtime(settings, engine, huey, farm, dispatcher, jobs)
 
 
 def migrate(settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 import attrs
@@ -42,6 +43,7 @@ class QueueJobs:
     send_tasks_to_agent: Callable[..., object]
     update_agent: Callable[..., object]
     stop_tasks: Callable[..., object]
+    watch_agents_tick: Any
 
 
 def _pending(job: str, *ids: object) -> str:
@@ -49,7 +51,7 @@ def _pending(job: str, *ids: object) -> str:
 
 
 def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher],
-                  assign_every_minutes: int = 4) -> QueueJobs:
+                  assign_every_minutes: int = 4, watch_every_seconds: float = 30) -> QueueJobs:
     """Register the farm's jobs on ``huey``. Each receives ids only and calls one service.
 
     A job that is already waiting in the queue is not enqueued again (``HueyTaskQueue``): each
@@ -79,17 +81,21 @@ def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher],
     def stop_tasks(host: str, port: int, task_ids: list[int]) -> None:
         dispatcher().stop_tasks(host, port, task_ids)
 
-    @huey.task(name="farm.watch_agents_again")
-    def watch_agents_again() -> None:
-        dispatcher().watch_agents()
+    # The liveness sweep runs every `watch_every_seconds`: each run schedules the next. Huey's
+    # periodic tasks tick only once a minute, so the minutely task merely restarts the chain if
+    # it broke (a consumer died); the pending mark keeps a single chain however many consumers
+    # run. Only one consumer should run periodic tasks (`farm worker --no-periodic` for others).
+    @huey.task(name="farm.watch_agents_tick")
+    def watch_agents_tick() -> None:
+        huey.delete(_pending("watch_agents"))
+        try:
+            dispatcher().watch_agents()
+        finally:
+            _continue_watching(huey, watch_agents_tick, watch_every_seconds)
 
-    # Huey's periodic tasks tick once a minute: the liveness sweep runs on the minute and again
-    # thirty seconds later. Only one consumer should run periodic tasks (`farm worker
-    # --no-periodic` for the others).
     @huey.periodic_task(crontab(minute="*"), name="farm.watch_agents")
     def watch_agents() -> None:
-        dispatcher().watch_agents()
-        watch_agents_again.schedule(delay=30)
+        _continue_watching(huey, watch_agents_tick, 0)
 
     @huey.periodic_task(crontab(minute=f"*/{assign_every_minutes}"), name="farm.assign_sweep")
     def assign_sweep() -> None:
@@ -97,7 +103,21 @@ def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher],
         dispatcher().assign_tasks()
 
     return QueueJobs(huey, assign_tasks, assign_tasks_to_agent, send_tasks_to_agent,
-                     update_agent, stop_tasks)
+                     update_agent, stop_tasks, watch_agents_tick)
+
+
+def _continue_watching(huey: Huey, tick: Any, delay: float) -> None:
+    if not huey.put_if_empty(_pending("watch_agents"), "1"):
+        return
+    if delay:
+        tick.schedule(delay=delay)
+    else:
+        tick()
+
+
+def start_watching(jobs: QueueJobs) -> None:
+    """Start the liveness chain now (consumers call this as they start)."""
+    _continue_watching(jobs.huey, jobs.watch_agents_tick, 0)
 
 
 class HueyTaskQueue:

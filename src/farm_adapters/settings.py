@@ -58,6 +58,7 @@ class Settings:
     agent_retries: int = 3
     agent_retry_delay: float = 1.0
     assign_interval_minutes: int = 4
+    watch_interval_seconds: float = 30.0
     periodic: bool = True
 
     @property
@@ -112,6 +113,7 @@ class Settings:
             agent_retries=reader.integer("FARM_AGENT_RETRIES", 3, 0, 20),
             agent_retry_delay=reader.number("FARM_AGENT_RETRY_DELAY", 1.0, 0, 600),
             assign_interval_minutes=reader.integer("FARM_ASSIGN_INTERVAL_MINUTES", 4, 1, 60),
+            watch_interval_seconds=reader.number("FARM_WATCH_INTERVAL_SECONDS", 30, 0.2, 3600),
             periodic=reader.boolean("FARM_PERIODIC", True),
         )
         for key in ("FARM_DATABASE_URL", "FARM_QUEUE_URL"):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from farm_adapters.composition import SchemaOutOfDate, build_runtime, check_schema, migrate
 from farm_adapters.logs import configure_logging
-from farm_adapters.queue import run_consumer, start_embedded_consumer
+from farm_adapters.queue import run_consumer, start_embedded_consumer, start_watching
 from farm_adapters.settings import Settings, SettingsError
 
 log = logging.getLogger("farm.cli")
@@ -125,6 +125,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         runtime = build_runtime(settings)
         consumer = start_embedded_consumer(runtime.huey, settings.queue_workers,
                                            periodic=settings.periodic)
+        if settings.periodic:
+            start_watching(runtime.jobs)
     log.info(
         "farm master starting",
         extra={"address": f"http://{settings.host}:{settings.port}", "workers": settings.workers,
@@ -161,6 +163,8 @@ def _worker(settings: Settings) -> int:
     log.info("farm worker starting", extra={"queue": _safe_url(settings.queue_url),
                                             "threads": settings.queue_workers})
     try:
+        if settings.periodic:
+            start_watching(runtime.jobs)
         run_consumer(runtime.huey, settings.queue_workers, periodic=settings.periodic)
     finally:
         runtime.close()

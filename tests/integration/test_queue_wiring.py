@@ -174,3 +174,22 @@ def test_identical_pending_jobs_are_coalesced(tmp_path) -> None:  # type: ignore
         assert len(dispatcher.wait_for(4)) == 4
     finally:
         consumer.stop(graceful=True)
+
+
+def test_the_liveness_sweep_chains_itself_once_however_often_started(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from farm_adapters.queue import start_watching
+
+    huey = create_huey(f"sqlite:///{tmp_path / 'queue.db'}", name="watch")
+    dispatcher = WaitingDispatcher()
+    dispatcher.watch_agents = lambda: dispatcher._record(("watch_agents", ()))  # type: ignore[method-assign]
+    jobs = register_jobs(huey, lambda: dispatcher, watch_every_seconds=0.2)
+    start_watching(jobs)
+    start_watching(jobs)
+    assert huey.pending_count() == 1
+    consumer = start_embedded_consumer(huey, workers=2, periodic=False)
+    try:
+        ran = dispatcher.wait_for(3)
+    finally:
+        consumer.stop(graceful=True)
+    assert set(ran) == {("watch_agents", ())}
+    assert huey.pending_count() + huey.scheduled_count() <= 1  # still one chain
