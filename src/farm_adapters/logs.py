@@ -52,3 +52,4 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("huey").setLevel(max(logging.getLevelName(level), logging.INFO))
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
                              "FARM_PERIODIC=false)")
     with_storage(worker)
 
+    agent = commands.add_parser(
+        "agent", help="run a render node (see `farm agent --help`)", add_help=False)
+    agent.add_argument("agent_args", nargs=argparse.REMAINDER)
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")
@@ -79,7 +83,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["agent"]:
+        # The agent is its own program: a render node needs none of the master's settings.
+        os.execv(sys.executable, [sys.executable, "-m", "farm_agent", *arguments[1:]])
+    args = _parser().parse_args(arguments)
     try:
         settings = _settings(args)
     except SettingsError as error:

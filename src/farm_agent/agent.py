@@ -1,0 +1,283 @@
+"""The agent: announces itself, heartbeats, accepts assignments, runs them, reports back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from farm_agent import VERSION, system
+from farm_agent.master import Master
+from farm_agent.outbox import Outbox
+from farm_agent.runner import Assignment, Runner, TaskRun
+from farm_agent.server import AgentServer
+
+log = logging.getLogger("farm_agent")
+
+
+@attrs.frozen
+class AgentConfig:
+    master: str
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 50000
+    hostname: str = attrs.Factory(system.hostname)
+    cpus: int = attrs.Factory(system.cpus)
+    ram: int = attrs.Factory(system.ram)
+    state: str = "online"
+    heartbeat: float = 30.0
+    on_shutdown: str = "hand-back"
+    retry_base: float = 1.0
+    retry_spread: float = 5.0
+    farm_name: str | None = None
+
+
+def agent_id(data_dir: Path) -> uuid.UUID:
+    """The agent's id, kept in its data directory across restarts."""
+    path = data_dir / "agent_id"
+    try:
+        return uuid.UUID(path.read_text().strip())
+    except (OSError, ValueError):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        new = uuid.uuid4()
+        path.write_text(str(new) + "\n")
+        return new
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.id = agent_id(config.data_dir)
+        self.master = Master(config.master, retry_base=config.retry_base,
+                             retry_spread=config.retry_spread)
+        self.outbox = Outbox(config.data_dir / "outbox.db")
+        self.runner = Runner(config.data_dir / "logs", self._report, self._register_log,
+                             self._upload_log, self._changed)
+        self.server = AgentServer((config.host, config.port), self)
+        self.port = self.server.server_address[1]
+        self.started = time.monotonic()
+        self.shutting_down = threading.Event()
+        self.restart = False
+        self._stop = threading.Event()
+        self._beat_now = threading.Event()
+        self._assign_lock = threading.Lock()
+
+    # -- the master's calls ------------------------------------------------------------------
+
+    def assign(self, body: Any) -> tuple[int, Any]:
+        if self.shutting_down.is_set():
+            return 503, {"error": "this agent is shutting down"}
+        problem = _check_assignment(body)
+        if problem:
+            return 400, {"error": problem}
+        job, jobtype = body["job"], body["jobtype"]
+        if jobtype.get("name") != "command":
+            return 400, {"error": f"Unknown job type {jobtype.get('name')!r}: this agent runs "
+                                  "only the built-in 'command' job type"}
+        if (job.get("ram") or 0) > system.free_ram():
+            return 400, {"error": "Not enough ram", "free_ram": system.free_ram()}
+        if (job.get("cpus") or 0) > self.config.cpus:
+            return 400, {"error": "Not enough cpus", "cpus": self.config.cpus}
+        with self._assign_lock:
+            held = self.runner.running_task_ids()
+            clash = sorted(t["id"] for t in body["tasks"] if t["id"] in held)
+            if clash:
+                return 409, {"error": "tasks already assigned to this agent",
+                             "rejected_task_ids": clash}
+            assignment = Assignment(body)
+            self.runner.start(assignment)
+        log.info("assignment accepted", extra={"assignment": assignment.id, "job_id": job["id"],
+                                               "tasks": [t["id"] for t in body["tasks"]]})
+        return 202, {"id": assignment.id}
+
+    def running_tasks(self) -> list[dict[str, Any]]:
+        keep = self.outbox.pending_final_reports()
+        tasks = []
+        for assignment in list(self.runner.assignments.values()):
+            for task in assignment.as_reported(keep)["tasks"]:
+                tasks.append({**task, "job_id": assignment.job["id"]})
+        return tasks
+
+    def stop_task(self, task_id: int) -> bool:
+        return self.runner.stop(task_id)
+
+    def update(self, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("version"), str):
+            return 400, {"error": 'send {"version": "<version>"}'}
+        threading.Thread(target=self._download_update, args=(body["version"],),
+                         daemon=True).start()
+        return 202, {"version": body["version"]}
+
+    def request_restart(self) -> tuple[int, Any]:
+        self.restart = True
+        self.shutting_down.set()
+        self._stop.set()
+        return 202, {"restarting": True}
+
+    def status(self) -> dict[str, Any]:
+        return {"id": str(self.id), "state": self._state(), "version": VERSION,
+                "uptime": round(time.monotonic() - self.started, 1),
+                "running_tasks": sorted(self.runner.running_task_ids()),
+                "pending_reports": len(self.outbox)}
+
+    # -- speaking to the master ------------------------------------------------------------
+
+    def _state(self) -> str:
+        if self.shutting_down.is_set():
+            return "offline"
+        return "running" if self.runner.running_task_ids() else self.config.state
+
+    def _current_assignments(self) -> dict[str, Any]:
+        keep = self.outbox.pending_final_reports()
+        return {a.id: a.as_reported(keep) for a in list(self.runner.assignments.values())}
+
+    def announce(self) -> bool:
+        body: dict[str, Any] = {
+            "id": str(self.id), "hostname": self.config.hostname, "version": VERSION,
+            "os_class": system.os_class(), "os_fullname": system.os_fullname(),
+            "ram": self.config.ram, "cpus": self.config.cpus, "cpu_name": system.cpu_name(),
+            "port": self.port, "free_ram": system.free_ram(), "time_offset": 0,
+            "state": self._state(), "mac_addresses": system.mac_addresses(),
+            "current_assignments": self._current_assignments(),
+        }
+        if self.config.farm_name:
+            body["farm_name"] = self.config.farm_name
+        response = self.master.request("POST", "/agents/", json=body)
+        if response is None or response.status_code >= 500:
+            return False
+        if response.status_code >= 400:
+            raise SystemExit(f"farm agent: the master refused this agent: {response.text}")
+        log.info("announced", extra={"agent_id": str(self.id), "status": response.status_code})
+        return True
+
+    def heartbeat(self) -> bool:
+        body = {"state": self._state(), "current_assignments": self._current_assignments(),
+                "free_ram": system.free_ram()}
+        response = self.master.request("POST", f"/agents/{self.id}", json=body)
+        if response is None or response.status_code >= 500:
+            return False
+        if response.status_code == 404:
+            return self.announce()
+        return True
+
+    def _report(self, task: TaskRun, body: dict[str, Any], final: bool) -> None:
+        self.outbox.put("POST", f"/jobs/{task.job_id}/tasks/{task.id}", json_body=body,
+                        headers=self._task_headers(task), task_id=task.id, final=final)
+        if final:
+            self._beat_now.set()
+
+    def _task_headers(self, task: TaskRun) -> dict[str, str]:
+        return {"X-Farm-Agent-Id": str(self.id), "X-Farm-Attempt": str(task.attempt)}
+
+    def _register_log(self, task: TaskRun, identifier: str) -> None:
+        self.outbox.put("POST", f"/jobs/{task.job_id}/tasks/{task.id}/attempts/"
+                                f"{task.attempt}/logs/",
+                        json_body={"identifier": identifier, "agent_id": str(self.id)})
+
+    def _upload_log(self, task: TaskRun, identifier: str, path: Path) -> None:
+        self.outbox.put("PUT", f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/"
+                               f"logs/{identifier}/logfile",
+                        body_file=path, content_type="text/csv")
+
+    def _changed(self) -> None:
+        self._beat_now.set()
+
+    def _download_update(self, version: str) -> None:
+        response = self.master.request("GET", f"/agents/updates/{version}")
+        if response is None or response.status_code != 200:
+            log.warning("update not downloaded", extra={"version": version})
+            return
+        target = self.config.data_dir / "updates" / f"farm-agent-{version}.zip"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(response.content)
+        log.info("update downloaded", extra={"version": version, "file": str(target)})
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def _heartbeats(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            interval = self.config.heartbeat * (1 + random.uniform(-0.1, 0.1))
+            if failures:
+                interval = min(interval, self.master.backoff(failures))
+            self._beat_now.wait(interval)
+            self._beat_now.clear()
+            if self._stop.is_set():
+                break
+            failures = 0 if self.heartbeat() else failures + 1
+
+    def run(self) -> int:
+        """Serve, announce, heartbeat, until SIGTERM/SIGINT (``request_shutdown``)."""
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="http").start()
+        threading.Thread(target=self.outbox.drain, daemon=True, name="outbox",
+                         args=(self.master.send, self._stop, self.master.backoff)).start()
+        failures = 0
+        while not self._stop.is_set() and not self.announce():
+            failures += 1
+            self._stop.wait(self.master.backoff(failures))
+        heartbeats = threading.Thread(target=self._heartbeats, daemon=True, name="heartbeat")
+        heartbeats.start()
+        log.info("agent running", extra={"agent_id": str(self.id), "port": self.port,
+                                         "master": self.config.master})
+        self._stop.wait()
+        return self._shut_down()
+
+    def request_shutdown(self) -> None:
+        self.shutting_down.set()
+        self._stop.set()
+
+    def _shut_down(self) -> int:
+        self.shutting_down.set()
+        if self.config.on_shutdown == "hand-back":
+            self.runner.stop_all()
+        deadline = time.monotonic() + 600
+        while self.runner.running_task_ids() and time.monotonic() < deadline:
+            time.sleep(0.1)  # waiting for running tasks to finish or be killed
+        flush = threading.Event()
+        drainer = threading.Thread(target=self.outbox.drain, daemon=True,
+                                   args=(self.master.send, flush, lambda n: 0.2))
+        drainer.start()
+        deadline = time.monotonic() + 15
+        while len(self.outbox) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        flush.set()
+        self.master.request("POST", f"/agents/{self.id}", json={
+            "state": "offline", "current_assignments": {}, "free_ram": system.free_ram()})
+        self.server.shutdown()
+        self.master.close()
+        log.info("agent stopped", extra={"agent_id": str(self.id),
+                                         "unsent_reports": len(self.outbox)})
+        if self.restart:
+            os.execv(sys.executable, [sys.executable, "-m", "farm_agent", *sys.argv[1:]])
+        return 0
+
+
+def _check_assignment(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    job, jobtype, tasks = body.get("job"), body.get("jobtype"), body.get("tasks")
+    if not isinstance(job, dict) or type(job.get("id")) is not int:
+        return "`job` must be an object with an integer id"
+    if not isinstance(jobtype, dict):
+        return "`jobtype` must be an object"
+    if not isinstance(tasks, list) or not tasks:
+        return "`tasks` must be a non-empty list"
+    for task in tasks:
+        if (not isinstance(task, dict) or type(task.get("id")) is not int
+                or type(task.get("frame")) not in (int, float)):
+            return "each task needs an integer id and a numeric frame"
+    if jobtype.get("name") == "command":
+        command = (job.get("data") or {}).get("command") if isinstance(job.get("data"),
+                                                                        dict) else None
+        if not isinstance(command, list) or not command or not all(
+                isinstance(part, str) for part in command):
+            return 'the command job type needs data {"command": ["program", "arg", ...]}'
+    return None

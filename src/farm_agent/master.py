@@ -1,0 +1,70 @@
+"""Talking to the master: announce, heartbeats, and the outbox of task reports and logs.
+
+Retry rules (agent-protocol.md): 5xx answers and connection errors are retried with back-off;
+4xx answers are not (they would fail the same way again).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("farm_agent.master")
+
+USER_AGENT = "PyFarm/1.0 (agent)"
+
+
+class MasterError(Exception):
+    """The master refused a request (4xx)."""
+
+
+class Master:
+    def __init__(self, url: str, *, timeout: float = 10.0, retry_base: float = 1.0,
+                 retry_spread: float = 5.0) -> None:
+        self.api = url.rstrip("/") + "/api/v1"
+        self._retry_base = retry_base
+        self._retry_spread = retry_spread
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                                  headers={"User-Agent": USER_AGENT})
+
+    def backoff(self, failures: int) -> float:
+        """PyFarm's `1 + random()*5` seconds, scaled for tests, growing a little with failures."""
+        return (self._retry_base + random.random() * self._retry_spread) * min(failures, 4)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        """One attempt; None when the master did not answer."""
+        try:
+            return self._http.request(method, self.api + path, **kwargs)
+        except httpx.TransportError as error:
+            log.warning("master unreachable", extra={"path": path, "error": str(error)})
+            return None
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Deliver one outbox message; True when it needs no retry (delivered or refused)."""
+        headers = dict(message["headers"])
+        headers["Content-Type"] = message["content_type"]
+        if message["body_file"]:
+            try:
+                with open(message["body_file"], "rb") as handle:
+                    content = handle.read()
+            except OSError as error:
+                log.error("log file lost", extra={"file": message["body_file"],
+                                                  "error": str(error)})
+                return True
+        else:
+            content = message["body"] or b""
+        response = self.request(message["method"], message["path"], content=content,
+                                headers=headers)
+        if response is None or response.status_code >= 500:
+            return False
+        if response.status_code >= 400:
+            log.warning("master refused a report", extra={
+                "path": message["path"], "status": response.status_code,
+                "answer": response.text[:300]})
+        return True
+
+    def close(self) -> None:
+        self._http.close()

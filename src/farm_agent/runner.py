@@ -1,0 +1,232 @@
+"""Running the built-in ``command`` job type: one subprocess per frame, logs as CSV."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("farm_agent.runner")
+
+
+def frame_text(frame: float) -> str:
+    return str(int(frame)) if float(frame).is_integer() else repr(float(frame))
+
+
+def command_for(template: list[str], frame: float, start: float, end: float) -> list[str]:
+    """The argv with ``{frame}``, ``{start}`` and ``{end}`` substituted."""
+    values = {"{frame}": frame_text(frame), "{start}": frame_text(start),
+              "{end}": frame_text(end)}
+    argv = []
+    for part in template:
+        for key, value in values.items():
+            part = part.replace(key, value)
+        argv.append(part)
+    return argv
+
+
+class TaskRun:
+    """One task of an assignment, with its process while it runs."""
+
+    def __init__(self, job_id: int, task: dict[str, Any]) -> None:
+        self.job_id = job_id
+        self.id: int = task["id"]
+        self.frame: float = task["frame"]
+        self.attempt: int = task.get("attempt") or 1
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+        self.finished = False
+
+
+class Assignment:
+    """A batch of one job's tasks, run one after the other in a thread."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.id = str(uuid.uuid4())
+        self.body = body
+        self.job: dict[str, Any] = body["job"]
+        self.tasks = [TaskRun(self.job["id"], task) for task in body["tasks"]]
+        frames = [task.frame for task in self.tasks]
+        self.start, self.end = min(frames), max(frames)
+        self.lock = threading.Lock()
+
+    def unfinished(self) -> list[TaskRun]:
+        with self.lock:
+            return [t for t in self.tasks if not t.finished]
+
+    def as_reported(self, keep: set[int]) -> dict[str, Any]:
+        """This assignment as current_assignments carries it: its tasks not finished, or whose
+        final report the master has not received yet."""
+        with self.lock:
+            tasks = [{"id": t.id, "frame": t.frame, "attempt": t.attempt} for t in self.tasks
+                     if not t.finished or t.id in keep]
+        return {**self.body, "id": self.id, "tasks": tasks}
+
+
+Report = Callable[[TaskRun, dict[str, Any], bool], None]
+
+
+class Runner:
+    """Runs assignments; reports through ``report(task, body, final)`` and uploads logs through
+    ``upload(task, identifier, path)``."""
+
+    def __init__(self, logs_dir: Path, report: Report,
+                 register_log: Callable[[TaskRun, str], None],
+                 upload_log: Callable[[TaskRun, str, Path], None],
+                 on_change: Callable[[], None], kill_grace: float = 5.0) -> None:
+        self._logs_dir = logs_dir
+        self._report = report
+        self._register_log = register_log
+        self._upload_log = upload_log
+        self._on_change = on_change
+        self._kill_grace = kill_grace
+        self.assignments: dict[str, Assignment] = {}
+        self._lock = threading.Lock()
+
+    def running_task_ids(self) -> set[int]:
+        with self._lock:
+            return {t.id for a in self.assignments.values() for t in a.unfinished()}
+
+    def start(self, assignment: Assignment) -> None:
+        with self._lock:
+            self.assignments[assignment.id] = assignment
+        threading.Thread(target=self._run, args=(assignment,), daemon=True,
+                         name=f"assignment-{assignment.id[:8]}").start()
+        self._on_change()
+
+    def find(self, task_id: int) -> TaskRun | None:
+        with self._lock:
+            for assignment in self.assignments.values():
+                for task in assignment.tasks:
+                    if task.id == task_id and not task.finished:
+                        return task
+        return None
+
+    def stop(self, task_id: int) -> bool:
+        """Stop a task the master took back: kill its process group, report it queued with no
+        agent. Returns whether the task was known."""
+        task = self.find(task_id)
+        if task is None:
+            return False
+        task.stopped = True
+        process = task.process
+        if process is not None and process.poll() is None:
+            _kill_group(process, self._kill_grace)
+        elif process is None:
+            self._finish(task, {"state": "queued", "agent_id": None})
+        return True
+
+    def stop_all(self) -> None:
+        for task_id in sorted(self.running_task_ids()):
+            self.stop(task_id)
+
+    def _finish(self, task: TaskRun, report: dict[str, Any]) -> None:
+        if task.finished:
+            return
+        task.finished = True
+        self._report(task, report, True)
+
+    def _run(self, assignment: Assignment) -> None:
+        try:
+            template = assignment.job["data"]["command"]
+            environ = {**os.environ, **{str(k): str(v) for k, v in
+                                        (assignment.job.get("environ") or {}).items()}}
+            for task in assignment.tasks:
+                if task.stopped:
+                    self._finish(task, {"state": "queued", "agent_id": None})
+                    continue
+                self._run_task(assignment, task, template, environ)
+        finally:
+            with self._lock:
+                self.assignments.pop(assignment.id, None)
+            self._on_change()
+
+    def _run_task(self, assignment: Assignment, task: TaskRun, template: list[str],
+                  environ: dict[str, str]) -> None:
+        argv = command_for(template, task.frame, assignment.start, assignment.end)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        identifier = f"{stamp}_job{task.job_id}_task{task.id}_attempt{task.attempt}.csv"
+        log_path = self._logs_dir / identifier
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._register_log(task, identifier)
+        self._report(task, {"state": "running", "time_started": "now"}, False)
+        tail: deque[str] = deque(maxlen=20)
+        started = time.monotonic()
+        with log_path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["time", "stream", "line"])
+            writer.writerow([_now(), "agent", f"running {argv!r}"])
+            try:
+                task.process = subprocess.Popen(
+                    argv, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as error:
+                writer.writerow([_now(), "agent", f"could not start: {error}"])
+                handle.flush()
+                self._upload_log(task, identifier, log_path)
+                self._finish(task, {"state": "failed", "last_error": f"could not start: {error}"})
+                return
+            if task.stopped:  # stopped while starting
+                _kill_group(task.process, self._kill_grace)
+            write_lock = threading.Lock()
+            readers = [
+                threading.Thread(target=_copy, args=(task.process.stdout, "stdout", writer,
+                                                     write_lock, None), daemon=True),
+                threading.Thread(target=_copy, args=(task.process.stderr, "stderr", writer,
+                                                     write_lock, tail), daemon=True),
+            ]
+            for reader in readers:
+                reader.start()
+            code = task.process.wait()
+            for reader in readers:
+                reader.join()
+            writer.writerow([_now(), "agent",
+                             f"exit code {code} after {time.monotonic() - started:.1f}s"])
+        self._upload_log(task, identifier, log_path)
+        if task.stopped:
+            self._finish(task, {"state": "queued", "agent_id": None})
+        elif code == 0:
+            self._finish(task, {"state": "done"})
+        else:
+            error = f"exit code {code}" + (": " + "\n".join(tail) if tail else "")
+            self._finish(task, {"state": "failed", "last_error": error[-2000:]})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _copy(stream: Any, name: str, writer: Any, lock: threading.Lock,
+          tail: deque[str] | None) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip("\n")
+        with lock:
+            writer.writerow([_now(), name, line])
+        if tail is not None:
+            tail.append(line)
+    stream.close()
+
+
+def _kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the whole process group, SIGKILL it if it lingers."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
