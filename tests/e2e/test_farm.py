@@ -152,3 +152,22 @@ def test_agents_keep_rendering_while_the_master_is_down(tmp_path: Path,
     tasks = farm.tasks(job_id)
     assert all(t["state"] == "done" and t["time_finished"] for t in tasks)
     assert farm.frames_written() == {frame: 1 for frame in range(1, 9)}
+
+
+def test_sigterm_hands_running_work_back_and_reports_offline(tmp_path: Path,
+                                                             processes: list[Process]) -> None:
+    farm = Farm(tmp_path, processes)
+    farm.start_master()
+    agent = farm.start_agent("render01")
+    job_id = farm.submit(2, 60)
+    farm.wait(lambda: any(t["state"] == "running" for t in farm.tasks(job_id)),
+              "the agent to render")
+    agent_id = farm.agent_id("render01")
+    agent.popen.send_signal(signal.SIGTERM)
+    assert agent.popen.wait(timeout=60) == 0, agent.output()
+    assert farm.api.get(f"/agents/{agent_id}").json()["state"] == "offline", agent.output()
+    tasks = farm.tasks(job_id)
+    assert all(t["state"] == "queued" and t["agent_id"] is None for t in tasks), (
+        tasks, agent.output()[-5000:], farm.serve.output()[-5000:] if farm.serve else "")
+    assert all(t["failures"] == 0 for t in tasks)
+    assert "agent stopped" in agent.output()
