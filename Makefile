@@ -21,5 +21,10 @@ test: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark table (PostgreSQL + Redis too when FARM_BENCH_POSTGRES_URL and
+# FARM_BENCH_REDIS_URL are set). BENCH_ARGS=--quick for a shorter run.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) farm-data .pytest_cache .hypothesis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -951,14 +952,31 @@ class SqlSchedulingRepository:
 
 
 class SqlUnitOfWork:
-    """A connection and a transaction; rolls back on exit unless committed."""
+    """A connection and a transaction; rolls back on exit unless committed.
 
-    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+    On SQLite, writing units of one process take turns on a lock before ``BEGIN IMMEDIATE``:
+    SQLite's own busy handler sleeps up to 100 ms between retries, which under contention
+    costs far more than waiting in line.
+    """
+
+    def __init__(self, engine: Engine, *, read_only: bool = False,
+                 writer_lock: threading.Lock | None = None) -> None:
         self._engine = engine
         self._read_only = read_only
         self._committed = False
+        self._writer_lock = None if read_only else writer_lock
 
     def __enter__(self) -> SqlUnitOfWork:
+        if self._writer_lock is not None:
+            self._writer_lock.acquire()
+        try:
+            return self._begin()
+        except BaseException:
+            if self._writer_lock is not None:
+                self._writer_lock.release()
+            raise
+
+    def _begin(self) -> SqlUnitOfWork:
         connection = self._engine.connect()
         if self._read_only:
             connection = connection.execution_options(**{READ_ONLY: True})
@@ -980,6 +998,8 @@ class SqlUnitOfWork:
                 self._transaction.rollback()
         finally:
             self._connection.close()
+            if self._writer_lock is not None:
+                self._writer_lock.release()
 
     def commit(self) -> None:
         if self._read_only:
@@ -991,6 +1011,7 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writer_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, read_only=read_only)
+        return SqlUnitOfWork(self.engine, read_only=read_only, writer_lock=self._writer_lock)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    literal_column,
     or_,
 )
 from sqlalchemy.engine import Dialect
@@ -305,7 +306,12 @@ task_logs = Table(
 
 # "The tasks of agent X that are neither done nor failed": the reconciler's and the heartbeat's
 # query. Partial, so it stays small however many finished tasks the farm keeps.
-TASK_IS_ACTIVE = or_(tasks.c.state.is_(None), tasks.c.state.notin_(["done", "failed"]))
+# Literal values, not bound parameters: SQLite uses a partial index only when it can see that
+# the query's WHERE implies the index's.
+TASK_IS_ACTIVE = or_(
+    tasks.c.state.is_(None),
+    tasks.c.state.notin_([literal_column("'done'"), literal_column("'failed'")]),
+)
 Index(
     "ix_tasks_agent_active",
     tasks.c.agent_id,

@@ -62,6 +62,8 @@ class Reconciliation:
     failed: tuple[int, ...] = ()
     requeued: tuple[int, ...] = ()
     unsent: tuple[int, ...] = ()
+    still_held: int = 0
+    """How many unfinished tasks the agent holds afterwards."""
 
     @property
     def freed_work(self) -> bool:
@@ -92,7 +94,8 @@ class AssignmentReconciler:
         attempts = attempts or {}
         now = self._clock.now()
         failed, requeued, unsent, jobs = [], [], [], set()
-        for task in uow.tasks.active_of_agent(agent.id, for_update=True):
+        held = uow.tasks.active_of_agent(agent.id, for_update=True)
+        for task in held:
             if task.id in reported and attempts.get(task.id, task.attempts) == task.attempts:
                 continue
             if not task.sent_to_agent:
@@ -121,4 +124,5 @@ class AssignmentReconciler:
                        "failures": failures, "outcome": outcome},
             )
         recompute_job_states(uow, jobs, now)
-        return Reconciliation(tuple(failed), tuple(requeued), tuple(unsent))
+        return Reconciliation(tuple(failed), tuple(requeued), tuple(unsent),
+                              len(held) - len(failed) - len(requeued))

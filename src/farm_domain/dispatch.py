@@ -82,6 +82,11 @@ class Dispatcher:
         The agent's row is locked, so one agent never gets two batches at once; tasks are
         claimed with compare-and-set, so one task never goes to two agents.
         """
+        with self._uow(read_only=True) as uow:  # most calls end here: no write lock taken
+            agent = uow.agents.get(agent_id)
+            if agent is None or not agent.is_available or self._networks.refusal(agent) \
+                    or uow.tasks.active_of_agent(agent_id):
+                return []
         now = self._clock.now()
         with self._uow() as uow:
             agent = uow.agents.get(agent_id, for_update=True)

@@ -47,6 +47,8 @@ class _AfterCommit:
     send_to_agent: uuid.UUID | None = None
     update_agent: uuid.UUID | None = None
     stops: list[tuple[str, int, list[int]]] = attrs.Factory(list)
+    busy: bool = False
+    """The agent reported tasks it still runs: it gets no new work (no need to ask)."""
 
 
 @attrs.frozen
@@ -112,7 +114,7 @@ class AgentRegistry:
                 agent = self._apply(uow, existing, values, sets, changes, after, from_agent=True)
                 created = False
             uow.commit()
-        if agent.is_available:
+        if agent.is_available and not after.busy:
             after.assign_to_agent = agent.id
         self._enqueue(after)
         return agent, created
@@ -137,7 +139,7 @@ class AgentRegistry:
                 raise NotFound(f"Agent {agent_id} not found")
             agent = self._apply(uow, existing, values, sets, changes, after, from_agent=from_agent)
             uow.commit()
-        if agent.is_available:
+        if agent.is_available and not after.busy:
             after.assign_to_agent = agent.id
         self._enqueue(after)
         return agent
@@ -325,6 +327,7 @@ class AgentRegistry:
         elif changes.reported_task_ids is not UNSET:
             outcome = self._reconciler.reconcile(uow, agent, changes.reported_task_ids,
                                                  changes.reported_attempts)
+            after.busy = outcome.still_held > 0
             if outcome.unsent:
                 after.send_to_agent = agent.id
             if outcome.freed_work:

@@ -1,0 +1,315 @@
+"""``make bench``: start the master on loopback, load it, print a table.
+
+Every scenario is reported with throughput, p50 and p99 latency, errors, and its ratio to a
+baseline measured in the same run: a bare Falcon endpoint parsing the same JSON, served by the
+same server stack (granian, same workers). In-process scenarios (scheduling, reconciliation)
+report operations per second and the ratio to their own smallest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from bench import seed
+from bench.load import Result, load
+
+ROOT = Path(__file__).resolve().parent.parent
+BUSY = 1000  # agents that run 4 tasks and heartbeat during the load
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for each in pids:
+        try:
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited early (status {process.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listened on port {port} within {timeout}s")
+
+
+@contextmanager
+def served(args: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[int]:
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, *args], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            wait_port(port, process)
+            yield process.pid
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, ...]] = []
+
+    def add(self, backend: str, scenario: str, result: Result | None, baseline: float | None,
+            *, unit: str = "req/s", value: float | None = None, ratio: float | None = None,
+            note: str = "") -> None:
+        throughput = value if value is not None else (result.throughput if result else 0)
+        if ratio is None and baseline:
+            ratio = throughput / baseline
+        self.rows.append((
+            backend, scenario, f"{throughput:,.0f} {unit}",
+            f"{result.percentile(50):.1f}" if result else "-",
+            f"{result.percentile(99):.1f}" if result else "-",
+            str(result.errors) if result else "-",
+            f"{ratio:.2f}" if ratio is not None else "-", note))
+        print("  " + " | ".join(self.rows[-1]), flush=True)
+
+    def render(self) -> str:
+        head = ("backend", "scenario", "throughput", "p50 ms", "p99 ms", "errors", "ratio",
+                "notes")
+        widths = [max(len(str(r[i])) for r in [head, *self.rows]) for i in range(len(head))]
+        lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
+                 "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+                  for r in self.rows]
+        return "\n".join(lines)
+
+
+def heartbeat_body(task_ids: list[int]) -> bytes:
+    return orjson.dumps({"state": "running", "free_ram": 2048, "current_assignments": {
+        "a": {"id": "a", "tasks": [{"id": i, "frame": 1.0, "attempt": 1} for i in task_ids]}}})
+
+
+class Backend:
+    def __init__(self, name: str, work: Path, postgres: str | None, redis: str | None) -> None:
+        self.name, self.work, self.postgres, self.redis = name, work, postgres, redis
+        self.count = 0
+
+    def fresh(self) -> tuple[str, str, dict[str, str]]:
+        """A new empty, migrated database and queue; returns (database URL, queue URL, env)."""
+        self.count += 1
+        data = self.work / f"{self.name}-{self.count}"
+        data.mkdir(parents=True)
+        if self.postgres:
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            name = f"farm_bench_{uuid.uuid4().hex[:10]}"
+            admin = make_url(self.postgres).set(drivername="postgresql")
+            with psycopg.connect(admin.render_as_string(hide_password=False),
+                                 autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{name}"')
+            database = make_url(self.postgres).set(database=name).render_as_string(
+                hide_password=False)
+            queue = self.redis or ""
+        else:
+            database = f"sqlite:///{data / 'farm.db'}"
+            queue = f"sqlite:///{data / 'queue.db'}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
+        env.update({"FARM_DATA_DIR": str(data), "FARM_DATABASE_URL": database,
+                    "FARM_QUEUE_URL": queue, "FARM_AGENT_NETWORKS": "127.0.0.0/8",
+                    "FARM_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT / "src")})
+        subprocess.run([sys.executable, "-m", "farm_cli.main", "db", "upgrade"], env=env,
+                       check=True, capture_output=True, cwd=ROOT)
+        return database, queue, env
+
+
+def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table,
+             baseline: float) -> None:
+    from farm_adapters.database import create_database_engine
+
+    for size in sizes:
+        database, queue, env = backend.fresh()
+        engine = create_database_engine(database)
+        print(f"[{backend.name}] seeding {size:,} agents ...", flush=True)
+        agents = seed.agents(engine, size)
+        busy = agents[:min(BUSY, size)]
+        job_id = seed.job(engine)
+        seed.tasks(engine, job_id, len(busy) * 4, owners=busy)
+        owned = seed.task_ids_of(engine, busy)
+        engine.dispose()
+        bodies = {agent: heartbeat_body(owned[agent]) for agent in busy}
+        port = free_port()
+        serve = ["-m", "farm_cli.main", "serve", "--port", str(port), "--workers", str(workers)]
+        extra = []
+        if backend.redis:
+            extra.append(subprocess.Popen(
+                [sys.executable, "-m", "farm_cli.main", "worker"], env=env, cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            with served(serve, env, backend.work / f"serve-{size}.log", port) as pid:
+                rnd = random.Random(size)
+
+                def heartbeat(n: int) -> tuple[str, str, bytes]:
+                    agent = busy[rnd.randrange(len(busy))]
+                    return "POST", f"/api/v1/agents/{agent}", bodies[agent]
+
+                load(port, heartbeat, connections=4, seconds=1)  # warm up
+                start_rss = rss_mb(pid)
+                result = load(port, heartbeat, connections=16, seconds=seconds)
+                table.add(backend.name, f"heartbeats, {size:,} agents", result, baseline,
+                          note=f"RSS {start_rss:.0f}→{rss_mb(pid):.0f} MB")
+                if size == sizes[min(1, len(sizes) - 1)]:
+                    paced = load(port, heartbeat, connections=16, seconds=seconds, rate=300)
+                    table.add(backend.name, f"heartbeats at 300/s, {size:,} agents", paced,
+                              None, note="open loop")
+                    known = agents[rnd.randrange(len(agents))]
+
+                    def announce(n: int) -> tuple[str, str, bytes]:
+                        agent = uuid.uuid4() if n % 2 else known
+                        return "POST", "/api/v1/agents/", orjson.dumps({
+                            "id": str(agent), "hostname": f"new{n}", "ram": 8192,
+                            "free_ram": 4096, "cpus": 8, "port": 50000, "state": "online",
+                            "current_assignments": {}})
+
+                    table.add(backend.name, "announces, half new half known",
+                              load(port, announce, connections=16, seconds=seconds), baseline)
+                if size == sizes[-1]:
+                    def listing(n: int) -> tuple[str, str, None]:
+                        return "GET", "/api/v1/agents/?min_ram=63000&min_cpus=30", None
+
+                    result = load(port, listing, connections=4, seconds=seconds)
+                    table.add(backend.name, f"list with a filter, {size:,} agents", result,
+                              None, note=f"~{size // 64 * 3 // 32:,} rows each")
+        finally:
+            for process in extra:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -> None:
+    from farm_adapters.composition import build_runtime
+    from farm_adapters.database import create_database_engine
+    from farm_adapters.settings import Settings
+    from farm_domain.agents import AgentChanges
+
+    from tests.fakes import RecordingQueue, ScriptedAgentClient
+
+    # Scheduling: 1,200 idle agents, 6,000 queued tasks (OpenCue's stress-test shape).
+    database, _, env = backend.fresh()
+    engine = create_database_engine(database)
+    seed.agents(engine, 1200)
+    for n in range(5):
+        seed.tasks(engine, seed.job(engine, f"job{n}"), 1200)
+    engine.dispose()
+    settings = Settings.load({**env, "FARM_QUEUE_URL": "immediate"})
+    runtime = build_runtime(settings, queue=RecordingQueue(), client=ScriptedAgentClient())
+    began = time.perf_counter()
+    given = runtime.dispatcher.assign_tasks()
+    seconds = time.perf_counter() - began
+    runtime.close()
+    table.add(backend.name, "scheduling 6,000 tasks to 1,200 agents", None, None,
+              unit="tasks/s", value=given * 5 / seconds,
+              note=f"{given} batches of 5 in {seconds:.1f}s")
+
+    # Reconciliation: one agent's heartbeat as the farm's task count grows.
+    first = None
+    for total in reconcile_sizes:
+        database, _, env = backend.fresh()
+        engine = create_database_engine(database)
+        agents = seed.agents(engine, 100)
+        job_id = seed.job(engine)
+        seed.tasks(engine, job_id, total, owners=agents, done=True)
+        owned = seed.task_ids_of(engine, agents[:1])[agents[0]]
+        engine.dispose()
+        runtime = build_runtime(Settings.load({**env, "FARM_QUEUE_URL": "immediate"}),
+                                queue=RecordingQueue(), client=ScriptedAgentClient())
+        changes = AgentChanges(state="running", reported_task_ids=frozenset(owned),
+                               reported_attempts={i: 1 for i in owned})
+        timings = []
+        for _ in range(300):
+            began = time.perf_counter()
+            runtime.farm.agents.update(agents[0], changes)
+            timings.append(time.perf_counter() - began)
+        runtime.close()
+        per_op = statistics.median(timings)
+        first = first or per_op
+        table.add(backend.name, f"reconcile one heartbeat, {total:,} tasks", None, None,
+                  unit="ops/s", value=1 / per_op, ratio=first / per_op,
+                  note=f"median {per_op * 1000:.2f} ms (ratio vs {reconcile_sizes[0]:,})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes and shorter loads (a few minutes)")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each load")
+    parser.add_argument("--workers", type=int, default=2, help="WSGI workers (default 2)")
+    parser.add_argument("--backends", default="embedded,postgres",
+                        help="embedded and/or postgres (PostgreSQL + Redis, when reachable)")
+    args = parser.parse_args()
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]
+    reconcile_sizes = [10000, 100000] if args.quick else [10000, 100000, 1000000]
+    postgres = os.environ.get("FARM_BENCH_POSTGRES_URL") or os.environ.get(
+        "FARM_TEST_POSTGRES_URL")
+    redis = os.environ.get("FARM_BENCH_REDIS_URL") or os.environ.get("FARM_TEST_REDIS_URL")
+    sys.path.insert(0, str(ROOT))
+    table = Table()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="farm-bench-") as work:
+        work_dir = Path(work)
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
+        baseline_cmd = ["-m", "granian", "--interface", "wsgi", "--workers", str(args.workers),
+                        "--port", str(port), "--no-ws", "bench.baseline:app"]
+        with served(baseline_cmd, env, work_dir / "baseline.log", port):
+            body = heartbeat_body([1, 2, 3, 4])
+            load(port, lambda n: ("POST", f"/api/v1/agents/{n}", body), seconds=1)
+            base = load(port, lambda n: ("POST", f"/api/v1/agents/{n}", body), connections=16,
+                        seconds=seconds)
+        table.add("-", "baseline: bare Falcon parsing the same body", base, base.throughput)
+        for name in args.backends.split(","):
+            if name == "postgres" and not (postgres and redis):
+                print("skipping postgres: set FARM_BENCH_POSTGRES_URL and FARM_BENCH_REDIS_URL")
+                continue
+            backend = Backend(name, work_dir, postgres if name == "postgres" else None,
+                              redis if name == "postgres" else None)
+            run_http(backend, sizes, seconds, args.workers, table, base.throughput)
+            run_in_process(backend, table, reconcile_sizes)
+    print()
+    print(table.render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
