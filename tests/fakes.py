@@ -552,12 +552,14 @@ class FakeSchedulingRepository:
                        if t.job_id == job_id and t.status is TaskStatus.QUEUED),
                       key=lambda t: (t.frame, t.id))[:limit]
 
-    def claim(self, task_id: int, agent_id: uuid.UUID) -> bool:
-        task = self._d.tasks.get(task_id)
-        if task is None or task.status is not TaskStatus.QUEUED:
-            return False
-        self._d.tasks[task_id] = task.assigned_to(agent_id)
-        return True
+    def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
+        claimed = []
+        for task_id in task_ids:
+            task = self._d.tasks.get(task_id)
+            if task is not None and task.status is TaskStatus.QUEUED:
+                self._d.tasks[task_id] = task.assigned_to(agent_id)
+                claimed.append(task_id)
+        return sorted(claimed)
 
     def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
                   ) -> bool:

@@ -943,15 +943,18 @@ class SqlSchedulingRepository:
         )
         return [_task_from(row._mapping) for row in rows]
 
-    def claim(self, task_id: int, agent_id: uuid.UUID) -> bool:
+    def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
+        if not task_ids:
+            return []
         tk = t.tasks.c
-        result = self._c.execute(
+        claimed = self._c.execute(
             update(t.tasks)
-            .where(tk.id == task_id, tk.agent_id.is_(None), tk.state.is_(None))
+            .where(tk.id.in_(list(task_ids)), tk.agent_id.is_(None), tk.state.is_(None))
             .values(agent_id=agent_id, attempts=tk.attempts + 1, sent_to_agent=False,
                     sent_at=None, time_finished=None)
-        )
-        return result.rowcount == 1
+            .returning(tk.id)
+        ).scalars()
+        return sorted(claimed)
 
     def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
                   ) -> bool:

@@ -65,13 +65,30 @@ class Dispatcher:
     # -- choosing work ---------------------------------------------------------------------
 
     def assign_tasks(self) -> int:
-        """Give a batch to every idle agent that fits some job; returns how many got one."""
+        """Give a batch to every idle agent that fits some job; returns how many got one.
+
+        The sweep reads the candidate jobs once and keeps their busy counts as it goes; each
+        agent is still assigned in its own transaction, and claims stay compare-and-set, so
+        another assigner working at the same time can only make a claim fail, never double it.
+        """
         with self._uow(read_only=True) as uow:
             idle = uow.scheduling.idle_agents()
-        given = 0
+            jobs = uow.scheduling.candidate_jobs()
+        given, touched = 0, set()
         for agent_id in idle:
-            if self.assign_tasks_to_agent(agent_id):
-                given += 1
+            if not jobs:
+                break
+            claimed, job = self._assign(agent_id, jobs)
+            if job is None:
+                continue
+            given += 1
+            touched.add(job.id)
+            jobs = [attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == job.id else j
+                    for j in jobs if j.id != job.id or len(claimed) == job.batch_size]
+        if touched:
+            with self._uow() as uow:
+                recompute_job_states(uow, touched, self._clock.now())
+                uow.commit()
         if idle:
             log.info("assignment sweep", extra={"idle_agents": len(idle), "assigned": given})
         return given
@@ -87,28 +104,38 @@ class Dispatcher:
             if agent is None or not agent.is_available or self._networks.refusal(agent) \
                     or uow.tasks.active_of_agent(agent_id):
                 return []
+        claimed, _ = self._assign(agent_id, None)
+        return claimed
+
+    def _assign(self, agent_id: uuid.UUID, jobs: list[JobProfile] | None
+                ) -> tuple[list[int], JobProfile | None]:
+        """Claim a batch for the agent (from ``jobs``, or the candidates read now) and, when it
+        was asked for alone, bring the job's state up to date."""
         now = self._clock.now()
         with self._uow() as uow:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None or not agent.is_available or self._networks.refusal(agent):
-                return []
+                return [], None
             if uow.tasks.active_of_agent(agent_id):
-                return []
+                return [], None
             profile = uow.scheduling.agent_profile(agent_id)
             assert profile is not None
             blocked = frozenset(
                 block.job_id for block in uow.blocks.of_agent(agent_id)
                 if block.blocks(profile.fingerprint, self._policy.max_failures))
-            jobs = uow.scheduling.candidate_jobs()
-            claimed, job = self._claim_batch(uow, agent_id, profile, jobs, blocked)
+            alone = jobs is None
+            claimed, job = self._claim_batch(
+                uow, agent_id, profile, uow.scheduling.candidate_jobs() if alone else jobs,
+                blocked)
             if not claimed or job is None:
-                return []
-            recompute_job_states(uow, [job.id], now)
+                return [], None
+            if alone:
+                recompute_job_states(uow, [job.id], now)
             uow.commit()
         log.info("tasks assigned", extra={"agent_id": str(agent_id), "job_id": job.id,
                                           "task_ids": claimed, "reason": "agent idle"})
         self._queue.send_tasks_to_agent(agent_id)
-        return claimed
+        return claimed, job
 
     def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: Any,
                      jobs: list[JobProfile], blocked: frozenset[int]
@@ -128,7 +155,7 @@ class Dispatcher:
                     remaining = [other for other in remaining if other.id != job.id]
                     continue
             batch = batch_of(job, uow.scheduling.queued_tasks(job.id, job.batch_size))
-            claimed = [task.id for task in batch if uow.scheduling.claim(task.id, agent_id)]
+            claimed = uow.scheduling.claim([task.id for task in batch], agent_id)
             if claimed:
                 return claimed, job
             remaining = [other for other in remaining if other.id != job.id]

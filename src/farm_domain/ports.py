@@ -196,9 +196,9 @@ class SchedulingRepository(Protocol):
         """Up to ``limit`` of the job's queued tasks by frame, skipping rows other transactions
         have locked."""
 
-    def claim(self, task_id: int, agent_id: uuid.UUID) -> bool:
-        """Give a queued task to the agent as a new attempt, only if it is still queued and
-        unowned; returns whether it did."""
+    def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
+        """Give queued tasks to the agent as a new attempt each, only those still queued and
+        unowned; returns the ids it gave."""
 
     def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
                   ) -> bool:

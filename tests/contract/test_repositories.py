@@ -456,8 +456,9 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
         assert (agent.ram, agent.cpus, agent.software) == (4096, 8, frozenset({(maya.id, 200)}))
         queued = u.scheduling.queued_tasks(ready.id, 2)
         assert [t.frame for t in queued] == [1.0, 3.0]
-        assert u.scheduling.claim(queued[0].id, idle.id)
-        assert not u.scheduling.claim(queued[0].id, busy.id)
+        assert u.scheduling.claim([queued[0].id], idle.id) == [queued[0].id]
+        assert u.scheduling.claim([queued[0].id, queued[1].id], busy.id) == [queued[1].id]
+        assert u.scheduling.claim([], busy.id) == []
         assert not u.scheduling.mark_sent(queued[0].id, idle.id, 2, T0)
         assert u.scheduling.mark_sent(queued[0].id, idle.id, 1, T0)
         u.commit()
