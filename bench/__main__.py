@@ -156,6 +156,7 @@ class Backend:
 def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table,
              baseline: float) -> None:
     from farm_adapters.database import create_database_engine
+    from farm_adapters.schema_migrations import analyze
 
     for size in sizes:
         database, queue, env = backend.fresh()
@@ -166,6 +167,7 @@ def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, t
         job_id = seed.job(engine)
         seed.tasks(engine, job_id, len(busy) * 4, owners=busy)
         owned = seed.task_ids_of(engine, busy)
+        analyze(engine)  # as `farm db upgrade` and `farm serve` do on a running farm
         engine.dispose()
         bodies = {agent: heartbeat_body(owned[agent]) for agent in busy}
         port = free_port()

@@ -12,6 +12,8 @@ from farm_adapters.composition import SchemaOutOfDate, build_runtime, check_sche
 from farm_adapters.logs import configure_logging
 from farm_adapters.queue import run_consumer, start_embedded_consumer, start_watching
 from farm_adapters.settings import Settings, SettingsError
+from farm_cli import operators
+from farm_domain.errors import DomainError, ValidationError
 
 log = logging.getLogger("farm.cli")
 
@@ -66,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
         "agent", help="run a render node (see `farm agent --help`)", add_help=False)
     agent.add_argument("agent_args", nargs=argparse.REMAINDER)
 
+    operators.add_parsers(commands)
+    for name in ("agents", "jobs", "software"):
+        with_storage(commands.choices[name])
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")
@@ -93,18 +99,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"farm: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    if args.command in ("agents", "jobs", "software"):
+        configure_logging("WARNING", "text")  # the command's output is what the operator reads
+    else:
+        configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "serve":
             return _serve(args, settings)
         if args.command == "worker":
             return _worker(settings)
+        if args.command in ("agents", "jobs", "software"):
+            return _operate(args, settings)
         migrate(settings)
         log.info("database upgraded", extra={"database": _safe_url(settings.database_url)})
         return 0
     except SchemaOutOfDate as error:
         print(f"farm: {error}", file=sys.stderr)
         return 2
+
+
+def _operate(args: argparse.Namespace, settings: Settings) -> int:
+    """Run an operator command on the domain services; a domain error is one line on stderr
+    and exit status 1 (2 for a request the domain refuses as invalid)."""
+    if settings.database_is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        check_schema(settings)
+    except SchemaOutOfDate:
+        if not settings.database_is_embedded:
+            raise
+        migrate(settings)
+    runtime = build_runtime(settings)
+    try:
+        return operators.run(runtime.farm, args)
+    except ValidationError as error:
+        print(f"farm: {error.message}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"farm: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.close()
 
 
 def _safe_url(url: str) -> str:

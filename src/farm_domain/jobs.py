@@ -291,6 +291,23 @@ class JobService:
             self._queue.assign_tasks()
         return True
 
+    def requeue_failed(self, job_id: int) -> list[int]:
+        """Put the job's failed tasks back in the queue (their failure counts stay); returns
+        their ids. Raises NotFound."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            job = self._job(uow, job_id, for_update=True)
+            failed = [t for t in uow.tasks.of_job(job.id) if t.state is WorkState.FAILED]
+            for task in failed:
+                uow.tasks.save(attrs.evolve(task.requeued(), time_finished=None))
+            recompute_job_states(uow, [job.id], now)
+            uow.commit()
+        if failed:
+            log.info("failed tasks requeued", extra={
+                "job_id": job_id, "task_ids": [t.id for t in failed], "reason": "operator"})
+            self._queue.assign_tasks()
+        return [t.id for t in failed]
+
     def blocklist(self, job_id: int) -> list[BlockView]:
         """How each agent fared with the job, and whether the scheduler keeps it away.
         Raises NotFound."""
