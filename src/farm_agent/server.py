@@ -50,7 +50,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         agent = self.server.agent
-        if self.path.rstrip("/") == "/api/v1/tasks":
+        if agent.shutting_down.is_set():
+            self._send(503, {"error": "this agent is shutting down"})
+        elif self.path.rstrip("/") == "/api/v1/tasks":
             self._send(200, agent.running_tasks())
         elif self.path.rstrip("/") == "/api/v1/status":
             self._send(200, agent.status())

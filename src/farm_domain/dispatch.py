@@ -335,8 +335,11 @@ class Dispatcher:
             if self._networks.refusal(agent) is not None:
                 continue
             if agent.state is AgentState.OFFLINE:
-                since = None if agent.last_polled is None else (now - agent.last_polled)
-                due = since is None or since.total_seconds() >= self._policy.poll_offline_after
+                # Counted from the last contact: an agent that just reported itself offline
+                # (shutting down) is not polled back online while its server still answers.
+                contact = agent.last_contact
+                due = contact is None or (
+                    (now - contact).total_seconds() >= self._policy.poll_offline_after)
             elif agent.disabled:
                 continue
             else:

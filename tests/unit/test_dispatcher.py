@@ -197,9 +197,10 @@ def test_polling_busy_idle_and_offline_agents() -> None:
                                         poll_offline_after=7200))
     JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=1))
     job_id = submit(world, requeue=3)
+    gone, _ = world.announce(hostname="gone", port=50003, state="offline")
+    world.clock.advance(7200)  # offline agents are polled two hours after their last word
     busy, _ = world.announce(hostname="busy", port=50001)
     idle, _ = world.announce(hostname="idle", port=50002)
-    gone, _ = world.announce(hostname="gone", port=50003, state="offline")
     world.dispatcher.assign_tasks_to_agent(busy.id)
     world.dispatcher.send_tasks_to_agent(busy.id)
     world.clock.advance(601)
