@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import attrs
 
-from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
+from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.ports import AgentCall
 from farm_domain.scheduling import (
@@ -127,6 +127,19 @@ class FakeAgentRepository:
                 self._d.tasks[task_id] = attrs.evolve(task, agent_id=None)
         return True
 
+    def overview(self, query: AgentQuery) -> list[AgentOverview]:
+        found = []
+        for summary in self.query(query):
+            agent = self.get(summary.id)
+            assert agent is not None
+            active = sum(1 for t in self._d.tasks.values()
+                         if t.agent_id == agent.id and not t.is_finished)
+            found.append(AgentOverview(agent.id, agent.hostname, agent.remote_ip, agent.port,
+                                       agent.shown_state, agent.ram, agent.free_ram,
+                                       agent.cpus, agent.last_heard_from, active,
+                                       agent.software))
+        return found
+
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         def keep(a: Agent) -> bool:
             checks = [
@@ -199,6 +212,15 @@ class FakeTaskRepository:
             counts = self.status_counts(job_id)
             if counts:
                 found[job_id] = counts
+        return found
+
+    def busy_agents_of(self, job_ids: Iterable[int]) -> dict[int, int]:
+        found = {}
+        for job_id in job_ids:
+            agents = {t.agent_id for t in self._d.tasks.values()
+                      if t.job_id == job_id and t.agent_id is not None and not t.is_finished}
+            if agents:
+                found[job_id] = len(agents)
         return found
 
     def add_many(self, tasks: Sequence[Task]) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Row
 
 from farm_adapters import tables as t
 from farm_adapters.database import READ_ONLY
-from farm_domain.agents import Agent, AgentQuery, AgentSummary, SoftwareRef
+from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
 from farm_domain.scheduling import (
     AgentContact,
@@ -202,34 +202,71 @@ class SqlAgentRepository:
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         a = t.agents.c
         statement = select(a.id, a.hostname, a.port, a.remote_ip).order_by(a.hostname, a.id)
-        conditions = []
-        if query.min_ram is not None:
-            conditions.append(a.ram >= query.min_ram)
-        if query.max_ram is not None:
-            conditions.append(a.ram <= query.max_ram)
-        if query.min_cpus is not None:
-            conditions.append(a.cpus >= query.min_cpus)
-        if query.max_cpus is not None:
-            conditions.append(a.cpus <= query.max_cpus)
-        if query.hostname is not None:
-            conditions.append(a.hostname == query.hostname)
-        if query.remote_ip is not None:
-            conditions.append(a.remote_ip == query.remote_ip)
-        if query.port is not None:
-            conditions.append(a.port == query.port)
-        if query.state is AgentState.DISABLED:
-            conditions += [a.disabled.is_(True), a.state != "offline"]
-        elif query.state is AgentState.OFFLINE:
-            conditions.append(a.state == "offline")
-        elif query.state is not None:
-            conditions += [a.state == query.state.label, a.disabled.is_(False)]
-        if conditions:
-            statement = statement.where(and_(*conditions))
-        if query.limit is not None:
-            statement = statement.limit(query.limit)
-        if query.offset:
-            statement = statement.offset(query.offset)
-        return [AgentSummary(*row) for row in self._c.execute(statement)]
+        return [AgentSummary(*row) for row in self._c.execute(_filtered(statement, query))]
+
+    def overview(self, query: AgentQuery) -> list[AgentOverview]:
+        a, tk = t.agents.c, t.tasks.c
+        active = (select(func.count()).where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
+                  .correlate(t.agents).scalar_subquery())
+        statement = select(a.id, a.hostname, a.remote_ip, a.port, a.state, a.disabled, a.ram,
+                           a.free_ram, a.cpus, a.last_heard_from, active.label("active")
+                           ).order_by(a.hostname, a.id)
+        rows = self._c.execute(_filtered(statement, query)).all()
+        ids = [row.id for row in rows]
+        software: dict[uuid.UUID, list[SoftwareRef]] = {}
+        if ids:
+            for agent_id, name, version in self._c.execute(
+                select(t.agent_software_versions.c.agent_id, t.software.c.software,
+                       t.software_versions.c.version)
+                .join(t.software_versions, t.software_versions.c.id
+                      == t.agent_software_versions.c.software_version_id)
+                .join(t.software, t.software.c.id == t.software_versions.c.software_id)
+                .where(t.agent_software_versions.c.agent_id.in_(ids))
+                .order_by(t.software.c.software, t.software_versions.c.rank)
+            ):
+                software.setdefault(agent_id, []).append(SoftwareRef(name, version))
+        overviews = []
+        for row in rows:
+            state = _enum(AgentState, row.state)
+            shown = AgentState.DISABLED if row.disabled and state is not AgentState.OFFLINE \
+                else state
+            overviews.append(AgentOverview(
+                row.id, row.hostname, row.remote_ip, row.port, shown, row.ram, row.free_ram,
+                row.cpus, row.last_heard_from, row.active, tuple(software.get(row.id, ()))))
+        return overviews
+
+
+def _filtered(statement: Any, query: AgentQuery) -> Any:
+    """The AgentQuery's filters and paging applied to a statement over the agents table."""
+    a = t.agents.c
+    conditions = []
+    if query.min_ram is not None:
+        conditions.append(a.ram >= query.min_ram)
+    if query.max_ram is not None:
+        conditions.append(a.ram <= query.max_ram)
+    if query.min_cpus is not None:
+        conditions.append(a.cpus >= query.min_cpus)
+    if query.max_cpus is not None:
+        conditions.append(a.cpus <= query.max_cpus)
+    if query.hostname is not None:
+        conditions.append(a.hostname == query.hostname)
+    if query.remote_ip is not None:
+        conditions.append(a.remote_ip == query.remote_ip)
+    if query.port is not None:
+        conditions.append(a.port == query.port)
+    if query.state is AgentState.DISABLED:
+        conditions += [a.disabled.is_(True), a.state != "offline"]
+    elif query.state is AgentState.OFFLINE:
+        conditions.append(a.state == "offline")
+    elif query.state is not None:
+        conditions += [a.state == query.state.label, a.disabled.is_(False)]
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    if query.limit is not None:
+        statement = statement.limit(query.limit)
+    if query.offset:
+        statement = statement.offset(query.offset)
+    return statement
 
 
 def _agent_from(
@@ -391,6 +428,16 @@ class SqlTaskRepository:
             counts = found.setdefault(job_id, {})
             counts[status] = counts.get(status, 0) + count
         return found
+
+    def busy_agents_of(self, job_ids: Iterable[int]) -> dict[int, int]:
+        wanted = list(job_ids)
+        if not wanted:
+            return {}
+        tk = t.tasks.c
+        return dict(self._c.execute(
+            select(tk.job_id, func.count(distinct(tk.agent_id)))
+            .where(tk.job_id.in_(wanted), tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+            .group_by(tk.job_id)).all())
 
     def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
         rows = self._c.execute(

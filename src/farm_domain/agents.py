@@ -218,3 +218,20 @@ def agent_address(agent: Any) -> str | None:
     if agent.use_address is UseAddress.HOSTNAME:
         return agent.hostname.rstrip(".")
     return agent.remote_ip
+
+
+@attrs.frozen
+class AgentOverview:
+    """An agent as a monitor lists it: resources, state, last word and its unfinished tasks."""
+
+    id: uuid.UUID
+    hostname: str
+    remote_ip: str | None
+    port: int
+    state: AgentState
+    ram: int
+    free_ram: int
+    cpus: int
+    last_heard_from: datetime | None
+    active_tasks: int
+    software: tuple[SoftwareRef, ...] = ()

@@ -126,6 +126,7 @@ class JobView:
 
     job: Job
     counts: dict[TaskStatus, int]
+    busy_agents: int = 0
 
 
 def _check_scalars(values: dict[str, Any]) -> None:
@@ -221,7 +222,8 @@ class JobService:
         with self._uow(read_only=True) as uow:
             jobs = uow.jobs.query(query)
             counts = uow.tasks.status_counts_of(job.id for job in jobs)
-        return [JobView(job, counts.get(job.id, {})) for job in jobs]
+            busy = uow.tasks.busy_agents_of(job.id for job in jobs)
+        return [JobView(job, counts.get(job.id, {}), busy.get(job.id, 0)) for job in jobs]
 
     def get(self, id_or_title: str | int) -> JobView:
         """A job by id, or the newest job with that title. Raises NotFound."""

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from farm_domain.agents import Agent, AgentQuery, AgentSummary
+from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary
 from farm_domain.enums import WorkState
 from farm_domain.scheduling import AgentContact, AgentProfile, JobAgentBlock, JobProfile
 from farm_domain.software import Software, SoftwareVersion
@@ -51,6 +51,10 @@ class AgentRepository(Protocol):
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         """Agents matching every filter, ordered by hostname then id."""
 
+    def overview(self, query: AgentQuery) -> list[AgentOverview]:
+        """Like ``query``, with what a monitor shows of each agent (a fixed number of queries
+        whatever the page size)."""
+
 
 class TaskRepository(Protocol):
     def get(self, task_id: int, *, for_update: bool = False) -> Task | None: ...
@@ -69,6 +73,9 @@ class TaskRepository(Protocol):
 
     def status_counts_of(self, job_ids: Iterable[int]) -> dict[int, dict[TaskStatus, int]]:
         """Per-status counts for each of these jobs (jobs without tasks are absent)."""
+
+    def busy_agents_of(self, job_ids: Iterable[int]) -> dict[int, int]:
+        """How many agents hold unfinished tasks of each of these jobs."""
 
     def add_many(self, tasks: Sequence[Task]) -> None:
         """Store new tasks in bulk (their ids are assigned by storage)."""

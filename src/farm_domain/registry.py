@@ -15,6 +15,7 @@ from farm_domain.agents import (
     UNSET,
     Agent,
     AgentChanges,
+    AgentOverview,
     AgentQuery,
     AgentSummary,
     agent_address,
@@ -157,6 +158,11 @@ class AgentRegistry:
     def list(self, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
         with self._uow(read_only=True) as uow:
             return uow.agents.query(query)
+
+    def overview(self, query: AgentQuery = AgentQuery()) -> list[AgentOverview]:
+        """Agents as a monitor lists them."""
+        with self._uow(read_only=True) as uow:
+            return uow.agents.overview(query)
 
     def delete(self, agent_id: uuid.UUID) -> bool:
         """Remove the agent, requeue its unfinished tasks and ask it to stop them.

@@ -10,7 +10,7 @@ import falcon.media
 import orjson
 
 from farm_domain.farm import Farm
-from farm_http import agents, errors, files, jobs, jobtypes, software
+from farm_http import agents, dashboard, errors, files, jobs, jobtypes, software
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
@@ -71,4 +71,5 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     app.add_route(f"{attempt}/logs/{{identifier}}", files.TaskLogResource(farm.logs))
     app.add_route(f"{attempt}/logs/{{identifier}}/logfile", files.TaskLogFileResource(farm.logs))
     app.add_route("/api/v1/agents/updates/{version}", files.AgentUpdateResource(farm.updates))
+    dashboard.add_routes(app, farm, ID)
     return app

@@ -502,3 +502,25 @@ def test_agent_tags_and_job_tag_requirements(uow) -> None:  # type: ignore[no-un
         u.commit()
     with uow() as u:
         assert u.agents.tags(agent.id) == frozenset()
+
+
+
+def test_agent_overview_and_busy_agents_per_job(uow) -> None:  # type: ignore[no-untyped-def]
+    first, second = make_agent(hostname="a", disabled=True), make_agent(hostname="b")
+    job = add_job(uow)
+    with uow() as u:
+        maya = u.software.add("maya", [("2018", 100)])
+        u.agents.add(first)
+        u.agents.add(second)
+        u.agents.attach_software(second.id, [maya.versions[0].id])
+        u.commit()
+    add_tasks(uow, job, Task(id=0, job_id=0, frame=1.0, agent_id=second.id),
+              Task(id=0, job_id=0, frame=2.0, agent_id=second.id),
+              Task(id=0, job_id=0, frame=3.0, agent_id=first.id, state=WorkState.DONE))
+    with uow() as u:
+        a, b = u.agents.overview(AgentQuery())
+        assert (a.hostname, a.state, a.active_tasks, a.software) == ("a", AgentState.DISABLED,
+                                                                     0, ())
+        assert (b.active_tasks, [s.software for s in b.software]) == (2, ["maya"])
+        assert [o.hostname for o in u.agents.overview(AgentQuery(limit=1, offset=1))] == ["b"]
+        assert u.tasks.busy_agents_of([job.id, 12345]) == {job.id: 1}

@@ -1,0 +1,142 @@
+"""The web dashboard: server-rendered pages over the same services as the API.
+
+Pages refresh themselves (a meta refresh, no script); actions are plain form posts that
+redirect back (post/redirect/get). Lists are paged, and each page costs a fixed number of
+queries whatever its size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs
+
+import falcon
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from farm_domain.agents import AgentChanges, AgentQuery
+from farm_domain.errors import ValidationError
+from farm_domain.farm import Farm
+from farm_domain.jobs import JobChanges
+from farm_domain.work import Job, JobQuery, TaskStatus
+
+PAGE = 100
+
+
+def _state_of(job: Job) -> str:
+    return job.state.value if job.state else "queued"
+
+
+class Pages:
+    def __init__(self, farm: Farm, refresh_seconds: int = 5) -> None:
+        self._farm = farm
+        self._refresh = refresh_seconds
+        self._templates = Environment(loader=PackageLoader("farm_http", "templates"),
+                                      autoescape=select_autoescape(["html"]))
+
+    def render(self, resp: falcon.Response, template: str, **context: Any) -> None:
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = self._templates.get_template(template).render(
+            refresh=self._refresh, now=datetime.now(timezone.utc).strftime("%H:%M:%S UTC"),
+            statuses=list(TaskStatus), state_of=_state_of, done=TaskStatus.DONE,
+            failed=TaskStatus.FAILED, **context)
+
+
+def _page(req: falcon.Request) -> int:
+    value = req.get_param_as_int("page", min_value=1, max_value=100000)
+    return value or 1
+
+
+class AgentsPage:
+    def __init__(self, pages: Pages, farm: Farm) -> None:
+        self._pages = pages
+        self._farm = farm
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page = _page(req)
+        agents = self._farm.agents.overview(AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
+        self._pages.render(resp, "agents.html", title="Agents", section="agents",
+                           agents=agents[:PAGE], page=page, more=len(agents) > PAGE)
+
+
+class JobsPage:
+    def __init__(self, pages: Pages, farm: Farm) -> None:
+        self._pages = pages
+        self._farm = farm
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page = _page(req)
+        views = self._farm.jobs.list(JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
+        self._pages.render(resp, "jobs.html", title="Jobs", section="jobs",
+                           views=views[:PAGE], page=page, more=len(views) > PAGE)
+
+
+class JobPage:
+    def __init__(self, pages: Pages, farm: Farm) -> None:
+        self._pages = pages
+        self._farm = farm
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: int) -> None:
+        view = self._farm.jobs.get(job_id)
+        self._pages.render(resp, "job.html", title=view.job.title, section="jobs", view=view,
+                           tasks=self._farm.jobs.tasks(job_id),
+                           blocks=self._farm.jobs.blocklist(job_id))
+
+
+def _form(req: falcon.Request) -> dict[str, str]:
+    raw = req.bounded_stream.read(64 * 1024).decode(errors="replace")
+    return {key: values[-1] for key, values in parse_qs(raw).items()}
+
+
+def _back(req: falcon.Request, default: str) -> None:
+    referer = req.get_header("Referer") or ""
+    path = referer.split("//", 1)[-1].partition("/")[2] if referer else ""
+    raise falcon.HTTPSeeOther("/" + path if path else default)
+
+
+class AgentAction:
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID,
+                action: str) -> None:
+        states = {"disable": "disabled", "enable": "online"}
+        if action not in states:
+            raise falcon.HTTPNotFound(description=f"no action {action}")
+        self._farm.agents.update(agent_id, AgentChanges(state=states[action]))
+        _back(req, "/")
+
+
+class JobAction:
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int,
+                action: str) -> None:
+        jobs = self._farm.jobs
+        if action == "pause":
+            jobs.update(job_id, JobChanges(state="paused"))
+        elif action == "resume":
+            jobs.update(job_id, JobChanges(state="queued"))
+        elif action == "requeue":
+            jobs.requeue_failed(job_id)
+        elif action == "priority":
+            text = _form(req).get("priority", "")
+            try:
+                priority = int(text)
+            except ValueError:
+                raise ValidationError(f"priority {text!r} is not a whole number") from None
+            jobs.update(job_id, JobChanges(priority=priority))
+        else:
+            raise falcon.HTTPNotFound(description=f"no action {action}")
+        _back(req, "/jobs")
+
+
+def add_routes(app: falcon.App, farm: Farm, id_converter: str) -> None:
+    pages = Pages(farm)
+    app.add_route("/", AgentsPage(pages, farm))
+    app.add_route("/jobs", JobsPage(pages, farm))
+    app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))
+    app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
+    app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))
