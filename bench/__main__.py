@@ -153,6 +153,37 @@ class Backend:
         return database, queue, env
 
 
+def run_soak(backend: Backend, seconds: float, workers: int, table: Table) -> None:
+    """Heartbeats from 10,000 agents at 300/s for ``seconds``: the master's memory at the start
+    and the end (it must stay flat)."""
+    from farm_adapters.database import create_database_engine
+    from farm_adapters.schema_migrations import analyze
+
+    database, _, env = backend.fresh()
+    engine = create_database_engine(database)
+    agents = seed.agents(engine, 10000)
+    busy = agents[:BUSY]
+    seed.tasks(engine, seed.job(engine), len(busy) * 4, owners=busy)
+    owned = seed.task_ids_of(engine, busy)
+    analyze(engine)
+    engine.dispose()
+    bodies = {agent: heartbeat_body(owned[agent]) for agent in busy}
+    port = free_port()
+    rnd = random.Random(7)
+
+    def heartbeat(n: int) -> tuple[str, str, bytes]:
+        agent = busy[rnd.randrange(len(busy))]
+        return "POST", f"/api/v1/agents/{agent}", bodies[agent]
+
+    with served(["-m", "farm_cli.main", "serve", "--port", str(port), "--workers",
+                 str(workers)], env, backend.work / "soak.log", port) as pid:
+        load(port, heartbeat, connections=4, seconds=5)
+        start = rss_mb(pid)
+        result = load(port, heartbeat, connections=16, seconds=seconds, rate=300)
+        table.add(backend.name, f"soak: 300 heartbeats/s for {seconds / 60:g} min", result,
+                  None, note=f"RSS {start:.0f}→{rss_mb(pid):.0f} MB")
+
+
 def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table,
              baseline: float) -> None:
     from farm_adapters.database import create_database_engine
@@ -278,6 +309,10 @@ def main() -> int:
                         help="smaller sizes and shorter loads (a few minutes)")
     parser.add_argument("--seconds", type=float, default=None, help="length of each load")
     parser.add_argument("--workers", type=int, default=2, help="WSGI workers (default 2)")
+    parser.add_argument("--soak", type=float, default=0,
+                        help="also run a heartbeat soak this many seconds long (600: ten "
+                             "minutes) and report the master's memory at its start and end")
+    parser.add_argument("--only-soak", action="store_true", help="run the soak alone")
     parser.add_argument("--backends", default="embedded,postgres",
                         help="embedded and/or postgres (PostgreSQL + Redis, when reachable)")
     args = parser.parse_args()
@@ -296,6 +331,14 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
         baseline_cmd = ["-m", "granian", "--interface", "wsgi", "--workers", str(args.workers),
                         "--port", str(port), "--no-ws", "bench.baseline:app"]
+        if args.only_soak:
+            for name in args.backends.split(","):
+                backend = Backend(name, work_dir, postgres if name == "postgres" else None,
+                                  redis if name == "postgres" else None)
+                run_soak(backend, args.soak or 600, args.workers, table)
+            print()
+            print(table.render())
+            return 0
         with served(baseline_cmd, env, work_dir / "baseline.log", port):
             body = heartbeat_body([1, 2, 3, 4])
             load(port, lambda n: ("POST", f"/api/v1/agents/{n}", body), seconds=1)
@@ -310,6 +353,8 @@ def main() -> int:
                               redis if name == "postgres" else None)
             run_http(backend, sizes, seconds, args.workers, table, base.throughput)
             run_in_process(backend, table, reconcile_sizes)
+            if args.soak:
+                run_soak(backend, args.soak, args.workers, table)
     print()
     print(table.render())
     return 0
