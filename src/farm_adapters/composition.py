@@ -55,12 +55,13 @@ def build_runtime(
     queue: TaskQueue | None = None,
     dispatcher: Dispatcher | None = None,
     client: AgentClient | None = None,
+    create_queue_tables: bool = True,
 ) -> Runtime:
     """Wire the master. ``queue``, ``dispatcher`` and ``client`` replace the real ones (tests)."""
     clock = clock or SystemClock()
     engine = create_database_engine(settings.database_url, pool_size=settings.threads)
     uow = SqlUnitOfWorkFactory(engine)
-    huey = create_huey(settings.queue_url)
+    huey = create_huey(settings.queue_url, create_tables=create_queue_tables)
     networks = AgentNetworks(settings.agent_networks)
     reconciler = AssignmentReconciler(
         clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)

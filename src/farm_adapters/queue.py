@@ -17,7 +17,7 @@ from farm_domain.dispatch import Dispatcher
 log = logging.getLogger("farm.queue")
 
 
-def create_huey(url: str, name: str = "farm") -> Huey:
+def create_huey(url: str, name: str = "farm", *, create_tables: bool = True) -> Huey:
     """A Huey for ``url``: ``sqlite:///path``, ``redis://host:port/db`` or ``immediate``.
 
     ``immediate`` runs each job synchronously when it is enqueued (tests, debugging).
@@ -27,7 +27,10 @@ def create_huey(url: str, name: str = "farm") -> Huey:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(path), results=False)
+        # The web workers only enqueue: they leave the queue's tables to `farm serve`, which
+        # creates them before starting them (creating them again races the consumer's writes).
+        return SqliteHuey(name, filename=str(path), results=False, timeout=30,
+                          create_tables=create_tables)
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url, results=False)
     raise ValueError(f"unsupported queue URL {url!r}: use sqlite:///, redis:// or immediate")

@@ -165,7 +165,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     consumer = None
     runtime = None
     if settings.queue_is_embedded:
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings)  # creates the queue's tables before the web workers
         consumer = start_embedded_consumer(runtime.huey, settings.queue_workers,
                                            periodic=settings.periodic)
         if settings.periodic:

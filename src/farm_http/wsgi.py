@@ -13,5 +13,6 @@ from farm_http.app import HttpOptions, create_app
 
 settings = Settings.load(os.environ)
 configure_logging(settings.log_level, settings.log_format)
-runtime = build_runtime(settings)
+# `farm serve` created the queue's tables before starting this worker.
+runtime = build_runtime(settings, create_queue_tables=False)
 app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies))
