@@ -28,8 +28,8 @@ def create_huey(url: str, name: str = "farm", *, create_tables: bool = True) -> 
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         # The web workers only enqueue: they leave the queue's tables to `farm serve`, which
-        # creates them before starting them (creating them again races the consumer's writes).
-        return SqliteHuey(name, filename=str(path), results=False, timeout=30,
+        # creates them before starting them.
+        return SqliteHuey(name, filename=str(path), results=False,
                           create_tables=create_tables)
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url, results=False)

@@ -150,8 +150,15 @@ def _safe_url(url: str) -> str:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import multiprocessing
+
     from granian import Granian
     from granian.constants import Interfaces
+
+    # Workers are spawned, not forked: this process holds SQLite connections (the embedded
+    # queue's consumer), and a forked child inherits SQLite's in-memory lock state with them —
+    # a worker forked while a consumer thread was mid-transaction saw its queue locked forever.
+    multiprocessing.set_start_method("spawn", force=True)
 
     if settings.database_is_embedded:
         migrate(settings)
