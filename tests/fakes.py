@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import attrs
 
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
-from farm_domain.enums import AgentState, WorkState
+from farm_domain.enums import WorkState
 from farm_domain.ports import AgentCall
 from farm_domain.scheduling import (
     AgentContact,

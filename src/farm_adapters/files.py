@@ -56,9 +56,3 @@ class FilesystemStore:
                     yield chunk
 
         return chunks()
-
-    def size(self, key: str) -> int | None:
-        try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError:
-            return None

@@ -224,8 +224,6 @@ class FileStore(Protocol):
     def read(self, key: str) -> Iterator[bytes] | None:
         """The bytes under ``key`` in chunks, or None when there are none."""
 
-    def size(self, key: str) -> int | None: ...
-
 
 class UnitOfWork(Protocol):
     """One transaction: rolls back on exit unless ``commit`` was called."""
