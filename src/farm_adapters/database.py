@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: threads of one process still take turns
+    fcntl = None  # type: ignore[assignment]
 
 READ_ONLY = "farm_read_only"
 
@@ -48,3 +55,52 @@ def _sqlite_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+class SqliteWriterLock:
+    """Writers of one SQLite database take turns here before ``BEGIN IMMEDIATE``.
+
+    Threads of a process queue on a lock; processes (the web workers, the embedded consumer)
+    queue on ``flock`` of a file beside the database, which wakes the next writer as soon as the
+    last one commits. Without it they meet in SQLite's busy handler, which sleeps 1, 2, 5 ... up
+    to 100 ms between retries: with two web workers, heartbeat p99 was 196 ms (10k agents).
+    """
+
+    def __init__(self, database_path: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = None if not database_path else database_path + "-writer.lock"
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None or fcntl is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+def sqlite_writer_lock(engine: Engine) -> SqliteWriterLock | None:
+    """The writer lock for a SQLite engine's database (None for other databases)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    path = engine.url.database
+    return SqliteWriterLock(None if not path or path == ":memory:" else os.path.abspath(path))

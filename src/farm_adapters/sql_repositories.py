@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -30,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from farm_adapters import tables as t
-from farm_adapters.database import READ_ONLY
+from farm_adapters.database import READ_ONLY, SqliteWriterLock, sqlite_writer_lock
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
 from farm_domain.scheduling import (
@@ -1018,13 +1017,13 @@ class SqlSchedulingRepository:
 class SqlUnitOfWork:
     """A connection and a transaction; rolls back on exit unless committed.
 
-    On SQLite, writing units of one process take turns on a lock before ``BEGIN IMMEDIATE``:
+    On SQLite, writing units take turns on a SqliteWriterLock before ``BEGIN IMMEDIATE``:
     SQLite's own busy handler sleeps up to 100 ms between retries, which under contention
     costs far more than waiting in line.
     """
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
-                 writer_lock: threading.Lock | None = None) -> None:
+                 writer_lock: SqliteWriterLock | None = None) -> None:
         self._engine = engine
         self._read_only = read_only
         self._committed = False
@@ -1075,7 +1074,7 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._writer_lock = sqlite_writer_lock(engine)
 
     def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, read_only=read_only, writer_lock=self._writer_lock)
