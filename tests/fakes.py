@@ -90,7 +90,7 @@ class FakeAgentRepository:
         self._d.agents[agent.id] = attrs.evolve(agent, software=())
         self._d.gpu_catalogue |= agent.gpus
 
-    def save(self, agent: Agent) -> None:
+    def save(self, agent: Agent, previous: Agent | None = None) -> None:
         old = self._d.agents[agent.id]
         self._d.agents[agent.id] = attrs.evolve(
             agent, mac_addresses=old.mac_addresses, gpus=old.gpus, software=()

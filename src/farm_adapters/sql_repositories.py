@@ -143,9 +143,17 @@ class SqlAgentRepository:
         if agent.gpus:
             self.replace_gpus(agent.id, agent.gpus)
 
-    def save(self, agent: Agent) -> None:
+    def save(self, agent: Agent, previous: Agent | None = None) -> None:
         row = _agent_row(agent)
-        row["agent_key"] = row.pop("id")
+        del row["id"]
+        if previous is not None:
+            # Only what changed: SQLite rewrites the entries of every index on a column in
+            # the SET clause, changed or not (a heartbeat touched all six of the agents').
+            before = _agent_row(previous)
+            row = {key: value for key, value in row.items() if value != before[key]}
+            if not row:
+                return
+        row["agent_key"] = agent.id
         self._c.execute(_SAVE_AGENT, row)
 
     def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None:

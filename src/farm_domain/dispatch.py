@@ -256,7 +256,7 @@ class Dispatcher:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None:
                 return
-            uow.agents.save(attrs.evolve(agent, state=AgentState.OFFLINE))
+            uow.agents.save(attrs.evolve(agent, state=AgentState.OFFLINE), agent)
             if batch is not None:
                 self._release_in(uow, agent_id, batch, now, undo_attempt=undo_attempt)
             release_agent_tasks(uow, agent_id, reason, now)
@@ -366,7 +366,7 @@ class Dispatcher:
                 with self._uow() as uow:
                     current = uow.agents.get(agent_id, for_update=True)
                     if current is not None:
-                        uow.agents.save(attrs.evolve(current, last_polled=self._clock.now()))
+                        uow.agents.save(attrs.evolve(current, last_polled=self._clock.now()), current)
                         uow.commit()
             return False
         reported = frozenset(
@@ -380,7 +380,7 @@ class Dispatcher:
             back = current.state is AgentState.OFFLINE
             updated = attrs.evolve(current, last_polled=now,
                                    state=AgentState.ONLINE if back else current.state)
-            uow.agents.save(updated)
+            uow.agents.save(updated, current)
             outcome = self._reconciler.reconcile(uow, updated, reported)
             uow.commit()
         if back:

@@ -30,8 +30,9 @@ class AgentRepository(Protocol):
     def add(self, agent: Agent) -> None:
         """Store a new agent with its MAC addresses, GPUs and software."""
 
-    def save(self, agent: Agent) -> None:
-        """Write an existing agent's scalar fields (not its sets)."""
+    def save(self, agent: Agent, previous: Agent | None = None) -> None:
+        """Write an existing agent's scalar fields (not its sets); with ``previous`` (the agent
+        as read in this unit of work), only the fields that differ from it."""
 
     def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None: ...
 

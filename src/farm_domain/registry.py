@@ -315,7 +315,7 @@ class AgentRegistry:
             agent = attrs.evolve(agent, mac_addresses=macs)
         if gpus is not None:
             agent = attrs.evolve(agent, gpus=gpus)
-        uow.agents.save(agent)
+        uow.agents.save(agent, before)
         if macs is not None and macs != before.mac_addresses:
             uow.agents.replace_mac_addresses(agent.id, macs)
         if gpus is not None and gpus != before.gpus:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import attrs
 import pytest
@@ -101,6 +101,25 @@ def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:  # type: ignore[n
     assert stored.ram == 8192
     assert stored.mac_addresses == {"aa:aa:aa:aa:aa:aa"}
     assert stored.gpus == {"g1"}
+
+
+def test_save_against_the_agent_as_read_writes_what_changed(uow) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent(ram=4096, free_ram=1024,
+                       last_heard_from=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    with uow() as u:
+        u.agents.add(agent)
+        u.commit()
+    with uow() as u:
+        before = u.agents.get(agent.id, for_update=True)
+        changed = attrs.evolve(before, free_ram=2048, state=AgentState.RUNNING,
+                               last_heard_from=before.last_heard_from + timedelta(seconds=5))
+        u.agents.save(changed, before)
+        u.agents.save(changed, changed)  # nothing differs: nothing to write
+        u.commit()
+    with uow() as u:
+        stored = u.agents.get(agent.id)
+    assert (stored.free_ram, stored.state, stored.last_heard_from, stored.ram) == (
+        2048, AgentState.RUNNING, changed.last_heard_from, 4096)
 
 
 def test_sets_are_replaced_and_the_gpu_catalogue_is_shared(uow) -> None:  # type: ignore[no-untyped-def]
