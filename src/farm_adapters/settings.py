@@ -46,6 +46,8 @@ class Settings:
     agent_networks: tuple[Network, ...] = ()
     log_level: str = "INFO"
     log_format: str = "json"
+    access_log: str = "errors"
+    slow_request_ms: float = 1000.0
     max_log_bytes: int = 64 * 1024 * 1024
     max_update_bytes: int = 512 * 1024 * 1024
     ram_check: str = "free"
@@ -100,6 +102,8 @@ class Settings:
             log_level=reader.choice("FARM_LOG_LEVEL", "INFO",
                                     ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=reader.choice("FARM_LOG_FORMAT", "json", ("json", "text")),
+            access_log=reader.choice("FARM_ACCESS_LOG", "errors", ("all", "errors", "off")),
+            slow_request_ms=reader.number("FARM_SLOW_REQUEST_MS", 1000, 0, 10**7),
             max_log_bytes=reader.integer("FARM_MAX_LOG_BYTES", 64 * 1024 * 1024, 1, 2**40),
             max_update_bytes=reader.integer("FARM_MAX_UPDATE_BYTES", 512 * 1024 * 1024, 1,
                                             2**40),

@@ -22,7 +22,9 @@ ID = "int(min=0, max=2147483647)"
 @attrs.frozen
 class HttpOptions:
     trusted_proxies: Sequence[Network] = ()
-    log_requests: bool = True
+    access_log: str = "errors"
+    """Which requests get an access-log line: all, errors (and slow ones), off."""
+    slow_request_ms: float = 1000.0
 
 
 def _dumps(value: object) -> bytes:
@@ -30,7 +32,9 @@ def _dumps(value: object) -> bytes:
 
 
 def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
-    app = falcon.App(middleware=[RequestLog()] if options.log_requests else [])
+    middleware = ([] if options.access_log == "off"
+                  else [RequestLog(options.access_log, options.slow_request_ms)])
+    app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})

@@ -15,4 +15,6 @@ settings = Settings.load(os.environ)
 configure_logging(settings.log_level, settings.log_format)
 # `farm serve` created the queue's tables before starting this worker.
 runtime = build_runtime(settings, create_queue_tables=False)
-app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies))
+app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies,
+                                           access_log=settings.access_log,
+                                           slow_request_ms=settings.slow_request_ms))

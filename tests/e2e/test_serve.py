@@ -104,7 +104,7 @@ def work_reaches_a_fake_agent(base: str) -> tuple[FakeAgent, str]:
 
 def test_serve_on_the_embedded_default(tmp_path: Path, processes: list[Process]) -> None:
     port = free_port()
-    env = base_env(tmp_path)
+    env = base_env(tmp_path, FARM_ACCESS_LOG="all")
     serve = Process(farm_command("serve", "--port", str(port)), env, tmp_path / "serve.log")
     processes.append(serve)
     base = f"http://127.0.0.1:{port}"

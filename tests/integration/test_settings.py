@@ -20,6 +20,7 @@ def test_defaults_are_the_embedded_farm() -> None:
     assert settings.allow_loopback_agents
     assert settings.reconcile_grace_seconds == 30
     assert ipaddress.ip_network("192.168.0.0/16") in settings.agent_networks
+    assert (settings.access_log, settings.slow_request_ms) == ("errors", 1000)
 
 
 def test_flags_override_the_environment() -> None:
@@ -36,15 +37,16 @@ def test_every_problem_is_reported_with_its_variable() -> None:
             "FARM_RECONCILE_GRACE_SECONDS": "-1", "FARM_AGENT_NETWORKS": "10.0.0.0/8,lan",
             "FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender"}]',
             "FARM_DATABASE_URL": "mysql://x", "FARM_QUEUE_URL": "amqp://x",
-            "FARM_LOG_LEVEL": "chatty",
+            "FARM_LOG_LEVEL": "chatty", "FARM_ACCESS_LOG": "some",
         })
     problems = "\n".join(caught.value.problems)
     for expected in ("FARM_PORT='eighty'", "FARM_WORKERS='0'", "FARM_ALLOW_LOOPBACK_AGENTS",
                      "FARM_RECONCILE_GRACE_SECONDS", "'lan' is not a network",
                      "FARM_DEFAULT_AGENT_SOFTWARE: item 0", "FARM_DATABASE_URL='mysql://x'",
-                     "FARM_QUEUE_URL='amqp://x'", "FARM_LOG_LEVEL"):
+                     "FARM_QUEUE_URL='amqp://x'", "FARM_LOG_LEVEL",
+                     "FARM_ACCESS_LOG='some'"):
         assert expected in problems
-    assert len(caught.value.problems) == 9
+    assert len(caught.value.problems) == 10
 
 
 def test_default_agent_software_must_be_a_json_list() -> None:
