@@ -41,3 +41,7 @@ class MisconfiguredDefaults(DomainError):
 
 class TooLarge(DomainError):
     """An upload exceeds the configured size limit (HTTP 413)."""
+
+
+class Unavailable(DomainError):
+    """A service the master needs (its database) cannot be reached now; retry (HTTP 503)."""

@@ -14,6 +14,7 @@ from farm_domain.errors import (
     MisconfiguredDefaults,
     NotFound,
     TooLarge,
+    Unavailable,
     ValidationError,
 )
 
@@ -24,6 +25,7 @@ STATUS_OF: list[tuple[type[DomainError], str]] = [
     (NotFound, falcon.HTTP_404),
     (Conflict, falcon.HTTP_409),
     (TooLarge, falcon.HTTP_413),
+    (Unavailable, falcon.HTTP_503),
     # The operator's configuration is wrong, not the request: the contract answers 500.
     (MisconfiguredDefaults, falcon.HTTP_500),
 ]
@@ -45,6 +47,9 @@ def _domain_error(req: falcon.Request, resp: falcon.Response, error: DomainError
         body["field"] = field
     if status == falcon.HTTP_500:
         log.error("configuration error", extra={"error": error.message, "path": req.path})
+    elif status == falcon.HTTP_503:
+        log.warning("database unavailable", extra={"error": error.message, "path": req.path})
+        resp.set_header("Retry-After", "1")
     resp.status = status
     resp.data = orjson.dumps(body)
     resp.content_type = falcon.MEDIA_JSON

@@ -1,0 +1,65 @@
+"""A database connection lost under the master (a restart, a failover) is a 503 with
+Retry-After for the one request that meets it, never a 500, and the next request works."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import create_empty_postgres_database, needs_postgres
+from tests.http.conftest import Harness, make_harness
+
+
+@pytest.fixture
+def pg_farm(tmp_path: Path) -> Iterator[Harness]:
+    from farm_adapters import schema_migrations
+    from farm_adapters.database import create_database_engine
+
+    url = create_empty_postgres_database()
+    engine = create_database_engine(url)
+    schema_migrations.upgrade(engine)
+    engine.dispose()
+    yield from make_harness(url, tmp_path)
+
+
+def drop_connections_of(harness: Harness) -> int:
+    url = harness.runtime.engine.url
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+    return len(rows)
+
+
+@needs_postgres
+def test_a_dropped_connection_is_a_503_then_the_master_recovers(pg_farm: Harness) -> None:
+    agent_id = uuid.uuid4()
+    assert pg_farm.announce(agent_id).status_code == 201
+    assert drop_connections_of(pg_farm) >= 1
+
+    failed = pg_farm.client.simulate_post(f"/api/v1/agents/{agent_id}", json={"free_ram": 7})
+    assert failed.status_code == 503
+    assert "database" in failed.json["error"]
+    assert failed.headers["retry-after"] == "1"
+
+    again = pg_farm.client.simulate_post(f"/api/v1/agents/{agent_id}", json={"free_ram": 9})
+    assert again.status_code == 200
+    assert pg_farm.client.simulate_get(f"/api/v1/agents/{agent_id}").json["free_ram"] == 9
+
+
+def test_an_unreachable_database_is_a_503(tmp_path: Path) -> None:
+    # Nothing listens on port 1 of loopback: connecting is refused at once.
+    url = make_url("postgresql://postgres@127.0.0.1:1/farm").render_as_string()
+    harness = next(make_harness(url, tmp_path))
+    try:
+        answer = harness.client.simulate_get(f"/api/v1/agents/{uuid.uuid4()}")
+    finally:
+        harness.runtime.close()
+    assert answer.status_code == 503
+    assert answer.json == {"error": "the database is unavailable; retry shortly"}
