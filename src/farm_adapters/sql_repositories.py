@@ -20,6 +20,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -226,17 +227,17 @@ class SqlAgentRepository:
 
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         a = t.agents.c
-        statement = select(a.id, a.hostname, a.port, a.remote_ip).order_by(a.hostname, a.id)
-        return [AgentSummary(*row) for row in self._c.execute(_filtered(statement, query))]
+        statement = select(a.id, a.hostname, a.port, a.remote_ip)
+        return [AgentSummary(*row)
+                for row in self._c.execute(_filtered(statement, query, self._c.dialect.name))]
 
     def overview(self, query: AgentQuery) -> list[AgentOverview]:
         a, tk = t.agents.c, t.tasks.c
         active = (select(func.count()).where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
                   .correlate(t.agents).scalar_subquery())
         statement = select(a.id, a.hostname, a.remote_ip, a.port, a.state, a.disabled, a.ram,
-                           a.free_ram, a.cpus, a.last_heard_from, active.label("active")
-                           ).order_by(a.hostname, a.id)
-        rows = self._c.execute(_filtered(statement, query)).all()
+                           a.free_ram, a.cpus, a.last_heard_from, active.label("active"))
+        rows = self._c.execute(_filtered(statement, query, self._c.dialect.name)).all()
         ids = [row.id for row in rows]
         software: dict[uuid.UUID, list[SoftwareRef]] = {}
         if ids:
@@ -261,9 +262,23 @@ class SqlAgentRepository:
         return overviews
 
 
-def _filtered(statement: Any, query: AgentQuery) -> Any:
-    """The AgentQuery's filters and paging applied to a statement over the agents table."""
+_RANGE_FILTERS = ("min_ram", "max_ram", "min_cpus", "max_cpus")
+# SQLite's planner, without histograms, guesses a range keeps a quarter of the rows and walks
+# the whole (hostname, id) index to avoid a sort; unary + hides that index from ORDER BY, so
+# the range's index finds the rows and they are sorted (100k agents, 4,686 matching:
+# 18.5 -> 3 ms). Not for paged queries, where walking in order stops early.
+_SQLITE_SORTED = (literal_column("+agents.hostname"), literal_column("+agents.id"))
+
+
+def _filtered(statement: Any, query: AgentQuery, dialect: str) -> Any:
+    """The AgentQuery's filters, order (hostname, id) and paging applied to a statement over
+    the agents table."""
     a = t.agents.c
+    if (dialect == "sqlite" and query.limit is None
+            and any(getattr(query, name) is not None for name in _RANGE_FILTERS)):
+        statement = statement.order_by(*_SQLITE_SORTED)
+    else:
+        statement = statement.order_by(a.hostname, a.id)
     conditions = []
     if query.min_ram is not None:
         conditions.append(a.ram >= query.min_ram)

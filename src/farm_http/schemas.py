@@ -331,7 +331,9 @@ def agent_json(agent: Agent, call_refusal: str | None = None) -> dict[str, Any]:
 
 
 def agent_summary_json(agent: AgentSummary) -> dict[str, Any]:
-    return {"id": str(agent.id), "hostname": agent.hostname, "port": agent.port,
+    # orjson writes a UUID as the lowercase hyphenated string itself (a list of 100k agents
+    # is long enough for str() per row to show).
+    return {"id": agent.id, "hostname": agent.hostname, "port": agent.port,
             "remote_ip": agent.remote_ip}
 
 

@@ -176,6 +176,9 @@ def test_query_filters_and_orders_by_hostname_then_id(uow) -> None:  # type: ign
     assert [a.hostname for a in listed] == ["a", "a", "b", "c"]
     assert [str(a.id) for a in listed[:2]] == a_ids
     assert names(min_ram=4096) == ["a", "a", "c"]
+    with uow(read_only=True) as u:  # a range filter sorts its rows the same way
+        ranged = u.agents.query(AgentQuery(min_ram=1024, max_cpus=64))
+    assert [str(a.id) for a in ranged] == a_ids + [str(agents[0].id), str(agents[2].id)]
     assert names(max_ram=4096, min_cpus=4) == ["a", "c"]
     assert names(max_cpus=2) == ["b"]
     assert names(port=2000, hostname="a") == ["a"]
