@@ -497,6 +497,11 @@ class FakeBlocklistRepository:
         return sorted((b for b in self._d.blocks.values() if b.agent_id == agent_id),
                       key=lambda b: (b.job_id, str(b.agent_id)))
 
+    def of_agents(self, agent_ids: Sequence[uuid.UUID]) -> list[JobAgentBlock]:
+        wanted = set(agent_ids)
+        return sorted((b for b in self._d.blocks.values() if b.agent_id in wanted),
+                      key=lambda b: (b.job_id, str(b.agent_id)))
+
     def of_job(self, job_id: int) -> list[JobAgentBlock]:
         return sorted((b for b in self._d.blocks.values() if b.job_id == job_id),
                       key=lambda b: str(b.agent_id))
@@ -552,6 +557,22 @@ class FakeSchedulingRepository:
         return AgentProfile(agent_id, agent.ram, agent.free_ram, agent.cpus,
                             agent.ram_allocation, agent.cpu_allocation, software,
                             frozenset(self._d.agent_tags.get(agent_id, ())))
+
+    def lock_idle_agents(self, agent_ids: Sequence[uuid.UUID]
+                         ) -> list[tuple[AgentContact, AgentProfile]]:
+        busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}
+        found = []
+        for agent_id in agent_ids:
+            agent = self._d.agents.get(agent_id)
+            if agent is None or not agent.is_available or agent_id in busy:
+                continue
+            profile = self.agent_profile(agent_id)
+            assert profile is not None
+            found.append((AgentContact(agent.id, agent.hostname, agent.remote_ip, agent.port,
+                                       agent.use_address, agent.state, agent.disabled,
+                                       agent.last_heard_from, agent.last_polled, False),
+                          profile))
+        return found
 
     def idle_agents(self) -> list[uuid.UUID]:
         busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}

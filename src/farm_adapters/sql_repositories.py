@@ -893,6 +893,11 @@ class SqlBlocklistRepository:
     def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]:
         return self._select(t.job_agent_blocks.c.agent_id == agent_id)
 
+    def of_agents(self, agent_ids: Sequence[uuid.UUID]) -> list[JobAgentBlock]:
+        if not agent_ids:
+            return []
+        return self._select(t.job_agent_blocks.c.agent_id.in_(agent_ids))
+
     def of_job(self, job_id: int) -> list[JobAgentBlock]:
         return self._select(t.job_agent_blocks.c.job_id == job_id)
 
@@ -984,6 +989,55 @@ class SqlSchedulingRepository:
             select(t.agent_tags.c.tag).where(t.agent_tags.c.agent_id == agent_id)).scalars())
         return AgentProfile(agent_id, row.ram, row.free_ram, row.cpus, row.ram_allocation,
                             row.cpu_allocation, frozenset((s, r) for s, r in software), tags)
+
+    def lock_idle_agents(self, agent_ids: Sequence[uuid.UUID]
+                         ) -> list[tuple[AgentContact, AgentProfile]]:
+        if not agent_ids:
+            return []
+        a, tk = t.agents.c, t.tasks.c
+        rows = self._c.execute(
+            select(a.id, a.hostname, a.remote_ip, a.port, a.use_address, a.state, a.disabled,
+                   a.last_heard_from, a.last_polled, a.ram, a.free_ram, a.cpus,
+                   a.ram_allocation, a.cpu_allocation)
+            .where(a.id.in_(agent_ids), a.state.in_(["online", "running"]),
+                   a.disabled.is_(False))
+            .order_by(a.id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        ids = [row.id for row in rows]
+        if not ids:
+            return []
+        # Read after the locks are held, so a batch committed a moment ago counts.
+        busy = set(self._c.execute(
+            select(tk.agent_id).where(tk.agent_id.in_(ids), t.TASK_IS_ACTIVE).distinct()
+        ).scalars())
+        software: dict[uuid.UUID, set[tuple[int, int]]] = {}
+        for agent_id, software_id, rank in self._c.execute(
+            select(t.agent_software_versions.c.agent_id, t.software_versions.c.software_id,
+                   t.software_versions.c.rank)
+            .join(t.software_versions,
+                  t.agent_software_versions.c.software_version_id == t.software_versions.c.id)
+            .where(t.agent_software_versions.c.agent_id.in_(ids))
+        ):
+            software.setdefault(agent_id, set()).add((software_id, rank))
+        tags: dict[uuid.UUID, set[str]] = {}
+        for agent_id, tag in self._c.execute(
+            select(t.agent_tags.c.agent_id, t.agent_tags.c.tag)
+            .where(t.agent_tags.c.agent_id.in_(ids))
+        ):
+            tags.setdefault(agent_id, set()).add(tag)
+        found = {}
+        for r in rows:
+            if r.id in busy:
+                continue
+            found[r.id] = (
+                AgentContact(r.id, r.hostname, r.remote_ip, r.port,
+                             _enum(UseAddress, r.use_address), _enum(AgentState, r.state),
+                             r.disabled, r.last_heard_from, r.last_polled, False),
+                AgentProfile(r.id, r.ram, r.free_ram, r.cpus, r.ram_allocation,
+                             r.cpu_allocation, frozenset(software.get(r.id, ())),
+                             frozenset(tags.get(r.id, ()))))
+        return [found[agent_id] for agent_id in agent_ids if agent_id in found]
 
     def idle_agents(self) -> list[uuid.UUID]:
         a, tk = t.agents.c, t.tasks.c

@@ -28,6 +28,10 @@ from farm_domain.work import Task
 
 log = logging.getLogger("farm.dispatch")
 
+SWEEP_CHUNK = 25
+"""Idle agents the assignment sweep handles in one transaction: fewer round trips per agent
+(PostgreSQL: ~2 a batch instead of ~10), at the cost of holding their rows that much longer."""
+
 
 @attrs.frozen
 class DispatchPolicy:
@@ -67,24 +71,26 @@ class Dispatcher:
     def assign_tasks(self) -> int:
         """Give a batch to every idle agent that fits some job; returns how many got one.
 
-        The sweep reads the candidate jobs once and keeps their busy counts as it goes; each
-        agent is still assigned in its own transaction, and claims stay compare-and-set, so
-        another assigner working at the same time can only make a claim fail, never double it.
+        The sweep reads the candidate jobs once and keeps their busy counts as it goes. Idle
+        agents are taken SWEEP_CHUNK at a time: one transaction locks them (skipping any another
+        transaction holds), reads their profiles and blocks in a few statements, and claims a
+        batch for each. Claims stay compare-and-set, so another assigner working at the same
+        time can only make a claim fail, never double it.
         """
         with self._uow(read_only=True) as uow:
             idle = uow.scheduling.idle_agents()
             jobs = uow.scheduling.candidate_jobs()
         given, touched = 0, set()
-        for agent_id in idle:
+        for start in range(0, len(idle), SWEEP_CHUNK):
             if not jobs:
                 break
-            claimed, job = self._assign(agent_id, jobs)
-            if job is None:
-                continue
-            given += 1
-            touched.add(job.id)
-            jobs = [attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == job.id else j
-                    for j in jobs if j.id != job.id or len(claimed) == job.batch_size]
+            assigned, jobs = self._assign_chunk(idle[start:start + SWEEP_CHUNK], jobs)
+            for agent_id, job, claimed in assigned:
+                log.info("tasks assigned", extra={"agent_id": str(agent_id), "job_id": job.id,
+                                                  "task_ids": claimed, "reason": "sweep"})
+                self._queue.send_tasks_to_agent(agent_id)
+                touched.add(job.id)
+            given += len(assigned)
         if touched:
             with self._uow() as uow:
                 recompute_job_states(uow, touched, self._clock.now())
@@ -92,6 +98,36 @@ class Dispatcher:
         if idle:
             log.info("assignment sweep", extra={"idle_agents": len(idle), "assigned": given})
         return given
+
+    def _assign_chunk(self, agent_ids: Sequence[uuid.UUID], jobs: list[JobProfile]
+                      ) -> tuple[list[tuple[uuid.UUID, JobProfile, list[int]]],
+                                 list[JobProfile]]:
+        """Claim a batch for each of these agents in one transaction; returns what each got
+        and the jobs as they stand after it (busy counts up, jobs that ran dry gone)."""
+        assigned = []
+        with self._uow() as uow:
+            candidates = uow.scheduling.lock_idle_agents(agent_ids)
+            blocks: dict[uuid.UUID, list[Any]] = {}
+            for block in uow.blocks.of_agents([contact.id for contact, _ in candidates]):
+                blocks.setdefault(block.agent_id, []).append(block)
+            locked_jobs: set[int] = set()
+            for contact, profile in candidates:
+                if not jobs:
+                    break
+                if self._networks.refusal(contact):
+                    continue
+                blocked = frozenset(
+                    block.job_id for block in blocks.get(contact.id, ())
+                    if block.blocks(profile.fingerprint, self._policy.max_failures))
+                claimed, job = self._claim_batch(uow, contact.id, profile, jobs, blocked,
+                                                 locked_jobs)
+                if not claimed or job is None:
+                    continue
+                assigned.append((contact.id, job, claimed))
+                jobs = [attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == job.id else j
+                        for j in jobs if j.id != job.id or len(claimed) == job.batch_size]
+            uow.commit()
+        return assigned, jobs
 
     def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> list[int]:
         """One batch of one job for an agent that is online, enabled, callable and idle.
@@ -138,19 +174,25 @@ class Dispatcher:
         return claimed, job
 
     def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: Any,
-                     jobs: list[JobProfile], blocked: frozenset[int]
+                     jobs: list[JobProfile], blocked: frozenset[int],
+                     locked_jobs: set[int] | None = None
                      ) -> tuple[list[int], JobProfile | None]:
+        """Claim a batch of the best job for the agent. ``locked_jobs`` collects the capped
+        jobs whose rows this transaction has locked."""
         remaining = list(jobs)
-        locked_a_job = False
+        locked_jobs = set() if locked_jobs is None else locked_jobs
         while remaining:
             job = choose_job(profile, remaining, blocked, self._policy.ram_check)
             if job is None:
                 return [], None
             if job.maximum_agents is not None:
                 # Another worker may be filling the job's last place: decide under its lock.
-                # Wait only for the first such lock, so that no two assigners wait on each other.
-                busy = uow.scheduling.lock_job(job.id, wait=not locked_a_job)
-                locked_a_job = locked_a_job or busy is not None
+                # A transaction waits only for its first such lock, so that no two assigners
+                # wait on each other; a lock it holds already is taken again at once.
+                busy = uow.scheduling.lock_job(
+                    job.id, wait=not locked_jobs or job.id in locked_jobs)
+                if busy is not None:
+                    locked_jobs.add(job.id)
                 if busy is None or busy >= job.maximum_agents:
                     remaining = [other for other in remaining if other.id != job.id]
                     continue

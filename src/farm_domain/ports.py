@@ -175,6 +175,8 @@ class BlocklistRepository(Protocol):
 
     def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]: ...
 
+    def of_agents(self, agent_ids: Sequence[uuid.UUID]) -> list[JobAgentBlock]: ...
+
     def of_job(self, job_id: int) -> list[JobAgentBlock]: ...
 
     def clear(self, job_id: int, agent_id: uuid.UUID) -> None: ...
@@ -188,6 +190,13 @@ class SchedulingRepository(Protocol):
         all done, with their busy agents and requirements as ranks."""
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None: ...
+
+    def lock_idle_agents(self, agent_ids: Sequence[uuid.UUID]
+                         ) -> list[tuple[AgentContact, AgentProfile]]:
+        """Those of the agents that are online, enabled and hold no unfinished task, each
+        locked until the transaction ends, with their profiles, in the order given. An agent
+        whose row another transaction holds is skipped, not waited for (it is busy being
+        heard from or assigned; it gets work on its own)."""
 
     def idle_agents(self) -> list[uuid.UUID]:
         """Agents that are online, enabled and hold no unfinished task."""

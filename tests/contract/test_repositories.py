@@ -432,6 +432,10 @@ def test_blocklist_counts_failures_and_remembers_rejections(uow) -> None:  # typ
         assert mine.blocks("x", 2) and not mine.blocks("x", 3)
         assert theirs.blocks("4096:8:[]", 3) and not theirs.blocks("8192:8:[]", 3)
         assert [b.job_id for b in u.blocks.of_agent(agent.id)] == [job.id]
+        assert {b.agent_id for b in u.blocks.of_agents([agent.id, other.id])} == {
+            agent.id, other.id}
+        assert [b.agent_id for b in u.blocks.of_agents([other.id])] == [other.id]
+        assert u.blocks.of_agents([]) == []
         u.blocks.clear(job.id, agent.id)
         u.commit()
     with uow() as u:
@@ -476,6 +480,13 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
         assert u.scheduling.idle_agents() == [idle.id]
         agent = u.scheduling.agent_profile(idle.id)
         assert (agent.ram, agent.cpus, agent.software) == (4096, 8, frozenset({(maya.id, 200)}))
+        # Busy, offline and unknown agents are left out; the profile is the one above.
+        unknown = uuid.uuid4()
+        ((contact, locked),) = u.scheduling.lock_idle_agents([unknown, off.id, busy.id, idle.id])
+        assert (contact.id, contact.hostname, contact.state, contact.busy) == (
+            idle.id, "a", AgentState.ONLINE, False)
+        assert locked == agent
+        assert u.scheduling.lock_idle_agents([]) == []
         queued = u.scheduling.queued_tasks(ready.id, 2)
         assert [t.frame for t in queued] == [1.0, 3.0]
         assert u.scheduling.claim([queued[0].id], idle.id) == [queued[0].id]
@@ -546,3 +557,23 @@ def test_agent_overview_and_busy_agents_per_job(uow) -> None:  # type: ignore[no
         assert (b.active_tasks, [s.software for s in b.software]) == (2, ["maya"])
         assert [o.hostname for o in u.agents.overview(AgentQuery(limit=1, offset=1))] == ["b"]
         assert u.tasks.busy_agents_of([job.id, 12345]) == {job.id: 1}
+
+
+@pytest.mark.postgres
+def test_locking_idle_agents_skips_rows_another_transaction_holds(database_url_pg: str) -> None:
+    engine = create_database_engine(database_url_pg)
+    uow = SqlUnitOfWorkFactory(engine)
+    first, second = make_agent(hostname="a"), make_agent(hostname="b")
+    with uow() as u:
+        u.agents.add(first)
+        u.agents.add(second)
+        u.commit()
+    with uow() as holder:
+        holder.agents.get(first.id, for_update=True)  # a heartbeat in progress
+        with uow() as sweep:
+            locked = sweep.scheduling.lock_idle_agents([first.id, second.id])
+            assert [contact.id for contact, _ in locked] == [second.id]
+    with uow() as sweep:  # released: both are found, in the order asked
+        assert [c.id for c, _ in sweep.scheduling.lock_idle_agents([second.id, first.id])] == [
+            second.id, first.id]
+    engine.dispose()
