@@ -84,6 +84,13 @@ class FakeAgentRepository:
         agent = self._d.agents.get(agent_id)
         return None if agent is None else self._with_software(agent)
 
+    def get_with_active(self, agent_id: uuid.UUID) -> tuple[Agent, dict[int, int]] | None:
+        agent = self.get(agent_id, for_update=True)
+        if agent is None:
+            return None
+        return agent, {t.id: t.attempts for t in self._d.tasks.values()
+                       if t.agent_id == agent_id and not t.is_finished}
+
     def add(self, agent: Agent) -> None:
         if agent.id in self._d.agents:
             raise KeyError(f"duplicate agent {agent.id}")

@@ -85,13 +85,23 @@ class AssignmentReconciler:
         self._grace = grace
 
     def reconcile(self, uow: UnitOfWork, agent: Agent, reported: frozenset[int],
-                  attempts: Mapping[int, int] | None = None) -> Reconciliation:
+                  attempts: Mapping[int, int] | None = None,
+                  active: Mapping[int, int] | None = None) -> Reconciliation:
         """``attempts`` maps a reported task to the attempt the agent runs; a report of an
         earlier attempt than the task's current one does not count (the agent runs a stale
-        hand-out)."""
+        hand-out). ``active``, the agent's unfinished tasks and their attempts as just read
+        with the agent, lets the usual heartbeat (it reports exactly what it holds) end
+        without reading or locking the tasks. (Read with the agent's lock, it can miss only a
+        batch whose assigner held that lock a moment before: that assigner sends the batch
+        itself, and the agent's next report is checked in full if it lacks them.)"""
         if agent.state is AgentState.OFFLINE:
             return Reconciliation()
         attempts = attempts or {}
+        if active is not None and all(
+            task_id in reported and attempts.get(task_id, attempt) == attempt
+            for task_id, attempt in active.items()
+        ):
+            return Reconciliation(still_held=len(active))
         now = self._clock.now()
         failed, requeued, unsent, jobs = [], [], [], set()
         held = uow.tasks.active_of_agent(agent.id, for_update=True)

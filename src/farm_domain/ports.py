@@ -27,6 +27,11 @@ from farm_domain.work import (
 class AgentRepository(Protocol):
     def get(self, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None: ...
 
+    def get_with_active(self, agent_id: uuid.UUID) -> tuple[Agent, dict[int, int]] | None:
+        """The agent, locked until the transaction ends, with the attempts of its unfinished
+        tasks (task id -> attempt), read together: what a heartbeat needs to see that nothing
+        changed."""
+
     def add(self, agent: Agent) -> None:
         """Store a new agent with its MAC addresses, GPUs and software."""
 

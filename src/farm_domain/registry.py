@@ -107,12 +107,13 @@ class AgentRegistry:
                 values["remote_ip"] = peer
         after = _AfterCommit()
         with self._uow() as uow:
-            existing = uow.agents.get(agent_id, for_update=True)
-            if existing is None:
+            found = uow.agents.get_with_active(agent_id)
+            if found is None:
                 agent = self._create(uow, agent_id, values, sets)
                 created = True
             else:
-                agent = self._apply(uow, existing, values, sets, changes, after, from_agent=True)
+                agent = self._apply(uow, found[0], values, sets, changes, after,
+                                    from_agent=True, active=found[1])
                 created = False
             uow.commit()
         if agent.is_available and not after.busy:
@@ -135,10 +136,11 @@ class AgentRegistry:
         from_agent = changes.reported_task_ids is not UNSET
         after = _AfterCommit()
         with self._uow() as uow:
-            existing = uow.agents.get(agent_id, for_update=True)
-            if existing is None:
+            found = uow.agents.get_with_active(agent_id)
+            if found is None:
                 raise NotFound(f"Agent {agent_id} not found")
-            agent = self._apply(uow, existing, values, sets, changes, after, from_agent=from_agent)
+            agent = self._apply(uow, found[0], values, sets, changes, after,
+                                from_agent=from_agent, active=found[1])
             uow.commit()
         if agent.is_available and not after.busy:
             after.assign_to_agent = agent.id
@@ -304,6 +306,7 @@ class AgentRegistry:
         after: _AfterCommit,
         *,
         from_agent: bool,
+        active: dict[int, int] | None = None,
     ) -> Agent:
         before = agent
         state = values.pop("state", None)
@@ -332,7 +335,7 @@ class AgentRegistry:
                 after.assign_all = True
         elif changes.reported_task_ids is not UNSET:
             outcome = self._reconciler.reconcile(uow, agent, changes.reported_task_ids,
-                                                 changes.reported_attempts)
+                                                 changes.reported_attempts, active=active)
             after.busy = outcome.still_held > 0
             if outcome.unsent:
                 after.send_to_agent = agent.id

@@ -225,6 +225,11 @@ def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:  # type:
     with uow() as u:
         assert u.tasks.get(tasks[0].id) == attrs.evolve(mine, id=tasks[0].id, job_id=job.id)
         assert [t.frame for t in u.tasks.active_of_agent(agent.id)] == [1.5, 2.0]
+        read, active = u.agents.get_with_active(agent.id)
+        assert read == u.agents.get(agent.id)
+        assert active == {tasks[0].id: 2, tasks[1].id: 0}
+        assert u.agents.get_with_active(other.id)[1] == {tasks[4].id: 0}
+        assert u.agents.get_with_active(uuid.uuid4()) is None
         listed = u.tasks.of_agent(agent.id)
         assert [t.frame for t, _ in listed] == [1.5, 2.0, 3.0, 4.0]
         summary = listed[0][1]
