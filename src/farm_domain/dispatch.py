@@ -45,6 +45,31 @@ class DispatchPolicy:
     poll_offline_after: float = 7200.0
 
 
+class _QueuedTasks:
+    """A job's queued tasks, read (and locked, skipping rows others hold) once for all the
+    agents of a sweep's chunk rather than once for each of them."""
+
+    def __init__(self, uow: UnitOfWork, agents: int) -> None:
+        self._uow = uow
+        self._agents = max(1, agents)
+        self._tasks: dict[int, list[Task]] = {}
+        self._all_read: set[int] = set()
+
+    def of(self, job: JobProfile) -> list[Task]:
+        tasks = self._tasks.get(job.id)
+        if tasks is None or (len(tasks) < job.batch_size and job.id not in self._all_read):
+            limit = job.batch_size * self._agents
+            tasks = self._uow.scheduling.queued_tasks(job.id, limit)
+            if len(tasks) < limit:
+                self._all_read.add(job.id)
+            self._tasks[job.id] = tasks
+        return tasks
+
+    def drop(self, job_id: int, batch: Sequence[Task]) -> None:
+        gone = {task.id for task in batch}
+        self._tasks[job_id] = [task for task in self._tasks.get(job_id, ()) if task.id not in gone]
+
+
 class Dispatcher:
     """Runs the queue's jobs: assign, send, update, stop, and the liveness sweeps."""
 
@@ -111,6 +136,7 @@ class Dispatcher:
             for block in uow.blocks.of_agents([contact.id for contact, _ in candidates]):
                 blocks.setdefault(block.agent_id, []).append(block)
             locked_jobs: set[int] = set()
+            queued = _QueuedTasks(uow, agents=len(candidates))
             for contact, profile in candidates:
                 if not jobs:
                     break
@@ -120,7 +146,7 @@ class Dispatcher:
                     block.job_id for block in blocks.get(contact.id, ())
                     if block.blocks(profile.fingerprint, self._policy.max_failures))
                 claimed, job = self._claim_batch(uow, contact.id, profile, jobs, blocked,
-                                                 locked_jobs)
+                                                 locked_jobs, queued)
                 if not claimed or job is None:
                     continue
                 assigned.append((contact.id, job, claimed))
@@ -175,10 +201,11 @@ class Dispatcher:
 
     def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: Any,
                      jobs: list[JobProfile], blocked: frozenset[int],
-                     locked_jobs: set[int] | None = None
+                     locked_jobs: set[int] | None = None, queued: _QueuedTasks | None = None
                      ) -> tuple[list[int], JobProfile | None]:
         """Claim a batch of the best job for the agent. ``locked_jobs`` collects the capped
-        jobs whose rows this transaction has locked."""
+        jobs whose rows this transaction has locked; ``queued`` serves queued tasks read ahead
+        for several agents."""
         remaining = list(jobs)
         locked_jobs = set() if locked_jobs is None else locked_jobs
         while remaining:
@@ -196,8 +223,11 @@ class Dispatcher:
                 if busy is None or busy >= job.maximum_agents:
                     remaining = [other for other in remaining if other.id != job.id]
                     continue
-            batch = batch_of(job, uow.scheduling.queued_tasks(job.id, job.batch_size))
+            batch = batch_of(job, queued.of(job) if queued is not None
+                             else uow.scheduling.queued_tasks(job.id, job.batch_size))
             claimed = uow.scheduling.claim([task.id for task in batch], agent_id)
+            if queued is not None:
+                queued.drop(job.id, batch)  # claimed now, or taken by someone else
             if claimed:
                 return claimed, job
             remaining = [other for other in remaining if other.id != job.id]
