@@ -18,8 +18,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import orjson
@@ -184,75 +184,99 @@ def run_soak(backend: Backend, seconds: float, workers: int, table: Table) -> No
                   None, note=f"RSS {start:.0f}→{rss_mb(pid):.0f} MB")
 
 
+ROUNDS = 3
+"""Heartbeat loads are taken in this many rounds over all farm sizes, so that a slow spell of
+this shared machine falls on every size alike and the ratios between sizes stay fair."""
+
+
 def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table,
              baseline: float) -> None:
     from farm_adapters.database import create_database_engine
     from farm_adapters.schema_migrations import analyze
 
-    for size in sizes:
-        database, queue, env = backend.fresh()
-        engine = create_database_engine(database)
-        print(f"[{backend.name}] seeding {size:,} agents ...", flush=True)
-        agents = seed.agents(engine, size)
-        busy = agents[:min(BUSY, size)]
-        job_id = seed.job(engine)
-        seed.tasks(engine, job_id, len(busy) * 4, owners=busy)
-        owned = seed.task_ids_of(engine, busy)
-        analyze(engine)  # as `farm db upgrade` and `farm serve` do on a running farm
-        engine.dispose()
-        bodies = {agent: heartbeat_body(owned[agent]) for agent in busy}
-        port = free_port()
-        serve = ["-m", "farm_cli.main", "serve", "--port", str(port), "--workers", str(workers)]
-        extra = []
-        if backend.redis:
-            extra.append(subprocess.Popen(
-                [sys.executable, "-m", "farm_cli.main", "worker"], env=env, cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        try:
-            with served(serve, env, backend.work / f"serve-{size}.log", port) as pid:
-                rnd = random.Random(size)
+    with ExitStack() as stack:
+        farms = []
+        for size in sizes:
+            database, queue, env = backend.fresh()
+            engine = create_database_engine(database)
+            print(f"[{backend.name}] seeding {size:,} agents ...", flush=True)
+            agents = seed.agents(engine, size)
+            busy = agents[:min(BUSY, size)]
+            job_id = seed.job(engine)
+            seed.tasks(engine, job_id, len(busy) * 4, owners=busy)
+            owned = seed.task_ids_of(engine, busy)
+            analyze(engine)  # as `farm db upgrade` and `farm serve` do on a running farm
+            engine.dispose()
+            bodies = {agent: heartbeat_body(owned[agent]) for agent in busy}
+            port = free_port()
+            if backend.redis:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "farm_cli.main", "worker"], env=env, cwd=ROOT,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stack.callback(worker.wait, 30)
+                stack.callback(worker.terminate)
+            pid = stack.enter_context(served(
+                ["-m", "farm_cli.main", "serve", "--port", str(port), "--workers", str(workers)],
+                env, backend.work / f"serve-{size}.log", port))
+            farms.append((size, port, pid, agents, busy, bodies))
 
-                def heartbeat(n: int) -> tuple[str, str, bytes]:
-                    agent = busy[rnd.randrange(len(busy))]
-                    return "POST", f"/api/v1/agents/{agent}", bodies[agent]
+        def heartbeats(busy: list[uuid.UUID], bodies: dict[uuid.UUID, bytes], rnd: random.Random
+                       ) -> Callable[[int], tuple[str, str, bytes]]:
+            def make(n: int) -> tuple[str, str, bytes]:
+                agent = busy[rnd.randrange(len(busy))]
+                return "POST", f"/api/v1/agents/{agent}", bodies[agent]
+            return make
 
-                load(port, heartbeat, connections=4, seconds=1)  # warm up
-                start_rss = rss_mb(pid)
-                result = load(port, heartbeat, connections=16, seconds=seconds)
-                table.add(backend.name, f"heartbeats, {size:,} agents", result, baseline,
-                          note=f"RSS {start_rss:.0f}→{rss_mb(pid):.0f} MB")
-                if size == sizes[min(1, len(sizes) - 1)]:
-                    paced = load(port, heartbeat, connections=16, seconds=seconds, rate=300)
-                    table.add(backend.name, f"heartbeats at 300/s, {size:,} agents", paced,
-                              None, note="open loop")
-                    known = agents[rnd.randrange(len(agents))]
+        results = {size: Result() for size in sizes}
+        start_rss = {}
+        for size, port, pid, _, busy, bodies in farms:
+            load(port, heartbeats(busy, bodies, random.Random(size)), connections=4,
+                 seconds=1)  # warm up
+            start_rss[size] = rss_mb(pid)
+        for round_ in range(ROUNDS):
+            for size, port, _, _, busy, bodies in farms:
+                part = load(port, heartbeats(busy, bodies, random.Random(size + round_)),
+                            connections=16, seconds=seconds / ROUNDS)
+                merged = results[size]
+                merged.latencies += part.latencies
+                merged.errors += part.errors
+                merged.seconds += part.seconds
+        for size, _, pid, _, _, _ in farms:
+            table.add(backend.name, f"heartbeats, {size:,} agents", results[size], baseline,
+                      note=f"RSS {start_rss[size]:.0f}→{rss_mb(pid):.0f} MB, {ROUNDS} rounds")
 
-                    def announce(n: int) -> tuple[str, str, bytes]:
-                        agent = uuid.uuid4() if n % 2 else known
-                        return "POST", "/api/v1/agents/", orjson.dumps({
-                            "id": str(agent), "hostname": f"new{n}", "ram": 8192,
-                            "free_ram": 4096, "cpus": 8, "port": 50000, "state": "online",
-                            "current_assignments": {}})
+        size, port, _, agents, busy, bodies = farms[min(1, len(farms) - 1)]
+        rnd = random.Random(size)
+        paced = load(port, heartbeats(busy, bodies, rnd), connections=16, seconds=seconds,
+                     rate=300)
+        table.add(backend.name, f"heartbeats at 300/s, {size:,} agents", paced, None,
+                  note="open loop")
+        known = agents[rnd.randrange(len(agents))]
 
-                    table.add(backend.name, "announces, half new half known",
-                              load(port, announce, connections=16, seconds=seconds), baseline)
-                if size == sizes[-1]:
-                    def listing(n: int) -> tuple[str, str, None]:
-                        return "GET", "/api/v1/agents/?min_ram=63000&min_cpus=30", None
+        def announce(n: int) -> tuple[str, str, bytes]:
+            agent = uuid.uuid4() if n % 2 else known
+            return "POST", "/api/v1/agents/", orjson.dumps({
+                "id": str(agent), "hostname": f"new{n}", "ram": 8192,
+                "free_ram": 4096, "cpus": 8, "port": 50000, "state": "online",
+                "current_assignments": {}})
 
-                    rows = sum(1 for n in range(size)
-                               if 1024 * (1 + n % 64) >= 63000 and 1 + n % 32 >= 30)
-                    # One client: the latency of a listing; four: what sharing costs.
-                    for clients in (1, 4):
-                        result = load(port, listing, connections=clients, seconds=seconds)
-                        table.add(backend.name,
-                                  f"list with a filter, {size:,} agents, {clients} client"
-                                  + ("s" if clients > 1 else ""), result, None,
-                                  note=f"{rows:,} rows each")
-        finally:
-            for process in extra:
-                process.terminate()
-                process.wait(timeout=30)
+        table.add(backend.name, "announces, half new half known",
+                  load(port, announce, connections=16, seconds=seconds), baseline)
+
+        size, port, _, _, _, _ = farms[-1]
+
+        def listing(n: int) -> tuple[str, str, None]:
+            return "GET", "/api/v1/agents/?min_ram=63000&min_cpus=30", None
+
+        rows = sum(1 for n in range(size)
+                   if 1024 * (1 + n % 64) >= 63000 and 1 + n % 32 >= 30)
+        # One client: the latency of a listing; four: what sharing costs.
+        for clients in (1, 4):
+            result = load(port, listing, connections=clients, seconds=seconds)
+            table.add(backend.name,
+                      f"list with a filter, {size:,} agents, {clients} client"
+                      + ("s" if clients > 1 else ""), result, None,
+                      note=f"{rows:,} rows each")
 
 
 def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -> None:
@@ -280,8 +304,9 @@ def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -
               unit="tasks/s", value=given * 5 / seconds,
               note=f"{given} batches of 5 in {seconds:.1f}s")
 
-    # Reconciliation: one agent's heartbeat as the farm's task count grows.
-    first = None
+    # Reconciliation: one agent's heartbeat as the farm's task count grows. Every size's farm
+    # is built first, then they are measured in turns (ROUNDS), so drift hits all alike.
+    farms = []
     for total in reconcile_sizes:
         database, _, env = backend.fresh()
         engine = create_database_engine(database)
@@ -294,14 +319,18 @@ def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -
                                 queue=RecordingQueue(), client=ScriptedAgentClient())
         changes = AgentChanges(state="running", reported_task_ids=frozenset(owned),
                                reported_attempts={i: 1 for i in owned})
-        timings = []
-        for _ in range(300):
-            began = time.perf_counter()
-            runtime.farm.agents.update(agents[0], changes)
-            timings.append(time.perf_counter() - began)
+        farms.append((total, runtime, agents[0], changes))
+    timings: dict[int, list[float]] = {total: [] for total in reconcile_sizes}
+    for _ in range(ROUNDS):
+        for total, runtime, agent_id, changes in farms:
+            for _ in range(300 // ROUNDS):
+                began = time.perf_counter()
+                runtime.farm.agents.update(agent_id, changes)
+                timings[total].append(time.perf_counter() - began)
+    first = statistics.median(timings[reconcile_sizes[0]])
+    for total, runtime, _, _ in farms:
         runtime.close()
-        per_op = statistics.median(timings)
-        first = first or per_op
+        per_op = statistics.median(timings[total])
         table.add(backend.name, f"reconcile one heartbeat, {total:,} tasks", None, None,
                   unit="ops/s", value=1 / per_op, ratio=first / per_op,
                   note=f"median {per_op * 1000:.2f} ms (ratio vs {reconcile_sizes[0]:,})")
