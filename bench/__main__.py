@@ -153,6 +153,21 @@ class Backend:
         return database, queue, env
 
 
+def start_master(stack: ExitStack, backend: Backend, env: dict[str, str], port: int,
+                 workers: int, log: Path) -> int:
+    """``farm serve`` on the port (and, scaled out, a ``farm worker`` consuming the queue),
+    stopped when the stack closes; returns the master's pid."""
+    if backend.redis:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "farm_cli.main", "worker"], env=env, cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stack.callback(worker.wait, 30)
+        stack.callback(worker.terminate)
+    return stack.enter_context(served(
+        ["-m", "farm_cli.main", "serve", "--port", str(port), "--workers", str(workers)],
+        env, log, port))
+
+
 def run_soak(backend: Backend, seconds: float, workers: int, table: Table) -> None:
     """Heartbeats from 10,000 agents at 300/s for ``seconds``: the master's memory at the start
     and the end (it must stay flat)."""
@@ -175,8 +190,8 @@ def run_soak(backend: Backend, seconds: float, workers: int, table: Table) -> No
         agent = busy[rnd.randrange(len(busy))]
         return "POST", f"/api/v1/agents/{agent}", bodies[agent]
 
-    with served(["-m", "farm_cli.main", "serve", "--port", str(port), "--workers",
-                 str(workers)], env, backend.work / "soak.log", port) as pid:
+    with ExitStack() as stack:
+        pid = start_master(stack, backend, env, port, workers, backend.work / "soak.log")
         load(port, heartbeat, connections=4, seconds=5)
         start = rss_mb(pid)
         result = load(port, heartbeat, connections=16, seconds=seconds, rate=300)
@@ -209,15 +224,8 @@ def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, t
             engine.dispose()
             bodies = {agent: heartbeat_body(owned[agent]) for agent in busy}
             port = free_port()
-            if backend.redis:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "farm_cli.main", "worker"], env=env, cwd=ROOT,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                stack.callback(worker.wait, 30)
-                stack.callback(worker.terminate)
-            pid = stack.enter_context(served(
-                ["-m", "farm_cli.main", "serve", "--port", str(port), "--workers", str(workers)],
-                env, backend.work / f"serve-{size}.log", port))
+            pid = start_master(stack, backend, env, port, workers,
+                               backend.work / f"serve-{size}.log")
             farms.append((size, port, pid, agents, busy, bodies))
 
         def heartbeats(busy: list[uuid.UUID], bodies: dict[uuid.UUID, bytes], rnd: random.Random
