@@ -1129,10 +1129,18 @@ class SqlSchedulingRepository:
         return result.rowcount == 1
 
 
+_NOT_AVAILABILITY = ("no such table", "no such column", "syntax error")
+
+
 def _raise_if_unavailable(error: BaseException) -> None:
-    """A lost or refused database connection is Unavailable (503), not a bug (500)."""
-    if isinstance(error, DBAPIError) and (
-        error.connection_invalidated or isinstance(error, OperationalError)
+    """A lost or refused connection, a lock not obtained in time, a deadlock: the database is
+    Unavailable for now (503, retry), not a bug (500). A missing table is a bug, though SQLite
+    reports it as an OperationalError too."""
+    if not isinstance(error, DBAPIError):
+        return
+    if error.connection_invalidated or (
+        isinstance(error, OperationalError)
+        and not any(text in str(error.orig) for text in _NOT_AVAILABILITY)
     ):
         raise Unavailable("the database is unavailable; retry shortly") from error
 

@@ -63,3 +63,19 @@ def test_an_unreachable_database_is_a_503(tmp_path: Path) -> None:
         harness.runtime.close()
     assert answer.status_code == 503
     assert answer.json == {"error": "the database is unavailable; retry shortly"}
+
+
+def test_a_missing_table_is_a_bug_not_an_outage(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from farm_adapters.database import create_database_engine
+    from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+
+    # Raised as itself (a 500 and a logged bug), not as Unavailable (a 503 to retry).
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # never migrated
+    try:
+        with pytest.raises(OperationalError) as raised, SqlUnitOfWorkFactory(engine)() as uow:
+            uow.agents.get(uuid.uuid4())
+        assert "no such table" in str(raised.value)
+    finally:
+        engine.dispose()
