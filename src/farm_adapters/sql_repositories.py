@@ -128,7 +128,11 @@ def _agent_statement(dialect: str, *, for_update: bool, with_active: bool = Fals
                        .where(tk.agent_id == t.agents.c.id, t.TASK_IS_ACTIVE)
                        .scalar_subquery().label("active_attempts"))
     statement = select(*columns).where(t.agents.c.id == _AGENT_ID)
-    return statement.with_for_update(of=t.agents) if for_update else statement
+    # SKIP LOCKED: the subqueries read the statement's snapshot, taken before any wait for the
+    # row lock, so a read that had to wait would pair the current row with the sets and tasks
+    # as they were before the lock holder committed. A locked row reads as no row instead, and
+    # the repository waits for the lock with a statement of its own, then reads again.
+    return statement.with_for_update(of=t.agents, skip_locked=True) if for_update else statement
 
 
 _GET_AGENT = {(dialect, for_update): _agent_statement(dialect, for_update=for_update)
@@ -136,6 +140,7 @@ _GET_AGENT = {(dialect, for_update): _agent_statement(dialect, for_update=for_up
 _GET_AGENT_WITH_ACTIVE = {
     dialect: _agent_statement(dialect, for_update=True, with_active=True)
     for dialect in ("sqlite", "postgresql")}
+_LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == _AGENT_ID).with_for_update()
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -154,17 +159,28 @@ class SqlAgentRepository:
 
     def get(self, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None:
         statement = _GET_AGENT[self._c.dialect.name, for_update]
-        row = self._c.execute(statement, {"agent_id": agent_id}).first()
+        row = self._read(statement, agent_id, locking=for_update)
         return None if row is None else self._agent_of(row)
 
     def get_with_active(self, agent_id: uuid.UUID) -> tuple[Agent, dict[int, int]] | None:
         statement = _GET_AGENT_WITH_ACTIVE[self._c.dialect.name]
-        row = self._c.execute(statement, {"agent_id": agent_id}).first()
+        row = self._read(statement, agent_id, locking=True)
         if row is None:
             return None
         active = {task_id: attempts
                   for task_id, attempts in _json_list(row._mapping["active_attempts"])}
         return self._agent_of(row), active
+
+    def _read(self, statement: Any, agent_id: uuid.UUID, *, locking: bool) -> Row[Any] | None:
+        """One round trip when the row is free; when another transaction holds it (or it does
+        not exist), wait for its lock and read again with a fresh snapshot."""
+        params = {"agent_id": agent_id}
+        row = self._c.execute(statement, params).first()
+        if row is not None or not locking:
+            return row
+        if self._c.execute(_LOCK_AGENT, params).first() is None:
+            return None
+        return self._c.execute(statement, params).first()
 
     @staticmethod
     def _agent_of(row: Row[Any]) -> Agent:
@@ -1129,19 +1145,26 @@ class SqlSchedulingRepository:
         return result.rowcount == 1
 
 
-_NOT_AVAILABILITY = ("no such table", "no such column", "syntax error")
+# What "retry shortly" is the honest answer to; anything else stays a bug (500).
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
+_RETRY_MESSAGES = ("database is locked", "database table is locked", "disk i/o error",
+                   "unable to open database", "connection", "could not connect",
+                   "server closed")
 
 
 def _raise_if_unavailable(error: BaseException) -> None:
-    """A lost or refused connection, a lock not obtained in time, a deadlock: the database is
-    Unavailable for now (503, retry), not a bug (500). A missing table is a bug, though SQLite
-    reports it as an OperationalError too."""
+    """A lost or refused connection, a lock not obtained in time, a deadlock or serialization
+    failure, a server shutting down: the database is Unavailable for now (503, retry). Other
+    errors (a missing table or column, a constraint) are bugs and stay what they are."""
     if not isinstance(error, DBAPIError):
         return
-    if error.connection_invalidated or (
-        isinstance(error, OperationalError)
-        and not any(text in str(error.orig) for text in _NOT_AVAILABILITY)
-    ):
+    state = getattr(error.orig, "sqlstate", None)
+    if state:
+        retry = state.startswith("08") or state in _RETRY_SQLSTATES
+    else:  # SQLite, or no connection to have a state on
+        text = str(error.orig).lower()
+        retry = isinstance(error, OperationalError) and any(m in text for m in _RETRY_MESSAGES)
+    if error.connection_invalidated or retry:
         raise Unavailable("the database is unavailable; retry shortly") from error
 
 
@@ -1191,9 +1214,10 @@ class SqlUnitOfWork:
         try:
             if not self._committed and self._transaction.is_active:
                 self._transaction.rollback()
-        except DBAPIError:
-            if error is None:
-                raise  # otherwise the first error is the one to report
+        except DBAPIError as failed:
+            if error is None:  # otherwise the first error is the one to report
+                _raise_if_unavailable(failed)
+                raise
         finally:
             self._connection.close()
             if self._writer_lock is not None:

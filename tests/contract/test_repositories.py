@@ -582,3 +582,42 @@ def test_locking_idle_agents_skips_rows_another_transaction_holds(database_url_p
         assert [c.id for c, _ in sweep.scheduling.lock_idle_agents([second.id, first.id])] == [
             second.id, first.id]
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_agent_read_after_waiting_for_its_lock_is_current(database_url_pg: str) -> None:
+    """The sets and active tasks come with the row as it is once the lock is ours, not as they
+    were when the read began waiting for it."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    engine = create_database_engine(database_url_pg)
+    uow = SqlUnitOfWorkFactory(engine)
+    agent = make_agent(mac_addresses=frozenset({"aa:aa:aa:aa:aa:aa"}))
+    with uow() as u:
+        u.agents.add(agent)
+        u.commit()
+    seen: list[object] = []
+
+    def heartbeat() -> None:
+        with uow() as u:
+            seen.append(u.agents.get_with_active(agent.id))
+
+    with uow() as holder:
+        holder.agents.get(agent.id, for_update=True)
+        waiter = threading.Thread(target=heartbeat)
+        waiter.start()
+        with engine.connect() as watch:  # until the heartbeat waits for the row lock
+            deadline = time.monotonic() + 30
+            while not watch.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'")).scalar():
+                assert time.monotonic() < deadline, "the heartbeat never waited for the lock"
+        holder.agents.replace_mac_addresses(agent.id, frozenset({"bb:bb:bb:bb:bb:bb"}))
+        holder.commit()
+    waiter.join(30)
+    ((read, active),) = seen  # type: ignore[misc]
+    assert read.mac_addresses == {"bb:bb:bb:bb:bb:bb"} and active == {}
+    engine.dispose()
