@@ -56,10 +56,13 @@ def build_runtime(
     dispatcher: Dispatcher | None = None,
     client: AgentClient | None = None,
     create_queue_tables: bool = True,
+    pre_ping: bool = True,
 ) -> Runtime:
-    """Wire the master. ``queue``, ``dispatcher`` and ``client`` replace the real ones (tests)."""
+    """Wire the master. ``queue``, ``dispatcher`` and ``client`` replace the real ones (tests);
+    ``pre_ping=False`` for web workers (see create_database_engine)."""
     clock = clock or SystemClock()
-    engine = create_database_engine(settings.database_url, pool_size=settings.threads)
+    engine = create_database_engine(settings.database_url, pool_size=settings.threads,
+                                    pre_ping=pre_ping)
     uow = SqlUnitOfWorkFactory(engine)
     huey = create_huey(settings.queue_url, create_tables=create_queue_tables)
     networks = AgentNetworks(settings.agent_networks)

@@ -17,21 +17,23 @@ except ImportError:  # not POSIX: threads of one process still take turns
 READ_ONLY = "farm_read_only"
 
 
-def create_database_engine(url: str, *, pool_size: int = 8) -> Engine:
-    """An engine for ``url``: ``sqlite:///path`` or ``postgresql://...`` (psycopg 3)."""
+def create_database_engine(url: str, *, pool_size: int = 8, pre_ping: bool = True) -> Engine:
+    """An engine for ``url``: ``sqlite:///path`` or ``postgresql://...`` (psycopg 3).
+
+    ``pre_ping=False`` is for the web workers: a ping is a round trip on every checkout (one in
+    seven of a heartbeat's). There a connection the server dropped fails its first statement
+    instead; SQLAlchemy then discards the pool's older connections and the unit of work answers
+    Unavailable (503, Retry-After), so one request per worker sees a database restart. Queue
+    consumers keep pinging: a queue job that failed that way would be lost.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        # No pre-ping: it is a round trip on every checkout (~1 in 7 of a heartbeat's). A
-        # connection the server dropped fails its first statement instead; SQLAlchemy then
-        # discards the pool's older connections and the unit of work answers Unavailable (503,
-        # Retry-After), so one request per worker sees a database restart, not every one.
-        return create_engine(
-            parsed, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
-        )
+        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
+                             pool_pre_ping=pre_ping, pool_recycle=3600)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
 

@@ -49,16 +49,20 @@ class _QueuedTasks:
     """A job's queued tasks, read (and locked, skipping rows others hold) once for all the
     agents of a sweep's chunk rather than once for each of them."""
 
+    READ_AHEAD = 4
+    """Batches read (and locked) at a time: enough to serve several agents of a chunk, few
+    enough that an assigner outside the chunk still finds the job's other tasks."""
+
     def __init__(self, uow: UnitOfWork, agents: int) -> None:
         self._uow = uow
-        self._agents = max(1, agents)
+        self._batches = max(1, min(agents, self.READ_AHEAD))
         self._tasks: dict[int, list[Task]] = {}
         self._all_read: set[int] = set()
 
     def of(self, job: JobProfile) -> list[Task]:
         tasks = self._tasks.get(job.id)
         if tasks is None or (len(tasks) < job.batch_size and job.id not in self._all_read):
-            limit = job.batch_size * self._agents
+            limit = job.batch_size * self._batches
             tasks = self._uow.scheduling.queued_tasks(job.id, limit)
             if len(tasks) < limit:
                 self._all_read.add(job.id)

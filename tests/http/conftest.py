@@ -49,7 +49,8 @@ def make_harness(database_url: str, tmp_path: Any, **env: str) -> Iterator[Harne
         "FARM_QUEUE_URL": "immediate", **env,
     })
     queue, clock = RecordingQueue(), FixedClock()
-    runtime = build_runtime(settings, queue=queue, clock=clock)
+    # As the web workers run it (farm_http.wsgi): without connection pre-ping.
+    runtime = build_runtime(settings, queue=queue, clock=clock, pre_ping=False)
     app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies))
     yield Harness(runtime, queue, clock, falcon.testing.TestClient(app))
     runtime.close()

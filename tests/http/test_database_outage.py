@@ -79,3 +79,23 @@ def test_a_missing_table_is_a_bug_not_an_outage(tmp_path: Path) -> None:
         assert "no such table" in str(raised.value)
     finally:
         engine.dispose()
+
+
+@needs_postgres
+def test_queue_consumers_ping_and_never_see_the_dropped_connection(pg_farm: Harness,
+                                                                   tmp_path: Path) -> None:
+    from farm_adapters.composition import build_runtime
+    from farm_adapters.settings import Settings
+
+    agent_id = uuid.uuid4()
+    assert pg_farm.announce(agent_id).status_code == 201
+    consumer = build_runtime(Settings.load({
+        "FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": str(
+            pg_farm.runtime.engine.url.render_as_string(hide_password=False)),
+        "FARM_QUEUE_URL": "immediate"}))  # as `farm worker` builds it: pinging
+    try:
+        assert consumer.farm.agents.get(agent_id).id == agent_id
+        assert drop_connections_of(pg_farm) >= 1
+        assert consumer.farm.agents.get(agent_id).id == agent_id  # no error: pinged, reconnected
+    finally:
+        consumer.close()
