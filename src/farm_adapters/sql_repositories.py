@@ -1015,16 +1015,31 @@ class SqlSchedulingRepository:
         ).first()
         if row is None:
             return None
-        software = self._c.execute(
-            select(t.software_versions.c.software_id, t.software_versions.c.rank)
-            .join(t.agent_software_versions,
-                  t.agent_software_versions.c.software_version_id == t.software_versions.c.id)
-            .where(t.agent_software_versions.c.agent_id == agent_id)
-        ).all()
-        tags = frozenset(self._c.execute(
-            select(t.agent_tags.c.tag).where(t.agent_tags.c.agent_id == agent_id)).scalars())
+        software, tags = self._software_and_tags([agent_id])
         return AgentProfile(agent_id, row.ram, row.free_ram, row.cpus, row.ram_allocation,
-                            row.cpu_allocation, frozenset((s, r) for s, r in software), tags)
+                            row.cpu_allocation, frozenset(software.get(agent_id, ())),
+                            frozenset(tags.get(agent_id, ())))
+
+    def _software_and_tags(self, ids: Sequence[uuid.UUID]
+                           ) -> tuple[dict[uuid.UUID, set[tuple[int, int]]],
+                                      dict[uuid.UUID, set[str]]]:
+        """Each agent's (software id, rank) pairs and tags."""
+        software: dict[uuid.UUID, set[tuple[int, int]]] = {}
+        for agent_id, software_id, rank in self._c.execute(
+            select(t.agent_software_versions.c.agent_id, t.software_versions.c.software_id,
+                   t.software_versions.c.rank)
+            .join(t.software_versions,
+                  t.agent_software_versions.c.software_version_id == t.software_versions.c.id)
+            .where(t.agent_software_versions.c.agent_id.in_(ids))
+        ):
+            software.setdefault(agent_id, set()).add((software_id, rank))
+        tags: dict[uuid.UUID, set[str]] = {}
+        for agent_id, tag in self._c.execute(
+            select(t.agent_tags.c.agent_id, t.agent_tags.c.tag)
+            .where(t.agent_tags.c.agent_id.in_(ids))
+        ):
+            tags.setdefault(agent_id, set()).add(tag)
+        return software, tags
 
     def lock_idle_agents(self, agent_ids: Sequence[uuid.UUID]
                          ) -> list[tuple[AgentContact, AgentProfile]]:
@@ -1047,21 +1062,7 @@ class SqlSchedulingRepository:
         busy = set(self._c.execute(
             select(tk.agent_id).where(tk.agent_id.in_(ids), t.TASK_IS_ACTIVE).distinct()
         ).scalars())
-        software: dict[uuid.UUID, set[tuple[int, int]]] = {}
-        for agent_id, software_id, rank in self._c.execute(
-            select(t.agent_software_versions.c.agent_id, t.software_versions.c.software_id,
-                   t.software_versions.c.rank)
-            .join(t.software_versions,
-                  t.agent_software_versions.c.software_version_id == t.software_versions.c.id)
-            .where(t.agent_software_versions.c.agent_id.in_(ids))
-        ):
-            software.setdefault(agent_id, set()).add((software_id, rank))
-        tags: dict[uuid.UUID, set[str]] = {}
-        for agent_id, tag in self._c.execute(
-            select(t.agent_tags.c.agent_id, t.agent_tags.c.tag)
-            .where(t.agent_tags.c.agent_id.in_(ids))
-        ):
-            tags.setdefault(agent_id, set()).add(tag)
+        software, tags = self._software_and_tags(ids)
         found = {}
         for r in rows:
             if r.id in busy:

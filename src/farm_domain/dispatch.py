@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,14 @@ from farm_domain.assignments import (
 from farm_domain.enums import AgentState
 from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import AgentCall, AgentClient, Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
-from farm_domain.scheduling import JobProfile, RamCheck, batch_of, choose_job
+from farm_domain.scheduling import (
+    AgentProfile,
+    JobAgentBlock,
+    JobProfile,
+    RamCheck,
+    batch_of,
+    choose_job,
+)
 from farm_domain.work import Task
 
 log = logging.getLogger("farm.dispatch")
@@ -136,7 +143,7 @@ class Dispatcher:
         assigned = []
         with self._uow() as uow:
             candidates = uow.scheduling.lock_idle_agents(agent_ids)
-            blocks: dict[uuid.UUID, list[Any]] = {}
+            blocks: dict[uuid.UUID, list[JobAgentBlock]] = {}
             for block in uow.blocks.of_agents([contact.id for contact, _ in candidates]):
                 blocks.setdefault(block.agent_id, []).append(block)
             locked_jobs: set[int] = set()
@@ -146,11 +153,9 @@ class Dispatcher:
                     break
                 if self._networks.refusal(contact):
                     continue
-                blocked = frozenset(
-                    block.job_id for block in blocks.get(contact.id, ())
-                    if block.blocks(profile.fingerprint, self._policy.max_failures))
-                claimed, job = self._claim_batch(uow, contact.id, profile, jobs, blocked,
-                                                 locked_jobs, queued)
+                claimed, job = self._claim_batch(
+                    uow, contact.id, profile, jobs,
+                    self._blocked(blocks.get(contact.id, ()), profile), locked_jobs, queued)
                 if not claimed or job is None:
                     continue
                 assigned.append((contact.id, job, claimed))
@@ -170,40 +175,33 @@ class Dispatcher:
             if agent is None or not agent.is_available or self._networks.refusal(agent) \
                     or uow.tasks.active_of_agent(agent_id):
                 return []
-        claimed, _ = self._assign(agent_id, None)
-        return claimed
-
-    def _assign(self, agent_id: uuid.UUID, jobs: list[JobProfile] | None
-                ) -> tuple[list[int], JobProfile | None]:
-        """Claim a batch for the agent (from ``jobs``, or the candidates read now) and, when it
-        was asked for alone, bring the job's state up to date."""
         now = self._clock.now()
         with self._uow() as uow:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None or not agent.is_available or self._networks.refusal(agent):
-                return [], None
+                return []
             if uow.tasks.active_of_agent(agent_id):
-                return [], None
+                return []
             profile = uow.scheduling.agent_profile(agent_id)
             assert profile is not None
-            blocked = frozenset(
-                block.job_id for block in uow.blocks.of_agent(agent_id)
-                if block.blocks(profile.fingerprint, self._policy.max_failures))
-            alone = jobs is None
             claimed, job = self._claim_batch(
-                uow, agent_id, profile, uow.scheduling.candidate_jobs() if alone else jobs,
-                blocked)
+                uow, agent_id, profile, uow.scheduling.candidate_jobs(),
+                self._blocked(uow.blocks.of_agent(agent_id), profile))
             if not claimed or job is None:
-                return [], None
-            if alone:
-                recompute_job_states(uow, [job.id], now)
+                return []
+            recompute_job_states(uow, [job.id], now)
             uow.commit()
         log.info("tasks assigned", extra={"agent_id": str(agent_id), "job_id": job.id,
                                           "task_ids": claimed, "reason": "agent idle"})
         self._queue.send_tasks_to_agent(agent_id)
-        return claimed, job
+        return claimed
 
-    def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: Any,
+    def _blocked(self, blocks: Iterable[JobAgentBlock], profile: AgentProfile) -> frozenset[int]:
+        """The jobs the agent is not offered: too many failures, or refused as it is now."""
+        return frozenset(block.job_id for block in blocks
+                         if block.blocks(profile.fingerprint, self._policy.max_failures))
+
+    def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: AgentProfile,
                      jobs: list[JobProfile], blocked: frozenset[int],
                      locked_jobs: set[int] | None = None, queued: _QueuedTasks | None = None
                      ) -> tuple[list[int], JobProfile | None]:
