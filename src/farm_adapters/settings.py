@@ -48,6 +48,7 @@ class Settings:
     log_format: str = "json"
     access_log: str = "errors"
     slow_request_ms: float = 1000.0
+    dashboard_refresh_seconds: int = 5
     max_log_bytes: int = 64 * 1024 * 1024
     max_update_bytes: int = 512 * 1024 * 1024
     ram_check: str = "free"
@@ -104,6 +105,7 @@ class Settings:
             log_format=reader.choice("FARM_LOG_FORMAT", "json", ("json", "text")),
             access_log=reader.choice("FARM_ACCESS_LOG", "errors", ("all", "errors", "off")),
             slow_request_ms=reader.number("FARM_SLOW_REQUEST_MS", 1000, 0, 10**7),
+            dashboard_refresh_seconds=reader.integer("FARM_DASHBOARD_REFRESH", 5, 0, 3600),
             max_log_bytes=reader.integer("FARM_MAX_LOG_BYTES", 64 * 1024 * 1024, 1, 2**40),
             max_update_bytes=reader.integer("FARM_MAX_UPDATE_BYTES", 512 * 1024 * 1024, 1,
                                             2**40),

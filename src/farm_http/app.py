@@ -25,6 +25,8 @@ class HttpOptions:
     access_log: str = "errors"
     """Which requests get an access-log line: all, errors (and slow ones), off."""
     slow_request_ms: float = 1000.0
+    dashboard_refresh_seconds: int = 5
+    """How often dashboard pages reload themselves; 0 never."""
 
 
 def _dumps(value: object) -> bytes:
@@ -75,5 +77,5 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     app.add_route(f"{attempt}/logs/{{identifier}}", files.TaskLogResource(farm.logs))
     app.add_route(f"{attempt}/logs/{{identifier}}/logfile", files.TaskLogFileResource(farm.logs))
     app.add_route("/api/v1/agents/updates/{version}", files.AgentUpdateResource(farm.updates))
-    dashboard.add_routes(app, farm, ID)
+    dashboard.add_routes(app, farm, ID, options.dashboard_refresh_seconds)
     return app

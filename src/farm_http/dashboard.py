@@ -1,8 +1,8 @@
 """The web dashboard: server-rendered pages over the same services as the API.
 
-Pages refresh themselves (a meta refresh, no script); actions are plain form posts that
-redirect back (post/redirect/get). Lists are paged, and each page costs a fixed number of
-queries whatever its size.
+Pages refresh themselves (a meta refresh, no script; every ``FARM_DASHBOARD_REFRESH`` seconds,
+0 for never); actions are plain form posts that redirect back (post/redirect/get). Lists are
+paged, and each page costs a fixed number of queries whatever its size.
 """
 
 from __future__ import annotations
@@ -133,8 +133,9 @@ class JobAction:
         _back(req, "/jobs")
 
 
-def add_routes(app: falcon.App, farm: Farm, id_converter: str) -> None:
-    pages = Pages(farm)
+def add_routes(app: falcon.App, farm: Farm, id_converter: str,
+               refresh_seconds: int = 5) -> None:
+    pages = Pages(farm, refresh_seconds)
     app.add_route("/", AgentsPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import falcon.testing
+import pytest
+
+from farm_http import HttpOptions, create_app
 from tests.http.conftest import Harness
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -24,6 +28,16 @@ def test_the_agents_page_lists_agents_and_disables_them(farm: Harness) -> None:
     assert farm.client.simulate_get(f"/api/v1/agents/{agent_id}").json["state"] == "online"
     assert farm.client.simulate_post(f"/ui/agents/{agent_id}/explode", body="",
                                      headers=FORM).status_code == 404
+
+
+@pytest.mark.parametrize("seconds", [0, 30])
+def test_pages_refresh_as_often_as_configured(farm: Harness, seconds: int) -> None:
+    app = create_app(farm.runtime.farm, HttpOptions(dashboard_refresh_seconds=seconds))
+    for path in ("/", "/jobs"):
+        page = falcon.testing.TestClient(app).simulate_get(path).text
+        assert ('http-equiv="refresh"' in page) is bool(seconds)
+        assert (f'content="{seconds}"' in page) is bool(seconds)
+        assert (f"refreshes every {seconds} s" in page) is bool(seconds)
 
 
 def test_the_agents_page_is_paged_and_escapes_names(farm: Harness) -> None:

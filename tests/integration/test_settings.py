@@ -21,6 +21,7 @@ def test_defaults_are_the_embedded_farm() -> None:
     assert settings.reconcile_grace_seconds == 30
     assert ipaddress.ip_network("192.168.0.0/16") in settings.agent_networks
     assert (settings.access_log, settings.slow_request_ms) == ("errors", 1000)
+    assert settings.dashboard_refresh_seconds == 5
 
 
 def test_flags_override_the_environment() -> None:
@@ -38,15 +39,16 @@ def test_every_problem_is_reported_with_its_variable() -> None:
             "FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender"}]',
             "FARM_DATABASE_URL": "mysql://x", "FARM_QUEUE_URL": "amqp://x",
             "FARM_LOG_LEVEL": "chatty", "FARM_ACCESS_LOG": "some",
+            "FARM_DASHBOARD_REFRESH": "-5",
         })
     problems = "\n".join(caught.value.problems)
     for expected in ("FARM_PORT='eighty'", "FARM_WORKERS='0'", "FARM_ALLOW_LOOPBACK_AGENTS",
                      "FARM_RECONCILE_GRACE_SECONDS", "'lan' is not a network",
                      "FARM_DEFAULT_AGENT_SOFTWARE: item 0", "FARM_DATABASE_URL='mysql://x'",
                      "FARM_QUEUE_URL='amqp://x'", "FARM_LOG_LEVEL",
-                     "FARM_ACCESS_LOG='some'"):
+                     "FARM_ACCESS_LOG='some'", "FARM_DASHBOARD_REFRESH='-5'"):
         assert expected in problems
-    assert len(caught.value.problems) == 10
+    assert len(caught.value.problems) == 11
 
 
 def test_default_agent_software_must_be_a_json_list() -> None:
