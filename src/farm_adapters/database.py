@@ -15,6 +15,7 @@ except ImportError:  # not POSIX: threads of one process still take turns
     fcntl = None  # type: ignore[assignment]
 
 READ_ONLY = "farm_read_only"
+"""Key in a connection's ``info``: its transactions only read (SQLite: plain BEGIN)."""
 
 
 def create_database_engine(url: str, *, pool_size: int = 8, pre_ping: bool = True) -> Engine:
@@ -42,7 +43,7 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+        # BEGIN is ours to issue (below); pysqlite would defer it to the first write.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -51,15 +52,16 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # Writers take the write lock up front: a deferred transaction that later writes can
-        # fail with "database is locked" without waiting for busy_timeout.
-        if connection.get_execution_options().get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock up front: a deferred transaction that later writes can fail
+    # with "database is locked" without waiting for busy_timeout. BEGIN is issued by the
+    # dialect's do_begin rather than a "begin" event: any connection event makes SQLAlchemy
+    # dispatch events around every statement (15% of the instructions of a heartbeat).
+    def _begin(dbapi_connection: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("BEGIN" if dbapi_connection.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
+        cursor.close()
 
+    engine.dialect.do_begin = _begin  # type: ignore[method-assign]
     return engine
 
 

@@ -1197,8 +1197,7 @@ class SqlUnitOfWork:
 
     def _begin(self) -> SqlUnitOfWork:
         connection = self._engine.connect()
-        if self._read_only:
-            connection = connection.execution_options(**{READ_ONLY: True})
+        connection.info[READ_ONLY] = self._read_only
         self._connection = connection
         self._transaction = connection.begin()
         self.agents = SqlAgentRepository(connection)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from farm_adapters.database import create_database_engine, sqlite_writer_lock
+from farm_domain.agents import AgentQuery
 
 pytest.importorskip("fcntl")
 
@@ -66,4 +67,40 @@ def test_an_in_memory_database_needs_no_lock_file() -> None:
     assert lock is not None
     lock.acquire()  # threads only: nothing on disk
     lock.release()
+    engine.dispose()
+
+
+def other_connection_can_write(database: Path) -> bool:
+    """Whether a connection of its own could start a write transaction right now."""
+    import sqlite3
+
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        assert "locked" in str(error)
+        return False
+    else:
+        other.execute("ROLLBACK")
+        return True
+    finally:
+        other.close()
+
+
+def test_writers_hold_sqlites_write_lock_from_the_start_and_readers_never(
+        tmp_path: Path) -> None:
+    from farm_adapters.schema_migrations import upgrade
+    from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+
+    database = tmp_path / "farm.db"
+    engine = create_database_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    factory = SqlUnitOfWorkFactory(engine)
+    for _ in range(2):  # the same pooled connection serves both kinds in turn
+        with factory(read_only=True) as uow:
+            uow.agents.query(AgentQuery())
+            assert other_connection_can_write(database)
+        with factory():
+            assert not other_connection_can_write(database)
+        assert other_connection_can_write(database)
     engine.dispose()
