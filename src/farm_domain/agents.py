@@ -174,17 +174,17 @@ def _validate_field(name: str, value: Any, allow_loopback: bool) -> Any:
     raise AssertionError(f"unhandled agent field {name}")  # pragma: no cover
 
 
-def with_state(agent: Agent, state: AgentState, *, from_agent: bool) -> Agent:
-    """The agent after a request asked for ``state``.
+def state_changes(agent: Agent, state: AgentState, *, from_agent: bool) -> dict[str, Any]:
+    """The fields that change when a request asks for ``state`` (for ``attrs.evolve``).
 
     An operator's ``disabled`` sets the flag and an operator's ``online``/``running`` clears it; an
     agent's own ``online``/``running`` never clears it. ``offline`` is a fact either may report.
     """
     if state is AgentState.DISABLED:
-        return attrs.evolve(agent, disabled=True)
+        return {"disabled": True}
     if state is AgentState.OFFLINE:
-        return attrs.evolve(agent, state=state)
-    return attrs.evolve(agent, state=state, disabled=agent.disabled and from_agent)
+        return {"state": state}
+    return {"state": state, "disabled": agent.disabled and from_agent}
 
 
 @attrs.frozen

@@ -20,8 +20,8 @@ from farm_domain.agents import (
     AgentSummary,
     agent_address,
     parse_agent_id,
+    state_changes,
     validated_values,
-    with_state,
 )
 from farm_domain.assignments import (
     AssignmentReconciler,
@@ -285,7 +285,7 @@ class AgentRegistry:
             remote_ip=values.pop("remote_ip", None),
             **values,
         )
-        agent = with_state(agent, state, from_agent=False)
+        agent = attrs.evolve(agent, **state_changes(agent, state, from_agent=False))
         version_ids = self._defaults.resolve(uow.software)
         uow.agents.add(agent)
         uow.agents.attach_software(agent_id, version_ids)
@@ -310,14 +310,15 @@ class AgentRegistry:
     ) -> Agent:
         before = agent
         state = values.pop("state", None)
-        agent = attrs.evolve(agent, last_heard_from=self._clock.now(), **values)
+        fields = dict(values, last_heard_from=self._clock.now())
         if state is not None:
-            agent = with_state(agent, state, from_agent=from_agent)
+            fields.update(state_changes(agent, state, from_agent=from_agent))
         macs, gpus = sets.macs, sets.gpus
         if macs is not None:
-            agent = attrs.evolve(agent, mac_addresses=macs)
+            fields["mac_addresses"] = macs
         if gpus is not None:
-            agent = attrs.evolve(agent, gpus=gpus)
+            fields["gpus"] = gpus
+        agent = attrs.evolve(agent, **fields)
         uow.agents.save(agent, before)
         if macs is not None and macs != before.mac_addresses:
             uow.agents.replace_mac_addresses(agent.id, macs)
