@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import orjson
@@ -123,6 +123,25 @@ class Backend:
     def __init__(self, name: str, work: Path, postgres: str | None, redis: str | None) -> None:
         self.name, self.work, self.postgres, self.redis = name, work, postgres, redis
         self.count = 0
+        self.databases: list[str] = []
+
+    def _admin(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        assert self.postgres
+        return make_url(self.postgres).set(drivername="postgresql").render_as_string(
+            hide_password=False)
+
+    def close(self) -> None:
+        """Drop the PostgreSQL databases this run created."""
+        if not self.databases:
+            return
+        import psycopg
+
+        with psycopg.connect(self._admin(), autocommit=True) as connection:
+            for name in self.databases:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.databases.clear()
 
     def fresh(self) -> tuple[str, str, dict[str, str]]:
         """A new empty, migrated database and queue; returns (database URL, queue URL, env)."""
@@ -134,10 +153,9 @@ class Backend:
             from sqlalchemy.engine import make_url
 
             name = f"farm_bench_{uuid.uuid4().hex[:10]}"
-            admin = make_url(self.postgres).set(drivername="postgresql")
-            with psycopg.connect(admin.render_as_string(hide_password=False),
-                                 autocommit=True) as connection:
+            with psycopg.connect(self._admin(), autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{name}"')
+            self.databases.append(name)
             database = make_url(self.postgres).set(database=name).render_as_string(
                 hide_password=False)
             queue = self.redis or ""
@@ -374,9 +392,9 @@ def main() -> int:
                         "--port", str(port), "--no-ws", "bench.baseline:app"]
         if args.only_soak:
             for name in args.backends.split(","):
-                backend = Backend(name, work_dir, postgres if name == "postgres" else None,
-                                  redis if name == "postgres" else None)
-                run_soak(backend, args.soak or 600, args.workers, table)
+                with closing(Backend(name, work_dir, postgres if name == "postgres" else None,
+                                     redis if name == "postgres" else None)) as backend:
+                    run_soak(backend, args.soak or 600, args.workers, table)
             print()
             print(table.render())
             return 0
@@ -390,12 +408,12 @@ def main() -> int:
             if name == "postgres" and not (postgres and redis):
                 print("skipping postgres: set FARM_BENCH_POSTGRES_URL and FARM_BENCH_REDIS_URL")
                 continue
-            backend = Backend(name, work_dir, postgres if name == "postgres" else None,
-                              redis if name == "postgres" else None)
-            run_http(backend, sizes, seconds, args.workers, table, base.throughput)
-            run_in_process(backend, table, reconcile_sizes)
-            if args.soak:
-                run_soak(backend, args.soak, args.workers, table)
+            with closing(Backend(name, work_dir, postgres if name == "postgres" else None,
+                                 redis if name == "postgres" else None)) as backend:
+                run_http(backend, sizes, seconds, args.workers, table, base.throughput)
+                run_in_process(backend, table, reconcile_sizes)
+                if args.soak:
+                    run_soak(backend, args.soak, args.workers, table)
     print()
     print(table.render())
     return 0
