@@ -147,6 +147,10 @@ class FakeAgentRepository:
                                        agent.software))
         return found
 
+    def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        return {agent_id: self._d.agents[agent_id].hostname for agent_id in set(agent_ids)
+                if agent_id in self._d.agents}
+
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         def keep(a: Agent) -> bool:
             checks = [

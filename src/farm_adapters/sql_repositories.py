@@ -267,6 +267,14 @@ class SqlAgentRepository:
         return [AgentSummary(*row)
                 for row in self._c.execute(_filtered(statement, query, self._c.dialect.name))]
 
+    def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        wanted = list(set(agent_ids))
+        if not wanted:
+            return {}
+        rows = self._c.execute(select(t.agents.c.id, t.agents.c.hostname)
+                               .where(t.agents.c.id.in_(wanted)))
+        return {agent_id: hostname for agent_id, hostname in rows}
+
     def overview(self, query: AgentQuery) -> list[AgentOverview]:
         a, tk = t.agents.c, t.tasks.c
         active = (select(func.count()).where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)

@@ -61,6 +61,9 @@ class AgentRepository(Protocol):
         """Like ``query``, with what a monitor shows of each agent (a fixed number of queries
         whatever the page size)."""
 
+    def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The hostnames of those of these agents that exist."""
+
 
 class TaskRepository(Protocol):
     def get(self, task_id: int, *, for_update: bool = False) -> Task | None: ...

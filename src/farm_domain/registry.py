@@ -166,6 +166,11 @@ class AgentRegistry:
         with self._uow(read_only=True) as uow:
             return uow.agents.overview(query)
 
+    def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Hostnames of those of these agents that exist (for frontends naming agents)."""
+        with self._uow(read_only=True) as uow:
+            return uow.agents.hostnames(agent_ids)
+
     def delete(self, agent_id: uuid.UUID) -> bool:
         """Remove the agent, requeue its unfinished tasks and ask it to stop them.
 

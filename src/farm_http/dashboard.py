@@ -79,9 +79,12 @@ class JobPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: int) -> None:
         view = self._farm.jobs.get(job_id)
+        tasks = self._farm.jobs.tasks(job_id)
+        blocks = self._farm.jobs.blocklist(job_id)
+        hostnames = self._farm.agents.hostnames(
+            [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks])
         self._pages.render(resp, "job.html", title=view.job.title, section="jobs", view=view,
-                           tasks=self._farm.jobs.tasks(job_id),
-                           blocks=self._farm.jobs.blocklist(job_id))
+                           tasks=tasks, blocks=blocks, hostnames=hostnames)
 
 
 def _form(req: falcon.Request) -> dict[str, str]:

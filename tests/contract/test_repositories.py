@@ -562,6 +562,10 @@ def test_agent_overview_and_busy_agents_per_job(uow) -> None:  # type: ignore[no
         assert (b.active_tasks, [s.software for s in b.software]) == (2, ["maya"])
         assert [o.hostname for o in u.agents.overview(AgentQuery(limit=1, offset=1))] == ["b"]
         assert u.tasks.busy_agents_of([job.id, 12345]) == {job.id: 1}
+        gone = uuid.uuid4()
+        assert u.agents.hostnames([second.id, gone, first.id, second.id]) == {
+            first.id: "a", second.id: "b"}
+        assert u.agents.hostnames([]) == {}
 
 
 @pytest.mark.postgres

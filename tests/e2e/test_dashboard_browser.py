@@ -115,5 +115,6 @@ def test_a_wrangler_runs_the_farm_from_the_dashboard(tmp_path: Path, processes: 
 
     submit(browser, browser.find_element(By.LINK_TEXT, "shot_010"))
     assert browser.find_element(By.ID, "tasks").text.count("queued") >= 8
-    assert agent_id in browser.find_element(By.ID, "blocklist").text
+    blocked = browser.find_element(By.ID, "blocklist").find_element(By.CSS_SELECTOR, "td span")
+    assert (blocked.text, blocked.get_attribute("title")) == ("render-01", agent_id)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-job.png"))

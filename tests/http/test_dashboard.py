@@ -55,7 +55,7 @@ def test_jobs_pages_and_actions(farm: Harness) -> None:
     job = farm.client.simulate_post("/api/v1/jobs", json={
         "title": "<b>shot</b>", "jobtype": "render", "start": 1, "end": 4, "requeue": 0}).json
     agent_id = uuid.uuid4()
-    farm.announce(agent_id)
+    farm.announce(agent_id, hostname="render-42")
     tasks = farm.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json
     farm.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json={"id": tasks[0]["id"]})
     farm.client.simulate_post(f"/api/v1/jobs/{job['id']}/tasks/{tasks[0]['id']}",
@@ -65,7 +65,8 @@ def test_jobs_pages_and_actions(farm: Harness) -> None:
     assert 'class="b-failed"' in listing and "Requeue failed" in listing
     detail = farm.client.simulate_get(f"/jobs/{job['id']}").text
     assert "exit 3: no license" in detail and "Blocklist" in detail
-    assert str(agent_id) in detail  # its failure is on the blocklist
+    # Agents are named by hostname (the id on hover): on its failed task and on the blocklist.
+    assert detail.count(f'<span title="{agent_id}">render-42</span>') == 2
     base = f"/ui/jobs/{job['id']}"
     assert farm.client.simulate_post(f"{base}/priority", body="priority=42",
                                      headers=FORM).status_code == 303
