@@ -18,6 +18,8 @@ class FakeAgent:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, Any]] = []
+        self.hosts: list[str | None] = []
+        """The Host header of each request."""
         self.assign_answer: Callable[[dict[str, Any]], Answer] = lambda body: (
             202, {"id": "assignment"})
         self.tasks_answer: Callable[[], Answer] | None = None
@@ -40,6 +42,7 @@ class FakeAgent:
             def _record(self, body: Any) -> None:
                 with agent.changed:
                     agent.requests.append((self.command, self.path, body))
+                    agent.hosts.append(self.headers.get("Host"))
                     agent.changed.notify_all()
 
             def do_POST(self) -> None:  # noqa: N802

@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -22,8 +22,10 @@ class HttpAgentClient:
     """Calls agents with PyFarm's User-Agent, a timeout, no redirects and no proxies from the
     environment; connection errors and timeouts are retried with exponential back-off.
 
-    Only addresses inside the agent networks are called: a host name is resolved first, and
-    every address it resolves to must be inside them.
+    Only addresses inside the agent networks are called: a host name is resolved first, every
+    address it resolves to must be inside them, and the call goes to the first of those
+    addresses (with the name in the Host header). Connecting by the name would resolve it again,
+    and a name server could answer differently the second time (DNS rebinding).
     """
 
     def __init__(self, networks: AgentNetworks, *, timeout: float = 10.0, retries: int = 3,
@@ -39,30 +41,45 @@ class HttpAgentClient:
     def close(self) -> None:
         self._http.close()
 
-    def _refusal(self, url: str) -> str | None:
-        host = urlsplit(url).hostname or ""
+    def _pinned(self, url: str) -> tuple[str, dict[str, str]] | str:
+        """The URL to call, with its host name replaced by the address that was checked, and
+        the headers that go with it; or why the call is refused."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
         try:
             ipaddress.ip_address(host)
-            addresses = [host]
         except ValueError:
-            try:
-                addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
-            except OSError as error:
-                return f"{host} does not resolve: {error}"
+            pass
+        else:
+            if not self._networks.allows_ip(host):
+                return f"{host} ({host}) is outside FARM_AGENT_NETWORKS"
+            return url, {}
+        try:
+            found = [info[4][0] for info in socket.getaddrinfo(host, parts.port or 80,
+                                                               type=socket.SOCK_STREAM)]
+        except OSError as error:
+            return f"{host} does not resolve: {error}"
+        addresses = list(dict.fromkeys(found))  # the resolver's order, each once
         outside = [a for a in addresses if not self._networks.allows_ip(a)]
         if outside or not addresses:
             return f"{host} ({', '.join(outside)}) is outside FARM_AGENT_NETWORKS"
-        return None
+        address = addresses[0]
+        netloc = f"[{address}]" if ":" in address else address
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        named = host if parts.port is None else f"{host}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc)), {"Host": named}
 
     def _call(self, method: str, url: str, body: Any = None) -> AgentCall:
-        refusal = self._refusal(url)
-        if refusal is not None:
-            log.warning("agent call refused", extra={"url": url, "reason": refusal})
-            return AgentCall(None, error=refusal)
+        pinned = self._pinned(url)
+        if isinstance(pinned, str):
+            log.warning("agent call refused", extra={"url": url, "reason": pinned})
+            return AgentCall(None, error=pinned)
+        target, headers = pinned
         error = ""
         for attempt in range(self._retries + 1):
             try:
-                response = self._http.request(method, url, json=body)
+                response = self._http.request(method, target, json=body, headers=headers)
             except httpx.TransportError as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if attempt < self._retries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -80,6 +81,29 @@ class TestHttpAgentClient:
         assert slept == []
         local = client.tasks("http://localhost:1/api/v1")  # resolves into loopback: called
         assert "outside" not in (local.error or "")
+
+    def test_a_host_name_is_resolved_once_and_called_at_the_address_checked(
+            self, agents, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        agent = fake_agent(agents)
+        real = socket.getaddrinfo
+        asked: list[str] = []
+
+        def rebinding(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+            """A name server that answers loopback once, then something else (never asked
+            for real: no traffic leaves the machine)."""
+            if host != "agent.farm.test":
+                return real(host, *args, **kwargs)
+            asked.append(host)
+            if len(asked) > 1:
+                raise socket.gaierror("agent.farm.test now points elsewhere")
+            return real("127.0.0.1", *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        call = HttpAgentClient(LOOPBACK, retries=0).tasks(
+            f"http://agent.farm.test:{agent.port}/api/v1")
+        assert call.status == 200, call.error
+        assert asked == ["agent.farm.test"]
+        assert agent.hosts == [f"agent.farm.test:{agent.port}"]
 
     def test_redirects_are_not_followed(self, agents) -> None:  # type: ignore[no-untyped-def]
         agent = fake_agent(agents)
