@@ -43,7 +43,8 @@ class HttpAgentClient:
 
     def _pinned(self, url: str) -> tuple[str, dict[str, str]] | str:
         """The URL to call, with its host name replaced by the address that was checked, and
-        the headers that go with it; or why the call is refused."""
+        the headers that go with it; or why the call is refused. (Agents speak plain HTTP, so
+        no certificate has to match the name.)"""
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
