@@ -186,7 +186,8 @@ class Dispatcher:
             assert profile is not None
             claimed, job = self._claim_batch(
                 uow, agent_id, profile, uow.scheduling.candidate_jobs(),
-                self._blocked(uow.blocks.of_agent(agent_id), profile))
+                self._blocked(uow.blocks.of_agent(agent_id), profile), set(),
+                _QueuedTasks(uow, agents=1))
             if not claimed or job is None:
                 return []
             recompute_job_states(uow, [job.id], now)
@@ -202,14 +203,12 @@ class Dispatcher:
                          if block.blocks(profile.fingerprint, self._policy.max_failures))
 
     def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: AgentProfile,
-                     jobs: list[JobProfile], blocked: frozenset[int],
-                     locked_jobs: set[int] | None = None, queued: _QueuedTasks | None = None
-                     ) -> tuple[list[int], JobProfile | None]:
+                     jobs: list[JobProfile], blocked: frozenset[int], locked_jobs: set[int],
+                     queued: _QueuedTasks) -> tuple[list[int], JobProfile | None]:
         """Claim a batch of the best job for the agent. ``locked_jobs`` collects the capped
         jobs whose rows this transaction has locked; ``queued`` serves queued tasks read ahead
         for several agents."""
         remaining = list(jobs)
-        locked_jobs = set() if locked_jobs is None else locked_jobs
         while remaining:
             job = choose_job(profile, remaining, blocked, self._policy.ram_check)
             if job is None:
@@ -225,11 +224,9 @@ class Dispatcher:
                 if busy is None or busy >= job.maximum_agents:
                     remaining = [other for other in remaining if other.id != job.id]
                     continue
-            batch = batch_of(job, queued.of(job) if queued is not None
-                             else uow.scheduling.queued_tasks(job.id, job.batch_size))
+            batch = batch_of(job, queued.of(job))
             claimed = uow.scheduling.claim([task.id for task in batch], agent_id)
-            if queued is not None:
-                queued.drop(job.id, batch)  # claimed now, or taken by someone else
+            queued.drop(job.id, batch)  # claimed now, or taken by someone else
             if claimed:
                 return claimed, job
             remaining = [other for other in remaining if other.id != job.id]
@@ -440,7 +437,8 @@ class Dispatcher:
                 with self._uow() as uow:
                     current = uow.agents.get(agent_id, for_update=True)
                     if current is not None:
-                        uow.agents.save(attrs.evolve(current, last_polled=self._clock.now()), current)
+                        polled = attrs.evolve(current, last_polled=self._clock.now())
+                        uow.agents.save(polled, current)
                         uow.commit()
             return False
         reported = frozenset(

@@ -29,7 +29,7 @@ def _state_of(job: Job) -> str:
 
 
 class Pages:
-    def __init__(self, farm: Farm, refresh_seconds: int = 5) -> None:
+    def __init__(self, farm: Farm, refresh_seconds: int) -> None:
         self._farm = farm
         self._refresh = refresh_seconds
         self._templates = Environment(loader=PackageLoader("farm_http", "templates"),
@@ -136,8 +136,7 @@ class JobAction:
         _back(req, "/jobs")
 
 
-def add_routes(app: falcon.App, farm: Farm, id_converter: str,
-               refresh_seconds: int = 5) -> None:
+def add_routes(app: falcon.App, farm: Farm, id_converter: str, refresh_seconds: int) -> None:
     pages = Pages(farm, refresh_seconds)
     app.add_route("/", AgentsPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))
