@@ -1,10 +1,13 @@
-# One entry point: `make serve` runs the master on the embedded default, `make test` runs every
-# test. Both create the virtual environment and install what they need first.
+# One entry point: `make serve` runs the master on the embedded default, `make check` runs the
+# whole gate (lint, format, types, import contracts, every test). Each target creates the virtual
+# environment and installs what it needs first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The layers that need no real processes: the domain on fakes, the adapters' contracts, HTTP.
+FAST_TESTS := tests/unit tests/contract tests/http tests/agent
 
-.PHONY: install serve test bench clean
+.PHONY: install serve check lint format types contracts test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -17,9 +20,29 @@ $(VENV)/.installed: pyproject.toml
 serve: install
 	$(BIN)/farm serve
 
-test: install
+# The gate CI runs: every step must pass.
+check: lint types contracts test
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+# Rewrite the code into the project's format and apply ruff's safe fixes.
+format: install
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+types: install
+	$(BIN)/mypy
+
+contracts: install
 	$(BIN)/lint-imports
+
+test: install contracts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest $(FAST_TESTS) $(PYTEST_ARGS)
 
 # The benchmark table (PostgreSQL + Redis too when FARM_BENCH_POSTGRES_URL and
 # FARM_BENCH_REDIS_URL are set). BENCH_ARGS=--quick for a shorter run.
@@ -27,4 +50,4 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) farm-data .pytest_cache .hypothesis
+	rm -rf $(VENV) farm-data .pytest_cache .hypothesis .mypy_cache .ruff_cache
