@@ -72,8 +72,9 @@ def wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) 
 @contextmanager
 def served(args: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[int]:
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, *args], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(
+            [sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+        )
         try:
             wait_port(port, process)
             yield process.pid
@@ -89,34 +90,59 @@ class Table:
     def __init__(self) -> None:
         self.rows: list[tuple[str, ...]] = []
 
-    def add(self, backend: str, scenario: str, result: Result | None, baseline: float | None,
-            *, unit: str = "req/s", value: float | None = None, ratio: float | None = None,
-            note: str = "") -> None:
+    def add(
+        self,
+        backend: str,
+        scenario: str,
+        result: Result | None,
+        baseline: float | None,
+        *,
+        unit: str = "req/s",
+        value: float | None = None,
+        ratio: float | None = None,
+        note: str = "",
+    ) -> None:
         throughput = value if value is not None else (result.throughput if result else 0)
         if ratio is None and baseline:
             ratio = throughput / baseline
-        self.rows.append((
-            backend, scenario, f"{throughput:,.0f} {unit}",
-            f"{result.percentile(50):.1f}" if result else "-",
-            f"{result.percentile(99):.1f}" if result else "-",
-            str(result.errors) if result else "-",
-            f"{ratio:.2f}" if ratio is not None else "-", note))
+        self.rows.append(
+            (
+                backend,
+                scenario,
+                f"{throughput:,.0f} {unit}",
+                f"{result.percentile(50):.1f}" if result else "-",
+                f"{result.percentile(99):.1f}" if result else "-",
+                str(result.errors) if result else "-",
+                f"{ratio:.2f}" if ratio is not None else "-",
+                note,
+            )
+        )
         print("  " + " | ".join(self.rows[-1]), flush=True)
 
     def render(self) -> str:
-        head = ("backend", "scenario", "throughput", "p50 ms", "p99 ms", "errors", "ratio",
-                "notes")
+        head = ("backend", "scenario", "throughput", "p50 ms", "p99 ms", "errors", "ratio", "notes")
         widths = [max(len(str(r[i])) for r in [head, *self.rows]) for i in range(len(head))]
-        lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
-                 "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-        lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-                  for r in self.rows]
+        lines = [
+            "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
+            "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+        ]
+        lines += [
+            "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+            for r in self.rows
+        ]
         return "\n".join(lines)
 
 
 def heartbeat_body(task_ids: list[int]) -> bytes:
-    return orjson.dumps({"state": "running", "free_ram": 2048, "current_assignments": {
-        "a": {"id": "a", "tasks": [{"id": i, "frame": 1.0, "attempt": 1} for i in task_ids]}}})
+    return orjson.dumps(
+        {
+            "state": "running",
+            "free_ram": 2048,
+            "current_assignments": {
+                "a": {"id": "a", "tasks": [{"id": i, "frame": 1.0, "attempt": 1} for i in task_ids]}
+            },
+        }
+    )
 
 
 class Backend:
@@ -129,8 +155,11 @@ class Backend:
         from sqlalchemy.engine import make_url
 
         assert self.postgres
-        return make_url(self.postgres).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        return (
+            make_url(self.postgres)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
 
     def close(self) -> None:
         """Drop the PostgreSQL databases this run created."""
@@ -156,34 +185,57 @@ class Backend:
             with psycopg.connect(self._admin(), autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{name}"')
             self.databases.append(name)
-            database = make_url(self.postgres).set(database=name).render_as_string(
-                hide_password=False)
+            database = (
+                make_url(self.postgres).set(database=name).render_as_string(hide_password=False)
+            )
             queue = self.redis or ""
         else:
             database = f"sqlite:///{data / 'farm.db'}"
             queue = f"sqlite:///{data / 'queue.db'}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
-        env.update({"FARM_DATA_DIR": str(data), "FARM_DATABASE_URL": database,
-                    "FARM_QUEUE_URL": queue, "FARM_AGENT_NETWORKS": "127.0.0.0/8",
-                    "FARM_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT / "src")})
-        subprocess.run([sys.executable, "-m", "farm_cli.main", "db", "upgrade"], env=env,
-                       check=True, capture_output=True, cwd=ROOT)
+        env.update(
+            {
+                "FARM_DATA_DIR": str(data),
+                "FARM_DATABASE_URL": database,
+                "FARM_QUEUE_URL": queue,
+                "FARM_AGENT_NETWORKS": "127.0.0.0/8",
+                "FARM_LOG_LEVEL": "INFO",
+                "PYTHONPATH": str(ROOT / "src"),
+            }
+        )
+        subprocess.run(
+            [sys.executable, "-m", "farm_cli.main", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         return database, queue, env
 
 
-def start_master(stack: ExitStack, backend: Backend, env: dict[str, str], port: int,
-                 workers: int, log: Path) -> int:
+def start_master(
+    stack: ExitStack, backend: Backend, env: dict[str, str], port: int, workers: int, log: Path
+) -> int:
     """``farm serve`` on the port (and, scaled out, a ``farm worker`` consuming the queue),
     stopped when the stack closes; returns the master's pid."""
     if backend.redis:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "farm_cli.main", "worker"], env=env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", "farm_cli.main", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         stack.callback(worker.wait, 30)
         stack.callback(worker.terminate)
-    return stack.enter_context(served(
-        ["-m", "farm_cli.main", "serve", "--port", str(port), "--workers", str(workers)],
-        env, log, port))
+    return stack.enter_context(
+        served(
+            ["-m", "farm_cli.main", "serve", "--port", str(port), "--workers", str(workers)],
+            env,
+            log,
+            port,
+        )
+    )
 
 
 def run_soak(backend: Backend, seconds: float, workers: int, table: Table) -> None:
@@ -213,8 +265,13 @@ def run_soak(backend: Backend, seconds: float, workers: int, table: Table) -> No
         load(port, heartbeat, connections=4, seconds=5)
         start = rss_mb(pid)
         result = load(port, heartbeat, connections=16, seconds=seconds, rate=300)
-        table.add(backend.name, f"soak: 300 heartbeats/s for {seconds / 60:g} min", result,
-                  None, note=f"RSS {start:.0f}→{rss_mb(pid):.0f} MB")
+        table.add(
+            backend.name,
+            f"soak: 300 heartbeats/s for {seconds / 60:g} min",
+            result,
+            None,
+            note=f"RSS {start:.0f}→{rss_mb(pid):.0f} MB",
+        )
 
 
 ROUNDS = 3
@@ -222,8 +279,9 @@ ROUNDS = 3
 this shared machine falls on every size alike and the ratios between sizes stay fair."""
 
 
-def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table,
-             baseline: float) -> None:
+def run_http(
+    backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table, baseline: float
+) -> None:
     from farm_adapters.database import create_database_engine
     from farm_adapters.schema_migrations import analyze
 
@@ -234,7 +292,7 @@ def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, t
             engine = create_database_engine(database)
             print(f"[{backend.name}] seeding {size:,} agents ...", flush=True)
             agents = seed.agents(engine, size)
-            busy = agents[:min(BUSY, size)]
+            busy = agents[: min(BUSY, size)]
             job_id = seed.job(engine)
             seed.tasks(engine, job_id, len(busy) * 4, owners=busy)
             owned = seed.task_ids_of(engine, busy)
@@ -242,67 +300,99 @@ def run_http(backend: Backend, sizes: list[int], seconds: float, workers: int, t
             engine.dispose()
             bodies = {agent: heartbeat_body(owned[agent]) for agent in busy}
             port = free_port()
-            pid = start_master(stack, backend, env, port, workers,
-                               backend.work / f"serve-{size}.log")
+            pid = start_master(
+                stack, backend, env, port, workers, backend.work / f"serve-{size}.log"
+            )
             farms.append((size, port, pid, agents, busy, bodies))
 
-        def heartbeats(busy: list[uuid.UUID], bodies: dict[uuid.UUID, bytes], rnd: random.Random
-                       ) -> Callable[[int], tuple[str, str, bytes]]:
+        def heartbeats(
+            busy: list[uuid.UUID], bodies: dict[uuid.UUID, bytes], rnd: random.Random
+        ) -> Callable[[int], tuple[str, str, bytes]]:
             def make(n: int) -> tuple[str, str, bytes]:
                 agent = busy[rnd.randrange(len(busy))]
                 return "POST", f"/api/v1/agents/{agent}", bodies[agent]
+
             return make
 
         results = {size: Result() for size in sizes}
         start_rss = {}
         for size, port, pid, _, busy, bodies in farms:
-            load(port, heartbeats(busy, bodies, random.Random(size)), connections=4,
-                 seconds=1)  # warm up
+            load(
+                port, heartbeats(busy, bodies, random.Random(size)), connections=4, seconds=1
+            )  # warm up
             start_rss[size] = rss_mb(pid)
         for round_ in range(ROUNDS):
             for size, port, _, _, busy, bodies in farms:
-                part = load(port, heartbeats(busy, bodies, random.Random(size + round_)),
-                            connections=16, seconds=seconds / ROUNDS)
+                part = load(
+                    port,
+                    heartbeats(busy, bodies, random.Random(size + round_)),
+                    connections=16,
+                    seconds=seconds / ROUNDS,
+                )
                 merged = results[size]
                 merged.latencies += part.latencies
                 merged.errors += part.errors
                 merged.seconds += part.seconds
         for size, _, pid, _, _, _ in farms:
-            table.add(backend.name, f"heartbeats, {size:,} agents", results[size], baseline,
-                      note=f"RSS {start_rss[size]:.0f}→{rss_mb(pid):.0f} MB, {ROUNDS} rounds")
+            table.add(
+                backend.name,
+                f"heartbeats, {size:,} agents",
+                results[size],
+                baseline,
+                note=f"RSS {start_rss[size]:.0f}→{rss_mb(pid):.0f} MB, {ROUNDS} rounds",
+            )
 
         size, port, _, agents, busy, bodies = farms[min(1, len(farms) - 1)]
         rnd = random.Random(size)
-        paced = load(port, heartbeats(busy, bodies, rnd), connections=16, seconds=seconds,
-                     rate=300)
-        table.add(backend.name, f"heartbeats at 300/s, {size:,} agents", paced, None,
-                  note="open loop")
+        paced = load(port, heartbeats(busy, bodies, rnd), connections=16, seconds=seconds, rate=300)
+        table.add(
+            backend.name, f"heartbeats at 300/s, {size:,} agents", paced, None, note="open loop"
+        )
         known = agents[rnd.randrange(len(agents))]
 
         def announce(n: int) -> tuple[str, str, bytes]:
             agent = uuid.uuid4() if n % 2 else known
-            return "POST", "/api/v1/agents/", orjson.dumps({
-                "id": str(agent), "hostname": f"new{n}", "ram": 8192,
-                "free_ram": 4096, "cpus": 8, "port": 50000, "state": "online",
-                "current_assignments": {}})
+            return (
+                "POST",
+                "/api/v1/agents/",
+                orjson.dumps(
+                    {
+                        "id": str(agent),
+                        "hostname": f"new{n}",
+                        "ram": 8192,
+                        "free_ram": 4096,
+                        "cpus": 8,
+                        "port": 50000,
+                        "state": "online",
+                        "current_assignments": {},
+                    }
+                ),
+            )
 
-        table.add(backend.name, "announces, half new half known",
-                  load(port, announce, connections=16, seconds=seconds), baseline)
+        table.add(
+            backend.name,
+            "announces, half new half known",
+            load(port, announce, connections=16, seconds=seconds),
+            baseline,
+        )
 
         size, port, _, _, _, _ = farms[-1]
 
         def listing(n: int) -> tuple[str, str, None]:
             return "GET", "/api/v1/agents/?min_ram=63000&min_cpus=30", None
 
-        rows = sum(1 for n in range(size)
-                   if 1024 * (1 + n % 64) >= 63000 and 1 + n % 32 >= 30)
+        rows = sum(1 for n in range(size) if 1024 * (1 + n % 64) >= 63000 and 1 + n % 32 >= 30)
         # One client: the latency of a listing; four: what sharing costs.
         for clients in (1, 4):
             result = load(port, listing, connections=clients, seconds=seconds)
-            table.add(backend.name,
-                      f"list with a filter, {size:,} agents, {clients} client"
-                      + ("s" if clients > 1 else ""), result, None,
-                      note=f"{rows:,} rows each")
+            table.add(
+                backend.name,
+                f"list with a filter, {size:,} agents, {clients} client"
+                + ("s" if clients > 1 else ""),
+                result,
+                None,
+                note=f"{rows:,} rows each",
+            )
 
 
 def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -> None:
@@ -326,9 +416,15 @@ def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -
     given = runtime.dispatcher.assign_tasks()
     seconds = time.perf_counter() - began
     runtime.close()
-    table.add(backend.name, "scheduling 6,000 tasks to 1,200 agents", None, None,
-              unit="tasks/s", value=given * 5 / seconds,
-              note=f"{given} batches of 5 in {seconds:.1f}s")
+    table.add(
+        backend.name,
+        "scheduling 6,000 tasks to 1,200 agents",
+        None,
+        None,
+        unit="tasks/s",
+        value=given * 5 / seconds,
+        note=f"{given} batches of 5 in {seconds:.1f}s",
+    )
 
     # Reconciliation: one agent's heartbeat as the farm's task count grows. Every size's farm
     # is built first, then they are measured in turns (ROUNDS), so drift hits all alike.
@@ -341,10 +437,16 @@ def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -
         seed.tasks(engine, job_id, total, owners=agents, done=True)
         owned = seed.task_ids_of(engine, agents[:1])[agents[0]]
         engine.dispose()
-        runtime = build_runtime(Settings.load({**env, "FARM_QUEUE_URL": "immediate"}),
-                                queue=RecordingQueue(), client=ScriptedAgentClient())
-        changes = AgentChanges(state="running", reported_task_ids=frozenset(owned),
-                               reported_attempts={i: 1 for i in owned})
+        runtime = build_runtime(
+            Settings.load({**env, "FARM_QUEUE_URL": "immediate"}),
+            queue=RecordingQueue(),
+            client=ScriptedAgentClient(),
+        )
+        changes = AgentChanges(
+            state="running",
+            reported_task_ids=frozenset(owned),
+            reported_attempts={i: 1 for i in owned},
+        )
         farms.append((total, runtime, agents[0], changes))
     timings: dict[int, list[float]] = {total: [] for total in reconcile_sizes}
     for _ in range(ROUNDS):
@@ -357,29 +459,43 @@ def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -
     for total, runtime, _, _ in farms:
         runtime.close()
         per_op = statistics.median(timings[total])
-        table.add(backend.name, f"reconcile one heartbeat, {total:,} tasks", None, None,
-                  unit="ops/s", value=1 / per_op, ratio=first / per_op,
-                  note=f"median {per_op * 1000:.2f} ms (ratio vs {reconcile_sizes[0]:,})")
+        table.add(
+            backend.name,
+            f"reconcile one heartbeat, {total:,} tasks",
+            None,
+            None,
+            unit="ops/s",
+            value=1 / per_op,
+            ratio=first / per_op,
+            note=f"median {per_op * 1000:.2f} ms (ratio vs {reconcile_sizes[0]:,})",
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and shorter loads (a few minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes and shorter loads (a few minutes)"
+    )
     parser.add_argument("--seconds", type=float, default=None, help="length of each load")
     parser.add_argument("--workers", type=int, default=2, help="WSGI workers (default 2)")
-    parser.add_argument("--soak", type=float, default=0,
-                        help="also run a heartbeat soak this many seconds long (600: ten "
-                             "minutes) and report the master's memory at its start and end")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0,
+        help="also run a heartbeat soak this many seconds long (600: ten "
+        "minutes) and report the master's memory at its start and end",
+    )
     parser.add_argument("--only-soak", action="store_true", help="run the soak alone")
-    parser.add_argument("--backends", default="embedded,postgres",
-                        help="embedded and/or postgres (PostgreSQL + Redis, when reachable)")
+    parser.add_argument(
+        "--backends",
+        default="embedded,postgres",
+        help="embedded and/or postgres (PostgreSQL + Redis, when reachable)",
+    )
     args = parser.parse_args()
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]
     reconcile_sizes = [10000, 100000] if args.quick else [10000, 100000, 1000000]
-    postgres = os.environ.get("FARM_BENCH_POSTGRES_URL") or os.environ.get(
-        "FARM_TEST_POSTGRES_URL")
+    postgres = os.environ.get("FARM_BENCH_POSTGRES_URL") or os.environ.get("FARM_TEST_POSTGRES_URL")
     redis = os.environ.get("FARM_BENCH_REDIS_URL") or os.environ.get("FARM_TEST_REDIS_URL")
     sys.path.insert(0, str(ROOT))
     table = Table()
@@ -388,12 +504,28 @@ def main() -> int:
         work_dir = Path(work)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
-        baseline_cmd = ["-m", "granian", "--interface", "wsgi", "--workers", str(args.workers),
-                        "--port", str(port), "--no-ws", "bench.baseline:app"]
+        baseline_cmd = [
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(args.workers),
+            "--port",
+            str(port),
+            "--no-ws",
+            "bench.baseline:app",
+        ]
         if args.only_soak:
             for name in args.backends.split(","):
-                with closing(Backend(name, work_dir, postgres if name == "postgres" else None,
-                                     redis if name == "postgres" else None)) as backend:
+                with closing(
+                    Backend(
+                        name,
+                        work_dir,
+                        postgres if name == "postgres" else None,
+                        redis if name == "postgres" else None,
+                    )
+                ) as backend:
                     run_soak(backend, args.soak or 600, args.workers, table)
             print()
             print(table.render())
@@ -401,15 +533,25 @@ def main() -> int:
         with served(baseline_cmd, env, work_dir / "baseline.log", port):
             body = heartbeat_body([1, 2, 3, 4])
             load(port, lambda n: ("POST", f"/api/v1/agents/{n}", body), seconds=1)
-            base = load(port, lambda n: ("POST", f"/api/v1/agents/{n}", body), connections=16,
-                        seconds=seconds)
+            base = load(
+                port,
+                lambda n: ("POST", f"/api/v1/agents/{n}", body),
+                connections=16,
+                seconds=seconds,
+            )
         table.add("-", "baseline: bare Falcon parsing the same body", base, base.throughput)
         for name in args.backends.split(","):
             if name == "postgres" and not (postgres and redis):
                 print("skipping postgres: set FARM_BENCH_POSTGRES_URL and FARM_BENCH_REDIS_URL")
                 continue
-            with closing(Backend(name, work_dir, postgres if name == "postgres" else None,
-                                 redis if name == "postgres" else None)) as backend:
+            with closing(
+                Backend(
+                    name,
+                    work_dir,
+                    postgres if name == "postgres" else None,
+                    redis if name == "postgres" else None,
+                )
+            ) as backend:
                 run_http(backend, sizes, seconds, args.workers, table, base.throughput)
                 run_in_process(backend, table, reconcile_sizes)
                 if args.soak:

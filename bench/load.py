@@ -44,9 +44,17 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _worker(port: int, make: Callable[[int], Request], deadline: float, result: Result,
-                  counter: list[int], limit: int | None, rate: float | None, worker: int,
-                  workers: int) -> None:
+async def _worker(
+    port: int,
+    make: Callable[[int], Request],
+    deadline: float,
+    result: Result,
+    counter: list[int],
+    limit: int | None,
+    rate: float | None,
+    worker: int,
+    workers: int,
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     start = time.perf_counter()
     sent = 0
@@ -59,9 +67,11 @@ async def _worker(port: int, make: Callable[[int], Request], deadline: float, re
                     await asyncio.sleep(delay)
             counter[0] += 1
             method, path, body = make(counter[0])
-            head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(body or b'')}\r\n"
-                    "\r\n").encode()
+            head = (
+                f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body or b'')}\r\n"
+                "\r\n"
+            ).encode()
             began = time.perf_counter()
             writer.write(head + (body or b""))
             await writer.drain()
@@ -74,20 +84,37 @@ async def _worker(port: int, make: Callable[[int], Request], deadline: float, re
         writer.close()
 
 
-async def _run(port: int, make: Callable[[int], Request], connections: int, seconds: float,
-               limit: int | None, rate: float | None) -> Result:
+async def _run(
+    port: int,
+    make: Callable[[int], Request],
+    connections: int,
+    seconds: float,
+    limit: int | None,
+    rate: float | None,
+) -> Result:
     result = Result()
     counter = [0]
     began = time.perf_counter()
     deadline = began + seconds
-    await asyncio.gather(*(_worker(port, make, deadline, result, counter, limit, rate, n,
-                                   connections) for n in range(connections)))
+    await asyncio.gather(
+        *(
+            _worker(port, make, deadline, result, counter, limit, rate, n, connections)
+            for n in range(connections)
+        )
+    )
     result.seconds = time.perf_counter() - began
     return result
 
 
-def load(port: int, make: Callable[[int], Request], *, connections: int = 16,
-         seconds: float = 5.0, limit: int | None = None, rate: float | None = None) -> Result:
+def load(
+    port: int,
+    make: Callable[[int], Request],
+    *,
+    connections: int = 16,
+    seconds: float = 5.0,
+    limit: int | None = None,
+    rate: float | None = None,
+) -> Result:
     """Send requests from ``make(n)`` over ``connections`` for ``seconds`` (or ``limit``
     requests); with ``rate``, pace them at that many per second (open loop)."""
     return asyncio.run(_run(port, make, connections, seconds, limit, rate))

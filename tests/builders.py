@@ -12,16 +12,24 @@ from farm_domain.work import Job, Task
 def add_job(uow_factory: Any, now: datetime, *, requeue: int = 3, title: str = "job") -> Job:
     with uow_factory() as uow:
         version = uow.jobtypes.add(f"type-{uuid.uuid4().hex[:8]}")
-        job = uow.jobs.add(Job(id=0, title=title, jobtype_version_id=version.id,
-                               requeue=requeue, time_submitted=now))
+        job = uow.jobs.add(
+            Job(
+                id=0,
+                title=title,
+                jobtype_version_id=version.id,
+                requeue=requeue,
+                time_submitted=now,
+            )
+        )
         uow.commit()
     return job
 
 
 def add_task(uow_factory: Any, job: Job, now: datetime, **fields: Any) -> Task:
     with uow_factory() as uow:
-        task = uow.tasks.add(Task(id=0, job_id=job.id, frame=fields.pop("frame", 1.0),
-                                  time_submitted=now, **fields))
+        task = uow.tasks.add(
+            Task(id=0, job_id=job.id, frame=fields.pop("frame", 1.0), time_submitted=now, **fields)
+        )
         uow.commit()
     return task
 

@@ -21,7 +21,9 @@ class FakeAgent:
         self.hosts: list[str | None] = []
         """The Host header of each request."""
         self.assign_answer: Callable[[dict[str, Any]], Answer] = lambda body: (
-            202, {"id": "assignment"})
+            202,
+            {"id": "assignment"},
+        )
         self.tasks_answer: Callable[[], Answer] | None = None
         self.running: dict[int, dict[str, Any]] = {}
         self.changed = threading.Condition()

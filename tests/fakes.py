@@ -69,11 +69,7 @@ class FakeAgentRepository:
         self._d = data
 
     def _with_software(self, agent: Agent) -> Agent:
-        versions = {
-            v.id: (s.name, v)
-            for s in self._d.software.values()
-            for v in s.versions
-        }
+        versions = {v.id: (s.name, v) for s in self._d.software.values() for v in s.versions}
         refs = sorted(
             (versions[v] for v in self._d.agent_software.get(agent.id, ()) if v in versions),
             key=lambda item: (item[0], item[1].rank),
@@ -88,8 +84,11 @@ class FakeAgentRepository:
         agent = self.get(agent_id, for_update=True)
         if agent is None:
             return None
-        return agent, {t.id: t.attempts for t in self._d.tasks.values()
-                       if t.agent_id == agent_id and not t.is_finished}
+        return agent, {
+            t.id: t.attempts
+            for t in self._d.tasks.values()
+            if t.agent_id == agent_id and not t.is_finished
+        }
 
     def add(self, agent: Agent) -> None:
         if agent.id in self._d.agents:
@@ -139,17 +138,32 @@ class FakeAgentRepository:
         for summary in self.query(query):
             agent = self.get(summary.id)
             assert agent is not None
-            active = sum(1 for t in self._d.tasks.values()
-                         if t.agent_id == agent.id and not t.is_finished)
-            found.append(AgentOverview(agent.id, agent.hostname, agent.remote_ip, agent.port,
-                                       agent.shown_state, agent.ram, agent.free_ram,
-                                       agent.cpus, agent.last_heard_from, active,
-                                       agent.software))
+            active = sum(
+                1 for t in self._d.tasks.values() if t.agent_id == agent.id and not t.is_finished
+            )
+            found.append(
+                AgentOverview(
+                    agent.id,
+                    agent.hostname,
+                    agent.remote_ip,
+                    agent.port,
+                    agent.shown_state,
+                    agent.ram,
+                    agent.free_ram,
+                    agent.cpus,
+                    agent.last_heard_from,
+                    active,
+                    agent.software,
+                )
+            )
         return found
 
     def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
-        return {agent_id: self._d.agents[agent_id].hostname for agent_id in set(agent_ids)
-                if agent_id in self._d.agents}
+        return {
+            agent_id: self._d.agents[agent_id].hostname
+            for agent_id in set(agent_ids)
+            if agent_id in self._d.agents
+        }
 
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         def keep(a: Agent) -> bool:
@@ -165,9 +179,10 @@ class FakeAgentRepository:
             ]
             return all(checks)
 
-        found = sorted((a for a in self._d.agents.values() if keep(a)),
-                       key=lambda a: (a.hostname, str(a.id)))
-        found = found[query.offset:]
+        found = sorted(
+            (a for a in self._d.agents.values() if keep(a)), key=lambda a: (a.hostname, str(a.id))
+        )
+        found = found[query.offset :]
         if query.limit is not None:
             found = found[: query.limit]
         return [AgentSummary(a.id, a.hostname, a.port, a.remote_ip) for a in found]
@@ -206,8 +221,14 @@ class FakeTaskRepository:
                 continue
             job = self._d.jobs[task.job_id]
             version = self._d.jobtype_versions[job.jobtype_version_id]
-            result.append((task, JobSummary(job.id, job.title, version.name, version.jobtype_id,
-                                            version.version)))
+            result.append(
+                (
+                    task,
+                    JobSummary(
+                        job.id, job.title, version.name, version.jobtype_id, version.version
+                    ),
+                )
+            )
         return result
 
     def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
@@ -228,8 +249,11 @@ class FakeTaskRepository:
     def busy_agents_of(self, job_ids: Iterable[int]) -> dict[int, int]:
         found = {}
         for job_id in job_ids:
-            agents = {t.agent_id for t in self._d.tasks.values()
-                      if t.job_id == job_id and t.agent_id is not None and not t.is_finished}
+            agents = {
+                t.agent_id
+                for t in self._d.tasks.values()
+                if t.job_id == job_id and t.agent_id is not None and not t.is_finished
+            }
             if agents:
                 found[job_id] = len(agents)
         return found
@@ -239,8 +263,9 @@ class FakeTaskRepository:
             self.add(task)
 
     def of_job(self, job_id: int) -> list[Task]:
-        return sorted((t for t in self._d.tasks.values() if t.job_id == job_id),
-                      key=lambda t: (t.frame, t.id))
+        return sorted(
+            (t for t in self._d.tasks.values() if t.job_id == job_id), key=lambda t: (t.frame, t.id)
+        )
 
 
 class FakeJobRepository:
@@ -251,9 +276,11 @@ class FakeJobRepository:
     def _view(self, job: Job) -> Job:
         version = self._d.jobtype_versions[job.jobtype_version_id]
         live = FakeJobTypeRepository(self._d, self._store).live_requirements(
-            job.software_requirements)
-        return attrs.evolve(job, jobtype=version.name, jobtype_version=version.version,
-                            software_requirements=live)
+            job.software_requirements
+        )
+        return attrs.evolve(
+            job, jobtype=version.name, jobtype_version=version.version, software_requirements=live
+        )
 
     def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
         job = self._d.jobs.get(job_id)
@@ -264,36 +291,46 @@ class FakeJobRepository:
             raise KeyError(f"no job type version {job.jobtype_version_id}")
         if not set(job.parents) <= set(self._d.jobs):
             raise KeyError("unknown parent job")
-        job = attrs.evolve(job, id=self._store.next_id(), tags=tuple(sorted(set(job.tags))),
-                           tag_requirements=tuple(sorted(job.tag_requirements,
-                                                         key=lambda r: r.tag)),
-                           parents=tuple(sorted(job.parents)), jobtype=None,
-                           jobtype_version=None)
+        job = attrs.evolve(
+            job,
+            id=self._store.next_id(),
+            tags=tuple(sorted(set(job.tags))),
+            tag_requirements=tuple(sorted(job.tag_requirements, key=lambda r: r.tag)),
+            parents=tuple(sorted(job.parents)),
+            jobtype=None,
+            jobtype_version=None,
+        )
         self._d.jobs[job.id] = job
         return self._view(job)
 
     def save(self, job: Job) -> None:
         old = self._d.jobs[job.id]
         self._d.jobs[job.id] = attrs.evolve(
-            job, tags=tuple(sorted(set(job.tags))), parents=old.parents,
+            job,
+            tags=tuple(sorted(set(job.tags))),
+            parents=old.parents,
             tag_requirements=old.tag_requirements,
-            software_requirements=old.software_requirements, jobtype=None, jobtype_version=None)
+            software_requirements=old.software_requirements,
+            jobtype=None,
+            jobtype_version=None,
+        )
 
     def set_state(self, job_id: int, state: WorkState | None) -> None:
         self._d.jobs[job_id] = attrs.evolve(self._d.jobs[job_id], state=state)
 
-    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None
-                  ) -> None:
-        self._d.jobs[job_id] = attrs.evolve(self._d.jobs[job_id], time_started=started,
-                                            time_finished=finished)
+    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None) -> None:
+        self._d.jobs[job_id] = attrs.evolve(
+            self._d.jobs[job_id], time_started=started, time_finished=finished
+        )
 
     def query(self, query: JobQuery) -> list[Job]:
         found = [
-            job for job in sorted(self._d.jobs.values(), key=lambda j: -j.id)
+            job
+            for job in sorted(self._d.jobs.values(), key=lambda j: -j.id)
             if (not query.queued or job.state is None)
             and (query.queued or query.state is None or job.state is query.state)
             and (query.title is None or job.title == query.title)
-        ][query.offset:]
+        ][query.offset :]
         if query.limit is not None:
             found = found[: query.limit]
         return [self._view(job) for job in found]
@@ -318,7 +355,8 @@ class FakeJobRepository:
         for other_id, other in list(self._d.jobs.items()):
             if job_id in other.parents:
                 self._d.jobs[other_id] = attrs.evolve(
-                    other, parents=tuple(p for p in other.parents if p != job_id))
+                    other, parents=tuple(p for p in other.parents if p != job_id)
+                )
 
 
 class FakeJobTypeRepository:
@@ -326,52 +364,65 @@ class FakeJobTypeRepository:
         self._d = data
         self._store = store
 
-    def add(self, name: str, version: int = 1, spec: JobTypeVersion | None = None
-            ) -> JobTypeVersion:
+    def add(
+        self, name: str, version: int = 1, spec: JobTypeVersion | None = None
+    ) -> JobTypeVersion:
         jobtype_id = self._d.jobtypes.setdefault(name, self._store.next_id())
-        if any(v.jobtype_id == jobtype_id and v.version == version
-               for v in self._d.jobtype_versions.values()):
+        if any(
+            v.jobtype_id == jobtype_id and v.version == version
+            for v in self._d.jobtype_versions.values()
+        ):
             raise KeyError(f"duplicate job type version {name} {version}")
         fields = {} if spec is None else attrs.asdict(spec, recurse=False)
-        fields.update(id=self._store.next_id(), jobtype_id=jobtype_id, name=name,
-                      version=version)
+        fields.update(id=self._store.next_id(), jobtype_id=jobtype_id, name=name, version=version)
         created = JobTypeVersion(**fields)
         self._d.jobtype_versions[created.id] = created
         if spec is not None:  # the description belongs to the job type, shared by versions
             for other in list(self._d.jobtype_versions.values()):
                 if other.jobtype_id == jobtype_id:
                     self._d.jobtype_versions[other.id] = attrs.evolve(
-                        other, description=spec.description)
+                        other, description=spec.description
+                    )
         return self._d.jobtype_versions[created.id]
 
     def _live(self, version: JobTypeVersion) -> JobTypeVersion:
-        return attrs.evolve(version, software_requirements=self.live_requirements(
-            version.software_requirements))
+        return attrs.evolve(
+            version, software_requirements=self.live_requirements(version.software_requirements)
+        )
 
-    def live_requirements(self, requirements: Iterable[SoftwareRequirement]
-                          ) -> tuple[SoftwareRequirement, ...]:
+    def live_requirements(
+        self, requirements: Iterable[SoftwareRequirement]
+    ) -> tuple[SoftwareRequirement, ...]:
         """Requirements as the catalogue stands now (renames show, deleted bounds fall away)."""
         live = []
         for requirement in requirements:
-            software = next((s for s in self._d.software.values()
-                             if s.id == requirement.software_id), None)
+            software = next(
+                (s for s in self._d.software.values() if s.id == requirement.software_id), None
+            )
             if software is None:
                 continue
             ids = {v.id: v.version for v in software.versions}
-            live.append(attrs.evolve(
-                requirement, software=software.name,
-                min_version_id=requirement.min_version_id if requirement.min_version_id in ids
-                else None,
-                min_version=ids.get(requirement.min_version_id),  # type: ignore[arg-type]
-                max_version_id=requirement.max_version_id if requirement.max_version_id in ids
-                else None,
-                max_version=ids.get(requirement.max_version_id),  # type: ignore[arg-type]
-            ))
+            live.append(
+                attrs.evolve(
+                    requirement,
+                    software=software.name,
+                    min_version_id=requirement.min_version_id
+                    if requirement.min_version_id in ids
+                    else None,
+                    min_version=ids.get(requirement.min_version_id),  # type: ignore[arg-type]
+                    max_version_id=requirement.max_version_id
+                    if requirement.max_version_id in ids
+                    else None,
+                    max_version=ids.get(requirement.max_version_id),  # type: ignore[arg-type]
+                )
+            )
         return tuple(sorted(live, key=lambda r: r.software))
 
     def versions(self, name: str) -> list[JobTypeVersion]:
-        return sorted((self._live(v) for v in self._d.jobtype_versions.values() if v.name == name),
-                      key=lambda v: v.version)
+        return sorted(
+            (self._live(v) for v in self._d.jobtype_versions.values() if v.name == name),
+            key=lambda v: v.version,
+        )
 
     def latest(self, name: str) -> JobTypeVersion | None:
         found = self.versions(name)
@@ -419,8 +470,15 @@ class FakeSoftwareRepository:
         if name in self._d.software:
             raise KeyError(f"duplicate software {name}")
         software_id = self._store.next_id()
-        self._put(Software(software_id, name, tuple(
-            SoftwareVersion(self._store.next_id(), software_id, v, r) for v, r in versions)))
+        self._put(
+            Software(
+                software_id,
+                name,
+                tuple(
+                    SoftwareVersion(self._store.next_id(), software_id, v, r) for v, r in versions
+                ),
+            )
+        )
         return self._d.software[name]
 
     def rename(self, software_id: int, name: str) -> None:
@@ -445,14 +503,23 @@ class FakeSoftwareRepository:
     def set_rank(self, version_id: int, rank: int) -> None:
         for software in list(self._d.software.values()):
             if any(v.id == version_id for v in software.versions):
-                self._put(attrs.evolve(software, versions=tuple(
-                    attrs.evolve(v, rank=rank) if v.id == version_id else v
-                    for v in software.versions)))
+                self._put(
+                    attrs.evolve(
+                        software,
+                        versions=tuple(
+                            attrs.evolve(v, rank=rank) if v.id == version_id else v
+                            for v in software.versions
+                        ),
+                    )
+                )
 
     def delete_version(self, version_id: int) -> None:
         for software in list(self._d.software.values()):
-            self._put(attrs.evolve(software, versions=tuple(
-                v for v in software.versions if v.id != version_id)))
+            self._put(
+                attrs.evolve(
+                    software, versions=tuple(v for v in software.versions if v.id != version_id)
+                )
+            )
         for installed in self._d.agent_software.values():
             installed.discard(version_id)
 
@@ -463,20 +530,31 @@ class FakeTaskLogRepository:
         self._store = store
 
     def add(self, log: TaskLog) -> TaskLog:
-        if log.task_id not in self._d.tasks or self.get(log.task_id, log.attempt,
-                                                         log.identifier):
+        if log.task_id not in self._d.tasks or self.get(log.task_id, log.attempt, log.identifier):
             raise KeyError("no such task, or a duplicate log")
         log = attrs.evolve(log, id=self._store.next_id())
         self._d.logs[log.id] = log
         return log
 
     def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None:
-        return next((log for log in self._d.logs.values() if (log.task_id, log.attempt,
-                     log.identifier) == (task_id, attempt, identifier)), None)
+        return next(
+            (
+                log
+                for log in self._d.logs.values()
+                if (log.task_id, log.attempt, log.identifier) == (task_id, attempt, identifier)
+            ),
+            None,
+        )
 
     def of_attempt(self, task_id: int, attempt: int) -> list[TaskLog]:
-        return sorted((log for log in self._d.logs.values()
-                       if (log.task_id, log.attempt) == (task_id, attempt)), key=lambda l: l.id)
+        return sorted(
+            (
+                log
+                for log in self._d.logs.values()
+                if (log.task_id, log.attempt) == (task_id, attempt)
+            ),
+            key=lambda l: l.id,
+        )
 
     def save(self, log: TaskLog) -> None:
         old = self._d.logs[log.id]
@@ -490,32 +568,42 @@ class FakeBlocklistRepository:
     def _get(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> JobAgentBlock:
         if job_id not in self._d.jobs or agent_id not in self._d.agents:
             raise KeyError("no such job or agent")
-        return self._d.blocks.get((job_id, agent_id), JobAgentBlock(job_id, agent_id,
-                                                                    updated_on=now))
+        return self._d.blocks.get(
+            (job_id, agent_id), JobAgentBlock(job_id, agent_id, updated_on=now)
+        )
 
     def record_failure(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> None:
         block = self._get(job_id, agent_id, now)
-        self._d.blocks[(job_id, agent_id)] = attrs.evolve(block, failures=block.failures + 1,
-                                                          updated_on=now)
+        self._d.blocks[(job_id, agent_id)] = attrs.evolve(
+            block, failures=block.failures + 1, updated_on=now
+        )
 
-    def record_rejection(self, job_id: int, agent_id: uuid.UUID, fingerprint: str,
-                         now: datetime) -> None:
+    def record_rejection(
+        self, job_id: int, agent_id: uuid.UUID, fingerprint: str, now: datetime
+    ) -> None:
         block = self._get(job_id, agent_id, now)
         self._d.blocks[(job_id, agent_id)] = attrs.evolve(
-            block, rejected_fingerprint=fingerprint, updated_on=now)
+            block, rejected_fingerprint=fingerprint, updated_on=now
+        )
 
     def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]:
-        return sorted((b for b in self._d.blocks.values() if b.agent_id == agent_id),
-                      key=lambda b: (b.job_id, str(b.agent_id)))
+        return sorted(
+            (b for b in self._d.blocks.values() if b.agent_id == agent_id),
+            key=lambda b: (b.job_id, str(b.agent_id)),
+        )
 
     def of_agents(self, agent_ids: Sequence[uuid.UUID]) -> list[JobAgentBlock]:
         wanted = set(agent_ids)
-        return sorted((b for b in self._d.blocks.values() if b.agent_id in wanted),
-                      key=lambda b: (b.job_id, str(b.agent_id)))
+        return sorted(
+            (b for b in self._d.blocks.values() if b.agent_id in wanted),
+            key=lambda b: (b.job_id, str(b.agent_id)),
+        )
 
     def of_job(self, job_id: int) -> list[JobAgentBlock]:
-        return sorted((b for b in self._d.blocks.values() if b.job_id == job_id),
-                      key=lambda b: str(b.agent_id))
+        return sorted(
+            (b for b in self._d.blocks.values() if b.job_id == job_id),
+            key=lambda b: str(b.agent_id),
+        )
 
     def clear(self, job_id: int, agent_id: uuid.UUID) -> None:
         self._d.blocks.pop((job_id, agent_id), None)
@@ -528,9 +616,15 @@ class FakeSchedulingRepository:
     def _ranks(self, requirements: Iterable[SoftwareRequirement]) -> list[RankRange]:
         ranks = {v.id: v.rank for s in self._d.software.values() for v in s.versions}
         live = {s.id for s in self._d.software.values()}
-        return [RankRange(r.software_id, ranks.get(r.min_version_id),  # type: ignore[arg-type]
-                          ranks.get(r.max_version_id))  # type: ignore[arg-type]
-                for r in requirements if r.software_id in live]
+        return [
+            RankRange(
+                r.software_id,
+                ranks.get(r.min_version_id),  # type: ignore[arg-type]
+                ranks.get(r.max_version_id),
+            )  # type: ignore[arg-type]
+            for r in requirements
+            if r.software_id in live
+        ]
 
     def candidate_jobs(self) -> list[JobProfile]:
         profiles = []
@@ -540,22 +634,36 @@ class FakeSchedulingRepository:
                 continue
             if not any(t.status is TaskStatus.QUEUED for t in tasks):
                 continue
-            if any(self._d.jobs[p].state is not WorkState.DONE for p in job.parents
-                   if p in self._d.jobs):
+            if any(
+                self._d.jobs[p].state is not WorkState.DONE
+                for p in job.parents
+                if p in self._d.jobs
+            ):
                 continue
             version = self._d.jobtype_versions[job.jobtype_version_id]
             busy = {t.agent_id for t in tasks if t.agent_id is not None and not t.is_finished}
-            profiles.append(JobProfile(
-                id=job.id, priority=job.priority, weight=job.weight,
-                time_submitted=job.time_submitted, ram=job.ram, cpus=job.cpus,  # type: ignore[arg-type]
-                minimum_agents=job.minimum_agents, maximum_agents=job.maximum_agents,
-                busy_agents=len(busy),
-                requirements=tuple(self._ranks(version.software_requirements)
-                                   + self._ranks(job.software_requirements)),
-                tag_requirements=tuple(sorted((r.tag, r.negate)
-                                              for r in job.tag_requirements)),
-                batch=job.batch, max_batch=version.max_batch,
-                batch_contiguous=version.batch_contiguous, frame_by=job.frame_by))
+            profiles.append(
+                JobProfile(
+                    id=job.id,
+                    priority=job.priority,
+                    weight=job.weight,
+                    time_submitted=job.time_submitted,
+                    ram=job.ram,
+                    cpus=job.cpus,  # type: ignore[arg-type]
+                    minimum_agents=job.minimum_agents,
+                    maximum_agents=job.maximum_agents,
+                    busy_agents=len(busy),
+                    requirements=tuple(
+                        self._ranks(version.software_requirements)
+                        + self._ranks(job.software_requirements)
+                    ),
+                    tag_requirements=tuple(sorted((r.tag, r.negate) for r in job.tag_requirements)),
+                    batch=job.batch,
+                    max_batch=version.max_batch,
+                    batch_contiguous=version.batch_contiguous,
+                    frame_by=job.frame_by,
+                )
+            )
         return profiles
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None:
@@ -563,14 +671,23 @@ class FakeSchedulingRepository:
         if agent is None:
             return None
         ranks = {v.id: (s.id, v.rank) for s in self._d.software.values() for v in s.versions}
-        software = frozenset(ranks[v] for v in self._d.agent_software.get(agent_id, ())
-                             if v in ranks)
-        return AgentProfile(agent_id, agent.ram, agent.free_ram, agent.cpus,
-                            agent.ram_allocation, agent.cpu_allocation, software,
-                            frozenset(self._d.agent_tags.get(agent_id, ())))
+        software = frozenset(
+            ranks[v] for v in self._d.agent_software.get(agent_id, ()) if v in ranks
+        )
+        return AgentProfile(
+            agent_id,
+            agent.ram,
+            agent.free_ram,
+            agent.cpus,
+            agent.ram_allocation,
+            agent.cpu_allocation,
+            software,
+            frozenset(self._d.agent_tags.get(agent_id, ())),
+        )
 
-    def lock_idle_agents(self, agent_ids: Sequence[uuid.UUID]
-                         ) -> list[tuple[AgentContact, AgentProfile]]:
+    def lock_idle_agents(
+        self, agent_ids: Sequence[uuid.UUID]
+    ) -> list[tuple[AgentContact, AgentProfile]]:
         busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}
         found = []
         for agent_id in agent_ids:
@@ -579,32 +696,69 @@ class FakeSchedulingRepository:
                 continue
             profile = self.agent_profile(agent_id)
             assert profile is not None
-            found.append((AgentContact(agent.id, agent.hostname, agent.remote_ip, agent.port,
-                                       agent.use_address, agent.state, agent.disabled,
-                                       agent.last_heard_from, agent.last_polled, False),
-                          profile))
+            found.append(
+                (
+                    AgentContact(
+                        agent.id,
+                        agent.hostname,
+                        agent.remote_ip,
+                        agent.port,
+                        agent.use_address,
+                        agent.state,
+                        agent.disabled,
+                        agent.last_heard_from,
+                        agent.last_polled,
+                        False,
+                    ),
+                    profile,
+                )
+            )
         return found
 
     def idle_agents(self) -> list[uuid.UUID]:
         busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}
-        return [a.id for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname,
-                                                                              str(a.id)))
-                if a.is_available and a.id not in busy]
+        return [
+            a.id
+            for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname, str(a.id)))
+            if a.is_available and a.id not in busy
+        ]
 
     def contacts(self) -> list[AgentContact]:
         busy = {t.agent_id for t in self._d.tasks.values() if not t.is_finished}
-        return [AgentContact(a.id, a.hostname, a.remote_ip, a.port, a.use_address, a.state,
-                             a.disabled, a.last_heard_from, a.last_polled, a.id in busy)
-                for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname, str(a.id)))]
+        return [
+            AgentContact(
+                a.id,
+                a.hostname,
+                a.remote_ip,
+                a.port,
+                a.use_address,
+                a.state,
+                a.disabled,
+                a.last_heard_from,
+                a.last_polled,
+                a.id in busy,
+            )
+            for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname, str(a.id)))
+        ]
 
     def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
-        return len({t.agent_id for t in self._d.tasks.values()
-                    if t.job_id == job_id and t.agent_id is not None and not t.is_finished})
+        return len(
+            {
+                t.agent_id
+                for t in self._d.tasks.values()
+                if t.job_id == job_id and t.agent_id is not None and not t.is_finished
+            }
+        )
 
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
-        return sorted((t for t in self._d.tasks.values()
-                       if t.job_id == job_id and t.status is TaskStatus.QUEUED),
-                      key=lambda t: (t.frame, t.id))[:limit]
+        return sorted(
+            (
+                t
+                for t in self._d.tasks.values()
+                if t.job_id == job_id and t.status is TaskStatus.QUEUED
+            ),
+            key=lambda t: (t.frame, t.id),
+        )[:limit]
 
     def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
         claimed = []
@@ -615,11 +769,14 @@ class FakeSchedulingRepository:
                 claimed.append(task_id)
         return sorted(claimed)
 
-    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
-                  ) -> bool:
+    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime) -> bool:
         task = self._d.tasks.get(task_id)
-        if task is None or task.agent_id != agent_id or task.attempts != attempt \
-                or task.is_finished:
+        if (
+            task is None
+            or task.agent_id != agent_id
+            or task.attempts != attempt
+            or task.is_finished
+        ):
             return False
         self._d.tasks[task_id] = attrs.evolve(task, sent_to_agent=True, sent_at=now)
         return True
@@ -723,8 +880,6 @@ class RecordingDispatcher:
         self.ran.append(("watch_agents", ()))
 
 
-
-
 class ScriptedAgentClient:
     """An AgentClient whose answers a test sets per call kind; records every call."""
 
@@ -737,8 +892,9 @@ class ScriptedAgentClient:
 
     def _next(self, kind: str, url: str, body: object) -> AgentCall:
         self.calls.append((kind, url, body))
-        queued = self.answers.get(kind) or [AgentCall(202, {}) if kind != "tasks"
-                                            else AgentCall(200, [])]
+        queued = self.answers.get(kind) or [
+            AgentCall(202, {}) if kind != "tasks" else AgentCall(200, [])
+        ]
         return queued.pop(0) if len(queued) > 1 else queued[0]
 
     def assign(self, base_url: str, body: dict) -> AgentCall:  # type: ignore[type-arg]

@@ -28,15 +28,25 @@ class HttpAgentClient:
     and a name server could answer differently the second time (DNS rebinding).
     """
 
-    def __init__(self, networks: AgentNetworks, *, timeout: float = 10.0, retries: int = 3,
-                 retry_delay: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        networks: AgentNetworks,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        retry_delay: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._networks = networks
         self._retries = retries
         self._retry_delay = retry_delay
         self._sleep = sleep
         self._http = httpx.Client(
-            timeout=timeout, follow_redirects=False, trust_env=False,
-            headers={"User-Agent": "PyFarm/1.0 (master)"})
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": "PyFarm/1.0 (master)"},
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -56,8 +66,10 @@ class HttpAgentClient:
                 return f"{host} ({host}) is outside FARM_AGENT_NETWORKS"
             return url, {}
         try:
-            found = [info[4][0] for info in socket.getaddrinfo(host, parts.port or 80,
-                                                               type=socket.SOCK_STREAM)]
+            found = [
+                info[4][0]
+                for info in socket.getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
+            ]
         except OSError as error:
             return f"{host} does not resolve: {error}"
         addresses = list(dict.fromkeys(found))  # the resolver's order, each once

@@ -61,8 +61,9 @@ def build_runtime(
     """Wire the master. ``queue``, ``dispatcher`` and ``client`` replace the real ones (tests);
     ``pre_ping=False`` for web workers (see create_database_engine)."""
     clock = clock or SystemClock()
-    engine = create_database_engine(settings.database_url, pool_size=settings.threads,
-                                    pre_ping=pre_ping)
+    engine = create_database_engine(
+        settings.database_url, pool_size=settings.threads, pre_ping=pre_ping
+    )
     uow = SqlUnitOfWorkFactory(engine)
     huey = create_huey(settings.queue_url, create_tables=create_queue_tables)
     networks = AgentNetworks(settings.agent_networks)
@@ -70,14 +71,23 @@ def build_runtime(
         clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)
     )
     holder: list[Dispatcher] = []
-    jobs = register_jobs(huey, lambda: holder[0], settings.assign_interval_minutes,
-                         settings.watch_interval_seconds)
+    jobs = register_jobs(
+        huey, lambda: holder[0], settings.assign_interval_minutes, settings.watch_interval_seconds
+    )
     queue = queue or HueyTaskQueue(jobs)
     client = client or HttpAgentClient(
-        networks, timeout=settings.agent_request_timeout, retries=settings.agent_retries,
-        retry_delay=settings.agent_retry_delay)
+        networks,
+        timeout=settings.agent_request_timeout,
+        retries=settings.agent_retries,
+        retry_delay=settings.agent_retry_delay,
+    )
     dispatcher = dispatcher or Dispatcher(
-        uow, queue, clock, client, networks, reconciler,
+        uow,
+        queue,
+        clock,
+        client,
+        networks,
+        reconciler,
         DispatchPolicy(
             ram_check=RamCheck(settings.ram_check),
             max_failures=settings.max_failures_per_agent,

@@ -33,8 +33,13 @@ def create_database_engine(url: str, *, pool_size: int = 8, pre_ping: bool = Tru
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
-                             pool_pre_ping=pre_ping, pool_recycle=3600)
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=pre_ping,
+            pool_recycle=3600,
+        )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
 

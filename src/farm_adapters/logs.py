@@ -37,7 +37,9 @@ class TextFormatter(logging.Formatter):
             for key, value in record.__dict__.items()
             if key not in _STANDARD and not key.startswith("_")
         )
-        line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = (
+            f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        )
         if extras:
             line += f" [{extras}]"
         if record.exc_info:

@@ -29,8 +29,7 @@ def create_huey(url: str, name: str = "farm", *, create_tables: bool = True) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
         # The web workers only enqueue: they leave the queue's tables to `farm serve`, which
         # creates them before starting them.
-        return SqliteHuey(name, filename=str(path), results=False,
-                          create_tables=create_tables)
+        return SqliteHuey(name, filename=str(path), results=False, create_tables=create_tables)
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url, results=False)
     raise ValueError(f"unsupported queue URL {url!r}: use sqlite:///, redis:// or immediate")
@@ -53,8 +52,12 @@ def _pending(job: str, *ids: object) -> str:
     return ":".join(["farm", "pending", job, *map(str, ids)])
 
 
-def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher],
-                  assign_every_minutes: int = 4, watch_every_seconds: float = 30) -> QueueJobs:
+def register_jobs(
+    huey: Huey,
+    dispatcher: Callable[[], Dispatcher],
+    assign_every_minutes: int = 4,
+    watch_every_seconds: float = 30,
+) -> QueueJobs:
     """Register the farm's jobs on ``huey``. Each receives ids only and calls one service.
 
     A job that is already waiting in the queue is not enqueued again (``HueyTaskQueue``): each
@@ -105,8 +108,15 @@ def register_jobs(huey: Huey, dispatcher: Callable[[], Dispatcher],
         huey.delete(_pending("assign_tasks"))
         dispatcher().assign_tasks()
 
-    return QueueJobs(huey, assign_tasks, assign_tasks_to_agent, send_tasks_to_agent,
-                     update_agent, stop_tasks, watch_agents_tick)
+    return QueueJobs(
+        huey,
+        assign_tasks,
+        assign_tasks_to_agent,
+        send_tasks_to_agent,
+        update_agent,
+        stop_tasks,
+        watch_agents_tick,
+    )
 
 
 def _continue_watching(huey: Huey, tick: Any, delay: float) -> None:
@@ -131,8 +141,9 @@ class HueyTaskQueue:
     def __init__(self, jobs: QueueJobs) -> None:
         self._jobs = jobs
 
-    def _enqueue(self, job: Callable[..., object], *args: object, pending: str | None = None
-                 ) -> None:
+    def _enqueue(
+        self, job: Callable[..., object], *args: object, pending: str | None = None
+    ) -> None:
         try:
             if pending is not None and not self._jobs.huey.put_if_empty(pending, "1"):
                 return
@@ -152,12 +163,18 @@ class HueyTaskQueue:
         self._enqueue(self._jobs.assign_tasks, pending=_pending("assign_tasks"))
 
     def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
-        self._enqueue(self._jobs.assign_tasks_to_agent, str(agent_id),
-                      pending=_pending("assign_tasks_to_agent", agent_id))
+        self._enqueue(
+            self._jobs.assign_tasks_to_agent,
+            str(agent_id),
+            pending=_pending("assign_tasks_to_agent", agent_id),
+        )
 
     def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
-        self._enqueue(self._jobs.send_tasks_to_agent, str(agent_id),
-                      pending=_pending("send_tasks_to_agent", agent_id))
+        self._enqueue(
+            self._jobs.send_tasks_to_agent,
+            str(agent_id),
+            pending=_pending("send_tasks_to_agent", agent_id),
+        )
 
     def update_agent(self, agent_id: uuid.UUID) -> None:
         self._enqueue(self._jobs.update_agent, str(agent_id))
@@ -177,8 +194,9 @@ class EmbeddedConsumer(Consumer):
         pass
 
 
-def start_embedded_consumer(huey: Huey, workers: int = 2, periodic: bool = True
-                            ) -> EmbeddedConsumer:
+def start_embedded_consumer(
+    huey: Huey, workers: int = 2, periodic: bool = True
+) -> EmbeddedConsumer:
     consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=periodic)
     consumer.start()
     return consumer

@@ -55,7 +55,6 @@ from farm_domain.work import (
 )
 
 
-
 def _insert_ignoring_duplicates(connection: Connection, table: Any) -> Any:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
@@ -97,6 +96,8 @@ def _enum(cls: Any, label: str) -> Any:
 # The heartbeat's statements, built once: building a statement and its cache key cost more
 # than running it on SQLite (profiled: about half of a heartbeat).
 _AGENT_ID = bindparam("agent_id", type_=Uuid())
+
+
 def _agent_statement(dialect: str, *, for_update: bool, with_active: bool = False) -> Any:
     """The agent's row with its MAC addresses, GPUs and software aggregated into JSON columns:
     one round trip instead of two (on PostgreSQL each costs ~150 us of loopback and driver)."""
@@ -107,8 +108,11 @@ def _agent_statement(dialect: str, *, for_update: bool, with_active: bool = Fals
     mac, ag = t.agent_mac_addresses.c, t.agent_gpus.c
     asv, sv = t.agent_software_versions.c, t.software_versions.c
     macs = select(group(mac.mac_address)).where(mac.agent_id == t.agents.c.id)
-    gpus = (select(group(t.gpus.c.fullname)).join(t.gpus, t.gpus.c.id == ag.gpu_id)
-            .where(ag.agent_id == t.agents.c.id))
+    gpus = (
+        select(group(t.gpus.c.fullname))
+        .join(t.gpus, t.gpus.c.id == ag.gpu_id)
+        .where(ag.agent_id == t.agents.c.id)
+    )
     software = (
         select(group(row_of(t.software.c.software, sv.version, sv.rank)))
         .select_from(t.agent_software_versions)
@@ -124,9 +128,12 @@ def _agent_statement(dialect: str, *, for_update: bool, with_active: bool = Fals
     ]
     if with_active:
         tk = t.tasks.c
-        columns.append(select(group(row_of(tk.id, tk.attempts)))
-                       .where(tk.agent_id == t.agents.c.id, t.TASK_IS_ACTIVE)
-                       .scalar_subquery().label("active_attempts"))
+        columns.append(
+            select(group(row_of(tk.id, tk.attempts)))
+            .where(tk.agent_id == t.agents.c.id, t.TASK_IS_ACTIVE)
+            .scalar_subquery()
+            .label("active_attempts")
+        )
     statement = select(*columns).where(t.agents.c.id == _AGENT_ID)
     # SKIP LOCKED: the subqueries read the statement's snapshot, taken before any wait for the
     # row lock, so a read that had to wait would pair the current row with the sets and tasks
@@ -135,11 +142,15 @@ def _agent_statement(dialect: str, *, for_update: bool, with_active: bool = Fals
     return statement.with_for_update(of=t.agents, skip_locked=True) if for_update else statement
 
 
-_GET_AGENT = {(dialect, for_update): _agent_statement(dialect, for_update=for_update)
-              for dialect in ("sqlite", "postgresql") for for_update in (False, True)}
+_GET_AGENT = {
+    (dialect, for_update): _agent_statement(dialect, for_update=for_update)
+    for dialect in ("sqlite", "postgresql")
+    for for_update in (False, True)
+}
 _GET_AGENT_WITH_ACTIVE = {
     dialect: _agent_statement(dialect, for_update=True, with_active=True)
-    for dialect in ("sqlite", "postgresql")}
+    for dialect in ("sqlite", "postgresql")
+}
 _LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == _AGENT_ID).with_for_update()
 
 
@@ -167,8 +178,9 @@ class SqlAgentRepository:
         row = self._read(statement, agent_id, locking=True)
         if row is None:
             return None
-        active = {task_id: attempts
-                  for task_id, attempts in _json_list(row._mapping["active_attempts"])}
+        active = {
+            task_id: attempts for task_id, attempts in _json_list(row._mapping["active_attempts"])
+        }
         return self._agent_of(row), active
 
     def _read(self, statement: Any, agent_id: uuid.UUID, *, locking: bool) -> Row[Any] | None:
@@ -185,11 +197,15 @@ class SqlAgentRepository:
     @staticmethod
     def _agent_of(row: Row[Any]) -> Agent:
         m = row._mapping
-        software = sorted((name, rank, version)
-                          for name, version, rank in _json_list(m["set_software"]))
-        return _agent_from(row, frozenset(_json_list(m["set_macs"])),
-                           frozenset(_json_list(m["set_gpus"])),
-                           tuple(SoftwareRef(name, version) for name, _, version in software))
+        software = sorted(
+            (name, rank, version) for name, version, rank in _json_list(m["set_software"])
+        )
+        return _agent_from(
+            row,
+            frozenset(_json_list(m["set_macs"])),
+            frozenset(_json_list(m["set_gpus"])),
+            tuple(SoftwareRef(name, version) for name, _, version in software),
+        )
 
     def add(self, agent: Agent) -> None:
         self._c.execute(insert(t.agents), [_agent_row(agent)])
@@ -240,14 +256,18 @@ class SqlAgentRepository:
             self._c.execute(_insert_ignoring_duplicates(self._c, t.agent_software_versions), rows)
 
     def tags(self, agent_id: uuid.UUID) -> frozenset[str]:
-        return frozenset(self._c.execute(
-            select(t.agent_tags.c.tag).where(t.agent_tags.c.agent_id == agent_id)).scalars())
+        return frozenset(
+            self._c.execute(
+                select(t.agent_tags.c.tag).where(t.agent_tags.c.agent_id == agent_id)
+            ).scalars()
+        )
 
     def replace_tags(self, agent_id: uuid.UUID, tags: frozenset[str]) -> None:
         self._c.execute(delete(t.agent_tags).where(t.agent_tags.c.agent_id == agent_id))
         if tags:
-            self._c.execute(insert(t.agent_tags),
-                            [{"agent_id": agent_id, "tag": tag} for tag in sorted(tags)])
+            self._c.execute(
+                insert(t.agent_tags), [{"agent_id": agent_id, "tag": tag} for tag in sorted(tags)]
+            )
 
     def detach_software(self, agent_id: uuid.UUID, version_id: int) -> None:
         self._c.execute(
@@ -264,32 +284,55 @@ class SqlAgentRepository:
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         a = t.agents.c
         statement = select(a.id, a.hostname, a.port, a.remote_ip)
-        return [AgentSummary(*row)
-                for row in self._c.execute(_filtered(statement, query, self._c.dialect.name))]
+        return [
+            AgentSummary(*row)
+            for row in self._c.execute(_filtered(statement, query, self._c.dialect.name))
+        ]
 
     def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         wanted = list(set(agent_ids))
         if not wanted:
             return {}
-        rows = self._c.execute(select(t.agents.c.id, t.agents.c.hostname)
-                               .where(t.agents.c.id.in_(wanted)))
+        rows = self._c.execute(
+            select(t.agents.c.id, t.agents.c.hostname).where(t.agents.c.id.in_(wanted))
+        )
         return {agent_id: hostname for agent_id, hostname in rows}
 
     def overview(self, query: AgentQuery) -> list[AgentOverview]:
         a, tk = t.agents.c, t.tasks.c
-        active = (select(func.count()).where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
-                  .correlate(t.agents).scalar_subquery())
-        statement = select(a.id, a.hostname, a.remote_ip, a.port, a.state, a.disabled, a.ram,
-                           a.free_ram, a.cpus, a.last_heard_from, active.label("active"))
+        active = (
+            select(func.count())
+            .where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
+            .correlate(t.agents)
+            .scalar_subquery()
+        )
+        statement = select(
+            a.id,
+            a.hostname,
+            a.remote_ip,
+            a.port,
+            a.state,
+            a.disabled,
+            a.ram,
+            a.free_ram,
+            a.cpus,
+            a.last_heard_from,
+            active.label("active"),
+        )
         rows = self._c.execute(_filtered(statement, query, self._c.dialect.name)).all()
         ids = [row.id for row in rows]
         software: dict[uuid.UUID, list[SoftwareRef]] = {}
         if ids:
             for agent_id, name, version in self._c.execute(
-                select(t.agent_software_versions.c.agent_id, t.software.c.software,
-                       t.software_versions.c.version)
-                .join(t.software_versions, t.software_versions.c.id
-                      == t.agent_software_versions.c.software_version_id)
+                select(
+                    t.agent_software_versions.c.agent_id,
+                    t.software.c.software,
+                    t.software_versions.c.version,
+                )
+                .join(
+                    t.software_versions,
+                    t.software_versions.c.id == t.agent_software_versions.c.software_version_id,
+                )
                 .join(t.software, t.software.c.id == t.software_versions.c.software_id)
                 .where(t.agent_software_versions.c.agent_id.in_(ids))
                 .order_by(t.software.c.software, t.software_versions.c.rank)
@@ -298,11 +341,24 @@ class SqlAgentRepository:
         overviews = []
         for row in rows:
             state = _enum(AgentState, row.state)
-            shown = AgentState.DISABLED if row.disabled and state is not AgentState.OFFLINE \
-                else state
-            overviews.append(AgentOverview(
-                row.id, row.hostname, row.remote_ip, row.port, shown, row.ram, row.free_ram,
-                row.cpus, row.last_heard_from, row.active, tuple(software.get(row.id, ()))))
+            shown = (
+                AgentState.DISABLED if row.disabled and state is not AgentState.OFFLINE else state
+            )
+            overviews.append(
+                AgentOverview(
+                    row.id,
+                    row.hostname,
+                    row.remote_ip,
+                    row.port,
+                    shown,
+                    row.ram,
+                    row.free_ram,
+                    row.cpus,
+                    row.last_heard_from,
+                    row.active,
+                    tuple(software.get(row.id, ())),
+                )
+            )
         return overviews
 
 
@@ -318,8 +374,11 @@ def _filtered(statement: Any, query: AgentQuery, dialect: str) -> Any:
     """The AgentQuery's filters, order (hostname, id) and paging applied to a statement over
     the agents table."""
     a = t.agents.c
-    if (dialect == "sqlite" and query.limit is None
-            and any(getattr(query, name) is not None for name in _RANGE_FILTERS)):
+    if (
+        dialect == "sqlite"
+        and query.limit is None
+        and any(getattr(query, name) is not None for name in _RANGE_FILTERS)
+    ):
         statement = statement.order_by(*_SQLITE_SORTED)
     else:
         statement = statement.order_by(a.hostname, a.id)
@@ -455,8 +514,9 @@ class SqlTaskRepository:
 
     def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
         statement = _ACTIVE_OF_AGENT_FOR_UPDATE if for_update else _ACTIVE_OF_AGENT
-        return [_task_from(row._mapping)
-                for row in self._c.execute(statement, {"agent_id": agent_id})]
+        return [
+            _task_from(row._mapping) for row in self._c.execute(statement, {"agent_id": agent_id})
+        ]
 
     def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
         statement = (
@@ -492,7 +552,8 @@ class SqlTaskRepository:
 
     def of_job(self, job_id: int) -> list[Task]:
         rows = self._c.execute(
-            select(t.tasks).where(t.tasks.c.job_id == job_id)
+            select(t.tasks)
+            .where(t.tasks.c.job_id == job_id)
             .order_by(t.tasks.c.frame, t.tasks.c.id)
         )
         return [_task_from(row._mapping) for row in rows]
@@ -518,10 +579,13 @@ class SqlTaskRepository:
         if not wanted:
             return {}
         tk = t.tasks.c
-        return dict(self._c.execute(
-            select(tk.job_id, func.count(distinct(tk.agent_id)))
-            .where(tk.job_id.in_(wanted), tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
-            .group_by(tk.job_id)).all())
+        return dict(
+            self._c.execute(
+                select(tk.job_id, func.count(distinct(tk.agent_id)))
+                .where(tk.job_id.in_(wanted), tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+                .group_by(tk.job_id)
+            ).all()
+        )
 
     def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
         rows = self._c.execute(
@@ -542,8 +606,9 @@ def _status_of(state: str | None, unowned: bool) -> TaskStatus:
     return TaskStatus(state)
 
 
-def _requirements_of(connection: Connection, owner: Any, owner_ids: list[int]
-                     ) -> dict[int, list[SoftwareRequirement]]:
+def _requirements_of(
+    connection: Connection, owner: Any, owner_ids: list[int]
+) -> dict[int, list[SoftwareRequirement]]:
     """Software requirements by owner id, from the requirements table ``owner`` belongs to
     (a job's or a job type version's), with the catalogue's current names and bounds."""
     if not owner_ids:
@@ -552,8 +617,15 @@ def _requirements_of(connection: Connection, owner: Any, owner_ids: list[int]
     low = t.software_versions.alias("low")
     high = t.software_versions.alias("high")
     rows = connection.execute(
-        select(owner, r.software_id, t.software.c.software,
-               r.min_version_id, low.c.version, r.max_version_id, high.c.version)
+        select(
+            owner,
+            r.software_id,
+            t.software.c.software,
+            r.min_version_id,
+            low.c.version,
+            r.max_version_id,
+            high.c.version,
+        )
         .join(t.software, t.software.c.id == r.software_id)
         .outerjoin(low, low.c.id == r.min_version_id)
         .outerjoin(high, high.c.id == r.max_version_id)
@@ -566,22 +638,41 @@ def _requirements_of(connection: Connection, owner: Any, owner_ids: list[int]
     return found
 
 
-def _tag_requirements_of(connection: Connection, job_ids: list[int]
-                         ) -> dict[int, list[tuple[str, bool]]]:
+def _tag_requirements_of(
+    connection: Connection, job_ids: list[int]
+) -> dict[int, list[tuple[str, bool]]]:
     if not job_ids:
         return {}
     r = t.job_tag_requirements.c
     found: dict[int, list[tuple[str, bool]]] = {}
     for job_id, tag, negate in connection.execute(
-            select(r.job_id, r.tag, r.negate).where(r.job_id.in_(job_ids)).order_by(r.tag)):
+        select(r.job_id, r.tag, r.negate).where(r.job_id.in_(job_ids)).order_by(r.tag)
+    ):
         found.setdefault(job_id, []).append((tag, negate))
     return found
 
 
 _JOB_SCALARS = (
-    "title", "jobtype_version_id", "priority", "weight", "requeue", "frame_start", "frame_end",
-    "frame_by", "batch", "ram", "ram_warning", "ram_max", "cpus", "minimum_agents",
-    "maximum_agents", "data", "environ", "user", "time_submitted", "time_started",
+    "title",
+    "jobtype_version_id",
+    "priority",
+    "weight",
+    "requeue",
+    "frame_start",
+    "frame_end",
+    "frame_by",
+    "batch",
+    "ram",
+    "ram_warning",
+    "ram_max",
+    "cpus",
+    "minimum_agents",
+    "maximum_agents",
+    "data",
+    "environ",
+    "user",
+    "time_submitted",
+    "time_started",
     "time_finished",
 )
 
@@ -596,12 +687,21 @@ class SqlJobRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def _select(self, *conditions: Any, for_update: bool = False, order: Any = None,
-                limit: int | None = None, offset: int = 0) -> list[Job]:
+    def _select(
+        self,
+        *conditions: Any,
+        for_update: bool = False,
+        order: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Job]:
         j = t.jobs.c
         statement = (
-            select(t.jobs, t.jobtypes.c.name.label("jobtype_name"),
-                   t.jobtype_versions.c.version.label("jobtype_number"))
+            select(
+                t.jobs,
+                t.jobtypes.c.name.label("jobtype_name"),
+                t.jobtype_versions.c.version.label("jobtype_number"),
+            )
             .join(t.jobtype_versions, t.jobtype_versions.c.id == j.jobtype_version_id)
             .join(t.jobtypes, t.jobtypes.c.id == t.jobtype_versions.c.jobtype_id)
             .where(*conditions)
@@ -615,25 +715,39 @@ class SqlJobRepository:
             statement = statement.offset(offset)
         rows = self._c.execute(statement).all()
         ids = [row.id for row in rows]
-        tags = self._grouped(select(t.job_tags.c.job_id, t.job_tags.c.tag)
-                             .where(t.job_tags.c.job_id.in_(ids)).order_by(t.job_tags.c.tag), ids)
+        tags = self._grouped(
+            select(t.job_tags.c.job_id, t.job_tags.c.tag)
+            .where(t.job_tags.c.job_id.in_(ids))
+            .order_by(t.job_tags.c.tag),
+            ids,
+        )
         parents = self._grouped(
             select(t.job_parents.c.child_id, t.job_parents.c.parent_id)
-            .where(t.job_parents.c.child_id.in_(ids)).order_by(t.job_parents.c.parent_id), ids)
+            .where(t.job_parents.c.child_id.in_(ids))
+            .order_by(t.job_parents.c.parent_id),
+            ids,
+        )
         requirements = _requirements_of(self._c, t.job_software_requirements.c.job_id, ids)
         tag_requirements = _tag_requirements_of(self._c, ids)
         jobs = []
         for row in rows:
             m = row._mapping
-            jobs.append(Job(
-                id=m["id"], state=WorkState(m["state"]) if m["state"] else None,
-                **{name: m[name] for name in _JOB_SCALARS},
-                tags=tuple(tags.get(m["id"], ())), parents=tuple(parents.get(m["id"], ())),
-                software_requirements=tuple(requirements.get(m["id"], ())),
-                tag_requirements=tuple(TagRequirement(tag, negate)
-                                       for tag, negate in tag_requirements.get(m["id"], ())),
-                jobtype=m["jobtype_name"], jobtype_version=m["jobtype_number"],
-            ))
+            jobs.append(
+                Job(
+                    id=m["id"],
+                    state=WorkState(m["state"]) if m["state"] else None,
+                    **{name: m[name] for name in _JOB_SCALARS},
+                    tags=tuple(tags.get(m["id"], ())),
+                    parents=tuple(parents.get(m["id"], ())),
+                    software_requirements=tuple(requirements.get(m["id"], ())),
+                    tag_requirements=tuple(
+                        TagRequirement(tag, negate)
+                        for tag, negate in tag_requirements.get(m["id"], ())
+                    ),
+                    jobtype=m["jobtype_name"],
+                    jobtype_version=m["jobtype_number"],
+                )
+            )
         return jobs
 
     def _grouped(self, statement: Any, ids: list[int]) -> dict[int, list[Any]]:
@@ -651,18 +765,30 @@ class SqlJobRepository:
         new_id = self._c.execute(insert(t.jobs).values(_job_row(job))).inserted_primary_key[0]
         self._replace_tags(new_id, job.tags)
         if job.parents:
-            self._c.execute(insert(t.job_parents),
-                            [{"child_id": new_id, "parent_id": p} for p in job.parents])
+            self._c.execute(
+                insert(t.job_parents), [{"child_id": new_id, "parent_id": p} for p in job.parents]
+            )
         if job.tag_requirements:
-            self._c.execute(insert(t.job_tag_requirements), [
-                {"job_id": new_id, "tag": r.tag, "negate": r.negate}
-                for r in job.tag_requirements])
+            self._c.execute(
+                insert(t.job_tag_requirements),
+                [
+                    {"job_id": new_id, "tag": r.tag, "negate": r.negate}
+                    for r in job.tag_requirements
+                ],
+            )
         if job.software_requirements:
-            self._c.execute(insert(t.job_software_requirements), [
-                {"job_id": new_id, "software_id": r.software_id,
-                 "min_version_id": r.min_version_id, "max_version_id": r.max_version_id}
-                for r in job.software_requirements
-            ])
+            self._c.execute(
+                insert(t.job_software_requirements),
+                [
+                    {
+                        "job_id": new_id,
+                        "software_id": r.software_id,
+                        "min_version_id": r.min_version_id,
+                        "max_version_id": r.max_version_id,
+                    }
+                    for r in job.software_requirements
+                ],
+            )
         found = self.get(new_id)
         assert found is not None
         return found
@@ -670,8 +796,9 @@ class SqlJobRepository:
     def _replace_tags(self, job_id: int, tags: tuple[str, ...]) -> None:
         self._c.execute(delete(t.job_tags).where(t.job_tags.c.job_id == job_id))
         if tags:
-            self._c.execute(insert(t.job_tags),
-                            [{"job_id": job_id, "tag": tag} for tag in sorted(set(tags))])
+            self._c.execute(
+                insert(t.job_tags), [{"job_id": job_id, "tag": tag} for tag in sorted(set(tags))]
+            )
 
     def save(self, job: Job) -> None:
         self._c.execute(update(t.jobs).where(t.jobs.c.id == job.id).values(_job_row(job)))
@@ -682,10 +809,12 @@ class SqlJobRepository:
             update(t.jobs).where(t.jobs.c.id == job_id).values(state=state.value if state else None)
         )
 
-    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None
-                  ) -> None:
-        self._c.execute(update(t.jobs).where(t.jobs.c.id == job_id)
-                        .values(time_started=started, time_finished=finished))
+    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None) -> None:
+        self._c.execute(
+            update(t.jobs)
+            .where(t.jobs.c.id == job_id)
+            .values(time_started=started, time_finished=finished)
+        )
 
     def query(self, query: JobQuery) -> list[Job]:
         conditions = []
@@ -715,8 +844,9 @@ class SqlJobTypeRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def add(self, name: str, version: int = 1, spec: JobTypeVersion | None = None
-            ) -> JobTypeVersion:
+    def add(
+        self, name: str, version: int = 1, spec: JobTypeVersion | None = None
+    ) -> JobTypeVersion:
         jobtype_id = self._c.execute(
             select(t.jobtypes.c.id).where(t.jobtypes.c.name == name)
         ).scalar()
@@ -726,11 +856,15 @@ class SqlJobTypeRepository:
                 insert(t.jobtypes).values(name=name, description=description)
             ).inserted_primary_key[0]
         elif spec is not None:
-            self._c.execute(update(t.jobtypes).where(t.jobtypes.c.id == jobtype_id)
-                            .values(description=description))
+            self._c.execute(
+                update(t.jobtypes)
+                .where(t.jobtypes.c.id == jobtype_id)
+                .values(description=description)
+            )
         version_id = self._c.execute(
             insert(t.jobtype_versions).values(
-                jobtype_id=jobtype_id, version=version,
+                jobtype_id=jobtype_id,
+                version=version,
                 classname=spec.classname if spec else None,
                 code=spec.code if spec else None,
                 max_batch=spec.max_batch if spec else None,
@@ -738,11 +872,18 @@ class SqlJobTypeRepository:
             )
         ).inserted_primary_key[0]
         if spec is not None and spec.software_requirements:
-            self._c.execute(insert(t.jobtype_software_requirements), [
-                {"jobtype_version_id": version_id, "software_id": r.software_id,
-                 "min_version_id": r.min_version_id, "max_version_id": r.max_version_id}
-                for r in spec.software_requirements
-            ])
+            self._c.execute(
+                insert(t.jobtype_software_requirements),
+                [
+                    {
+                        "jobtype_version_id": version_id,
+                        "software_id": r.software_id,
+                        "min_version_id": r.min_version_id,
+                        "max_version_id": r.max_version_id,
+                    }
+                    for r in spec.software_requirements
+                ],
+            )
         found = self._select(t.jobtype_versions.c.id == version_id)
         return found[0]
 
@@ -755,12 +896,19 @@ class SqlJobTypeRepository:
             .order_by(j.name, v.version)
         ).all()
         requirements = _requirements_of(
-            self._c, t.jobtype_software_requirements.c.jobtype_version_id, [row.id for row in rows])
+            self._c, t.jobtype_software_requirements.c.jobtype_version_id, [row.id for row in rows]
+        )
         return [
             JobTypeVersion(
-                id=row.id, jobtype_id=row.jobtype_id, name=row.name, version=row.version,
-                description=row.description, classname=row.classname, code=row.code,
-                max_batch=row.max_batch, batch_contiguous=row.batch_contiguous,
+                id=row.id,
+                jobtype_id=row.jobtype_id,
+                name=row.name,
+                version=row.version,
+                description=row.description,
+                classname=row.classname,
+                code=row.code,
+                max_batch=row.max_batch,
+                batch_contiguous=row.batch_contiguous,
                 software_requirements=tuple(requirements.get(row.id, ())),
             )
             for row in rows
@@ -782,8 +930,10 @@ class SqlJobTypeRepository:
     def list_latest(self) -> list[JobTypeVersion]:
         v = t.jobtype_versions.c
         newest = (
-            select(func.max(v.version)).where(v.jobtype_id == t.jobtypes.c.id)
-            .correlate(t.jobtypes).scalar_subquery()
+            select(func.max(v.version))
+            .where(v.jobtype_id == t.jobtypes.c.id)
+            .correlate(t.jobtypes)
+            .scalar_subquery()
         )
         return self._select(v.version == newest)
 
@@ -847,26 +997,28 @@ class SqlSoftwareRepository:
         return found
 
     def rename(self, software_id: int, name: str) -> None:
-        self._c.execute(update(t.software).where(t.software.c.id == software_id)
-                        .values(software=name))
+        self._c.execute(
+            update(t.software).where(t.software.c.id == software_id).values(software=name)
+        )
 
     def delete(self, software_id: int) -> None:
         self._c.execute(delete(t.software).where(t.software.c.id == software_id))
 
     def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion:
         version_id = self._c.execute(
-            insert(t.software_versions).values(software_id=software_id, version=version,
-                                               rank=rank)
+            insert(t.software_versions).values(software_id=software_id, version=version, rank=rank)
         ).inserted_primary_key[0]
         return SoftwareVersion(version_id, software_id, version, rank)
 
     def set_rank(self, version_id: int, rank: int) -> None:
-        self._c.execute(update(t.software_versions)
-                        .where(t.software_versions.c.id == version_id).values(rank=rank))
+        self._c.execute(
+            update(t.software_versions)
+            .where(t.software_versions.c.id == version_id)
+            .values(rank=rank)
+        )
 
     def delete_version(self, version_id: int) -> None:
-        self._c.execute(delete(t.software_versions)
-                        .where(t.software_versions.c.id == version_id))
+        self._c.execute(delete(t.software_versions).where(t.software_versions.c.id == version_id))
 
 
 class SqlTaskLogRepository:
@@ -876,35 +1028,67 @@ class SqlTaskLogRepository:
     @staticmethod
     def _from(row: Row[Any]) -> TaskLog:
         m = row._mapping
-        return TaskLog(m["id"], m["task_id"], m["attempt"], m["identifier"], m["agent_id"],
-                       m["created_on"], m["size"], m["state"])
+        return TaskLog(
+            m["id"],
+            m["task_id"],
+            m["attempt"],
+            m["identifier"],
+            m["agent_id"],
+            m["created_on"],
+            m["size"],
+            m["state"],
+        )
 
     def add(self, log: TaskLog) -> TaskLog:
-        new_id = self._c.execute(insert(t.task_logs).values(
-            task_id=log.task_id, attempt=log.attempt, identifier=log.identifier,
-            agent_id=log.agent_id, created_on=log.created_on, size=log.size, state=log.state,
-        )).inserted_primary_key[0]
+        new_id = self._c.execute(
+            insert(t.task_logs).values(
+                task_id=log.task_id,
+                attempt=log.attempt,
+                identifier=log.identifier,
+                agent_id=log.agent_id,
+                created_on=log.created_on,
+                size=log.size,
+                state=log.state,
+            )
+        ).inserted_primary_key[0]
         return attrs.evolve(log, id=new_id)
 
     def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None:
-        row = self._c.execute(select(t.task_logs).where(
-            t.task_logs.c.task_id == task_id, t.task_logs.c.attempt == attempt,
-            t.task_logs.c.identifier == identifier)).first()
+        row = self._c.execute(
+            select(t.task_logs).where(
+                t.task_logs.c.task_id == task_id,
+                t.task_logs.c.attempt == attempt,
+                t.task_logs.c.identifier == identifier,
+            )
+        ).first()
         return None if row is None else self._from(row)
 
     def of_attempt(self, task_id: int, attempt: int) -> list[TaskLog]:
-        rows = self._c.execute(select(t.task_logs).where(
-            t.task_logs.c.task_id == task_id, t.task_logs.c.attempt == attempt,
-        ).order_by(t.task_logs.c.id))
+        rows = self._c.execute(
+            select(t.task_logs)
+            .where(
+                t.task_logs.c.task_id == task_id,
+                t.task_logs.c.attempt == attempt,
+            )
+            .order_by(t.task_logs.c.id)
+        )
         return [self._from(row) for row in rows]
 
     def save(self, log: TaskLog) -> None:
-        self._c.execute(update(t.task_logs).where(t.task_logs.c.id == log.id)
-                        .values(size=log.size, state=log.state))
+        self._c.execute(
+            update(t.task_logs)
+            .where(t.task_logs.c.id == log.id)
+            .values(size=log.size, state=log.state)
+        )
 
 
-def _upsert(connection: Connection, table: Any, keys: list[str], values: dict[str, Any],
-            on_conflict: dict[str, Any]) -> None:
+def _upsert(
+    connection: Connection,
+    table: Any,
+    keys: list[str],
+    values: dict[str, Any],
+    on_conflict: dict[str, Any],
+) -> None:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(values)
     connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=on_conflict))
@@ -916,23 +1100,40 @@ class SqlBlocklistRepository:
 
     def record_failure(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> None:
         b = t.job_agent_blocks.c
-        _upsert(self._c, t.job_agent_blocks, ["job_id", "agent_id"],
-                {"job_id": job_id, "agent_id": agent_id, "failures": 1, "updated_on": now},
-                {"failures": b.failures + 1, "updated_on": now})
+        _upsert(
+            self._c,
+            t.job_agent_blocks,
+            ["job_id", "agent_id"],
+            {"job_id": job_id, "agent_id": agent_id, "failures": 1, "updated_on": now},
+            {"failures": b.failures + 1, "updated_on": now},
+        )
 
-    def record_rejection(self, job_id: int, agent_id: uuid.UUID, fingerprint: str,
-                         now: datetime) -> None:
-        _upsert(self._c, t.job_agent_blocks, ["job_id", "agent_id"],
-                {"job_id": job_id, "agent_id": agent_id, "failures": 0,
-                 "rejected_fingerprint": fingerprint, "updated_on": now},
-                {"rejected_fingerprint": fingerprint, "updated_on": now})
+    def record_rejection(
+        self, job_id: int, agent_id: uuid.UUID, fingerprint: str, now: datetime
+    ) -> None:
+        _upsert(
+            self._c,
+            t.job_agent_blocks,
+            ["job_id", "agent_id"],
+            {
+                "job_id": job_id,
+                "agent_id": agent_id,
+                "failures": 0,
+                "rejected_fingerprint": fingerprint,
+                "updated_on": now,
+            },
+            {"rejected_fingerprint": fingerprint, "updated_on": now},
+        )
 
     def _select(self, condition: Any) -> list[JobAgentBlock]:
         b = t.job_agent_blocks.c
-        rows = self._c.execute(select(t.job_agent_blocks).where(condition)
-                               .order_by(b.job_id, b.agent_id))
-        return [JobAgentBlock(r.job_id, r.agent_id, r.failures, r.rejected_fingerprint,
-                              r.updated_on) for r in rows]
+        rows = self._c.execute(
+            select(t.job_agent_blocks).where(condition).order_by(b.job_id, b.agent_id)
+        )
+        return [
+            JobAgentBlock(r.job_id, r.agent_id, r.failures, r.rejected_fingerprint, r.updated_on)
+            for r in rows
+        ]
 
     def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]:
         return self._select(t.job_agent_blocks.c.agent_id == agent_id)
@@ -946,12 +1147,16 @@ class SqlBlocklistRepository:
         return self._select(t.job_agent_blocks.c.job_id == job_id)
 
     def clear(self, job_id: int, agent_id: uuid.UUID) -> None:
-        self._c.execute(delete(t.job_agent_blocks).where(
-            t.job_agent_blocks.c.job_id == job_id, t.job_agent_blocks.c.agent_id == agent_id))
+        self._c.execute(
+            delete(t.job_agent_blocks).where(
+                t.job_agent_blocks.c.job_id == job_id, t.job_agent_blocks.c.agent_id == agent_id
+            )
+        )
 
 
-def _rank_ranges(connection: Connection, owner: Any, owner_ids: list[int]
-                 ) -> dict[int, list[RankRange]]:
+def _rank_ranges(
+    connection: Connection, owner: Any, owner_ids: list[int]
+) -> dict[int, list[RankRange]]:
     """Software requirements by owner id, as rank ranges (see ``_requirements_of``)."""
     if not owner_ids:
         return {}
@@ -978,39 +1183,71 @@ class SqlSchedulingRepository:
         j, tk, v = t.jobs.c, t.tasks.c, t.jobtype_versions.c
         parent = t.jobs.alias("parent")
         queued = exists().where(tk.job_id == j.id, tk.agent_id.is_(None), tk.state.is_(None))
-        waiting_for_parent = exists().select_from(
-            t.job_parents.join(parent, parent.c.id == t.job_parents.c.parent_id)
-        ).where(t.job_parents.c.child_id == j.id,
-                or_(parent.c.state.is_(None), parent.c.state != "done"))
+        waiting_for_parent = (
+            exists()
+            .select_from(t.job_parents.join(parent, parent.c.id == t.job_parents.c.parent_id))
+            .where(
+                t.job_parents.c.child_id == j.id,
+                or_(parent.c.state.is_(None), parent.c.state != "done"),
+            )
+        )
         rows = self._c.execute(
-            select(j.id, j.priority, j.weight, j.time_submitted, j.ram, j.cpus,
-                   j.minimum_agents, j.maximum_agents, j.batch, j.frame_by,
-                   j.jobtype_version_id, v.max_batch, v.batch_contiguous)
+            select(
+                j.id,
+                j.priority,
+                j.weight,
+                j.time_submitted,
+                j.ram,
+                j.cpus,
+                j.minimum_agents,
+                j.maximum_agents,
+                j.batch,
+                j.frame_by,
+                j.jobtype_version_id,
+                v.max_batch,
+                v.batch_contiguous,
+            )
             .join(t.jobtype_versions, v.id == j.jobtype_version_id)
             .where(or_(j.state.is_(None), j.state == "running"), queued, ~waiting_for_parent)
         ).all()
         ids = [row.id for row in rows]
-        busy = dict(self._c.execute(
-            select(tk.job_id, func.count(distinct(tk.agent_id)))
-            .where(tk.job_id.in_(ids), tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
-            .group_by(tk.job_id)
-        ).all()) if ids else {}
+        busy = (
+            dict(
+                self._c.execute(
+                    select(tk.job_id, func.count(distinct(tk.agent_id)))
+                    .where(tk.job_id.in_(ids), tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+                    .group_by(tk.job_id)
+                ).all()
+            )
+            if ids
+            else {}
+        )
         job_ranges = _rank_ranges(self._c, t.job_software_requirements.c.job_id, ids)
         tag_requirements = _tag_requirements_of(self._c, ids)
         type_ranges = _rank_ranges(
-            self._c, t.jobtype_software_requirements.c.jobtype_version_id,
-            sorted({row.jobtype_version_id for row in rows}))
+            self._c,
+            t.jobtype_software_requirements.c.jobtype_version_id,
+            sorted({row.jobtype_version_id for row in rows}),
+        )
         return [
             JobProfile(
-                id=row.id, priority=row.priority, weight=row.weight,
-                time_submitted=row.time_submitted, ram=row.ram, cpus=row.cpus,
-                minimum_agents=row.minimum_agents, maximum_agents=row.maximum_agents,
+                id=row.id,
+                priority=row.priority,
+                weight=row.weight,
+                time_submitted=row.time_submitted,
+                ram=row.ram,
+                cpus=row.cpus,
+                minimum_agents=row.minimum_agents,
+                maximum_agents=row.maximum_agents,
                 busy_agents=busy.get(row.id, 0),
-                requirements=tuple(type_ranges.get(row.jobtype_version_id, [])
-                                   + job_ranges.get(row.id, [])),
+                requirements=tuple(
+                    type_ranges.get(row.jobtype_version_id, []) + job_ranges.get(row.id, [])
+                ),
                 tag_requirements=tuple(tag_requirements.get(row.id, ())),
-                batch=row.batch, max_batch=row.max_batch,
-                batch_contiguous=row.batch_contiguous, frame_by=row.frame_by,
+                batch=row.batch,
+                max_batch=row.max_batch,
+                batch_contiguous=row.batch_contiguous,
+                frame_by=row.frame_by,
             )
             for row in rows
         ]
@@ -1018,48 +1255,75 @@ class SqlSchedulingRepository:
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None:
         a = t.agents.c
         row = self._c.execute(
-            select(a.ram, a.free_ram, a.cpus, a.ram_allocation, a.cpu_allocation)
-            .where(a.id == agent_id)
+            select(a.ram, a.free_ram, a.cpus, a.ram_allocation, a.cpu_allocation).where(
+                a.id == agent_id
+            )
         ).first()
         if row is None:
             return None
         software, tags = self._software_and_tags([agent_id])
-        return AgentProfile(agent_id, row.ram, row.free_ram, row.cpus, row.ram_allocation,
-                            row.cpu_allocation, frozenset(software.get(agent_id, ())),
-                            frozenset(tags.get(agent_id, ())))
+        return AgentProfile(
+            agent_id,
+            row.ram,
+            row.free_ram,
+            row.cpus,
+            row.ram_allocation,
+            row.cpu_allocation,
+            frozenset(software.get(agent_id, ())),
+            frozenset(tags.get(agent_id, ())),
+        )
 
-    def _software_and_tags(self, ids: Sequence[uuid.UUID]
-                           ) -> tuple[dict[uuid.UUID, set[tuple[int, int]]],
-                                      dict[uuid.UUID, set[str]]]:
+    def _software_and_tags(
+        self, ids: Sequence[uuid.UUID]
+    ) -> tuple[dict[uuid.UUID, set[tuple[int, int]]], dict[uuid.UUID, set[str]]]:
         """Each agent's (software id, rank) pairs and tags."""
         software: dict[uuid.UUID, set[tuple[int, int]]] = {}
         for agent_id, software_id, rank in self._c.execute(
-            select(t.agent_software_versions.c.agent_id, t.software_versions.c.software_id,
-                   t.software_versions.c.rank)
-            .join(t.software_versions,
-                  t.agent_software_versions.c.software_version_id == t.software_versions.c.id)
+            select(
+                t.agent_software_versions.c.agent_id,
+                t.software_versions.c.software_id,
+                t.software_versions.c.rank,
+            )
+            .join(
+                t.software_versions,
+                t.agent_software_versions.c.software_version_id == t.software_versions.c.id,
+            )
             .where(t.agent_software_versions.c.agent_id.in_(ids))
         ):
             software.setdefault(agent_id, set()).add((software_id, rank))
         tags: dict[uuid.UUID, set[str]] = {}
         for agent_id, tag in self._c.execute(
-            select(t.agent_tags.c.agent_id, t.agent_tags.c.tag)
-            .where(t.agent_tags.c.agent_id.in_(ids))
+            select(t.agent_tags.c.agent_id, t.agent_tags.c.tag).where(
+                t.agent_tags.c.agent_id.in_(ids)
+            )
         ):
             tags.setdefault(agent_id, set()).add(tag)
         return software, tags
 
-    def lock_idle_agents(self, agent_ids: Sequence[uuid.UUID]
-                         ) -> list[tuple[AgentContact, AgentProfile]]:
+    def lock_idle_agents(
+        self, agent_ids: Sequence[uuid.UUID]
+    ) -> list[tuple[AgentContact, AgentProfile]]:
         if not agent_ids:
             return []
         a, tk = t.agents.c, t.tasks.c
         rows = self._c.execute(
-            select(a.id, a.hostname, a.remote_ip, a.port, a.use_address, a.state, a.disabled,
-                   a.last_heard_from, a.last_polled, a.ram, a.free_ram, a.cpus,
-                   a.ram_allocation, a.cpu_allocation)
-            .where(a.id.in_(agent_ids), a.state.in_(["online", "running"]),
-                   a.disabled.is_(False))
+            select(
+                a.id,
+                a.hostname,
+                a.remote_ip,
+                a.port,
+                a.use_address,
+                a.state,
+                a.disabled,
+                a.last_heard_from,
+                a.last_polled,
+                a.ram,
+                a.free_ram,
+                a.cpus,
+                a.ram_allocation,
+                a.cpu_allocation,
+            )
+            .where(a.id.in_(agent_ids), a.state.in_(["online", "running"]), a.disabled.is_(False))
             .order_by(a.id)
             .with_for_update(skip_locked=True)
         ).all()
@@ -1067,55 +1331,97 @@ class SqlSchedulingRepository:
         if not ids:
             return []
         # Read after the locks are held, so a batch committed a moment ago counts.
-        busy = set(self._c.execute(
-            select(tk.agent_id).where(tk.agent_id.in_(ids), t.TASK_IS_ACTIVE).distinct()
-        ).scalars())
+        busy = set(
+            self._c.execute(
+                select(tk.agent_id).where(tk.agent_id.in_(ids), t.TASK_IS_ACTIVE).distinct()
+            ).scalars()
+        )
         software, tags = self._software_and_tags(ids)
         found = {}
         for r in rows:
             if r.id in busy:
                 continue
             found[r.id] = (
-                AgentContact(r.id, r.hostname, r.remote_ip, r.port,
-                             _enum(UseAddress, r.use_address), _enum(AgentState, r.state),
-                             r.disabled, r.last_heard_from, r.last_polled, False),
-                AgentProfile(r.id, r.ram, r.free_ram, r.cpus, r.ram_allocation,
-                             r.cpu_allocation, frozenset(software.get(r.id, ())),
-                             frozenset(tags.get(r.id, ()))))
+                AgentContact(
+                    r.id,
+                    r.hostname,
+                    r.remote_ip,
+                    r.port,
+                    _enum(UseAddress, r.use_address),
+                    _enum(AgentState, r.state),
+                    r.disabled,
+                    r.last_heard_from,
+                    r.last_polled,
+                    False,
+                ),
+                AgentProfile(
+                    r.id,
+                    r.ram,
+                    r.free_ram,
+                    r.cpus,
+                    r.ram_allocation,
+                    r.cpu_allocation,
+                    frozenset(software.get(r.id, ())),
+                    frozenset(tags.get(r.id, ())),
+                ),
+            )
         return [found[agent_id] for agent_id in agent_ids if agent_id in found]
 
     def idle_agents(self) -> list[uuid.UUID]:
         a, tk = t.agents.c, t.tasks.c
         busy = exists().where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
-        return list(self._c.execute(
-            select(a.id).where(a.state.in_(["online", "running"]), a.disabled.is_(False), ~busy)
-            .order_by(a.hostname, a.id)
-        ).scalars())
+        return list(
+            self._c.execute(
+                select(a.id)
+                .where(a.state.in_(["online", "running"]), a.disabled.is_(False), ~busy)
+                .order_by(a.hostname, a.id)
+            ).scalars()
+        )
 
     def contacts(self) -> list[AgentContact]:
         a, tk = t.agents.c, t.tasks.c
         busy = exists().where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
         rows = self._c.execute(
-            select(a.id, a.hostname, a.remote_ip, a.port, a.use_address, a.state, a.disabled,
-                   a.last_heard_from, a.last_polled, busy.label("busy"))
-            .order_by(a.hostname, a.id)
+            select(
+                a.id,
+                a.hostname,
+                a.remote_ip,
+                a.port,
+                a.use_address,
+                a.state,
+                a.disabled,
+                a.last_heard_from,
+                a.last_polled,
+                busy.label("busy"),
+            ).order_by(a.hostname, a.id)
         )
-        return [AgentContact(r.id, r.hostname, r.remote_ip, r.port,
-                             _enum(UseAddress, r.use_address), _enum(AgentState, r.state),
-                             r.disabled, r.last_heard_from, r.last_polled, bool(r.busy))
-                for r in rows]
+        return [
+            AgentContact(
+                r.id,
+                r.hostname,
+                r.remote_ip,
+                r.port,
+                _enum(UseAddress, r.use_address),
+                _enum(AgentState, r.state),
+                r.disabled,
+                r.last_heard_from,
+                r.last_polled,
+                bool(r.busy),
+            )
+            for r in rows
+        ]
 
     def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
         tk = t.tasks.c
         locked = self._c.execute(
-            select(t.jobs.c.id).where(t.jobs.c.id == job_id)
-            .with_for_update(skip_locked=not wait)
+            select(t.jobs.c.id).where(t.jobs.c.id == job_id).with_for_update(skip_locked=not wait)
         ).first()
         if locked is None:
             return None
         return self._c.execute(
-            select(func.count(distinct(tk.agent_id)))
-            .where(tk.job_id == job_id, tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+            select(func.count(distinct(tk.agent_id))).where(
+                tk.job_id == job_id, tk.agent_id.is_not(None), t.TASK_IS_ACTIVE
+            )
         ).scalar_one()
 
     def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
@@ -1136,19 +1442,24 @@ class SqlSchedulingRepository:
         claimed = self._c.execute(
             update(t.tasks)
             .where(tk.id.in_(list(task_ids)), tk.agent_id.is_(None), tk.state.is_(None))
-            .values(agent_id=agent_id, attempts=tk.attempts + 1, sent_to_agent=False,
-                    sent_at=None, time_finished=None)
+            .values(
+                agent_id=agent_id,
+                attempts=tk.attempts + 1,
+                sent_to_agent=False,
+                sent_at=None,
+                time_finished=None,
+            )
             .returning(tk.id)
         ).scalars()
         return sorted(claimed)
 
-    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
-                  ) -> bool:
+    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime) -> bool:
         tk = t.tasks.c
         result = self._c.execute(
             update(t.tasks)
-            .where(tk.id == task_id, tk.agent_id == agent_id, tk.attempts == attempt,
-                   t.TASK_IS_ACTIVE)
+            .where(
+                tk.id == task_id, tk.agent_id == agent_id, tk.attempts == attempt, t.TASK_IS_ACTIVE
+            )
             .values(sent_to_agent=True, sent_at=now)
         )
         return result.rowcount == 1
@@ -1156,9 +1467,15 @@ class SqlSchedulingRepository:
 
 # What "retry shortly" is the honest answer to; anything else stays a bug (500).
 _RETRY_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
-_RETRY_MESSAGES = ("database is locked", "database table is locked", "disk i/o error",
-                   "unable to open database", "connection", "could not connect",
-                   "server closed")
+_RETRY_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "unable to open database",
+    "connection",
+    "could not connect",
+    "server closed",
+)
 
 
 def _raise_if_unavailable(error: BaseException) -> None:
@@ -1185,8 +1502,13 @@ class SqlUnitOfWork:
     costs far more than waiting in line.
     """
 
-    def __init__(self, engine: Engine, *, read_only: bool = False,
-                 writer_lock: SqliteWriterLock | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        read_only: bool = False,
+        writer_lock: SqliteWriterLock | None = None,
+    ) -> None:
         self._engine = engine
         self._read_only = read_only
         self._committed = False

@@ -129,9 +129,7 @@ software_versions = Table(
     "software_versions",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), nullable=False),
     Column("version", String(64), nullable=False),
     Column("rank", Integer, nullable=False),
     UniqueConstraint("software_id", "version"),
@@ -161,9 +159,7 @@ jobtype_versions = Table(
     "jobtype_versions",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "jobtype_id", Integer, ForeignKey("jobtypes.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("jobtype_id", Integer, ForeignKey("jobtypes.id", ondelete="CASCADE"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("classname", String(64)),
     Column("code", Text),
@@ -181,9 +177,7 @@ jobtype_software_requirements = Table(
         ForeignKey("jobtype_versions.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column(
-        "software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), primary_key=True),
     # A bound whose version is deleted from the catalogue falls away (the requirement loosens).
     Column("min_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
     Column("max_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
@@ -194,9 +188,7 @@ jobs = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("title", String(255), nullable=False),
-    Column(
-        "jobtype_version_id", Integer, ForeignKey("jobtype_versions.id"), nullable=False
-    ),
+    Column("jobtype_version_id", Integer, ForeignKey("jobtype_versions.id"), nullable=False),
     Column("state", String(16)),
     Column("priority", Integer, nullable=False),
     Column("requeue", Integer, nullable=False),
@@ -249,9 +241,7 @@ job_software_requirements = Table(
     "job_software_requirements",
     metadata,
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
-    Column(
-        "software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("software_id", Integer, ForeignKey("software.id", ondelete="CASCADE"), primary_key=True),
     Column("min_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
     Column("max_version_id", Integer, ForeignKey("software_versions.id", ondelete="SET NULL")),
 )

@@ -56,11 +56,17 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.id = agent_id(config.data_dir)
-        self.master = Master(config.master, retry_base=config.retry_base,
-                             retry_spread=config.retry_spread)
+        self.master = Master(
+            config.master, retry_base=config.retry_base, retry_spread=config.retry_spread
+        )
         self.outbox = Outbox(config.data_dir / "outbox.db")
-        self.runner = Runner(config.data_dir / "logs", self._report, self._register_log,
-                             self._upload_log, self._changed)
+        self.runner = Runner(
+            config.data_dir / "logs",
+            self._report,
+            self._register_log,
+            self._upload_log,
+            self._changed,
+        )
         self.server = AgentServer((config.host, config.port), self)
         self.port = self.server.server_address[1]
         self.started = time.monotonic()
@@ -80,8 +86,10 @@ class Agent:
             return 400, {"error": problem}
         job, jobtype = body["job"], body["jobtype"]
         if jobtype.get("name") != "command":
-            return 400, {"error": f"Unknown job type {jobtype.get('name')!r}: this agent runs "
-                                  "only the built-in 'command' job type"}
+            return 400, {
+                "error": f"Unknown job type {jobtype.get('name')!r}: this agent runs "
+                "only the built-in 'command' job type"
+            }
         if (job.get("ram") or 0) > system.free_ram():
             return 400, {"error": "Not enough ram", "free_ram": system.free_ram()}
         if (job.get("cpus") or 0) > self.config.cpus:
@@ -90,12 +98,20 @@ class Agent:
             held = self.runner.running_task_ids()
             clash = sorted(t["id"] for t in body["tasks"] if t["id"] in held)
             if clash:
-                return 409, {"error": "tasks already assigned to this agent",
-                             "rejected_task_ids": clash}
+                return 409, {
+                    "error": "tasks already assigned to this agent",
+                    "rejected_task_ids": clash,
+                }
             assignment = Assignment(body)
             self.runner.start(assignment)
-        log.info("assignment accepted", extra={"assignment": assignment.id, "job_id": job["id"],
-                                               "tasks": [t["id"] for t in body["tasks"]]})
+        log.info(
+            "assignment accepted",
+            extra={
+                "assignment": assignment.id,
+                "job_id": job["id"],
+                "tasks": [t["id"] for t in body["tasks"]],
+            },
+        )
         return 202, {"id": assignment.id}
 
     def running_tasks(self) -> list[dict[str, Any]]:
@@ -112,8 +128,7 @@ class Agent:
     def update(self, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("version"), str):
             return 400, {"error": 'send {"version": "<version>"}'}
-        threading.Thread(target=self._download_update, args=(body["version"],),
-                         daemon=True).start()
+        threading.Thread(target=self._download_update, args=(body["version"],), daemon=True).start()
         return 202, {"version": body["version"]}
 
     def request_restart(self) -> tuple[int, Any]:
@@ -123,10 +138,14 @@ class Agent:
         return 202, {"restarting": True}
 
     def status(self) -> dict[str, Any]:
-        return {"id": str(self.id), "state": self._state(), "version": VERSION,
-                "uptime": round(time.monotonic() - self.started, 1),
-                "running_tasks": sorted(self.runner.running_task_ids()),
-                "pending_reports": len(self.outbox)}
+        return {
+            "id": str(self.id),
+            "state": self._state(),
+            "version": VERSION,
+            "uptime": round(time.monotonic() - self.started, 1),
+            "running_tasks": sorted(self.runner.running_task_ids()),
+            "pending_reports": len(self.outbox),
+        }
 
     # -- speaking to the master ------------------------------------------------------------
 
@@ -141,11 +160,19 @@ class Agent:
 
     def announce(self) -> bool:
         body: dict[str, Any] = {
-            "id": str(self.id), "hostname": self.config.hostname, "version": VERSION,
-            "os_class": system.os_class(), "os_fullname": system.os_fullname(),
-            "ram": self.config.ram, "cpus": self.config.cpus, "cpu_name": system.cpu_name(),
-            "port": self.port, "free_ram": system.free_ram(), "time_offset": 0,
-            "state": self._state(), "mac_addresses": system.mac_addresses(),
+            "id": str(self.id),
+            "hostname": self.config.hostname,
+            "version": VERSION,
+            "os_class": system.os_class(),
+            "os_fullname": system.os_fullname(),
+            "ram": self.config.ram,
+            "cpus": self.config.cpus,
+            "cpu_name": system.cpu_name(),
+            "port": self.port,
+            "free_ram": system.free_ram(),
+            "time_offset": 0,
+            "state": self._state(),
+            "mac_addresses": system.mac_addresses(),
             "current_assignments": self._current_assignments(),
         }
         if self.config.farm_name:
@@ -159,8 +186,11 @@ class Agent:
         return True
 
     def heartbeat(self) -> bool:
-        body = {"state": self._state(), "current_assignments": self._current_assignments(),
-                "free_ram": system.free_ram()}
+        body = {
+            "state": self._state(),
+            "current_assignments": self._current_assignments(),
+            "free_ram": system.free_ram(),
+        }
         response = self.master.request("POST", f"/agents/{self.id}", json=body)
         if response is None or response.status_code >= 500:
             return False
@@ -169,8 +199,14 @@ class Agent:
         return True
 
     def _report(self, task: TaskRun, body: dict[str, Any], final: bool) -> None:
-        self.outbox.put("POST", f"/jobs/{task.job_id}/tasks/{task.id}", json_body=body,
-                        headers=self._task_headers(task), task_id=task.id, final=final)
+        self.outbox.put(
+            "POST",
+            f"/jobs/{task.job_id}/tasks/{task.id}",
+            json_body=body,
+            headers=self._task_headers(task),
+            task_id=task.id,
+            final=final,
+        )
         if final:
             self._beat_now.set()
 
@@ -178,14 +214,20 @@ class Agent:
         return {"X-Farm-Agent-Id": str(self.id), "X-Farm-Attempt": str(task.attempt)}
 
     def _register_log(self, task: TaskRun, identifier: str) -> None:
-        self.outbox.put("POST", f"/jobs/{task.job_id}/tasks/{task.id}/attempts/"
-                                f"{task.attempt}/logs/",
-                        json_body={"identifier": identifier, "agent_id": str(self.id)})
+        self.outbox.put(
+            "POST",
+            f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/logs/",
+            json_body={"identifier": identifier, "agent_id": str(self.id)},
+        )
 
     def _upload_log(self, task: TaskRun, identifier: str, path: Path) -> None:
-        self.outbox.put("PUT", f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/"
-                               f"logs/{identifier}/logfile",
-                        body_file=path, content_type="text/csv")
+        self.outbox.put(
+            "PUT",
+            f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/"
+            f"logs/{identifier}/logfile",
+            body_file=path,
+            content_type="text/csv",
+        )
 
     def _changed(self) -> None:
         self._beat_now.set()
@@ -217,16 +259,22 @@ class Agent:
     def run(self) -> int:
         """Serve, announce, heartbeat, until SIGTERM/SIGINT (``request_shutdown``)."""
         threading.Thread(target=self.server.serve_forever, daemon=True, name="http").start()
-        threading.Thread(target=self.outbox.drain, daemon=True, name="outbox",
-                         args=(self.master.send, self._stop, self.master.backoff)).start()
+        threading.Thread(
+            target=self.outbox.drain,
+            daemon=True,
+            name="outbox",
+            args=(self.master.send, self._stop, self.master.backoff),
+        ).start()
         failures = 0
         while not self._stop.is_set() and not self.announce():
             failures += 1
             self._stop.wait(self.master.backoff(failures))
         heartbeats = threading.Thread(target=self._heartbeats, daemon=True, name="heartbeat")
         heartbeats.start()
-        log.info("agent running", extra={"agent_id": str(self.id), "port": self.port,
-                                         "master": self.config.master})
+        log.info(
+            "agent running",
+            extra={"agent_id": str(self.id), "port": self.port, "master": self.config.master},
+        )
         self._stop.wait()
         return self._shut_down()
 
@@ -242,19 +290,24 @@ class Agent:
         while self.runner.running_task_ids() and time.monotonic() < deadline:
             time.sleep(0.1)  # waiting for running tasks to finish or be killed
         flush = threading.Event()
-        drainer = threading.Thread(target=self.outbox.drain, daemon=True,
-                                   args=(self.master.send, flush, lambda n: 0.2))
+        drainer = threading.Thread(
+            target=self.outbox.drain, daemon=True, args=(self.master.send, flush, lambda n: 0.2)
+        )
         drainer.start()
         deadline = time.monotonic() + 15
         while len(self.outbox) and time.monotonic() < deadline:
             time.sleep(0.05)
         flush.set()
-        self.master.request("POST", f"/agents/{self.id}", json={
-            "state": "offline", "current_assignments": {}, "free_ram": system.free_ram()})
+        self.master.request(
+            "POST",
+            f"/agents/{self.id}",
+            json={"state": "offline", "current_assignments": {}, "free_ram": system.free_ram()},
+        )
         self.server.shutdown()
         self.master.close()
-        log.info("agent stopped", extra={"agent_id": str(self.id),
-                                         "unsent_reports": len(self.outbox)})
+        log.info(
+            "agent stopped", extra={"agent_id": str(self.id), "unsent_reports": len(self.outbox)}
+        )
         if self.restart:
             os.execv(sys.executable, [sys.executable, "-m", "farm_agent", *sys.argv[1:]])
         return 0
@@ -271,13 +324,20 @@ def _check_assignment(body: Any) -> str | None:
     if not isinstance(tasks, list) or not tasks:
         return "`tasks` must be a non-empty list"
     for task in tasks:
-        if (not isinstance(task, dict) or type(task.get("id")) is not int
-                or type(task.get("frame")) not in (int, float)):
+        if (
+            not isinstance(task, dict)
+            or type(task.get("id")) is not int
+            or type(task.get("frame")) not in (int, float)
+        ):
             return "each task needs an integer id and a numeric frame"
     if jobtype.get("name") == "command":
-        command = (job.get("data") or {}).get("command") if isinstance(job.get("data"),
-                                                                        dict) else None
-        if not isinstance(command, list) or not command or not all(
-                isinstance(part, str) for part in command):
+        command = (
+            (job.get("data") or {}).get("command") if isinstance(job.get("data"), dict) else None
+        )
+        if (
+            not isinstance(command, list)
+            or not command
+            or not all(isinstance(part, str) for part in command)
+        ):
             return 'the command job type needs data {"command": ["program", "arg", ...]}'
     return None

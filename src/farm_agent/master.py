@@ -22,13 +22,18 @@ class MasterError(Exception):
 
 
 class Master:
-    def __init__(self, url: str, *, timeout: float = 10.0, retry_base: float = 1.0,
-                 retry_spread: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, retry_base: float = 1.0, retry_spread: float = 5.0
+    ) -> None:
         self.api = url.rstrip("/") + "/api/v1"
         self._retry_base = retry_base
         self._retry_spread = retry_spread
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                                  headers={"User-Agent": USER_AGENT})
+        self._http = httpx.Client(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
 
     def backoff(self, failures: int) -> float:
         """PyFarm's `1 + random()*5` seconds, scaled for tests, growing a little with failures."""
@@ -51,19 +56,26 @@ class Master:
                 with open(message["body_file"], "rb") as handle:
                     content = handle.read()
             except OSError as error:
-                log.error("log file lost", extra={"file": message["body_file"],
-                                                  "error": str(error)})
+                log.error(
+                    "log file lost", extra={"file": message["body_file"], "error": str(error)}
+                )
                 return True
         else:
             content = message["body"] or b""
-        response = self.request(message["method"], message["path"], content=content,
-                                headers=headers)
+        response = self.request(
+            message["method"], message["path"], content=content, headers=headers
+        )
         if response is None or response.status_code >= 500:
             return False
         if response.status_code >= 400:
-            log.warning("master refused a report", extra={
-                "path": message["path"], "status": response.status_code,
-                "answer": response.text[:300]})
+            log.warning(
+                "master refused a report",
+                extra={
+                    "path": message["path"],
+                    "status": response.status_code,
+                    "answer": response.text[:300],
+                },
+            )
         return True
 
     def close(self) -> None:

@@ -20,31 +20,60 @@ class Outbox:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
             "method TEXT NOT NULL, path TEXT NOT NULL, body BLOB, body_file TEXT, "
-            "content_type TEXT, headers TEXT NOT NULL, task_id INTEGER, final INTEGER)")
+            "content_type TEXT, headers TEXT NOT NULL, task_id INTEGER, final INTEGER)"
+        )
         self._lock = threading.Lock()
         self.added = threading.Event()
 
-    def put(self, method: str, path: str, *, json_body: Any = None, body_file: Path | None = None,
-            content_type: str = "application/json", headers: dict[str, str] | None = None,
-            task_id: int | None = None, final: bool = False) -> None:
+    def put(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body_file: Path | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        task_id: int | None = None,
+        final: bool = False,
+    ) -> None:
         body = None if json_body is None else json.dumps(json_body).encode()
         with self._lock:
             self._db.execute(
                 "INSERT INTO messages (method, path, body, body_file, content_type, headers, "
                 "task_id, final) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (method, path, body, None if body_file is None else str(body_file),
-                 content_type, json.dumps(headers or {}), task_id, int(final)))
+                (
+                    method,
+                    path,
+                    body,
+                    None if body_file is None else str(body_file),
+                    content_type,
+                    json.dumps(headers or {}),
+                    task_id,
+                    int(final),
+                ),
+            )
         self.added.set()
 
     def first(self) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT seq, method, path, body, body_file, content_type, headers, task_id, final "
-                "FROM messages ORDER BY seq LIMIT 1").fetchone()
+                "FROM messages ORDER BY seq LIMIT 1"
+            ).fetchone()
         if row is None:
             return None
-        keys = ("seq", "method", "path", "body", "body_file", "content_type", "headers",
-                "task_id", "final")
+        keys = (
+            "seq",
+            "method",
+            "path",
+            "body",
+            "body_file",
+            "content_type",
+            "headers",
+            "task_id",
+            "final",
+        )
         message = dict(zip(keys, row, strict=True))
         message["headers"] = json.loads(message["headers"])
         return message
@@ -57,15 +86,20 @@ class Outbox:
         """Tasks whose final report the master has not received yet."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT DISTINCT task_id FROM messages WHERE final = 1 AND task_id IS NOT NULL")
+                "SELECT DISTINCT task_id FROM messages WHERE final = 1 AND task_id IS NOT NULL"
+            )
             return {row[0] for row in rows}
 
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
 
-    def drain(self, send: Callable[[dict[str, Any]], bool], stop: threading.Event,
-              backoff: Callable[[int], float]) -> None:
+    def drain(
+        self,
+        send: Callable[[dict[str, Any]], bool],
+        stop: threading.Event,
+        backoff: Callable[[int], float],
+    ) -> None:
         """Send messages in order until ``stop``; ``send`` returns False to retry later."""
         failures = 0
         while not stop.is_set():

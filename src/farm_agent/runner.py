@@ -25,8 +25,7 @@ def frame_text(frame: float) -> str:
 
 def command_for(template: list[str], frame: float, start: float, end: float) -> list[str]:
     """The argv with ``{frame}``, ``{start}`` and ``{end}`` substituted."""
-    values = {"{frame}": frame_text(frame), "{start}": frame_text(start),
-              "{end}": frame_text(end)}
+    values = {"{frame}": frame_text(frame), "{start}": frame_text(start), "{end}": frame_text(end)}
     argv = []
     for part in template:
         for key, value in values.items():
@@ -68,8 +67,11 @@ class Assignment:
         """This assignment as current_assignments carries it: its tasks not finished, or whose
         final report the master has not received yet."""
         with self.lock:
-            tasks = [{"id": t.id, "frame": t.frame, "attempt": t.attempt} for t in self.tasks
-                     if not t.finished or t.id in keep]
+            tasks = [
+                {"id": t.id, "frame": t.frame, "attempt": t.attempt}
+                for t in self.tasks
+                if not t.finished or t.id in keep
+            ]
         return {**self.body, "id": self.id, "tasks": tasks}
 
 
@@ -80,10 +82,15 @@ class Runner:
     """Runs assignments; reports through ``report(task, body, final)`` and uploads logs through
     ``upload(task, identifier, path)``."""
 
-    def __init__(self, logs_dir: Path, report: Report,
-                 register_log: Callable[[TaskRun, str], None],
-                 upload_log: Callable[[TaskRun, str, Path], None],
-                 on_change: Callable[[], None], kill_grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        logs_dir: Path,
+        report: Report,
+        register_log: Callable[[TaskRun, str], None],
+        upload_log: Callable[[TaskRun, str, Path], None],
+        on_change: Callable[[], None],
+        kill_grace: float = 5.0,
+    ) -> None:
         self._logs_dir = logs_dir
         self._report = report
         self._register_log = register_log
@@ -100,8 +107,12 @@ class Runner:
     def start(self, assignment: Assignment) -> None:
         with self._lock:
             self.assignments[assignment.id] = assignment
-        threading.Thread(target=self._run, args=(assignment,), daemon=True,
-                         name=f"assignment-{assignment.id[:8]}").start()
+        threading.Thread(
+            target=self._run,
+            args=(assignment,),
+            daemon=True,
+            name=f"assignment-{assignment.id[:8]}",
+        ).start()
         self._on_change()
 
     def find(self, task_id: int) -> TaskRun | None:
@@ -139,8 +150,10 @@ class Runner:
     def _run(self, assignment: Assignment) -> None:
         try:
             template = assignment.job["data"]["command"]
-            environ = {**os.environ, **{str(k): str(v) for k, v in
-                                        (assignment.job.get("environ") or {}).items()}}
+            environ = {
+                **os.environ,
+                **{str(k): str(v) for k, v in (assignment.job.get("environ") or {}).items()},
+            }
             for task in assignment.tasks:
                 if task.stopped:
                     self._finish(task, {"state": "queued", "agent_id": None})
@@ -151,8 +164,9 @@ class Runner:
                 self.assignments.pop(assignment.id, None)
             self._on_change()
 
-    def _run_task(self, assignment: Assignment, task: TaskRun, template: list[str],
-                  environ: dict[str, str]) -> None:
+    def _run_task(
+        self, assignment: Assignment, task: TaskRun, template: list[str], environ: dict[str, str]
+    ) -> None:
         argv = command_for(template, task.frame, assignment.start, assignment.end)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         identifier = f"{stamp}_job{task.job_id}_task{task.id}_attempt{task.attempt}.csv"
@@ -168,8 +182,13 @@ class Runner:
             writer.writerow([_now(), "agent", f"running {argv!r}"])
             try:
                 task.process = subprocess.Popen(
-                    argv, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    stdin=subprocess.DEVNULL, start_new_session=True)
+                    argv,
+                    env=environ,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             except OSError as error:
                 writer.writerow([_now(), "agent", f"could not start: {error}"])
                 handle.flush()
@@ -180,18 +199,25 @@ class Runner:
                 _kill_group(task.process, self._kill_grace)
             write_lock = threading.Lock()
             readers = [
-                threading.Thread(target=_copy, args=(task.process.stdout, "stdout", writer,
-                                                     write_lock, None), daemon=True),
-                threading.Thread(target=_copy, args=(task.process.stderr, "stderr", writer,
-                                                     write_lock, tail), daemon=True),
+                threading.Thread(
+                    target=_copy,
+                    args=(task.process.stdout, "stdout", writer, write_lock, None),
+                    daemon=True,
+                ),
+                threading.Thread(
+                    target=_copy,
+                    args=(task.process.stderr, "stderr", writer, write_lock, tail),
+                    daemon=True,
+                ),
             ]
             for reader in readers:
                 reader.start()
             code = task.process.wait()
             for reader in readers:
                 reader.join()
-            writer.writerow([_now(), "agent",
-                             f"exit code {code} after {time.monotonic() - started:.1f}s"])
+            writer.writerow(
+                [_now(), "agent", f"exit code {code} after {time.monotonic() - started:.1f}s"]
+            )
         self._upload_log(task, identifier, log_path)
         if task.stopped:
             self._finish(task, {"state": "queued", "agent_id": None})
@@ -206,8 +232,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _copy(stream: Any, name: str, writer: Any, lock: threading.Lock,
-          tail: deque[str] | None) -> None:
+def _copy(
+    stream: Any, name: str, writer: Any, lock: threading.Lock, tail: deque[str] | None
+) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace").rstrip("\n")
         with lock:

@@ -14,8 +14,11 @@ _LABEL = re.compile(r"[^A-Za-z0-9-]")
 
 def hostname() -> str:
     """This machine's name, made acceptable to the master (RFC 1123 labels)."""
-    labels = [(_LABEL.sub("-", label).strip("-") or "x")[:63]
-              for label in socket.gethostname().split(".") if label]
+    labels = [
+        (_LABEL.sub("-", label).strip("-") or "x")[:63]
+        for label in socket.gethostname().split(".")
+        if label
+    ]
     return ".".join(labels) or "localhost"
 
 

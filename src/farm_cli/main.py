@@ -37,35 +37,54 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_storage(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--database", metavar="URL",
-                         help="sqlite:///path or postgresql://... (FARM_DATABASE_URL; "
-                              "default: SQLite in the data directory)")
-        sub.add_argument("--queue", metavar="URL",
-                         help="sqlite:///path, redis://host:port/db or immediate "
-                              "(FARM_QUEUE_URL; default: SQLite in the data directory)")
-        sub.add_argument("--data-dir", metavar="DIR",
-                         help="where embedded files live (FARM_DATA_DIR; default ./farm-data)")
+        sub.add_argument(
+            "--database",
+            metavar="URL",
+            help="sqlite:///path or postgresql://... (FARM_DATABASE_URL; "
+            "default: SQLite in the data directory)",
+        )
+        sub.add_argument(
+            "--queue",
+            metavar="URL",
+            help="sqlite:///path, redis://host:port/db or immediate "
+            "(FARM_QUEUE_URL; default: SQLite in the data directory)",
+        )
+        sub.add_argument(
+            "--data-dir",
+            metavar="DIR",
+            help="where embedded files live (FARM_DATA_DIR; default ./farm-data)",
+        )
 
     serve = commands.add_parser("serve", help="serve the HTTP API with a production WSGI server")
     serve.add_argument("--host", help="address to listen on (FARM_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (FARM_PORT; default 8080)")
-    serve.add_argument("--workers", type=int,
-                       help="WSGI worker processes (FARM_WORKERS; default 1)")
-    serve.add_argument("--threads", type=int,
-                       help="threads per worker, also the database pool size "
-                            "(FARM_THREADS; default 8)")
+    serve.add_argument(
+        "--workers", type=int, help="WSGI worker processes (FARM_WORKERS; default 1)"
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="threads per worker, also the database pool size (FARM_THREADS; default 8)",
+    )
     with_storage(serve)
 
     worker = commands.add_parser("worker", help="consume the queue (scale-out deployments)")
-    worker.add_argument("--concurrency", type=int, default=None,
-                        help="worker threads (FARM_QUEUE_WORKERS; default 2)")
-    worker.add_argument("--no-periodic", action="store_true",
-                        help="do not run the periodic sweeps (run them on one worker only; "
-                             "FARM_PERIODIC=false)")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="worker threads (FARM_QUEUE_WORKERS; default 2)",
+    )
+    worker.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="do not run the periodic sweeps (run them on one worker only; FARM_PERIODIC=false)",
+    )
     with_storage(worker)
 
     agent = commands.add_parser(
-        "agent", help="run a render node (see `farm agent --help`)", add_help=False)
+        "agent", help="run a render node (see `farm agent --help`)", add_help=False
+    )
     agent.add_argument("agent_args", nargs=argparse.REMAINDER)
 
     operators.add_parsers(commands)
@@ -173,16 +192,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     runtime = None
     if settings.queue_is_embedded:
         runtime = build_runtime(settings)  # creates the queue's tables before the web workers
-        consumer = start_embedded_consumer(runtime.huey, settings.queue_workers,
-                                           periodic=settings.periodic)
+        consumer = start_embedded_consumer(
+            runtime.huey, settings.queue_workers, periodic=settings.periodic
+        )
         if settings.periodic:
             start_watching(runtime.jobs)
     log.info(
         "farm master starting",
-        extra={"address": f"http://{settings.host}:{settings.port}", "workers": settings.workers,
-               "database": _safe_url(settings.database_url),
-               "queue": _safe_url(settings.queue_url),
-               "embedded_consumer": consumer is not None},
+        extra={
+            "address": f"http://{settings.host}:{settings.port}",
+            "workers": settings.workers,
+            "database": _safe_url(settings.database_url),
+            "queue": _safe_url(settings.queue_url),
+            "embedded_consumer": consumer is not None,
+        },
     )
     try:
         Granian(
@@ -207,11 +230,15 @@ def _worker(settings: Settings) -> int:
     check_schema(settings)
     runtime = build_runtime(settings)
     if runtime.huey.immediate:
-        print("farm: `farm worker` needs a real queue (FARM_QUEUE_URL), not immediate",
-              file=sys.stderr)
+        print(
+            "farm: `farm worker` needs a real queue (FARM_QUEUE_URL), not immediate",
+            file=sys.stderr,
+        )
         return 2
-    log.info("farm worker starting", extra={"queue": _safe_url(settings.queue_url),
-                                            "threads": settings.queue_workers})
+    log.info(
+        "farm worker starting",
+        extra={"queue": _safe_url(settings.queue_url), "threads": settings.queue_workers},
+    )
     try:
         if settings.periodic:
             start_watching(runtime.jobs)

@@ -72,8 +72,11 @@ def add_parsers(commands: Any) -> None:
     job_commands = jobs.add_subparsers(dest="action", required=True)
     submit = job_commands.add_parser("submit", help="submit a job")
     submit.add_argument("--title", required=True)
-    submit.add_argument("--jobtype", default="command",
-                        help="job type name (default: command, created when missing)")
+    submit.add_argument(
+        "--jobtype",
+        default="command",
+        help="job type name (default: command, created when missing)",
+    )
     submit.add_argument("--frames", required=True, help="START, START-END or START-ENDxBY")
     submit.add_argument("--batch", type=int, default=1)
     submit.add_argument("--priority", type=int, default=0)
@@ -81,10 +84,18 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument("--requeue", type=int, default=3)
     submit.add_argument("--ram", type=int, default=32, help="MB each task needs")
     submit.add_argument("--cpus", type=int, default=1)
-    submit.add_argument("--command", dest="command_line", help="for the command job type: the argv, {frame} "
-                                          "{start} {end} substituted (a shell-style string)")
-    submit.add_argument("--requires", action="append", default=[],
-                        help="software requirement: NAME, NAME>=V, NAME<=V, NAME==V")
+    submit.add_argument(
+        "--command",
+        dest="command_line",
+        help="for the command job type: the argv, {frame} "
+        "{start} {end} substituted (a shell-style string)",
+    )
+    submit.add_argument(
+        "--requires",
+        action="append",
+        default=[],
+        help="software requirement: NAME, NAME>=V, NAME<=V, NAME==V",
+    )
     submit.add_argument("--tag", action="append", default=[], help="a label for the job")
     job_list = job_commands.add_parser("list", help="jobs, newest first")
     job_list.add_argument("--state", choices=["queued", *(s.value for s in WorkState)])
@@ -107,8 +118,14 @@ def add_parsers(commands: Any) -> None:
     remove = software_commands.add_parser("delete", help="delete software")
     remove.add_argument("name")
 
-    for parser in (listing, show, submit, job_list, software_commands.choices["list"],
-                   job_commands.choices["show"]):
+    for parser in (
+        listing,
+        show,
+        submit,
+        job_list,
+        software_commands.choices["list"],
+        job_commands.choices["show"],
+    ):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -120,32 +137,48 @@ def run(farm: Farm, args: argparse.Namespace) -> int:
 def _agents(farm: Farm, args: argparse.Namespace) -> int:
     registry = farm.agents
     if args.action == "list":
-        agents = registry.list(AgentQuery(
-            min_ram=args.min_ram, max_ram=args.max_ram, min_cpus=args.min_cpus,
-            max_cpus=args.max_cpus, hostname=args.hostname,
-            state=AgentState.parse(args.state, "state") if args.state else None,
-            limit=args.limit, offset=args.offset))
+        agents = registry.list(
+            AgentQuery(
+                min_ram=args.min_ram,
+                max_ram=args.max_ram,
+                min_cpus=args.min_cpus,
+                max_cpus=args.max_cpus,
+                hostname=args.hostname,
+                state=AgentState.parse(args.state, "state") if args.state else None,
+                limit=args.limit,
+                offset=args.offset,
+            )
+        )
         if args.json:
             output.emit_json(agents)
         else:
-            output.table(["id", "hostname", "port", "remote ip"],
-                         [(a.id, a.hostname, a.port, a.remote_ip) for a in agents])
+            output.table(
+                ["id", "hostname", "port", "remote ip"],
+                [(a.id, a.hostname, a.port, a.remote_ip) for a in agents],
+            )
         return 0
     if args.action == "show":
         agent = registry.get(_agent_id(args.agent_id))
         if args.json:
             output.emit_json({**output.plain(agent), "state": agent.shown_state.label})
             return 0
-        output.fields([
-            ("id", agent.id), ("hostname", agent.hostname), ("state", agent.shown_state),
-            ("address", f"{agent.remote_ip}:{agent.port} ({agent.use_address})"),
-            ("ram", f"{agent.free_ram} MB free of {agent.ram} MB"), ("cpus", agent.cpus),
-            ("os", agent.os_fullname), ("version", agent.version),
-            ("last heard from", agent.last_heard_from),
-            ("software", [f"{s.software} {s.version}" for s in agent.software]),
-            ("gpus", agent.gpus), ("tasks", len(registry.tasks(agent.id))),
-            ("dispatch", registry.call_refusal(agent) or "callable"),
-        ])
+        output.fields(
+            [
+                ("id", agent.id),
+                ("hostname", agent.hostname),
+                ("state", agent.shown_state),
+                ("address", f"{agent.remote_ip}:{agent.port} ({agent.use_address})"),
+                ("ram", f"{agent.free_ram} MB free of {agent.ram} MB"),
+                ("cpus", agent.cpus),
+                ("os", agent.os_fullname),
+                ("version", agent.version),
+                ("last heard from", agent.last_heard_from),
+                ("software", [f"{s.software} {s.version}" for s in agent.software]),
+                ("gpus", agent.gpus),
+                ("tasks", len(registry.tasks(agent.id))),
+                ("dispatch", registry.call_refusal(agent) or "callable"),
+            ]
+        )
         return 0
     ids = [_agent_id(text) for text in args.agent_ids]
     for done, agent_id in enumerate(ids, 1):
@@ -175,53 +208,92 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
             data["command"] = shlex.split(args.command_line)
         elif args.jobtype == "command":
             raise ValidationError("--command is required for the command job type")
-        if args.jobtype == "command" and not any(j.name == "command"
-                                                 for j in farm.jobtypes.list()):
-            farm.jobtypes.create(JobTypeSpec(name="command",
-                                             description="runs a command per frame"))
-        view = service.submit(JobSpec(
-            title=args.title, jobtype=args.jobtype, start=start, end=end, by=by,
-            batch=args.batch, priority=args.priority, weight=args.weight,
-            requeue=args.requeue, ram=args.ram, cpus=args.cpus, data=data,
-            tags=tuple(args.tag),
-            software_requirements=tuple(parse_requirement(r) for r in args.requires)))
+        if args.jobtype == "command" and not any(j.name == "command" for j in farm.jobtypes.list()):
+            farm.jobtypes.create(
+                JobTypeSpec(name="command", description="runs a command per frame")
+            )
+        view = service.submit(
+            JobSpec(
+                title=args.title,
+                jobtype=args.jobtype,
+                start=start,
+                end=end,
+                by=by,
+                batch=args.batch,
+                priority=args.priority,
+                weight=args.weight,
+                requeue=args.requeue,
+                ram=args.ram,
+                cpus=args.cpus,
+                data=data,
+                tags=tuple(args.tag),
+                software_requirements=tuple(parse_requirement(r) for r in args.requires),
+            )
+        )
         if args.json:
             output.emit_json({"job": view.job, "tasks": view.counts})
         else:
-            print(f"submitted job {view.job.id} ({view.job.title}) with "
-                  f"{sum(view.counts.values())} task(s)")
+            print(
+                f"submitted job {view.job.id} ({view.job.title}) with "
+                f"{sum(view.counts.values())} task(s)"
+            )
         return 0
     if args.action == "list":
-        query = JobQuery(state=None if args.state in (None, "queued") else WorkState(args.state),
-                         queued=args.state == "queued", title=args.title, limit=args.limit,
-                         offset=args.offset)
+        query = JobQuery(
+            state=None if args.state in (None, "queued") else WorkState(args.state),
+            queued=args.state == "queued",
+            title=args.title,
+            limit=args.limit,
+            offset=args.offset,
+        )
         views = service.list(query)
         if args.json:
             output.emit_json([{"job": v.job, "tasks": v.counts} for v in views])
         else:
             output.table(
                 ["id", "title", "state", "priority", "done", "running", "queued", "failed"],
-                [(v.job.id, v.job.title, v.job.state or "queued", v.job.priority,
-                  v.counts.get(TaskStatus.DONE, 0),
-                  v.counts.get(TaskStatus.RUNNING, 0) + v.counts.get(TaskStatus.ASSIGNED, 0),
-                  v.counts.get(TaskStatus.QUEUED, 0), v.counts.get(TaskStatus.FAILED, 0))
-                 for v in views])
+                [
+                    (
+                        v.job.id,
+                        v.job.title,
+                        v.job.state or "queued",
+                        v.job.priority,
+                        v.counts.get(TaskStatus.DONE, 0),
+                        v.counts.get(TaskStatus.RUNNING, 0) + v.counts.get(TaskStatus.ASSIGNED, 0),
+                        v.counts.get(TaskStatus.QUEUED, 0),
+                        v.counts.get(TaskStatus.FAILED, 0),
+                    )
+                    for v in views
+                ],
+            )
         return 0
     if args.action == "show":
         view = service.get(args.job)
         if args.json:
-            output.emit_json({"job": view.job, "tasks": view.counts,
-                              "blocklist": [b.block for b in service.blocklist(view.job.id)]})
+            output.emit_json(
+                {
+                    "job": view.job,
+                    "tasks": view.counts,
+                    "blocklist": [b.block for b in service.blocklist(view.job.id)],
+                }
+            )
             return 0
         job = view.job
-        output.fields([
-            ("id", job.id), ("title", job.title), ("state", job.state or "queued"),
-            ("job type", f"{job.jobtype} v{job.jobtype_version}"),
-            ("frames", f"{job.frame_start:g}-{job.frame_end:g} by {job.frame_by:g}"),
-            ("priority", job.priority), ("weight", job.weight), ("batch", job.batch),
-            ("submitted", job.time_submitted), ("finished", job.time_finished),
-            *[(f"tasks {status.value}", view.counts.get(status, 0)) for status in TaskStatus],
-        ])
+        output.fields(
+            [
+                ("id", job.id),
+                ("title", job.title),
+                ("state", job.state or "queued"),
+                ("job type", f"{job.jobtype} v{job.jobtype_version}"),
+                ("frames", f"{job.frame_start:g}-{job.frame_end:g} by {job.frame_by:g}"),
+                ("priority", job.priority),
+                ("weight", job.weight),
+                ("batch", job.batch),
+                ("submitted", job.time_submitted),
+                ("finished", job.time_finished),
+                *[(f"tasks {status.value}", view.counts.get(status, 0)) for status in TaskStatus],
+            ]
+        )
         return 0
     job_id = _job_id(args.job)
     if args.action == "pause":
@@ -246,8 +318,10 @@ def _software(farm: Farm, args: argparse.Namespace) -> int:
         if args.json:
             output.emit_json(everything)
         else:
-            output.table(["software", "versions"],
-                         [(s.name, " ".join(v.version for v in s.versions)) for s in everything])
+            output.table(
+                ["software", "versions"],
+                [(s.name, " ".join(v.version for v in s.versions)) for s in everything],
+            )
         return 0
     if args.action == "add":
         created = catalogue.create(args.name, tuple(VersionSpec(v) for v in args.versions))

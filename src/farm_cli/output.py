@@ -18,8 +18,7 @@ def plain(value: Any) -> Any:
     if attrs.has(type(value)):
         return {a.name: plain(getattr(value, a.name)) for a in attrs.fields(type(value))}
     if isinstance(value, dict):
-        return {str(k.value if isinstance(k, enum.Enum) else k): plain(v)
-                for k, v in value.items()}
+        return {str(k.value if isinstance(k, enum.Enum) else k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [plain(v) for v in value]
         return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items

@@ -134,8 +134,14 @@ def validated_values(changes: AgentChanges, *, allow_loopback: bool) -> dict[str
     sent = changes.sent()
     values: dict[str, Any] = {}
     for name, value in sent.items():
-        if name in ("id", "mac_addresses", "gpus", "farm_name", "reported_task_ids",
-                    "reported_attempts"):
+        if name in (
+            "id",
+            "mac_addresses",
+            "gpus",
+            "farm_name",
+            "reported_task_ids",
+            "reported_attempts",
+        ):
             continue
         values[name] = _validate_field(name, value, allow_loopback)
     return values

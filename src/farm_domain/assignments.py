@@ -34,13 +34,17 @@ def recompute_job_states(uow: UnitOfWork, job_ids: Iterable[int], now: datetime)
             uow.jobs.set_times(job_id, started, finished)
         log.info(
             "job state changed",
-            extra={"job_id": job_id, "from": str(job.state or "queued"),
-                   "to": str(state or "queued")},
+            extra={
+                "job_id": job_id,
+                "from": str(job.state or "queued"),
+                "to": str(state or "queued"),
+            },
         )
 
 
-def release_agent_tasks(uow: UnitOfWork, agent_id: uuid.UUID, reason: str, now: datetime
-                        ) -> list[Task]:
+def release_agent_tasks(
+    uow: UnitOfWork, agent_id: uuid.UUID, reason: str, now: datetime
+) -> list[Task]:
     """Put the agent's unfinished tasks back in the queue without counting a failure."""
     released = []
     for task in uow.tasks.active_of_agent(agent_id, for_update=True):
@@ -48,8 +52,12 @@ def release_agent_tasks(uow: UnitOfWork, agent_id: uuid.UUID, reason: str, now: 
         released.append(task)
         log.info(
             "task requeued",
-            extra={"task_id": task.id, "job_id": task.job_id, "agent_id": str(agent_id),
-                   "reason": reason},
+            extra={
+                "task_id": task.id,
+                "job_id": task.job_id,
+                "agent_id": str(agent_id),
+                "reason": reason,
+            },
         )
     recompute_job_states(uow, (task.job_id for task in released), now)
     return released
@@ -84,9 +92,14 @@ class AssignmentReconciler:
         self._clock = clock
         self._grace = grace
 
-    def reconcile(self, uow: UnitOfWork, agent: Agent, reported: frozenset[int],
-                  attempts: Mapping[int, int] | None = None,
-                  active: Mapping[int, int] | None = None) -> Reconciliation:
+    def reconcile(
+        self,
+        uow: UnitOfWork,
+        agent: Agent,
+        reported: frozenset[int],
+        attempts: Mapping[int, int] | None = None,
+        active: Mapping[int, int] | None = None,
+    ) -> Reconciliation:
         """``attempts`` maps a reported task to the attempt the agent runs; a report of an
         earlier attempt than the task's current one does not count (the agent runs a stale
         hand-out). ``active``, the agent's unfinished tasks and their attempts as just read
@@ -121,8 +134,7 @@ class AssignmentReconciler:
                 outcome = "requeued"
             else:
                 uow.tasks.save(
-                    attrs.evolve(task, state=WorkState.FAILED, failures=failures,
-                                 time_finished=now)
+                    attrs.evolve(task, state=WorkState.FAILED, failures=failures, time_finished=now)
                 )
                 failed.append(task.id)
                 outcome = "failed"
@@ -130,9 +142,15 @@ class AssignmentReconciler:
             uow.blocks.record_failure(task.job_id, agent.id, now)
             log.warning(
                 "task missing from agent's report",
-                extra={"task_id": task.id, "job_id": task.job_id, "agent_id": str(agent.id),
-                       "failures": failures, "outcome": outcome},
+                extra={
+                    "task_id": task.id,
+                    "job_id": task.job_id,
+                    "agent_id": str(agent.id),
+                    "failures": failures,
+                    "outcome": outcome,
+                },
             )
         recompute_job_states(uow, jobs, now)
-        return Reconciliation(tuple(failed), tuple(requeued), tuple(unsent),
-                              len(held) - len(failed) - len(requeued))
+        return Reconciliation(
+            tuple(failed), tuple(requeued), tuple(unsent), len(held) - len(failed) - len(requeued)
+        )

@@ -89,8 +89,9 @@ class SoftwareCatalogue:
         with self._uow(read_only=True) as uow:
             return self._software(uow, name)
 
-    def update(self, name: str, new_name: str | None = None,
-               versions: Sequence[VersionSpec] | None = None) -> Software:
+    def update(
+        self, name: str, new_name: str | None = None, versions: Sequence[VersionSpec] | None = None
+    ) -> Software:
         """Rename, and/or make the version list exactly ``versions`` (a version kept keeps its
         agents). Raises NotFound, ValidationError, Conflict (the new name is taken)."""
         if new_name is not None:
@@ -134,8 +135,9 @@ class SoftwareCatalogue:
             software = self._software(uow, name)
             if any(v.version == spec.version for v in software.versions):
                 raise Conflict(f"Software {name} already has version {spec.version}")
-            (_, rank), = ranked([spec], above=max((v.rank for v in software.versions),
-                                                  default=None))
+            ((_, rank),) = ranked(
+                [spec], above=max((v.rank for v in software.versions), default=None)
+            )
             created = uow.software.add_version(software.id, spec.version, rank)
             uow.commit()
         return created
@@ -148,8 +150,11 @@ class SoftwareCatalogue:
     def delete_version(self, name: str, version: str) -> bool:
         with self._uow() as uow:
             software = uow.software.get_by_name(name)
-            found = None if software is None else next(
-                (v for v in software.versions if v.version == version), None)
+            found = (
+                None
+                if software is None
+                else next((v for v in software.versions if v.version == version), None)
+            )
             if found is None:
                 return False
             uow.software.delete_version(found.id)

@@ -22,7 +22,14 @@ from farm_domain.assignments import (
 )
 from farm_domain.enums import AgentState
 from farm_domain.networks import AgentNetworks, base_url
-from farm_domain.ports import AgentCall, AgentClient, Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import (
+    AgentCall,
+    AgentClient,
+    Clock,
+    TaskQueue,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from farm_domain.scheduling import (
     AgentProfile,
     JobAgentBlock,
@@ -120,10 +127,17 @@ class Dispatcher:
         for start in range(0, len(idle), SWEEP_CHUNK):
             if not jobs:
                 break
-            assigned, jobs = self._assign_chunk(idle[start:start + SWEEP_CHUNK], jobs)
+            assigned, jobs = self._assign_chunk(idle[start : start + SWEEP_CHUNK], jobs)
             for agent_id, job, claimed in assigned:
-                log.info("tasks assigned", extra={"agent_id": str(agent_id), "job_id": job.id,
-                                                  "task_ids": claimed, "reason": "sweep"})
+                log.info(
+                    "tasks assigned",
+                    extra={
+                        "agent_id": str(agent_id),
+                        "job_id": job.id,
+                        "task_ids": claimed,
+                        "reason": "sweep",
+                    },
+                )
                 self._queue.send_tasks_to_agent(agent_id)
                 touched.add(job.id)
             given += len(assigned)
@@ -135,9 +149,9 @@ class Dispatcher:
             log.info("assignment sweep", extra={"idle_agents": len(idle), "assigned": given})
         return given
 
-    def _assign_chunk(self, agent_ids: Sequence[uuid.UUID], jobs: list[JobProfile]
-                      ) -> tuple[list[tuple[uuid.UUID, JobProfile, list[int]]],
-                                 list[JobProfile]]:
+    def _assign_chunk(
+        self, agent_ids: Sequence[uuid.UUID], jobs: list[JobProfile]
+    ) -> tuple[list[tuple[uuid.UUID, JobProfile, list[int]]], list[JobProfile]]:
         """Claim a batch for each of these agents in one transaction; returns what each got
         and the jobs as they stand after it (busy counts up, jobs that ran dry gone)."""
         assigned = []
@@ -154,13 +168,22 @@ class Dispatcher:
                 if self._networks.refusal(contact):
                     continue
                 claimed, job = self._claim_batch(
-                    uow, contact.id, profile, jobs,
-                    self._blocked(blocks.get(contact.id, ()), profile), locked_jobs, queued)
+                    uow,
+                    contact.id,
+                    profile,
+                    jobs,
+                    self._blocked(blocks.get(contact.id, ()), profile),
+                    locked_jobs,
+                    queued,
+                )
                 if not claimed or job is None:
                     continue
                 assigned.append((contact.id, job, claimed))
-                jobs = [attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == job.id else j
-                        for j in jobs if j.id != job.id or len(claimed) == job.batch_size]
+                jobs = [
+                    attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == job.id else j
+                    for j in jobs
+                    if j.id != job.id or len(claimed) == job.batch_size
+                ]
             uow.commit()
         return assigned, jobs
 
@@ -172,8 +195,12 @@ class Dispatcher:
         """
         with self._uow(read_only=True) as uow:  # most calls end here: no write lock taken
             agent = uow.agents.get(agent_id)
-            if agent is None or not agent.is_available or self._networks.refusal(agent) \
-                    or uow.tasks.active_of_agent(agent_id):
+            if (
+                agent is None
+                or not agent.is_available
+                or self._networks.refusal(agent)
+                or uow.tasks.active_of_agent(agent_id)
+            ):
                 return []
         now = self._clock.now()
         with self._uow() as uow:
@@ -185,26 +212,48 @@ class Dispatcher:
             profile = uow.scheduling.agent_profile(agent_id)
             assert profile is not None
             claimed, job = self._claim_batch(
-                uow, agent_id, profile, uow.scheduling.candidate_jobs(),
-                self._blocked(uow.blocks.of_agent(agent_id), profile), set(),
-                _QueuedTasks(uow, agents=1))
+                uow,
+                agent_id,
+                profile,
+                uow.scheduling.candidate_jobs(),
+                self._blocked(uow.blocks.of_agent(agent_id), profile),
+                set(),
+                _QueuedTasks(uow, agents=1),
+            )
             if not claimed or job is None:
                 return []
             recompute_job_states(uow, [job.id], now)
             uow.commit()
-        log.info("tasks assigned", extra={"agent_id": str(agent_id), "job_id": job.id,
-                                          "task_ids": claimed, "reason": "agent idle"})
+        log.info(
+            "tasks assigned",
+            extra={
+                "agent_id": str(agent_id),
+                "job_id": job.id,
+                "task_ids": claimed,
+                "reason": "agent idle",
+            },
+        )
         self._queue.send_tasks_to_agent(agent_id)
         return claimed
 
     def _blocked(self, blocks: Iterable[JobAgentBlock], profile: AgentProfile) -> frozenset[int]:
         """The jobs the agent is not offered: too many failures, or refused as it is now."""
-        return frozenset(block.job_id for block in blocks
-                         if block.blocks(profile.fingerprint, self._policy.max_failures))
+        return frozenset(
+            block.job_id
+            for block in blocks
+            if block.blocks(profile.fingerprint, self._policy.max_failures)
+        )
 
-    def _claim_batch(self, uow: UnitOfWork, agent_id: uuid.UUID, profile: AgentProfile,
-                     jobs: list[JobProfile], blocked: frozenset[int], locked_jobs: set[int],
-                     queued: _QueuedTasks) -> tuple[list[int], JobProfile | None]:
+    def _claim_batch(
+        self,
+        uow: UnitOfWork,
+        agent_id: uuid.UUID,
+        profile: AgentProfile,
+        jobs: list[JobProfile],
+        blocked: frozenset[int],
+        locked_jobs: set[int],
+        queued: _QueuedTasks,
+    ) -> tuple[list[int], JobProfile | None]:
         """Claim a batch of the best job for the agent. ``locked_jobs`` collects the capped
         jobs whose rows this transaction has locked; ``queued`` serves queued tasks read ahead
         for several agents."""
@@ -218,7 +267,8 @@ class Dispatcher:
                 # A transaction waits only for its first such lock, so that no two assigners
                 # wait on each other; a lock it holds already is taken again at once.
                 busy = uow.scheduling.lock_job(
-                    job.id, wait=not locked_jobs or job.id in locked_jobs)
+                    job.id, wait=not locked_jobs or job.id in locked_jobs
+                )
                 if busy is not None:
                     locked_jobs.add(job.id)
                 if busy is None or busy >= job.maximum_agents:
@@ -260,18 +310,25 @@ class Dispatcher:
             if not self._after_assign(agent, job_id, batch, call):
                 break
 
-    def _after_assign(self, agent: Agent, job_id: int, batch: list[Task], call: AgentCall
-                      ) -> bool:
+    def _after_assign(self, agent: Agent, job_id: int, batch: list[Task], call: AgentCall) -> bool:
         """Act on an agent's answer to /assign; returns whether to go on sending."""
         now = self._clock.now()
         ids = [task.id for task in batch]
         if call.accepted:
             with self._uow() as uow:
-                sent = [t.id for t in batch
-                        if uow.scheduling.mark_sent(t.id, agent.id, t.attempts, now)]
+                sent = [
+                    t.id for t in batch if uow.scheduling.mark_sent(t.id, agent.id, t.attempts, now)
+                ]
                 uow.commit()
-            log.info("tasks sent", extra={"agent_id": str(agent.id), "job_id": job_id,
-                                          "task_ids": sent, "status": call.status})
+            log.info(
+                "tasks sent",
+                extra={
+                    "agent_id": str(agent.id),
+                    "job_id": job_id,
+                    "task_ids": sent,
+                    "status": call.status,
+                },
+            )
             return True
         if call.status is not None and 400 <= call.status < 500:
             with self._uow() as uow:
@@ -280,15 +337,23 @@ class Dispatcher:
                     uow.blocks.record_rejection(job_id, agent.id, profile.fingerprint, now)
                 self._release_in(uow, agent.id, batch, now)
                 uow.commit()
-            log.warning("agent refused tasks", extra={
-                "agent_id": str(agent.id), "job_id": job_id, "task_ids": ids,
-                "status": call.status, "answer": _short(call.body),
-                "reason": "not offered this job again until the agent's resources change"})
+            log.warning(
+                "agent refused tasks",
+                extra={
+                    "agent_id": str(agent.id),
+                    "job_id": job_id,
+                    "task_ids": ids,
+                    "status": call.status,
+                    "answer": _short(call.body),
+                    "reason": "not offered this job again until the agent's resources change",
+                },
+            )
             self._queue.assign_tasks()
             return True
         if call.status == 503:
-            self._go_offline(agent.id, "agent answered 503 (shutting down or busy)", batch,
-                             undo_attempt=True)
+            self._go_offline(
+                agent.id, "agent answered 503 (shutting down or busy)", batch, undo_attempt=True
+            )
             return False
         self._go_offline(agent.id, f"agent unreachable: {call.error or call.status}", None)
         return False
@@ -297,19 +362,30 @@ class Dispatcher:
         with self._uow() as uow:
             self._release_in(uow, agent_id, tasks, self._clock.now())
             uow.commit()
-        log.warning("tasks released", extra={"agent_id": str(agent_id),
-                                             "task_ids": [t.id for t in tasks], "reason": reason})
+        log.warning(
+            "tasks released",
+            extra={"agent_id": str(agent_id), "task_ids": [t.id for t in tasks], "reason": reason},
+        )
         self._queue.assign_tasks()
 
     @staticmethod
-    def _release_in(uow: UnitOfWork, agent_id: uuid.UUID, tasks: Sequence[Task], now: datetime,
-                    undo_attempt: bool = False) -> None:
+    def _release_in(
+        uow: UnitOfWork,
+        agent_id: uuid.UUID,
+        tasks: Sequence[Task],
+        now: datetime,
+        undo_attempt: bool = False,
+    ) -> None:
         """Requeue these tasks if the agent still holds the same attempt of each."""
         jobs = set()
         for task in tasks:
             current = uow.tasks.get(task.id, for_update=True)
-            if current is None or current.agent_id != agent_id or current.is_finished \
-                    or current.attempts != task.attempts:
+            if (
+                current is None
+                or current.agent_id != agent_id
+                or current.is_finished
+                or current.attempts != task.attempts
+            ):
                 continue
             released = current.requeued()
             if undo_attempt:
@@ -318,8 +394,9 @@ class Dispatcher:
             jobs.add(task.job_id)
         recompute_job_states(uow, jobs, now)
 
-    def _go_offline(self, agent_id: uuid.UUID, reason: str, batch: list[Task] | None,
-                    undo_attempt: bool = False) -> None:
+    def _go_offline(
+        self, agent_id: uuid.UUID, reason: str, batch: list[Task] | None, undo_attempt: bool = False
+    ) -> None:
         """Mark the agent offline and release its tasks (``batch`` alone, with its attempt
         undone, when the agent merely declined it)."""
         now = self._clock.now()
@@ -332,9 +409,15 @@ class Dispatcher:
                 self._release_in(uow, agent_id, batch, now, undo_attempt=undo_attempt)
             release_agent_tasks(uow, agent_id, reason, now)
             uow.commit()
-        log.warning("agent state changed", extra={
-            "agent_id": str(agent_id), "from": str(agent.shown_state), "to": "offline",
-            "reason": reason})
+        log.warning(
+            "agent state changed",
+            extra={
+                "agent_id": str(agent_id),
+                "from": str(agent.shown_state),
+                "to": "offline",
+                "reason": reason,
+            },
+        )
         self._queue.assign_tasks()
 
     def _url(self, agent: Agent) -> str:
@@ -352,13 +435,13 @@ class Dispatcher:
             return
         refusal = self._networks.refusal(agent)
         if refusal is not None:
-            log.warning("agent not updated", extra={"agent_id": str(agent_id),
-                                                    "reason": refusal})
+            log.warning("agent not updated", extra={"agent_id": str(agent_id), "reason": refusal})
             return
         call = self._client.update(self._url(agent), agent.upgrade_to)
-        log.info("agent asked to update", extra={"agent_id": str(agent_id),
-                                                 "version": agent.upgrade_to,
-                                                 "status": call.status})
+        log.info(
+            "agent asked to update",
+            extra={"agent_id": str(agent_id), "version": agent.upgrade_to, "status": call.status},
+        )
 
     def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
         """Ask the agent at host:port to stop these tasks (it may be gone: nothing to undo)."""
@@ -369,9 +452,10 @@ class Dispatcher:
         url = base_url(host, port)
         for task_id in task_ids:
             call = self._client.stop_task(url, task_id)
-            log.info("agent asked to stop a task", extra={"host": host, "port": port,
-                                                          "task_id": task_id,
-                                                          "status": call.status})
+            log.info(
+                "agent asked to stop a task",
+                extra={"host": host, "port": port, "task_id": task_id, "status": call.status},
+            )
 
     # -- liveness --------------------------------------------------------------------------
 
@@ -410,7 +494,8 @@ class Dispatcher:
                 # (shutting down) is not polled back online while its server still answers.
                 contact = agent.last_contact
                 due = contact is None or (
-                    (now - contact).total_seconds() >= self._policy.poll_offline_after)
+                    (now - contact).total_seconds() >= self._policy.poll_offline_after
+                )
             elif agent.disabled:
                 continue
             else:
@@ -442,22 +527,32 @@ class Dispatcher:
                         uow.commit()
             return False
         reported = frozenset(
-            item["id"] for item in call.body
-            if isinstance(item, dict) and type(item.get("id")) is int)
+            item["id"]
+            for item in call.body
+            if isinstance(item, dict) and type(item.get("id")) is int
+        )
         now = self._clock.now()
         with self._uow() as uow:
             current = uow.agents.get(agent_id, for_update=True)
             if current is None:
                 return False
             back = current.state is AgentState.OFFLINE
-            updated = attrs.evolve(current, last_polled=now,
-                                   state=AgentState.ONLINE if back else current.state)
+            updated = attrs.evolve(
+                current, last_polled=now, state=AgentState.ONLINE if back else current.state
+            )
             uow.agents.save(updated, current)
             outcome = self._reconciler.reconcile(uow, updated, reported)
             uow.commit()
         if back:
-            log.info("agent state changed", extra={"agent_id": str(agent_id), "from": "offline",
-                                                   "to": "online", "reason": "answered a poll"})
+            log.info(
+                "agent state changed",
+                extra={
+                    "agent_id": str(agent_id),
+                    "from": "offline",
+                    "to": "online",
+                    "reason": "answered a poll",
+                },
+            )
         if outcome.unsent:
             self._queue.send_tasks_to_agent(agent_id)
         if outcome.freed_work:
@@ -476,11 +571,21 @@ def _assign_body(job: Any, tasks: Sequence[Task]) -> dict[str, Any]:
     """PyFarm's /assign body for one job's batch."""
     return {
         "job": {
-            "id": job.id, "title": job.title, "data": job.data, "environ": job.environ,
-            "by": job.frame_by, "batch": job.batch, "user": job.user, "ram": job.ram,
-            "ram_warning": job.ram_warning, "ram_max": job.ram_max, "cpus": job.cpus,
+            "id": job.id,
+            "title": job.title,
+            "data": job.data,
+            "environ": job.environ,
+            "by": job.frame_by,
+            "batch": job.batch,
+            "user": job.user,
+            "ram": job.ram,
+            "ram_warning": job.ram_warning,
+            "ram_max": job.ram_max,
+            "cpus": job.cpus,
         },
         "jobtype": {"name": job.jobtype, "version": job.jobtype_version},
-        "tasks": [{"id": t.id, "frame": t.frame, "attempt": t.attempts}
-                  for t in sorted(tasks, key=lambda t: (t.frame, t.id))],
+        "tasks": [
+            {"id": t.id, "frame": t.frame, "attempt": t.attempts}
+            for t in sorted(tasks, key=lambda t: (t.frame, t.id))
+        ],
     }

@@ -19,15 +19,18 @@ def _identifier(value: str) -> str:
     if not _IDENTIFIER.match(value) or ".." in value:
         raise ValidationError(
             f"{value!r} is not a valid log identifier: letters, digits, '.', '_' and '-', "
-            "at most 255", field="identifier")
+            "at most 255",
+            field="identifier",
+        )
     return value
 
 
 class TaskLogs:
     """Logs of each attempt at a task: registered by the agent, then uploaded as CSV text."""
 
-    def __init__(self, uow: UnitOfWorkFactory, files: FileStore, clock: Clock,
-                 max_bytes: int) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, files: FileStore, clock: Clock, max_bytes: int
+    ) -> None:
         self._uow = uow
         self._files = files
         self._clock = clock
@@ -42,8 +45,9 @@ class TaskLogs:
         if task is None or task.job_id != job_id:
             raise NotFound("Task not found")
 
-    def register(self, job_id: int, task_id: int, attempt: int, identifier: str,
-                 agent_id: uuid.UUID | None) -> tuple[TaskLog, bool]:
+    def register(
+        self, job_id: int, task_id: int, attempt: int, identifier: str, agent_id: uuid.UUID | None
+    ) -> tuple[TaskLog, bool]:
         """Register a log; an identifier already registered is returned as it is, not an
         error. Returns (log, created). Raises NotFound, ValidationError."""
         _identifier(identifier)
@@ -54,8 +58,9 @@ class TaskLogs:
             existing = uow.logs.get(task_id, attempt, identifier)
             if existing is not None:
                 return existing, False
-            log = uow.logs.add(TaskLog(0, task_id, attempt, identifier, agent_id,
-                                       self._clock.now()))
+            log = uow.logs.add(
+                TaskLog(0, task_id, attempt, identifier, agent_id, self._clock.now())
+            )
             uow.commit()
         return log, True
 
@@ -67,21 +72,29 @@ class TaskLogs:
             raise NotFound(f"Log {identifier} not found")
         return log
 
-    def upload(self, job_id: int, task_id: int, attempt: int, identifier: str,
-               chunks: Iterable[bytes]) -> TaskLog:
+    def upload(
+        self, job_id: int, task_id: int, attempt: int, identifier: str, chunks: Iterable[bytes]
+    ) -> TaskLog:
         """Store the log's text, replacing any earlier upload. Raises NotFound, TooLarge."""
         log = self._registered(job_id, task_id, attempt, identifier)
         size = self._files.write(self._key(log), chunks, self._max_bytes)
         with self._uow() as uow:
             current = uow.logs.get(task_id, attempt, identifier) or log
-            saved = TaskLog(current.id, current.task_id, current.attempt, current.identifier,
-                            current.agent_id, current.created_on, size, current.state)
+            saved = TaskLog(
+                current.id,
+                current.task_id,
+                current.attempt,
+                current.identifier,
+                current.agent_id,
+                current.created_on,
+                size,
+                current.state,
+            )
             uow.logs.save(saved)
             uow.commit()
         return saved
 
-    def download(self, job_id: int, task_id: int, attempt: int, identifier: str
-                 ) -> Iterator[bytes]:
+    def download(self, job_id: int, task_id: int, attempt: int, identifier: str) -> Iterator[bytes]:
         """Raises NotFound when the log is unknown or nothing was uploaded yet."""
         log = self._registered(job_id, task_id, attempt, identifier)
         chunks = self._files.read(self._key(log))
@@ -94,16 +107,25 @@ class TaskLogs:
             self._task(uow, job_id, task_id)
             return uow.logs.of_attempt(task_id, attempt)
 
-    def set_state(self, job_id: int, task_id: int, attempt: int, identifier: str,
-                  state: str) -> TaskLog:
+    def set_state(
+        self, job_id: int, task_id: int, attempt: int, identifier: str, state: str
+    ) -> TaskLog:
         """PyFarm agent 0.8.6 reports a log's state; it is kept for display."""
         if not 1 <= len(state) <= 16 or not state.isprintable():
             raise ValidationError("`state` must be 1 to 16 printable characters", field="state")
         log = self._registered(job_id, task_id, attempt, identifier)
         with self._uow() as uow:
             current = uow.logs.get(task_id, attempt, identifier) or log
-            saved = TaskLog(current.id, current.task_id, current.attempt, current.identifier,
-                            current.agent_id, current.created_on, current.size, state)
+            saved = TaskLog(
+                current.id,
+                current.task_id,
+                current.attempt,
+                current.identifier,
+                current.agent_id,
+                current.created_on,
+                current.size,
+                state,
+            )
             uow.logs.save(saved)
             uow.commit()
         return saved

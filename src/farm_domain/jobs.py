@@ -40,7 +40,8 @@ def frames(start: float, end: float, by: float) -> list[float]:
     count = int((last - first) // step) + 1
     if count > MAX_FRAMES:
         raise ValidationError(
-            f"the frame range has {count} frames; at most {MAX_FRAMES} per job", field="end")
+            f"the frame range has {count} frames; at most {MAX_FRAMES} per job", field="end"
+        )
     return [float(first + step * index) for index in range(count)]
 
 
@@ -132,9 +133,15 @@ class JobView:
 def _check_scalars(values: dict[str, Any]) -> None:
     """The rules every job field follows, at submission and on change."""
     rules: dict[str, tuple[int | None, int | None]] = {
-        "priority": (-1000, 1000), "weight": (0, 1000), "requeue": (-1, 1000),
-        "batch": (1, 10000), "ram": (1, 2**31 - 1), "ram_warning": (1, 2**31 - 1),
-        "ram_max": (1, 2**31 - 1), "cpus": (1, 1024), "minimum_agents": (0, 100000),
+        "priority": (-1000, 1000),
+        "weight": (0, 1000),
+        "requeue": (-1, 1000),
+        "batch": (1, 10000),
+        "ram": (1, 2**31 - 1),
+        "ram_warning": (1, 2**31 - 1),
+        "ram_max": (1, 2**31 - 1),
+        "cpus": (1, 1024),
+        "minimum_agents": (0, 100000),
         "maximum_agents": (1, 100000),
     }
     for name, (low, high) in rules.items():
@@ -152,19 +159,20 @@ def _check_scalars(values: dict[str, Any]) -> None:
         raise ValidationError("a tag is required twice", field="tag_requirements")
     for tag in [*(values.get("tags") or ()), *required]:
         if not 1 <= len(tag) <= 64 or not tag.isprintable():
-            raise ValidationError(f"tag {tag!r} must be 1 to 64 printable characters",
-                                  field="tags")
+            raise ValidationError(f"tag {tag!r} must be 1 to 64 printable characters", field="tags")
     low, high = values.get("minimum_agents"), values.get("maximum_agents")
     if low is not None and high is not None and low > high:
-        raise ValidationError("`minimum_agents` must not exceed `maximum_agents`",
-                              field="minimum_agents")
+        raise ValidationError(
+            "`minimum_agents` must not exceed `maximum_agents`", field="minimum_agents"
+        )
 
 
 class JobService:
     """Jobs and their tasks, for submitters, operators and agents."""
 
-    def __init__(self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock,
-                 max_failures: int = 3) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, max_failures: int = 3
+    ) -> None:
         self._uow = uow
         self._queue = queue
         self._clock = clock
@@ -186,8 +194,9 @@ class JobService:
         if any(not 0 < parent <= INT32_MAX for parent in spec.parents):
             raise ValidationError("`parents` must be job ids", field="parents")
         if spec.jobtype_version is not None and not 0 < spec.jobtype_version <= INT32_MAX:
-            raise ValidationError("`jobtype_version` must be a version number",
-                                  field="jobtype_version")
+            raise ValidationError(
+                "`jobtype_version` must be a version number", field="jobtype_version"
+            )
         now = self._clock.now()
         with self._uow() as uow:
             version = self._jobtype(uow, spec.jobtype, spec.jobtype_version)
@@ -195,26 +204,48 @@ class JobService:
             missing = sorted(set(spec.parents) - uow.jobs.existing_ids(spec.parents))
             if missing:
                 raise ValidationError(
-                    f"parent job(s) not found: {', '.join(map(str, missing))}", field="parents")
-            job = uow.jobs.add(Job(
-                id=0, title=spec.title, jobtype_version_id=version, priority=spec.priority,
-                weight=spec.weight, requeue=spec.requeue, frame_start=float(spec.start),
-                frame_end=float(end), frame_by=float(spec.by), batch=spec.batch, ram=spec.ram,
-                ram_warning=spec.ram_warning, ram_max=spec.ram_max, cpus=spec.cpus,
-                minimum_agents=spec.minimum_agents, maximum_agents=spec.maximum_agents,
-                data=spec.data, environ=spec.environ, user=spec.user, tags=tuple(spec.tags),
-                parents=tuple(sorted(set(spec.parents))), software_requirements=requirements,
-                tag_requirements=tuple(spec.tag_requirements),
-                time_submitted=now,
-            ))
-            uow.tasks.add_many([
-                Task(id=0, job_id=job.id, frame=frame, priority=spec.priority,
-                     time_submitted=now)
-                for frame in frame_list
-            ])
+                    f"parent job(s) not found: {', '.join(map(str, missing))}", field="parents"
+                )
+            job = uow.jobs.add(
+                Job(
+                    id=0,
+                    title=spec.title,
+                    jobtype_version_id=version,
+                    priority=spec.priority,
+                    weight=spec.weight,
+                    requeue=spec.requeue,
+                    frame_start=float(spec.start),
+                    frame_end=float(end),
+                    frame_by=float(spec.by),
+                    batch=spec.batch,
+                    ram=spec.ram,
+                    ram_warning=spec.ram_warning,
+                    ram_max=spec.ram_max,
+                    cpus=spec.cpus,
+                    minimum_agents=spec.minimum_agents,
+                    maximum_agents=spec.maximum_agents,
+                    data=spec.data,
+                    environ=spec.environ,
+                    user=spec.user,
+                    tags=tuple(spec.tags),
+                    parents=tuple(sorted(set(spec.parents))),
+                    software_requirements=requirements,
+                    tag_requirements=tuple(spec.tag_requirements),
+                    time_submitted=now,
+                )
+            )
+            uow.tasks.add_many(
+                [
+                    Task(
+                        id=0, job_id=job.id, frame=frame, priority=spec.priority, time_submitted=now
+                    )
+                    for frame in frame_list
+                ]
+            )
             uow.commit()
-        log.info("job submitted", extra={"job_id": job.id, "title": job.title,
-                                         "tasks": len(frame_list)})
+        log.info(
+            "job submitted", extra={"job_id": job.id, "title": job.title, "tasks": len(frame_list)}
+        )
         self._queue.assign_tasks()
         return JobView(job, {TaskStatus.QUEUED: len(frame_list)})
 
@@ -234,13 +265,17 @@ class JobService:
     def update(self, job_id: int, changes: JobChanges) -> JobView:
         """Change a job's settings, pause it or resume it. Raises NotFound, ValidationError,
         Conflict (pausing or resuming a finished job)."""
-        values = {a.name: v for a in attrs.fields(JobChanges)
-                  if (v := getattr(changes, a.name)) is not UNSET}
+        values = {
+            a.name: v
+            for a in attrs.fields(JobChanges)
+            if (v := getattr(changes, a.name)) is not UNSET
+        }
         wanted_state = values.pop("state", None)
         if wanted_state not in (None, "paused", "queued"):
             raise ValidationError(
                 f"`{wanted_state}` is not a state a job can be set to (paused or queued)",
-                field="state")
+                field="state",
+            )
         if "tags" in values:
             values["tags"] = tuple(values["tags"])
         _check_scalars(values)
@@ -255,18 +290,27 @@ class JobService:
                 paused = wanted_state == "paused"
                 current = WorkState.PAUSED if paused else None
                 updated = attrs.evolve(
-                    updated, state=current if paused else job_state(
-                        uow.tasks.status_counts(job_id), None))
+                    updated,
+                    state=current if paused else job_state(uow.tasks.status_counts(job_id), None),
+                )
             uow.jobs.save(updated)
             if wanted_state == "queued":
                 recompute_job_states(uow, [job_id], now)
             view = JobView(self._job(uow, job_id), uow.tasks.status_counts(job_id))
             uow.commit()
         if job.state is not view.job.state:
-            log.info("job state changed", extra={"job_id": job_id, "to": str(
-                view.job.state or "queued"), "reason": "set by request"})
-        if wanted_state == "queued" or {"priority", "weight", "minimum_agents",
-                                        "maximum_agents"} & values.keys():
+            log.info(
+                "job state changed",
+                extra={
+                    "job_id": job_id,
+                    "to": str(view.job.state or "queued"),
+                    "reason": "set by request",
+                },
+            )
+        if (
+            wanted_state == "queued"
+            or {"priority", "weight", "minimum_agents", "maximum_agents"} & values.keys()
+        ):
             self._queue.assign_tasks()
         return view
 
@@ -305,8 +349,10 @@ class JobService:
             recompute_job_states(uow, [job.id], now)
             uow.commit()
         if failed:
-            log.info("failed tasks requeued", extra={
-                "job_id": job_id, "task_ids": [t.id for t in failed], "reason": "operator"})
+            log.info(
+                "failed tasks requeued",
+                extra={"job_id": job_id, "task_ids": [t.id for t in failed], "reason": "operator"},
+            )
             self._queue.assign_tasks()
         return [t.id for t in failed]
 
@@ -319,8 +365,9 @@ class JobService:
             for block in uow.blocks.of_job(job_id):
                 profile = uow.scheduling.agent_profile(block.agent_id)
                 refused = profile is not None and block.rejected_fingerprint == profile.fingerprint
-                views.append(BlockView(block, refused,
-                                       refused or block.failures >= self._max_failures))
+                views.append(
+                    BlockView(block, refused, refused or block.failures >= self._max_failures)
+                )
         return views
 
     def unblock(self, job_id: int, agent_id: uuid.UUID) -> None:
@@ -348,8 +395,14 @@ class JobService:
 
     # -- agents --------------------------------------------------------------------------
 
-    def report(self, job_id: int, task_id: int, report: TaskReport,
-               reporter: uuid.UUID | None = None, attempt: int | None = None) -> Task:
+    def report(
+        self,
+        job_id: int,
+        task_id: int,
+        report: TaskReport,
+        reporter: uuid.UUID | None = None,
+        attempt: int | None = None,
+    ) -> Task:
         """Apply an agent's report on a task.
 
         The reporter is the task's current owner: a report naming another agent
@@ -388,10 +441,17 @@ class JobService:
             idle = owner is not None and not uow.tasks.active_of_agent(owner)
             uow.commit()
         if updated != task:
-            log.info("task reported", extra={
-                "task_id": task_id, "job_id": job_id, "agent_id": str(owner),
-                "from": task.status.value, "to": updated.status.value,
-                "reason": f"agent reported {state if state is not UNSET else 'progress'}"})
+            log.info(
+                "task reported",
+                extra={
+                    "task_id": task_id,
+                    "job_id": job_id,
+                    "agent_id": str(owner),
+                    "from": task.status.value,
+                    "to": updated.status.value,
+                    "reason": f"agent reported {state if state is not UNSET else 'progress'}",
+                },
+            )
         if updated.agent_id is None and task.agent_id is not None:
             self._queue.assign_tasks()
         elif idle and owner is not None:
@@ -403,8 +463,9 @@ class JobService:
         changes: dict[str, Any] = {}
         if report.last_error is not UNSET:
             # An agent's stderr may hold anything; keep it, minus what storage cannot hold.
-            changes["last_error"] = None if report.last_error is None else (
-                report.last_error.replace("\x00", "\ufffd"))
+            changes["last_error"] = (
+                None if report.last_error is None else (report.last_error.replace("\x00", "\ufffd"))
+            )
         if report.progress is not UNSET:
             changes["progress"] = float(report.progress)
         if report.started_now:
@@ -414,8 +475,7 @@ class JobService:
             if task.state is not WorkState.RUNNING and not report.started_now:
                 changes["time_started"] = now
         elif report.state == "done":
-            changes.update(state=WorkState.DONE, time_finished=now, last_error=None,
-                           progress=1.0)
+            changes.update(state=WorkState.DONE, time_finished=now, last_error=None, progress=1.0)
         elif report.state == "failed":
             failures = task.failures + 1
             if job.may_requeue(failures):
@@ -446,8 +506,11 @@ class JobService:
     def _jobtype(uow: UnitOfWork, name: str, version: int | None) -> int:
         if (jobtype_id := parse_id(name)) is not None:
             name = uow.jobtypes.name_of(jobtype_id) or name
-        found = uow.jobtypes.latest(name) if version is None else uow.jobtypes.get_version(
-            name, version)
+        found = (
+            uow.jobtypes.latest(name)
+            if version is None
+            else uow.jobtypes.get_version(name, version)
+        )
         if found is None:
             suffix = "" if version is None else f" version {version}"
             raise NotFound(f"JobType {name}{suffix} not found")

@@ -35,16 +35,18 @@ class JobTypeSpec:
     software_requirements: tuple[RequirementSpec, ...] = ()
 
 
-def resolve_requirements(uow: UnitOfWork, specs: Sequence[RequirementSpec]
-                         ) -> tuple[SoftwareRequirement, ...]:
+def resolve_requirements(
+    uow: UnitOfWork, specs: Sequence[RequirementSpec]
+) -> tuple[SoftwareRequirement, ...]:
     """Requirements resolved against the catalogue. Raises NotFound and ValidationError
     (a software listed twice, or a minimum ranked above the maximum)."""
     resolved = []
     seen = set()
     for spec in specs:
         if spec.software in seen:
-            raise ValidationError(f"software {spec.software} is required twice",
-                                  field="software_requirements")
+            raise ValidationError(
+                f"software {spec.software} is required twice", field="software_requirements"
+            )
         seen.add(spec.software)
         software = uow.software.get_by_name(spec.software)
         if software is None:
@@ -59,20 +61,34 @@ def resolve_requirements(uow: UnitOfWork, specs: Sequence[RequirementSpec]
         if low is not None and high is not None and low.rank > high.rank:
             raise ValidationError(
                 f"software {spec.software}: min_version {low.version} is newer than "
-                f"max_version {high.version}", field="software_requirements")
-        resolved.append(SoftwareRequirement(
-            software.id, software.name,
-            low.id if low else None, low.version if low else None,
-            high.id if high else None, high.version if high else None))
+                f"max_version {high.version}",
+                field="software_requirements",
+            )
+        resolved.append(
+            SoftwareRequirement(
+                software.id,
+                software.name,
+                low.id if low else None,
+                low.version if low else None,
+                high.id if high else None,
+                high.version if high else None,
+            )
+        )
     return tuple(resolved)
 
 
 def _check(spec: JobTypeSpec) -> None:
-    if not 1 <= len(spec.name) <= 64 or not spec.name.isprintable() or "/" in spec.name \
-            or spec.name.isdigit():
+    if (
+        not 1 <= len(spec.name) <= 64
+        or not spec.name.isprintable()
+        or "/" in spec.name
+        or spec.name.isdigit()
+    ):
         raise ValidationError(
             f"{spec.name!r} is not a valid job type name: 1 to 64 printable characters, no '/', "
-            "not only digits", field="name")
+            "not only digits",
+            field="name",
+        )
     if spec.classname is not None and len(spec.classname) > 64:
         raise ValidationError("`classname` must be at most 64 characters long", field="classname")
     for field in ("description", "classname", "code"):
@@ -103,8 +119,7 @@ class JobTypeCatalogue:
         Raises ValidationError (including a body renaming the job type), NotFound (software).
         """
         if spec.name != name:
-            raise ValidationError("`name` in the request body does not match the URL",
-                                  field="name")
+            raise ValidationError("`name` in the request body does not match the URL", field="name")
         _check(spec)
         with self._uow() as uow:
             latest = uow.jobtypes.latest(name)
@@ -162,7 +177,19 @@ class JobTypeCatalogue:
     @staticmethod
     def _add(uow: UnitOfWork, spec: JobTypeSpec, version: int) -> JobTypeVersion:
         requirements = resolve_requirements(uow, spec.software_requirements)
-        return uow.jobtypes.add(spec.name, version, JobTypeVersion(
-            id=0, jobtype_id=0, name=spec.name, version=version, description=spec.description,
-            classname=spec.classname, code=spec.code, max_batch=spec.max_batch,
-            batch_contiguous=spec.batch_contiguous, software_requirements=requirements))
+        return uow.jobtypes.add(
+            spec.name,
+            version,
+            JobTypeVersion(
+                id=0,
+                jobtype_id=0,
+                name=spec.name,
+                version=version,
+                description=spec.description,
+                classname=spec.classname,
+                code=spec.code,
+                max_batch=spec.max_batch,
+                batch_contiguous=spec.batch_contiguous,
+                software_requirements=requirements,
+            ),
+        )

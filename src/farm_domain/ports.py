@@ -105,8 +105,9 @@ class JobRepository(Protocol):
 
     def set_state(self, job_id: int, state: WorkState | None) -> None: ...
 
-    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None
-                  ) -> None: ...
+    def set_times(
+        self, job_id: int, started: datetime | None, finished: datetime | None
+    ) -> None: ...
 
     def query(self, query: JobQuery) -> list[Job]:
         """Jobs matching the query, newest first."""
@@ -120,8 +121,9 @@ class JobRepository(Protocol):
 
 
 class JobTypeRepository(Protocol):
-    def add(self, name: str, version: int = 1, spec: JobTypeVersion | None = None
-            ) -> JobTypeVersion:
+    def add(
+        self, name: str, version: int = 1, spec: JobTypeVersion | None = None
+    ) -> JobTypeVersion:
         """Store version ``version`` of job type ``name``, creating the job type when it is new;
         the other fields (and requirements) come from ``spec`` when given."""
 
@@ -178,8 +180,9 @@ class TaskLogRepository(Protocol):
 class BlocklistRepository(Protocol):
     def record_failure(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> None: ...
 
-    def record_rejection(self, job_id: int, agent_id: uuid.UUID, fingerprint: str,
-                         now: datetime) -> None: ...
+    def record_rejection(
+        self, job_id: int, agent_id: uuid.UUID, fingerprint: str, now: datetime
+    ) -> None: ...
 
     def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]: ...
 
@@ -199,8 +202,9 @@ class SchedulingRepository(Protocol):
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None: ...
 
-    def lock_idle_agents(self, agent_ids: Sequence[uuid.UUID]
-                         ) -> list[tuple[AgentContact, AgentProfile]]:
+    def lock_idle_agents(
+        self, agent_ids: Sequence[uuid.UUID]
+    ) -> list[tuple[AgentContact, AgentProfile]]:
         """Those of the agents that are online, enabled and hold no unfinished task, each
         locked until the transaction ends, with their profiles, in the order given. An agent
         whose row another transaction holds is skipped, not waited for (it is busy being
@@ -225,8 +229,7 @@ class SchedulingRepository(Protocol):
         """Give queued tasks to the agent as a new attempt each, only those still queued and
         unowned; returns the ids it gave."""
 
-    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime
-                  ) -> bool:
+    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime) -> bool:
         """Record that the agent accepted this attempt, only if it still owns it."""
 
 

@@ -90,7 +90,9 @@ class AgentRegistry:
 
     # -- agents speaking --------------------------------------------------------------------
 
-    def announce(self, changes: AgentChanges, peer_address: str | None = None) -> tuple[Agent, bool]:
+    def announce(
+        self, changes: AgentChanges, peer_address: str | None = None
+    ) -> tuple[Agent, bool]:
         """Create the agent, or update it if its id is known; returns (agent, created).
 
         Raises ValidationError (missing or bad fields), WrongFarm, MisconfiguredDefaults.
@@ -112,8 +114,9 @@ class AgentRegistry:
                 agent = self._create(uow, agent_id, values, sets)
                 created = True
             else:
-                agent = self._apply(uow, found[0], values, sets, changes, after,
-                                    from_agent=True, active=found[1])
+                agent = self._apply(
+                    uow, found[0], values, sets, changes, after, from_agent=True, active=found[1]
+                )
                 created = False
             uow.commit()
         if agent.is_available and not after.busy:
@@ -139,8 +142,9 @@ class AgentRegistry:
             found = uow.agents.get_with_active(agent_id)
             if found is None:
                 raise NotFound(f"Agent {agent_id} not found")
-            agent = self._apply(uow, found[0], values, sets, changes, after,
-                                from_agent=from_agent, active=found[1])
+            agent = self._apply(
+                uow, found[0], values, sets, changes, after, from_agent=from_agent, active=found[1]
+            )
             uow.commit()
         if agent.is_available and not after.busy:
             after.assign_to_agent = agent.id
@@ -205,8 +209,9 @@ class AgentRegistry:
         wanted = frozenset(tags)
         for tag in wanted:
             if not 1 <= len(tag) <= 64 or not tag.isprintable():
-                raise ValidationError(f"tag {tag!r} must be 1 to 64 printable characters",
-                                      field="tags")
+                raise ValidationError(
+                    f"tag {tag!r} must be 1 to 64 printable characters", field="tags"
+                )
         with self._uow() as uow:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None:
@@ -236,8 +241,9 @@ class AgentRegistry:
             agent = uow.agents.get(agent_id)
             if agent is None:
                 raise NotFound(f"Agent {agent_id} not found")
-            task = None if not 0 <= task_id <= INT32_MAX else uow.tasks.get(
-                task_id, for_update=True)
+            task = (
+                None if not 0 <= task_id <= INT32_MAX else uow.tasks.get(task_id, for_update=True)
+            )
             if task is None:
                 raise NotFound("Task not found")
             if task.state is WorkState.DONE:
@@ -251,8 +257,12 @@ class AgentRegistry:
             uow.commit()
         log.info(
             "task assigned by hand",
-            extra={"task_id": task_id, "job_id": task.job_id, "agent_id": str(agent_id),
-                   "attempt": assigned.attempts},
+            extra={
+                "task_id": task_id,
+                "job_id": task.job_id,
+                "agent_id": str(agent_id),
+                "attempt": assigned.attempts,
+            },
         )
         if previous is not None and (address := agent_address(previous)) is not None:
             after.stops.append((address, previous.port, [task_id]))
@@ -296,8 +306,11 @@ class AgentRegistry:
         uow.agents.attach_software(agent_id, version_ids)
         log.info(
             "agent created",
-            extra={"agent_id": str(agent_id), "hostname": agent.hostname,
-                   "state": str(agent.shown_state)},
+            extra={
+                "agent_id": str(agent_id),
+                "hostname": agent.hostname,
+                "state": str(agent.shown_state),
+            },
         )
         return uow.agents.get(agent_id) or agent
 
@@ -332,16 +345,20 @@ class AgentRegistry:
         if before.shown_state is not agent.shown_state:
             log.info(
                 "agent state changed",
-                extra={"agent_id": str(agent.id), "from": str(before.shown_state),
-                       "to": str(agent.shown_state),
-                       "reason": "reported by agent" if from_agent else "set by request"},
+                extra={
+                    "agent_id": str(agent.id),
+                    "from": str(before.shown_state),
+                    "to": str(agent.shown_state),
+                    "reason": "reported by agent" if from_agent else "set by request",
+                },
             )
         if agent.state is AgentState.OFFLINE and before.state is not AgentState.OFFLINE:
             if release_agent_tasks(uow, agent.id, "agent went offline", self._clock.now()):
                 after.assign_all = True
         elif changes.reported_task_ids is not UNSET:
-            outcome = self._reconciler.reconcile(uow, agent, changes.reported_task_ids,
-                                                 changes.reported_attempts, active=active)
+            outcome = self._reconciler.reconcile(
+                uow, agent, changes.reported_task_ids, changes.reported_attempts, active=active
+            )
             after.busy = outcome.still_held > 0
             if outcome.unsent:
                 after.send_to_agent = agent.id
@@ -354,7 +371,8 @@ class AgentRegistry:
     @staticmethod
     def _sets(changes: AgentChanges) -> _Sets:
         return _Sets(
-            macs=None if changes.mac_addresses is UNSET
+            macs=None
+            if changes.mac_addresses is UNSET
             else validation.mac_addresses(changes.mac_addresses),
             gpus=None if changes.gpus is UNSET else validation.gpu_names(changes.gpus),
         )

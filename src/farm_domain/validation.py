@@ -66,7 +66,9 @@ def gpu_names(values: list[str]) -> frozenset[str]:
 
 def integer(field: str, value: int, low: int = -INT32_MAX, high: int = INT32_MAX) -> int:
     if not low <= value <= high:
-        raise ValidationError(f"`{field}` must be between {low} and {high}, not {value}", field=field)
+        raise ValidationError(
+            f"`{field}` must be between {low} and {high}, not {value}", field=field
+        )
     return value
 
 

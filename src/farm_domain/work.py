@@ -61,9 +61,7 @@ class Task:
 
     def requeued(self) -> Task:
         """Back in the queue, owned by no agent."""
-        return attrs.evolve(
-            self, state=None, agent_id=None, sent_to_agent=False, sent_at=None
-        )
+        return attrs.evolve(self, state=None, agent_id=None, sent_to_agent=False, sent_at=None)
 
     def assigned_to(self, agent_id: uuid.UUID) -> Task:
         """Handed to ``agent_id``: a new attempt that has not been sent yet."""

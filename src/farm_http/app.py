@@ -34,8 +34,11 @@ def _dumps(value: object) -> bytes:
 
 
 def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
-    middleware = ([] if options.access_log == "off"
-                  else [RequestLog(options.access_log, options.slow_request_ms)])
+    middleware = (
+        []
+        if options.access_log == "off"
+        else [RequestLog(options.access_log, options.slow_request_ms)]
+    )
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
@@ -52,20 +55,26 @@ def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
     catalogue = farm.software
     app.add_route("/api/v1/software", software.SoftwareCollectionResource(catalogue))
     app.add_route("/api/v1/software/{name}", software.SoftwareResource(catalogue))
-    app.add_route("/api/v1/software/{name}/versions",
-                  software.SoftwareVersionsResource(catalogue))
-    app.add_route("/api/v1/software/{name}/versions/{version}",
-                  software.SoftwareVersionResource(catalogue))
-    app.add_route("/api/v1/agents/{agent_id:uuid}/software",
-                  software.AgentSoftwareResource(catalogue))
-    app.add_route("/api/v1/agents/{agent_id:uuid}/software/{name}/versions/{version}",
-                  software.AgentSoftwareVersionResource(catalogue))
+    app.add_route("/api/v1/software/{name}/versions", software.SoftwareVersionsResource(catalogue))
+    app.add_route(
+        "/api/v1/software/{name}/versions/{version}", software.SoftwareVersionResource(catalogue)
+    )
+    app.add_route(
+        "/api/v1/agents/{agent_id:uuid}/software", software.AgentSoftwareResource(catalogue)
+    )
+    app.add_route(
+        "/api/v1/agents/{agent_id:uuid}/software/{name}/versions/{version}",
+        software.AgentSoftwareVersionResource(catalogue),
+    )
     app.add_route("/api/v1/jobtypes", jobtypes.JobTypeCollectionResource(farm.jobtypes))
     app.add_route("/api/v1/jobtypes/{name}", jobtypes.JobTypeResource(farm.jobtypes))
-    app.add_route("/api/v1/jobtypes/{name}/versions",
-                  jobtypes.JobTypeVersionsResource(farm.jobtypes))
-    app.add_route(f"/api/v1/jobtypes/{{name}}/versions/{{version:{ID}}}",
-                  jobtypes.JobTypeVersionResource(farm.jobtypes))
+    app.add_route(
+        "/api/v1/jobtypes/{name}/versions", jobtypes.JobTypeVersionsResource(farm.jobtypes)
+    )
+    app.add_route(
+        f"/api/v1/jobtypes/{{name}}/versions/{{version:{ID}}}",
+        jobtypes.JobTypeVersionResource(farm.jobtypes),
+    )
     app.add_route("/api/v1/jobs", jobs.JobCollectionResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}", jobs.JobResource(farm.jobs))
     app.add_route("/api/v1/jobs/{job}/tasks", jobs.JobTasksResource(farm.jobs))

@@ -32,15 +32,21 @@ class Pages:
     def __init__(self, farm: Farm, refresh_seconds: int) -> None:
         self._farm = farm
         self._refresh = refresh_seconds
-        self._templates = Environment(loader=PackageLoader("farm_http", "templates"),
-                                      autoescape=select_autoescape(["html"]))
+        self._templates = Environment(
+            loader=PackageLoader("farm_http", "templates"), autoescape=select_autoescape(["html"])
+        )
 
     def render(self, resp: falcon.Response, template: str, **context: Any) -> None:
         resp.content_type = falcon.MEDIA_HTML
         resp.text = self._templates.get_template(template).render(
-            refresh=self._refresh, now=datetime.now(timezone.utc).strftime("%H:%M:%S UTC"),
-            statuses=list(TaskStatus), state_of=_state_of, done=TaskStatus.DONE,
-            failed=TaskStatus.FAILED, **context)
+            refresh=self._refresh,
+            now=datetime.now(timezone.utc).strftime("%H:%M:%S UTC"),
+            statuses=list(TaskStatus),
+            state_of=_state_of,
+            done=TaskStatus.DONE,
+            failed=TaskStatus.FAILED,
+            **context,
+        )
 
 
 def _page(req: falcon.Request) -> int:
@@ -56,8 +62,15 @@ class AgentsPage:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = _page(req)
         agents = self._farm.agents.overview(AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
-        self._pages.render(resp, "agents.html", title="Agents", section="agents",
-                           agents=agents[:PAGE], page=page, more=len(agents) > PAGE)
+        self._pages.render(
+            resp,
+            "agents.html",
+            title="Agents",
+            section="agents",
+            agents=agents[:PAGE],
+            page=page,
+            more=len(agents) > PAGE,
+        )
 
 
 class JobsPage:
@@ -68,8 +81,15 @@ class JobsPage:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = _page(req)
         views = self._farm.jobs.list(JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
-        self._pages.render(resp, "jobs.html", title="Jobs", section="jobs",
-                           views=views[:PAGE], page=page, more=len(views) > PAGE)
+        self._pages.render(
+            resp,
+            "jobs.html",
+            title="Jobs",
+            section="jobs",
+            views=views[:PAGE],
+            page=page,
+            more=len(views) > PAGE,
+        )
 
 
 class JobPage:
@@ -82,9 +102,18 @@ class JobPage:
         tasks = self._farm.jobs.tasks(job_id)
         blocks = self._farm.jobs.blocklist(job_id)
         hostnames = self._farm.agents.hostnames(
-            [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks])
-        self._pages.render(resp, "job.html", title=view.job.title, section="jobs", view=view,
-                           tasks=tasks, blocks=blocks, hostnames=hostnames)
+            [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
+        )
+        self._pages.render(
+            resp,
+            "job.html",
+            title=view.job.title,
+            section="jobs",
+            view=view,
+            tasks=tasks,
+            blocks=blocks,
+            hostnames=hostnames,
+        )
 
 
 def _form(req: falcon.Request) -> dict[str, str]:
@@ -102,8 +131,9 @@ class AgentAction:
     def __init__(self, farm: Farm) -> None:
         self._farm = farm
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID,
-                action: str) -> None:
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID, action: str
+    ) -> None:
         states = {"disable": "disabled", "enable": "online"}
         if action not in states:
             raise falcon.HTTPNotFound(description=f"no action {action}")
@@ -115,8 +145,7 @@ class JobAction:
     def __init__(self, farm: Farm) -> None:
         self._farm = farm
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int,
-                action: str) -> None:
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
         jobs = self._farm.jobs
         if action == "pause":
             jobs.update(job_id, JobChanges(state="paused"))

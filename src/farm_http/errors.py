@@ -38,8 +38,9 @@ def _status(error: DomainError) -> str:
     return falcon.HTTP_500
 
 
-def _domain_error(req: falcon.Request, resp: falcon.Response, error: DomainError,
-                  params: dict[str, Any]) -> None:
+def _domain_error(
+    req: falcon.Request, resp: falcon.Response, error: DomainError, params: dict[str, Any]
+) -> None:
     status = _status(error)
     body: dict[str, Any] = {"error": error.message}
     field = getattr(error, "field", None)
@@ -55,8 +56,9 @@ def _domain_error(req: falcon.Request, resp: falcon.Response, error: DomainError
     resp.content_type = falcon.MEDIA_JSON
 
 
-def _serialize_http_error(req: falcon.Request, resp: falcon.Response,
-                          error: falcon.HTTPError) -> None:
+def _serialize_http_error(
+    req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError
+) -> None:
     resp.data = orjson.dumps({"error": error.description or error.title})
     resp.content_type = falcon.MEDIA_JSON
 

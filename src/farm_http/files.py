@@ -21,24 +21,31 @@ def _chunks(req: falcon.Request) -> Iterator[bytes]:
 
 def _require(req: falcon.Request, *types: str) -> None:
     if (req.content_type or "").split(";")[0].strip().lower() not in types:
-        raise falcon.HTTPUnsupportedMediaType(
-            description=f"send the body as {' or '.join(types)}")
+        raise falcon.HTTPUnsupportedMediaType(description=f"send the body as {' or '.join(types)}")
 
 
 class TaskLogsResource:
     def __init__(self, logs: TaskLogs) -> None:
         self._logs = logs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
-               attempt: int) -> None:
-        resp.media = [schemas.log_json(log)
-                      for log in self._logs.list(_job_id(job), task_id, attempt)]
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int, attempt: int
+    ) -> None:
+        resp.media = [
+            schemas.log_json(log) for log in self._logs.list(_job_id(job), task_id, attempt)
+        ]
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
-                attempt: int) -> None:
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int, attempt: int
+    ) -> None:
         body = schemas.structure(schemas.body_object(req), schemas.LogBody)
-        log, created = self._logs.register(_job_id(job), task_id, attempt, body.identifier,
-                                           schemas.optional_uuid(body.agent_id, "agent_id"))
+        log, created = self._logs.register(
+            _job_id(job),
+            task_id,
+            attempt,
+            body.identifier,
+            schemas.optional_uuid(body.agent_id, "agent_id"),
+        )
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.media = schemas.log_json(log)
 
@@ -47,8 +54,15 @@ class TaskLogResource:
     def __init__(self, logs: TaskLogs) -> None:
         self._logs = logs
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
-                attempt: int, identifier: str) -> None:
+    def on_post(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        job: str,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+    ) -> None:
         body = schemas.structure(schemas.body_object(req), schemas.LogStateBody)
         log = self._logs.set_state(_job_id(job), task_id, attempt, identifier, body.state)
         resp.media = schemas.log_json(log)
@@ -58,15 +72,29 @@ class TaskLogFileResource:
     def __init__(self, logs: TaskLogs) -> None:
         self._logs = logs
 
-    def on_put(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
-               attempt: int, identifier: str) -> None:
+    def on_put(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        job: str,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+    ) -> None:
         _require(req, *_LOG_TYPES)
         log = self._logs.upload(_job_id(job), task_id, attempt, identifier, _chunks(req))
         resp.status = falcon.HTTP_201
         resp.media = schemas.log_json(log)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int,
-               attempt: int, identifier: str) -> None:
+    def on_get(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        job: str,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+    ) -> None:
         resp.stream = self._logs.download(_job_id(job), task_id, attempt, identifier)
         resp.content_type = "text/csv"
 

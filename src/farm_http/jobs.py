@@ -83,12 +83,10 @@ class JobTaskResource:
     def __init__(self, jobs: JobService) -> None:
         self._jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str,
-               task_id: int) -> None:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int) -> None:
         resp.media = schemas.task_json(self._jobs.task(_job_id(job), task_id))
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str,
-                task_id: int) -> None:
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int) -> None:
         fields, give_back, started_now = schemas.task_report_parts(schemas.body_object(req))
         report = TaskReport(give_back=give_back, started_now=started_now, **fields)
         task = self._jobs.report(_job_id(job), task_id, report, _reporter(req), _attempt(req))
@@ -107,7 +105,8 @@ class JobBlockResource:
     def __init__(self, jobs: JobService) -> None:
         self._jobs = jobs
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, job: str,
-                  agent_id: uuid.UUID) -> None:
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, job: str, agent_id: uuid.UUID
+    ) -> None:
         self._jobs.unblock(_job_id(job), agent_id)
         resp.status = falcon.HTTP_204

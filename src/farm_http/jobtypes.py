@@ -53,6 +53,5 @@ class JobTypeVersionResource:
     def __init__(self, jobtypes: JobTypeCatalogue) -> None:
         self._jobtypes = jobtypes
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str,
-               version: int) -> None:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, version: int) -> None:
         resp.media = schemas.jobtype_json(self._jobtypes.get_version(name, version))

@@ -28,8 +28,9 @@ class RequestLog:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response,
-                         resource: object, req_succeeded: bool) -> None:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         started = getattr(req.context, "started", None)
         elapsed = 0.0 if started is None else (time.perf_counter() - started) * 1000
         status = resp.status_code
@@ -37,7 +38,15 @@ class RequestLog:
             return
         log.log(
             logging.WARNING if elapsed >= self._slow_ms else logging.INFO,
-            "%s %s %s", req.method, req.relative_uri, status,
-            extra={"method": req.method, "path": req.path, "status": status,
-                   "ms": round(elapsed, 2), "peer": req.remote_addr},
+            "%s %s %s",
+            req.method,
+            req.relative_uri,
+            status,
+            extra={
+                "method": req.method,
+                "path": req.path,
+                "status": status,
+                "ms": round(elapsed, 2),
+                "peer": req.remote_addr,
+            },
         )

@@ -45,8 +45,13 @@ T = TypeVar("T")
 
 # -- strict conversion -------------------------------------------------------------------------
 
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",
-               type(None): "null"}
+_TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "a boolean",
+    type(None): "null",
+}
 _PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
 
 
@@ -106,7 +111,8 @@ def _strict_list(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], A
 def _is_sequence(tp: Any) -> bool:
     args = typing.get_args(tp)
     return typing.get_origin(tp) is list or (
-        typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis)
+        typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+    )
 
 
 def _strict_dict(tp: Any) -> Callable[[Any, Any], Any]:
@@ -125,7 +131,8 @@ def _strict_dict(tp: Any) -> Callable[[Any, Any], Any]:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook_factory(
-        lambda tp: typing.get_origin(tp) is dict, _strict_dict)
+        lambda tp: typing.get_origin(tp) is dict, _strict_dict
+    )
     for primitive in (int, float, str, bool):
         converter.register_structure_hook(primitive, _strict(primitive))
     converter.register_structure_hook_factory(
@@ -146,7 +153,9 @@ def _format_exception(error: BaseException, _type: Any) -> str:
     if isinstance(error, KeyError):
         return "is required"
     if isinstance(error, cattrs.ForbiddenExtraKeysError):
-        return f"request contains field(s) that do not exist: {', '.join(sorted(error.extra_fields))}"
+        return (
+            f"request contains field(s) that do not exist: {', '.join(sorted(error.extra_fields))}"
+        )
     return str(error)
 
 
@@ -177,7 +186,9 @@ def body_object(req: falcon.Request) -> dict[str, Any]:
 # -- agents -----------------------------------------------------------------------------------
 
 _AGENT_KEYS = {field.name for field in attrs.fields(AgentChanges)} - {
-    "reported_task_ids", "reported_attempts"}
+    "reported_task_ids",
+    "reported_attempts",
+}
 _READ_ONLY_KEYS = {"last_heard_from", "last_polled"}
 
 
@@ -200,9 +211,11 @@ def agent_changes(body: dict[str, Any]) -> AgentChanges:
     changes = structure(body, AgentChanges)
     if assignments is not UNSET:
         attempts = reported_attempts(assignments)
-        changes = attrs.evolve(changes, reported_task_ids=frozenset(attempts),
-                               reported_attempts={k: v for k, v in attempts.items()
-                                                  if v is not None})
+        changes = attrs.evolve(
+            changes,
+            reported_task_ids=frozenset(attempts),
+            reported_attempts={k: v for k, v in attempts.items() if v is not None},
+        )
     return changes
 
 
@@ -333,8 +346,12 @@ def agent_json(agent: Agent, call_refusal: str | None = None) -> dict[str, Any]:
 def agent_summary_json(agent: AgentSummary) -> dict[str, Any]:
     # orjson writes a UUID as the lowercase hyphenated string itself (a list of 100k agents
     # is long enough for str() per row to show).
-    return {"id": agent.id, "hostname": agent.hostname, "port": agent.port,
-            "remote_ip": agent.remote_ip}
+    return {
+        "id": agent.id,
+        "hostname": agent.hostname,
+        "port": agent.port,
+        "remote_ip": agent.remote_ip,
+    }
 
 
 def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
@@ -356,8 +373,13 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "time_finished": _time(task.time_finished),
     }
     if job is not None:
-        data["job"] = {"id": job.id, "title": job.title, "jobtype": job.jobtype,
-                       "jobtype_id": job.jobtype_id, "jobtype_version": job.jobtype_version}
+        data["job"] = {
+            "id": job.id,
+            "title": job.title,
+            "jobtype": job.jobtype,
+            "jobtype_id": job.jobtype_id,
+            "jobtype_version": job.jobtype_version,
+        }
     return data
 
 
@@ -412,8 +434,11 @@ def version_json(version: SoftwareVersion) -> dict[str, Any]:
 
 
 def software_json(software: Software) -> dict[str, Any]:
-    return {"id": software.id, "software": software.name,
-            "versions": [version_json(v) for v in software.versions]}
+    return {
+        "id": software.id,
+        "software": software.name,
+        "versions": [version_json(v) for v in software.versions],
+    }
 
 
 def software_ref_json(ref: SoftwareRef) -> dict[str, Any]:
@@ -424,8 +449,11 @@ def software_ref_json(ref: SoftwareRef) -> dict[str, Any]:
 
 
 def requirement_json(requirement: SoftwareRequirement) -> dict[str, Any]:
-    return {"software": requirement.software, "min_version": requirement.min_version,
-            "max_version": requirement.max_version}
+    return {
+        "software": requirement.software,
+        "min_version": requirement.min_version,
+        "max_version": requirement.max_version,
+    }
 
 
 def jobtype_json(jobtype: JobTypeVersion) -> dict[str, Any]:
@@ -447,8 +475,17 @@ def jobtype_json(jobtype: JobTypeVersion) -> dict[str, Any]:
 
 
 _READ_ONLY_JOB_KEYS = ("time_submitted", "time_started", "time_finished")
-_FIXED_JOB_KEYS = ("start", "end", "by", "jobtype", "jobtype_version", "parents",
-                   "software_requirements", "tag_requirements", "id")
+_FIXED_JOB_KEYS = (
+    "start",
+    "end",
+    "by",
+    "jobtype",
+    "jobtype_version",
+    "parents",
+    "software_requirements",
+    "tag_requirements",
+    "id",
+)
 
 
 def job_spec(body: dict[str, Any]) -> JobSpec:
@@ -476,8 +513,11 @@ def job_changes_body(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-_TASK_FIXED = {"time_finished": "`time_finished` cannot be set manually",
-               "job_id": "`job_id` cannot be changed", "frame": "`frame` cannot be changed"}
+_TASK_FIXED = {
+    "time_finished": "`time_finished` cannot be set manually",
+    "job_id": "`job_id` cannot be changed",
+    "frame": "`frame` cannot be changed",
+}
 _TASK_REPORT_KEYS = {"state", "last_error", "agent_id", "progress", "time_started"}
 
 
@@ -496,8 +536,7 @@ def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]
             raise ValidationError(message, field=key)
     unknown = sorted(body.keys() - _TASK_REPORT_KEYS)
     if unknown:
-        raise ValidationError(f"Unknown columns in request: {', '.join(unknown)}",
-                              field=unknown[0])
+        raise ValidationError(f"Unknown columns in request: {', '.join(unknown)}", field=unknown[0])
     started_now = False
     if "time_started" in body:
         if body["time_started"] != "now":
@@ -577,8 +616,13 @@ def job_query(params: dict[str, Any]) -> JobQuery:
             raise _url_error(name, f"{value!r} is not a whole number of at least {low}")
         return int(value)
 
-    return JobQuery(state=parsed, queued=queued, title=params.get("title"),
-                    limit=number("limit", 1), offset=number("offset", 0) or 0)
+    return JobQuery(
+        state=parsed,
+        queued=queued,
+        title=params.get("title"),
+        limit=number("limit", 1),
+        offset=number("offset", 0) or 0,
+    )
 
 
 # -- logs -------------------------------------------------------------------------------------
@@ -606,15 +650,25 @@ def optional_uuid(value: str | None, field: str) -> uuid.UUID | None:
 
 
 def log_json(log: TaskLog) -> dict[str, Any]:
-    return {"identifier": log.identifier, "task_id": log.task_id, "attempt": log.attempt,
-            "agent_id": None if log.agent_id is None else str(log.agent_id),
-            "created_on": _time(log.created_on), "size": log.size, "state": log.state}
+    return {
+        "identifier": log.identifier,
+        "task_id": log.task_id,
+        "attempt": log.attempt,
+        "agent_id": None if log.agent_id is None else str(log.agent_id),
+        "created_on": _time(log.created_on),
+        "size": log.size,
+        "state": log.state,
+    }
 
 
 def block_json(view: BlockView) -> dict[str, Any]:
-    return {"agent_id": str(view.block.agent_id), "failures": view.block.failures,
-            "refused": view.refused, "blocked": view.blocked,
-            "updated_on": _time(view.block.updated_on)}
+    return {
+        "agent_id": str(view.block.agent_id),
+        "failures": view.block.failures,
+        "refused": view.refused,
+        "blocked": view.blocked,
+        "updated_on": _time(view.block.updated_on),
+    }
 
 
 def tag_list(media: Any) -> list[str]:

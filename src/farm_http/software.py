@@ -34,7 +34,8 @@ class SoftwareResource:
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         body = schemas.structure(schemas.body_object(req), schemas.SoftwareUpdateBody)
         resp.media = schemas.software_json(
-            self._catalogue.update(name, body.software, body.versions))
+            self._catalogue.update(name, body.software, body.versions)
+        )
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         self._catalogue.delete(name)
@@ -59,12 +60,12 @@ class SoftwareVersionResource:
     def __init__(self, catalogue: SoftwareCatalogue) -> None:
         self._catalogue = catalogue
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str,
-               version: str) -> None:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, version: str) -> None:
         resp.media = schemas.version_json(self._catalogue.get_version(name, version))
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str,
-                  version: str) -> None:
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, name: str, version: str
+    ) -> None:
         self._catalogue.delete_version(name, version)
         resp.status = falcon.HTTP_204
 
@@ -87,7 +88,13 @@ class AgentSoftwareVersionResource:
     def __init__(self, catalogue: SoftwareCatalogue) -> None:
         self._catalogue = catalogue
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID,
-                  name: str, version: str) -> None:
+    def on_delete(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        agent_id: uuid.UUID,
+        name: str,
+        version: str,
+    ) -> None:
         self._catalogue.uninstall(agent_id, name, version)
         resp.status = falcon.HTTP_204

@@ -14,8 +14,10 @@ from farm_domain.agents import AgentChanges
 @pytest.fixture
 def farm_env(database_url: str, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     for key, value in {
-        "FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": database_url,
-        "FARM_QUEUE_URL": "immediate", "FARM_AGENT_NETWORKS": "127.0.0.0/8",
+        "FARM_DATA_DIR": str(tmp_path),
+        "FARM_DATABASE_URL": database_url,
+        "FARM_QUEUE_URL": "immediate",
+        "FARM_AGENT_NETWORKS": "127.0.0.0/8",
         "FARM_AGENT_RETRIES": "0",
     }.items():
         monkeypatch.setenv(key, value)
@@ -35,9 +37,18 @@ def announce(hostname: str, ram: int = 4096) -> uuid.UUID:
 
     runtime = build_runtime(Settings.load(os.environ))
     agent_id = uuid.uuid4()
-    runtime.farm.agents.announce(AgentChanges(
-        id=str(agent_id), hostname=hostname, ram=ram, free_ram=ram, cpus=8,
-        port=1025, use_address="passive"), "127.0.0.1")
+    runtime.farm.agents.announce(
+        AgentChanges(
+            id=str(agent_id),
+            hostname=hostname,
+            ram=ram,
+            free_ram=ram,
+            cpus=8,
+            port=1025,
+            use_address="passive",
+        ),
+        "127.0.0.1",
+    )
     runtime.close()
     return agent_id
 
@@ -65,25 +76,43 @@ def test_agents_list_show_disable_enable_delete(farm_env, capsys) -> None:  # ty
 
 def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:  # type: ignore[no-untyped-def]
     assert run(capsys, "software", "add", "blender", "2.79", "2.80")[0] == 0
-    code, out, err = run(capsys, "jobs", "submit", "--title", "shot", "--frames", "1-10x2",
-                         "--batch", "2", "--priority", "5", "--command",
-                         "blender -b scene.blend -f {frame}", "--requires", "blender>=2.79",
-                         "--ram", "2048", "--json")
+    code, out, err = run(
+        capsys,
+        "jobs",
+        "submit",
+        "--title",
+        "shot",
+        "--frames",
+        "1-10x2",
+        "--batch",
+        "2",
+        "--priority",
+        "5",
+        "--command",
+        "blender -b scene.blend -f {frame}",
+        "--requires",
+        "blender>=2.79",
+        "--ram",
+        "2048",
+        "--json",
+    )
     assert code == 0, err
     submitted = json.loads(out)
     job_id = submitted["job"]["id"]
     assert submitted["tasks"] == {"queued": 5}
-    assert submitted["job"]["data"] == {"command": ["blender", "-b", "scene.blend", "-f",
-                                                    "{frame}"]}
+    assert submitted["job"]["data"] == {
+        "command": ["blender", "-b", "scene.blend", "-f", "{frame}"]
+    }
     assert submitted["job"]["software_requirements"][0]["min_version"] == "2.79"
     code, out, _ = run(capsys, "jobs", "list")
-    assert code == 0 and "shot" in out and out.splitlines()[1].split()[4:] == ["0", "0", "5",
-                                                                              "0"]
+    assert code == 0 and "shot" in out and out.splitlines()[1].split()[4:] == ["0", "0", "5", "0"]
     code, out, _ = run(capsys, "jobs", "show", "shot")
     assert "tasks queued" in out and "1-10 by 2" in out
     assert run(capsys, "jobs", "pause", str(job_id))[0] == 0
-    assert json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"][
-        "state"] == "paused"
+    assert (
+        json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"]["state"]
+        == "paused"
+    )
     assert run(capsys, "jobs", "resume", str(job_id))[0] == 0
     assert run(capsys, "jobs", "priority", str(job_id), "50")[0] == 0
     shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
@@ -95,14 +124,32 @@ def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:  # type: ig
     assert code == 1 and f"Job {job_id} not found" in err
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["jobs", "submit", "--title", "t", "--frames", "ten"], "--frames 'ten'"),
-    (["jobs", "submit", "--title", "t", "--frames", "5-1", "--command", "true"],
-     "`end` must be larger than or equal to start"),
-    (["jobs", "submit", "--title", "t", "--frames", "1"], "--command is required"),
-    (["jobs", "submit", "--title", "t", "--frames", "1", "--command", "x", "--requires",
-      "maya>=2018"], "Software maya not found"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["jobs", "submit", "--title", "t", "--frames", "ten"], "--frames 'ten'"),
+        (
+            ["jobs", "submit", "--title", "t", "--frames", "5-1", "--command", "true"],
+            "`end` must be larger than or equal to start",
+        ),
+        (["jobs", "submit", "--title", "t", "--frames", "1"], "--command is required"),
+        (
+            [
+                "jobs",
+                "submit",
+                "--title",
+                "t",
+                "--frames",
+                "1",
+                "--command",
+                "x",
+                "--requires",
+                "maya>=2018",
+            ],
+            "Software maya not found",
+        ),
+    ],
+)
 def test_bad_submissions_are_one_clear_line(farm_env, capsys, argv, message) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run(capsys, *argv)
     assert code in (1, 2) and out == ""
@@ -117,8 +164,22 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:  # type: igno
     from farm_domain.jobs import TaskReport
     from tests.fakes import RecordingQueue
 
-    job_id = json.loads(run(capsys, "jobs", "submit", "--title", "t", "--frames", "1-2",
-                            "--command", "true", "--requeue", "0", "--json")[1])["job"]["id"]
+    job_id = json.loads(
+        run(
+            capsys,
+            "jobs",
+            "submit",
+            "--title",
+            "t",
+            "--frames",
+            "1-2",
+            "--command",
+            "true",
+            "--requeue",
+            "0",
+            "--json",
+        )[1]
+    )["job"]["id"]
     agent_id = announce("node")
     # A recording queue: the assignment is not sent (a passive agent's would be released).
     runtime = build_runtime(Settings.load(os.environ), queue=RecordingQueue())
@@ -126,8 +187,10 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:  # type: igno
         runtime.farm.agents.assign_task(agent_id, task.id)
         runtime.farm.jobs.report(job_id, task.id, TaskReport(state="failed"))
     runtime.close()
-    assert json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"][
-        "state"] == "failed"
+    assert (
+        json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"]["state"]
+        == "failed"
+    )
     code, out, _ = run(capsys, "jobs", "requeue", str(job_id))
     assert code == 0 and "requeued 2 failed task(s)" in out
     shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])

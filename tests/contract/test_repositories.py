@@ -42,8 +42,13 @@ def database_url_pg(postgres_database_url: str) -> str:
 
 def make_agent(**overrides: object) -> Agent:
     fields: dict[str, object] = dict(
-        id=uuid.uuid4(), hostname="node1", remote_ip="127.0.0.1", ram=4096, free_ram=2048,
-        cpus=8, port=50000,
+        id=uuid.uuid4(),
+        hostname="node1",
+        remote_ip="127.0.0.1",
+        ram=4096,
+        free_ram=2048,
+        cpus=8,
+        port=50000,
     )
     fields.update(overrides)
     return Agent(**fields)  # type: ignore[arg-type]
@@ -52,8 +57,11 @@ def make_agent(**overrides: object) -> Agent:
 def add_job(uow_factory, title: str = "job", requeue: int = 3) -> Job:  # type: ignore[no-untyped-def]
     with uow_factory() as uow:
         version = uow.jobtypes.add("render")
-        job = uow.jobs.add(Job(id=0, title=title, jobtype_version_id=version.id,
-                               requeue=requeue, time_submitted=T0))
+        job = uow.jobs.add(
+            Job(
+                id=0, title=title, jobtype_version_id=version.id, requeue=requeue, time_submitted=T0
+            )
+        )
         uow.commit()
     return job
 
@@ -67,10 +75,19 @@ def add_tasks(uow_factory, job: Job, *tasks: Task) -> list[Task]:  # type: ignor
 
 def test_an_agent_reads_back_exactly_as_it_was_added(uow) -> None:  # type: ignore[no-untyped-def]
     agent = make_agent(
-        os_class=OsClass.LINUX, os_fullname="Debian 12", cpu_name="Xeon", version="0.8.6",
-        use_address=UseAddress.HOSTNAME, state=AgentState.RUNNING, disabled=True,
-        ram_allocation=0.5, cpu_allocation=2.0, restart_requested=True, time_offset=-3,
-        last_heard_from=T0, mac_addresses=frozenset({"aa:bb:cc:dd:ee:ff"}),
+        os_class=OsClass.LINUX,
+        os_fullname="Debian 12",
+        cpu_name="Xeon",
+        version="0.8.6",
+        use_address=UseAddress.HOSTNAME,
+        state=AgentState.RUNNING,
+        disabled=True,
+        ram_allocation=0.5,
+        cpu_allocation=2.0,
+        restart_requested=True,
+        time_offset=-3,
+        last_heard_from=T0,
+        mac_addresses=frozenset({"aa:bb:cc:dd:ee:ff"}),
         gpus=frozenset({"GeForce GTX 1080", "Quadro"}),
     )
     with uow() as u:
@@ -104,22 +121,31 @@ def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:  # type: ignore[n
 
 
 def test_save_against_the_agent_as_read_writes_what_changed(uow) -> None:  # type: ignore[no-untyped-def]
-    agent = make_agent(ram=4096, free_ram=1024,
-                       last_heard_from=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    agent = make_agent(
+        ram=4096, free_ram=1024, last_heard_from=datetime(2026, 1, 1, tzinfo=timezone.utc)
+    )
     with uow() as u:
         u.agents.add(agent)
         u.commit()
     with uow() as u:
         before = u.agents.get(agent.id, for_update=True)
-        changed = attrs.evolve(before, free_ram=2048, state=AgentState.RUNNING,
-                               last_heard_from=before.last_heard_from + timedelta(seconds=5))
+        changed = attrs.evolve(
+            before,
+            free_ram=2048,
+            state=AgentState.RUNNING,
+            last_heard_from=before.last_heard_from + timedelta(seconds=5),
+        )
         u.agents.save(changed, before)
         u.agents.save(changed, changed)  # nothing differs: nothing to write
         u.commit()
     with uow() as u:
         stored = u.agents.get(agent.id)
     assert (stored.free_ram, stored.state, stored.last_heard_from, stored.ram) == (
-        2048, AgentState.RUNNING, changed.last_heard_from, 4096)
+        2048,
+        AgentState.RUNNING,
+        changed.last_heard_from,
+        4096,
+    )
 
 
 def test_sets_are_replaced_and_the_gpu_catalogue_is_shared(uow) -> None:  # type: ignore[no-untyped-def]
@@ -149,7 +175,9 @@ def test_attached_software_shows_on_the_agent(uow) -> None:  # type: ignore[no-u
         u.commit()
     with uow() as u:
         assert u.agents.get(agent.id).software == (
-            SoftwareRef("blender", "2.79"), SoftwareRef("blender", "2.80"))
+            SoftwareRef("blender", "2.79"),
+            SoftwareRef("blender", "2.80"),
+        )
         assert [v.version for v in u.software.get_by_name("blender").versions] == ["2.79", "2.80"]
         assert u.software.get_by_name("maya") is None
 
@@ -212,10 +240,22 @@ def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:  # type:
         u.agents.add(other)
         u.commit()
     job = add_job(uow, title="shot 10")
-    mine = Task(id=0, job_id=0, frame=1.5, agent_id=agent.id, sent_to_agent=True, sent_at=T0,
-                attempts=2, failures=1, last_error="boom", time_submitted=T0)
+    mine = Task(
+        id=0,
+        job_id=0,
+        frame=1.5,
+        agent_id=agent.id,
+        sent_to_agent=True,
+        sent_at=T0,
+        attempts=2,
+        failures=1,
+        last_error="boom",
+        time_submitted=T0,
+    )
     tasks = add_tasks(
-        uow, job, mine,
+        uow,
+        job,
+        mine,
         Task(id=0, job_id=0, frame=2.0, agent_id=agent.id, state=WorkState.RUNNING),
         Task(id=0, job_id=0, frame=3.0, agent_id=agent.id, state=WorkState.DONE),
         Task(id=0, job_id=0, frame=4.0, agent_id=agent.id, state=WorkState.FAILED),
@@ -234,10 +274,17 @@ def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:  # type:
         assert [t.frame for t, _ in listed] == [1.5, 2.0, 3.0, 4.0]
         summary = listed[0][1]
         assert (summary.id, summary.title, summary.jobtype, summary.jobtype_version) == (
-            job.id, "shot 10", "render", 1)
+            job.id,
+            "shot 10",
+            "render",
+            1,
+        )
         assert u.tasks.status_counts(job.id) == {
-            TaskStatus.ASSIGNED: 2, TaskStatus.RUNNING: 1, TaskStatus.DONE: 1,
-            TaskStatus.FAILED: 1, TaskStatus.QUEUED: 1,
+            TaskStatus.ASSIGNED: 2,
+            TaskStatus.RUNNING: 1,
+            TaskStatus.DONE: 1,
+            TaskStatus.FAILED: 1,
+            TaskStatus.QUEUED: 1,
         }
         u.tasks.save(attrs.evolve(u.tasks.get(tasks[1].id), state=WorkState.DONE))
         u.commit()
@@ -275,7 +322,10 @@ def test_software_catalogue_round_trip(uow) -> None:  # type: ignore[no-untyped-
         renamed = u.software.get_by_name("Maya")
         assert u.software.get_by_name("maya") is None
         assert [(v.version, v.rank) for v in renamed.versions] == [
-            ("2017", 50), ("2018", 200), ("2019", 300)]
+            ("2017", 50),
+            ("2018", 200),
+            ("2019", 300),
+        ]
         assert renamed.versions[-1] == newest
         u.agents.detach_software(agent.id, renamed.versions[0].id)
         u.software.delete_version(renamed.versions[1].id)
@@ -297,17 +347,31 @@ def test_job_type_versions_and_their_requirements(uow) -> None:  # type: ignore[
         blender = u.software.add("blender", [("2.79", 100), ("2.80", 200)])
         low, high = blender.versions
         spec = JobTypeVersion(
-            id=0, jobtype_id=0, name="render", version=1, description="renders", classname="R",
-            code="class R: pass", max_batch=4, batch_contiguous=False,
-            software_requirements=(SoftwareRequirement(blender.id, "blender", low.id, "2.79",
-                                                       high.id, "2.80"),))
+            id=0,
+            jobtype_id=0,
+            name="render",
+            version=1,
+            description="renders",
+            classname="R",
+            code="class R: pass",
+            max_batch=4,
+            batch_contiguous=False,
+            software_requirements=(
+                SoftwareRequirement(blender.id, "blender", low.id, "2.79", high.id, "2.80"),
+            ),
+        )
         first = u.jobtypes.add("render", 1, spec)
-        second = u.jobtypes.add("render", 2, attrs.evolve(spec, description="renders better",
-                                                          software_requirements=()))
+        second = u.jobtypes.add(
+            "render", 2, attrs.evolve(spec, description="renders better", software_requirements=())
+        )
         other = u.jobtypes.add("comp")
         u.commit()
     assert (first.name, first.version, first.max_batch, first.batch_contiguous) == (
-        "render", 1, 4, False)
+        "render",
+        1,
+        4,
+        False,
+    )
     assert first.software_requirements == spec.software_requirements
     assert first.jobtype_id == second.jobtype_id != other.jobtype_id
     with uow() as u:
@@ -316,7 +380,9 @@ def test_job_type_versions_and_their_requirements(uow) -> None:  # type: ignore[
         assert u.jobtypes.get_version("render", 1).description == "renders better"
         assert u.jobtypes.get_version("render", 3) is None
         assert [(j.name, j.version) for j in u.jobtypes.list_latest()] == [
-            ("comp", 1), ("render", 2)]
+            ("comp", 1),
+            ("render", 2),
+        ]
         assert u.jobtypes.name_of(first.jobtype_id) == "render"
         assert u.jobtypes.latest("nope") is None
         u.software.rename(blender.id, "Blender")
@@ -325,7 +391,10 @@ def test_job_type_versions_and_their_requirements(uow) -> None:  # type: ignore[
     with uow() as u:
         (requirement,) = u.jobtypes.get_version("render", 1).software_requirements
         assert (requirement.software, requirement.min_version, requirement.max_version) == (
-            "Blender", "2.79", None)
+            "Blender",
+            "2.79",
+            None,
+        )
         assert not u.jobtypes.in_use("render")
         u.jobs.add(Job(id=0, title="j", jobtype_version_id=first.id, time_submitted=T0))
         assert u.jobtypes.in_use("render") and not u.jobtypes.in_use("comp")
@@ -343,39 +412,65 @@ def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:  # typ
         maya = u.software.add("maya", [("2017", 100), ("2018", 200)])
         version = u.jobtypes.add("render", 3)
         job = Job(
-            id=0, title="shot", jobtype_version_id=version.id, priority=5, weight=20, requeue=-1,
-            frame_start=1.0, frame_end=10.5, frame_by=0.5, batch=4, ram=2048, ram_warning=3000,
-            ram_max=4000, cpus=8, minimum_agents=1, maximum_agents=3,
+            id=0,
+            title="shot",
+            jobtype_version_id=version.id,
+            priority=5,
+            weight=20,
+            requeue=-1,
+            frame_start=1.0,
+            frame_end=10.5,
+            frame_by=0.5,
+            batch=4,
+            ram=2048,
+            ram_warning=3000,
+            ram_max=4000,
+            cpus=8,
+            minimum_agents=1,
+            maximum_agents=3,
             data={"command": ["echo", "{frame}"], "n": [1, 2.5, None]},
-            environ={"A": "b"}, user="ana", tags=("lighting", "fx", "fx"),
-            parents=(parent.id,), time_submitted=T0,
-            software_requirements=(SoftwareRequirement(maya.id, "maya", maya.versions[0].id,
-                                                       "2017", None, None),))
+            environ={"A": "b"},
+            user="ana",
+            tags=("lighting", "fx", "fx"),
+            parents=(parent.id,),
+            time_submitted=T0,
+            software_requirements=(
+                SoftwareRequirement(maya.id, "maya", maya.versions[0].id, "2017", None, None),
+            ),
+        )
         added = u.jobs.add(job)
-        u.tasks.add_many([Task(id=0, job_id=added.id, frame=f, time_submitted=T0)
-                          for f in (2.0, 1.0, 1.5)])
+        u.tasks.add_many(
+            [Task(id=0, job_id=added.id, frame=f, time_submitted=T0) for f in (2.0, 1.0, 1.5)]
+        )
         u.commit()
-    expected = attrs.evolve(job, id=added.id, tags=("fx", "lighting"), jobtype="render",
-                            jobtype_version=3)
+    expected = attrs.evolve(
+        job, id=added.id, tags=("fx", "lighting"), jobtype="render", jobtype_version=3
+    )
     assert added == expected
     with uow() as u:
         assert u.jobs.get(added.id) == expected
         assert [t.frame for t in u.tasks.of_job(added.id)] == [1.0, 1.5, 2.0]
-        assert u.tasks.status_counts_of([added.id, parent.id]) == {
-            added.id: {TaskStatus.QUEUED: 3}}
+        assert u.tasks.status_counts_of([added.id, parent.id]) == {added.id: {TaskStatus.QUEUED: 3}}
         assert u.jobs.find_by_title("shot") == expected
         assert u.jobs.find_by_title("nope") is None
         assert u.jobs.existing_ids([parent.id, added.id, 999999]) == {parent.id, added.id}
         assert [j.id for j in u.jobs.query(JobQuery())] == [added.id, parent.id]
         assert [j.id for j in u.jobs.query(JobQuery(limit=1, offset=1))] == [parent.id]
         assert [j.id for j in u.jobs.query(JobQuery(title="parent"))] == [parent.id]
-        u.jobs.save(attrs.evolve(expected, priority=-5, tags=("new",), state=WorkState.PAUSED,
-                                 time_started=T0))
+        u.jobs.save(
+            attrs.evolve(
+                expected, priority=-5, tags=("new",), state=WorkState.PAUSED, time_started=T0
+            )
+        )
         u.commit()
     with uow() as u:
         saved = u.jobs.get(added.id)
         assert (saved.priority, saved.tags, saved.state, saved.time_started) == (
-            -5, ("new",), WorkState.PAUSED, T0)
+            -5,
+            ("new",),
+            WorkState.PAUSED,
+            T0,
+        )
         assert saved.parents == (parent.id,)
         assert [j.id for j in u.jobs.query(JobQuery(state=WorkState.PAUSED))] == [added.id]
         assert [j.id for j in u.jobs.query(JobQuery(queued=True))] == [parent.id]
@@ -385,7 +480,10 @@ def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:  # typ
     with uow() as u:
         remaining = u.jobs.get(added.id)
         assert (remaining.parents, remaining.time_started, remaining.time_finished) == (
-            (), None, T0)
+            (),
+            None,
+            T0,
+        )
         u.jobs.delete(added.id)
         u.commit()
     with uow() as u:
@@ -412,7 +510,9 @@ def test_task_logs_per_attempt(uow) -> None:  # type: ignore[no-untyped-def]
         u.commit()
     with uow() as u:
         assert (u.logs.get(task.id, 1, "a.csv").size, u.logs.get(task.id, 1, "a.csv").state) == (
-            12, "done")
+            12,
+            "done",
+        )
         u.jobs.delete(job.id)
         u.commit()
     with uow() as u:
@@ -430,15 +530,20 @@ def test_blocklist_counts_failures_and_remembers_rejections(uow) -> None:  # typ
         u.blocks.record_rejection(job.id, other.id, "4096:8:[]", T0)
         u.commit()
     with uow() as u:
-        mine, theirs = u.blocks.of_job(job.id) if str(agent.id) < str(other.id) else reversed(
-            u.blocks.of_job(job.id))
+        mine, theirs = (
+            u.blocks.of_job(job.id)
+            if str(agent.id) < str(other.id)
+            else reversed(u.blocks.of_job(job.id))
+        )
         assert (mine.failures, mine.rejected_fingerprint) == (2, None)
         assert (theirs.failures, theirs.rejected_fingerprint) == (0, "4096:8:[]")
         assert mine.blocks("x", 2) and not mine.blocks("x", 3)
         assert theirs.blocks("4096:8:[]", 3) and not theirs.blocks("8192:8:[]", 3)
         assert [b.job_id for b in u.blocks.of_agent(agent.id)] == [job.id]
         assert {b.agent_id for b in u.blocks.of_agents([agent.id, other.id])} == {
-            agent.id, other.id}
+            agent.id,
+            other.id,
+        }
         assert [b.agent_id for b in u.blocks.of_agents([other.id])] == [other.id]
         assert u.blocks.of_agents([]) == []
         u.blocks.clear(job.id, agent.id)
@@ -451,35 +556,87 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
     from farm_domain.scheduling import RankRange
     from farm_domain.work import JobTypeVersion, SoftwareRequirement
 
-    idle, busy, off = make_agent(hostname="a"), make_agent(hostname="b"), make_agent(
-        hostname="c", state=AgentState.OFFLINE)
+    idle, busy, off = (
+        make_agent(hostname="a"),
+        make_agent(hostname="b"),
+        make_agent(hostname="c", state=AgentState.OFFLINE),
+    )
     with uow() as u:
         maya = u.software.add("maya", [("2017", 100), ("2018", 200)])
         for agent in (idle, busy, off):
             u.agents.add(agent)
         u.agents.attach_software(idle.id, [maya.versions[1].id])
-        version = u.jobtypes.add("render", 1, JobTypeVersion(
-            0, 0, "render", 1, max_batch=3, batch_contiguous=False,
-            software_requirements=(SoftwareRequirement(maya.id, "maya", maya.versions[0].id,
-                                                       "2017"),)))
-        parent = u.jobs.add(Job(id=0, title="parent", jobtype_version_id=version.id,
-                                time_submitted=T0))
-        ready = u.jobs.add(Job(id=0, title="ready", jobtype_version_id=version.id, priority=3,
-                               time_submitted=T0, batch=5, ram=1024, cpus=2, frame_by=2.0))
-        waiting = u.jobs.add(Job(id=0, title="waiting", jobtype_version_id=version.id,
-                                 parents=(parent.id,), time_submitted=T0))
-        paused = u.jobs.add(Job(id=0, title="paused", jobtype_version_id=version.id,
-                                state=WorkState.PAUSED, time_submitted=T0))
-        u.tasks.add_many([Task(id=0, job_id=j.id, frame=f) for j in (ready, waiting, paused)
-                          for f in (3.0, 1.0, 5.0)])
+        version = u.jobtypes.add(
+            "render",
+            1,
+            JobTypeVersion(
+                0,
+                0,
+                "render",
+                1,
+                max_batch=3,
+                batch_contiguous=False,
+                software_requirements=(
+                    SoftwareRequirement(maya.id, "maya", maya.versions[0].id, "2017"),
+                ),
+            ),
+        )
+        parent = u.jobs.add(
+            Job(id=0, title="parent", jobtype_version_id=version.id, time_submitted=T0)
+        )
+        ready = u.jobs.add(
+            Job(
+                id=0,
+                title="ready",
+                jobtype_version_id=version.id,
+                priority=3,
+                time_submitted=T0,
+                batch=5,
+                ram=1024,
+                cpus=2,
+                frame_by=2.0,
+            )
+        )
+        waiting = u.jobs.add(
+            Job(
+                id=0,
+                title="waiting",
+                jobtype_version_id=version.id,
+                parents=(parent.id,),
+                time_submitted=T0,
+            )
+        )
+        paused = u.jobs.add(
+            Job(
+                id=0,
+                title="paused",
+                jobtype_version_id=version.id,
+                state=WorkState.PAUSED,
+                time_submitted=T0,
+            )
+        )
+        u.tasks.add_many(
+            [
+                Task(id=0, job_id=j.id, frame=f)
+                for j in (ready, waiting, paused)
+                for f in (3.0, 1.0, 5.0)
+            ]
+        )
         u.tasks.add(Task(id=0, job_id=ready.id, frame=7.0, agent_id=busy.id))
         u.tasks.add(Task(id=0, job_id=parent.id, frame=1.0, state=WorkState.DONE))
         u.commit()
     with uow() as u:
         (profile,) = [p for p in u.scheduling.candidate_jobs() if p.id == ready.id]
-        assert (profile.priority, profile.busy_agents, profile.batch, profile.max_batch,
-                profile.batch_contiguous, profile.ram, profile.cpus, profile.frame_by) == (
-            3, 1, 5, 3, False, 1024, 2, 2.0)
+        assert (
+            profile.priority,
+            profile.busy_agents,
+            profile.batch,
+            profile.max_batch,
+            profile.batch_contiguous,
+            profile.ram,
+            profile.cpus,
+            profile.frame_by,
+        ) == (3, 1, 5, 3, False, 1024, 2, 2.0)
         assert profile.requirements == (RankRange(maya.id, 100, None),)
         assert {p.id for p in u.scheduling.candidate_jobs()} == {ready.id}
         assert u.scheduling.idle_agents() == [idle.id]
@@ -489,7 +646,11 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
         unknown = uuid.uuid4()
         ((contact, locked),) = u.scheduling.lock_idle_agents([unknown, off.id, busy.id, idle.id])
         assert (contact.id, contact.hostname, contact.state, contact.busy) == (
-            idle.id, "a", AgentState.ONLINE, False)
+            idle.id,
+            "a",
+            AgentState.ONLINE,
+            False,
+        )
         assert locked == agent
         assert u.scheduling.lock_idle_agents([]) == []
         queued = u.scheduling.queued_tasks(ready.id, 2)
@@ -503,7 +664,11 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
     with uow() as u:
         claimed = u.tasks.get(queued[0].id)
         assert (claimed.agent_id, claimed.attempts, claimed.sent_to_agent, claimed.sent_at) == (
-            idle.id, 1, True, T0)
+            idle.id,
+            1,
+            True,
+            T0,
+        )
         u.jobs.set_state(parent.id, WorkState.RUNNING)
         u.jobs.set_state(waiting.id, None)
         u.commit()
@@ -515,7 +680,6 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
         assert {p.id for p in u.scheduling.candidate_jobs()} == {ready.id, waiting.id}
 
 
-
 def test_agent_tags_and_job_tag_requirements(uow) -> None:  # type: ignore[no-untyped-def]
     from farm_domain.work import TagRequirement
 
@@ -524,23 +688,30 @@ def test_agent_tags_and_job_tag_requirements(uow) -> None:  # type: ignore[no-un
         u.agents.add(agent)
         u.agents.replace_tags(agent.id, frozenset({"gpu", "linux"}))
         version = u.jobtypes.add("render")
-        job = u.jobs.add(Job(id=0, title="t", jobtype_version_id=version.id, time_submitted=T0,
-                             tag_requirements=(TagRequirement("gpu"),
-                                               TagRequirement("big", negate=True))))
+        job = u.jobs.add(
+            Job(
+                id=0,
+                title="t",
+                jobtype_version_id=version.id,
+                time_submitted=T0,
+                tag_requirements=(TagRequirement("gpu"), TagRequirement("big", negate=True)),
+            )
+        )
         u.tasks.add(Task(id=0, job_id=job.id, frame=1.0))
         u.commit()
     with uow() as u:
         assert u.agents.tags(agent.id) == {"gpu", "linux"}
         assert u.scheduling.agent_profile(agent.id).tags == {"gpu", "linux"}
-        assert u.jobs.get(job.id).tag_requirements == (TagRequirement("big", True),
-                                                       TagRequirement("gpu", False))
+        assert u.jobs.get(job.id).tag_requirements == (
+            TagRequirement("big", True),
+            TagRequirement("gpu", False),
+        )
         (profile,) = u.scheduling.candidate_jobs()
         assert profile.tag_requirements == (("big", True), ("gpu", False))
         u.agents.replace_tags(agent.id, frozenset())
         u.commit()
     with uow() as u:
         assert u.agents.tags(agent.id) == frozenset()
-
 
 
 def test_agent_overview_and_busy_agents_per_job(uow) -> None:  # type: ignore[no-untyped-def]
@@ -552,19 +723,29 @@ def test_agent_overview_and_busy_agents_per_job(uow) -> None:  # type: ignore[no
         u.agents.add(second)
         u.agents.attach_software(second.id, [maya.versions[0].id])
         u.commit()
-    add_tasks(uow, job, Task(id=0, job_id=0, frame=1.0, agent_id=second.id),
-              Task(id=0, job_id=0, frame=2.0, agent_id=second.id),
-              Task(id=0, job_id=0, frame=3.0, agent_id=first.id, state=WorkState.DONE))
+    add_tasks(
+        uow,
+        job,
+        Task(id=0, job_id=0, frame=1.0, agent_id=second.id),
+        Task(id=0, job_id=0, frame=2.0, agent_id=second.id),
+        Task(id=0, job_id=0, frame=3.0, agent_id=first.id, state=WorkState.DONE),
+    )
     with uow() as u:
         a, b = u.agents.overview(AgentQuery())
-        assert (a.hostname, a.state, a.active_tasks, a.software) == ("a", AgentState.DISABLED,
-                                                                     0, ())
+        assert (a.hostname, a.state, a.active_tasks, a.software) == (
+            "a",
+            AgentState.DISABLED,
+            0,
+            (),
+        )
         assert (b.active_tasks, [s.software for s in b.software]) == (2, ["maya"])
         assert [o.hostname for o in u.agents.overview(AgentQuery(limit=1, offset=1))] == ["b"]
         assert u.tasks.busy_agents_of([job.id, 12345]) == {job.id: 1}
         gone = uuid.uuid4()
         assert u.agents.hostnames([second.id, gone, first.id, second.id]) == {
-            first.id: "a", second.id: "b"}
+            first.id: "a",
+            second.id: "b",
+        }
         assert u.agents.hostnames([]) == {}
 
 
@@ -584,7 +765,9 @@ def test_locking_idle_agents_skips_rows_another_transaction_holds(database_url_p
             assert [contact.id for contact, _ in locked] == [second.id]
     with uow() as sweep:  # released: both are found, in the order asked
         assert [c.id for c, _ in sweep.scheduling.lock_idle_agents([second.id, first.id])] == [
-            second.id, first.id]
+            second.id,
+            first.id,
+        ]
     engine.dispose()
 
 
@@ -615,9 +798,12 @@ def test_an_agent_read_after_waiting_for_its_lock_is_current(database_url_pg: st
         waiter.start()
         with engine.connect() as watch:  # until the heartbeat waits for the row lock
             deadline = time.monotonic() + 30
-            while not watch.execute(text(
+            while not watch.execute(
+                text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'")).scalar():
+                    " AND wait_event_type = 'Lock'"
+                )
+            ).scalar():
                 assert time.monotonic() < deadline, "the heartbeat never waited for the lock"
         holder.agents.replace_mac_addresses(agent.id, frozenset({"bb:bb:bb:bb:bb:bb"}))
         holder.commit()

@@ -63,12 +63,14 @@ def wait_until_serving(base_url: str, process: Process, timeout: float = 30) -> 
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FARM_")}
-    env.update({
-        "FARM_DATA_DIR": str(tmp_path / "data"),
-        "FARM_AGENT_NETWORKS": "127.0.0.0/8",
-        "FARM_LOG_FORMAT": "json",
-        "FARM_AGENT_RETRY_DELAY": "0.05",
-    })
+    env.update(
+        {
+            "FARM_DATA_DIR": str(tmp_path / "data"),
+            "FARM_AGENT_NETWORKS": "127.0.0.0/8",
+            "FARM_LOG_FORMAT": "json",
+            "FARM_AGENT_RETRY_DELAY": "0.05",
+        }
+    )
     env.update(extra)
     return env
 

@@ -14,9 +14,10 @@ from tests.e2e.conftest import Process, base_env, farm_command, free_port, wait_
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                       reason="Debian's chromium and chromium-driver are not installed "
-                              "(.ci/run installs them)"),
+    pytest.mark.skipif(
+        not (shutil.which("chromium") and shutil.which("chromedriver")),
+        reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
+    ),
 ]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -30,9 +31,17 @@ def browser():  # type: ignore[no-untyped-def]
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1400,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,900",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     yield driver
@@ -53,36 +62,56 @@ def submit(browser, button) -> None:  # type: ignore[no-untyped-def]
     button.click()
 
     def next_page_loaded(driver) -> bool:  # type: ignore[no-untyped-def]
-        return bool(driver.execute_script(
-            "return window.farmPageLeft === undefined && document.readyState === 'complete'"))
+        return bool(
+            driver.execute_script(
+                "return window.farmPageLeft === undefined && document.readyState === 'complete'"
+            )
+        )
 
     WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(next_page_loaded)
 
 
-def test_a_wrangler_runs_the_farm_from_the_dashboard(tmp_path: Path, processes: list[Process],
-                                                     browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrangler_runs_the_farm_from_the_dashboard(
+    tmp_path: Path, processes: list[Process], browser
+) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     port = free_port()
     # The pages' own reload every few seconds would race the clicks: it is off here (and its
     # tag is tested in tests/http/test_dashboard.py).
-    serve = Process(farm_command("serve", "--port", str(port)),
-                    base_env(tmp_path, FARM_DASHBOARD_REFRESH="0"), tmp_path / "serve.log")
+    serve = Process(
+        farm_command("serve", "--port", str(port)),
+        base_env(tmp_path, FARM_DASHBOARD_REFRESH="0"),
+        tmp_path / "serve.log",
+    )
     processes.append(serve)
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(base, serve)
     api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
     agent_id = str(uuid.uuid4())
-    api.post("/agents/", json={"id": agent_id, "hostname": "render-01", "ram": 8192,
-                               "free_ram": 4096, "cpus": 8, "port": 50001,
-                               "use_address": "passive"})
+    api.post(
+        "/agents/",
+        json={
+            "id": agent_id,
+            "hostname": "render-01",
+            "ram": 8192,
+            "free_ram": 4096,
+            "cpus": 8,
+            "port": 50001,
+            "use_address": "passive",
+        },
+    )
     api.post("/jobtypes/", json={"name": "render"})
-    job = api.post("/jobs/", json={"title": "shot_010", "jobtype": "render", "start": 1,
-                                   "end": 8, "requeue": 0}).json()
+    job = api.post(
+        "/jobs/",
+        json={"title": "shot_010", "jobtype": "render", "start": 1, "end": 8, "requeue": 0},
+    ).json()
     task = api.get(f"/jobs/{job['id']}/tasks/").json()[0]
     api.post(f"/agents/{agent_id}/tasks/", json={"id": task["id"]})
-    api.post(f"/jobs/{job['id']}/tasks/{task['id']}",
-             json={"state": "failed", "last_error": "exit 3: no license"})
+    api.post(
+        f"/jobs/{job['id']}/tasks/{task['id']}",
+        json={"state": "failed", "last_error": "exit 3: no license"},
+    )
     ARTIFACTS.mkdir(exist_ok=True)
 
     browser.get(base + "/")
@@ -103,14 +132,26 @@ def test_a_wrangler_runs_the_farm_from_the_dashboard(tmp_path: Path, processes: 
     field.send_keys("75")
     submit(browser, row.find_element(By.XPATH, ".//button[text()='Set']"))
     assert api.get(f"/jobs/{job['id']}").json()["priority"] == 75
-    submit(browser, browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job["id"]}"]')
-           .find_element(By.XPATH, ".//button[text()='Pause']"))
+    submit(
+        browser,
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job["id"]}"]').find_element(
+            By.XPATH, ".//button[text()='Pause']"
+        ),
+    )
     assert api.get(f"/jobs/{job['id']}").json()["state"] == "paused"
-    submit(browser, browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job["id"]}"]')
-           .find_element(By.XPATH, ".//button[text()='Resume']"))
+    submit(
+        browser,
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job["id"]}"]').find_element(
+            By.XPATH, ".//button[text()='Resume']"
+        ),
+    )
     assert api.get(f"/jobs/{job['id']}").json()["state"] != "paused"
-    submit(browser, browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job["id"]}"]')
-           .find_element(By.XPATH, ".//button[text()='Requeue failed']"))
+    submit(
+        browser,
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job["id"]}"]').find_element(
+            By.XPATH, ".//button[text()='Requeue failed']"
+        ),
+    )
     assert api.get(f"/jobs/{job['id']}/tasks/{task['id']}").json()["state"] == "queued"
 
     submit(browser, browser.find_element(By.LINK_TEXT, "shot_010"))

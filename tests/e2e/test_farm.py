@@ -15,10 +15,12 @@ from tests.e2e.conftest import Process, base_env, farm_command, free_port, wait_
 
 pytestmark = pytest.mark.e2e
 
-RENDER = ("import pathlib, sys, time; "
-          "out = pathlib.Path(sys.argv[1]) / ('frame_%s.txt' % sys.argv[2]); "
-          "time.sleep(float(sys.argv[3])); "
-          "out.open('a').write('rendered\\n')")
+RENDER = (
+    "import pathlib, sys, time; "
+    "out = pathlib.Path(sys.argv[1]) / ('frame_%s.txt' % sys.argv[2]); "
+    "time.sleep(float(sys.argv[3])); "
+    "out.open('a').write('rendered\\n')"
+)
 
 
 class Farm:
@@ -26,8 +28,13 @@ class Farm:
         self.tmp_path = tmp_path
         self.processes = processes
         self.port = free_port()
-        self.env = base_env(tmp_path, FARM_WATCH_INTERVAL_SECONDS="0.5",
-                            FARM_AGENT_RETRY_DELAY="0.05", FARM_AGENT_RETRIES="1", **env)
+        self.env = base_env(
+            tmp_path,
+            FARM_WATCH_INTERVAL_SECONDS="0.5",
+            FARM_AGENT_RETRY_DELAY="0.05",
+            FARM_AGENT_RETRIES="1",
+            **env,
+        )
         self.base = f"http://127.0.0.1:{self.port}"
         self.api = httpx.Client(base_url=f"{self.base}/api/v1", timeout=10)
         self.output = tmp_path / "frames"
@@ -35,17 +42,34 @@ class Farm:
         self.serve: Process | None = None
 
     def start_master(self) -> None:
-        self.serve = Process(farm_command("serve", "--port", str(self.port)), self.env,
-                             self.tmp_path / f"serve-{len(self.processes)}.log")
+        self.serve = Process(
+            farm_command("serve", "--port", str(self.port)),
+            self.env,
+            self.tmp_path / f"serve-{len(self.processes)}.log",
+        )
         self.processes.append(self.serve)
         wait_until_serving(self.base, self.serve)
 
     def start_agent(self, name: str) -> Process:
         agent = Process(
-            farm_command("agent", "--master", self.base, "--port", "0", "--heartbeat", "0.5",
-                         "--retry-delay", "0.05", "--hostname", name,
-                         "--data-dir", str(self.tmp_path / name)),
-            self.env, self.tmp_path / f"{name}-{len(self.processes)}.log")
+            farm_command(
+                "agent",
+                "--master",
+                self.base,
+                "--port",
+                "0",
+                "--heartbeat",
+                "0.5",
+                "--retry-delay",
+                "0.05",
+                "--hostname",
+                name,
+                "--data-dir",
+                str(self.tmp_path / name),
+            ),
+            self.env,
+            self.tmp_path / f"{name}-{len(self.processes)}.log",
+        )
         self.processes.append(agent)
         return agent
 
@@ -55,10 +79,25 @@ class Farm:
     def submit(self, frames: int, seconds: float) -> int:
         if self.api.get("/jobtypes/command").status_code == 404:
             assert self.api.post("/jobtypes/", json={"name": "command"}).status_code == 201
-        job = self.api.post("/jobs/", json={
-            "title": "render", "jobtype": "command", "start": 1, "end": frames,
-            "data": {"command": [sys.executable, "-c", RENDER, str(self.output), "{frame}",
-                                 str(seconds)]}})
+        job = self.api.post(
+            "/jobs/",
+            json={
+                "title": "render",
+                "jobtype": "command",
+                "start": 1,
+                "end": frames,
+                "data": {
+                    "command": [
+                        sys.executable,
+                        "-c",
+                        RENDER,
+                        str(self.output),
+                        "{frame}",
+                        str(seconds),
+                    ]
+                },
+            },
+        )
         assert job.status_code == 201, job.text
         return job.json()["id"]
 
@@ -81,8 +120,10 @@ class Farm:
         return self.api.get(f"/jobs/{job_id}/tasks/").json()
 
     def frames_written(self) -> dict[int, int]:
-        return {int(p.stem.split("_")[1]): len(p.read_text().splitlines())
-                for p in self.output.glob("frame_*.txt")}
+        return {
+            int(p.stem.split("_")[1]): len(p.read_text().splitlines())
+            for p in self.output.glob("frame_*.txt")
+        }
 
 
 def test_two_agents_render_a_20_frame_job(tmp_path: Path, processes: list[Process]) -> None:
@@ -94,16 +135,17 @@ def test_two_agents_render_a_20_frame_job(tmp_path: Path, processes: list[Proces
     farm.wait(lambda: farm.job(job_id)["state"] == "done", "the job to finish")
     assert farm.frames_written() == {frame: 1 for frame in range(1, 21)}
     tasks = farm.tasks(job_id)
-    assert {t["agent_id"] for t in tasks} == {farm.agent_id("render01"),
-                                              farm.agent_id("render02")}
+    assert {t["agent_id"] for t in tasks} == {farm.agent_id("render01"), farm.agent_id("render02")}
     logs = farm.api.get(f"/jobs/{job_id}/tasks/{tasks[0]['id']}/attempts/1/logs/").json()
-    text = farm.api.get(f"/jobs/{job_id}/tasks/{tasks[0]['id']}/attempts/1/logs/"
-                        f"{logs[0]['identifier']}/logfile").text
+    text = farm.api.get(
+        f"/jobs/{job_id}/tasks/{tasks[0]['id']}/attempts/1/logs/{logs[0]['identifier']}/logfile"
+    ).text
     assert text.startswith("time,stream,line") and "exit code 0" in text
 
 
-def test_a_killed_agent_loses_its_frames_to_the_other(tmp_path: Path,
-                                                      processes: list[Process]) -> None:
+def test_a_killed_agent_loses_its_frames_to_the_other(
+    tmp_path: Path, processes: list[Process]
+) -> None:
     farm = Farm(tmp_path, processes, FARM_AGENT_TIMEOUT_SECONDS="3")
     farm.start_master()
     doomed = farm.start_agent("doomed")
@@ -111,12 +153,18 @@ def test_a_killed_agent_loses_its_frames_to_the_other(tmp_path: Path,
     farm.wait(lambda: len(farm.api.get("/agents/").json()) == 2, "both agents to announce")
     job_id = farm.submit(12, 0.5)
     doomed_id = farm.agent_id("doomed")
-    farm.wait(lambda: any(t["state"] == "running" and t["agent_id"] == doomed_id
-                          for t in farm.tasks(job_id)), "the doomed agent to render")
+    farm.wait(
+        lambda: any(
+            t["state"] == "running" and t["agent_id"] == doomed_id for t in farm.tasks(job_id)
+        ),
+        "the doomed agent to render",
+    )
     doomed.popen.send_signal(signal.SIGKILL)
     doomed.popen.wait()
-    farm.wait(lambda: farm.api.get(f"/agents/{doomed_id}").json()["state"] == "offline",
-              "the master to notice the dead agent")
+    farm.wait(
+        lambda: farm.api.get(f"/agents/{doomed_id}").json()["state"] == "offline",
+        "the master to notice the dead agent",
+    )
     farm.wait(lambda: farm.job(job_id)["state"] == "done", "the survivor to finish the job")
     tasks = farm.tasks(job_id)
     assert all(t["state"] == "done" for t in tasks)
@@ -125,25 +173,31 @@ def test_a_killed_agent_loses_its_frames_to_the_other(tmp_path: Path,
     assert all(farm.frames_written()[int(t["frame"])] >= 1 for t in done_by_doomed)
 
     farm.start_agent("doomed")  # the same data directory: the same id
-    farm.wait(lambda: farm.api.get(f"/agents/{doomed_id}").json()["state"] in ("online",
-                                                                                 "running"),
-              "the restarted agent to rejoin")
+    farm.wait(
+        lambda: farm.api.get(f"/agents/{doomed_id}").json()["state"] in ("online", "running"),
+        "the restarted agent to rejoin",
+    )
     assert len(farm.api.get("/agents/").json()) == 2
     second = farm.submit(8, 0.3)
-    farm.wait(lambda: any(t["agent_id"] == doomed_id for t in farm.tasks(second)),
-              "the rejoined agent to get work")
+    farm.wait(
+        lambda: any(t["agent_id"] == doomed_id for t in farm.tasks(second)),
+        "the rejoined agent to get work",
+    )
     farm.wait(lambda: farm.job(second)["state"] == "done", "the second job to finish")
 
 
-def test_agents_keep_rendering_while_the_master_is_down(tmp_path: Path,
-                                                        processes: list[Process]) -> None:
+def test_agents_keep_rendering_while_the_master_is_down(
+    tmp_path: Path, processes: list[Process]
+) -> None:
     farm = Farm(tmp_path, processes, FARM_AGENT_TIMEOUT_SECONDS="60")
     farm.start_master()
     farm.start_agent("render01")
     farm.start_agent("render02")
     job_id = farm.submit(8, 1.0)
-    farm.wait(lambda: sum(t["state"] == "running" for t in farm.tasks(job_id)) == 2,
-              "both agents to render")
+    farm.wait(
+        lambda: sum(t["state"] == "running" for t in farm.tasks(job_id)) == 2,
+        "both agents to render",
+    )
     assert farm.serve is not None
     farm.serve.stop()
     time.sleep(3)  # the master is away while frames finish; reports go to the agents' outboxes
@@ -154,20 +208,25 @@ def test_agents_keep_rendering_while_the_master_is_down(tmp_path: Path,
     assert farm.frames_written() == {frame: 1 for frame in range(1, 9)}
 
 
-def test_sigterm_hands_running_work_back_and_reports_offline(tmp_path: Path,
-                                                             processes: list[Process]) -> None:
+def test_sigterm_hands_running_work_back_and_reports_offline(
+    tmp_path: Path, processes: list[Process]
+) -> None:
     farm = Farm(tmp_path, processes)
     farm.start_master()
     agent = farm.start_agent("render01")
     job_id = farm.submit(2, 60)
-    farm.wait(lambda: any(t["state"] == "running" for t in farm.tasks(job_id)),
-              "the agent to render")
+    farm.wait(
+        lambda: any(t["state"] == "running" for t in farm.tasks(job_id)), "the agent to render"
+    )
     agent_id = farm.agent_id("render01")
     agent.popen.send_signal(signal.SIGTERM)
     assert agent.popen.wait(timeout=60) == 0, agent.output()
     assert farm.api.get(f"/agents/{agent_id}").json()["state"] == "offline", agent.output()
     tasks = farm.tasks(job_id)
     assert all(t["state"] == "queued" and t["agent_id"] is None for t in tasks), (
-        tasks, agent.output()[-5000:], farm.serve.output()[-5000:] if farm.serve else "")
+        tasks,
+        agent.output()[-5000:],
+        farm.serve.output()[-5000:] if farm.serve else "",
+    )
     assert all(t["failures"] == 0 for t in tasks)
     assert "agent stopped" in agent.output()

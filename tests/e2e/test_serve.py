@@ -44,24 +44,48 @@ def wait_for_log(process: Process, predicate, timeout: float = 20) -> dict:  # t
 
 def exercise_agents_api(base: str) -> list[str]:
     """Announce, heartbeat, list with filters and delete, as agents and operators would."""
-    client = httpx.Client(base_url=f"{base}/api/v1", timeout=10,
-                          headers={"User-Agent": "PyFarm/1.0 (agent)"})
+    client = httpx.Client(
+        base_url=f"{base}/api/v1", timeout=10, headers={"User-Agent": "PyFarm/1.0 (agent)"}
+    )
     ids = [str(uuid.uuid4()) for _ in range(3)]
     for number, (agent_id, ram) in enumerate(zip(ids, (2048, 8192, 32768), strict=True)):
-        created = client.post("/agents/", json={
-            "id": agent_id, "hostname": f"render{number:02d}", "version": "0.8.6",
-            "os_class": "linux", "os_fullname": "Debian 12", "ram": ram, "cpus": 4 * (number + 1),
-            "cpu_name": "Xeon", "port": 50000 + number, "free_ram": ram // 2, "time_offset": 0,
-            "state": "online", "mac_addresses": ["aa:bb:cc:dd:ee:0%d" % number],
-            "current_assignments": {}})
+        created = client.post(
+            "/agents/",
+            json={
+                "id": agent_id,
+                "hostname": f"render{number:02d}",
+                "version": "0.8.6",
+                "os_class": "linux",
+                "os_fullname": "Debian 12",
+                "ram": ram,
+                "cpus": 4 * (number + 1),
+                "cpu_name": "Xeon",
+                "port": 50000 + number,
+                "free_ram": ram // 2,
+                "time_offset": 0,
+                "state": "online",
+                "mac_addresses": ["aa:bb:cc:dd:ee:0%d" % number],
+                "current_assignments": {},
+            },
+        )
         assert created.status_code == 201, created.text
         assert created.json()["remote_ip"] == "127.0.0.1"
-    again = client.post("/agents", json={"id": ids[0], "hostname": "render00", "ram": 2048,
-                                          "free_ram": 100, "cpus": 4, "port": 50000})
+    again = client.post(
+        "/agents",
+        json={
+            "id": ids[0],
+            "hostname": "render00",
+            "ram": 2048,
+            "free_ram": 100,
+            "cpus": 4,
+            "port": 50000,
+        },
+    )
     assert again.status_code == 200
 
-    heartbeat = client.post(f"/agents/{ids[1]}", json={
-        "state": "running", "current_assignments": {}, "free_ram": 1000})
+    heartbeat = client.post(
+        f"/agents/{ids[1]}", json={"state": "running", "current_assignments": {}, "free_ram": 1000}
+    )
     assert heartbeat.status_code == 200 and heartbeat.json()["state"] == "running"
     assert heartbeat.json()["free_ram"] == 1000
 
@@ -71,8 +95,9 @@ def exercise_agents_api(base: str) -> list[str]:
     bad = client.get("/agents/", params={"min_ram": "lots"})
     assert bad.status_code == 400 and "Failed to convert" in bad.json()["error"]
 
-    shutdown = client.post(f"/agents/{ids[2]}", json={"state": "offline",
-                                                      "current_assignments": {}, "free_ram": 1})
+    shutdown = client.post(
+        f"/agents/{ids[2]}", json={"state": "offline", "current_assignments": {}, "free_ram": 1}
+    )
     assert shutdown.json()["state"] == "offline"
     assert client.delete(f"/agents/{ids[2]}").status_code == 204
     assert client.delete(f"/agents/{ids[2]}").status_code == 204
@@ -91,11 +116,26 @@ def work_reaches_a_fake_agent(base: str) -> tuple[FakeAgent, str]:
     api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
     agent_id = str(uuid.uuid4())
     assert api.post("/jobtypes/", json={"name": "command"}).status_code == 201
-    assert api.post("/agents/", json={"id": agent_id, "hostname": "fake", "ram": 4096,
-                                      "free_ram": 2048, "cpus": 4, "port": agent.port}
-                    ).status_code == 201
-    assert api.post("/jobs/", json={"title": "t", "jobtype": "command", "start": 1,
-                                    "end": 3}).status_code == 201
+    assert (
+        api.post(
+            "/agents/",
+            json={
+                "id": agent_id,
+                "hostname": "fake",
+                "ram": 4096,
+                "free_ram": 2048,
+                "cpus": 4,
+                "port": agent.port,
+            },
+        ).status_code
+        == 201
+    )
+    assert (
+        api.post(
+            "/jobs/", json={"title": "t", "jobtype": "command", "start": 1, "end": 3}
+        ).status_code
+        == 201
+    )
     agent.wait_for(lambda: bool(agent.calls("POST", "/api/v1/assign")))
     (body,) = agent.calls("POST", "/api/v1/assign")
     assert body["jobtype"] == {"name": "command", "version": 1}
@@ -122,8 +162,9 @@ def test_serve_on_the_embedded_default(tmp_path: Path, processes: list[Process])
 
 def test_serve_refuses_bad_configuration_clearly(tmp_path: Path) -> None:
     env = base_env(tmp_path, FARM_PORT="eighty", FARM_DEFAULT_AGENT_SOFTWARE="nope")
-    result = subprocess.run(farm_command("serve"), env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        farm_command("serve"), env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "FARM_PORT='eighty'" in result.stderr
     assert "FARM_DEFAULT_AGENT_SOFTWARE" in result.stderr
@@ -131,8 +172,9 @@ def test_serve_refuses_bad_configuration_clearly(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 @needs_redis
-def test_scale_out_on_postgresql_and_redis(tmp_path: Path, processes: list[Process],
-                                           postgres_database_url: str) -> None:
+def test_scale_out_on_postgresql_and_redis(
+    tmp_path: Path, processes: list[Process], postgres_database_url: str
+) -> None:
     from tests.conftest import create_empty_postgres_database
 
     database = create_empty_postgres_database()
@@ -140,18 +182,25 @@ def test_scale_out_on_postgresql_and_redis(tmp_path: Path, processes: list[Proce
     assert REDIS_URL
     env = base_env(tmp_path, FARM_DATABASE_URL=database, FARM_QUEUE_URL=REDIS_URL)
 
-    refused = subprocess.run(farm_command("serve", "--port", str(port)), env=env,
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        farm_command("serve", "--port", str(port)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 2 and "farm db upgrade" in refused.stderr
 
-    upgrade = subprocess.run(farm_command("db", "upgrade"), env=env, capture_output=True,
-                             text=True, timeout=120)
+    upgrade = subprocess.run(
+        farm_command("db", "upgrade"), env=env, capture_output=True, text=True, timeout=120
+    )
     assert upgrade.returncode == 0, upgrade.stderr
 
     worker = Process(farm_command("worker"), env, tmp_path / "worker.log")
     processes.append(worker)
-    serve = Process(farm_command("serve", "--port", str(port), "--workers", "2"), env,
-                    tmp_path / "serve.log")
+    serve = Process(
+        farm_command("serve", "--port", str(port), "--workers", "2"), env, tmp_path / "serve.log"
+    )
     processes.append(serve)
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(base, serve)

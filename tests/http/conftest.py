@@ -19,8 +19,13 @@ from tests.fakes import FixedClock, RecordingQueue
 
 
 class Harness:
-    def __init__(self, runtime: Runtime, queue: RecordingQueue, clock: FixedClock,
-                 client: falcon.testing.TestClient) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        queue: RecordingQueue,
+        clock: FixedClock,
+        client: falcon.testing.TestClient,
+    ) -> None:
         self.runtime = runtime
         self.queue = queue
         self.clock = clock
@@ -28,8 +33,14 @@ class Harness:
         self.uow = SqlUnitOfWorkFactory(runtime.engine)
 
     def announce(self, agent_id: uuid.UUID | None = None, **fields: Any) -> falcon.testing.Result:
-        body = {"id": str(agent_id or uuid.uuid4()), "hostname": "node1", "ram": 4096,
-                "free_ram": 2048, "cpus": 8, "port": 50000}
+        body = {
+            "id": str(agent_id or uuid.uuid4()),
+            "hostname": "node1",
+            "ram": 4096,
+            "free_ram": 2048,
+            "cpus": 8,
+            "port": 50000,
+        }
         body.update(fields)
         return self.client.simulate_post("/api/v1/agents/", json=body)
 
@@ -44,10 +55,14 @@ class Harness:
 
 
 def make_harness(database_url: str, tmp_path: Any, **env: str) -> Iterator[Harness]:
-    settings = Settings.load({
-        "FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": database_url,
-        "FARM_QUEUE_URL": "immediate", **env,
-    })
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": database_url,
+            "FARM_QUEUE_URL": "immediate",
+            **env,
+        }
+    )
     queue, clock = RecordingQueue(), FixedClock()
     # As the web workers run it (farm_http.wsgi): without connection pre-ping.
     runtime = build_runtime(settings, queue=queue, clock=clock, pre_ping=False)

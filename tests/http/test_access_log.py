@@ -23,14 +23,22 @@ def client(farm: Harness, **options: Any) -> falcon.testing.TestClient:
 
 def exchange(api: falcon.testing.TestClient) -> uuid.UUID:
     agent_id = uuid.uuid4()
-    created = api.simulate_post("/api/v1/agents/", json={
-        "id": str(agent_id), "hostname": "node1", "ram": 4096, "free_ram": 2048, "cpus": 8,
-        "port": 50000})
+    created = api.simulate_post(
+        "/api/v1/agents/",
+        json={
+            "id": str(agent_id),
+            "hostname": "node1",
+            "ram": 4096,
+            "free_ram": 2048,
+            "cpus": 8,
+            "port": 50000,
+        },
+    )
     assert created.status_code == 201
-    assert api.simulate_post(f"/api/v1/agents/{agent_id}", json={"free_ram": 1024}
-                             ).status_code == 200
-    assert api.simulate_post(f"/api/v1/agents/{agent_id}", json={"ram": "lots"}
-                             ).status_code == 400
+    assert (
+        api.simulate_post(f"/api/v1/agents/{agent_id}", json={"free_ram": 1024}).status_code == 200
+    )
+    assert api.simulate_post(f"/api/v1/agents/{agent_id}", json={"ram": "lots"}).status_code == 400
     return agent_id
 
 

@@ -10,9 +10,26 @@ from farm_domain.enums import WorkState
 from tests.http.conftest import Harness, make_harness
 
 AGENT_KEYS = {
-    "id", "hostname", "remote_ip", "use_address", "os_class", "os_fullname", "cpu_name", "ram",
-    "free_ram", "cpus", "port", "time_offset", "version", "upgrade_to", "ram_allocation",
-    "cpu_allocation", "restart_requested", "state", "last_heard_from", "last_polled",
+    "id",
+    "hostname",
+    "remote_ip",
+    "use_address",
+    "os_class",
+    "os_fullname",
+    "cpu_name",
+    "ram",
+    "free_ram",
+    "cpus",
+    "port",
+    "time_offset",
+    "version",
+    "upgrade_to",
+    "ram_allocation",
+    "cpu_allocation",
+    "restart_requested",
+    "state",
+    "last_heard_from",
+    "last_polled",
 }
 
 
@@ -22,6 +39,7 @@ def error_of(result) -> str:  # type: ignore[no-untyped-def]
 
 
 # -- schema -----------------------------------------------------------------------------------
+
 
 def test_schema_names_pyfarms_column_types(farm: Harness) -> None:
     result = farm.client.simulate_get("/api/v1/agents/schema")
@@ -35,6 +53,7 @@ def test_schema_names_pyfarms_column_types(farm: Harness) -> None:
 
 
 # -- announce ---------------------------------------------------------------------------------
+
 
 def test_announce_creates_then_updates(farm: Harness) -> None:
     agent_id = uuid.uuid4()
@@ -61,9 +80,17 @@ def test_an_identical_reannounce_without_state_is_ok(farm: Harness) -> None:
 @pytest.mark.parametrize("spelling", [str.upper, lambda s: s.replace("-", "")])
 def test_ids_in_any_spelling_are_returned_lowercase_hyphenated(farm: Harness, spelling) -> None:  # type: ignore[no-untyped-def]
     agent_id = uuid.uuid4()
-    result = farm.client.simulate_post("/api/v1/agents", json={
-        "id": spelling(str(agent_id)), "hostname": "a", "ram": 64, "free_ram": 0, "cpus": 1,
-        "port": 1024})
+    result = farm.client.simulate_post(
+        "/api/v1/agents",
+        json={
+            "id": spelling(str(agent_id)),
+            "hostname": "a",
+            "ram": 64,
+            "free_ram": 0,
+            "cpus": 1,
+            "port": 1024,
+        },
+    )
     assert result.status_code == 201
     assert result.json["id"] == str(agent_id)
     assert farm.client.simulate_get(f"/api/v1/agents/{spelling(str(agent_id))}").status_code == 200
@@ -76,15 +103,29 @@ def test_a_known_agent_on_another_port_is_updated(farm: Harness) -> None:
     assert result.status_code == 200 and result.json["port"] == 50001
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({}, "`id` not provided"),
-    ({"hostname": "a"}, "`id` not provided"),
-    ({"id": "not-a-uuid"}, "not-a-uuid is not a valid agent id (a UUID)"),
-    ({"id": str(uuid.uuid4()), "hostname": "a", "port": 2000},
-     "request is missing field(s): ram, free_ram, cpus"),
-    ({"id": str(uuid.uuid4()), "hostname": "bad_name", "ram": 64, "free_ram": 0, "cpus": 1,
-      "port": 2000}, "bad_name is not valid for hostname"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "`id` not provided"),
+        ({"hostname": "a"}, "`id` not provided"),
+        ({"id": "not-a-uuid"}, "not-a-uuid is not a valid agent id (a UUID)"),
+        (
+            {"id": str(uuid.uuid4()), "hostname": "a", "port": 2000},
+            "request is missing field(s): ram, free_ram, cpus",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "hostname": "bad_name",
+                "ram": 64,
+                "free_ram": 0,
+                "cpus": 1,
+                "port": 2000,
+            },
+            "bad_name is not valid for hostname",
+        ),
+    ],
+)
 def test_announce_errors(farm: Harness, body, message) -> None:  # type: ignore[no-untyped-def]
     result = farm.client.simulate_post("/api/v1/agents/", json=body)
     assert result.status_code == 400
@@ -92,43 +133,46 @@ def test_announce_errors(farm: Harness, body, message) -> None:  # type: ignore[
     assert farm.client.simulate_get("/api/v1/agents/").json == []
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("ram", True, "`ram` must be an integer"),
-    ("ram", "5", "`ram` must be an integer"),
-    ("ram", 5.5, "`ram` must be an integer"),
-    ("ram", 15, "`ram` must be between 16 and 262144"),
-    ("ram", 262145, "`ram` must be between 16 and 262144"),
-    ("free_ram", -1, "`free_ram` must be between 0"),
-    ("cpus", 0, "`cpus` must be between 1 and 256"),
-    ("cpus", 257, "`cpus` must be between 1 and 256"),
-    ("port", 1023, "`port` must be between 1024 and 65535"),
-    ("port", 65536, "`port` must be between 1024 and 65535"),
-    ("state", "bogus", "`bogus` is not a valid state"),
-    ("state", 999, "`999` is not a valid state"),
-    ("state", None, "`state` must be a string or an integer"),
-    ("use_address", "carrier-pigeon", "`carrier-pigeon` is not a valid use_address"),
-    ("os_class", "beos", "`beos` is not a valid os_class"),
-    ("remote_ip", "999.1.1.1", "999.1.1.1 is not valid for remote_ip"),
-    ("remote_ip", "0.0.0.0", "0.0.0.0 is not valid for remote_ip"),
-    ("remote_ip", "224.0.0.1", "224.0.0.1 is not valid for remote_ip"),
-    ("os_fullname", "x" * 129, "`os_fullname` must be at most 128 characters long"),
-    ("version", "x" * 17, "`version` must be at most 16 characters long"),
-    ("cpu_name", "Xeon\x00", "`cpu_name` must not contain control characters"),
-    ("gpus", ["GTX\x00"], "is not a valid GPU name"),
-    ("ram_allocation", "0.5", "`ram_allocation` must be a number"),
-    ("ram_allocation", 0, "`ram_allocation` must be above 0"),
-    ("restart_requested", 1, "`restart_requested` must be a boolean"),
-    ("mac_addresses", ["aa:bb"], "aa:bb is not a valid MAC address"),
-    ("mac_addresses", "aa:bb:cc:dd:ee:ff", "`mac_addresses` must be a list"),
-    ("mac_addresses", [1], "`mac_addresses` must be a list of strings"),
-    ("gpus", [None], "`gpus` must be a list of strings"),
-    ("last_heard_from", "2020-01-01T00:00:00", "`last_heard_from` cannot be set: read-only"),
-    ("last_polled", None, "`last_polled` cannot be set: read-only"),
-    ("tags", [], "request contains field(s) that do not exist: tags"),
-    ("tasks", [], "request contains field(s) that do not exist: tasks"),
-    ("software_versions", [], "request contains field(s) that do not exist: software_versions"),
-    ("colour", "red", "request contains field(s) that do not exist: colour"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("ram", True, "`ram` must be an integer"),
+        ("ram", "5", "`ram` must be an integer"),
+        ("ram", 5.5, "`ram` must be an integer"),
+        ("ram", 15, "`ram` must be between 16 and 262144"),
+        ("ram", 262145, "`ram` must be between 16 and 262144"),
+        ("free_ram", -1, "`free_ram` must be between 0"),
+        ("cpus", 0, "`cpus` must be between 1 and 256"),
+        ("cpus", 257, "`cpus` must be between 1 and 256"),
+        ("port", 1023, "`port` must be between 1024 and 65535"),
+        ("port", 65536, "`port` must be between 1024 and 65535"),
+        ("state", "bogus", "`bogus` is not a valid state"),
+        ("state", 999, "`999` is not a valid state"),
+        ("state", None, "`state` must be a string or an integer"),
+        ("use_address", "carrier-pigeon", "`carrier-pigeon` is not a valid use_address"),
+        ("os_class", "beos", "`beos` is not a valid os_class"),
+        ("remote_ip", "999.1.1.1", "999.1.1.1 is not valid for remote_ip"),
+        ("remote_ip", "0.0.0.0", "0.0.0.0 is not valid for remote_ip"),
+        ("remote_ip", "224.0.0.1", "224.0.0.1 is not valid for remote_ip"),
+        ("os_fullname", "x" * 129, "`os_fullname` must be at most 128 characters long"),
+        ("version", "x" * 17, "`version` must be at most 16 characters long"),
+        ("cpu_name", "Xeon\x00", "`cpu_name` must not contain control characters"),
+        ("gpus", ["GTX\x00"], "is not a valid GPU name"),
+        ("ram_allocation", "0.5", "`ram_allocation` must be a number"),
+        ("ram_allocation", 0, "`ram_allocation` must be above 0"),
+        ("restart_requested", 1, "`restart_requested` must be a boolean"),
+        ("mac_addresses", ["aa:bb"], "aa:bb is not a valid MAC address"),
+        ("mac_addresses", "aa:bb:cc:dd:ee:ff", "`mac_addresses` must be a list"),
+        ("mac_addresses", [1], "`mac_addresses` must be a list of strings"),
+        ("gpus", [None], "`gpus` must be a list of strings"),
+        ("last_heard_from", "2020-01-01T00:00:00", "`last_heard_from` cannot be set: read-only"),
+        ("last_polled", None, "`last_polled` cannot be set: read-only"),
+        ("tags", [], "request contains field(s) that do not exist: tags"),
+        ("tasks", [], "request contains field(s) that do not exist: tasks"),
+        ("software_versions", [], "request contains field(s) that do not exist: software_versions"),
+        ("colour", "red", "request contains field(s) that do not exist: colour"),
+    ],
+)
 def test_bad_fields_are_400s_that_change_nothing(farm: Harness, field, value, message) -> None:  # type: ignore[no-untyped-def]
     agent_id = uuid.uuid4()
     before = farm.announce(agent_id).json
@@ -141,11 +185,21 @@ def test_bad_fields_are_400s_that_change_nothing(farm: Harness, field, value, me
     assert farm.client.simulate_get(f"/api/v1/agents/{agent_id}").json == before
 
 
-@pytest.mark.parametrize("assignments", [
-    [], "x", 1, {"a": 1}, {"a": {}}, {"a": {"tasks": 1}}, {"a": {"tasks": [1]}},
-    {"a": {"tasks": [{"id": "1"}]}}, {"a": {"tasks": [{"id": True}]}},
-    {"a": {"tasks": [{"frame": 1}]}},
-])
+@pytest.mark.parametrize(
+    "assignments",
+    [
+        [],
+        "x",
+        1,
+        {"a": 1},
+        {"a": {}},
+        {"a": {"tasks": 1}},
+        {"a": {"tasks": [1]}},
+        {"a": {"tasks": [{"id": "1"}]}},
+        {"a": {"tasks": [{"id": True}]}},
+        {"a": {"tasks": [{"frame": 1}]}},
+    ],
+)
 def test_malformed_current_assignments_are_400(farm: Harness, assignments) -> None:  # type: ignore[no-untyped-def]
     result = farm.announce(current_assignments=assignments)
     assert result.status_code == 400
@@ -165,8 +219,11 @@ def test_a_disabled_agent_stays_disabled_when_it_announces_online(farm: Harness)
 
 def test_mac_addresses_and_gpus_replace_the_agents_sets(farm: Harness) -> None:
     agent_id = uuid.uuid4()
-    first = farm.announce(agent_id, mac_addresses=["AA:BB:CC:DD:EE:FF", "aa:bb:cc:dd:ee:ff"],
-                          gpus=["GTX 1080", "Quadro P5000"])
+    first = farm.announce(
+        agent_id,
+        mac_addresses=["AA:BB:CC:DD:EE:FF", "aa:bb:cc:dd:ee:ff"],
+        gpus=["GTX 1080", "Quadro P5000"],
+    )
     assert first.json["mac_addresses"] == ["aa:bb:cc:dd:ee:ff"]
     assert first.json["gpus"] == ["GTX 1080", "Quadro P5000"]
     second = farm.announce(agent_id, gpus=["Quadro P5000"], mac_addresses=[])
@@ -197,16 +254,28 @@ def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_pa
 
 def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for farm in make_harness(database_url, tmp_path, FARM_TRUSTED_PROXIES="10.0.0.0/8"):
-        body = {"id": str(uuid.uuid4()), "hostname": "a", "ram": 64, "free_ram": 0, "cpus": 1,
-                "port": 2000}
+        body = {
+            "id": str(uuid.uuid4()),
+            "hostname": "a",
+            "ram": 64,
+            "free_ram": 0,
+            "cpus": 1,
+            "port": 2000,
+        }
         via_proxy = farm.client.simulate_post(
-            "/api/v1/agents", json=body, remote_addr="10.0.0.2",
-            headers={"X-Forwarded-For": "192.168.1.50, 10.0.0.3"})
+            "/api/v1/agents",
+            json=body,
+            remote_addr="10.0.0.2",
+            headers={"X-Forwarded-For": "192.168.1.50, 10.0.0.3"},
+        )
         assert via_proxy.json["remote_ip"] == "192.168.1.50"
         body["id"] = str(uuid.uuid4())
         spoofed = farm.client.simulate_post(
-            "/api/v1/agents", json=body, remote_addr="192.168.7.7",
-            headers={"X-Forwarded-For": "10.9.9.9"})
+            "/api/v1/agents",
+            json=body,
+            remote_addr="192.168.7.7",
+            headers={"X-Forwarded-For": "10.9.9.9"},
+        )
         assert spoofed.json["remote_ip"] == "192.168.7.7"
 
 
@@ -231,29 +300,34 @@ def test_announce_reconciles_current_assignments(farm: Harness) -> None:
 
 # -- body handling ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/api/v1/agents/", f"/api/v1/agents/{uuid.uuid4()}"])
 def test_bodies_must_be_json_objects(farm: Harness, path: str) -> None:
     for body in (b"[1, 2]", b"5", b'"x"', b"null"):
-        result = farm.client.simulate_post(path, body=body,
-                                           headers={"Content-Type": "application/json"})
+        result = farm.client.simulate_post(
+            path, body=body, headers={"Content-Type": "application/json"}
+        )
         assert result.status_code == 400
         assert error_of(result) == "request body must be a JSON object"
-    malformed = farm.client.simulate_post(path, body=b"{nope",
-                                          headers={"Content-Type": "application/json"})
+    malformed = farm.client.simulate_post(
+        path, body=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert malformed.status_code == 400 and error_of(malformed)
-    empty = farm.client.simulate_post(path, body=b"",
-                                      headers={"Content-Type": "application/json"})
+    empty = farm.client.simulate_post(path, body=b"", headers={"Content-Type": "application/json"})
     assert empty.status_code == 400 and error_of(empty)
-    wrong_type = farm.client.simulate_post(path, body=b"id=1",
-                                           headers={"Content-Type": "text/plain"})
+    wrong_type = farm.client.simulate_post(
+        path, body=b"id=1", headers={"Content-Type": "text/plain"}
+    )
     assert wrong_type.status_code == 415 and error_of(wrong_type)
 
 
 def test_a_charset_parameter_is_fine(farm: Harness) -> None:
     result = farm.client.simulate_post(
-        "/api/v1/agents", body=b'{"id": "%s", "hostname": "a", "ram": 64, "free_ram": 0, '
+        "/api/v1/agents",
+        body=b'{"id": "%s", "hostname": "a", "ram": 64, "free_ram": 0, '
         b'"cpus": 1, "port": 2000}' % str(uuid.uuid4()).encode(),
-        headers={"Content-Type": "application/json; charset=utf-8"})
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     assert result.status_code == 201
 
 
@@ -265,6 +339,7 @@ def test_wrong_methods_are_405_with_an_error(farm: Harness) -> None:
 
 
 # -- listing ----------------------------------------------------------------------------------
+
 
 def test_list_returns_exactly_four_keys_ordered_by_hostname_then_id(farm: Harness) -> None:
     ids = [uuid.uuid4() for _ in range(3)]
@@ -298,11 +373,23 @@ def test_list_filters(farm: Harness) -> None:
     assert names("colour=red") == ["big", "gone", "small"]
 
 
-@pytest.mark.parametrize("query", [
-    "min_ram=lots", "max_ram=1.5", "min_cpus=", "max_cpus=x", "hostname=bad_name",
-    "remote_ip=1.2.3", "port=80", "port=abc", "state=sleepy", "limit=0", "offset=-1",
-    "min_ram=1&min_ram=2",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "min_ram=lots",
+        "max_ram=1.5",
+        "min_cpus=",
+        "max_cpus=x",
+        "hostname=bad_name",
+        "remote_ip=1.2.3",
+        "port=80",
+        "port=abc",
+        "state=sleepy",
+        "limit=0",
+        "offset=-1",
+        "min_ram=1&min_ram=2",
+    ],
+)
 def test_bad_filters_are_400(farm: Harness, query: str) -> None:
     result = farm.client.simulate_get("/api/v1/agents/", query_string=query)
     assert result.status_code == 400
@@ -310,6 +397,7 @@ def test_bad_filters_are_400(farm: Harness, query: str) -> None:
 
 
 # -- one agent ----------------------------------------------------------------------------------
+
 
 def test_get_unknown_and_malformed_ids(farm: Harness) -> None:
     agent_id = uuid.uuid4()
@@ -335,8 +423,7 @@ def test_update_errors(farm: Harness) -> None:
     assert missing.status_code == 404 and "not found" in error_of(missing)
     agent_id = uuid.uuid4()
     farm.announce(agent_id)
-    other = farm.client.simulate_post(f"/api/v1/agents/{agent_id}",
-                                      json={"id": str(uuid.uuid4())})
+    other = farm.client.simulate_post(f"/api/v1/agents/{agent_id}", json={"id": str(uuid.uuid4())})
     assert other.status_code == 400 and "does not match" in error_of(other)
     assert farm.client.simulate_get(f"/api/v1/agents/{agent_id}").status_code == 200
 
@@ -346,8 +433,10 @@ def test_update_with_upgrade_to_asks_the_queue_to_update_the_agent(farm: Harness
     farm.announce(agent_id)
     farm.queue.calls.clear()
     farm.client.simulate_post(f"/api/v1/agents/{agent_id}", json={"upgrade_to": "1.0.0"})
-    assert farm.queue.calls == [("update_agent", (agent_id,)),
-                                ("assign_tasks_to_agent", (agent_id,))]
+    assert farm.queue.calls == [
+        ("update_agent", (agent_id,)),
+        ("assign_tasks_to_agent", (agent_id,)),
+    ]
 
 
 def test_going_offline_releases_unfinished_tasks(farm: Harness) -> None:
@@ -356,8 +445,10 @@ def test_going_offline_releases_unfinished_tasks(farm: Harness) -> None:
     job = farm.job()
     running = farm.task(job, agent_id=agent_id, state=WorkState.RUNNING, sent_to_agent=True)
     done = farm.task(job, agent_id=agent_id, state=WorkState.DONE, frame=2.0)
-    result = farm.client.simulate_post(f"/api/v1/agents/{agent_id}", json={
-        "state": "offline", "current_assignments": {}, "free_ram": 100})
+    result = farm.client.simulate_post(
+        f"/api/v1/agents/{agent_id}",
+        json={"state": "offline", "current_assignments": {}, "free_ram": 100},
+    )
     assert result.status_code == 200 and result.json["state"] == "offline"
     released = farm.get_task(running.id)
     assert (released.agent_id, released.state, released.failures) == (None, None, 0)
@@ -396,6 +487,7 @@ def test_delete_is_204_either_way_and_releases_tasks(farm: Harness) -> None:
 
 # -- an agent's tasks -----------------------------------------------------------------------------
 
+
 def test_tasks_of_an_agent_with_their_job_summary(farm: Harness) -> None:
     agent_id = uuid.uuid4()
     farm.announce(agent_id)
@@ -426,12 +518,15 @@ def test_assigning_a_task_by_hand(farm: Harness) -> None:
     assert ("send_tasks_to_agent", (second,)) in farm.queue.calls
 
 
-@pytest.mark.parametrize(("body", "status", "message"), [
-    ({}, 400, "No id given for task"),
-    ({"id": 1, "agent": "x"}, 400, "Unknown keys in request"),
-    ({"id": "1"}, 400, "`id` must be an integer"),
-    ({"id": 987654}, 404, "Task not found"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({}, 400, "No id given for task"),
+        ({"id": 1, "agent": "x"}, 400, "Unknown keys in request"),
+        ({"id": "1"}, 400, "`id` must be an integer"),
+        ({"id": 987654}, 404, "Task not found"),
+    ],
+)
 def test_assigning_errors(farm: Harness, body, status, message) -> None:  # type: ignore[no-untyped-def]
     agent_id = uuid.uuid4()
     farm.announce(agent_id)

@@ -33,7 +33,8 @@ def drop_connections_of(harness: Harness) -> int:
     with psycopg.connect(conninfo, autocommit=True) as admin:
         rows = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
     return len(rows)
 
 
@@ -82,17 +83,25 @@ def test_a_missing_table_is_a_bug_not_an_outage(tmp_path: Path) -> None:
 
 
 @needs_postgres
-def test_queue_consumers_ping_and_never_see_the_dropped_connection(pg_farm: Harness,
-                                                                   tmp_path: Path) -> None:
+def test_queue_consumers_ping_and_never_see_the_dropped_connection(
+    pg_farm: Harness, tmp_path: Path
+) -> None:
     from farm_adapters.composition import build_runtime
     from farm_adapters.settings import Settings
 
     agent_id = uuid.uuid4()
     assert pg_farm.announce(agent_id).status_code == 201
-    consumer = build_runtime(Settings.load({
-        "FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": str(
-            pg_farm.runtime.engine.url.render_as_string(hide_password=False)),
-        "FARM_QUEUE_URL": "immediate"}))  # as `farm worker` builds it: pinging
+    consumer = build_runtime(
+        Settings.load(
+            {
+                "FARM_DATA_DIR": str(tmp_path),
+                "FARM_DATABASE_URL": str(
+                    pg_farm.runtime.engine.url.render_as_string(hide_password=False)
+                ),
+                "FARM_QUEUE_URL": "immediate",
+            }
+        )
+    )  # as `farm worker` builds it: pinging
     try:
         assert consumer.farm.agents.get(agent_id).id == agent_id
         assert drop_connections_of(pg_farm) >= 1

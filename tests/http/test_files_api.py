@@ -20,16 +20,19 @@ def logs_path(farm: Harness, attempt: int = 1) -> tuple[str, int, int]:
 def test_a_log_is_registered_uploaded_listed_and_downloaded(farm: Harness) -> None:
     path, _, task_id = logs_path(farm)
     agent_id = str(uuid.uuid4())
-    created = farm.client.simulate_post(path + "/", json={"identifier": "2026-01-01_frame1.csv",
-                                                          "agent_id": agent_id})
+    created = farm.client.simulate_post(
+        path + "/", json={"identifier": "2026-01-01_frame1.csv", "agent_id": agent_id}
+    )
     assert created.status_code == 201
     assert created.json["agent_id"] == agent_id and created.json["size"] is None
-    again = farm.client.simulate_post(path, json={"identifier": "2026-01-01_frame1.csv",
-                                                  "agent_id": agent_id})
+    again = farm.client.simulate_post(
+        path, json={"identifier": "2026-01-01_frame1.csv", "agent_id": agent_id}
+    )
     assert again.status_code == 200
     text = "time,level,message\n" + "".join(f"{i},info,line {i}\n" for i in range(20000))
-    upload = farm.client.simulate_put(f"{path}/2026-01-01_frame1.csv/logfile", body=text,
-                                      headers=CSV)
+    upload = farm.client.simulate_put(
+        f"{path}/2026-01-01_frame1.csv/logfile", body=text, headers=CSV
+    )
     assert upload.status_code == 201 and upload.json["size"] == len(text)
     download = farm.client.simulate_get(f"{path}/2026-01-01_frame1.csv/logfile")
     assert download.status_code == 200 and download.text == text
@@ -38,14 +41,17 @@ def test_a_log_is_registered_uploaded_listed_and_downloaded(farm: Harness) -> No
     assert state.status_code == 200 and state.json["state"] == "done"
     listed = farm.client.simulate_get(path).json
     assert [(l["identifier"], l["size"], l["state"]) for l in listed] == [
-        ("2026-01-01_frame1.csv", len(text), "done")]
+        ("2026-01-01_frame1.csv", len(text), "done")
+    ]
     other_attempt = path.replace("/attempts/1/", "/attempts/2/")
     assert farm.client.simulate_get(other_attempt).json == []
     assert task_id
 
 
-@pytest.mark.parametrize(("identifier", "status"), [
-    ("../../etc/passwd", 400), ("..", 400), (".hidden", 400), ("a b", 400), ("x" * 256, 400)])
+@pytest.mark.parametrize(
+    ("identifier", "status"),
+    [("../../etc/passwd", 400), ("..", 400), (".hidden", 400), ("a b", 400), ("x" * 256, 400)],
+)
 def test_identifiers_that_could_escape_are_refused(farm: Harness, identifier, status) -> None:  # type: ignore[no-untyped-def]
     path, _, _ = logs_path(farm)
     result = farm.client.simulate_post(path, json={"identifier": identifier})
@@ -55,11 +61,14 @@ def test_identifiers_that_could_escape_are_refused(farm: Harness, identifier, st
 def test_log_errors(farm: Harness) -> None:
     path, job_id, task_id = logs_path(farm)
     unregistered = farm.client.simulate_put(f"{path}/nope.csv/logfile", body="x", headers=CSV)
-    assert unregistered.status_code == 404 and "Log nope.csv not found" in unregistered.json["error"]
+    assert (
+        unregistered.status_code == 404 and "Log nope.csv not found" in unregistered.json["error"]
+    )
     farm.client.simulate_post(path, json={"identifier": "a.csv"})
     assert farm.client.simulate_get(f"{path}/a.csv/logfile").status_code == 404
-    wrong_type = farm.client.simulate_put(f"{path}/a.csv/logfile", body="x",
-                                          headers={"Content-Type": "application/json"})
+    wrong_type = farm.client.simulate_put(
+        f"{path}/a.csv/logfile", body="x", headers={"Content-Type": "application/json"}
+    )
     assert wrong_type.status_code == 415 and wrong_type.json["error"]
     other_job = farm.job()
     elsewhere = f"/api/v1/jobs/{other_job.id}/tasks/{task_id}/attempts/1/logs"
@@ -71,17 +80,25 @@ def test_log_errors(farm: Harness) -> None:
 
 
 def test_uploads_over_the_limit_are_413_and_keep_nothing(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    for farm in make_harness(database_url, tmp_path, FARM_MAX_LOG_BYTES="100",
-                             FARM_MAX_UPDATE_BYTES="100"):
+    for farm in make_harness(
+        database_url, tmp_path, FARM_MAX_LOG_BYTES="100", FARM_MAX_UPDATE_BYTES="100"
+    ):
         path, _, _ = logs_path(farm)
         farm.client.simulate_post(path, json={"identifier": "a.csv"})
-        assert farm.client.simulate_put(f"{path}/a.csv/logfile", body="x" * 100,
-                                        headers=CSV).status_code == 201
+        assert (
+            farm.client.simulate_put(
+                f"{path}/a.csv/logfile", body="x" * 100, headers=CSV
+            ).status_code
+            == 201
+        )
         big = farm.client.simulate_put(f"{path}/a.csv/logfile", body="y" * 101, headers=CSV)
         assert big.status_code == 413 and big.json["error"]
         assert farm.client.simulate_get(f"{path}/a.csv/logfile").text == "x" * 100
-        update = farm.client.simulate_put("/api/v1/agents/updates/1.0", body=b"z" * 101,
-                                          headers={"Content-Type": "application/zip"})
+        update = farm.client.simulate_put(
+            "/api/v1/agents/updates/1.0",
+            body=b"z" * 101,
+            headers={"Content-Type": "application/zip"},
+        )
         assert update.status_code == 413
         assert farm.client.simulate_get("/api/v1/agents/updates/1.0").status_code == 404
         leftovers = [p for p in (tmp_path / "files").rglob("*") if p.name.startswith(".upload")]
@@ -91,10 +108,10 @@ def test_uploads_over_the_limit_are_413_and_keep_nothing(database_url: str, tmp_
 def test_agent_updates(farm: Harness) -> None:
     archive = bytes(range(256)) * 100
     zip_type = {"Content-Type": "application/zip"}
-    created = farm.client.simulate_put("/api/v1/agents/updates/0.8.7", body=archive,
-                                       headers=zip_type)
-    assert created.status_code == 201 and created.json == {"version": "0.8.7",
-                                                           "size": len(archive)}
+    created = farm.client.simulate_put(
+        "/api/v1/agents/updates/0.8.7", body=archive, headers=zip_type
+    )
+    assert created.status_code == 201 and created.json == {"version": "0.8.7", "size": len(archive)}
     download = farm.client.simulate_get("/api/v1/agents/updates/0.8.7")
     assert download.status_code == 200 and download.content == archive
     assert download.headers["content-type"] == "application/zip"
@@ -103,8 +120,13 @@ def test_agent_updates(farm: Harness) -> None:
     for bad in ("latest", "1.2.3.4", "1.0-evil"):
         result = farm.client.simulate_get(f"/api/v1/agents/updates/{bad}")
         assert result.status_code == 400 and "not a valid agent version" in result.json["error"]
-    assert farm.client.simulate_put("/api/v1/agents/updates/1.0-dev2", body=b"zip",
-                                    headers=zip_type).status_code == 201
-    wrong = farm.client.simulate_put("/api/v1/agents/updates/1.0", body=b"zip",
-                                     headers={"Content-Type": "text/plain"})
+    assert (
+        farm.client.simulate_put(
+            "/api/v1/agents/updates/1.0-dev2", body=b"zip", headers=zip_type
+        ).status_code
+        == 201
+    )
+    wrong = farm.client.simulate_put(
+        "/api/v1/agents/updates/1.0", body=b"zip", headers={"Content-Type": "text/plain"}
+    )
     assert wrong.status_code == 415

@@ -13,10 +13,11 @@ JOB = {"title": "shot_010", "jobtype": "render", "start": 1, "end": 10}
 
 @pytest.fixture
 def jobs(farm: Harness) -> Harness:
-    farm.client.simulate_post("/api/v1/software", json={"software": "blender", "versions": [
-        {"version": "2.79"}, {"version": "2.80"}]})
-    created = farm.client.simulate_post("/api/v1/jobtypes", json={"name": "render",
-                                                                   "max_batch": 4})
+    farm.client.simulate_post(
+        "/api/v1/software",
+        json={"software": "blender", "versions": [{"version": "2.79"}, {"version": "2.80"}]},
+    )
+    created = farm.client.simulate_post("/api/v1/jobtypes", json={"name": "render", "max_batch": 4})
     assert created.status_code == 201
     return farm
 
@@ -28,15 +29,25 @@ def submit(farm: Harness, **fields: object) -> dict:
 
 
 def test_submit_creates_one_task_per_frame(jobs: Harness) -> None:
-    job = submit(jobs, by=2, priority=10, weight=30, requeue=-1, ram=4096, cpus=4,
-                 data={"command": ["echo", "{frame}"]}, environ={"SHOT": "010"},
-                 tags=["lighting"], software_requirements=[{"software": "blender",
-                                                            "min_version": "2.79"}])
+    job = submit(
+        jobs,
+        by=2,
+        priority=10,
+        weight=30,
+        requeue=-1,
+        ram=4096,
+        cpus=4,
+        data={"command": ["echo", "{frame}"]},
+        environ={"SHOT": "010"},
+        tags=["lighting"],
+        software_requirements=[{"software": "blender", "min_version": "2.79"}],
+    )
     assert job["state"] == "queued" and job["jobtype"] == "render"
     assert job["tasks"]["queued"] == 5
     assert (job["start"], job["end"], job["by"], job["priority"]) == (1.0, 10.0, 2.0, 10)
     assert job["software_requirements"] == [
-        {"software": "blender", "min_version": "2.79", "max_version": None}]
+        {"software": "blender", "min_version": "2.79", "max_version": None}
+    ]
     tasks = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks/").json
     assert [t["frame"] for t in tasks] == [1.0, 3.0, 5.0, 7.0, 9.0]
     assert all(t["state"] == "queued" and t["job_id"] == job["id"] for t in tasks)
@@ -49,23 +60,26 @@ def test_decimal_frames(jobs: Harness) -> None:
     assert frames == [1.0, 1.25, 1.5, 1.75, 2.0]
 
 
-@pytest.mark.parametrize(("fields", "status", "message"), [
-    ({"jobtype": None}, 400, "No jobtype specified"),
-    ({"jobtype": "nope"}, 404, "JobType nope not found"),
-    ({"end": 0}, 400, "`end` must be larger than or equal to start"),
-    ({"by": "2"}, 400, "`by` needs to be of type decimal or int"),
-    ({"by": None}, 400, "`by` needs to be of type decimal or int"),
-    ({"start": "1"}, 400, "`start` must be a number"),
-    ({"title": None}, 400, "`title` must be a string"),
-    ({"priority": 5000}, 400, "`priority` must be between -1000 and 1000"),
-    ({"environ": {"A": 1}}, 400, "`environ` must map names to strings"),
-    ({"data": []}, 400, "`data` must be an object"),
-    ({"tags": "x"}, 400, "`tags` must be a list"),
-    ({"parents": [12345]}, 400, "parent job(s) not found: 12345"),
-    ({"time_started": "now"}, 400, "`time_started` cannot be set manually"),
-    ({"colour": "red"}, 400, "do not exist: colour"),
-    ({"software_requirements": [{"software": "maya"}]}, 404, "Software maya not found"),
-])
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"jobtype": None}, 400, "No jobtype specified"),
+        ({"jobtype": "nope"}, 404, "JobType nope not found"),
+        ({"end": 0}, 400, "`end` must be larger than or equal to start"),
+        ({"by": "2"}, 400, "`by` needs to be of type decimal or int"),
+        ({"by": None}, 400, "`by` needs to be of type decimal or int"),
+        ({"start": "1"}, 400, "`start` must be a number"),
+        ({"title": None}, 400, "`title` must be a string"),
+        ({"priority": 5000}, 400, "`priority` must be between -1000 and 1000"),
+        ({"environ": {"A": 1}}, 400, "`environ` must map names to strings"),
+        ({"data": []}, 400, "`data` must be an object"),
+        ({"tags": "x"}, 400, "`tags` must be a list"),
+        ({"parents": [12345]}, 400, "parent job(s) not found: 12345"),
+        ({"time_started": "now"}, 400, "`time_started` cannot be set manually"),
+        ({"colour": "red"}, 400, "do not exist: colour"),
+        ({"software_requirements": [{"software": "maya"}]}, 404, "Software maya not found"),
+    ],
+)
 def test_bad_submissions(jobs: Harness, fields, status, message) -> None:  # type: ignore[no-untyped-def]
     body = {**JOB, **fields}
     body = {k: v for k, v in body.items() if v is not None or k in ("by", "title")}
@@ -81,26 +95,32 @@ def test_list_get_update_and_delete(jobs: Harness) -> None:
     listed = jobs.client.simulate_get("/api/v1/jobs").json
     assert [j["id"] for j in listed] == [second["id"], first["id"]]
     assert listed[0]["tasks"]["queued"] == 10
-    assert [j["id"] for j in jobs.client.simulate_get(
-        "/api/v1/jobs", params={"title": "a"}).json] == [first["id"]]
+    assert [
+        j["id"] for j in jobs.client.simulate_get("/api/v1/jobs", params={"title": "a"}).json
+    ] == [first["id"]]
     assert jobs.client.simulate_get("/api/v1/jobs/b").json["id"] == second["id"]
     assert jobs.client.simulate_get(f"/api/v1/jobs/{first['id']}").json["title"] == "a"
     assert jobs.client.simulate_get("/api/v1/jobs/zzz").status_code == 404
 
-    paused = jobs.client.simulate_post(f"/api/v1/jobs/{first['id']}",
-                                       json={"state": "paused", "priority": 99})
+    paused = jobs.client.simulate_post(
+        f"/api/v1/jobs/{first['id']}", json={"state": "paused", "priority": 99}
+    )
     assert paused.status_code == 200
     assert (paused.json["state"], paused.json["priority"]) == ("paused", 99)
-    assert [j["id"] for j in jobs.client.simulate_get(
-        "/api/v1/jobs", params={"state": "paused"}).json] == [first["id"]]
-    assert [j["id"] for j in jobs.client.simulate_get(
-        "/api/v1/jobs", params={"state": "queued"}).json] == [second["id"]]
+    assert [
+        j["id"] for j in jobs.client.simulate_get("/api/v1/jobs", params={"state": "paused"}).json
+    ] == [first["id"]]
+    assert [
+        j["id"] for j in jobs.client.simulate_get("/api/v1/jobs", params={"state": "queued"}).json
+    ] == [second["id"]]
     resumed = jobs.client.simulate_post(f"/api/v1/jobs/{first['id']}", json={"state": "queued"})
     assert resumed.json["state"] == "queued"
-    for body, message in [({"time_submitted": "x"}, "`time_submitted` cannot be set manually"),
-                          ({"start": 5}, "`start` cannot be changed"),
-                          ({"state": "done"}, "is not a state a job can be set to"),
-                          ({"weight": "heavy"}, "`weight` must be an integer")]:
+    for body, message in [
+        ({"time_submitted": "x"}, "`time_submitted` cannot be set manually"),
+        ({"start": 5}, "`start` cannot be changed"),
+        ({"state": "done"}, "is not a state a job can be set to"),
+        ({"weight": "heavy"}, "`weight` must be an integer"),
+    ]:
         result = jobs.client.simulate_post(f"/api/v1/jobs/{first['id']}", json=body)
         assert result.status_code == 400 and message in result.json["error"]
     assert jobs.client.simulate_post("/api/v1/jobs/a", json={}).status_code == 404
@@ -117,8 +137,9 @@ def assign_first_task(jobs: Harness) -> tuple[dict, uuid.UUID, dict]:
     agent_id = uuid.uuid4()
     jobs.announce(agent_id)
     task = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json[0]
-    assigned = jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks",
-                                         json={"id": task["id"]})
+    assigned = jobs.client.simulate_post(
+        f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]}
+    )
     assert assigned.status_code == 200
     return job, agent_id, assigned.json
 
@@ -127,14 +148,16 @@ def test_the_agent_report_channel(jobs: Harness) -> None:
     job, agent_id, task = assign_first_task(jobs)
     path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
     assert jobs.client.simulate_get(path).json["state"] == "assigned"
-    running = jobs.client.simulate_post(path, json={"state": "running", "progress": 0.5,
-                                                    "time_started": "now"})
+    running = jobs.client.simulate_post(
+        path, json={"state": "running", "progress": 0.5, "time_started": "now"}
+    )
     assert running.status_code == 200
     assert (running.json["state"], running.json["progress"]) == ("running", 0.5)
     assert running.json["time_started"] is not None
     assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json["state"] == "running"
-    done = jobs.client.simulate_post(path, json={"state": "done"},
-                                     headers={"X-Farm-Agent-Id": str(agent_id)})
+    done = jobs.client.simulate_post(
+        path, json={"state": "done"}, headers={"X-Farm-Agent-Id": str(agent_id)}
+    )
     assert done.status_code == 200 and done.json["state"] == "done"
     late = jobs.client.simulate_post(path, json={"state": "running"})
     assert late.status_code == 200 and late.json["state"] == "done"
@@ -142,18 +165,21 @@ def test_the_agent_report_channel(jobs: Harness) -> None:
     assert [t["state"] for t in tasks] == ["done"]
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"time_started": "2020-01-01"}, "`time_started` cannot be set manually"),
-    ({"time_finished": "now"}, "`time_finished` cannot be set manually"),
-    ({"job_id": 1}, "`job_id` cannot be changed"),
-    ({"frame": 2}, "`frame` cannot be changed"),
-    ({"colour": "red", "attempts": 1}, "Unknown columns in request: attempts, colour"),
-    ({"agent_id": str(uuid.uuid4())}, "`agent_id` can only be set to null"),
-    ({"state": "paused"}, "`paused` is not a valid state"),
-    ({"state": 5}, "`state` must be a string"),
-    ({"progress": 2}, "`progress` must be between 0 and 1"),
-    ({"progress": "half"}, "`progress` must be a number"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"time_started": "2020-01-01"}, "`time_started` cannot be set manually"),
+        ({"time_finished": "now"}, "`time_finished` cannot be set manually"),
+        ({"job_id": 1}, "`job_id` cannot be changed"),
+        ({"frame": 2}, "`frame` cannot be changed"),
+        ({"colour": "red", "attempts": 1}, "Unknown columns in request: attempts, colour"),
+        ({"agent_id": str(uuid.uuid4())}, "`agent_id` can only be set to null"),
+        ({"state": "paused"}, "`paused` is not a valid state"),
+        ({"state": 5}, "`state` must be a string"),
+        ({"progress": 2}, "`progress` must be between 0 and 1"),
+        ({"progress": "half"}, "`progress` must be a number"),
+    ],
+)
 def test_report_errors_change_nothing(jobs: Harness, body, message) -> None:  # type: ignore[no-untyped-def]
     job, _, task = assign_first_task(jobs)
     path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
@@ -170,8 +196,9 @@ def test_a_stale_report_is_409(jobs: Harness) -> None:
     other = uuid.uuid4()
     jobs.announce(other, hostname="other")
     jobs.client.simulate_post(f"/api/v1/agents/{other}/tasks", json={"id": task["id"]})
-    stale = jobs.client.simulate_post(path, json={"state": "done"},
-                                      headers={"X-Farm-Agent-Id": str(agent_id)})
+    stale = jobs.client.simulate_post(
+        path, json={"state": "done"}, headers={"X-Farm-Agent-Id": str(agent_id)}
+    )
     assert stale.status_code == 409 and "not assigned to agent" in stale.json["error"]
     given_back = jobs.client.simulate_post(path, json={"state": "queued", "agent_id": None})
     assert given_back.json["agent_id"] is None
@@ -192,17 +219,20 @@ def test_a_task_must_belong_to_the_job_in_the_url(jobs: Harness) -> None:
     assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks/999999").status_code == 404
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), [
-    ("get", "/api/v1/jobs/1180591620717411303424", None, 404),
-    ("get", "/api/v1/jobs/4294967296/tasks", None, 404),
-    ("get", "/api/v1/jobs/1/tasks/4294967296", None, 404),
-    ("get", "/api/v1/jobtypes/4294967296", None, 404),
-    ("get", "/api/v1/jobtypes/render/versions/4294967296", None, 404),
-    ("get", "/api/v1/jobs/1/tasks/1/attempts/4294967296/logs", None, 404),
-    ("post", "/api/v1/jobs", {**JOB, "jobtype": "4294967296"}, 404),
-    ("post", "/api/v1/jobs", {**JOB, "jobtype_version": 4294967296}, 400),
-    ("post", "/api/v1/jobs", {**JOB, "parents": [4294967296]}, 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("get", "/api/v1/jobs/1180591620717411303424", None, 404),
+        ("get", "/api/v1/jobs/4294967296/tasks", None, 404),
+        ("get", "/api/v1/jobs/1/tasks/4294967296", None, 404),
+        ("get", "/api/v1/jobtypes/4294967296", None, 404),
+        ("get", "/api/v1/jobtypes/render/versions/4294967296", None, 404),
+        ("get", "/api/v1/jobs/1/tasks/1/attempts/4294967296/logs", None, 404),
+        ("post", "/api/v1/jobs", {**JOB, "jobtype": "4294967296"}, 404),
+        ("post", "/api/v1/jobs", {**JOB, "jobtype_version": 4294967296}, 400),
+        ("post", "/api/v1/jobs", {**JOB, "parents": [4294967296]}, 400),
+    ],
+)
 def test_numbers_beyond_storage_are_clean_4xx(jobs: Harness, method, path, body, status) -> None:  # type: ignore[no-untyped-def]
     if method == "get":
         result = jobs.client.simulate_get(path)
@@ -215,8 +245,7 @@ def test_numbers_beyond_storage_are_clean_4xx(jobs: Harness, method, path, body,
 def test_assigning_a_task_id_beyond_storage_is_not_found(jobs: Harness) -> None:
     agent_id = uuid.uuid4()
     jobs.announce(agent_id)
-    result = jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks",
-                                       json={"id": 4294967296})
+    result = jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json={"id": 4294967296})
     assert result.status_code == 404
     big_filter = jobs.client.simulate_get("/api/v1/agents", params={"min_ram": "9" * 30})
     assert big_filter.status_code == 400
@@ -225,20 +254,25 @@ def test_assigning_a_task_id_beyond_storage_is_not_found(jobs: Harness) -> None:
 def test_text_that_storage_cannot_hold(jobs: Harness) -> None:
     bad_user = jobs.client.simulate_post("/api/v1/jobs", json={**JOB, "user": "ana\x00"})
     assert bad_user.status_code == 400 and "`user`" in bad_user.json["error"]
-    bad_code = jobs.client.simulate_post("/api/v1/jobtypes", json={"name": "nul",
-                                                                    "code": "x = 1\x00"})
+    bad_code = jobs.client.simulate_post(
+        "/api/v1/jobtypes", json={"name": "nul", "code": "x = 1\x00"}
+    )
     assert bad_code.status_code == 400 and "NUL" in bad_code.json["error"]
     job, _, task = assign_first_task(jobs)
     path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
-    report = jobs.client.simulate_post(path, json={"state": "running",
-                                                   "last_error": "line 1\n\x00line 2\t"})
+    report = jobs.client.simulate_post(
+        path, json={"state": "running", "last_error": "line 1\n\x00line 2\t"}
+    )
     assert report.status_code == 200
     assert report.json["last_error"] == "line 1\n\ufffdline 2\t"
 
 
 def test_job_data_and_environ_keep_any_text(jobs: Harness) -> None:
-    job = submit(jobs, data={"note": "a\x00b", "nested": {"list": [1, None, "é"]}},
-                 environ={"PATH": "/bin:/usr/bin", "EMPTY": ""})
+    job = submit(
+        jobs,
+        data={"note": "a\x00b", "nested": {"list": [1, None, "é"]}},
+        environ={"PATH": "/bin:/usr/bin", "EMPTY": ""},
+    )
     fetched = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json
     assert fetched["data"] == {"note": "a\x00b", "nested": {"list": [1, None, "é"]}}
     assert fetched["environ"] == {"PATH": "/bin:/usr/bin", "EMPTY": ""}
@@ -248,28 +282,32 @@ def test_reports_about_an_earlier_attempt_are_409(jobs: Harness) -> None:
     job, agent_id, task = assign_first_task(jobs)
     path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
     jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]})
-    stale = jobs.client.simulate_post(path, json={"state": "done"},
-                                      headers={"X-Farm-Attempt": "1"})
+    stale = jobs.client.simulate_post(path, json={"state": "done"}, headers={"X-Farm-Attempt": "1"})
     assert stale.status_code == 409 and "attempt 2, not 1" in stale.json["error"]
-    current = jobs.client.simulate_post(path, json={"state": "running"},
-                                        headers={"X-Farm-Attempt": "2"})
+    current = jobs.client.simulate_post(
+        path, json={"state": "running"}, headers={"X-Farm-Attempt": "2"}
+    )
     assert current.status_code == 200
-    assert jobs.client.simulate_post(path, json={}, headers={"X-Farm-Attempt": "x"}
-                                     ).status_code == 400
+    assert (
+        jobs.client.simulate_post(path, json={}, headers={"X-Farm-Attempt": "x"}).status_code == 400
+    )
 
 
 def test_a_heartbeat_naming_an_earlier_attempt_does_not_keep_the_task(jobs: Harness) -> None:
     job, agent_id, task = assign_first_task(jobs)
     with jobs.uow() as uow:
         import attrs
+
         stored = uow.tasks.get(task["id"])
-        uow.tasks.save(attrs.evolve(stored, attempts=2, sent_to_agent=True,
-                                    sent_at=jobs.clock.now()))
+        uow.tasks.save(
+            attrs.evolve(stored, attempts=2, sent_to_agent=True, sent_at=jobs.clock.now())
+        )
         uow.commit()
     jobs.clock.advance(60)
     stale = {"a": {"tasks": [{"id": task["id"], "frame": 1.0, "attempt": 1}]}}
-    jobs.client.simulate_post(f"/api/v1/agents/{agent_id}",
-                              json={"state": "running", "current_assignments": stale})
+    jobs.client.simulate_post(
+        f"/api/v1/agents/{agent_id}", json={"state": "running", "current_assignments": stale}
+    )
     requeued = jobs.get_task(task["id"])
     assert (requeued.agent_id, requeued.failures) == (None, 1)
 
@@ -285,7 +323,11 @@ def test_the_blocklist_is_visible_and_can_be_cleared(jobs: Harness) -> None:
         jobs.client.simulate_post(path, json={"state": "failed", "last_error": "exit 1"})
     (entry,) = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/blocklist").json
     assert (entry["agent_id"], entry["failures"], entry["blocked"], entry["refused"]) == (
-        str(agent_id), 3, True, False)
+        str(agent_id),
+        3,
+        True,
+        False,
+    )
     cleared = jobs.client.simulate_delete(f"/api/v1/jobs/{job['id']}/blocklist/{agent_id}")
     assert cleared.status_code == 204
     assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/blocklist").json == []
@@ -302,7 +344,6 @@ def test_agents_say_whether_the_master_will_call_them(jobs: Harness) -> None:
     assert passive["dispatch"]["reason"] == "passive agents are never called"
 
 
-
 def test_tag_requirements_steer_jobs_to_tagged_agents(jobs: Harness) -> None:
     plain, gpu = uuid.uuid4(), uuid.uuid4()
     jobs.announce(plain, hostname="plain")
@@ -311,13 +352,16 @@ def test_tag_requirements_steer_jobs_to_tagged_agents(jobs: Harness) -> None:
     assert tagged.status_code == 200 and tagged.json == ["gpu", "linux"]
     assert jobs.client.simulate_get(f"/api/v1/agents/{gpu}/tags").json == ["gpu", "linux"]
     job = submit(jobs, end=1, tag_requirements=[{"tag": "gpu"}, {"tag": "big", "negate": True}])
-    assert job["tag_requirements"] == [{"tag": "big", "negate": True},
-                                       {"tag": "gpu", "negate": False}]
+    assert job["tag_requirements"] == [
+        {"tag": "big", "negate": True},
+        {"tag": "gpu", "negate": False},
+    ]
     dispatcher = jobs.runtime.dispatcher
     assert dispatcher.assign_tasks_to_agent(plain) == []
     assert dispatcher.assign_tasks_to_agent(gpu) != []
     for body in ({"tags": ["x"]}, ["a", 1], "gpu"):
         bad = jobs.client.simulate_put(f"/api/v1/agents/{gpu}/tags", json=body)
         assert bad.status_code == 400 and bad.json["error"]
-    assert jobs.client.simulate_put(f"/api/v1/agents/{uuid.uuid4()}/tags",
-                                    json=[]).status_code == 404
+    assert (
+        jobs.client.simulate_put(f"/api/v1/agents/{uuid.uuid4()}/tags", json=[]).status_code == 404
+    )

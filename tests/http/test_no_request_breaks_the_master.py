@@ -11,29 +11,62 @@ from hypothesis import strategies as st
 
 from tests.http.conftest import Harness, make_harness
 
-FIELDS = ["id", "hostname", "remote_ip", "use_address", "os_class", "os_fullname", "cpu_name",
-          "ram", "free_ram", "cpus", "port", "time_offset", "version", "upgrade_to",
-          "ram_allocation", "cpu_allocation", "restart_requested", "state", "mac_addresses",
-          "gpus", "current_assignments", "farm_name", "last_heard_from", "tasks", "tags"]
+FIELDS = [
+    "id",
+    "hostname",
+    "remote_ip",
+    "use_address",
+    "os_class",
+    "os_fullname",
+    "cpu_name",
+    "ram",
+    "free_ram",
+    "cpus",
+    "port",
+    "time_offset",
+    "version",
+    "upgrade_to",
+    "ram_allocation",
+    "cpu_allocation",
+    "restart_requested",
+    "state",
+    "mac_addresses",
+    "gpus",
+    "current_assignments",
+    "farm_name",
+    "last_heard_from",
+    "tasks",
+    "tags",
+]
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False,
-                                                                       allow_infinity=False)
-    | st.sampled_from([2**31 - 1, 2**31, 2**32, 2**53, 2**63 - 1, -2**31 - 1, 1e300])
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([2**31 - 1, 2**31, 2**32, 2**53, 2**63 - 1, -(2**31) - 1, 1e300])
     | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 BODY = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), JSON, max_size=8)
 
 KNOWN = uuid.UUID(int=7)
-VALID = {"id": str(KNOWN), "hostname": "node", "ram": 1024, "free_ram": 512, "cpus": 4,
-         "port": 50000}
+VALID = {
+    "id": str(KNOWN),
+    "hostname": "node",
+    "ram": 1024,
+    "free_ram": 512,
+    "cpus": 4,
+    "port": 50000,
+}
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
-                                                                 marks=pytest.mark.postgres)])
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def farm(request, tmp_path_factory) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
     from farm_adapters import schema_migrations
     from farm_adapters.database import create_database_engine
@@ -59,8 +92,11 @@ def snapshot(farm: Harness) -> object:
     return farm.client.simulate_get(f"/api/v1/agents/{KNOWN}").json
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(body=st.one_of(BODY, BODY.map(lambda b: {**VALID, **b}), JSON))
 def test_announce_and_update_never_fail_with_a_500(farm: Harness, body) -> None:  # type: ignore[no-untyped-def]
     before = snapshot(farm)
@@ -74,21 +110,66 @@ def test_announce_and_update_never_fail_with_a_500(farm: Harness, body) -> None:
             before = snapshot(farm)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(params=st.dictionaries(
-    st.sampled_from(["min_ram", "max_ram", "min_cpus", "max_cpus", "hostname", "remote_ip",
-                     "port", "state", "limit", "offset", "other"]),
-    st.text(max_size=12), max_size=4))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    params=st.dictionaries(
+        st.sampled_from(
+            [
+                "min_ram",
+                "max_ram",
+                "min_cpus",
+                "max_cpus",
+                "hostname",
+                "remote_ip",
+                "port",
+                "state",
+                "limit",
+                "offset",
+                "other",
+            ]
+        ),
+        st.text(max_size=12),
+        max_size=4,
+    )
+)
 def test_listing_never_fails_with_a_500(farm: Harness, params) -> None:  # type: ignore[no-untyped-def]
     result = farm.client.simulate_get("/api/v1/agents/", params=params)
     assert result.status_code in (200, 400), result.text
 
 
-JOB_FIELDS = ["title", "jobtype", "jobtype_version", "start", "end", "by", "batch", "priority",
-              "weight", "requeue", "ram", "cpus", "minimum_agents", "maximum_agents", "data",
-              "environ", "tags", "parents", "software_requirements", "user", "state",
-              "time_started", "agent_id", "progress", "last_error", "frame", "job_id"]
+JOB_FIELDS = [
+    "title",
+    "jobtype",
+    "jobtype_version",
+    "start",
+    "end",
+    "by",
+    "batch",
+    "priority",
+    "weight",
+    "requeue",
+    "ram",
+    "cpus",
+    "minimum_agents",
+    "maximum_agents",
+    "data",
+    "environ",
+    "tags",
+    "parents",
+    "software_requirements",
+    "user",
+    "state",
+    "time_started",
+    "agent_id",
+    "progress",
+    "last_error",
+    "frame",
+    "job_id",
+]
 JOB_BODY = st.dictionaries(st.sampled_from(JOB_FIELDS) | st.text(max_size=8), JSON, max_size=8)
 VALID_JOB = {"title": "fuzz", "jobtype": "fuzz", "start": 1, "end": 3}
 
@@ -102,15 +183,22 @@ def job_farm(farm: Harness) -> tuple[Harness, int, int]:
     return farm, job["id"], task["id"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(body=st.one_of(JOB_BODY, JOB_BODY.map(lambda b: {**VALID_JOB, **b}), JSON))
 def test_job_endpoints_never_fail_with_a_500(job_farm, body) -> None:  # type: ignore[no-untyped-def]
     farm, job_id, task_id = job_farm
-    for path in ("/api/v1/jobs", f"/api/v1/jobs/{job_id}",
-                 f"/api/v1/jobs/{job_id}/tasks/{task_id}",
-                 f"/api/v1/jobs/{job_id}/tasks/{task_id}/attempts/1/logs",
-                 "/api/v1/software", "/api/v1/jobtypes"):
+    for path in (
+        "/api/v1/jobs",
+        f"/api/v1/jobs/{job_id}",
+        f"/api/v1/jobs/{job_id}/tasks/{task_id}",
+        f"/api/v1/jobs/{job_id}/tasks/{task_id}/attempts/1/logs",
+        "/api/v1/software",
+        "/api/v1/jobtypes",
+    ):
         result = farm.client.simulate_post(path, json=body)
         assert result.status_code < 500, (path, body, result.text)
         if result.status_code >= 400:

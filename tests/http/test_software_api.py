@@ -11,12 +11,19 @@ from tests.http.conftest import Harness
 
 def test_software_life_cycle(farm: Harness) -> None:
     c = farm.client
-    created = c.simulate_post("/api/v1/software/", json={
-        "software": "blender", "versions": [{"version": "2.79", "rank": 100}, {"version": "2.80"}]})
+    created = c.simulate_post(
+        "/api/v1/software/",
+        json={
+            "software": "blender",
+            "versions": [{"version": "2.79", "rank": 100}, {"version": "2.80"}],
+        },
+    )
     assert created.status_code == 201
     assert created.json["software"] == "blender"
     assert [(v["version"], v["rank"]) for v in created.json["versions"]] == [
-        ("2.79", 100), ("2.80", 200)]
+        ("2.79", 100),
+        ("2.80", 200),
+    ]
     assert c.simulate_post("/api/v1/software", json={"software": "blender"}).status_code == 409
     assert [s["software"] for s in c.simulate_get("/api/v1/software").json] == ["blender"]
     assert c.simulate_get("/api/v1/software/blender").json == created.json
@@ -38,17 +45,23 @@ def test_software_life_cycle(farm: Harness) -> None:
     assert c.simulate_get("/api/v1/software").json == []
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({}, "`software` is required"),
-    ({"software": 5}, "`software` must be a string"),
-    ({"software": "x", "versions": "2.79"}, "`versions` must be a list"),
-    ({"software": "x", "versions": [{"version": 2.79}]}, "must be a string"),
-    ({"software": "x", "versions": [{"version": "1", "rank": "1"}]}, "must be an integer"),
-    ({"software": "x", "versions": [{"version": "1", "colour": "red"}]}, "do not exist: colour"),
-    ({"software": "x", "colour": "red"}, "do not exist: colour"),
-    ({"software": "a/b"}, "not a valid software"),
-    ({"software": "x", "versions": [{"version": "1"}, {"version": "1"}]}, "listed twice"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "`software` is required"),
+        ({"software": 5}, "`software` must be a string"),
+        ({"software": "x", "versions": "2.79"}, "`versions` must be a list"),
+        ({"software": "x", "versions": [{"version": 2.79}]}, "must be a string"),
+        ({"software": "x", "versions": [{"version": "1", "rank": "1"}]}, "must be an integer"),
+        (
+            {"software": "x", "versions": [{"version": "1", "colour": "red"}]},
+            "do not exist: colour",
+        ),
+        ({"software": "x", "colour": "red"}, "do not exist: colour"),
+        ({"software": "a/b"}, "not a valid software"),
+        ({"software": "x", "versions": [{"version": "1"}, {"version": "1"}]}, "listed twice"),
+    ],
+)
 def test_bad_software_bodies_are_400(farm: Harness, body, message) -> None:  # type: ignore[no-untyped-def]
     result = farm.client.simulate_post("/api/v1/software", json=body)
     assert result.status_code == 400, result.json
@@ -57,8 +70,11 @@ def test_bad_software_bodies_are_400(farm: Harness, body, message) -> None:  # t
 
 
 def test_unknown_software_is_404(farm: Harness) -> None:
-    for path in ("/api/v1/software/nope", "/api/v1/software/nope/versions",
-                 "/api/v1/software/nope/versions/1"):
+    for path in (
+        "/api/v1/software/nope",
+        "/api/v1/software/nope/versions",
+        "/api/v1/software/nope/versions/1",
+    ):
         result = farm.client.simulate_get(path)
         assert result.status_code == 404 and "not found" in result.json["error"]
     put = farm.client.simulate_put("/api/v1/software/nope", json={"software": "x"})
@@ -67,8 +83,9 @@ def test_unknown_software_is_404(farm: Harness) -> None:
 
 def test_an_agents_installed_software(farm: Harness) -> None:
     c = farm.client
-    c.simulate_post("/api/v1/software", json={"software": "maya",
-                                              "versions": [{"version": "2018"}]})
+    c.simulate_post(
+        "/api/v1/software", json={"software": "maya", "versions": [{"version": "2018"}]}
+    )
     agent_id = uuid.uuid4()
     farm.announce(agent_id)
     path = f"/api/v1/agents/{agent_id}/software"

@@ -18,21 +18,38 @@ AGENTS = 40
 
 
 def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings.load({"FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": database_url,
-                              "FARM_QUEUE_URL": "immediate", "FARM_THREADS": str(WORKERS)})
-    runtimes = [build_runtime(settings, queue=RecordingQueue(), client=ScriptedAgentClient())
-                for _ in range(WORKERS)]
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": database_url,
+            "FARM_QUEUE_URL": "immediate",
+            "FARM_THREADS": str(WORKERS),
+        }
+    )
+    runtimes = [
+        build_runtime(settings, queue=RecordingQueue(), client=ScriptedAgentClient())
+        for _ in range(WORKERS)
+    ]
     farm = runtimes[0].farm
     try:
         farm.jobtypes.create(JobTypeSpec(name="render", max_batch=3))
         for title in ("a", "b"):
-            farm.jobs.submit(JobSpec(title=title, jobtype="render", start=1, end=60, batch=3,
-                                     maximum_agents=15))
+            farm.jobs.submit(
+                JobSpec(title=title, jobtype="render", start=1, end=60, batch=3, maximum_agents=15)
+            )
         agent_ids = [uuid.uuid4() for _ in range(AGENTS)]
         for number, agent_id in enumerate(agent_ids):
-            farm.agents.announce(AgentChanges(id=str(agent_id), hostname=f"n{number:03}",
-                                              ram=4096, free_ram=4096, cpus=4, port=50000),
-                                 "127.0.0.1")
+            farm.agents.announce(
+                AgentChanges(
+                    id=str(agent_id),
+                    hostname=f"n{number:03}",
+                    ram=4096,
+                    free_ram=4096,
+                    cpus=4,
+                    port=50000,
+                ),
+                "127.0.0.1",
+            )
         claims: list[tuple[uuid.UUID, list[int]]] = []
         errors: list[BaseException] = []
         start = threading.Barrier(WORKERS)

@@ -83,7 +83,8 @@ class TestHttpAgentClient:
         assert "outside" not in (local.error or "")
 
     def test_a_host_name_is_resolved_once_and_called_at_the_address_checked(
-            self, agents, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        self, agents, monkeypatch
+    ) -> None:  # type: ignore[no-untyped-def]
         agent = fake_agent(agents)
         real = socket.getaddrinfo
         asked: list[str] = []
@@ -100,7 +101,8 @@ class TestHttpAgentClient:
 
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
         call = HttpAgentClient(LOOPBACK, retries=0).tasks(
-            f"http://agent.farm.test:{agent.port}/api/v1")
+            f"http://agent.farm.test:{agent.port}/api/v1"
+        )
         assert call.status == 200, call.error
         assert asked == ["agent.farm.test"]
         assert agent.hosts == [f"agent.farm.test:{agent.port}"]
@@ -109,18 +111,25 @@ class TestHttpAgentClient:
         agent = fake_agent(agents)
         agent.assign_answer = lambda body: (302, {"location": "elsewhere"})
         call = HttpAgentClient(LOOPBACK, retries=0).assign(
-            f"http://127.0.0.1:{agent.port}/api/v1", {})
+            f"http://127.0.0.1:{agent.port}/api/v1", {}
+        )
         assert call.status == 302
 
 
 @pytest.fixture
 def runtime(sqlite_url: str, tmp_path) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
-    settings = Settings.load({
-        "FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": sqlite_url,
-        "FARM_QUEUE_URL": "immediate", "FARM_AGENT_NETWORKS": "127.0.0.0/8",
-        "FARM_AGENT_RETRIES": "1", "FARM_AGENT_RETRY_DELAY": "0",
-        "FARM_AGENT_TIMEOUT_SECONDS": "120", "FARM_POLL_BUSY_SECONDS": "60",
-    })
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": sqlite_url,
+            "FARM_QUEUE_URL": "immediate",
+            "FARM_AGENT_NETWORKS": "127.0.0.0/8",
+            "FARM_AGENT_RETRIES": "1",
+            "FARM_AGENT_RETRY_DELAY": "0",
+            "FARM_AGENT_TIMEOUT_SECONDS": "120",
+            "FARM_POLL_BUSY_SECONDS": "60",
+        }
+    )
     runtime = build_runtime(settings, clock=FixedClock())
     runtime.farm.jobtypes.create(JobTypeSpec(name="command", max_batch=2))
     yield runtime
@@ -129,14 +138,18 @@ def runtime(sqlite_url: str, tmp_path) -> Iterator[Runtime]:  # type: ignore[no-
 
 def announce(runtime: Runtime, agent: FakeAgent, name: str) -> uuid.UUID:
     agent_id = uuid.uuid4()
-    runtime.farm.agents.announce(AgentChanges(
-        id=str(agent_id), hostname=name, ram=8192, free_ram=4096, cpus=8, port=agent.port),
-        "127.0.0.1")
+    runtime.farm.agents.announce(
+        AgentChanges(
+            id=str(agent_id), hostname=name, ram=8192, free_ram=4096, cpus=8, port=agent.port
+        ),
+        "127.0.0.1",
+    )
     return agent_id
 
 
-def finish_everything_assigned(runtime: Runtime, job_id: int, agents: dict[uuid.UUID, FakeAgent]
-                               ) -> None:
+def finish_everything_assigned(
+    runtime: Runtime, job_id: int, agents: dict[uuid.UUID, FakeAgent]
+) -> None:
     """Act as the agents: report done every task each fake agent accepted and still runs."""
     for agent_id, agent in agents.items():
         for task_id in list(agent.running):
@@ -147,21 +160,29 @@ def finish_everything_assigned(runtime: Runtime, job_id: int, agents: dict[uuid.
 
 
 def test_a_job_is_spread_over_agents_and_finished(runtime: Runtime, agents) -> None:  # type: ignore[no-untyped-def]
-    fakes = {announce(runtime, a, f"n{i}"): a
-             for i, a in enumerate(fake_agent(agents) for _ in range(3))}
-    job_id = runtime.farm.jobs.submit(JobSpec(title="spread", jobtype="command", start=1,
-                                              end=12, batch=2)).job.id
+    fakes = {
+        announce(runtime, a, f"n{i}"): a for i, a in enumerate(fake_agent(agents) for _ in range(3))
+    }
+    job_id = runtime.farm.jobs.submit(
+        JobSpec(title="spread", jobtype="command", start=1, end=12, batch=2)
+    ).job.id
     for _ in range(12):
         finish_everything_assigned(runtime, job_id, fakes)
-        if runtime.farm.jobs.get(job_id).job.state is not None and \
-                str(runtime.farm.jobs.get(job_id).job.state) == "done":
+        if (
+            runtime.farm.jobs.get(job_id).job.state is not None
+            and str(runtime.farm.jobs.get(job_id).job.state) == "done"
+        ):
             break
     view = runtime.farm.jobs.get(job_id)
     assert str(view.job.state) == "done"
     owners = {t.agent_id for t in runtime.farm.jobs.tasks(job_id)}
     assert owners == set(fakes)
-    frames_sent = [t["frame"] for a in fakes.values() for body in a.calls("POST", "/api/v1/assign")
-                   for t in body["tasks"]]
+    frames_sent = [
+        t["frame"]
+        for a in fakes.values()
+        for body in a.calls("POST", "/api/v1/assign")
+        for t in body["tasks"]
+    ]
     assert sorted(frames_sent) == [float(f) for f in range(1, 13)]  # no frame sent twice
 
 
@@ -173,8 +194,7 @@ def test_refusals_503_and_silence(runtime: Runtime, agents) -> None:  # type: ig
     busy_id = announce(runtime, busy, "busy")
     gone.close()
     gone_id = announce(runtime, gone, "gone")
-    job_id = runtime.farm.jobs.submit(JobSpec(title="j", jobtype="command", start=1,
-                                              end=4)).job.id
+    job_id = runtime.farm.jobs.submit(JobSpec(title="j", jobtype="command", start=1, end=4)).job.id
     registry = runtime.farm.agents
     assert registry.get(busy_id).state is AgentState.OFFLINE
     assert registry.get(gone_id).state is AgentState.OFFLINE
@@ -185,21 +205,24 @@ def test_refusals_503_and_silence(runtime: Runtime, agents) -> None:  # type: ig
     assert sum(t.attempts for t in runtime.farm.jobs.tasks(job_id)) == 2
 
 
-def test_an_agent_that_stops_answering_loses_its_tasks_to_the_others(runtime: Runtime,  # type: ignore[no-untyped-def]
-                                                                     agents) -> None:
+def test_an_agent_that_stops_answering_loses_its_tasks_to_the_others(
+    runtime: Runtime,  # type: ignore[no-untyped-def]
+    agents,
+) -> None:
     first, second = fake_agent(agents), fake_agent(agents)
     first_id = announce(runtime, first, "first")
-    job_id = runtime.farm.jobs.submit(JobSpec(title="j", jobtype="command", start=1,
-                                              end=4, batch=2)).job.id
+    job_id = runtime.farm.jobs.submit(
+        JobSpec(title="j", jobtype="command", start=1, end=4, batch=2)
+    ).job.id
     held = [t.id for t in runtime.farm.jobs.tasks(job_id) if t.agent_id == first_id]
     assert len(held) == 2 and set(first.running) == set(held)
     first.close()  # the render node dies
     second_id = announce(runtime, second, "second")
     clock = runtime.dispatcher._clock  # type: ignore[attr-defined]
     clock.advance(61)
-    runtime.farm.agents.update(second_id, AgentChanges(state="running",
-                                                       reported_task_ids=frozenset(
-                                                           second.running)))
+    runtime.farm.agents.update(
+        second_id, AgentChanges(state="running", reported_task_ids=frozenset(second.running))
+    )
     runtime.dispatcher.watch_agents()  # polls the silent busy agent: no answer → offline
     assert runtime.farm.agents.get(first_id).state is AgentState.OFFLINE
     for _ in range(6):

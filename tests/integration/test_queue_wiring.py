@@ -81,19 +81,27 @@ def test_every_job_reaches_the_service_through_a_real_consumer(queue_url: str) -
     finally:
         consumer.stop(graceful=True)
         huey.storage.flush_queue()
-    assert sorted(ran, key=str) == sorted([
-        ("update_agent", (agent_id,)),
-        ("send_tasks_to_agent", (agent_id,)),
-        ("stop_tasks", ("127.0.0.1", 50000, (1, 2))),
-        ("assign_tasks_to_agent", (agent_id,)),
-        ("assign_tasks", ()),
-    ], key=str)
+    assert sorted(ran, key=str) == sorted(
+        [
+            ("update_agent", (agent_id,)),
+            ("send_tasks_to_agent", (agent_id,)),
+            ("stop_tasks", ("127.0.0.1", 50000, (1, 2))),
+            ("assign_tasks_to_agent", (agent_id,)),
+            ("assign_tasks", ()),
+        ],
+        key=str,
+    )
 
 
 @pytest.fixture
 def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, WaitingDispatcher]]:  # type: ignore[no-untyped-def]
-    settings = Settings.load({"FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": sqlite_url,
-                              "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}"})
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": sqlite_url,
+            "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+        }
+    )
     dispatcher = WaitingDispatcher()
     runtime = build_runtime(settings, dispatcher=dispatcher)
     consumer = start_embedded_consumer(runtime.huey, workers=1, periodic=False)
@@ -105,8 +113,10 @@ def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, Waitin
 def test_an_announce_is_followed_by_the_consumer_calling_the_service(embedded_runtime) -> None:  # type: ignore[no-untyped-def]
     runtime, dispatcher = embedded_runtime
     agent_id = uuid.uuid4()
-    runtime.farm.agents.announce(AgentChanges(
-        id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000), "127.0.0.1")
+    runtime.farm.agents.announce(
+        AgentChanges(id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000),
+        "127.0.0.1",
+    )
     assert dispatcher.wait_for(1) == [("assign_tasks_to_agent", (agent_id,))]
 
 
@@ -118,25 +128,41 @@ def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_pa
             # Runs synchronously inside announce(): the agent must already be committed.
             seen.append(runtime.farm.agents.get(agent_id).hostname)
 
-    settings = Settings.load({"FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": sqlite_url,
-                              "FARM_QUEUE_URL": "immediate"})
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": sqlite_url,
+            "FARM_QUEUE_URL": "immediate",
+        }
+    )
     runtime = build_runtime(settings, dispatcher=Checking())
     try:
-        runtime.farm.agents.announce(AgentChanges(
-            id=str(uuid.uuid4()), hostname="seen", ram=64, free_ram=1, cpus=1, port=2000), None)
+        runtime.farm.agents.announce(
+            AgentChanges(
+                id=str(uuid.uuid4()), hostname="seen", ram=64, free_ram=1, cpus=1, port=2000
+            ),
+            None,
+        )
     finally:
         runtime.close()
     assert seen == ["seen"]
 
 
 def test_a_queue_that_is_down_does_not_fail_a_committed_request(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings.load({"FARM_DATA_DIR": str(tmp_path), "FARM_DATABASE_URL": sqlite_url,
-                              "FARM_QUEUE_URL": "redis://127.0.0.1:1/0"})
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": sqlite_url,
+            "FARM_QUEUE_URL": "redis://127.0.0.1:1/0",
+        }
+    )
     runtime = build_runtime(settings)
     try:
         agent_id = uuid.uuid4()
-        runtime.farm.agents.announce(AgentChanges(
-            id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000), None)
+        runtime.farm.agents.announce(
+            AgentChanges(id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000),
+            None,
+        )
         assert runtime.farm.agents.get(agent_id).hostname == "n"
     finally:
         runtime.close()

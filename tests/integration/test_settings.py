@@ -25,28 +25,44 @@ def test_defaults_are_the_embedded_farm() -> None:
 
 
 def test_flags_override_the_environment() -> None:
-    settings = Settings.load({"FARM_PORT": "9000", "FARM_DATA_DIR": "/srv/farm"}, port=9100,
-                             database_url=None)
+    settings = Settings.load(
+        {"FARM_PORT": "9000", "FARM_DATA_DIR": "/srv/farm"}, port=9100, database_url=None
+    )
     assert settings.port == 9100
     assert settings.database_url == "sqlite:////srv/farm/farm.db"
 
 
 def test_every_problem_is_reported_with_its_variable() -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.load({
-            "FARM_PORT": "eighty", "FARM_WORKERS": "0", "FARM_ALLOW_LOOPBACK_AGENTS": "maybe",
-            "FARM_RECONCILE_GRACE_SECONDS": "-1", "FARM_AGENT_NETWORKS": "10.0.0.0/8,lan",
-            "FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender"}]',
-            "FARM_DATABASE_URL": "mysql://x", "FARM_QUEUE_URL": "amqp://x",
-            "FARM_LOG_LEVEL": "chatty", "FARM_ACCESS_LOG": "some",
-            "FARM_DASHBOARD_REFRESH": "-5",
-        })
+        Settings.load(
+            {
+                "FARM_PORT": "eighty",
+                "FARM_WORKERS": "0",
+                "FARM_ALLOW_LOOPBACK_AGENTS": "maybe",
+                "FARM_RECONCILE_GRACE_SECONDS": "-1",
+                "FARM_AGENT_NETWORKS": "10.0.0.0/8,lan",
+                "FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender"}]',
+                "FARM_DATABASE_URL": "mysql://x",
+                "FARM_QUEUE_URL": "amqp://x",
+                "FARM_LOG_LEVEL": "chatty",
+                "FARM_ACCESS_LOG": "some",
+                "FARM_DASHBOARD_REFRESH": "-5",
+            }
+        )
     problems = "\n".join(caught.value.problems)
-    for expected in ("FARM_PORT='eighty'", "FARM_WORKERS='0'", "FARM_ALLOW_LOOPBACK_AGENTS",
-                     "FARM_RECONCILE_GRACE_SECONDS", "'lan' is not a network",
-                     "FARM_DEFAULT_AGENT_SOFTWARE: item 0", "FARM_DATABASE_URL='mysql://x'",
-                     "FARM_QUEUE_URL='amqp://x'", "FARM_LOG_LEVEL",
-                     "FARM_ACCESS_LOG='some'", "FARM_DASHBOARD_REFRESH='-5'"):
+    for expected in (
+        "FARM_PORT='eighty'",
+        "FARM_WORKERS='0'",
+        "FARM_ALLOW_LOOPBACK_AGENTS",
+        "FARM_RECONCILE_GRACE_SECONDS",
+        "'lan' is not a network",
+        "FARM_DEFAULT_AGENT_SOFTWARE: item 0",
+        "FARM_DATABASE_URL='mysql://x'",
+        "FARM_QUEUE_URL='amqp://x'",
+        "FARM_LOG_LEVEL",
+        "FARM_ACCESS_LOG='some'",
+        "FARM_DASHBOARD_REFRESH='-5'",
+    ):
         assert expected in problems
     assert len(caught.value.problems) == 11
 
@@ -57,6 +73,8 @@ def test_default_agent_software_must_be_a_json_list() -> None:
     with pytest.raises(SettingsError, match="must be a JSON list"):
         Settings.load({"FARM_DEFAULT_AGENT_SOFTWARE": '{"software": "blender"}'})
     settings = Settings.load(
-        {"FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender", "version": "2.79"}]'})
+        {"FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender", "version": "2.79"}]'}
+    )
     assert [(d.software, d.version) for d in settings.default_agent_software.defaults] == [
-        ("blender", "2.79")]
+        ("blender", "2.79")
+    ]

@@ -28,8 +28,9 @@ PROBE = textwrap.dedent("""
 
 
 def other_process_sees(lock_path: str) -> str:
-    done = subprocess.run([sys.executable, "-c", PROBE, lock_path], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, lock_path], capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
@@ -87,8 +88,7 @@ def other_connection_can_write(database: Path) -> bool:
         other.close()
 
 
-def test_writers_hold_sqlites_write_lock_from_the_start_and_readers_never(
-        tmp_path: Path) -> None:
+def test_writers_hold_sqlites_write_lock_from_the_start_and_readers_never(tmp_path: Path) -> None:
     from farm_adapters.schema_migrations import upgrade
     from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
 

@@ -26,28 +26,44 @@ from tests.fakes import (
 class World:
     """A registry on fakes, with its store, queue and clock at hand."""
 
-    def __init__(self, *, defaults: SoftwareDefaults | None = None, farm_name: str | None = None,
-                 allow_loopback: bool = True, grace: float = 30,
-                 policy: DispatchPolicy = DispatchPolicy()) -> None:
+    def __init__(
+        self,
+        *,
+        defaults: SoftwareDefaults | None = None,
+        farm_name: str | None = None,
+        allow_loopback: bool = True,
+        grace: float = 30,
+        policy: DispatchPolicy = DispatchPolicy(),
+    ) -> None:
         self.uow = FakeUnitOfWorkFactory()
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
         self.jobs = JobService(self.uow, self.queue, self.clock)
-        self.networks = AgentNetworks([ipaddress.ip_network("127.0.0.0/8"),
-                                       ipaddress.ip_network("10.0.0.0/8")])
+        self.networks = AgentNetworks(
+            [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
+        )
         self.registry = AgentRegistry(
-            self.uow, self.queue, self.clock, self.reconciler, defaults,
-            farm_name=farm_name, allow_loopback=allow_loopback, networks=self.networks,
+            self.uow,
+            self.queue,
+            self.clock,
+            self.reconciler,
+            defaults,
+            farm_name=farm_name,
+            allow_loopback=allow_loopback,
+            networks=self.networks,
         )
         self.client = ScriptedAgentClient()
-        self.dispatcher = Dispatcher(self.uow, self.queue, self.clock, self.client,
-                                     self.networks, self.reconciler, policy)
+        self.dispatcher = Dispatcher(
+            self.uow, self.queue, self.clock, self.client, self.networks, self.reconciler, policy
+        )
 
-    def announce(self, agent_id: uuid.UUID | None = None, peer: str | None = "127.0.0.1",
-                 **fields: object):  # type: ignore[no-untyped-def]
-        body: dict[str, object] = dict(hostname="node1", ram=4096, free_ram=2048, cpus=8,
-                                       port=50000)
+    def announce(
+        self, agent_id: uuid.UUID | None = None, peer: str | None = "127.0.0.1", **fields: object
+    ):  # type: ignore[no-untyped-def]
+        body: dict[str, object] = dict(
+            hostname="node1", ram=4096, free_ram=2048, cpus=8, port=50000
+        )
         body.update(fields)
         body["id"] = str(agent_id or uuid.uuid4())
         return self.registry.announce(AgentChanges(**body), peer)  # type: ignore[arg-type]

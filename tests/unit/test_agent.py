@@ -19,9 +19,20 @@ from farm_agent.runner import Assignment, Runner, command_for
 
 def assign_body(*task_ids: int, command: list[str] | None = None, **job: Any) -> dict:
     return {
-        "job": {"id": 7, "title": "t", "data": {"command": command or ["true"]}, "environ": {},
-                "by": 1, "batch": 1, "user": None, "ram": 32, "ram_warning": None,
-                "ram_max": None, "cpus": 1, **job},
+        "job": {
+            "id": 7,
+            "title": "t",
+            "data": {"command": command or ["true"]},
+            "environ": {},
+            "by": 1,
+            "batch": 1,
+            "user": None,
+            "ram": 32,
+            "ram_warning": None,
+            "ram_max": None,
+            "cpus": 1,
+            **job,
+        },
         "jobtype": {"name": "command", "version": 1},
         "tasks": [{"id": task_id, "frame": float(task_id), "attempt": 1} for task_id in task_ids],
     }
@@ -30,8 +41,9 @@ def assign_body(*task_ids: int, command: list[str] | None = None, **job: Any) ->
 @pytest.fixture
 def agent(tmp_path: Path):  # type: ignore[no-untyped-def]
     # The master URL names a closed loopback port: nothing here reaches a master.
-    agent = Agent(AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=4,
-                              ram=4096))
+    agent = Agent(
+        AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=4, ram=4096)
+    )
     yield agent
     agent.server.server_close()
 
@@ -43,13 +55,16 @@ def test_the_id_survives_restarts(tmp_path: Path) -> None:
     assert agent_id(tmp_path) != first
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ([], "JSON object"),
-    ({"job": {}, "jobtype": {}, "tasks": [{"id": 1, "frame": 1}]}, "integer id"),
-    ({**assign_body(1), "tasks": []}, "non-empty"),
-    ({**assign_body(1), "tasks": [{"id": "1", "frame": 1}]}, "integer id and a numeric frame"),
-    (assign_body(1, command=[1]), 'data {"command"'),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([], "JSON object"),
+        ({"job": {}, "jobtype": {}, "tasks": [{"id": 1, "frame": 1}]}, "integer id"),
+        ({**assign_body(1), "tasks": []}, "non-empty"),
+        ({**assign_body(1), "tasks": [{"id": "1", "frame": 1}]}, "integer id and a numeric frame"),
+        (assign_body(1, command=[1]), 'data {"command"'),
+    ],
+)
 def test_bad_assignments_are_400(agent: Agent, body, message) -> None:  # type: ignore[no-untyped-def]
     status, answer = agent.assign(body)
     assert status == 400 and message in answer["error"]
@@ -79,8 +94,9 @@ def test_double_assignments_are_409_and_shutdown_is_503(agent: Agent) -> None:
 
 
 def test_substitution_of_frame_start_and_end() -> None:
-    assert command_for(["render", "-f", "{frame}", "{start}-{end}", "x{frame}y"], 12.0, 10, 14.5
-                       ) == ["render", "-f", "12", "10-14.5", "x12y"]
+    assert command_for(
+        ["render", "-f", "{frame}", "{start}-{end}", "x{frame}y"], 12.0, 10, 14.5
+    ) == ["render", "-f", "12", "10-14.5", "x12y"]
 
 
 class Recorder:
@@ -97,26 +113,37 @@ class Recorder:
     def wait_final(self, count: int) -> None:
         with self.done:
             assert self.done.wait_for(
-                lambda: sum(final for _, _, final in self.reports) >= count, 30), self.reports
+                lambda: sum(final for _, _, final in self.reports) >= count, 30
+            ), self.reports
 
 
 def runner_for(tmp_path: Path, recorder: Recorder) -> Runner:
-    return Runner(tmp_path / "logs", recorder.report, lambda task, ident: None,
-                  lambda task, ident, path: recorder.logs.append((task.id, path.read_text())),
-                  lambda: None, kill_grace=2)
+    return Runner(
+        tmp_path / "logs",
+        recorder.report,
+        lambda task, ident: None,
+        lambda task, ident, path: recorder.logs.append((task.id, path.read_text())),
+        lambda: None,
+        kill_grace=2,
+    )
 
 
 def test_a_batch_runs_in_order_and_reports_each_frame(tmp_path: Path) -> None:
     recorder = Recorder()
     runner = runner_for(tmp_path, recorder)
     script = "import sys, os; print('frame', sys.argv[1], os.environ['SHOT'])"
-    body = assign_body(1, 2, command=[sys.executable, "-c", script, "{frame}"],
-                       environ={"SHOT": "010"})
+    body = assign_body(
+        1, 2, command=[sys.executable, "-c", script, "{frame}"], environ={"SHOT": "010"}
+    )
     body["job"]["environ"] = {"SHOT": "010"}
     runner.start(Assignment(body))
     recorder.wait_final(2)
     assert [(task, report["state"], final) for task, report, final in recorder.reports] == [
-        (1, "running", False), (1, "done", True), (2, "running", False), (2, "done", True)]
+        (1, "running", False),
+        (1, "done", True),
+        (2, "running", False),
+        (2, "done", True),
+    ]
     assert "frame 1 010" in recorder.logs[0][1] and "exit code 0" in recorder.logs[0][1]
 
 
@@ -128,8 +155,9 @@ def test_a_failing_command_reports_its_exit_code_and_stderr(tmp_path: Path) -> N
     recorder.wait_final(1)
     final = recorder.reports[-1][1]
     assert final["state"] == "failed"
-    assert final["last_error"].startswith("exit code 3") and "boom: no license" in final[
-        "last_error"]
+    assert (
+        final["last_error"].startswith("exit code 3") and "boom: no license" in final["last_error"]
+    )
     missing = Recorder()
     runner_for(tmp_path, missing).start(Assignment(assign_body(2, command=["/no/such/tool"])))
     missing.wait_final(1)
@@ -140,9 +168,11 @@ def test_a_stopped_task_is_killed_with_its_children_and_handed_back(tmp_path: Pa
     recorder = Recorder()
     runner = runner_for(tmp_path, recorder)
     marker = tmp_path / "child.pid"
-    script = ("import subprocess, sys, time; "
-              f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-              f"open({str(marker)!r}, 'w').write(str(child.pid)); time.sleep(60)")
+    script = (
+        "import subprocess, sys, time; "
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(marker)!r}, 'w').write(str(child.pid)); time.sleep(60)"
+    )
     runner.start(Assignment(assign_body(1, 2, command=[sys.executable, "-c", script])))
     deadline = time.monotonic() + 20
     while not marker.exists() and time.monotonic() < deadline:
@@ -150,14 +180,18 @@ def test_a_stopped_task_is_killed_with_its_children_and_handed_back(tmp_path: Pa
     assert runner.stop(1) and runner.stop(2)
     recorder.wait_final(2)
     finals = {task: report for task, report, final in recorder.reports if final}
-    assert finals == {1: {"state": "queued", "agent_id": None},
-                      2: {"state": "queued", "agent_id": None}}
+    assert finals == {
+        1: {"state": "queued", "agent_id": None},
+        2: {"state": "queued", "agent_id": None},
+    }
     child = int(marker.read_text())
     deadline = time.monotonic() + 10
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not Path(f"/proc/{child}").exists() or "Z" in Path(
-        f"/proc/{child}/stat").read_text().split()[2]
+    assert (
+        not Path(f"/proc/{child}").exists()
+        or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+    )
 
 
 def test_the_outbox_keeps_order_across_restarts(tmp_path: Path) -> None:

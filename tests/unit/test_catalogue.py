@@ -12,9 +12,10 @@ from farm_domain.catalogue import SoftwareCatalogue, VersionSpec, ranked
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from tests.unit.builders import World
 
-SPECS = st.lists(st.tuples(st.text("abc123.", min_size=1, max_size=6),
-                           st.none() | st.integers(-1000, 1000)),
-                 unique_by=(lambda s: s[0], lambda s: s[1] if s[1] is not None else object()))
+SPECS = st.lists(
+    st.tuples(st.text("abc123.", min_size=1, max_size=6), st.none() | st.integers(-1000, 1000)),
+    unique_by=(lambda s: s[0], lambda s: s[1] if s[1] is not None else object()),
+)
 
 
 @given(SPECS, st.none() | st.integers(-1000, 1000))
@@ -23,17 +24,22 @@ def test_given_ranks_are_kept_and_unranked_versions_follow_in_order(specs, above
     assert [v for v, _ in result] == [v for v, _ in specs]
     given_ranks = [r for _, r in specs if r is not None]
     floor = max([*given_ranks, *([above] if above is not None else [])], default=0)
-    unranked = [rank for (_, given_rank), (_, rank) in zip(specs, result, strict=True)
-                if given_rank is None]
+    unranked = [
+        rank for (_, given_rank), (_, rank) in zip(specs, result, strict=True) if given_rank is None
+    ]
     assert all(rank > floor for rank in unranked)
     assert unranked == sorted(unranked) and len(set(unranked)) == len(unranked)
-    assert [rank for (_, g), (_, rank) in zip(specs, result, strict=True) if g is not None] == \
-        given_ranks
+    assert [
+        rank for (_, g), (_, rank) in zip(specs, result, strict=True) if g is not None
+    ] == given_ranks
 
 
 def test_unranked_versions_come_in_steps_of_100() -> None:
     assert ranked([VersionSpec("a"), VersionSpec("b", 250), VersionSpec("c")]) == [
-        ("a", 350), ("b", 250), ("c", 450)]
+        ("a", 350),
+        ("b", 250),
+        ("c", 450),
+    ]
 
 
 @pytest.fixture
@@ -67,7 +73,9 @@ def test_update_keeps_installed_versions_that_stay(catalogue) -> None:  # type: 
     updated = software.update("maya", "Maya", [VersionSpec("2018", 10), VersionSpec("2017", 20)])
     assert [(v.version, v.rank) for v in updated.versions] == [("2018", 10), ("2017", 20)]
     assert [(s.software, s.version) for s in software.of_agent(agent.id)] == [
-        ("Maya", "2018"), ("Maya", "2017")]
+        ("Maya", "2018"),
+        ("Maya", "2017"),
+    ]
     software.update("Maya", versions=[VersionSpec("2017")])
     assert [s.version for s in software.of_agent(agent.id)] == ["2017"]
 

@@ -39,17 +39,24 @@ def test_an_idle_agent_gets_one_batch_capped_by_max_batch(world: World) -> None:
     tasks = tasks_of(world, job_id)
     assert claimed == [tasks[0].id, tasks[1].id]
     assert [(t.agent_id, t.attempts, t.sent_to_agent) for t in tasks[:2]] == [
-        (agent.id, 1, False)] * 2
+        (agent.id, 1, False)
+    ] * 2
     assert all(t.agent_id is None for t in tasks[2:])
     assert world.jobs.get(job_id).job.state is WorkState.RUNNING
     assert world.queue.calls == [("send_tasks_to_agent", (agent.id,))]
     assert world.dispatcher.assign_tasks_to_agent(agent.id) == []  # busy now
 
 
-@pytest.mark.parametrize("change", [
-    {"state": "offline"}, {"state": "disabled"}, {"remote_ip": "192.168.1.5"},
-    {"use_address": "passive"}, {"free_ram": 10},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"state": "offline"},
+        {"state": "disabled"},
+        {"remote_ip": "192.168.1.5"},
+        {"use_address": "passive"},
+        {"free_ram": 10},
+    ],
+)
 def test_agents_that_cannot_take_work_get_none(world: World, change) -> None:  # type: ignore[no-untyped-def]
     submit(world, ram=512)
     agent, _ = world.announce(**change)
@@ -118,8 +125,19 @@ def test_send_posts_pyfarms_body_and_marks_the_batch_sent(world: World) -> None:
     ((url, body),) = world.client.of("assign")
     assert url == "http://10.0.0.7:50123/api/v1"
     assert body["job"]["id"] == job_id and body["job"]["data"] == {"command": ["echo", "{frame}"]}
-    assert set(body["job"]) == {"id", "title", "data", "environ", "by", "batch", "user", "ram",
-                                "ram_warning", "ram_max", "cpus"}
+    assert set(body["job"]) == {
+        "id",
+        "title",
+        "data",
+        "environ",
+        "by",
+        "batch",
+        "user",
+        "ram",
+        "ram_warning",
+        "ram_max",
+        "cpus",
+    }
     assert body["jobtype"] == {"name": "render", "version": 1}
     assert [(t["frame"], t["attempt"]) for t in body["tasks"]] == [(1.0, 1), (2.0, 1)]
     sent = [t for t in tasks_of(world, job_id) if t.agent_id]
@@ -171,8 +189,10 @@ def test_stop_and_update_calls(world: World) -> None:
     world.dispatcher.update_agent(agent.id)
     assert world.client.of("update") == [("http://10.0.0.8:50001/api/v1", "0.9.0")]
     world.dispatcher.stop_tasks("10.0.0.8", 50001, [5, 6])
-    assert world.client.of("stop_task") == [("http://10.0.0.8:50001/api/v1", 5),
-                                            ("http://10.0.0.8:50001/api/v1", 6)]
+    assert world.client.of("stop_task") == [
+        ("http://10.0.0.8:50001/api/v1", 5),
+        ("http://10.0.0.8:50001/api/v1", 6),
+    ]
     world.dispatcher.stop_tasks("8.8.8.8", 50001, [7])
     assert len(world.client.of("stop_task")) == 2
 
@@ -193,8 +213,9 @@ def test_silent_agents_expire_and_their_tasks_are_requeued_without_failure() -> 
 
 
 def test_polling_busy_idle_and_offline_agents() -> None:
-    world = World(policy=DispatchPolicy(poll_busy_after=600, poll_idle_after=3600,
-                                        poll_offline_after=7200))
+    world = World(
+        policy=DispatchPolicy(poll_busy_after=600, poll_idle_after=3600, poll_offline_after=7200)
+    )
     JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=1))
     job_id = submit(world, requeue=3)
     gone, _ = world.announce(hostname="gone", port=50003, state="offline")

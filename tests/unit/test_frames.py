@@ -23,8 +23,11 @@ def test_frames_step_from_start_up_to_end(start, span, by) -> None:  # type: ign
     except ValidationError as error:
         assert "at most" in error.message
         return
-    first, last, step = Decimal(repr(start)), Decimal(repr(float(end) if isinstance(end, float)
-                                                       else end)), Decimal(repr(by))
+    first, last, step = (
+        Decimal(repr(start)),
+        Decimal(repr(float(end) if isinstance(end, float) else end)),
+        Decimal(repr(by)),
+    )
     expected_count = int((last - first) // step) + 1
     assert len(result) == expected_count
     assert len(set(result)) == len(result)
@@ -41,12 +44,15 @@ def test_decimal_steps_do_not_drift() -> None:
     assert frames(5, 5, 2) == [5.0]
 
 
-@pytest.mark.parametrize(("start", "end", "by", "message"), [
-    (10, 1, 1, "`end` must be larger than or equal to start"),
-    (1, 10, 0, "`by` must be above 0"),
-    (1, 10, -1, "`by` must be above 0"),
-    (0, MAX_FRAMES, 1, "at most"),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "by", "message"),
+    [
+        (10, 1, 1, "`end` must be larger than or equal to start"),
+        (1, 10, 0, "`by` must be above 0"),
+        (1, 10, -1, "`by` must be above 0"),
+        (0, MAX_FRAMES, 1, "at most"),
+    ],
+)
 def test_bad_ranges_are_refused(start, end, by, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError, match=message):
         frames(start, end, by)

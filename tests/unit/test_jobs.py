@@ -37,17 +37,20 @@ def test_submission_makes_one_task_per_frame_and_asks_for_assignment(world: Worl
     assert world.queue.names() == ["assign_tasks"]
 
 
-@pytest.mark.parametrize(("fields", "error", "message"), [
-    ({"jobtype": None}, ValidationError, "No jobtype specified"),
-    ({"jobtype": "nope"}, NotFound, "JobType nope not found"),
-    ({"jobtype_version": 9}, NotFound, "JobType render version 9 not found"),
-    ({"end": 0}, ValidationError, "`end` must be larger than or equal to start"),
-    ({"priority": 1001}, ValidationError, "`priority` must be between -1000 and 1000"),
-    ({"requeue": -2}, ValidationError, "`requeue` must be between -1"),
-    ({"minimum_agents": 3, "maximum_agents": 2}, ValidationError, "must not exceed"),
-    ({"parents": [999]}, ValidationError, "parent job(s) not found: 999"),
-    ({"title": ""}, ValidationError, "`title` must be 1 to 255"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        ({"jobtype": None}, ValidationError, "No jobtype specified"),
+        ({"jobtype": "nope"}, NotFound, "JobType nope not found"),
+        ({"jobtype_version": 9}, NotFound, "JobType render version 9 not found"),
+        ({"end": 0}, ValidationError, "`end` must be larger than or equal to start"),
+        ({"priority": 1001}, ValidationError, "`priority` must be between -1000 and 1000"),
+        ({"requeue": -2}, ValidationError, "`requeue` must be between -1"),
+        ({"minimum_agents": 3, "maximum_agents": 2}, ValidationError, "must not exceed"),
+        ({"parents": [999]}, ValidationError, "parent job(s) not found: 999"),
+        ({"title": ""}, ValidationError, "`title` must be 1 to 255"),
+    ],
+)
 def test_bad_submissions_change_nothing(world: World, fields, error, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         submit(world, **fields)
@@ -112,13 +115,20 @@ def test_running_then_done(world: World) -> None:
     job, agent, task = assigned(world)
     running = world.jobs.report(job.id, task.id, TaskReport(state="running", progress=0.25))
     assert (running.state, running.time_started, running.progress) == (
-        WorkState.RUNNING, world.clock.now(), 0.25)
+        WorkState.RUNNING,
+        world.clock.now(),
+        0.25,
+    )
     assert world.jobs.get(job.id).job.state is WorkState.RUNNING
     assert world.jobs.get(job.id).job.time_started == world.clock.now()
     world.clock.advance(10)
     done = world.jobs.report(job.id, task.id, TaskReport(state="done", last_error="ignored"))
     assert (done.state, done.time_finished, done.last_error, done.progress) == (
-        WorkState.DONE, world.clock.now(), None, 1.0)
+        WorkState.DONE,
+        world.clock.now(),
+        None,
+        1.0,
+    )
     # The agent has nothing left to do: the queue is asked to give it more.
     assert world.queue.calls == [("assign_tasks_to_agent", (agent.id,))]
 
@@ -131,13 +141,20 @@ def test_a_late_running_never_reopens_a_done_task(world: World) -> None:
     assert world.registry.tasks(agent.id)[0][0].state is WorkState.DONE
 
 
-@pytest.mark.parametrize(("requeue", "failures_before", "requeued"), [
-    (3, 0, True), (0, 0, False), (1, 1, False), (-1, 50, True)])
-def test_failed_follows_the_requeue_policy(world: World, requeue, failures_before,  # type: ignore[no-untyped-def]
-                                           requeued) -> None:
+@pytest.mark.parametrize(
+    ("requeue", "failures_before", "requeued"),
+    [(3, 0, True), (0, 0, False), (1, 1, False), (-1, 50, True)],
+)
+def test_failed_follows_the_requeue_policy(
+    world: World,
+    requeue,
+    failures_before,  # type: ignore[no-untyped-def]
+    requeued,
+) -> None:
     job, agent, task = assigned(world, requeue=requeue)
     with world.uow() as uow:
         import attrs
+
         uow.tasks.save(attrs.evolve(uow.tasks.get(task.id), failures=failures_before))
         uow.commit()
     result = world.jobs.report(job.id, task.id, TaskReport(state="failed", last_error="exit 1"))

@@ -12,15 +12,18 @@ from hypothesis import strategies as st
 from farm_domain.enums import AgentState, WorkState
 from tests.unit.builders import World
 
-TASK = st.fixed_dictionaries({
-    "mine": st.booleans(),
-    "state": st.sampled_from([None, WorkState.RUNNING, WorkState.DONE, WorkState.FAILED,
-                              WorkState.PAUSED]),
-    "sent": st.booleans(),
-    "sent_ago": st.one_of(st.none(), st.integers(0, 120)),
-    "failures": st.integers(0, 4),
-    "reported": st.booleans(),
-})
+TASK = st.fixed_dictionaries(
+    {
+        "mine": st.booleans(),
+        "state": st.sampled_from(
+            [None, WorkState.RUNNING, WorkState.DONE, WorkState.FAILED, WorkState.PAUSED]
+        ),
+        "sent": st.booleans(),
+        "sent_ago": st.one_of(st.none(), st.integers(0, 120)),
+        "failures": st.integers(0, 4),
+        "reported": st.booleans(),
+    }
+)
 
 
 def build(world: World, specs: list[dict], requeue: int):  # type: ignore[no-untyped-def]
@@ -29,11 +32,21 @@ def build(world: World, specs: list[dict], requeue: int):  # type: ignore[no-unt
     job = world.job(requeue=requeue)
     tasks = []
     for spec in specs:
-        sent_at = None if spec["sent_ago"] is None else (
-            world.clock.now() - timedelta(seconds=spec["sent_ago"]))
-        tasks.append(world.task(
-            job, agent_id=agent.id if spec["mine"] else other.id, state=spec["state"],
-            sent_to_agent=spec["sent"], sent_at=sent_at, failures=spec["failures"]))
+        sent_at = (
+            None
+            if spec["sent_ago"] is None
+            else (world.clock.now() - timedelta(seconds=spec["sent_ago"]))
+        )
+        tasks.append(
+            world.task(
+                job,
+                agent_id=agent.id if spec["mine"] else other.id,
+                state=spec["state"],
+                sent_to_agent=spec["sent"],
+                sent_at=sent_at,
+                failures=spec["failures"],
+            )
+        )
     reported = frozenset(t.id for t, s in zip(tasks, specs, strict=True) if s["reported"])
     return agent, other, job, tasks, reported
 
@@ -59,11 +72,17 @@ def test_reconciliation_follows_the_rules_and_touches_nothing_else(specs, requeu
             or before.is_finished
             or before.id in reported
             or not before.sent_to_agent
-            or (before.sent_at is not None
-                and world.clock.now() - before.sent_at < timedelta(seconds=30))
+            or (
+                before.sent_at is not None
+                and world.clock.now() - before.sent_at < timedelta(seconds=30)
+            )
         )
-        if before.agent_id == agent.id and not before.is_finished and before.id not in reported \
-                and not before.sent_to_agent:
+        if (
+            before.agent_id == agent.id
+            and not before.is_finished
+            and before.id not in reported
+            and not before.sent_to_agent
+        ):
             expected_unsent.append(before.id)
         if untouched:
             assert after == before

@@ -35,8 +35,12 @@ def test_announce_without_id_is_refused(world: World) -> None:
 @pytest.mark.parametrize("spelling", [str.upper, lambda s: s.replace("-", "")])
 def test_announce_accepts_any_uuid_spelling(world: World, spelling) -> None:  # type: ignore[no-untyped-def]
     agent_id = uuid.uuid4()
-    agent, _ = world.registry.announce(AgentChanges(
-        id=spelling(str(agent_id)), hostname="a", ram=64, free_ram=1, cpus=1, port=1024), None)
+    agent, _ = world.registry.announce(
+        AgentChanges(
+            id=spelling(str(agent_id)), hostname="a", ram=64, free_ram=1, cpus=1, port=1024
+        ),
+        None,
+    )
     assert agent.id == agent_id
 
 
@@ -48,7 +52,8 @@ def test_announce_with_a_bad_id_is_a_validation_error(world: World) -> None:
 def test_create_names_every_missing_field(world: World) -> None:
     with pytest.raises(ValidationError, match="request is missing field\\(s\\): ram, cpus"):
         world.registry.announce(
-            AgentChanges(id=str(uuid.uuid4()), hostname="a", free_ram=1, port=2000), None)
+            AgentChanges(id=str(uuid.uuid4()), hostname="a", free_ram=1, port=2000), None
+        )
     assert world.registry.list() == []
 
 
@@ -131,10 +136,13 @@ def test_default_software_is_attached_to_new_agents() -> None:
     assert [(s.software, s.version) for s in agent.software] == [("blender", "2.79")]
 
 
-@pytest.mark.parametrize(("catalogue", "message"), [
-    ([], "Default agent software 'blender' not found"),
-    ([("2.80", 1)], "Default agent software 'blender' version 2.79 not found"),
-])
+@pytest.mark.parametrize(
+    ("catalogue", "message"),
+    [
+        ([], "Default agent software 'blender' not found"),
+        ([("2.80", 1)], "Default agent software 'blender' version 2.79 not found"),
+    ],
+)
 def test_missing_default_software_is_a_configuration_error(catalogue, message) -> None:  # type: ignore[no-untyped-def]
     world = World(defaults=SoftwareDefaults([DefaultSoftware("blender", "2.79")]))
     if catalogue:
@@ -188,12 +196,14 @@ def test_queue_requests_follow_the_commit(world: World) -> None:
 def test_going_offline_releases_unfinished_tasks_without_a_failure(world: World) -> None:
     agent, _ = world.announce()
     job = world.job()
-    running = world.task(job, agent_id=agent.id, state=WorkState.RUNNING, sent_to_agent=True,
-                         attempts=1)
+    running = world.task(
+        job, agent_id=agent.id, state=WorkState.RUNNING, sent_to_agent=True, attempts=1
+    )
     done = world.task(job, agent_id=agent.id, state=WorkState.DONE, frame=2.0)
     world.queue.calls.clear()
-    world.registry.update(agent.id, AgentChanges(state="offline",
-                                                 reported_task_ids=frozenset({running.id})))
+    world.registry.update(
+        agent.id, AgentChanges(state="offline", reported_task_ids=frozenset({running.id}))
+    )
     released = world.get_task(running.id)
     assert (released.agent_id, released.state, released.failures) == (None, None, 0)
     assert world.get_task(done.id).agent_id == agent.id
@@ -274,6 +284,5 @@ def test_assigning_needs_a_known_agent_and_task_not_done(world: World) -> None:
 def test_listing_filters_by_state(world: World) -> None:
     online, _ = world.announce(hostname="a")
     offline, _ = world.announce(hostname="b", state="offline")
-    assert [a.id for a in world.registry.list(AgentQuery(state=AgentState.OFFLINE))] == [
-        offline.id]
+    assert [a.id for a in world.registry.list(AgentQuery(state=AgentState.OFFLINE))] == [offline.id]
     assert [a.id for a in world.registry.list(AgentQuery(state=AgentState.ONLINE))] == [online.id]

@@ -111,7 +111,8 @@ class RegistryMachine(RuleBasedStateMachine):
         mine = sorted(i for i, t in self.tasks.items() if t.owner == agent_id)
         reported = set(data.draw(st.lists(st.sampled_from(mine), unique=True))) if mine else set()
         self.world.registry.update(
-            agent_id, AgentChanges(state=state, reported_task_ids=frozenset(reported)))
+            agent_id, AgentChanges(state=state, reported_task_ids=frozenset(reported))
+        )
         self._set_state(agent_id, state, from_agent=True)
         if self.agents[agent_id].state != "offline":
             self._reconcile(agent_id, reported)
@@ -130,8 +131,11 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def dispatcher_sends_a_task(self, data: st.DataObject) -> None:
-        waiting = sorted(i for i, t in self.tasks.items()
-                         if t.owner is not None and t.active and t.sent_at is None)
+        waiting = sorted(
+            i
+            for i, t in self.tasks.items()
+            if t.owner is not None and t.active and t.sent_at is None
+        )
         if not waiting:
             return
         task_id = data.draw(st.sampled_from(waiting))
@@ -143,8 +147,11 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def agent_finishes_a_task(self, data: st.DataObject) -> None:
-        running = sorted(i for i, t in self.tasks.items()
-                         if t.owner is not None and t.active and t.sent_at is not None)
+        running = sorted(
+            i
+            for i, t in self.tasks.items()
+            if t.owner is not None and t.active and t.sent_at is not None
+        )
         if not running:
             return
         task_id = data.draw(st.sampled_from(running))
@@ -178,7 +185,8 @@ class RegistryMachine(RuleBasedStateMachine):
         assert listed == set(self.agents)
         for agent_id, model in self.agents.items():
             assert self.world.registry.get(agent_id).shown_state is AgentState.parse(
-                model.shown, "state")
+                model.shown, "state"
+            )
 
     @invariant()
     def tasks_match_the_model(self) -> None:
@@ -197,6 +205,5 @@ class RegistryMachine(RuleBasedStateMachine):
                 assert task.agent_id in self.agents
 
 
-RegistryMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30,
-                                             deadline=None)
+RegistryMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 TestRegistryMachine = RegistryMachine.TestCase

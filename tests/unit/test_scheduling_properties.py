@@ -23,8 +23,9 @@ from farm_domain.work import Task
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-REQUIREMENT = st.builds(RankRange, st.integers(1, 3), st.none() | st.integers(0, 300),
-                        st.none() | st.integers(0, 300))
+REQUIREMENT = st.builds(
+    RankRange, st.integers(1, 3), st.none() | st.integers(0, 300), st.none() | st.integers(0, 300)
+)
 JOB = st.builds(
     JobProfile,
     id=st.integers(1, 10**6),
@@ -37,8 +38,11 @@ JOB = st.builds(
     maximum_agents=st.none() | st.integers(1, 5),
     busy_agents=st.integers(0, 6),
     requirements=st.lists(REQUIREMENT, max_size=2).map(tuple),
-    tag_requirements=st.lists(st.tuples(st.sampled_from(["gpu", "linux", "big"]), st.booleans()),
-                              max_size=2, unique_by=lambda r: r[0]).map(tuple),
+    tag_requirements=st.lists(
+        st.tuples(st.sampled_from(["gpu", "linux", "big"]), st.booleans()),
+        max_size=2,
+        unique_by=lambda r: r[0],
+    ).map(tuple),
 )
 AGENT = st.builds(
     AgentProfile,
@@ -59,8 +63,11 @@ def test_the_chosen_job_fits_the_agent_and_respects_limits(agent, jobs, blocked,
     chosen = choose_job(agent, jobs, blocked, check)
     if chosen is None:
         for job in jobs:
-            assert (job.id in blocked or not agent_fits(agent, job, check)
-                    or (job.maximum_agents is not None and job.busy_agents >= job.maximum_agents))
+            assert (
+                job.id in blocked
+                or not agent_fits(agent, job, check)
+                or (job.maximum_agents is not None and job.busy_agents >= job.maximum_agents)
+            )
         return
     assert chosen.id not in blocked
     assert chosen.maximum_agents is None or chosen.busy_agents < chosen.maximum_agents
@@ -69,10 +76,12 @@ def test_the_chosen_job_fits_the_agent_and_respects_limits(agent, jobs, blocked,
     for tag, negate in chosen.tag_requirements:
         assert (tag in agent.tags) is not negate
     for requirement in chosen.requirements:
-        assert any(s == requirement.software_id
-                   and (requirement.low is None or r >= requirement.low)
-                   and (requirement.high is None or r <= requirement.high)
-                   for s, r in agent.software)
+        assert any(
+            s == requirement.software_id
+            and (requirement.low is None or r >= requirement.low)
+            and (requirement.high is None or r <= requirement.high)
+            for s, r in agent.software
+        )
 
 
 @given(AGENT, JOBS)
@@ -82,14 +91,14 @@ def test_no_eligible_job_comes_before_the_chosen_one_in_the_order(agent, jobs) -
         if job == chosen:
             break
         assert not agent_fits(agent, job) or (
-            job.maximum_agents is not None and job.busy_agents >= job.maximum_agents)
+            job.maximum_agents is not None and job.busy_agents >= job.maximum_agents
+        )
 
 
 @given(JOBS)
 def test_starving_jobs_then_priority_lead_the_order(jobs) -> None:  # type: ignore[no-untyped-def]
     ordered = order_jobs(jobs)
-    starving = [j.minimum_agents is not None and j.busy_agents < j.minimum_agents
-                for j in ordered]
+    starving = [j.minimum_agents is not None and j.busy_agents < j.minimum_agents for j in ordered]
     assert starving == sorted(starving, reverse=True)
     for group in (True, False):
         priorities = [j.priority for j, s in zip(ordered, starving, strict=True) if s is group]
@@ -99,23 +108,37 @@ def test_starving_jobs_then_priority_lead_the_order(jobs) -> None:  # type: igno
 @settings(deadline=None, max_examples=25)
 @given(st.permutations([60, 30, 10]))
 def test_weights_converge_to_their_shares_over_100_agents(weights) -> None:  # type: ignore[no-untyped-def]
-    jobs = [JobProfile(id=i + 1, priority=0, weight=w, time_submitted=T0)
-            for i, w in enumerate(weights)]
+    jobs = [
+        JobProfile(id=i + 1, priority=0, weight=w, time_submitted=T0) for i, w in enumerate(weights)
+    ]
     agent = AgentProfile(id=uuid.UUID(int=1), ram=4096, free_ram=4096, cpus=4)
     for _ in range(100):
         chosen = choose_job(agent, jobs)
         assert chosen is not None
-        jobs = [attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == chosen.id else j
-                for j in jobs]
+        jobs = [
+            attrs.evolve(j, busy_agents=j.busy_agents + 1) if j.id == chosen.id else j for j in jobs
+        ]
     for job in jobs:
         assert abs(job.busy_agents - job.weight) <= 1
 
 
-@given(st.lists(st.integers(0, 30), unique=True, max_size=15), st.integers(1, 6), st.booleans(),
-       st.none() | st.integers(1, 4))
+@given(
+    st.lists(st.integers(0, 30), unique=True, max_size=15),
+    st.integers(1, 6),
+    st.booleans(),
+    st.none() | st.integers(1, 4),
+)
 def test_batches_follow_batch_size_and_contiguity(frames, batch, contiguous, max_batch) -> None:  # type: ignore[no-untyped-def]
-    job = JobProfile(id=1, priority=0, weight=1, time_submitted=T0, batch=batch,
-                     max_batch=max_batch, batch_contiguous=contiguous, frame_by=1.0)
+    job = JobProfile(
+        id=1,
+        priority=0,
+        weight=1,
+        time_submitted=T0,
+        batch=batch,
+        max_batch=max_batch,
+        batch_contiguous=contiguous,
+        frame_by=1.0,
+    )
     queued = [Task(id=100 + f, job_id=1, frame=float(f)) for f in frames]
     chosen = batch_of(job, queued)
     if not frames:

@@ -61,7 +61,9 @@ def test_text_that_is_no_address_is_refused(text: str) -> None:
 
 MAC = st.lists(st.integers(0, 255), min_size=6, max_size=6).flatmap(
     lambda octets: st.sampled_from([str.upper, str.lower]).map(
-        lambda case: case(":".join(f"{o:02x}" for o in octets))))
+        lambda case: case(":".join(f"{o:02x}" for o in octets))
+    )
+)
 
 
 @given(st.lists(MAC, max_size=6))
