@@ -288,7 +288,7 @@ def run_http(
     with ExitStack() as stack:
         farms = []
         for size in sizes:
-            database, queue, env = backend.fresh()
+            database, _queue, env = backend.fresh()
             engine = create_database_engine(database)
             print(f"[{backend.name}] seeding {size:,} agents ...", flush=True)
             agents = seed.agents(engine, size)
@@ -400,7 +400,6 @@ def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -
     from farm_adapters.database import create_database_engine
     from farm_adapters.settings import Settings
     from farm_domain.agents import AgentChanges
-
     from tests.fakes import RecordingQueue, ScriptedAgentClient
 
     # Scheduling: 1,200 idle agents, 6,000 queued tasks (OpenCue's stress-test shape).

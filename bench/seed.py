@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert
 
@@ -39,7 +39,7 @@ def _agent_row(agent_id: uuid.UUID, number: int, now: datetime) -> dict[str, obj
 
 
 def agents(engine: Engine, count: int, start: int = 0) -> list[uuid.UUID]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = [uuid.UUID(int=start + n + 1) for n in range(count)]
     with engine.begin() as connection:
         for offset in range(0, count, CHUNK):
@@ -52,7 +52,7 @@ def agents(engine: Engine, count: int, start: int = 0) -> list[uuid.UUID]:
 
 
 def job(engine: Engine, title: str = "bench") -> int:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as connection:
         jobtype = connection.execute(
             insert(t.jobtypes).values(name=f"bench-{title}")
@@ -81,7 +81,7 @@ def tasks(
     done: bool = False,
 ) -> None:
     """``count`` tasks of the job; the first ``len(owners) * per_owner`` are sent to owners."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     owners = owners or []
     with engine.begin() as connection:
         for offset in range(0, count, CHUNK):

@@ -47,7 +47,7 @@ class FakeAgent:
                     agent.hosts.append(self.headers.get("Host"))
                     agent.changed.notify_all()
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
                 status, answer = (202, {})
@@ -59,7 +59,7 @@ class FakeAgent:
                 self._record(body)
                 self._answer(status, answer)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if agent.tasks_answer is not None:
                     status, answer = agent.tasks_answer()
                 else:
@@ -67,7 +67,7 @@ class FakeAgent:
                 self._record(None)
                 self._answer(status, answer)
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 task_id = int(self.path.rsplit("/", 1)[1])
                 known = agent.running.pop(task_id, None) is not None
                 self._record(None)

@@ -10,7 +10,8 @@ import copy
 import itertools
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Self
 
 import attrs
 
@@ -789,7 +790,7 @@ class FakeUnitOfWork:
         self._store = store
         self._read_only = read_only
 
-    def __enter__(self) -> FakeUnitOfWork:
+    def __enter__(self) -> Self:
         self._data = copy.deepcopy(self._store.data)
         self.agents = FakeAgentRepository(self._data)
         self.tasks = FakeTaskRepository(self._data, self._store)
@@ -846,7 +847,7 @@ class RecordingQueue:
 
 class FixedClock:
     def __init__(self, now: datetime | None = None) -> None:
-        self.current = now or datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+        self.current = now or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.current

@@ -18,7 +18,7 @@ from farm_adapters.settings import Settings
 from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.catalogue import SoftwareCatalogue
-from farm_domain.dispatch import DispatchPolicy, Dispatcher
+from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.farm import Farm
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.jobs import JobService

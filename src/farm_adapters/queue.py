@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import attrs
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab

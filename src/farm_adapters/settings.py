@@ -85,43 +85,45 @@ class Settings:
                 raw["FARM_" + name.upper()] = str(value)
         reader = _Reader(raw)
         data_dir = Path(raw.get("FARM_DATA_DIR", "farm-data")).expanduser()
-        settings = dict(
-            data_dir=data_dir,
-            database_url=raw.get("FARM_DATABASE_URL") or f"sqlite:///{data_dir / 'farm.db'}",
-            queue_url=raw.get("FARM_QUEUE_URL") or f"sqlite:///{data_dir / 'queue.db'}",
-            host=raw.get("FARM_HOST", "127.0.0.1"),
-            port=reader.integer("FARM_PORT", 8080, 1, 65535),
-            workers=reader.integer("FARM_WORKERS", 1, 1, 64),
-            threads=reader.integer("FARM_THREADS", 8, 1, 256),
-            queue_workers=reader.integer("FARM_QUEUE_WORKERS", 2, 1, 64),
-            default_agent_software=reader.software_defaults("FARM_DEFAULT_AGENT_SOFTWARE"),
-            farm_name=raw.get("FARM_NAME") or None,
-            trusted_proxies=reader.networks("FARM_TRUSTED_PROXIES", ""),
-            allow_loopback_agents=reader.boolean("FARM_ALLOW_LOOPBACK_AGENTS", True),
-            reconcile_grace_seconds=reader.number("FARM_RECONCILE_GRACE_SECONDS", 30.0, 0, 3600),
-            agent_networks=reader.networks("FARM_AGENT_NETWORKS", DEFAULT_AGENT_NETWORKS),
-            log_level=reader.choice(
+        settings = {
+            "data_dir": data_dir,
+            "database_url": raw.get("FARM_DATABASE_URL") or f"sqlite:///{data_dir / 'farm.db'}",
+            "queue_url": raw.get("FARM_QUEUE_URL") or f"sqlite:///{data_dir / 'queue.db'}",
+            "host": raw.get("FARM_HOST", "127.0.0.1"),
+            "port": reader.integer("FARM_PORT", 8080, 1, 65535),
+            "workers": reader.integer("FARM_WORKERS", 1, 1, 64),
+            "threads": reader.integer("FARM_THREADS", 8, 1, 256),
+            "queue_workers": reader.integer("FARM_QUEUE_WORKERS", 2, 1, 64),
+            "default_agent_software": reader.software_defaults("FARM_DEFAULT_AGENT_SOFTWARE"),
+            "farm_name": raw.get("FARM_NAME") or None,
+            "trusted_proxies": reader.networks("FARM_TRUSTED_PROXIES", ""),
+            "allow_loopback_agents": reader.boolean("FARM_ALLOW_LOOPBACK_AGENTS", True),
+            "reconcile_grace_seconds": reader.number("FARM_RECONCILE_GRACE_SECONDS", 30.0, 0, 3600),
+            "agent_networks": reader.networks("FARM_AGENT_NETWORKS", DEFAULT_AGENT_NETWORKS),
+            "log_level": reader.choice(
                 "FARM_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
-            log_format=reader.choice("FARM_LOG_FORMAT", "json", ("json", "text")),
-            access_log=reader.choice("FARM_ACCESS_LOG", "errors", ("all", "errors", "off")),
-            slow_request_ms=reader.number("FARM_SLOW_REQUEST_MS", 1000, 0, 10**7),
-            dashboard_refresh_seconds=reader.integer("FARM_DASHBOARD_REFRESH", 5, 0, 3600),
-            max_log_bytes=reader.integer("FARM_MAX_LOG_BYTES", 64 * 1024 * 1024, 1, 2**40),
-            max_update_bytes=reader.integer("FARM_MAX_UPDATE_BYTES", 512 * 1024 * 1024, 1, 2**40),
-            ram_check=reader.choice("FARM_RAM_CHECK", "free", ("free", "allocation")),
-            max_failures_per_agent=reader.integer("FARM_MAX_FAILURES_PER_AGENT", 3, 1, 1000),
-            agent_timeout_seconds=reader.number("FARM_AGENT_TIMEOUT_SECONDS", 1800, 1, 10**7),
-            poll_busy_seconds=reader.number("FARM_POLL_BUSY_SECONDS", 600, 0, 10**7),
-            poll_idle_seconds=reader.number("FARM_POLL_IDLE_SECONDS", 3600, 0, 10**7),
-            poll_offline_seconds=reader.number("FARM_POLL_OFFLINE_SECONDS", 7200, 0, 10**7),
-            agent_request_timeout=reader.number("FARM_AGENT_REQUEST_TIMEOUT", 10, 0.01, 600),
-            agent_retries=reader.integer("FARM_AGENT_RETRIES", 3, 0, 20),
-            agent_retry_delay=reader.number("FARM_AGENT_RETRY_DELAY", 1.0, 0, 600),
-            assign_interval_minutes=reader.integer("FARM_ASSIGN_INTERVAL_MINUTES", 4, 1, 60),
-            watch_interval_seconds=reader.number("FARM_WATCH_INTERVAL_SECONDS", 30, 0.2, 3600),
-            periodic=reader.boolean("FARM_PERIODIC", True),
-        )
+            "log_format": reader.choice("FARM_LOG_FORMAT", "json", ("json", "text")),
+            "access_log": reader.choice("FARM_ACCESS_LOG", "errors", ("all", "errors", "off")),
+            "slow_request_ms": reader.number("FARM_SLOW_REQUEST_MS", 1000, 0, 10**7),
+            "dashboard_refresh_seconds": reader.integer("FARM_DASHBOARD_REFRESH", 5, 0, 3600),
+            "max_log_bytes": reader.integer("FARM_MAX_LOG_BYTES", 64 * 1024 * 1024, 1, 2**40),
+            "max_update_bytes": reader.integer(
+                "FARM_MAX_UPDATE_BYTES", 512 * 1024 * 1024, 1, 2**40
+            ),
+            "ram_check": reader.choice("FARM_RAM_CHECK", "free", ("free", "allocation")),
+            "max_failures_per_agent": reader.integer("FARM_MAX_FAILURES_PER_AGENT", 3, 1, 1000),
+            "agent_timeout_seconds": reader.number("FARM_AGENT_TIMEOUT_SECONDS", 1800, 1, 10**7),
+            "poll_busy_seconds": reader.number("FARM_POLL_BUSY_SECONDS", 600, 0, 10**7),
+            "poll_idle_seconds": reader.number("FARM_POLL_IDLE_SECONDS", 3600, 0, 10**7),
+            "poll_offline_seconds": reader.number("FARM_POLL_OFFLINE_SECONDS", 7200, 0, 10**7),
+            "agent_request_timeout": reader.number("FARM_AGENT_REQUEST_TIMEOUT", 10, 0.01, 600),
+            "agent_retries": reader.integer("FARM_AGENT_RETRIES", 3, 0, 20),
+            "agent_retry_delay": reader.number("FARM_AGENT_RETRY_DELAY", 1.0, 0, 600),
+            "assign_interval_minutes": reader.integer("FARM_ASSIGN_INTERVAL_MINUTES", 4, 1, 60),
+            "watch_interval_seconds": reader.number("FARM_WATCH_INTERVAL_SECONDS", 30, 0.2, 3600),
+            "periodic": reader.boolean("FARM_PERIODIC", True),
+        }
         for key in ("FARM_DATABASE_URL", "FARM_QUEUE_URL"):
             value = str(settings[key.removeprefix("FARM_").lower()])
             if not value.startswith(_SCHEMES[key]):

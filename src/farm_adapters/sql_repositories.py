@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import attrs
 import orjson
@@ -1514,7 +1514,7 @@ class SqlUnitOfWork:
         self._committed = False
         self._writer_lock = None if read_only else writer_lock
 
-    def __enter__(self) -> SqlUnitOfWork:
+    def __enter__(self) -> Self:
         if self._writer_lock is not None:
             self._writer_lock.acquire()
         try:

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,7 @@ class Runner:
         self, assignment: Assignment, task: TaskRun, template: list[str], environ: dict[str, str]
     ) -> None:
         argv = command_for(template, task.frame, assignment.start, assignment.end)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         identifier = f"{stamp}_job{task.job_id}_task{task.id}_attempt{task.attempt}.csv"
         log_path = self._logs_dir / identifier
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ class Runner:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _copy(

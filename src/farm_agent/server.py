@@ -48,7 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return _INVALID
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         agent = self.server.agent
         if agent.shutting_down.is_set():
             self._send(503, {"error": "this agent is shutting down"})
@@ -59,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": f"no such resource {self.path}"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         agent = self.server.agent
         body = self._body()
         if body is _INVALID:
@@ -76,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = 404, {"error": f"no such resource {self.path}"}
         self._send(status, answer)
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         match = _TASK.match(self.path)
         if match is None:
             self._send(404, {"error": f"no such resource {self.path}"})

@@ -15,7 +15,7 @@ class CodedEnum(enum.Enum):
         self.code = code
 
     @classmethod
-    def parse(cls, value: object, what: str) -> "CodedEnum":
+    def parse(cls, value: object, what: str) -> CodedEnum:
         """The member named or numbered by ``value``.
 
         Raises ValidationError with the contract's message (`` `x` is not a valid state``).

@@ -14,9 +14,9 @@ from farm_domain.assignments import recompute_job_states
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
-from farm_domain.validation import INT32_MAX, parse_id
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
+from farm_domain.validation import INT32_MAX, parse_id
 from farm_domain.work import Job, JobQuery, TagRequirement, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")

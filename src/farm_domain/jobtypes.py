@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import attrs
 
+from farm_domain import validation
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
-from farm_domain import validation
 from farm_domain.validation import parse_id
 from farm_domain.work import JobTypeVersion, SoftwareRequirement
 

@@ -6,8 +6,8 @@ import ipaddress
 from collections.abc import Sequence
 
 from farm_domain.agents import Agent
-from farm_domain.scheduling import AgentContact
 from farm_domain.enums import UseAddress
+from farm_domain.scheduling import AgentContact
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

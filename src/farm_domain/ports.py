@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import attrs
 
@@ -258,7 +258,7 @@ class UnitOfWork(Protocol):
     blocks: BlocklistRepository
     scheduling: SchedulingRepository
 
-    def __enter__(self) -> UnitOfWork: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
 

@@ -46,7 +46,10 @@ class SoftwareDefaults:
     def from_config(cls, value: object) -> SoftwareDefaults:
         """Build from decoded configuration; ValueError with a clear message when malformed."""
         if not isinstance(value, list):
-            raise ValueError('must be a JSON list of {"software": ..., "version": ...} objects')
+            # ValueError, not TypeError: the settings report every ValueError as bad configuration.
+            raise ValueError(  # noqa: TRY004
+                'must be a JSON list of {"software": ..., "version": ...} objects'
+            )
         defaults = []
         for position, item in enumerate(value):
             if (

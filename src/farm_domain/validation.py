@@ -23,7 +23,7 @@ def parse_id(text: str) -> int | None:
 
 def hostname(value: str) -> str:
     """An RFC 1123 host name, case kept; an optional trailing dot is allowed."""
-    body = value[:-1] if value.endswith(".") else value
+    body = value.removesuffix(".")
     if not body or len(value) > 255 or not all(_LABEL.match(label) for label in body.split(".")):
         raise ValidationError(f"{value} is not valid for hostname", field="hostname")
     return value

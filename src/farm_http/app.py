@@ -14,7 +14,6 @@ from farm_http import agents, dashboard, errors, files, jobs, jobtypes, software
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
-
 # Ids are 32-bit integers in storage: a larger number in a path matches no route (404).
 ID = "int(min=0, max=2147483647)"
 

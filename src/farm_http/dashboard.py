@@ -8,7 +8,7 @@ paged, and each page costs a fixed number of queries whatever its size.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -40,7 +40,7 @@ class Pages:
         resp.content_type = falcon.MEDIA_HTML
         resp.text = self._templates.get_template(template).render(
             refresh=self._refresh,
-            now=datetime.now(timezone.utc).strftime("%H:%M:%S UTC"),
+            now=datetime.now(UTC).strftime("%H:%M:%S UTC"),
             statuses=list(TaskStatus),
             state_of=_state_of,
             done=TaskStatus.DONE,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import types
-import uuid
 import typing
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,13 +23,12 @@ from farm_domain.agents import (
     SoftwareRef,
     Unset,
 )
-from farm_domain.enums import AgentState
 from farm_domain.catalogue import VersionSpec
+from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import ValidationError
 from farm_domain.jobs import BlockView, JobSpec
-from farm_domain.validation import INT32_MAX
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.enums import WorkState
+from farm_domain.validation import INT32_MAX
 from farm_domain.work import (
     Job,
     JobQuery,

@@ -31,9 +31,10 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-
 
 
 def announce(hostname: str, ram: int = 4096) -> uuid.UUID:
+    import os
+
     from farm_adapters.composition import build_runtime
     from farm_adapters.settings import Settings
-    import os
 
     runtime = build_runtime(Settings.load(os.environ))
     agent_id = uuid.uuid4()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -16,7 +16,7 @@ from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
 from farm_domain.work import Job, Task, TaskStatus
 from tests.fakes import FakeUnitOfWorkFactory
 
-T0 = datetime(2026, 3, 1, 10, 30, 15, 250000, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 30, 15, 250000, tzinfo=UTC)
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -41,15 +41,15 @@ def database_url_pg(postgres_database_url: str) -> str:
 
 
 def make_agent(**overrides: object) -> Agent:
-    fields: dict[str, object] = dict(
-        id=uuid.uuid4(),
-        hostname="node1",
-        remote_ip="127.0.0.1",
-        ram=4096,
-        free_ram=2048,
-        cpus=8,
-        port=50000,
-    )
+    fields: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "hostname": "node1",
+        "remote_ip": "127.0.0.1",
+        "ram": 4096,
+        "free_ram": 2048,
+        "cpus": 8,
+        "port": 50000,
+    }
     fields.update(overrides)
     return Agent(**fields)  # type: ignore[arg-type]
 
@@ -121,9 +121,7 @@ def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:  # type: ignore[n
 
 
 def test_save_against_the_agent_as_read_writes_what_changed(uow) -> None:  # type: ignore[no-untyped-def]
-    agent = make_agent(
-        ram=4096, free_ram=1024, last_heard_from=datetime(2026, 1, 1, tzinfo=timezone.utc)
-    )
+    agent = make_agent(ram=4096, free_ram=1024, last_heard_from=datetime(2026, 1, 1, tzinfo=UTC))
     with uow() as u:
         u.agents.add(agent)
         u.commit()

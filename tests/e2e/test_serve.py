@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_URL, needs_redis
-from tests.fake_agent import FakeAgent
 from tests.e2e.conftest import (
     Process,
     base_env,
@@ -20,6 +19,7 @@ from tests.e2e.conftest import (
     free_port,
     wait_until_serving,
 )
+from tests.fake_agent import FakeAgent
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,7 @@ def exercise_agents_api(base: str) -> list[str]:
                 "free_ram": ram // 2,
                 "time_offset": 0,
                 "state": "online",
-                "mac_addresses": ["aa:bb:cc:dd:ee:0%d" % number],
+                "mac_addresses": [f"aa:bb:cc:dd:ee:0{number}"],
                 "current_assignments": {},
             },
         )
@@ -163,7 +163,7 @@ def test_serve_on_the_embedded_default(tmp_path: Path, processes: list[Process])
 def test_serve_refuses_bad_configuration_clearly(tmp_path: Path) -> None:
     env = base_env(tmp_path, FARM_PORT="eighty", FARM_DEFAULT_AGENT_SOFTWARE="nope")
     result = subprocess.run(
-        farm_command("serve"), env=env, capture_output=True, text=True, timeout=60
+        farm_command("serve"), env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 2
     assert "FARM_PORT='eighty'" in result.stderr
@@ -188,11 +188,17 @@ def test_scale_out_on_postgresql_and_redis(
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert refused.returncode == 2 and "farm db upgrade" in refused.stderr
 
     upgrade = subprocess.run(
-        farm_command("db", "upgrade"), env=env, capture_output=True, text=True, timeout=120
+        farm_command("db", "upgrade"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert upgrade.returncode == 0, upgrade.stderr
 

@@ -294,7 +294,7 @@ def test_reports_about_an_earlier_attempt_are_409(jobs: Harness) -> None:
 
 
 def test_a_heartbeat_naming_an_earlier_attempt_does_not_keep_the_task(jobs: Harness) -> None:
-    job, agent_id, task = assign_first_task(jobs)
+    _job, agent_id, task = assign_first_task(jobs)
     with jobs.uow() as uow:
         import attrs
 

@@ -63,7 +63,7 @@ def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> No
                     claimed = runtime.dispatcher.assign_tasks_to_agent(agent_id)
                     if claimed:
                         claims.append((agent_id, claimed))
-            except BaseException as error:  # reported below, with the failing thread's error
+            except BaseException as error:  # noqa: BLE001 - reported below, with the failing thread's error
                 errors.append(error)
 
         threads = [threading.Thread(target=work, args=(r, n)) for n, r in enumerate(runtimes)]

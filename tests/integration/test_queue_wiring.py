@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from farm_domain.agents import AgentChanges
 from farm_domain.assignments import AssignmentReconciler
-from farm_domain.dispatch import DispatchPolicy, Dispatcher
+from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.jobs import JobService
 from farm_domain.networks import AgentNetworks
 from farm_domain.registry import AgentRegistry
@@ -61,9 +61,13 @@ class World:
     def announce(
         self, agent_id: uuid.UUID | None = None, peer: str | None = "127.0.0.1", **fields: object
     ):  # type: ignore[no-untyped-def]
-        body: dict[str, object] = dict(
-            hostname="node1", ram=4096, free_ram=2048, cpus=8, port=50000
-        )
+        body: dict[str, object] = {
+            "hostname": "node1",
+            "ram": 4096,
+            "free_ram": 2048,
+            "cpus": 8,
+            "port": 50000,
+        }
         body.update(fields)
         body["id"] = str(agent_id or uuid.uuid4())
         return self.registry.announce(AgentChanges(**body), peer)  # type: ignore[arg-type]

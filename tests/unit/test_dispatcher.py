@@ -22,7 +22,13 @@ def world() -> World:
 
 
 def submit(world: World, **fields: object) -> int:
-    spec: dict[str, object] = dict(title="shot", jobtype="render", start=1, end=6, batch=3)
+    spec: dict[str, object] = {
+        "title": "shot",
+        "jobtype": "render",
+        "start": 1,
+        "end": 6,
+        "batch": 3,
+    }
     spec.update(fields)
     return world.jobs.submit(JobSpec(**spec)).job.id  # type: ignore[arg-type]
 

@@ -22,7 +22,7 @@ def world() -> World:
 
 
 def submit(world: World, **fields: object):  # type: ignore[no-untyped-def]
-    spec: dict[str, object] = dict(title="shot", jobtype="render", start=1, end=10)
+    spec: dict[str, object] = {"title": "shot", "jobtype": "render", "start": 1, "end": 10}
     spec.update(fields)
     return world.jobs.submit(JobSpec(**spec))  # type: ignore[arg-type]
 
@@ -168,7 +168,7 @@ def test_failed_follows_the_requeue_policy(
 
 
 def test_queued_with_null_agent_gives_the_task_back(world: World) -> None:
-    job, agent, task = assigned(world)
+    job, _agent, task = assigned(world)
     world.jobs.report(job.id, task.id, TaskReport(state="running"))
     back = world.jobs.report(job.id, task.id, TaskReport(state="queued", give_back=True))
     assert (back.state, back.agent_id, back.failures) == (None, None, 0)

@@ -62,7 +62,7 @@ def reconcile(world: World, agent, reported):  # type: ignore[no-untyped-def]
 @given(st.lists(TASK, max_size=8), st.sampled_from([-1, 0, 1, 3]))
 def test_reconciliation_follows_the_rules_and_touches_nothing_else(specs, requeue) -> None:  # type: ignore[no-untyped-def]
     world = World(grace=30)
-    agent, _, job, tasks, reported = build(world, specs, requeue)
+    agent, _, _job, tasks, reported = build(world, specs, requeue)
     outcome = reconcile(world, agent, reported)
     expected_unsent = []
     for before in tasks:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import attrs
 from hypothesis import given, settings
@@ -21,7 +22,7 @@ from farm_domain.scheduling import (
 )
 from farm_domain.work import Task
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 REQUIREMENT = st.builds(
     RankRange, st.integers(1, 3), st.none() | st.integers(0, 300), st.none() | st.integers(0, 300)
@@ -148,6 +149,6 @@ def test_batches_follow_batch_size_and_contiguity(frames, batch, contiguous, max
     assert chosen[0].frame == min(frames)
     assert [t.frame for t in chosen] == sorted(t.frame for t in chosen)
     if contiguous:
-        assert all(b.frame - a.frame == 1.0 for a, b in zip(chosen, chosen[1:]))
+        assert all(b.frame - a.frame == 1.0 for a, b in itertools.pairwise(chosen))
     else:
         assert [t.frame for t in chosen] == sorted(float(f) for f in frames)[: job.batch_size]

@@ -10,7 +10,6 @@ from alembic import op
 
 import farm_adapters.tables
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None

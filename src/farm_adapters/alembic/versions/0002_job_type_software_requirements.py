@@ -8,9 +8,6 @@ Create Date: 2026-11-27 21:01:44.657778
 import sqlalchemy as sa
 from alembic import op
 
-import farm_adapters.tables
-
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None

@@ -10,7 +10,6 @@ from alembic import op
 
 import farm_adapters.tables
 
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None

@@ -8,9 +8,6 @@ Create Date: 2026-11-27 21:35:57.159932
 import sqlalchemy as sa
 from alembic import op
 
-import farm_adapters.tables
-
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
