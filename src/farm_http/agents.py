@@ -7,13 +7,23 @@ import uuid
 import falcon
 
 from farm_domain.registry import AgentRegistry
-from farm_http import schemas
+from farm_http.conversion import body_object
 from farm_http.peers import PeerResolver
+from farm_http.schemas.agents import (
+    AGENT_SCHEMA,
+    agent_changes,
+    agent_json,
+    agent_query,
+    agent_summary_json,
+    tag_list,
+    task_id_body,
+)
+from farm_http.schemas.jobs import task_json
 
 
 class AgentSchemaResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = schemas.AGENT_SCHEMA
+        resp.media = AGENT_SCHEMA
 
 
 class AgentCollectionResource:
@@ -22,14 +32,14 @@ class AgentCollectionResource:
         self._peers = peers
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        query = schemas.agent_query(req.params)
-        resp.media = [schemas.agent_summary_json(a) for a in self._agents.list(query)]
+        query = agent_query(req.params)
+        resp.media = [agent_summary_json(a) for a in self._agents.list(query)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        changes = schemas.agent_changes(schemas.body_object(req))
+        changes = agent_changes(body_object(req))
         agent, created = self._agents.announce(changes, self._peers.client_address(req))
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
-        resp.media = schemas.agent_json(agent, self._agents.call_refusal(agent))
+        resp.media = agent_json(agent, self._agents.call_refusal(agent))
 
 
 class AgentResource:
@@ -38,12 +48,12 @@ class AgentResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         agent = self._agents.get(agent_id)
-        resp.media = schemas.agent_json(agent, self._agents.call_refusal(agent))
+        resp.media = agent_json(agent, self._agents.call_refusal(agent))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        changes = schemas.agent_changes(schemas.body_object(req))
+        changes = agent_changes(body_object(req))
         agent = self._agents.update(agent_id, changes)
-        resp.media = schemas.agent_json(agent, self._agents.call_refusal(agent))
+        resp.media = agent_json(agent, self._agents.call_refusal(agent))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         self._agents.delete(agent_id)
@@ -55,11 +65,11 @@ class AgentTasksResource:
         self._agents = agents
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        resp.media = [schemas.task_json(t, job) for t, job in self._agents.tasks(agent_id)]
+        resp.media = [task_json(t, job) for t, job in self._agents.tasks(agent_id)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        task_id = schemas.task_id_body(schemas.body_object(req))
-        resp.media = schemas.task_json(self._agents.assign_task(agent_id, task_id))
+        task_id = task_id_body(body_object(req))
+        resp.media = task_json(self._agents.assign_task(agent_id, task_id))
 
 
 class AgentTagsResource:
@@ -72,5 +82,5 @@ class AgentTagsResource:
         resp.media = sorted(self._agents.tags(agent_id))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        tags = schemas.tag_list(req.get_media())
+        tags = tag_list(req.get_media())
         resp.media = sorted(self._agents.set_tags(agent_id, tags))

@@ -32,7 +32,9 @@ def _dumps(value: object) -> bytes:
     return orjson.dumps(value)
 
 
-def create_app(farm: Farm, options: HttpOptions = HttpOptions()) -> falcon.App:
+def create_app(
+    farm: Farm, options: HttpOptions = HttpOptions()
+) -> falcon.App[falcon.Request, falcon.Response]:
     middleware = (
         []
         if options.access_log == "off"

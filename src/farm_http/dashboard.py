@@ -165,7 +165,12 @@ class JobAction:
         _back(req, "/jobs")
 
 
-def add_routes(app: falcon.App, farm: Farm, id_converter: str, refresh_seconds: int) -> None:
+def add_routes(
+    app: falcon.App[falcon.Request, falcon.Response],
+    farm: Farm,
+    id_converter: str,
+    refresh_seconds: int,
+) -> None:
     pages = Pages(farm, refresh_seconds)
     app.add_route("/", AgentsPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))

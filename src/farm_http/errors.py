@@ -63,6 +63,6 @@ def _serialize_http_error(
     resp.content_type = falcon.MEDIA_JSON
 
 
-def install(app: falcon.App) -> None:
+def install(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.set_error_serializer(_serialize_http_error)
     app.add_error_handler(DomainError, _domain_error)

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import falcon
 
 from farm_domain.files import AgentUpdates, TaskLogs
-from farm_http import schemas
+from farm_http.conversion import body_object, optional_uuid, structure
 from farm_http.jobs import _job_id
+from farm_http.schemas.files import LogBody, LogStateBody, log_json
 
 CHUNK = 64 * 1024
 _LOG_TYPES = ("text/csv", "text/plain")
@@ -31,23 +32,21 @@ class TaskLogsResource:
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int, attempt: int
     ) -> None:
-        resp.media = [
-            schemas.log_json(log) for log in self._logs.list(_job_id(job), task_id, attempt)
-        ]
+        resp.media = [log_json(log) for log in self._logs.list(_job_id(job), task_id, attempt)]
 
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int, attempt: int
     ) -> None:
-        body = schemas.structure(schemas.body_object(req), schemas.LogBody)
+        body = structure(body_object(req), LogBody)
         log, created = self._logs.register(
             _job_id(job),
             task_id,
             attempt,
             body.identifier,
-            schemas.optional_uuid(body.agent_id, "agent_id"),
+            optional_uuid(body.agent_id, "agent_id"),
         )
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
-        resp.media = schemas.log_json(log)
+        resp.media = log_json(log)
 
 
 class TaskLogResource:
@@ -63,9 +62,9 @@ class TaskLogResource:
         attempt: int,
         identifier: str,
     ) -> None:
-        body = schemas.structure(schemas.body_object(req), schemas.LogStateBody)
+        body = structure(body_object(req), LogStateBody)
         log = self._logs.set_state(_job_id(job), task_id, attempt, identifier, body.state)
-        resp.media = schemas.log_json(log)
+        resp.media = log_json(log)
 
 
 class TaskLogFileResource:
@@ -84,7 +83,7 @@ class TaskLogFileResource:
         _require(req, *_LOG_TYPES)
         log = self._logs.upload(_job_id(job), task_id, attempt, identifier, _chunks(req))
         resp.status = falcon.HTTP_201
-        resp.media = schemas.log_json(log)
+        resp.media = log_json(log)
 
     def on_get(
         self,

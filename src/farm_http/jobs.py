@@ -9,7 +9,16 @@ import falcon
 from farm_domain.errors import NotFound, ValidationError
 from farm_domain.jobs import JobChanges, JobService, TaskReport
 from farm_domain.validation import parse_id
-from farm_http import schemas
+from farm_http.conversion import body_object, structure
+from farm_http.schemas.jobs import (
+    block_json,
+    job_changes_body,
+    job_json,
+    job_query,
+    job_spec,
+    task_json,
+    task_report_parts,
+)
 
 
 def _job_id(value: str) -> int:
@@ -44,13 +53,13 @@ class JobCollectionResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        views = self._jobs.list(schemas.job_query(req.params))
-        resp.media = [schemas.job_json(v.job, v.counts) for v in views]
+        views = self._jobs.list(job_query(req.params))
+        resp.media = [job_json(v.job, v.counts) for v in views]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        view = self._jobs.submit(schemas.job_spec(schemas.body_object(req)))
+        view = self._jobs.submit(job_spec(body_object(req)))
         resp.status = falcon.HTTP_201
-        resp.media = schemas.job_json(view.job, view.counts)
+        resp.media = job_json(view.job, view.counts)
 
 
 class JobResource:
@@ -59,12 +68,12 @@ class JobResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
         view = self._jobs.get(job)
-        resp.media = schemas.job_json(view.job, view.counts)
+        resp.media = job_json(view.job, view.counts)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        body = schemas.job_changes_body(schemas.body_object(req))
-        view = self._jobs.update(_job_id(job), schemas.structure(body, JobChanges))
-        resp.media = schemas.job_json(view.job, view.counts)
+        body = job_changes_body(body_object(req))
+        view = self._jobs.update(_job_id(job), structure(body, JobChanges))
+        resp.media = job_json(view.job, view.counts)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
         self._jobs.delete(_job_id(job))
@@ -76,7 +85,7 @@ class JobTasksResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        resp.media = [schemas.task_json(task) for task in self._jobs.tasks(_job_id(job))]
+        resp.media = [task_json(task) for task in self._jobs.tasks(_job_id(job))]
 
 
 class JobTaskResource:
@@ -84,13 +93,13 @@ class JobTaskResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int) -> None:
-        resp.media = schemas.task_json(self._jobs.task(_job_id(job), task_id))
+        resp.media = task_json(self._jobs.task(_job_id(job), task_id))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int) -> None:
-        fields, give_back, started_now = schemas.task_report_parts(schemas.body_object(req))
+        fields, give_back, started_now = task_report_parts(body_object(req))
         report = TaskReport(give_back=give_back, started_now=started_now, **fields)
         task = self._jobs.report(_job_id(job), task_id, report, _reporter(req), _attempt(req))
-        resp.media = schemas.task_json(task)
+        resp.media = task_json(task)
 
 
 class JobBlocklistResource:
@@ -98,7 +107,7 @@ class JobBlocklistResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        resp.media = [schemas.block_json(view) for view in self._jobs.blocklist(_job_id(job))]
+        resp.media = [block_json(view) for view in self._jobs.blocklist(_job_id(job))]
 
 
 class JobBlockResource:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import falcon
 
 from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec
-from farm_http import schemas
+from farm_http.conversion import body_object, structure
+from farm_http.schemas.jobtypes import jobtype_json
 
 
 def _spec(req: falcon.Request) -> JobTypeSpec:
-    return schemas.structure(schemas.body_object(req), JobTypeSpec)
+    return structure(body_object(req), JobTypeSpec)
 
 
 class JobTypeCollectionResource:
@@ -17,10 +18,10 @@ class JobTypeCollectionResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [schemas.jobtype_json(j) for j in self._jobtypes.list()]
+        resp.media = [jobtype_json(j) for j in self._jobtypes.list()]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = schemas.jobtype_json(self._jobtypes.create(_spec(req)))
+        resp.media = jobtype_json(self._jobtypes.create(_spec(req)))
         resp.status = falcon.HTTP_201
 
 
@@ -29,11 +30,11 @@ class JobTypeResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = schemas.jobtype_json(self._jobtypes.get(name))
+        resp.media = jobtype_json(self._jobtypes.get(name))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         version, created = self._jobtypes.new_version(name, _spec(req))
-        resp.media = schemas.jobtype_json(version)
+        resp.media = jobtype_json(version)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
@@ -46,7 +47,7 @@ class JobTypeVersionsResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = [schemas.jobtype_json(j) for j in self._jobtypes.versions(name)]
+        resp.media = [jobtype_json(j) for j in self._jobtypes.versions(name)]
 
 
 class JobTypeVersionResource:
@@ -54,4 +55,4 @@ class JobTypeVersionResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, version: int) -> None:
-        resp.media = schemas.jobtype_json(self._jobtypes.get_version(name, version))
+        resp.media = jobtype_json(self._jobtypes.get_version(name, version))

@@ -7,7 +7,15 @@ import uuid
 import falcon
 
 from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
-from farm_http import schemas
+from farm_http.conversion import body_object, structure
+from farm_http.schemas.software import (
+    AgentSoftwareBody,
+    SoftwareBody,
+    SoftwareUpdateBody,
+    software_json,
+    software_ref_json,
+    version_json,
+)
 
 
 class SoftwareCollectionResource:
@@ -15,13 +23,13 @@ class SoftwareCollectionResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [schemas.software_json(s) for s in self._catalogue.list()]
+        resp.media = [software_json(s) for s in self._catalogue.list()]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = schemas.structure(schemas.body_object(req), schemas.SoftwareBody)
+        body = structure(body_object(req), SoftwareBody)
         created = self._catalogue.create(body.software, body.versions)
         resp.status = falcon.HTTP_201
-        resp.media = schemas.software_json(created)
+        resp.media = software_json(created)
 
 
 class SoftwareResource:
@@ -29,13 +37,11 @@ class SoftwareResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = schemas.software_json(self._catalogue.get(name))
+        resp.media = software_json(self._catalogue.get(name))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        body = schemas.structure(schemas.body_object(req), schemas.SoftwareUpdateBody)
-        resp.media = schemas.software_json(
-            self._catalogue.update(name, body.software, body.versions)
-        )
+        body = structure(body_object(req), SoftwareUpdateBody)
+        resp.media = software_json(self._catalogue.update(name, body.software, body.versions))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         self._catalogue.delete(name)
@@ -47,13 +53,13 @@ class SoftwareVersionsResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = [schemas.version_json(v) for v in self._catalogue.get(name).versions]
+        resp.media = [version_json(v) for v in self._catalogue.get(name).versions]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        spec = schemas.structure(schemas.body_object(req), VersionSpec)
+        spec = structure(body_object(req), VersionSpec)
         created = self._catalogue.add_version(name, spec)
         resp.status = falcon.HTTP_201
-        resp.media = schemas.version_json(created)
+        resp.media = version_json(created)
 
 
 class SoftwareVersionResource:
@@ -61,7 +67,7 @@ class SoftwareVersionResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, version: str) -> None:
-        resp.media = schemas.version_json(self._catalogue.get_version(name, version))
+        resp.media = version_json(self._catalogue.get_version(name, version))
 
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, name: str, version: str
@@ -75,13 +81,13 @@ class AgentSoftwareResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        resp.media = [schemas.software_ref_json(s) for s in self._catalogue.of_agent(agent_id)]
+        resp.media = [software_ref_json(s) for s in self._catalogue.of_agent(agent_id)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        body = schemas.structure(schemas.body_object(req), schemas.AgentSoftwareBody)
+        body = structure(body_object(req), AgentSoftwareBody)
         installed = self._catalogue.install(agent_id, body.software, body.version)
         resp.status = falcon.HTTP_201
-        resp.media = [schemas.software_ref_json(s) for s in installed]
+        resp.media = [software_ref_json(s) for s in installed]
 
 
 class AgentSoftwareVersionResource:
