@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Process, base_env, farm_command, free_port, wait_until_serving
+from tests.support.processes import Process, base_env, farm_command, free_port, wait_until_serving
 
 pytestmark = [
     pytest.mark.e2e,

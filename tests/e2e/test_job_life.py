@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Process, base_env, farm_command, free_port, wait_until_serving
+from tests.support.processes import Process, base_env, farm_command, free_port, wait_until_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -147,7 +147,7 @@ def test_the_master_spreads_a_job_over_agents_until_it_is_done(
 ) -> None:
     import time
 
-    from tests.fake_agent import FakeAgent
+    from tests.support.fake_agent import FakeAgent
 
     port = free_port()
     serve = Process(

@@ -11,15 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, needs_redis
-from tests.e2e.conftest import (
+from tests.support.databases import REDIS_URL, needs_redis
+from tests.support.fake_agent import FakeAgent
+from tests.support.processes import (
     Process,
     base_env,
     farm_command,
     free_port,
     wait_until_serving,
 )
-from tests.fake_agent import FakeAgent
 
 pytestmark = pytest.mark.e2e
 
@@ -175,7 +175,7 @@ def test_serve_refuses_bad_configuration_clearly(tmp_path: Path) -> None:
 def test_scale_out_on_postgresql_and_redis(
     tmp_path: Path, processes: list[Process], postgres_database_url: str
 ) -> None:
-    from tests.conftest import create_empty_postgres_database
+    from tests.support.databases import create_empty_postgres_database
 
     database = create_empty_postgres_database()
     port = free_port()
