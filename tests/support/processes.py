@@ -1,4 +1,4 @@
-"""Real processes on loopback: the ``farm`` command as a child process."""
+"""Real processes on loopback: the ``farm`` command as a child process, and a master to run."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -74,3 +75,48 @@ def wait_until_serving(base_url: str, process: Process, timeout: float = 30) -> 
             pass
         time.sleep(0.1)
     raise AssertionError(f"farm serve did not answer within {timeout}s:\n{process.output()}")
+
+
+class Master:
+    """``farm serve`` on a free loopback port, answering once built. Every process it starts
+    joins ``processes``, which the test stops at its end."""
+
+    def __init__(
+        self, tmp_path: Path, processes: list[Process], env: dict[str, str], args: tuple[str, ...]
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.data_dir = Path(env["FARM_DATA_DIR"])
+        self._tmp_path = tmp_path
+        self._processes = processes
+        self._args = args
+        self.process = self._serve()
+
+    def _serve(self) -> Process:
+        process = Process(
+            farm_command("serve", "--port", str(self.port), *self._args),
+            self.env,
+            self._tmp_path / f"serve-{len(self._processes)}.log",
+        )
+        self._processes.append(process)
+        wait_until_serving(self.url, process)
+        return process
+
+    def stop(self) -> int:
+        return self.process.stop()
+
+    def start_again(self) -> None:
+        """After ``stop``: ``farm serve`` again, on the same port with the same settings."""
+        self.process = self._serve()
+
+    def api(self) -> httpx.Client:
+        """A client on the master's API, as a user or operator would call it."""
+        return httpx.Client(base_url=f"{self.url}/api/v1", timeout=10)
+
+
+class StartMaster(Protocol):
+    """What the ``start_master`` fixture hands a test: extra ``farm serve`` arguments and FARM_
+    settings in, a master that answers out."""
+
+    def __call__(self, *args: str, **env: str) -> Master: ...
