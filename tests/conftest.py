@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
-from farm_adapters import schema_migrations
 from farm_adapters.database import create_database_engine
-from farm_adapters.tables import metadata
+from tests.support.databases import (
+    POSTGRES_URL,
+    create_empty_postgres_database,
+    drop_created_databases,
+    empty_tables,
+    migrate,
+)
 
 # Tests never let the master call anything outside loopback.
 os.environ["FARM_AGENT_NETWORKS"] = "127.0.0.0/8"
-
-POSTGRES_URL = os.environ.get("FARM_TEST_POSTGRES_URL")
-REDIS_URL = os.environ.get("FARM_TEST_REDIS_URL")
-
-needs_postgres = pytest.mark.skipif(
-    not POSTGRES_URL, reason="FARM_TEST_POSTGRES_URL is not set (no PostgreSQL to test against)"
-)
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="FARM_TEST_REDIS_URL is not set (no Redis to test against)"
-)
 
 
 @pytest.fixture(scope="session")
@@ -34,49 +28,12 @@ def postgres_database_url() -> Iterator[str]:
     if not POSTGRES_URL:
         pytest.skip("FARM_TEST_POSTGRES_URL is not set (no PostgreSQL to test against)")
     url = create_empty_postgres_database()
-    engine = create_database_engine(url)
-    schema_migrations.upgrade(engine)
-    engine.dispose()
+    migrate(url)
     yield url
 
 
-_created_databases: list[str] = []
-
-
-def create_empty_postgres_database() -> str:
-    """A new, empty (unmigrated) PostgreSQL database, dropped at the end of the session."""
-    import psycopg
-
-    assert POSTGRES_URL
-    name = f"farm_test_{uuid.uuid4().hex[:12]}"
-    admin = make_url(POSTGRES_URL)
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    _created_databases.append(name)
-    return admin.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_databases(names: list[str]) -> None:
-    import psycopg
-
-    if not names or not POSTGRES_URL:
-        return
-    admin = make_url(POSTGRES_URL)
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        for name in names:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _drop_databases(_created_databases)
-
-
-def empty_tables(engine: Engine) -> None:
-    names = ", ".join(table.name for table in metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    drop_created_databases()
 
 
 @pytest.fixture
@@ -88,11 +45,9 @@ def postgres_engine(postgres_database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'farm.db'}"
-    engine = create_database_engine(url)
-    schema_migrations.upgrade(engine)
-    engine.dispose()
+    migrate(url)
     return url
 
 
@@ -104,11 +59,12 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres])])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+def database_url(request: pytest.FixtureRequest) -> str:
     """A migrated, empty database: SQLite, then PostgreSQL when available."""
     if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_url")
-    url = request.getfixturevalue("postgres_database_url")
+        sqlite_url: str = request.getfixturevalue("sqlite_url")
+        return sqlite_url
+    url: str = request.getfixturevalue("postgres_database_url")
     engine = create_database_engine(url)
     empty_tables(engine)
     engine.dispose()

@@ -32,7 +32,7 @@ def uow(request: pytest.FixtureRequest) -> Iterator[object]:
 
 @pytest.fixture
 def database_url_pg(postgres_database_url: str) -> str:
-    from tests.conftest import empty_tables
+    from tests.support.databases import empty_tables
 
     engine = create_database_engine(postgres_database_url)
     empty_tables(engine)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import Process, base_env, farm_command, free_port, wait_until_serving
+from tests.support.processes import StartMaster
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
 
 pytestmark = [
     pytest.mark.e2e,
@@ -24,7 +29,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
+def browser() -> Iterator[WebDriver]:
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch anything
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -48,7 +53,7 @@ def browser():  # type: ignore[no-untyped-def]
     driver.quit()
 
 
-def submit(browser, button) -> None:  # type: ignore[no-untyped-def]
+def submit(browser: WebDriver, button: WebElement) -> None:
     """Click a form's button and wait until the browser has loaded the page it leads to.
 
     The page being left is marked with a script variable: the next page is there when the mark
@@ -61,7 +66,7 @@ def submit(browser, button) -> None:  # type: ignore[no-untyped-def]
     browser.execute_script("window.farmPageLeft = true")
     button.click()
 
-    def next_page_loaded(driver) -> bool:  # type: ignore[no-untyped-def]
+    def next_page_loaded(driver: WebDriver) -> bool:
         return bool(
             driver.execute_script(
                 "return window.farmPageLeft === undefined && document.readyState === 'complete'"
@@ -72,22 +77,15 @@ def submit(browser, button) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_wrangler_runs_the_farm_from_the_dashboard(
-    tmp_path: Path, processes: list[Process], browser
-) -> None:  # type: ignore[no-untyped-def]
+    start_master: StartMaster, browser: WebDriver
+) -> None:
     from selenium.webdriver.common.by import By
 
-    port = free_port()
     # The pages' own reload every few seconds would race the clicks: it is off here (and its
     # tag is tested in tests/http/test_dashboard.py).
-    serve = Process(
-        farm_command("serve", "--port", str(port)),
-        base_env(tmp_path, FARM_DASHBOARD_REFRESH="0"),
-        tmp_path / "serve.log",
-    )
-    processes.append(serve)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(base, serve)
-    api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
+    master = start_master(FARM_DASHBOARD_REFRESH="0")
+    base = master.url
+    api = master.api()
     agent_id = str(uuid.uuid4())
     api.post(
         "/agents/",

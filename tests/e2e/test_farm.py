@@ -7,11 +7,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Process, base_env, farm_command, free_port, wait_until_serving
+from tests.support.processes import Master, Process, StartMaster, farm_command
 
 pytestmark = pytest.mark.e2e
 
@@ -24,38 +25,22 @@ RENDER = (
 
 
 class Farm:
-    def __init__(self, tmp_path: Path, processes: list[Process], **env: str) -> None:
+    """A master, the agents a test starts against it, and the frames they write."""
+
+    def __init__(self, master: Master, tmp_path: Path, processes: list[Process]) -> None:
+        self.master = master
         self.tmp_path = tmp_path
         self.processes = processes
-        self.port = free_port()
-        self.env = base_env(
-            tmp_path,
-            FARM_WATCH_INTERVAL_SECONDS="0.5",
-            FARM_AGENT_RETRY_DELAY="0.05",
-            FARM_AGENT_RETRIES="1",
-            **env,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.api = httpx.Client(base_url=f"{self.base}/api/v1", timeout=10)
+        self.api = master.api()
         self.output = tmp_path / "frames"
         self.output.mkdir()
-        self.serve: Process | None = None
-
-    def start_master(self) -> None:
-        self.serve = Process(
-            farm_command("serve", "--port", str(self.port)),
-            self.env,
-            self.tmp_path / f"serve-{len(self.processes)}.log",
-        )
-        self.processes.append(self.serve)
-        wait_until_serving(self.base, self.serve)
 
     def start_agent(self, name: str) -> Process:
         agent = Process(
             farm_command(
                 "agent",
                 "--master",
-                self.base,
+                self.master.url,
                 "--port",
                 "0",
                 "--heartbeat",
@@ -67,7 +52,7 @@ class Farm:
                 "--data-dir",
                 str(self.tmp_path / name),
             ),
-            self.env,
+            self.master.env,
             self.tmp_path / f"{name}-{len(self.processes)}.log",
         )
         self.processes.append(agent)
@@ -99,7 +84,8 @@ class Farm:
             },
         )
         assert job.status_code == 201, job.text
-        return job.json()["id"]
+        job_id: int = job.json()["id"]
+        return job_id
 
     def wait(self, condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -113,11 +99,13 @@ class Farm:
         logs = "\n".join(p.output()[-3000:] for p in self.processes)
         raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
-    def job(self, job_id: int) -> dict:
-        return self.api.get(f"/jobs/{job_id}").json()
+    def job(self, job_id: int) -> dict[str, Any]:
+        job: dict[str, Any] = self.api.get(f"/jobs/{job_id}").json()
+        return job
 
-    def tasks(self, job_id: int) -> list[dict]:
-        return self.api.get(f"/jobs/{job_id}/tasks/").json()
+    def tasks(self, job_id: int) -> list[dict[str, Any]]:
+        tasks: list[dict[str, Any]] = self.api.get(f"/jobs/{job_id}/tasks/").json()
+        return tasks
 
     def frames_written(self) -> dict[int, int]:
         return {
@@ -126,9 +114,26 @@ class Farm:
         }
 
 
-def test_two_agents_render_a_20_frame_job(tmp_path: Path, processes: list[Process]) -> None:
-    farm = Farm(tmp_path, processes)
-    farm.start_master()
+@pytest.fixture
+def start_farm(
+    tmp_path: Path, processes: list[Process], start_master: StartMaster
+) -> Callable[..., Farm]:
+    """Starts a master with quick timings and these FARM_ settings; agents come later."""
+
+    def start(**env: str) -> Farm:
+        master = start_master(
+            FARM_WATCH_INTERVAL_SECONDS="0.5",
+            FARM_AGENT_RETRY_DELAY="0.05",
+            FARM_AGENT_RETRIES="1",
+            **env,
+        )
+        return Farm(master, tmp_path, processes)
+
+    return start
+
+
+def test_two_agents_render_a_20_frame_job(start_farm: Callable[..., Farm]) -> None:
+    farm = start_farm()
     farm.start_agent("render01")
     farm.start_agent("render02")
     job_id = farm.submit(20, 0.1)
@@ -143,11 +148,8 @@ def test_two_agents_render_a_20_frame_job(tmp_path: Path, processes: list[Proces
     assert text.startswith("time,stream,line") and "exit code 0" in text
 
 
-def test_a_killed_agent_loses_its_frames_to_the_other(
-    tmp_path: Path, processes: list[Process]
-) -> None:
-    farm = Farm(tmp_path, processes, FARM_AGENT_TIMEOUT_SECONDS="3")
-    farm.start_master()
+def test_a_killed_agent_loses_its_frames_to_the_other(start_farm: Callable[..., Farm]) -> None:
+    farm = start_farm(FARM_AGENT_TIMEOUT_SECONDS="3")
     doomed = farm.start_agent("doomed")
     farm.start_agent("survivor")
     farm.wait(lambda: len(farm.api.get("/agents/").json()) == 2, "both agents to announce")
@@ -187,10 +189,9 @@ def test_a_killed_agent_loses_its_frames_to_the_other(
 
 
 def test_agents_keep_rendering_while_the_master_is_down(
-    tmp_path: Path, processes: list[Process]
+    start_farm: Callable[..., Farm],
 ) -> None:
-    farm = Farm(tmp_path, processes, FARM_AGENT_TIMEOUT_SECONDS="60")
-    farm.start_master()
+    farm = start_farm(FARM_AGENT_TIMEOUT_SECONDS="60")
     farm.start_agent("render01")
     farm.start_agent("render02")
     job_id = farm.submit(8, 1.0)
@@ -198,10 +199,9 @@ def test_agents_keep_rendering_while_the_master_is_down(
         lambda: sum(t["state"] == "running" for t in farm.tasks(job_id)) == 2,
         "both agents to render",
     )
-    assert farm.serve is not None
-    farm.serve.stop()
+    farm.master.stop()
     time.sleep(3)  # the master is away while frames finish; reports go to the agents' outboxes
-    farm.start_master()
+    farm.master.start_again()
     farm.wait(lambda: farm.job(job_id)["state"] == "done", "the job to finish after the outage")
     tasks = farm.tasks(job_id)
     assert all(t["state"] == "done" and t["time_finished"] for t in tasks)
@@ -209,10 +209,9 @@ def test_agents_keep_rendering_while_the_master_is_down(
 
 
 def test_sigterm_hands_running_work_back_and_reports_offline(
-    tmp_path: Path, processes: list[Process]
+    start_farm: Callable[..., Farm],
 ) -> None:
-    farm = Farm(tmp_path, processes)
-    farm.start_master()
+    farm = start_farm()
     agent = farm.start_agent("render01")
     job_id = farm.submit(2, 60)
     farm.wait(
@@ -226,7 +225,7 @@ def test_sigterm_hands_running_work_back_and_reports_offline(
     assert all(t["state"] == "queued" and t["agent_id"] is None for t in tasks), (
         tasks,
         agent.output()[-5000:],
-        farm.serve.output()[-5000:] if farm.serve else "",
+        farm.master.process.output()[-5000:],
     )
     assert all(t["failures"] == 0 for t in tasks)
     assert "agent stopped" in agent.output()

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import Process, base_env, farm_command, free_port, wait_until_serving
+from tests.support.fake_agent import FakeAgent
+from tests.support.processes import StartMaster
 
 pytestmark = pytest.mark.e2e
 
 
-def test_a_job_from_submission_to_done(tmp_path: Path, processes: list[Process]) -> None:
-    port = free_port()
-    serve = Process(
-        farm_command("serve", "--port", str(port)), base_env(tmp_path), tmp_path / "serve.log"
-    )
-    processes.append(serve)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(base, serve)
-    api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
+def test_a_job_from_submission_to_done(start_master: StartMaster) -> None:
+    api = start_master().api()
 
     assert (
         api.post(
@@ -143,20 +136,9 @@ def test_a_job_from_submission_to_done(tmp_path: Path, processes: list[Process])
 
 
 def test_the_master_spreads_a_job_over_agents_until_it_is_done(
-    tmp_path: Path, processes: list[Process]
+    start_master: StartMaster,
 ) -> None:
-    import time
-
-    from tests.fake_agent import FakeAgent
-
-    port = free_port()
-    serve = Process(
-        farm_command("serve", "--port", str(port)), base_env(tmp_path), tmp_path / "serve.log"
-    )
-    processes.append(serve)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(base, serve)
-    api = httpx.Client(base_url=f"{base}/api/v1", timeout=10)
+    api = start_master().api()
     fakes = {str(uuid.uuid4()): FakeAgent() for _ in range(3)}
     try:
         assert api.post("/jobtypes/", json={"name": "command", "max_batch": 2}).status_code == 201

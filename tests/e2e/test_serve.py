@@ -6,25 +6,21 @@ import json
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, needs_redis
-from tests.e2e.conftest import (
-    Process,
-    base_env,
-    farm_command,
-    free_port,
-    wait_until_serving,
-)
-from tests.fake_agent import FakeAgent
+from tests.support.databases import REDIS_URL, create_empty_postgres_database, needs_redis
+from tests.support.fake_agent import FakeAgent
+from tests.support.processes import Process, StartMaster, base_env, farm_command, free_port
 
 pytestmark = pytest.mark.e2e
 
 
-def log_lines(process: Process) -> list[dict]:
+def log_lines(process: Process) -> list[dict[str, Any]]:
     lines = []
     for line in process.output().splitlines():
         if line.startswith("{"):
@@ -32,7 +28,9 @@ def log_lines(process: Process) -> list[dict]:
     return lines
 
 
-def wait_for_log(process: Process, predicate, timeout: float = 20) -> dict:  # type: ignore[no-untyped-def]
+def wait_for_log(
+    process: Process, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for entry in log_lines(process):
@@ -142,22 +140,18 @@ def work_reaches_a_fake_agent(base: str) -> tuple[FakeAgent, str]:
     return agent, agent_id
 
 
-def test_serve_on_the_embedded_default(tmp_path: Path, processes: list[Process]) -> None:
-    port = free_port()
-    env = base_env(tmp_path, FARM_ACCESS_LOG="all")
-    serve = Process(farm_command("serve", "--port", str(port)), env, tmp_path / "serve.log")
-    processes.append(serve)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(base, serve)
-    exercise_agents_api(base)
+def test_serve_on_the_embedded_default(start_master: StartMaster) -> None:
+    master = start_master(FARM_ACCESS_LOG="all")
+    serve = master.process
+    exercise_agents_api(master.url)
     # The queue's consumer runs inside `farm serve`: the job reached an agent through it.
-    agent, agent_id = work_reaches_a_fake_agent(base)
+    agent, agent_id = work_reaches_a_fake_agent(master.url)
     agent.close()
     wait_for_log(serve, lambda e: e.get("msg") == "tasks sent" and e.get("agent_id") == agent_id)
     requests = [e for e in log_lines(serve) if e.get("logger") == "farm.http.access"]
     assert len(requests) >= 15
     assert {"method", "path", "status", "ms"} <= set(requests[0])
-    assert (tmp_path / "data" / "farm.db").exists() and (tmp_path / "data" / "queue.db").exists()
+    assert (master.data_dir / "farm.db").exists() and (master.data_dir / "queue.db").exists()
 
 
 def test_serve_refuses_bad_configuration_clearly(tmp_path: Path) -> None:
@@ -173,17 +167,18 @@ def test_serve_refuses_bad_configuration_clearly(tmp_path: Path) -> None:
 @pytest.mark.postgres
 @needs_redis
 def test_scale_out_on_postgresql_and_redis(
-    tmp_path: Path, processes: list[Process], postgres_database_url: str
+    tmp_path: Path,
+    processes: list[Process],
+    start_master: StartMaster,
+    postgres_database_url: str,
 ) -> None:
-    from tests.conftest import create_empty_postgres_database
-
     database = create_empty_postgres_database()
-    port = free_port()
     assert REDIS_URL
-    env = base_env(tmp_path, FARM_DATABASE_URL=database, FARM_QUEUE_URL=REDIS_URL)
+    settings = {"FARM_DATABASE_URL": database, "FARM_QUEUE_URL": REDIS_URL}
+    env = base_env(tmp_path, **settings)
 
     refused = subprocess.run(
-        farm_command("serve", "--port", str(port)),
+        farm_command("serve", "--port", str(free_port())),
         env=env,
         capture_output=True,
         text=True,
@@ -204,15 +199,11 @@ def test_scale_out_on_postgresql_and_redis(
 
     worker = Process(farm_command("worker"), env, tmp_path / "worker.log")
     processes.append(worker)
-    serve = Process(
-        farm_command("serve", "--port", str(port), "--workers", "2"), env, tmp_path / "serve.log"
-    )
-    processes.append(serve)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(base, serve)
-    exercise_agents_api(base)
+    master = start_master("--workers", "2", **settings)
+    serve = master.process
+    exercise_agents_api(master.url)
     # No consumer runs inside `farm serve` here: the separate `farm worker` sent the work.
-    agent, agent_id = work_reaches_a_fake_agent(base)
+    agent, agent_id = work_reaches_a_fake_agent(master.url)
     agent.close()
     wait_for_log(worker, lambda e: e.get("msg") == "tasks sent" and e.get("agent_id") == agent_id)
     assert "tasks sent" not in serve.output()

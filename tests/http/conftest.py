@@ -2,75 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
-import falcon.testing
 import pytest
 
-from farm_adapters.composition import Runtime, build_runtime
-from farm_adapters.settings import Settings
-from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
-from farm_domain.work import Job, Task
-from farm_http import HttpOptions, create_app
-from tests.builders import add_job, add_task, get_task
-from tests.fakes import FixedClock, RecordingQueue
-
-
-class Harness:
-    def __init__(
-        self,
-        runtime: Runtime,
-        queue: RecordingQueue,
-        clock: FixedClock,
-        client: falcon.testing.TestClient,
-    ) -> None:
-        self.runtime = runtime
-        self.queue = queue
-        self.clock = clock
-        self.client = client
-        self.uow = SqlUnitOfWorkFactory(runtime.engine)
-
-    def announce(self, agent_id: uuid.UUID | None = None, **fields: Any) -> falcon.testing.Result:
-        body = {
-            "id": str(agent_id or uuid.uuid4()),
-            "hostname": "node1",
-            "ram": 4096,
-            "free_ram": 2048,
-            "cpus": 8,
-            "port": 50000,
-        }
-        body.update(fields)
-        return self.client.simulate_post("/api/v1/agents/", json=body)
-
-    def job(self, requeue: int = 3, title: str = "job") -> Job:
-        return add_job(self.uow, self.clock.now(), requeue=requeue, title=title)
-
-    def task(self, job: Job, **fields: Any) -> Task:
-        return add_task(self.uow, job, self.clock.now(), **fields)
-
-    def get_task(self, task_id: int) -> Task:
-        return get_task(self.uow, task_id)
-
-
-def make_harness(database_url: str, tmp_path: Any, **env: str) -> Iterator[Harness]:
-    settings = Settings.load(
-        {
-            "FARM_DATA_DIR": str(tmp_path),
-            "FARM_DATABASE_URL": database_url,
-            "FARM_QUEUE_URL": "immediate",
-            **env,
-        }
-    )
-    queue, clock = RecordingQueue(), FixedClock()
-    # As the web workers run it (farm_http.wsgi): without connection pre-ping.
-    runtime = build_runtime(settings, queue=queue, clock=clock, pre_ping=False)
-    app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies))
-    yield Harness(runtime, queue, clock, falcon.testing.TestClient(app))
-    runtime.close()
+from tests.support.http_harness import Harness, make_harness
 
 
 @pytest.fixture
-def farm(database_url: str, tmp_path: Any) -> Iterator[Harness]:
+def farm(database_url: str, tmp_path: Path) -> Iterator[Harness]:
     yield from make_harness(database_url, tmp_path)

@@ -10,7 +10,7 @@ import falcon.testing
 import pytest
 
 from farm_http import HttpOptions, create_app
-from tests.http.conftest import Harness
+from tests.support.http_harness import Harness
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

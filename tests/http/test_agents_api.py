@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from farm_domain.enums import WorkState
-from tests.http.conftest import Harness, make_harness
+from tests.support.http_harness import Harness, make_harness
 
 AGENT_KEYS = {
     "id",

@@ -8,7 +8,7 @@ import falcon.testing
 import pytest
 
 from farm_http import HttpOptions, create_app
-from tests.http.conftest import Harness
+from tests.support.http_harness import Harness
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import create_empty_postgres_database, needs_postgres
-from tests.http.conftest import Harness, make_harness
+from tests.support.databases import create_empty_postgres_database, needs_postgres
+from tests.support.http_harness import Harness, make_harness
 
 
 @pytest.fixture

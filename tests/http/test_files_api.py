@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.http.conftest import Harness, make_harness
+from tests.support.http_harness import Harness, make_harness
 
 CSV = {"Content-Type": "text/csv"}
 

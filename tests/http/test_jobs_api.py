@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.http.conftest import Harness
+from tests.support.http_harness import Harness
 
 JOB = {"title": "shot_010", "jobtype": "render", "start": 1, "end": 10}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.http.conftest import Harness
+from tests.support.http_harness import Harness
 
 RENDER = {
     "name": "Render",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.http.conftest import Harness, make_harness
+from tests.support.http_harness import Harness, make_harness
 
 FIELDS = [
     "id",
@@ -70,7 +70,7 @@ VALID = {
 def farm(request, tmp_path_factory) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
     from farm_adapters import schema_migrations
     from farm_adapters.database import create_database_engine
-    from tests.conftest import create_empty_postgres_database, needs_postgres
+    from tests.support.databases import create_empty_postgres_database, needs_postgres
 
     path = tmp_path_factory.mktemp("fuzz")
     if request.param == "sqlite":

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.http.conftest import Harness
+from tests.support.http_harness import Harness
 
 
 def test_software_life_cycle(farm: Harness) -> None:

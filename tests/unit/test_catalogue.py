@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from farm_domain.catalogue import SoftwareCatalogue, VersionSpec, ranked
 from farm_domain.errors import Conflict, NotFound, ValidationError
-from tests.unit.builders import World
+from tests.support.builders import World
 
 SPECS = st.lists(
     st.tuples(st.text("abc123.", min_size=1, max_size=6), st.none() | st.integers(-1000, 1000)),

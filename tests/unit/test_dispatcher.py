@@ -11,7 +11,7 @@ from farm_domain.enums import AgentState, WorkState
 from farm_domain.jobs import JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec, RequirementSpec
 from farm_domain.ports import AgentCall
-from tests.unit.builders import World
+from tests.support.builders import World
 
 
 @pytest.fixture

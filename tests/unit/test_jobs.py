@@ -11,7 +11,7 @@ from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.jobs import JobChanges, JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec
 from farm_domain.work import TaskStatus
-from tests.unit.builders import World
+from tests.support.builders import World
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from farm_domain.enums import AgentState, WorkState
-from tests.unit.builders import World
+from tests.support.builders import World
 
 TASK = st.fixed_dictionaries(
     {

@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from farm_domain.agents import AgentChanges
 from farm_domain.enums import AgentState, WorkState
-from tests.unit.builders import World
+from tests.support.builders import World
 
 GRACE = 30
 REQUEUE = 1

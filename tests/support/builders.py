@@ -1,26 +1,61 @@
-"""Small builders for domain tests."""
+"""Builders: jobs and tasks straight through any unit of work, and a world of services on fakes."""
 
 from __future__ import annotations
 
 import ipaddress
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from farm_domain.agents import AgentChanges
+from farm_domain.agents import Agent, AgentChanges
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.jobs import JobService
 from farm_domain.networks import AgentNetworks
+from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
-from tests.builders import add_job, add_task, get_task
 from tests.fakes import (
     FakeUnitOfWorkFactory,
     FixedClock,
     RecordingQueue,
     ScriptedAgentClient,
 )
+
+
+def add_job(
+    uow_factory: UnitOfWorkFactory, now: datetime, *, requeue: int = 3, title: str = "job"
+) -> Job:
+    with uow_factory() as uow:
+        version = uow.jobtypes.add(f"type-{uuid.uuid4().hex[:8]}")
+        job = uow.jobs.add(
+            Job(
+                id=0,
+                title=title,
+                jobtype_version_id=version.id,
+                requeue=requeue,
+                time_submitted=now,
+            )
+        )
+        uow.commit()
+    return job
+
+
+def add_task(uow_factory: UnitOfWorkFactory, job: Job, now: datetime, **fields: Any) -> Task:
+    with uow_factory() as uow:
+        task = uow.tasks.add(
+            Task(id=0, job_id=job.id, frame=fields.pop("frame", 1.0), time_submitted=now, **fields)
+        )
+        uow.commit()
+    return task
+
+
+def get_task(uow_factory: UnitOfWorkFactory, task_id: int) -> Task:
+    with uow_factory() as uow:
+        task = uow.tasks.get(task_id)
+    assert task is not None
+    return task
 
 
 class World:
@@ -60,7 +95,7 @@ class World:
 
     def announce(
         self, agent_id: uuid.UUID | None = None, peer: str | None = "127.0.0.1", **fields: object
-    ):  # type: ignore[no-untyped-def]
+    ) -> tuple[Agent, bool]:
         body: dict[str, object] = {
             "hostname": "node1",
             "ram": 4096,

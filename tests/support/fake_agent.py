@@ -50,7 +50,7 @@ class FakeAgent:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
-                status, answer = (202, {})
+                status, answer = 202, dict[str, Any]()
                 if self.path == "/api/v1/assign":
                     status, answer = agent.assign_answer(body)
                     if 200 <= status < 300:

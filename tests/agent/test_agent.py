@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ import pytest
 
 from farm_agent.agent import Agent, AgentConfig, agent_id
 from farm_agent.outbox import Outbox
-from farm_agent.runner import Assignment, Runner, command_for
+from farm_agent.runner import Assignment, Runner, TaskRun, command_for
 
 
-def assign_body(*task_ids: int, command: list[str] | None = None, **job: Any) -> dict:
+def assign_body(
+    *task_ids: int, command: Sequence[object] | None = None, **job: Any
+) -> dict[str, Any]:
     return {
         "job": {
             "id": 7,
@@ -39,7 +42,7 @@ def assign_body(*task_ids: int, command: list[str] | None = None, **job: Any) ->
 
 
 @pytest.fixture
-def agent(tmp_path: Path):  # type: ignore[no-untyped-def]
+def agent(tmp_path: Path) -> Iterator[Agent]:
     # The master URL names a closed loopback port: nothing here reaches a master.
     agent = Agent(
         AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=4, ram=4096)
@@ -65,7 +68,7 @@ def test_the_id_survives_restarts(tmp_path: Path) -> None:
         (assign_body(1, command=[1]), 'data {"command"'),
     ],
 )
-def test_bad_assignments_are_400(agent: Agent, body, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_assignments_are_400(agent: Agent, body: object, message: str) -> None:
     status, answer = agent.assign(body)
     assert status == 400 and message in answer["error"]
 
@@ -83,7 +86,8 @@ def test_unknown_job_types_and_missing_resources_are_refused(agent: Agent) -> No
 def test_double_assignments_are_409_and_shutdown_is_503(agent: Agent) -> None:
     sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
     status, answer = agent.assign(assign_body(1, 2, command=sleeper))
-    assert status == 202 and uuid.UUID(answer["id"])
+    assert status == 202
+    uuid.UUID(answer["id"])  # raises unless the assignment's id is a UUID
     status, answer = agent.assign(assign_body(2, 3, command=sleeper))
     assert status == 409 and answer["rejected_task_ids"] == [2]
     assert {t["id"] for t in agent.running_tasks()} == {1, 2}
@@ -101,11 +105,11 @@ def test_substitution_of_frame_start_and_end() -> None:
 
 class Recorder:
     def __init__(self) -> None:
-        self.reports: list[tuple[int, dict, bool]] = []
+        self.reports: list[tuple[int, dict[str, Any], bool]] = []
         self.logs: list[tuple[int, str]] = []
         self.done = threading.Condition()
 
-    def report(self, task, body, final) -> None:  # type: ignore[no-untyped-def]
+    def report(self, task: TaskRun, body: dict[str, Any], final: bool) -> None:
         with self.done:
             self.reports.append((task.id, body, final))
             self.done.notify_all()
@@ -204,7 +208,7 @@ def test_the_outbox_keeps_order_across_restarts(tmp_path: Path) -> None:
     answers = iter([False, True, True])  # the master is away once, then back
     stop = threading.Event()
 
-    def send(message) -> bool:  # type: ignore[no-untyped-def]
+    def send(message: dict[str, Any]) -> bool:
         ok = next(answers)
         if ok:
             sent.append(message["path"])
