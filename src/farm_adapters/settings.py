@@ -256,9 +256,7 @@ class Settings:
         8,
         "threads per worker, also the database pool size",
     )
-    queue_workers: int = setting(
-        "FARM_QUEUE_WORKERS", Whole(1, 64), 2, "queue consumer threads (farm worker)"
-    )
+    queue_workers: int = setting("FARM_QUEUE_WORKERS", Whole(1, 64), 2, "queue consumer threads")
     default_agent_software: SoftwareDefaults = setting(  # noqa: RUF009  # as data_dir
         "FARM_DEFAULT_AGENT_SOFTWARE",
         SoftwareDefaultsJson(),
