@@ -5,7 +5,12 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from datetime import timedelta
+from typing import Any
 
+import attrs
+
+from farm_adapters import composition
+from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
@@ -23,6 +28,11 @@ from tests.fakes import (
 )
 
 
+def dispatch_policy(**changes: Any) -> DispatchPolicy:
+    """The farm's default scheduler policy (from the settings' declarations), with ``changes``."""
+    return attrs.evolve(composition.dispatch_policy(Settings.load({})), **changes)
+
+
 class World:
     """A registry on fakes, with its store, queue and clock at hand."""
 
@@ -33,7 +43,7 @@ class World:
         farm_name: str | None = None,
         allow_loopback: bool = True,
         grace: float = 30,
-        policy: DispatchPolicy = DispatchPolicy(),
+        policy: DispatchPolicy | None = None,
     ) -> None:
         self.uow = FakeUnitOfWorkFactory()
         self.queue = RecordingQueue()
@@ -55,7 +65,13 @@ class World:
         )
         self.client = ScriptedAgentClient()
         self.dispatcher = Dispatcher(
-            self.uow, self.queue, self.clock, self.client, self.networks, self.reconciler, policy
+            self.uow,
+            self.queue,
+            self.clock,
+            self.client,
+            self.networks,
+            self.reconciler,
+            policy or dispatch_policy(),
         )
 
     def announce(
