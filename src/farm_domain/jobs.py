@@ -170,7 +170,7 @@ class JobService:
     """Jobs and their tasks, for submitters, operators and agents."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, max_failures: int = 3
+        self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, max_failures: int
     ) -> None:
         self._uow = uow
         self._queue = queue

@@ -27,10 +27,13 @@ from tests.fakes import (
     ScriptedAgentClient,
 )
 
+FARM_DEFAULTS = Settings.load({})
+"""The farm's default settings, from their declarations: the domain's services take them."""
+
 
 def dispatch_policy(**changes: Any) -> DispatchPolicy:
-    """The farm's default scheduler policy (from the settings' declarations), with ``changes``."""
-    return attrs.evolve(composition.dispatch_policy(Settings.load({})), **changes)
+    """The farm's default scheduler policy, with ``changes``."""
+    return attrs.evolve(composition.dispatch_policy(FARM_DEFAULTS), **changes)
 
 
 class World:
@@ -41,15 +44,17 @@ class World:
         *,
         defaults: SoftwareDefaults | None = None,
         farm_name: str | None = None,
-        allow_loopback: bool = True,
-        grace: float = 30,
+        allow_loopback: bool = FARM_DEFAULTS.allow_loopback_agents,
+        grace: float = FARM_DEFAULTS.reconcile_grace_seconds,
         policy: DispatchPolicy | None = None,
     ) -> None:
         self.uow = FakeUnitOfWorkFactory()
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
-        self.jobs = JobService(self.uow, self.queue, self.clock)
+        self.jobs = JobService(
+            self.uow, self.queue, self.clock, FARM_DEFAULTS.max_failures_per_agent
+        )
         self.networks = AgentNetworks(
             [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
         )
