@@ -424,14 +424,14 @@ class Settings:
         Url(("sqlite:///", "postgresql://", "postgresql+psycopg://")),
         _embedded("farm.db"),
         "sqlite:///path or postgresql://...",
-        shown="SQLite in the data directory",
+        shown="sqlite:///<data dir>/farm.db",
     )
     queue_url: str = setting(
         "FARM_QUEUE_URL",
         Url(("sqlite:///", "redis://", "rediss://", "unix://", "immediate")),
         _embedded("queue.db"),
         "sqlite:///path, redis://host:port/db or immediate",
-        shown="SQLite in the data directory",
+        shown="sqlite:///<data dir>/queue.db",
     )
 
     @property
