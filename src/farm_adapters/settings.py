@@ -210,7 +210,7 @@ def _shown(default: object, shown: str | None) -> str:
     return "none" if default is None else str(default)
 
 
-def _embedded(file_name: str) -> Any:
+def _embedded(file_name: str) -> str:
     """The default URL of an embedded store: a SQLite file in the data directory."""
     return attrs.Factory(lambda s: f"sqlite:///{s.data_dir / file_name}", takes_self=True)
 
