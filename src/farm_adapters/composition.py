@@ -48,6 +48,18 @@ class Runtime:
         self.engine.dispose()
 
 
+def dispatch_policy(settings: Settings) -> DispatchPolicy:
+    """The scheduler's policy, from the settings that declare its defaults."""
+    return DispatchPolicy(
+        ram_check=RamCheck(settings.ram_check),
+        max_failures=settings.max_failures_per_agent,
+        heartbeat_timeout=settings.agent_timeout_seconds,
+        poll_busy_after=settings.poll_busy_seconds,
+        poll_idle_after=settings.poll_idle_seconds,
+        poll_offline_after=settings.poll_offline_seconds,
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -88,14 +100,7 @@ def build_runtime(
         client,
         networks,
         reconciler,
-        DispatchPolicy(
-            ram_check=RamCheck(settings.ram_check),
-            max_failures=settings.max_failures_per_agent,
-            heartbeat_timeout=settings.agent_timeout_seconds,
-            poll_busy_after=settings.poll_busy_seconds,
-            poll_idle_after=settings.poll_idle_seconds,
-            poll_offline_after=settings.poll_offline_seconds,
-        ),
+        dispatch_policy(settings),
     )
     holder.append(dispatcher)
     registry = AgentRegistry(

@@ -1,5 +1,11 @@
 """Settings, read from the environment (and command-line overrides) in one place.
 
+Each setting is declared once, as a field of ``Settings``: its ``FARM_*`` variable, how its text
+is parsed and checked, its default (the field's default) and its help. ``Settings.load`` reads
+the environment from these declarations, the CLI takes its flags' defaults and help from them,
+and the composition root builds the domain's policies from the loaded values; nothing else
+repeats a default.
+
 Every problem is collected and reported at start-up, so a misconfigured master never half-starts.
 """
 
@@ -7,17 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 
 from farm_domain.software import SoftwareDefaults
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-DEFAULT_AGENT_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+T = TypeVar("T")
 
 
 class SettingsError(Exception):
@@ -28,41 +33,406 @@ class SettingsError(Exception):
         self.problems = problems
 
 
+class Invalid(Exception):
+    """A setting's text cannot be used; ``problems`` are whole messages naming the variable."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems = problems
+
+
+# -- parsers: (variable, text) -> value, raising Invalid --------------------------------------
+
+
 @attrs.frozen
+class Whole:
+    low: int
+    high: int
+
+    def __call__(self, key: str, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise Invalid(f"{key}={text!r}: must be a whole number") from None
+        if not self.low <= value <= self.high:
+            raise Invalid(f"{key}={text!r}: must be between {self.low} and {self.high}")
+        return value
+
+
+@attrs.frozen
+class Number:
+    low: float
+    high: float
+
+    def __call__(self, key: str, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise Invalid(f"{key}={text!r}: must be a number") from None
+        if not self.low <= value <= self.high:
+            raise Invalid(f"{key}={text!r}: must be between {self.low:g} and {self.high:g}")
+        return value
+
+
+@attrs.frozen
+class TrueOrFalse:
+    def __call__(self, key: str, text: str) -> bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise Invalid(f"{key}={text!r}: must be true or false")
+
+
+@attrs.frozen
+class OneOf:
+    """One of ``choices``, in any case; the value is spelled as the choice is."""
+
+    choices: tuple[str, ...]
+
+    def __call__(self, key: str, text: str) -> str:
+        for spelled in (text.upper(), text.lower()):
+            if spelled in self.choices:
+                return spelled
+        raise Invalid(f"{key}={text!r}: must be one of {', '.join(self.choices)}")
+
+
+@attrs.frozen
+class Networks:
+    """Comma-separated CIDRs; every bad one is a problem of its own."""
+
+    def __call__(self, key: str, text: str) -> tuple[Network, ...]:
+        networks, problems = [], []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                problems.append(f"{key}: {part!r} is not a network (CIDR such as 10.0.0.0/8)")
+        if problems:
+            raise Invalid(*problems)
+        return tuple(networks)
+
+
+@attrs.frozen
+class SoftwareDefaultsJson:
+    """A JSON list of ``{"software": ..., "version": ...}``; blank is none."""
+
+    def __call__(self, key: str, text: str) -> SoftwareDefaults:
+        if not text.strip():
+            return SoftwareDefaults()
+        try:
+            return SoftwareDefaults.from_config(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise Invalid(f"{key}: not valid JSON ({error})") from None
+        except ValueError as error:
+            raise Invalid(f"{key}: {error}") from None
+
+
+@attrs.frozen
+class Text:
+    def __call__(self, key: str, text: str) -> str:
+        return text
+
+
+@attrs.frozen
+class Directory:
+    def __call__(self, key: str, text: str) -> Path:
+        return Path(text).expanduser()
+
+
+@attrs.frozen
+class Url:
+    schemes: tuple[str, ...]
+
+    def __call__(self, key: str, text: str) -> str:
+        if not text.startswith(self.schemes):
+            raise Invalid(f"{key}={text!r}: must start with one of {', '.join(self.schemes)}")
+        return text
+
+
+# -- declarations -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Declaration(Generic[T]):
+    """How one setting is read and explained. Its default is the ``Settings`` field's default.
+
+    ``shown`` is the default as help prints it. ``blank_is_default``: an empty variable means
+    the default (otherwise the empty text is parsed like any other).
+    """
+
+    env: str
+    parse: Callable[[str, str], T]
+    help: str
+    shown: str
+    blank_is_default: bool = True
+
+
+@attrs.frozen
+class Declared:
+    """A setting as the CLI and the help show it."""
+
+    name: str
+    env: str
+    parse: Callable[[str, str], object]
+    help: str
+    default: str
+
+
+_DECLARATION = "farm.setting"
+
+
+def setting(
+    env: str,
+    parse: Callable[[str, str], T],
+    default: T,
+    help: str,
+    *,
+    shown: str | None = None,
+    blank_is_default: bool = True,
+) -> T:
+    """A ``Settings`` field read from ``env``; ``shown`` is needed when ``default`` is a factory
+    or is not how people write it."""
+    declaration = Declaration(env, parse, help, _shown(default, shown), blank_is_default)
+    return attrs.field(default=default, metadata={_DECLARATION: declaration})
+
+
+def _shown(default: object, shown: str | None) -> str:
+    if shown is not None:
+        return shown
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]  # attrs types Factory as the value it makes
+        raise TypeError("a setting whose default is a factory says how it is shown")
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float):
+        return f"{default:g}"
+    return "none" if default is None else str(default)
+
+
+def _embedded(file_name: str) -> str:
+    """The default URL of an embedded store: a SQLite file in the data directory."""
+    return attrs.Factory(lambda s: f"sqlite:///{s.data_dir / file_name}", takes_self=True)
+
+
+_MIB = 1024 * 1024
+_LOOPBACK_AND_PRIVATE = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+    )
+)
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
-    data_dir: Path
-    database_url: str
-    queue_url: str
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    threads: int = 8
-    queue_workers: int = 2
-    default_agent_software: SoftwareDefaults = attrs.field(factory=SoftwareDefaults)
-    farm_name: str | None = None
-    trusted_proxies: tuple[Network, ...] = ()
-    allow_loopback_agents: bool = True
-    reconcile_grace_seconds: float = 30.0
-    agent_networks: tuple[Network, ...] = ()
-    log_level: str = "INFO"
-    log_format: str = "json"
-    access_log: str = "errors"
-    slow_request_ms: float = 1000.0
-    dashboard_refresh_seconds: int = 5
-    max_log_bytes: int = 64 * 1024 * 1024
-    max_update_bytes: int = 512 * 1024 * 1024
-    ram_check: str = "free"
-    max_failures_per_agent: int = 3
-    agent_timeout_seconds: float = 1800.0
-    poll_busy_seconds: float = 600.0
-    poll_idle_seconds: float = 3600.0
-    poll_offline_seconds: float = 7200.0
-    agent_request_timeout: float = 10.0
-    agent_retries: int = 3
-    agent_retry_delay: float = 1.0
-    assign_interval_minutes: int = 4
-    watch_interval_seconds: float = 30.0
-    periodic: bool = True
+    """The master's settings; each field is declared with its variable, parser, default and help.
+
+    The fields are read in this order, so problems are listed in it (the URLs last: their
+    defaults derive from the data directory).
+    """
+
+    data_dir: Path = setting(  # noqa: RUF009  # setting() is attrs.field with its declaration
+        "FARM_DATA_DIR",
+        Directory(),
+        Path("farm-data"),
+        "where embedded files live",
+        shown="./farm-data",
+        blank_is_default=False,
+    )
+    host: str = setting(
+        "FARM_HOST", Text(), "127.0.0.1", "address to listen on", blank_is_default=False
+    )
+    port: int = setting("FARM_PORT", Whole(1, 65535), 8080, "port to listen on")
+    workers: int = setting("FARM_WORKERS", Whole(1, 64), 1, "WSGI worker processes")
+    threads: int = setting(
+        "FARM_THREADS",
+        Whole(1, 256),
+        8,
+        "threads per worker, also the database pool size",
+    )
+    queue_workers: int = setting("FARM_QUEUE_WORKERS", Whole(1, 64), 2, "queue consumer threads")
+    default_agent_software: SoftwareDefaults = setting(  # noqa: RUF009  # as data_dir
+        "FARM_DEFAULT_AGENT_SOFTWARE",
+        SoftwareDefaultsJson(),
+        attrs.Factory(SoftwareDefaults),
+        'JSON list of {"software": ..., "version": ...} attached to every new agent',
+        shown="[]",
+    )
+    farm_name: str | None = setting(
+        "FARM_NAME",
+        Text(),
+        None,
+        "when set, agents announcing another farm_name are refused",
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        "FARM_TRUSTED_PROXIES",
+        Networks(),
+        (),
+        "comma-separated CIDRs whose X-Forwarded-For is believed",
+        shown="none",
+        blank_is_default=False,
+    )
+    allow_loopback_agents: bool = setting(
+        "FARM_ALLOW_LOOPBACK_AGENTS",
+        TrueOrFalse(),
+        True,
+        "accept 127.0.0.1/::1 as an agent's remote_ip",
+    )
+    reconcile_grace_seconds: float = setting(
+        "FARM_RECONCILE_GRACE_SECONDS",
+        Number(0, 3600),
+        30.0,
+        "a task sent more recently than this is not failed for missing from an agent's report",
+    )
+    agent_networks: tuple[Network, ...] = setting(
+        "FARM_AGENT_NETWORKS",
+        Networks(),
+        _LOOPBACK_AND_PRIVATE,
+        "CIDRs the master may call agents in",
+        shown="loopback and private ranges",
+        blank_is_default=False,
+    )
+    log_level: str = setting(
+        "FARM_LOG_LEVEL",
+        OneOf(("DEBUG", "INFO", "WARNING", "ERROR")),
+        "INFO",
+        "logs go to stderr",
+        blank_is_default=False,
+    )
+    log_format: str = setting(
+        "FARM_LOG_FORMAT",
+        OneOf(("json", "text")),
+        "json",
+        "one JSON object a line, or text",
+        blank_is_default=False,
+    )
+    access_log: str = setting(
+        "FARM_ACCESS_LOG",
+        OneOf(("all", "errors", "off")),
+        "errors",
+        "access-log lines: all requests, only errors (4xx/5xx) and slow requests, or off",
+        blank_is_default=False,
+    )
+    slow_request_ms: float = setting(
+        "FARM_SLOW_REQUEST_MS",
+        Number(0, 10**7),
+        1000.0,
+        "requests slower than this are logged as warnings",
+    )
+    dashboard_refresh_seconds: int = setting(
+        "FARM_DASHBOARD_REFRESH",
+        Whole(0, 3600),
+        5,
+        "seconds between the dashboard pages' reloads of themselves; 0 turns it off",
+    )
+    max_log_bytes: int = setting(
+        "FARM_MAX_LOG_BYTES",
+        Whole(1, 2**40),
+        64 * _MIB,
+        "largest task log upload (larger: 413)",
+        shown="64 MiB",
+    )
+    max_update_bytes: int = setting(
+        "FARM_MAX_UPDATE_BYTES",
+        Whole(1, 2**40),
+        512 * _MIB,
+        "largest agent update archive (larger: 413)",
+        shown="512 MiB",
+    )
+    ram_check: str = setting(
+        "FARM_RAM_CHECK",
+        OneOf(("free", "allocation")),
+        "free",
+        "a job's ram is compared with the agent's free_ram, or with ram x ram_allocation",
+        blank_is_default=False,
+    )
+    max_failures_per_agent: int = setting(
+        "FARM_MAX_FAILURES_PER_AGENT",
+        Whole(1, 1000),
+        3,
+        "an agent that failed this many tasks of a job is not offered the job again",
+    )
+    agent_timeout_seconds: float = setting(
+        "FARM_AGENT_TIMEOUT_SECONDS",
+        Number(1, 10**7),
+        1800.0,
+        "an agent neither heard from nor polled for this long goes offline",
+    )
+    poll_busy_seconds: float = setting(
+        "FARM_POLL_BUSY_SECONDS",
+        Number(0, 10**7),
+        600.0,
+        "busy agents silent for this long are polled",
+    )
+    poll_idle_seconds: float = setting(
+        "FARM_POLL_IDLE_SECONDS",
+        Number(0, 10**7),
+        3600.0,
+        "idle agents silent for this long are polled",
+    )
+    poll_offline_seconds: float = setting(
+        "FARM_POLL_OFFLINE_SECONDS",
+        Number(0, 10**7),
+        7200.0,
+        "offline agents are polled this often",
+    )
+    agent_request_timeout: float = setting(
+        "FARM_AGENT_REQUEST_TIMEOUT",
+        Number(0.01, 600),
+        10.0,
+        "seconds for each call to an agent",
+    )
+    agent_retries: int = setting(
+        "FARM_AGENT_RETRIES",
+        Whole(0, 20),
+        3,
+        "retries of a call to an agent that got no answer",
+    )
+    agent_retry_delay: float = setting(
+        "FARM_AGENT_RETRY_DELAY",
+        Number(0, 600),
+        1.0,
+        "seconds before the first retry; each next one waits twice as long",
+        shown="1.0",
+    )
+    assign_interval_minutes: int = setting(
+        "FARM_ASSIGN_INTERVAL_MINUTES",
+        Whole(1, 60),
+        4,
+        "the periodic assignment sweep (besides the triggers)",
+    )
+    watch_interval_seconds: float = setting(
+        "FARM_WATCH_INTERVAL_SECONDS",
+        Number(0.2, 3600),
+        30.0,
+        "the liveness sweep (silent agents, polls)",
+    )
+    periodic: bool = setting(
+        "FARM_PERIODIC",
+        TrueOrFalse(),
+        True,
+        "whether this process runs the periodic sweeps",
+    )
+    database_url: str = setting(
+        "FARM_DATABASE_URL",
+        Url(("sqlite:///", "postgresql://", "postgresql+psycopg://")),
+        _embedded("farm.db"),
+        "sqlite:///path or postgresql://...",
+        shown="sqlite:///<data dir>/farm.db",
+    )
+    queue_url: str = setting(
+        "FARM_QUEUE_URL",
+        Url(("sqlite:///", "redis://", "rediss://", "unix://", "immediate")),
+        _embedded("queue.db"),
+        "sqlite:///path, redis://host:port/db or immediate",
+        shown="sqlite:///<data dir>/queue.db",
+    )
 
     @property
     def queue_is_embedded(self) -> bool:
@@ -74,141 +444,43 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def load(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
-        """Settings from ``FARM_*`` variables; ``overrides`` (command-line flags) win when not None.
+    def declared(cls) -> dict[str, Declared]:
+        """Every setting by field name, in the order they are read."""
+        found = {}
+        for field in attrs.fields(cls):
+            declaration = _declaration(field)
+            found[field.name] = Declared(
+                field.name, declaration.env, declaration.parse, declaration.help, declaration.shown
+            )
+        return found
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
+        """Settings from ``FARM_*`` variables; ``overrides`` (command-line flags, by field name)
+        win when not None.
 
         Raises SettingsError listing every invalid value.
         """
         raw = {key: value for key, value in environ.items() if key.startswith("FARM_")}
         for name, value in overrides.items():
             if value is not None:
-                raw["FARM_" + name.upper()] = str(value)
-        reader = _Reader(raw)
-        data_dir = Path(raw.get("FARM_DATA_DIR", "farm-data")).expanduser()
-        settings = {
-            "data_dir": data_dir,
-            "database_url": raw.get("FARM_DATABASE_URL") or f"sqlite:///{data_dir / 'farm.db'}",
-            "queue_url": raw.get("FARM_QUEUE_URL") or f"sqlite:///{data_dir / 'queue.db'}",
-            "host": raw.get("FARM_HOST", "127.0.0.1"),
-            "port": reader.integer("FARM_PORT", 8080, 1, 65535),
-            "workers": reader.integer("FARM_WORKERS", 1, 1, 64),
-            "threads": reader.integer("FARM_THREADS", 8, 1, 256),
-            "queue_workers": reader.integer("FARM_QUEUE_WORKERS", 2, 1, 64),
-            "default_agent_software": reader.software_defaults("FARM_DEFAULT_AGENT_SOFTWARE"),
-            "farm_name": raw.get("FARM_NAME") or None,
-            "trusted_proxies": reader.networks("FARM_TRUSTED_PROXIES", ""),
-            "allow_loopback_agents": reader.boolean("FARM_ALLOW_LOOPBACK_AGENTS", True),
-            "reconcile_grace_seconds": reader.number("FARM_RECONCILE_GRACE_SECONDS", 30.0, 0, 3600),
-            "agent_networks": reader.networks("FARM_AGENT_NETWORKS", DEFAULT_AGENT_NETWORKS),
-            "log_level": reader.choice(
-                "FARM_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
-            ),
-            "log_format": reader.choice("FARM_LOG_FORMAT", "json", ("json", "text")),
-            "access_log": reader.choice("FARM_ACCESS_LOG", "errors", ("all", "errors", "off")),
-            "slow_request_ms": reader.number("FARM_SLOW_REQUEST_MS", 1000, 0, 10**7),
-            "dashboard_refresh_seconds": reader.integer("FARM_DASHBOARD_REFRESH", 5, 0, 3600),
-            "max_log_bytes": reader.integer("FARM_MAX_LOG_BYTES", 64 * 1024 * 1024, 1, 2**40),
-            "max_update_bytes": reader.integer(
-                "FARM_MAX_UPDATE_BYTES", 512 * 1024 * 1024, 1, 2**40
-            ),
-            "ram_check": reader.choice("FARM_RAM_CHECK", "free", ("free", "allocation")),
-            "max_failures_per_agent": reader.integer("FARM_MAX_FAILURES_PER_AGENT", 3, 1, 1000),
-            "agent_timeout_seconds": reader.number("FARM_AGENT_TIMEOUT_SECONDS", 1800, 1, 10**7),
-            "poll_busy_seconds": reader.number("FARM_POLL_BUSY_SECONDS", 600, 0, 10**7),
-            "poll_idle_seconds": reader.number("FARM_POLL_IDLE_SECONDS", 3600, 0, 10**7),
-            "poll_offline_seconds": reader.number("FARM_POLL_OFFLINE_SECONDS", 7200, 0, 10**7),
-            "agent_request_timeout": reader.number("FARM_AGENT_REQUEST_TIMEOUT", 10, 0.01, 600),
-            "agent_retries": reader.integer("FARM_AGENT_RETRIES", 3, 0, 20),
-            "agent_retry_delay": reader.number("FARM_AGENT_RETRY_DELAY", 1.0, 0, 600),
-            "assign_interval_minutes": reader.integer("FARM_ASSIGN_INTERVAL_MINUTES", 4, 1, 60),
-            "watch_interval_seconds": reader.number("FARM_WATCH_INTERVAL_SECONDS", 30, 0.2, 3600),
-            "periodic": reader.boolean("FARM_PERIODIC", True),
-        }
-        for key in ("FARM_DATABASE_URL", "FARM_QUEUE_URL"):
-            value = str(settings[key.removeprefix("FARM_").lower()])
-            if not value.startswith(_SCHEMES[key]):
-                reader.problems.append(
-                    f"{key}={value!r}: must start with one of {', '.join(_SCHEMES[key])}"
-                )
-        if reader.problems:
-            raise SettingsError(reader.problems)
-        return cls(**settings)
-
-
-_SCHEMES = {
-    "FARM_DATABASE_URL": ("sqlite:///", "postgresql://", "postgresql+psycopg://"),
-    "FARM_QUEUE_URL": ("sqlite:///", "redis://", "rediss://", "unix://", "immediate"),
-}
-
-
-class _Reader:
-    def __init__(self, raw: Mapping[str, str]) -> None:
-        self.raw = raw
-        self.problems: list[str] = []
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        text = self.raw.get(key)
-        if text is None or text == "":
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            self.problems.append(f"{key}={text!r}: must be a whole number")
-            return default
-        if not low <= value <= high:
-            self.problems.append(f"{key}={text!r}: must be between {low} and {high}")
-        return value
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        text = self.raw.get(key)
-        if text is None or text == "":
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            self.problems.append(f"{key}={text!r}: must be a number")
-            return default
-        if not low <= value <= high:
-            self.problems.append(f"{key}={text!r}: must be between {low:g} and {high:g}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        text = self.raw.get(key)
-        if text is None or text == "":
-            return default
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        self.problems.append(f"{key}={text!r}: must be true or false")
-        return default
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        text = self.raw.get(key, default)
-        if text.upper() in choices or text.lower() in choices:
-            return text.upper() if text.upper() in choices else text.lower()
-        self.problems.append(f"{key}={text!r}: must be one of {', '.join(choices)}")
-        return default
-
-    def networks(self, key: str, default: str) -> tuple[Network, ...]:
-        text = self.raw.get(key, default)
-        networks = []
-        for part in filter(None, (p.strip() for p in text.split(","))):
+                raw[_declaration(attrs.fields_dict(cls)[name]).env] = str(value)
+        values: dict[str, Any] = {}  # one value of each field's own type
+        problems: list[str] = []
+        for field in attrs.fields(cls):
+            declaration = _declaration(field)
+            text = raw.get(declaration.env)
+            if text is None or (text == "" and declaration.blank_is_default):
+                continue  # the field's default
             try:
-                networks.append(ipaddress.ip_network(part, strict=False))
-            except ValueError:
-                self.problems.append(f"{key}: {part!r} is not a network (CIDR such as 10.0.0.0/8)")
-        return tuple(networks)
+                values[field.name] = declaration.parse(declaration.env, text)
+            except Invalid as error:
+                problems.extend(error.problems)
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values)
 
-    def software_defaults(self, key: str) -> SoftwareDefaults:
-        text = self.raw.get(key, "")
-        if not text.strip():
-            return SoftwareDefaults()
-        try:
-            return SoftwareDefaults.from_config(json.loads(text))
-        except json.JSONDecodeError as error:
-            self.problems.append(f"{key}: not valid JSON ({error})")
-        except ValueError as error:
-            self.problems.append(f"{key}: {error}")
-        return SoftwareDefaults()
+
+def _declaration(field: attrs.Attribute[Any]) -> Declaration[object]:
+    declaration: Declaration[object] = field.metadata[_DECLARATION]
+    return declaration

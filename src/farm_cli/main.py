@@ -11,22 +11,50 @@ from collections.abc import Sequence
 from farm_adapters.composition import SchemaOutOfDate, build_runtime, check_schema, migrate
 from farm_adapters.logs import configure_logging
 from farm_adapters.queue import run_consumer, start_embedded_consumer, start_watching
-from farm_adapters.settings import Settings, SettingsError
+from farm_adapters.settings import Settings, SettingsError, Whole
 from farm_cli import operators
 from farm_domain.errors import DomainError, ValidationError
 
 log = logging.getLogger("farm.cli")
 
-# Flags that map onto FARM_* settings (flag name -> settings key).
-_SETTING_FLAGS = {
-    "host": "host",
-    "port": "port",
-    "database": "database_url",
-    "queue": "queue_url",
-    "data_dir": "data_dir",
-    "workers": "workers",
-    "threads": "threads",
-}
+# Flags that set a FARM_* setting: (flag, Settings field, metavar). Their defaults and help come
+# from the settings' declarations; argparse stores each under the field's name.
+_SERVE_FLAGS = (
+    ("--host", "host", None),
+    ("--port", "port", None),
+    ("--workers", "workers", None),
+    ("--threads", "threads", None),
+)
+_STORAGE_FLAGS = (
+    ("--database", "database_url", "URL"),
+    ("--queue", "queue_url", "URL"),
+    ("--data-dir", "data_dir", "DIR"),
+)
+_WORKER_FLAGS = (("--concurrency", "queue_workers", "CONCURRENCY"),)
+_FLAG_SETTINGS = tuple(name for _, name, _ in (*_SERVE_FLAGS, *_STORAGE_FLAGS, *_WORKER_FLAGS))
+
+
+def _add_setting_flags(
+    parser: argparse.ArgumentParser, flags: Sequence[tuple[str, str, str | None]]
+) -> None:
+    declared = Settings.declared()
+    for flag, name, metavar in flags:
+        setting = declared[name]
+        parser.add_argument(
+            flag,
+            dest=name,
+            metavar=metavar,
+            type=int if isinstance(setting.parse, Whole) else str,
+            help=f"{setting.help} ({setting.env}; default {setting.default})",
+        )
+
+
+def _settings_epilog() -> str:
+    lines = ["settings (environment variables):"]
+    for setting in Settings.declared().values():
+        lines.append(f"  {setting.env} (default {setting.default})")
+        lines.append(f"      {setting.help}")
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,48 +65,26 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_storage(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--database",
-            metavar="URL",
-            help="sqlite:///path or postgresql://... (FARM_DATABASE_URL; "
-            "default: SQLite in the data directory)",
-        )
-        sub.add_argument(
-            "--queue",
-            metavar="URL",
-            help="sqlite:///path, redis://host:port/db or immediate "
-            "(FARM_QUEUE_URL; default: SQLite in the data directory)",
-        )
-        sub.add_argument(
-            "--data-dir",
-            metavar="DIR",
-            help="where embedded files live (FARM_DATA_DIR; default ./farm-data)",
-        )
+        _add_setting_flags(sub, _STORAGE_FLAGS)
 
-    serve = commands.add_parser("serve", help="serve the HTTP API with a production WSGI server")
-    serve.add_argument("--host", help="address to listen on (FARM_HOST; default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (FARM_PORT; default 8080)")
-    serve.add_argument(
-        "--workers", type=int, help="WSGI worker processes (FARM_WORKERS; default 1)"
+    serve = commands.add_parser(
+        "serve",
+        help="serve the HTTP API with a production WSGI server",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument(
-        "--threads",
-        type=int,
-        help="threads per worker, also the database pool size (FARM_THREADS; default 8)",
-    )
+    _add_setting_flags(serve, _SERVE_FLAGS)
     with_storage(serve)
 
     worker = commands.add_parser("worker", help="consume the queue (scale-out deployments)")
-    worker.add_argument(
-        "--concurrency",
-        type=int,
-        default=None,
-        help="worker threads (FARM_QUEUE_WORKERS; default 2)",
-    )
+    _add_setting_flags(worker, _WORKER_FLAGS)
+    periodic = Settings.declared()["periodic"]
     worker.add_argument(
         "--no-periodic",
-        action="store_true",
-        help="do not run the periodic sweeps (run them on one worker only; FARM_PERIODIC=false)",
+        dest="periodic",
+        action="store_const",
+        const="false",
+        help=f"do not run the periodic sweeps (run them on one worker only; {periodic.env}=false)",
     )
     with_storage(worker)
 
@@ -98,13 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the command line sets, by field name (None: not given)."""
+    return {name: getattr(args, name, None) for name in (*_FLAG_SETTINGS, "periodic")}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {key: getattr(args, flag, None) for flag, key in _SETTING_FLAGS.items()}
-    if getattr(args, "concurrency", None) is not None:
-        overrides["queue_workers"] = args.concurrency
-    if getattr(args, "no_periodic", False):
-        overrides["periodic"] = "false"
-    return Settings.load(os.environ, **overrides)
+    return Settings.load(os.environ, **_overrides(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,10 +190,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         check_schema(settings)
     # The WSGI workers are separate processes that read their settings from the environment.
-    for flag, key in _SETTING_FLAGS.items():
-        value = getattr(args, flag, None)
+    declared = Settings.declared()
+    for name, value in _overrides(args).items():
         if value is not None:
-            os.environ["FARM_" + key.upper()] = str(value)
+            os.environ[declared[name].env] = str(value)
     consumer = None
     runtime = None
     if settings.queue_is_embedded:

@@ -8,6 +8,8 @@ import shlex
 import uuid
 from typing import Any
 
+import attrs
+
 from farm_cli import output
 from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.catalogue import VersionSpec
@@ -53,13 +55,19 @@ def _agent_id(text: str) -> uuid.UUID:
         raise ValidationError(f"{text} is not an agent id (a UUID)") from None
 
 
+def _default(cls: type, name: str) -> object:
+    """The default of a field of the domain's ``cls``: flags repeat none."""
+    default: object = attrs.fields_dict(cls)[name].default
+    return default
+
+
 def add_parsers(commands: Any) -> None:
     agents = commands.add_parser("agents", help="list, show, disable, enable, delete agents")
     agent_commands = agents.add_subparsers(dest="action", required=True)
     listing = agent_commands.add_parser("list", help="agents matching every filter")
     for flag in ("min-ram", "max-ram", "min-cpus", "max-cpus", "limit"):
         listing.add_argument(f"--{flag}", type=int)
-    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--offset", type=int, default=_default(AgentQuery, "offset"))
     listing.add_argument("--hostname")
     listing.add_argument("--state", choices=[s.label for s in AgentState])
     show = agent_commands.add_parser("show", help="one agent")
@@ -78,12 +86,13 @@ def add_parsers(commands: Any) -> None:
         help="job type name (default: command, created when missing)",
     )
     submit.add_argument("--frames", required=True, help="START, START-END or START-ENDxBY")
-    submit.add_argument("--batch", type=int, default=1)
-    submit.add_argument("--priority", type=int, default=0)
-    submit.add_argument("--weight", type=int, default=10)
-    submit.add_argument("--requeue", type=int, default=3)
-    submit.add_argument("--ram", type=int, default=32, help="MB each task needs")
-    submit.add_argument("--cpus", type=int, default=1)
+    for option in ("batch", "priority", "weight", "requeue", "ram", "cpus"):
+        submit.add_argument(
+            f"--{option}",
+            type=int,
+            default=_default(JobSpec, option),
+            help="MB each task needs" if option == "ram" else None,
+        )
     submit.add_argument(
         "--command",
         dest="command_line",
@@ -101,7 +110,7 @@ def add_parsers(commands: Any) -> None:
     job_list.add_argument("--state", choices=["queued", *(s.value for s in WorkState)])
     job_list.add_argument("--title")
     job_list.add_argument("--limit", type=int, default=100)
-    job_list.add_argument("--offset", type=int, default=0)
+    job_list.add_argument("--offset", type=int, default=_default(JobQuery, "offset"))
     for action in ("show", "pause", "resume", "requeue", "delete"):
         each = job_commands.add_parser(action, help=f"{action} a job")
         each.add_argument("job", help="job id (or title, for show)")

@@ -88,7 +88,7 @@ class AssignmentReconciler:
     Never touches other agents' tasks; never runs for an offline agent.
     """
 
-    def __init__(self, clock: Clock, grace: timedelta = timedelta(seconds=30)) -> None:
+    def __init__(self, clock: Clock, grace: timedelta) -> None:
         self._clock = clock
         self._grace = grace
 

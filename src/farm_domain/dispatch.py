@@ -49,14 +49,18 @@ SWEEP_CHUNK = 25
 
 @attrs.frozen
 class DispatchPolicy:
-    """The scheduler's settings. Times in seconds."""
+    """The scheduler's settings. Times in seconds.
 
-    ram_check: RamCheck = RamCheck.FREE
-    max_failures: int = 3
-    heartbeat_timeout: float = 1800.0
-    poll_busy_after: float = 600.0
-    poll_idle_after: float = 3600.0
-    poll_offline_after: float = 7200.0
+    No defaults here: the settings' declarations hold them, and the composition root builds the
+    policy from the loaded settings (``dispatch_policy``).
+    """
+
+    ram_check: RamCheck
+    max_failures: int
+    heartbeat_timeout: float
+    poll_busy_after: float
+    poll_idle_after: float
+    poll_offline_after: float
 
 
 class _QueuedTasks:
@@ -99,7 +103,7 @@ class Dispatcher:
         client: AgentClient,
         networks: AgentNetworks,
         reconciler: AssignmentReconciler,
-        policy: DispatchPolicy = DispatchPolicy(),
+        policy: DispatchPolicy,
     ) -> None:
         self._uow = uow
         self._queue = queue

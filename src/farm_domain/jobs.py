@@ -17,7 +17,7 @@ from farm_domain.jobtypes import RequirementSpec, resolve_requirements
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.validation import INT32_MAX, parse_id
-from farm_domain.work import Job, JobQuery, TagRequirement, Task, TaskStatus, job_state
+from farm_domain.work import Job, JobOptions, JobQuery, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
 
@@ -45,34 +45,33 @@ def frames(start: float, end: float, by: float) -> list[float]:
     return [float(first + step * index) for index in range(count)]
 
 
-@attrs.frozen
-class JobSpec:
-    """A job as submitted. ``end`` defaults to ``start``; ``jobtype`` names the job type (or
+def _as_submitted(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """Each of JobSpec's own fields right after the one it has always followed, so that a body's
+    problems are still listed in the order they were before JobOptions was shared."""
+    follows = {
+        "start": "title",
+        "end": "jobtype_version",
+        "by": "end",
+        "software_requirements": "user",
+    }
+    ordered = [field for field in fields if field.name not in follows]
+    for field in fields:
+        if field.name in follows:
+            at = next(i for i, f in enumerate(ordered) if f.name == follows[field.name])
+            ordered.insert(at + 1, field)
+    return ordered
+
+
+@attrs.frozen(kw_only=True, field_transformer=_as_submitted)
+class JobSpec(JobOptions):
+    """A job as submitted: the options the job keeps (``JobOptions``), its frames, and the
+    software it needs by name. ``end`` defaults to ``start``; ``jobtype`` names the job type (or
     its id), ``jobtype_version`` a version of it (default: the newest)."""
 
-    title: str
     start: float
-    jobtype: str | None = None
-    jobtype_version: int | None = None
     end: float | None = None
     by: float = 1
-    batch: int = 1
-    priority: int = 0
-    weight: int = 10
-    requeue: int = 3
-    ram: int = 32
-    ram_warning: int | None = None
-    ram_max: int | None = None
-    cpus: int = 1
-    minimum_agents: int | None = None
-    maximum_agents: int | None = None
-    data: dict[str, Any] = attrs.Factory(dict)
-    environ: dict[str, str] = attrs.Factory(dict)
-    user: str | None = None
     software_requirements: tuple[RequirementSpec, ...] = ()
-    tags: tuple[str, ...] = ()
-    parents: tuple[int, ...] = ()
-    tag_requirements: tuple[TagRequirement, ...] = ()
 
 
 @attrs.frozen
@@ -171,7 +170,7 @@ class JobService:
     """Jobs and their tasks, for submitters, operators and agents."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, max_failures: int = 3
+        self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, max_failures: int
     ) -> None:
         self._uow = uow
         self._queue = queue

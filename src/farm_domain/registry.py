@@ -72,7 +72,7 @@ class AgentRegistry:
         defaults: SoftwareDefaults | None = None,
         *,
         farm_name: str | None = None,
-        allow_loopback: bool = True,
+        allow_loopback: bool,
         networks: AgentNetworks | None = None,
     ) -> None:
         self._uow = uow

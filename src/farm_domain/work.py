@@ -84,23 +84,27 @@ class TagRequirement:
     negate: bool = False
 
 
-@attrs.frozen
-class Job:
-    """A submitted piece of work: one task per frame of ``frame_start``…``frame_end`` by
-    ``frame_by``. ``requeue`` −1 means a failed task is always requeued. ``jobtype`` and
-    ``jobtype_version`` name the job type version (filled in when read)."""
+@attrs.frozen(kw_only=True)
+class JobOptions:
+    """What a submitter chooses for a job that the job keeps as chosen, declared once for both
+    ``JobSpec`` (the job as submitted) and ``Job`` (the job as stored), which extend it.
 
-    id: int
+    Why this shape: a submission and a stored job differ in a few fields of the same meaning —
+    frames as ``start``/``end``/``by`` (``end`` optional) against ``frame_start``/``frame_end``/
+    ``frame_by``, software named (``RequirementSpec``) against resolved
+    (``SoftwareRequirement``) — so neither can extend the other without renaming what the API
+    and the tables use; a shared base keeps every field's name, type and default in one place.
+    Keyword-only, since the subclasses' required fields follow the base's defaulted ones.
+    ``jobtype`` and ``jobtype_version`` name the job type and its version number.
+    """
+
     title: str
-    jobtype_version_id: int
-    state: WorkState | None = None
+    jobtype: str | None = None
+    jobtype_version: int | None = None
+    batch: int = 1
     priority: int = 0
     weight: int = 10
     requeue: int = 3
-    frame_start: float = 1.0
-    frame_end: float = 1.0
-    frame_by: float = 1.0
-    batch: int = 1
     ram: int = 32
     ram_warning: int | None = None
     ram_max: int | None = None
@@ -112,13 +116,25 @@ class Job:
     user: str | None = None
     tags: tuple[str, ...] = ()
     parents: tuple[int, ...] = ()
-    software_requirements: tuple[SoftwareRequirement, ...] = ()
     tag_requirements: tuple[TagRequirement, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Job(JobOptions):
+    """A submitted piece of work: one task per frame of ``frame_start``…``frame_end`` by
+    ``frame_by``. ``requeue`` −1 means a failed task is always requeued. ``jobtype`` and
+    ``jobtype_version`` are filled in when read; ``jobtype_version_id`` is what is stored."""
+
+    id: int
+    jobtype_version_id: int
+    state: WorkState | None = None
+    frame_start: float = 1.0
+    frame_end: float = 1.0
+    frame_by: float = 1.0
+    software_requirements: tuple[SoftwareRequirement, ...] = ()
     time_submitted: datetime | None = None
     time_started: datetime | None = None
     time_finished: datetime | None = None
-    jobtype: str | None = None
-    jobtype_version: int | None = None
 
     def may_requeue(self, failures: int) -> bool:
         return self.requeue == -1 or failures <= self.requeue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,15 @@ def test_default_agent_software_must_be_a_json_list() -> None:
     assert [(d.software, d.version) for d in settings.default_agent_software.defaults] == [
         ("blender", "2.79")
     ]
+
+
+def test_the_readme_lists_every_setting_with_its_declared_default() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    listed = {}
+    for row in readme.splitlines():
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        names = re.findall(r"`(FARM_\w+)`", cells[0]) if row.startswith("| `FARM_") else []
+        defaults = [d.strip().strip("`") for d in cells[2].split(", ")] if names else []
+        listed.update(zip(names, defaults, strict=True))
+    declared = {s.env: s.default for s in Settings.declared().values()}
+    assert listed == declared

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+<<<<<<< HEAD:tests/support/builders.py
 from datetime import datetime, timedelta
 from typing import Any
 
 from farm_domain.agents import Agent, AgentChanges
+=======
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from farm_adapters import composition
+from farm_adapters.settings import Settings
+from farm_domain.agents import AgentChanges
+>>>>>>> craft-defaults:tests/unit/builders.py
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.jobs import JobService
@@ -22,6 +33,14 @@ from tests.fakes import (
     RecordingQueue,
     ScriptedAgentClient,
 )
+
+FARM_DEFAULTS = Settings.load({})
+"""The farm's default settings, from their declarations: the domain's services take them."""
+
+
+def dispatch_policy(**changes: Any) -> DispatchPolicy:
+    """The farm's default scheduler policy, with ``changes``."""
+    return attrs.evolve(composition.dispatch_policy(FARM_DEFAULTS), **changes)
 
 
 def add_job(
@@ -66,15 +85,17 @@ class World:
         *,
         defaults: SoftwareDefaults | None = None,
         farm_name: str | None = None,
-        allow_loopback: bool = True,
-        grace: float = 30,
-        policy: DispatchPolicy = DispatchPolicy(),
+        allow_loopback: bool = FARM_DEFAULTS.allow_loopback_agents,
+        grace: float = FARM_DEFAULTS.reconcile_grace_seconds,
+        policy: DispatchPolicy | None = None,
     ) -> None:
         self.uow = FakeUnitOfWorkFactory()
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
-        self.jobs = JobService(self.uow, self.queue, self.clock)
+        self.jobs = JobService(
+            self.uow, self.queue, self.clock, FARM_DEFAULTS.max_failures_per_agent
+        )
         self.networks = AgentNetworks(
             [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
         )
@@ -90,7 +111,13 @@ class World:
         )
         self.client = ScriptedAgentClient()
         self.dispatcher = Dispatcher(
-            self.uow, self.queue, self.clock, self.client, self.networks, self.reconciler, policy
+            self.uow,
+            self.queue,
+            self.clock,
+            self.client,
+            self.networks,
+            self.reconciler,
+            policy or dispatch_policy(),
         )
 
     def announce(

@@ -6,12 +6,11 @@ import pytest
 
 from farm_domain.agents import AgentChanges
 from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
-from farm_domain.dispatch import DispatchPolicy
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.jobs import JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec, RequirementSpec
 from farm_domain.ports import AgentCall
-from tests.support.builders import World
+from tests.support.builders import World, dispatch_policy
 
 
 @pytest.fixture
@@ -204,7 +203,7 @@ def test_stop_and_update_calls(world: World) -> None:
 
 
 def test_silent_agents_expire_and_their_tasks_are_requeued_without_failure() -> None:
-    world = World(policy=DispatchPolicy(heartbeat_timeout=60))
+    world = World(policy=dispatch_policy(heartbeat_timeout=60))
     JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render"))
     job_id = submit(world)
     agent, _ = world.announce()
@@ -220,7 +219,7 @@ def test_silent_agents_expire_and_their_tasks_are_requeued_without_failure() -> 
 
 def test_polling_busy_idle_and_offline_agents() -> None:
     world = World(
-        policy=DispatchPolicy(poll_busy_after=600, poll_idle_after=3600, poll_offline_after=7200)
+        policy=dispatch_policy(poll_busy_after=600, poll_idle_after=3600, poll_offline_after=7200)
     )
     JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=1))
     job_id = submit(world, requeue=3)
