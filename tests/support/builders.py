@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-<<<<<<< HEAD:tests/support/builders.py
 from datetime import datetime, timedelta
-from typing import Any
-
-from farm_domain.agents import Agent, AgentChanges
-=======
-from datetime import timedelta
 from typing import Any
 
 import attrs
 
 from farm_adapters import composition
 from farm_adapters.settings import Settings
-from farm_domain.agents import AgentChanges
->>>>>>> craft-defaults:tests/unit/builders.py
+from farm_domain.agents import Agent, AgentChanges
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.jobs import JobService
