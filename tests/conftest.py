@@ -11,8 +11,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from farm_adapters import schema_migrations
-from farm_adapters.database import create_database_engine
-from farm_adapters.tables import metadata
+from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.tables import metadata
 
 # Tests never let the master call anything outside loopback.
 os.environ["FARM_AGENT_NETWORKS"] = "127.0.0.0/8"

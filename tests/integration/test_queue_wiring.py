@@ -14,7 +14,7 @@ from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs, start
 from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
 from tests.conftest import REDIS_URL, needs_redis
-from tests.fakes import RecordingDispatcher
+from tests.support.fakes.collaborators import RecordingDispatcher
 
 
 class WaitingDispatcher(RecordingDispatcher):

@@ -15,12 +15,8 @@ from farm_domain.registry import AgentRegistry
 from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
 from tests.builders import add_job, add_task, get_task
-from tests.fakes import (
-    FakeUnitOfWorkFactory,
-    FixedClock,
-    RecordingQueue,
-    ScriptedAgentClient,
-)
+from tests.support.fakes.collaborators import FixedClock, RecordingQueue, ScriptedAgentClient
+from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory
 
 
 class World:

@@ -1,0 +1,1 @@
+"""Helpers the tests import: fakes, builders, servers."""
