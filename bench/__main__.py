@@ -241,8 +241,8 @@ def start_master(
 def run_soak(backend: Backend, seconds: float, workers: int, table: Table) -> None:
     """Heartbeats from 10,000 agents at 300/s for ``seconds``: the master's memory at the start
     and the end (it must stay flat)."""
-    from farm_adapters.database import create_database_engine
     from farm_adapters.schema_migrations import analyze
+    from farm_adapters.sql.engine import create_database_engine
 
     database, _, env = backend.fresh()
     engine = create_database_engine(database)
@@ -282,8 +282,8 @@ this shared machine falls on every size alike and the ratios between sizes stay 
 def run_http(
     backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table, baseline: float
 ) -> None:
-    from farm_adapters.database import create_database_engine
     from farm_adapters.schema_migrations import analyze
+    from farm_adapters.sql.engine import create_database_engine
 
     with ExitStack() as stack:
         farms = []
@@ -397,10 +397,10 @@ def run_http(
 
 def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -> None:
     from farm_adapters.composition import build_runtime
-    from farm_adapters.database import create_database_engine
     from farm_adapters.settings import Settings
+    from farm_adapters.sql.engine import create_database_engine
     from farm_domain.agents import AgentChanges
-    from tests.fakes import RecordingQueue, ScriptedAgentClient
+    from tests.support.fakes.collaborators import RecordingQueue, ScriptedAgentClient
 
     # Scheduling: 1,200 idle agents, 6,000 queued tasks (OpenCue's stress-test shape).
     database, _, env = backend.fresh()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert
 
-from farm_adapters import tables as t
+from farm_adapters.sql import tables as t
 
 CHUNK = 5000
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from farm_adapters.database import create_database_engine
+from farm_adapters.sql.engine import create_database_engine
 from tests.support.databases import (
     POSTGRES_URL,
     create_empty_postgres_database,

@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from farm_adapters import schema_migrations
 from farm_adapters.agent_client import HttpAgentClient
 from farm_adapters.clock import SystemClock
-from farm_adapters.database import create_database_engine
 from farm_adapters.files import FilesystemStore
 from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
 from farm_adapters.settings import Settings
-from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher, DispatchPolicy

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, Protocol
 
 import attrs
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
@@ -15,6 +15,25 @@ from huey.consumer import Consumer
 from farm_domain.dispatch import Dispatcher
 
 log = logging.getLogger("farm.queue")
+
+Params = ParamSpec("Params")
+
+
+class QueueJob(Protocol[Params]):
+    """A function registered on Huey: calling it enqueues the call."""
+
+    def __call__(self, *args: Params.args, **kwargs: Params.kwargs) -> object: ...
+
+    def schedule(self, *, delay: float) -> object: ...
+
+
+def _registered(
+    decorator: Any,
+) -> Callable[[Callable[Params, None]], QueueJob[Params]]:
+    """One of Huey's task decorators with its type: huey ships no stubs, so its decorators are
+    Any and would leave the jobs untyped."""
+    typed: Callable[[Callable[Params, None]], QueueJob[Params]] = decorator
+    return typed
 
 
 def create_huey(url: str, name: str = "farm", *, create_tables: bool = True) -> Huey:
@@ -40,12 +59,12 @@ class QueueJobs:
     """The Huey task wrappers, registered on one Huey instance under stable names."""
 
     huey: Huey
-    assign_tasks: Callable[..., object]
-    assign_tasks_to_agent: Callable[..., object]
-    send_tasks_to_agent: Callable[..., object]
-    update_agent: Callable[..., object]
-    stop_tasks: Callable[..., object]
-    watch_agents_tick: Any
+    assign_tasks: QueueJob[[]]
+    assign_tasks_to_agent: QueueJob[[str]]
+    send_tasks_to_agent: QueueJob[[str]]
+    update_agent: QueueJob[[str]]
+    stop_tasks: QueueJob[[str, int, list[int]]]
+    watch_agents_tick: QueueJob[[]]
 
 
 def _pending(job: str, *ids: object) -> str:
@@ -64,26 +83,26 @@ def register_jobs(
     job clears its pending mark as it starts, so a request made while it runs is not lost.
     """
 
-    @huey.task(name="farm.assign_tasks")
+    @_registered(huey.task(name="farm.assign_tasks"))
     def assign_tasks() -> None:
         huey.delete(_pending("assign_tasks"))
         dispatcher().assign_tasks()
 
-    @huey.task(name="farm.assign_tasks_to_agent")
+    @_registered(huey.task(name="farm.assign_tasks_to_agent"))
     def assign_tasks_to_agent(agent_id: str) -> None:
         huey.delete(_pending("assign_tasks_to_agent", agent_id))
         dispatcher().assign_tasks_to_agent(uuid.UUID(agent_id))
 
-    @huey.task(name="farm.send_tasks_to_agent")
+    @_registered(huey.task(name="farm.send_tasks_to_agent"))
     def send_tasks_to_agent(agent_id: str) -> None:
         huey.delete(_pending("send_tasks_to_agent", agent_id))
         dispatcher().send_tasks_to_agent(uuid.UUID(agent_id))
 
-    @huey.task(name="farm.update_agent")
+    @_registered(huey.task(name="farm.update_agent"))
     def update_agent(agent_id: str) -> None:
         dispatcher().update_agent(uuid.UUID(agent_id))
 
-    @huey.task(name="farm.stop_tasks")
+    @_registered(huey.task(name="farm.stop_tasks"))
     def stop_tasks(host: str, port: int, task_ids: list[int]) -> None:
         dispatcher().stop_tasks(host, port, task_ids)
 
@@ -91,7 +110,7 @@ def register_jobs(
     # periodic tasks tick only once a minute, so the minutely task merely restarts the chain if
     # it broke (a consumer died); the pending mark keeps a single chain however many consumers
     # run. Only one consumer should run periodic tasks (`farm worker --no-periodic` for others).
-    @huey.task(name="farm.watch_agents_tick")
+    @_registered(huey.task(name="farm.watch_agents_tick"))
     def watch_agents_tick() -> None:
         huey.delete(_pending("watch_agents"))
         try:
@@ -99,11 +118,13 @@ def register_jobs(
         finally:
             _continue_watching(huey, watch_agents_tick, watch_every_seconds)
 
-    @huey.periodic_task(crontab(minute="*"), name="farm.watch_agents")
+    @_registered(huey.periodic_task(crontab(minute="*"), name="farm.watch_agents"))
     def watch_agents() -> None:
         _continue_watching(huey, watch_agents_tick, 0)
 
-    @huey.periodic_task(crontab(minute=f"*/{assign_every_minutes}"), name="farm.assign_sweep")
+    @_registered(
+        huey.periodic_task(crontab(minute=f"*/{assign_every_minutes}"), name="farm.assign_sweep")
+    )
     def assign_sweep() -> None:
         huey.delete(_pending("assign_tasks"))
         dispatcher().assign_tasks()
@@ -119,7 +140,7 @@ def register_jobs(
     )
 
 
-def _continue_watching(huey: Huey, tick: Any, delay: float) -> None:
+def _continue_watching(huey: Huey, tick: QueueJob[[]], delay: float) -> None:
     if not huey.put_if_empty(_pending("watch_agents"), "1"):
         return
     if delay:
@@ -183,7 +204,7 @@ class HueyTaskQueue:
         self._enqueue(self._jobs.stop_tasks, host, port, list(task_ids))
 
 
-class EmbeddedConsumer(Consumer):
+class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey ships no stubs: Consumer is Any
     """A Huey consumer that runs in threads of another program (``farm serve``).
 
     The stock consumer installs signal handlers, which only the main thread may do; the host

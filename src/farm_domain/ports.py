@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
@@ -249,18 +250,40 @@ class FileStore(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: rolls back on exit unless ``commit`` was called."""
 
-    agents: AgentRepository
-    tasks: TaskRepository
-    jobs: JobRepository
-    jobtypes: JobTypeRepository
-    software: SoftwareRepository
-    logs: TaskLogRepository
-    blocks: BlocklistRepository
-    scheduling: SchedulingRepository
+    # Read-only properties, not attributes: an implementation may then hold its own repository
+    # classes (a protocol's attributes are invariant).
+    @property
+    def agents(self) -> AgentRepository: ...
+
+    @property
+    def tasks(self) -> TaskRepository: ...
+
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    @property
+    def jobtypes(self) -> JobTypeRepository: ...
+
+    @property
+    def software(self) -> SoftwareRepository: ...
+
+    @property
+    def logs(self) -> TaskLogRepository: ...
+
+    @property
+    def blocks(self) -> BlocklistRepository: ...
+
+    @property
+    def scheduling(self) -> SchedulingRepository: ...
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(self, *exc_info: object) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
     def commit(self) -> None: ...
 

@@ -163,7 +163,7 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:  # type: igno
     from farm_adapters.composition import build_runtime
     from farm_adapters.settings import Settings
     from farm_domain.jobs import TaskReport
-    from tests.fakes import RecordingQueue
+    from tests.support.fakes.collaborators import RecordingQueue
 
     job_id = json.loads(
         run(

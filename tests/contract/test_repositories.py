@@ -9,18 +9,19 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
-from farm_adapters.database import create_database_engine
-from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.agents import Agent, AgentQuery, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
+from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.work import Job, Task, TaskStatus
-from tests.fakes import FakeUnitOfWorkFactory
+from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory
 
 T0 = datetime(2026, 3, 1, 10, 30, 15, 250000, tzinfo=UTC)
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def uow(request: pytest.FixtureRequest) -> Iterator[object]:
+def uow(request: pytest.FixtureRequest) -> Iterator[UnitOfWorkFactory]:
     if request.param == "fake":
         yield FakeUnitOfWorkFactory()
         return
@@ -54,7 +55,7 @@ def make_agent(**overrides: object) -> Agent:
     return Agent(**fields)  # type: ignore[arg-type]
 
 
-def add_job(uow_factory, title: str = "job", requeue: int = 3) -> Job:  # type: ignore[no-untyped-def]
+def add_job(uow_factory: UnitOfWorkFactory, title: str = "job", requeue: int = 3) -> Job:
     with uow_factory() as uow:
         version = uow.jobtypes.add("render")
         job = uow.jobs.add(
@@ -66,7 +67,7 @@ def add_job(uow_factory, title: str = "job", requeue: int = 3) -> Job:  # type: 
     return job
 
 
-def add_tasks(uow_factory, job: Job, *tasks: Task) -> list[Task]:  # type: ignore[no-untyped-def]
+def add_tasks(uow_factory: UnitOfWorkFactory, job: Job, *tasks: Task) -> list[Task]:
     with uow_factory() as uow:
         added = [uow.tasks.add(attrs.evolve(task, job_id=job.id)) for task in tasks]
         uow.commit()
@@ -784,7 +785,7 @@ def test_an_agent_read_after_waiting_for_its_lock_is_current(database_url_pg: st
     with uow() as u:
         u.agents.add(agent)
         u.commit()
-    seen: list[object] = []
+    seen: list[tuple[Agent, dict[int, int]] | None] = []
 
     def heartbeat() -> None:
         with uow() as u:
@@ -806,6 +807,8 @@ def test_an_agent_read_after_waiting_for_its_lock_is_current(database_url_pg: st
         holder.agents.replace_mac_addresses(agent.id, frozenset({"bb:bb:bb:bb:bb:bb"}))
         holder.commit()
     waiter.join(30)
-    ((read, active),) = seen  # type: ignore[misc]
+    (found,) = seen
+    assert found is not None
+    read, active = found
     assert read.mac_addresses == {"bb:bb:bb:bb:bb:bb"} and active == {}
     engine.dispose()

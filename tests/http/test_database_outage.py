@@ -18,7 +18,7 @@ from tests.support.http_harness import Harness, make_harness
 @pytest.fixture
 def pg_farm(tmp_path: Path) -> Iterator[Harness]:
     from farm_adapters import schema_migrations
-    from farm_adapters.database import create_database_engine
+    from farm_adapters.sql.engine import create_database_engine
 
     url = create_empty_postgres_database()
     engine = create_database_engine(url)
@@ -69,8 +69,8 @@ def test_an_unreachable_database_is_a_503(tmp_path: Path) -> None:
 def test_a_missing_table_is_a_bug_not_an_outage(tmp_path: Path) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from farm_adapters.database import create_database_engine
-    from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+    from farm_adapters.sql.engine import create_database_engine
+    from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 
     # Raised as itself (a 500 and a logged bug), not as Unavailable (a 503 to retry).
     engine = create_database_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # never migrated

@@ -69,7 +69,7 @@ VALID = {
 )
 def farm(request, tmp_path_factory) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
     from farm_adapters import schema_migrations
-    from farm_adapters.database import create_database_engine
+    from farm_adapters.sql.engine import create_database_engine
     from tests.support.databases import create_empty_postgres_database, needs_postgres
 
     path = tmp_path_factory.mktemp("fuzz")

@@ -11,7 +11,7 @@ from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
 from farm_domain.jobs import JobSpec
 from farm_domain.jobtypes import JobTypeSpec
-from tests.fakes import RecordingQueue, ScriptedAgentClient
+from tests.support.fakes.collaborators import RecordingQueue, ScriptedAgentClient
 
 WORKERS = 6
 AGENTS = 40

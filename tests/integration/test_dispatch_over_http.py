@@ -17,8 +17,8 @@ from farm_domain.enums import AgentState
 from farm_domain.jobs import JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.networks import AgentNetworks
-from tests.fakes import FixedClock
 from tests.support.fake_agent import FakeAgent
+from tests.support.fakes.collaborators import FixedClock
 
 LOOPBACK = AgentNetworks(Settings.load({"FARM_AGENT_NETWORKS": "127.0.0.0/8"}).agent_networks)
 

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from farm_adapters import schema_migrations
-from farm_adapters.database import create_database_engine
-from farm_adapters.tables import metadata
+from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.tables import metadata
 
 
 def test_migrated_database_matches_the_tables(database_url: str) -> None:

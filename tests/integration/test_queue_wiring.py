@@ -13,8 +13,8 @@ from farm_adapters.composition import build_runtime
 from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs, start_embedded_consumer
 from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
-from tests.fakes import RecordingDispatcher
 from tests.support.databases import REDIS_URL, needs_redis
+from tests.support.fakes.collaborators import RecordingDispatcher
 
 
 class WaitingDispatcher(RecordingDispatcher):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from farm_adapters.database import create_database_engine, sqlite_writer_lock
+from farm_adapters.sql.engine import create_database_engine, sqlite_writer_lock
 from farm_domain.agents import AgentQuery
 
 pytest.importorskip("fcntl")
@@ -49,7 +49,7 @@ def test_a_writer_holds_the_database_against_other_processes(tmp_path: Path) -> 
 
 
 def test_the_unit_of_work_takes_the_lock_only_while_writing(tmp_path: Path) -> None:
-    from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+    from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 
     engine = create_database_engine(f"sqlite:///{tmp_path / 'farm.db'}")
     factory = SqlUnitOfWorkFactory(engine)
@@ -90,7 +90,7 @@ def other_connection_can_write(database: Path) -> bool:
 
 def test_writers_hold_sqlites_write_lock_from_the_start_and_readers_never(tmp_path: Path) -> None:
     from farm_adapters.schema_migrations import upgrade
-    from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+    from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 
     database = tmp_path / "farm.db"
     engine = create_database_engine(f"sqlite:///{database}")

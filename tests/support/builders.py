@@ -20,12 +20,8 @@ from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
-from tests.fakes import (
-    FakeUnitOfWorkFactory,
-    FixedClock,
-    RecordingQueue,
-    ScriptedAgentClient,
-)
+from tests.support.fakes.collaborators import FixedClock, RecordingQueue, ScriptedAgentClient
+from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory
 
 FARM_DEFAULTS = Settings.load({})
 """The farm's default settings, from their declarations: the domain's services take them."""

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from farm_adapters import schema_migrations
-from farm_adapters.database import create_database_engine
-from farm_adapters.tables import metadata
+from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.tables import metadata
 
 POSTGRES_URL = os.environ.get("FARM_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("FARM_TEST_REDIS_URL")

@@ -11,11 +11,11 @@ import falcon.testing
 
 from farm_adapters.composition import Runtime, build_runtime
 from farm_adapters.settings import Settings
-from farm_adapters.sql_repositories import SqlUnitOfWorkFactory
+from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.work import Job, Task
 from farm_http import HttpOptions, create_app
-from tests.fakes import FixedClock, RecordingQueue
 from tests.support.builders import add_job, add_task, get_task
+from tests.support.fakes.collaborators import FixedClock, RecordingQueue
 
 
 class Harness:

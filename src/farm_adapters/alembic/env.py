@@ -1,9 +1,10 @@
 """Alembic environment: run by farm_adapters.schema_migrations with a connection or a URL."""
 
 from alembic import context
+from sqlalchemy import Connection
 
-from farm_adapters.database import create_database_engine
-from farm_adapters.tables import metadata
+from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.tables import metadata
 
 config = context.config
 
@@ -24,7 +25,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_database_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None  # schema_migrations sets it
+    engine = create_database_engine(url)
     try:
         with engine.connect() as connection:
             _run(connection)
@@ -32,7 +35,7 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -8,7 +8,7 @@ Create Date: ${create_date}
 import sqlalchemy as sa
 from alembic import op
 
-import farm_adapters.tables
+import farm_adapters.sql.tables
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

@@ -8,7 +8,7 @@ Create Date: 2026-11-27 20:47:08.943274
 import sqlalchemy as sa
 from alembic import op
 
-import farm_adapters.tables
+import farm_adapters.sql.tables
 
 revision = "0001"
 down_revision = None
@@ -40,9 +40,11 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column(
-            "last_heard_from", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True
+            "last_heard_from", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True
         ),
-        sa.Column("last_polled", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "last_polled", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agents")),
     )
     with op.batch_alter_table("agents", schema=None) as batch_op:
@@ -168,7 +170,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("requeue", sa.Integer(), nullable=False),
         sa.Column(
-            "time_submitted", farm_adapters.tables.UtcDateTime(timezone=True), nullable=False
+            "time_submitted", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["jobtype_version_id"],
@@ -192,12 +194,18 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("agent_id", sa.Uuid(), nullable=True),
         sa.Column("sent_to_agent", sa.Boolean(), nullable=False),
-        sa.Column("sent_at", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("hidden", sa.Boolean(), nullable=False),
-        sa.Column("time_submitted", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("time_started", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("time_finished", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "time_submitted", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "time_started", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "time_finished", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"], name=op.f("fk_tasks_agent_id_agents"), ondelete="SET NULL"
         ),

@@ -8,7 +8,7 @@ Create Date: 2026-11-27 21:03:56.106230
 import sqlalchemy as sa
 from alembic import op
 
-import farm_adapters.tables
+import farm_adapters.sql.tables
 
 revision = "0003"
 down_revision = "0002"
@@ -87,7 +87,9 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("identifier", sa.String(length=255), nullable=False),
         sa.Column("agent_id", sa.Uuid(), nullable=True),
-        sa.Column("created_on", farm_adapters.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_on", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.Column("size", sa.Integer(), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(
@@ -117,12 +119,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("user", sa.String(length=255), nullable=True))
         batch_op.add_column(
             sa.Column(
-                "time_started", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True
+                "time_started", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True
             )
         )
         batch_op.add_column(
             sa.Column(
-                "time_finished", farm_adapters.tables.UtcDateTime(timezone=True), nullable=True
+                "time_finished", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=True
             )
         )
 

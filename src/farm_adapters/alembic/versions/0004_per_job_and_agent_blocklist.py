@@ -8,7 +8,7 @@ Create Date: 2026-11-27 21:18:35.470939
 import sqlalchemy as sa
 from alembic import op
 
-import farm_adapters.tables
+import farm_adapters.sql.tables
 
 revision = "0004"
 down_revision = "0003"
@@ -24,7 +24,9 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.Uuid(), nullable=False),
         sa.Column("failures", sa.Integer(), server_default="0", nullable=False),
         sa.Column("rejected_fingerprint", sa.String(length=255), nullable=True),
-        sa.Column("updated_on", farm_adapters.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "updated_on", farm_adapters.sql.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["agent_id"],
             ["agents.id"],

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
-from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 try:
     import fcntl
@@ -47,7 +48,7 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # BEGIN is ours to issue (below); pysqlite would defer it to the first write.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -61,7 +62,7 @@ def _sqlite_engine(url: str) -> Engine:
     # with "database is locked" without waiting for busy_timeout. BEGIN is issued by the
     # dialect's do_begin rather than a "begin" event: any connection event makes SQLAlchemy
     # dispatch events around every statement (15% of the instructions of a heartbeat).
-    def _begin(dbapi_connection: Any) -> None:
+    def _begin(dbapi_connection: PoolProxiedConnection) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("BEGIN" if dbapi_connection.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
         cursor.close()

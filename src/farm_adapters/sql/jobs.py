@@ -1,0 +1,411 @@
+"""The jobs' repositories: jobs with their tags, parents and requirements, their tasks, and the
+tasks' logs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    delete,
+    distinct,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+
+from farm_adapters.sql import tables as t
+from farm_adapters.sql.rows import (
+    AGENT_ID,
+    inserted_id,
+    requirements_of,
+    tag_requirements_of,
+    task_from,
+    task_row,
+)
+from farm_domain.enums import WorkState
+from farm_domain.work import (
+    Job,
+    JobQuery,
+    JobSummary,
+    TagRequirement,
+    Task,
+    TaskLog,
+    TaskStatus,
+)
+
+_ACTIVE_OF_AGENT = (
+    select(t.tasks).where(t.tasks.c.agent_id == AGENT_ID, t.TASK_IS_ACTIVE).order_by(t.tasks.c.id)
+)
+_ACTIVE_OF_AGENT_FOR_UPDATE = _ACTIVE_OF_AGENT.with_for_update()
+
+
+class SqlTaskRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
+        statement = select(t.tasks).where(t.tasks.c.id == task_id)
+        if for_update:
+            statement = statement.with_for_update()
+        row = self._c.execute(statement).first()
+        return None if row is None else task_from(row._mapping)
+
+    def add(self, task: Task) -> Task:
+        new_id = inserted_id(self._c.execute(insert(t.tasks).values(task_row(task))))
+        return attrs.evolve(task, id=new_id)
+
+    def save(self, task: Task) -> None:
+        self._c.execute(update(t.tasks).where(t.tasks.c.id == task.id).values(task_row(task)))
+
+    def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
+        statement = _ACTIVE_OF_AGENT_FOR_UPDATE if for_update else _ACTIVE_OF_AGENT
+        return [
+            task_from(row._mapping) for row in self._c.execute(statement, {"agent_id": agent_id})
+        ]
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
+        statement = (
+            select(
+                t.tasks,
+                t.jobs.c.title.label("job_title"),
+                t.jobtypes.c.name.label("jobtype_name"),
+                t.jobtypes.c.id.label("jobtype_id"),
+                t.jobtype_versions.c.version.label("jobtype_version"),
+            )
+            .join(t.jobs, t.jobs.c.id == t.tasks.c.job_id)
+            .join(t.jobtype_versions, t.jobtype_versions.c.id == t.jobs.c.jobtype_version_id)
+            .join(t.jobtypes, t.jobtypes.c.id == t.jobtype_versions.c.jobtype_id)
+            .where(t.tasks.c.agent_id == agent_id)
+            .order_by(t.tasks.c.id)
+        )
+        result = []
+        for row in self._c.execute(statement):
+            m = row._mapping
+            summary = JobSummary(
+                id=m["job_id"],
+                title=m["job_title"],
+                jobtype=m["jobtype_name"],
+                jobtype_id=m["jobtype_id"],
+                jobtype_version=m["jobtype_version"],
+            )
+            result.append((task_from(m), summary))
+        return result
+
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        if tasks:
+            self._c.execute(insert(t.tasks), [task_row(task) for task in tasks])
+
+    def of_job(self, job_id: int) -> list[Task]:
+        rows = self._c.execute(
+            select(t.tasks)
+            .where(t.tasks.c.job_id == job_id)
+            .order_by(t.tasks.c.frame, t.tasks.c.id)
+        )
+        return [task_from(row._mapping) for row in rows]
+
+    def status_counts_of(self, job_ids: Iterable[int]) -> dict[int, dict[TaskStatus, int]]:
+        wanted = list(job_ids)
+        found: dict[int, dict[TaskStatus, int]] = {}
+        if not wanted:
+            return found
+        rows = self._c.execute(
+            select(t.tasks.c.job_id, t.tasks.c.state, t.tasks.c.agent_id.is_(None), func.count())
+            .where(t.tasks.c.job_id.in_(wanted))
+            .group_by(t.tasks.c.job_id, t.tasks.c.state, t.tasks.c.agent_id.is_(None))
+        )
+        for job_id, state, unowned, count in rows:
+            status = _status_of(state, unowned)
+            counts = found.setdefault(job_id, {})
+            counts[status] = counts.get(status, 0) + count
+        return found
+
+    def busy_agents_of(self, job_ids: Iterable[int]) -> dict[int, int]:
+        wanted = list(job_ids)
+        if not wanted:
+            return {}
+        tk = t.tasks.c
+        return dict(
+            self._c.execute(
+                select(tk.job_id, func.count(distinct(tk.agent_id)))
+                .where(tk.job_id.in_(wanted), tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+                .group_by(tk.job_id)
+            ).all()
+        )
+
+    def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
+        rows = self._c.execute(
+            select(t.tasks.c.state, t.tasks.c.agent_id.is_(None), func.count())
+            .where(t.tasks.c.job_id == job_id)
+            .group_by(t.tasks.c.state, t.tasks.c.agent_id.is_(None))
+        )
+        counts: dict[TaskStatus, int] = {}
+        for state, unowned, count in rows:
+            status = _status_of(state, unowned)
+            counts[status] = counts.get(status, 0) + count
+        return counts
+
+
+def _status_of(state: str | None, unowned: bool) -> TaskStatus:
+    if state is None:
+        return TaskStatus.QUEUED if unowned else TaskStatus.ASSIGNED
+    return TaskStatus(state)
+
+
+_JOB_SCALARS = (
+    "title",
+    "jobtype_version_id",
+    "priority",
+    "weight",
+    "requeue",
+    "frame_start",
+    "frame_end",
+    "frame_by",
+    "batch",
+    "ram",
+    "ram_warning",
+    "ram_max",
+    "cpus",
+    "minimum_agents",
+    "maximum_agents",
+    "data",
+    "environ",
+    "user",
+    "time_submitted",
+    "time_started",
+    "time_finished",
+)
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    row = {name: getattr(job, name) for name in _JOB_SCALARS}
+    row["state"] = job.state.value if job.state else None
+    return row
+
+
+class SqlJobRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def _select(
+        self,
+        *conditions: ColumnElement[bool],
+        for_update: bool = False,
+        order: Sequence[ColumnElement[Any]] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Job]:
+        j = t.jobs.c
+        statement = (
+            select(
+                t.jobs,
+                t.jobtypes.c.name.label("jobtype_name"),
+                t.jobtype_versions.c.version.label("jobtype_number"),
+            )
+            .join(t.jobtype_versions, t.jobtype_versions.c.id == j.jobtype_version_id)
+            .join(t.jobtypes, t.jobtypes.c.id == t.jobtype_versions.c.jobtype_id)
+            .where(*conditions)
+            .order_by(*(order if order is not None else [j.id.desc()]))
+        )
+        if for_update:
+            statement = statement.with_for_update(of=t.jobs)
+        if limit is not None:
+            statement = statement.limit(limit)
+        if offset:
+            statement = statement.offset(offset)
+        rows = self._c.execute(statement).all()
+        ids = [row.id for row in rows]
+        tags = self._grouped(
+            select(t.job_tags.c.job_id, t.job_tags.c.tag)
+            .where(t.job_tags.c.job_id.in_(ids))
+            .order_by(t.job_tags.c.tag),
+            ids,
+        )
+        parents = self._grouped(
+            select(t.job_parents.c.child_id, t.job_parents.c.parent_id)
+            .where(t.job_parents.c.child_id.in_(ids))
+            .order_by(t.job_parents.c.parent_id),
+            ids,
+        )
+        requirements = requirements_of(self._c, t.job_software_requirements.c.job_id, ids)
+        tag_requirements = tag_requirements_of(self._c, ids)
+        jobs = []
+        for row in rows:
+            m = row._mapping
+            jobs.append(
+                Job(
+                    id=m["id"],
+                    state=WorkState(m["state"]) if m["state"] else None,
+                    **{name: m[name] for name in _JOB_SCALARS},
+                    tags=tuple(tags.get(m["id"], ())),
+                    parents=tuple(parents.get(m["id"], ())),
+                    software_requirements=tuple(requirements.get(m["id"], ())),
+                    tag_requirements=tuple(
+                        TagRequirement(tag, negate)
+                        for tag, negate in tag_requirements.get(m["id"], ())
+                    ),
+                    jobtype=m["jobtype_name"],
+                    jobtype_version=m["jobtype_number"],
+                )
+            )
+        return jobs
+
+    def _grouped(self, statement: Executable, ids: list[int]) -> dict[int, list[Any]]:
+        found: dict[int, list[Any]] = {}
+        if ids:
+            for key, value in self._c.execute(statement):
+                found.setdefault(key, []).append(value)
+        return found
+
+    def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
+        found = self._select(t.jobs.c.id == job_id, for_update=for_update)
+        return found[0] if found else None
+
+    def add(self, job: Job) -> Job:
+        new_id = inserted_id(self._c.execute(insert(t.jobs).values(_job_row(job))))
+        self._replace_tags(new_id, job.tags)
+        if job.parents:
+            self._c.execute(
+                insert(t.job_parents), [{"child_id": new_id, "parent_id": p} for p in job.parents]
+            )
+        if job.tag_requirements:
+            self._c.execute(
+                insert(t.job_tag_requirements),
+                [
+                    {"job_id": new_id, "tag": r.tag, "negate": r.negate}
+                    for r in job.tag_requirements
+                ],
+            )
+        if job.software_requirements:
+            self._c.execute(
+                insert(t.job_software_requirements),
+                [
+                    {
+                        "job_id": new_id,
+                        "software_id": r.software_id,
+                        "min_version_id": r.min_version_id,
+                        "max_version_id": r.max_version_id,
+                    }
+                    for r in job.software_requirements
+                ],
+            )
+        found = self.get(new_id)
+        assert found is not None
+        return found
+
+    def _replace_tags(self, job_id: int, tags: tuple[str, ...]) -> None:
+        self._c.execute(delete(t.job_tags).where(t.job_tags.c.job_id == job_id))
+        if tags:
+            self._c.execute(
+                insert(t.job_tags), [{"job_id": job_id, "tag": tag} for tag in sorted(set(tags))]
+            )
+
+    def save(self, job: Job) -> None:
+        self._c.execute(update(t.jobs).where(t.jobs.c.id == job.id).values(_job_row(job)))
+        self._replace_tags(job.id, job.tags)
+
+    def set_state(self, job_id: int, state: WorkState | None) -> None:
+        self._c.execute(
+            update(t.jobs).where(t.jobs.c.id == job_id).values(state=state.value if state else None)
+        )
+
+    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None) -> None:
+        self._c.execute(
+            update(t.jobs)
+            .where(t.jobs.c.id == job_id)
+            .values(time_started=started, time_finished=finished)
+        )
+
+    def query(self, query: JobQuery) -> list[Job]:
+        conditions: list[ColumnElement[bool]] = []
+        if query.queued:
+            conditions.append(t.jobs.c.state.is_(None))
+        elif query.state is not None:
+            conditions.append(t.jobs.c.state == query.state.value)
+        if query.title is not None:
+            conditions.append(t.jobs.c.title == query.title)
+        return self._select(*conditions, limit=query.limit, offset=query.offset)
+
+    def find_by_title(self, title: str) -> Job | None:
+        found = self._select(t.jobs.c.title == title, limit=1)
+        return found[0] if found else None
+
+    def existing_ids(self, job_ids: Iterable[int]) -> set[int]:
+        wanted = list(job_ids)
+        if not wanted:
+            return set()
+        return set(self._c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(wanted))).scalars())
+
+    def delete(self, job_id: int) -> None:
+        self._c.execute(delete(t.jobs).where(t.jobs.c.id == job_id))
+
+
+class SqlTaskLogRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    @staticmethod
+    def _from(row: Row[Any]) -> TaskLog:
+        m = row._mapping
+        return TaskLog(
+            m["id"],
+            m["task_id"],
+            m["attempt"],
+            m["identifier"],
+            m["agent_id"],
+            m["created_on"],
+            m["size"],
+            m["state"],
+        )
+
+    def add(self, log: TaskLog) -> TaskLog:
+        new_id = inserted_id(
+            self._c.execute(
+                insert(t.task_logs).values(
+                    task_id=log.task_id,
+                    attempt=log.attempt,
+                    identifier=log.identifier,
+                    agent_id=log.agent_id,
+                    created_on=log.created_on,
+                    size=log.size,
+                    state=log.state,
+                )
+            )
+        )
+        return attrs.evolve(log, id=new_id)
+
+    def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None:
+        row = self._c.execute(
+            select(t.task_logs).where(
+                t.task_logs.c.task_id == task_id,
+                t.task_logs.c.attempt == attempt,
+                t.task_logs.c.identifier == identifier,
+            )
+        ).first()
+        return None if row is None else self._from(row)
+
+    def of_attempt(self, task_id: int, attempt: int) -> list[TaskLog]:
+        rows = self._c.execute(
+            select(t.task_logs)
+            .where(
+                t.task_logs.c.task_id == task_id,
+                t.task_logs.c.attempt == attempt,
+            )
+            .order_by(t.task_logs.c.id)
+        )
+        return [self._from(row) for row in rows]
+
+    def save(self, log: TaskLog) -> None:
+        self._c.execute(
+            update(t.task_logs)
+            .where(t.task_logs.c.id == log.id)
+            .values(size=log.size, state=log.state)
+        )

@@ -1,0 +1,104 @@
+"""Test doubles for the other collaborators: a recording queue, a fixed clock, a recording
+dispatcher and a scripted agent client."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from farm_domain.ports import AgentCall
+
+
+class RecordingQueue:
+    """Records what was enqueued, in order, as (job name, arguments)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def assign_tasks(self) -> None:
+        self.calls.append(("assign_tasks", ()))
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.calls.append(("assign_tasks_to_agent", (agent_id,)))
+
+    def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.calls.append(("send_tasks_to_agent", (agent_id,)))
+
+    def update_agent(self, agent_id: uuid.UUID) -> None:
+        self.calls.append(("update_agent", (agent_id,)))
+
+    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
+        self.calls.append(("stop_tasks", (host, port, tuple(task_ids))))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+class FixedClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class RecordingDispatcher:
+    """Stands in for the queue consumers' service and records what ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, tuple[object, ...]]] = []
+
+    def assign_tasks(self) -> None:
+        self.ran.append(("assign_tasks", ()))
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.ran.append(("assign_tasks_to_agent", (agent_id,)))
+
+    def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
+        self.ran.append(("send_tasks_to_agent", (agent_id,)))
+
+    def update_agent(self, agent_id: uuid.UUID) -> None:
+        self.ran.append(("update_agent", (agent_id,)))
+
+    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
+        self.ran.append(("stop_tasks", (host, port, tuple(task_ids))))
+
+    def watch_agents(self) -> None:
+        self.ran.append(("watch_agents", ()))
+
+
+class ScriptedAgentClient:
+    """An AgentClient whose answers a test sets per call kind; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, object]] = []
+        self.answers: dict[str, list[AgentCall]] = {}
+
+    def answer(self, kind: str, *calls: AgentCall) -> None:
+        self.answers[kind] = list(calls)
+
+    def _next(self, kind: str, url: str, body: object) -> AgentCall:
+        self.calls.append((kind, url, body))
+        queued = self.answers.get(kind) or [
+            AgentCall(202, {}) if kind != "tasks" else AgentCall(200, [])
+        ]
+        return queued.pop(0) if len(queued) > 1 else queued[0]
+
+    def assign(self, base_url: str, body: dict) -> AgentCall:  # type: ignore[type-arg]
+        return self._next("assign", base_url, body)
+
+    def tasks(self, base_url: str) -> AgentCall:
+        return self._next("tasks", base_url, None)
+
+    def stop_task(self, base_url: str, task_id: int) -> AgentCall:
+        return self._next("stop_task", base_url, task_id)
+
+    def update(self, base_url: str, version: str) -> AgentCall:
+        return self._next("update", base_url, version)
+
+    def of(self, kind: str) -> list[tuple[str, object]]:
+        return [(url, body) for k, url, body in self.calls if k == kind]

@@ -1,0 +1,222 @@
+"""The jobs' fake repositories: jobs, their tasks, and the tasks' logs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import attrs
+
+from farm_domain.enums import WorkState
+from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskLog, TaskStatus
+from tests.support.fakes.catalogue import FakeJobTypeRepository
+from tests.support.fakes.store import FakeData, FakeStore
+
+
+class FakeTaskRepository:
+    def __init__(self, data: FakeData, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
+        return self._d.tasks.get(task_id)
+
+    def add(self, task: Task) -> Task:
+        if task.job_id not in self._d.jobs:
+            raise KeyError(f"no job {task.job_id}")
+        task = attrs.evolve(task, id=self._store.next_id())
+        self._d.tasks[task.id] = task
+        return task
+
+    def save(self, task: Task) -> None:
+        if task.id not in self._d.tasks:
+            raise KeyError(task.id)
+        self._d.tasks[task.id] = task
+
+    def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
+        return sorted(
+            (t for t in self._d.tasks.values() if t.agent_id == agent_id and not t.is_finished),
+            key=lambda t: t.id,
+        )
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
+        result = []
+        for task in sorted(self._d.tasks.values(), key=lambda t: t.id):
+            if task.agent_id != agent_id:
+                continue
+            job = self._d.jobs[task.job_id]
+            version = self._d.jobtype_versions[job.jobtype_version_id]
+            result.append(
+                (
+                    task,
+                    JobSummary(
+                        job.id, job.title, version.name, version.jobtype_id, version.version
+                    ),
+                )
+            )
+        return result
+
+    def status_counts(self, job_id: int) -> dict[TaskStatus, int]:
+        counts: dict[TaskStatus, int] = {}
+        for task in self._d.tasks.values():
+            if task.job_id == job_id:
+                counts[task.status] = counts.get(task.status, 0) + 1
+        return counts
+
+    def status_counts_of(self, job_ids: Iterable[int]) -> dict[int, dict[TaskStatus, int]]:
+        found = {}
+        for job_id in job_ids:
+            counts = self.status_counts(job_id)
+            if counts:
+                found[job_id] = counts
+        return found
+
+    def busy_agents_of(self, job_ids: Iterable[int]) -> dict[int, int]:
+        found = {}
+        for job_id in job_ids:
+            agents = {
+                t.agent_id
+                for t in self._d.tasks.values()
+                if t.job_id == job_id and t.agent_id is not None and not t.is_finished
+            }
+            if agents:
+                found[job_id] = len(agents)
+        return found
+
+    def add_many(self, tasks: Sequence[Task]) -> None:
+        for task in tasks:
+            self.add(task)
+
+    def of_job(self, job_id: int) -> list[Task]:
+        return sorted(
+            (t for t in self._d.tasks.values() if t.job_id == job_id), key=lambda t: (t.frame, t.id)
+        )
+
+
+class FakeJobRepository:
+    def __init__(self, data: FakeData, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def _view(self, job: Job) -> Job:
+        version = self._d.jobtype_versions[job.jobtype_version_id]
+        live = FakeJobTypeRepository(self._d, self._store).live_requirements(
+            job.software_requirements
+        )
+        return attrs.evolve(
+            job, jobtype=version.name, jobtype_version=version.version, software_requirements=live
+        )
+
+    def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
+        job = self._d.jobs.get(job_id)
+        return None if job is None else self._view(job)
+
+    def add(self, job: Job) -> Job:
+        if job.jobtype_version_id not in self._d.jobtype_versions:
+            raise KeyError(f"no job type version {job.jobtype_version_id}")
+        if not set(job.parents) <= set(self._d.jobs):
+            raise KeyError("unknown parent job")
+        job = attrs.evolve(
+            job,
+            id=self._store.next_id(),
+            tags=tuple(sorted(set(job.tags))),
+            tag_requirements=tuple(sorted(job.tag_requirements, key=lambda r: r.tag)),
+            parents=tuple(sorted(job.parents)),
+            jobtype=None,
+            jobtype_version=None,
+        )
+        self._d.jobs[job.id] = job
+        return self._view(job)
+
+    def save(self, job: Job) -> None:
+        old = self._d.jobs[job.id]
+        self._d.jobs[job.id] = attrs.evolve(
+            job,
+            tags=tuple(sorted(set(job.tags))),
+            parents=old.parents,
+            tag_requirements=old.tag_requirements,
+            software_requirements=old.software_requirements,
+            jobtype=None,
+            jobtype_version=None,
+        )
+
+    def set_state(self, job_id: int, state: WorkState | None) -> None:
+        self._d.jobs[job_id] = attrs.evolve(self._d.jobs[job_id], state=state)
+
+    def set_times(self, job_id: int, started: datetime | None, finished: datetime | None) -> None:
+        self._d.jobs[job_id] = attrs.evolve(
+            self._d.jobs[job_id], time_started=started, time_finished=finished
+        )
+
+    def query(self, query: JobQuery) -> list[Job]:
+        found = [
+            job
+            for job in sorted(self._d.jobs.values(), key=lambda j: -j.id)
+            if (not query.queued or job.state is None)
+            and (query.queued or query.state is None or job.state is query.state)
+            and (query.title is None or job.title == query.title)
+        ][query.offset :]
+        if query.limit is not None:
+            found = found[: query.limit]
+        return [self._view(job) for job in found]
+
+    def find_by_title(self, title: str) -> Job | None:
+        found = self.query(JobQuery(title=title, limit=1))
+        return found[0] if found else None
+
+    def existing_ids(self, job_ids: Iterable[int]) -> set[int]:
+        return set(job_ids) & set(self._d.jobs)
+
+    def delete(self, job_id: int) -> None:
+        self._d.jobs.pop(job_id, None)
+        for key in [k for k in self._d.blocks if k[0] == job_id]:
+            del self._d.blocks[key]
+        for task_id, task in list(self._d.tasks.items()):
+            if task.job_id == job_id:
+                del self._d.tasks[task_id]
+                for log_id, log in list(self._d.logs.items()):
+                    if log.task_id == task_id:
+                        del self._d.logs[log_id]
+        for other_id, other in list(self._d.jobs.items()):
+            if job_id in other.parents:
+                self._d.jobs[other_id] = attrs.evolve(
+                    other, parents=tuple(p for p in other.parents if p != job_id)
+                )
+
+
+class FakeTaskLogRepository:
+    def __init__(self, data: FakeData, store: FakeStore) -> None:
+        self._d = data
+        self._store = store
+
+    def add(self, log: TaskLog) -> TaskLog:
+        if log.task_id not in self._d.tasks or self.get(log.task_id, log.attempt, log.identifier):
+            raise KeyError("no such task, or a duplicate log")
+        log = attrs.evolve(log, id=self._store.next_id())
+        self._d.logs[log.id] = log
+        return log
+
+    def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None:
+        return next(
+            (
+                log
+                for log in self._d.logs.values()
+                if (log.task_id, log.attempt, log.identifier) == (task_id, attempt, identifier)
+            ),
+            None,
+        )
+
+    def of_attempt(self, task_id: int, attempt: int) -> list[TaskLog]:
+        return sorted(
+            (
+                log
+                for log in self._d.logs.values()
+                if (log.task_id, log.attempt) == (task_id, attempt)
+            ),
+            key=lambda l: l.id,
+        )
+
+    def save(self, log: TaskLog) -> None:
+        old = self._d.logs[log.id]
+        self._d.logs[log.id] = attrs.evolve(old, size=log.size, state=log.state)

@@ -1,0 +1,42 @@
+"""The fake database: the data the fake units of work copy, and the store that keeps it."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import attrs
+
+from farm_domain.agents import Agent
+from farm_domain.scheduling import JobAgentBlock
+from farm_domain.software import Software
+from farm_domain.work import Job, JobTypeVersion, Task, TaskLog
+
+
+@attrs.define
+class FakeData:
+    """The fake's tables: the entities by key, as the SQL tables hold their rows."""
+
+    agents: dict[uuid.UUID, Agent] = attrs.Factory(dict)
+    agent_software: dict[uuid.UUID, set[int]] = attrs.Factory(dict)
+    gpu_catalogue: set[str] = attrs.Factory(set)
+    tasks: dict[int, Task] = attrs.Factory(dict)
+    jobs: dict[int, Job] = attrs.Factory(dict)
+    jobtypes: dict[str, int] = attrs.Factory(dict)
+    jobtype_versions: dict[int, JobTypeVersion] = attrs.Factory(dict)
+    software: dict[str, Software] = attrs.Factory(dict)
+    logs: dict[int, TaskLog] = attrs.Factory(dict)
+    blocks: dict[tuple[int, uuid.UUID], JobAgentBlock] = attrs.Factory(dict)
+    agent_tags: dict[uuid.UUID, set[str]] = attrs.Factory(dict)
+
+
+class FakeStore:
+    """The 'database' the fake units of work share."""
+
+    def __init__(self) -> None:
+        self.data = FakeData()
+        self._ids = itertools.count(1)
+        self.commits = 0
+
+    def next_id(self) -> int:
+        return next(self._ids)
