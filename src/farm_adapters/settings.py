@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from farm_domain.software import SoftwareDefaults
+from farm_domain.defaults import SoftwareDefaults
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

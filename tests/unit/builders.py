@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from farm_domain.agents import AgentChanges
 from farm_domain.assignments import AssignmentReconciler
+from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.jobs import JobService
 from farm_domain.networks import AgentNetworks
 from farm_domain.registry import AgentRegistry
-from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
 from tests.builders import add_job, add_task, get_task
 from tests.fakes import (

@@ -7,9 +7,9 @@ import uuid
 import pytest
 
 from farm_domain.agents import AgentChanges, AgentQuery
+from farm_domain.defaults import DefaultSoftware, SoftwareDefaults
 from farm_domain.enums import AgentState, UseAddress, WorkState
 from farm_domain.errors import Conflict, MisconfiguredDefaults, NotFound, ValidationError, WrongFarm
-from farm_domain.software import DefaultSoftware, SoftwareDefaults
 from tests.unit.builders import World
 
 
