@@ -80,7 +80,8 @@ class SoftwareCatalogue:
             uow.commit()
         return created
 
-    def list(self) -> list[Software]:
+    def all_software(self) -> list[Software]:
+        """Every software by name, each with its versions by rank."""
         with self._uow(read_only=True) as uow:
             return uow.software.list_all()
 

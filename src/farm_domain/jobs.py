@@ -249,7 +249,8 @@ class JobService:
         self._queue.assign_tasks()
         return JobView(job, {TaskStatus.QUEUED: len(frame_list)})
 
-    def list(self, query: JobQuery = JobQuery()) -> list[JobView]:
+    def query(self, query: JobQuery = JobQuery()) -> list[JobView]:
+        """Jobs matching the query, newest first, with their task counts."""
         with self._uow(read_only=True) as uow:
             jobs = uow.jobs.query(query)
             counts = uow.tasks.status_counts_of(job.id for job in jobs)

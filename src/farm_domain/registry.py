@@ -161,7 +161,8 @@ class AgentRegistry:
             raise NotFound(f"Agent {agent_id} not found")
         return agent
 
-    def list(self, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
+    def query(self, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
+        """Agents matching every filter, by hostname then id."""
         with self._uow(read_only=True) as uow:
             return uow.agents.query(query)
 

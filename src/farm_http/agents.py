@@ -23,7 +23,7 @@ class AgentCollectionResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = schemas.agent_query(req.params)
-        resp.media = [schemas.agent_summary_json(a) for a in self._agents.list(query)]
+        resp.media = [schemas.agent_summary_json(a) for a in self._agents.query(query)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         changes = schemas.agent_changes(schemas.body_object(req))

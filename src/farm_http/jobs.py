@@ -44,7 +44,7 @@ class JobCollectionResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        views = self._jobs.list(schemas.job_query(req.params))
+        views = self._jobs.query(schemas.job_query(req.params))
         resp.media = [schemas.job_json(v.job, v.counts) for v in views]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -15,7 +15,7 @@ class SoftwareCollectionResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [schemas.software_json(s) for s in self._catalogue.list()]
+        resp.media = [schemas.software_json(s) for s in self._catalogue.all_software()]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = schemas.structure(schemas.body_object(req), schemas.SoftwareBody)
