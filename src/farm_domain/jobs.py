@@ -146,7 +146,7 @@ def _check_scalars(values: dict[str, Any]) -> None:
     }
     for name, (low, high) in rules.items():
         value = values.get(name)
-        if value is not None and not (low <= value <= high):  # type: ignore[operator]
+        if value is not None and not (low <= value <= high):
             raise ValidationError(f"`{name}` must be between {low} and {high}", field=name)
     user = values.get("user")
     if user is not None and not (len(user) <= 255 and user.isprintable()):
