@@ -1,4 +1,5 @@
-"""The AgentClient port over HTTP (httpx): PyFarm's master → agent calls."""
+"""The AgentClient port over HTTP (httpx): PyFarm's master → agent calls, their JSON bodies,
+and what each status means in the domain's terms."""
 
 from __future__ import annotations
 
@@ -6,16 +7,43 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from farm_domain.answers import (
+    Accepted,
+    AssignAnswer,
+    Busy,
+    Conflict,
+    NotRunning,
+    PollAnswer,
+    Refused,
+    Running,
+    StopAnswer,
+    Unreachable,
+    UpdateAnswer,
+)
 from farm_domain.networks import AgentNetworks
-from farm_domain.ports import AgentCall
+from farm_domain.work import Job, Task
 
 log = logging.getLogger("farm.agent_client")
+
+Resolver = Callable[[str, int], Sequence[str]]
+"""Resolves a host name and port to addresses, in preference order; raises OSError when the
+name does not resolve."""
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The system resolver's addresses for ``host``."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+class _Reply(NamedTuple):
+    status: int
+    body: Any
 
 
 class HttpAgentClient:
@@ -36,8 +64,10 @@ class HttpAgentClient:
         retries: int = 3,
         retry_delay: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        resolver: Resolver = resolve,
     ) -> None:
         self._networks = networks
+        self._resolve = resolver
         self._retries = retries
         self._retry_delay = retry_delay
         self._sleep = sleep
@@ -66,10 +96,7 @@ class HttpAgentClient:
                 return f"{host} ({host}) is outside FARM_AGENT_NETWORKS"
             return url, {}
         try:
-            found = [
-                info[4][0]
-                for info in socket.getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
-            ]
+            found = self._resolve(host, parts.port or 80)
         except OSError as error:
             return f"{host} does not resolve: {error}"
         addresses = list(dict.fromkeys(found))  # the resolver's order, each once
@@ -83,11 +110,12 @@ class HttpAgentClient:
         named = host if parts.port is None else f"{host}:{parts.port}"
         return urlunsplit(parts._replace(netloc=netloc)), {"Host": named}
 
-    def _call(self, method: str, url: str, body: Any = None) -> AgentCall:
+    def _call(self, method: str, url: str, body: Any = None) -> _Reply | Unreachable:
+        """The agent's status and decoded body, or why there is none after the retries."""
         pinned = self._pinned(url)
         if isinstance(pinned, str):
             log.warning("agent call refused", extra={"url": url, "reason": pinned})
-            return AgentCall(None, error=pinned)
+            return Unreachable(pinned)
         target, headers = pinned
         error = ""
         for attempt in range(self._retries + 1):
@@ -102,17 +130,98 @@ class HttpAgentClient:
                 answer = response.json() if response.content else None
             except ValueError:
                 answer = response.text
-            return AgentCall(response.status_code, answer)
-        return AgentCall(None, error=error)
+            return _Reply(response.status_code, answer)
+        return Unreachable(error)
 
-    def assign(self, base_url: str, body: dict[str, Any]) -> AgentCall:
-        return self._call("POST", f"{base_url}/assign", body)
+    def assign(self, base_url: str, job: Job, tasks: Sequence[Task]) -> AssignAnswer:
+        reply = self._call("POST", f"{base_url}/assign", assign_body(job, tasks))
+        if isinstance(reply, Unreachable):
+            return reply
+        if _succeeded(reply):
+            return Accepted()
+        if reply.status == 409:
+            return Conflict(_rejected_task_ids(reply.body), _said(reply.body))
+        return _declined(reply)
 
-    def tasks(self, base_url: str) -> AgentCall:
-        return self._call("GET", f"{base_url}/tasks/")
+    def tasks(self, base_url: str) -> PollAnswer:
+        reply = self._call("GET", f"{base_url}/tasks/")
+        if isinstance(reply, Unreachable):
+            return reply
+        if reply.status == 200 and isinstance(reply.body, list):
+            return Running(
+                frozenset(
+                    item["id"]
+                    for item in reply.body
+                    if isinstance(item, dict) and type(item.get("id")) is int
+                )
+            )
+        if reply.status == 200:
+            return Unreachable("answered 200 without a list of tasks")
+        return _declined(reply)
 
-    def stop_task(self, base_url: str, task_id: int) -> AgentCall:
-        return self._call("DELETE", f"{base_url}/tasks/{task_id}")
+    def stop_task(self, base_url: str, task_id: int) -> StopAnswer:
+        reply = self._call("DELETE", f"{base_url}/tasks/{task_id}")
+        if isinstance(reply, Unreachable):
+            return reply
+        if reply.status == 204:
+            return NotRunning()
+        return Accepted() if _succeeded(reply) else _declined(reply)
 
-    def update(self, base_url: str, version: str) -> AgentCall:
-        return self._call("POST", f"{base_url}/update", {"version": version})
+    def update(self, base_url: str, version: str) -> UpdateAnswer:
+        reply = self._call("POST", f"{base_url}/update", {"version": version})
+        if isinstance(reply, Unreachable):
+            return reply
+        return Accepted() if _succeeded(reply) else _declined(reply)
+
+
+def assign_body(job: Job, tasks: Sequence[Task]) -> dict[str, Any]:
+    """PyFarm's /assign body for one job's batch."""
+    return {
+        "job": {
+            "id": job.id,
+            "title": job.title,
+            "data": job.data,
+            "environ": job.environ,
+            "by": job.frame_by,
+            "batch": job.batch,
+            "user": job.user,
+            "ram": job.ram,
+            "ram_warning": job.ram_warning,
+            "ram_max": job.ram_max,
+            "cpus": job.cpus,
+        },
+        "jobtype": {"name": job.jobtype, "version": job.jobtype_version},
+        "tasks": [
+            {"id": t.id, "frame": t.frame, "attempt": t.attempts}
+            for t in sorted(tasks, key=lambda t: (t.frame, t.id))
+        ],
+    }
+
+
+def _succeeded(reply: _Reply) -> bool:
+    return 200 <= reply.status < 300
+
+
+def _declined(reply: _Reply) -> Refused | Busy | Unreachable:
+    """A reply that is not a success: 503 is PyFarm's "shutting down or busy", any other 4xx a
+    refusal; the protocol has no other answer, so the rest counts as no answer."""
+    if reply.status == 503:
+        return Busy(_said(reply.body))
+    if 400 <= reply.status < 500:
+        return Refused(_said(reply.body))
+    return Unreachable(f"answered {reply.status}")
+
+
+def _said(body: Any) -> str:
+    """What an agent's answer says: its ``error`` message and the rest of the body, as text."""
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        rest = {key: value for key, value in body.items() if key != "error"}
+        return f"{body['error']} {rest}" if rest else body["error"]
+    return "" if body is None else str(body)
+
+
+def _rejected_task_ids(body: Any) -> frozenset[int]:
+    named = body.get("rejected_task_ids") if isinstance(body, dict) else None
+    if not isinstance(named, list):
+        return frozenset()
+    return frozenset(item for item in named if type(item) is int)

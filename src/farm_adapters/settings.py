@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from farm_domain.software import SoftwareDefaults
+from farm_domain.defaults import SoftwareDefaults
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 T = TypeVar("T")

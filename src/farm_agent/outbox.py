@@ -92,7 +92,8 @@ class Outbox:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+            return count
 
     def drain(
         self,

@@ -224,8 +224,8 @@ class Runner:
         elif code == 0:
             self._finish(task, {"state": "done"})
         else:
-            error = f"exit code {code}" + (": " + "\n".join(tail) if tail else "")
-            self._finish(task, {"state": "failed", "last_error": error[-2000:]})
+            failure = f"exit code {code}" + (": " + "\n".join(tail) if tail else "")
+            self._finish(task, {"state": "failed", "last_error": failure[-2000:]})
 
 
 def _now() -> str:

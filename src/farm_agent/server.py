@@ -5,21 +5,40 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from farm_agent.agent import Agent
+from typing import Any, Protocol
 
 log = logging.getLogger("farm_agent.server")
 
 _TASK = re.compile(r"^/api/v1/tasks/(\d+)/?$")
 
 
+class MasterCalls(Protocol):
+    """What the server needs of the agent: an answer to each of the master's calls, as
+    (status, body) where the agent decides the status."""
+
+    @property
+    def shutting_down(self) -> threading.Event: ...
+
+    def assign(self, body: Any) -> tuple[int, Any]: ...
+
+    def running_tasks(self) -> list[dict[str, Any]]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def stop_task(self, task_id: int) -> bool:
+        """Whether the task was running (and is stopping now)."""
+
+    def update(self, body: Any) -> tuple[int, Any]: ...
+
+    def request_restart(self) -> tuple[int, Any]: ...
+
+
 class AgentServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], agent: Agent) -> None:
+    def __init__(self, address: tuple[str, int], agent: MasterCalls) -> None:
         self.agent = agent
         super().__init__(address, _Handler)
 

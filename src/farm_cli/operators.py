@@ -146,7 +146,7 @@ def run(farm: Farm, args: argparse.Namespace) -> int:
 def _agents(farm: Farm, args: argparse.Namespace) -> int:
     registry = farm.agents
     if args.action == "list":
-        agents = registry.list(
+        agents = registry.query(
             AgentQuery(
                 min_ram=args.min_ram,
                 max_ram=args.max_ram,
@@ -217,7 +217,9 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
             data["command"] = shlex.split(args.command_line)
         elif args.jobtype == "command":
             raise ValidationError("--command is required for the command job type")
-        if args.jobtype == "command" and not any(j.name == "command" for j in farm.jobtypes.list()):
+        if args.jobtype == "command" and not any(
+            j.name == "command" for j in farm.jobtypes.latest_versions()
+        ):
             farm.jobtypes.create(
                 JobTypeSpec(name="command", description="runs a command per frame")
             )
@@ -255,7 +257,7 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
             limit=args.limit,
             offset=args.offset,
         )
-        views = service.list(query)
+        views = service.query(query)
         if args.json:
             output.emit_json([{"job": v.job, "tasks": v.counts} for v in views])
         else:
@@ -323,7 +325,7 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
 def _software(farm: Farm, args: argparse.Namespace) -> int:
     catalogue = farm.software
     if args.action == "list":
-        everything = catalogue.list()
+        everything = catalogue.all_software()
         if args.json:
             output.emit_json(everything)
         else:

@@ -217,7 +217,7 @@ class AgentSummary:
     remote_ip: str | None
 
 
-def agent_address(agent: Any) -> str | None:
+def agent_address(agent: Agent) -> str | None:
     """Where the master calls this agent, or None when it must not be called (passive)."""
     if agent.use_address is UseAddress.PASSIVE:
         return None

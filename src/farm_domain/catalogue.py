@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from farm_domain.agents import SoftwareRef
+from farm_domain.agents import Agent, SoftwareRef
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
 from farm_domain.software import Software, SoftwareVersion
@@ -80,7 +80,8 @@ class SoftwareCatalogue:
             uow.commit()
         return created
 
-    def list(self) -> list[Software]:
+    def all_software(self) -> list[Software]:
+        """Every software by name, each with its versions by rank."""
         with self._uow(read_only=True) as uow:
             return uow.software.list_all()
 
@@ -107,9 +108,9 @@ class SoftwareCatalogue:
             if versions is not None:
                 existing = {v.version: v for v in software.versions}
                 wanted = dict(ranked(versions))
-                for version in existing.values():
-                    if version.version not in wanted:
-                        uow.software.delete_version(version.id)
+                for current in existing.values():
+                    if current.version not in wanted:
+                        uow.software.delete_version(current.id)
                 for version, rank in wanted.items():
                     if version in existing:
                         uow.software.set_rank(existing[version].id, rank)
@@ -201,7 +202,7 @@ class SoftwareCatalogue:
         return found
 
     @staticmethod
-    def _agent(uow: UnitOfWork, agent_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def _agent(uow: UnitOfWork, agent_id: uuid.UUID) -> Agent:
         agent = uow.agents.get(agent_id)
         if agent is None:
             raise NotFound(f"Agent {agent_id} not found")

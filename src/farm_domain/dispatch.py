@@ -10,11 +10,21 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import assert_never
 
 import attrs
 
 from farm_domain.agents import Agent, agent_address
+from farm_domain.answers import (
+    Accepted,
+    AssignAnswer,
+    Busy,
+    Conflict,
+    Refused,
+    Running,
+    Unreachable,
+    describe,
+)
 from farm_domain.assignments import (
     AssignmentReconciler,
     recompute_job_states,
@@ -23,7 +33,6 @@ from farm_domain.assignments import (
 from farm_domain.enums import AgentState
 from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
-    AgentCall,
     AgentClient,
     Clock,
     TaskQueue,
@@ -38,7 +47,7 @@ from farm_domain.scheduling import (
     batch_of,
     choose_job,
 )
-from farm_domain.work import Task
+from farm_domain.work import Job, Task
 
 log = logging.getLogger("farm.dispatch")
 
@@ -296,12 +305,11 @@ class Dispatcher:
             if agent is None:
                 return
             unsent = [t for t in uow.tasks.active_of_agent(agent_id) if not t.sent_to_agent]
-            bodies = []
+            batches: list[tuple[Job, list[Task]]] = []
             for job_id in sorted({t.job_id for t in unsent}):
                 job = uow.jobs.get(job_id)
                 assert job is not None
-                batch = [t for t in unsent if t.job_id == job_id]
-                bodies.append((job_id, batch, _assign_body(job, batch)))
+                batches.append((job, [t for t in unsent if t.job_id == job_id]))
         if not unsent:
             return
         refusal = self._networks.refusal(agent)
@@ -309,16 +317,18 @@ class Dispatcher:
             self._release(agent_id, unsent, f"agent cannot be called: {refusal}")
             return
         url = self._url(agent)
-        for job_id, batch, body in bodies:
-            call = self._client.assign(url, body)
-            if not self._after_assign(agent, job_id, batch, call):
+        for job, batch in batches:
+            answer = self._client.assign(url, job, batch)
+            if not self._after_assign(agent, job.id, batch, answer):
                 break
 
-    def _after_assign(self, agent: Agent, job_id: int, batch: list[Task], call: AgentCall) -> bool:
+    def _after_assign(
+        self, agent: Agent, job_id: int, batch: list[Task], answer: AssignAnswer
+    ) -> bool:
         """Act on an agent's answer to /assign; returns whether to go on sending."""
         now = self._clock.now()
         ids = [task.id for task in batch]
-        if call.accepted:
+        if isinstance(answer, Accepted):
             with self._uow() as uow:
                 sent = [
                     t.id for t in batch if uow.scheduling.mark_sent(t.id, agent.id, t.attempts, now)
@@ -330,11 +340,13 @@ class Dispatcher:
                     "agent_id": str(agent.id),
                     "job_id": job_id,
                     "task_ids": sent,
-                    "status": call.status,
+                    "status": answer.name,
                 },
             )
             return True
-        if call.status is not None and 400 <= call.status < 500:
+        if isinstance(answer, Refused | Conflict):
+            # A conflict is a refusal too: the batch goes back to the queue and the job is not
+            # offered to this agent again until its resources change.
             with self._uow() as uow:
                 profile = uow.scheduling.agent_profile(agent.id)
                 if profile is not None and uow.jobs.get(job_id) is not None:
@@ -347,20 +359,23 @@ class Dispatcher:
                     "agent_id": str(agent.id),
                     "job_id": job_id,
                     "task_ids": ids,
-                    "status": call.status,
-                    "answer": _short(call.body),
+                    "status": answer.name,
+                    "answer": _short(answer.reason),
                     "reason": "not offered this job again until the agent's resources change",
                 },
             )
             self._queue.assign_tasks()
             return True
-        if call.status == 503:
+        if isinstance(answer, Busy):
+            said = f": {answer.reason}" if answer.reason else ""
             self._go_offline(
-                agent.id, "agent answered 503 (shutting down or busy)", batch, undo_attempt=True
+                agent.id, f"agent shutting down or busy{said}", batch, undo_attempt=True
             )
             return False
-        self._go_offline(agent.id, f"agent unreachable: {call.error or call.status}", None)
-        return False
+        if isinstance(answer, Unreachable):
+            self._go_offline(agent.id, f"agent unreachable: {answer.reason}", None)
+            return False
+        assert_never(answer)
 
     def _release(self, agent_id: uuid.UUID, tasks: Sequence[Task], reason: str) -> None:
         with self._uow() as uow:
@@ -441,10 +456,10 @@ class Dispatcher:
         if refusal is not None:
             log.warning("agent not updated", extra={"agent_id": str(agent_id), "reason": refusal})
             return
-        call = self._client.update(self._url(agent), agent.upgrade_to)
+        answer = self._client.update(self._url(agent), agent.upgrade_to)
         log.info(
             "agent asked to update",
-            extra={"agent_id": str(agent_id), "version": agent.upgrade_to, "status": call.status},
+            extra={"agent_id": str(agent_id), "version": agent.upgrade_to, "status": answer.name},
         )
 
     def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
@@ -455,10 +470,10 @@ class Dispatcher:
             return
         url = base_url(host, port)
         for task_id in task_ids:
-            call = self._client.stop_task(url, task_id)
+            answer = self._client.stop_task(url, task_id)
             log.info(
                 "agent asked to stop a task",
-                extra={"host": host, "port": port, "task_id": task_id, "status": call.status},
+                extra={"host": host, "port": port, "task_id": task_id, "status": answer.name},
             )
 
     # -- liveness --------------------------------------------------------------------------
@@ -518,10 +533,10 @@ class Dispatcher:
             agent = uow.agents.get(agent_id)
         if agent is None or self._networks.refusal(agent) is not None:
             return False
-        call = self._client.tasks(self._url(agent))
-        if call.status != 200 or not isinstance(call.body, list):
+        answer = self._client.tasks(self._url(agent))
+        if not isinstance(answer, Running):
             if agent.state is not AgentState.OFFLINE:
-                self._go_offline(agent_id, f"poll failed: {call.error or call.status}", None)
+                self._go_offline(agent_id, f"poll failed: {describe(answer)}", None)
             else:
                 with self._uow() as uow:
                     current = uow.agents.get(agent_id, for_update=True)
@@ -530,11 +545,7 @@ class Dispatcher:
                         uow.agents.save(polled, current)
                         uow.commit()
             return False
-        reported = frozenset(
-            item["id"]
-            for item in call.body
-            if isinstance(item, dict) and type(item.get("id")) is int
-        )
+        reported = answer.task_ids
         now = self._clock.now()
         with self._uow() as uow:
             current = uow.agents.get(agent_id, for_update=True)
@@ -566,30 +577,5 @@ class Dispatcher:
         return True
 
 
-def _short(value: Any) -> str:
-    text = str(value)
+def _short(text: str) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
-
-
-def _assign_body(job: Any, tasks: Sequence[Task]) -> dict[str, Any]:
-    """PyFarm's /assign body for one job's batch."""
-    return {
-        "job": {
-            "id": job.id,
-            "title": job.title,
-            "data": job.data,
-            "environ": job.environ,
-            "by": job.frame_by,
-            "batch": job.batch,
-            "user": job.user,
-            "ram": job.ram,
-            "ram_warning": job.ram_warning,
-            "ram_max": job.ram_max,
-            "cpus": job.cpus,
-        },
-        "jobtype": {"name": job.jobtype, "version": job.jobtype_version},
-        "tasks": [
-            {"id": t.id, "frame": t.frame, "attempt": t.attempts}
-            for t in sorted(tasks, key=lambda t: (t.frame, t.id))
-        ],
-    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Self
 
 from farm_domain.errors import ValidationError
 
@@ -15,7 +16,7 @@ class CodedEnum(enum.Enum):
         self.code = code
 
     @classmethod
-    def parse(cls, value: object, what: str) -> CodedEnum:
+    def parse(cls, value: object, what: str) -> Self:
         """The member named or numbered by ``value``.
 
         Raises ValidationError with the contract's message (`` `x` is not a valid state``).

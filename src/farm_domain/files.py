@@ -102,7 +102,8 @@ class TaskLogs:
             raise NotFound(f"Log {identifier} has no text yet")
         return chunks
 
-    def list(self, job_id: int, task_id: int, attempt: int) -> list[TaskLog]:
+    def of_attempt(self, job_id: int, task_id: int, attempt: int) -> list[TaskLog]:
+        """The logs registered for one attempt at the task, in order. Raises NotFound."""
         with self._uow(read_only=True) as uow:
             self._task(uow, job_id, task_id)
             return uow.logs.of_attempt(task_id, attempt)

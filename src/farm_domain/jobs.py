@@ -145,7 +145,7 @@ def _check_scalars(values: dict[str, Any]) -> None:
     }
     for name, (low, high) in rules.items():
         value = values.get(name)
-        if value is not None and not (low <= value <= high):  # type: ignore[operator]
+        if value is not None and not (low <= value <= high):
             raise ValidationError(f"`{name}` must be between {low} and {high}", field=name)
     user = values.get("user")
     if user is not None and not (len(user) <= 255 and user.isprintable()):
@@ -248,7 +248,8 @@ class JobService:
         self._queue.assign_tasks()
         return JobView(job, {TaskStatus.QUEUED: len(frame_list)})
 
-    def list(self, query: JobQuery = JobQuery()) -> list[JobView]:
+    def query(self, query: JobQuery = JobQuery()) -> list[JobView]:
+        """Jobs matching the query, newest first, with their task counts."""
         with self._uow(read_only=True) as uow:
             jobs = uow.jobs.query(query)
             counts = uow.tasks.status_counts_of(job.id for job in jobs)

@@ -127,7 +127,8 @@ class JobTypeCatalogue:
             uow.commit()
         return created, latest is None
 
-    def list(self) -> list[JobTypeVersion]:
+    def latest_versions(self) -> list[JobTypeVersion]:
+        """The newest version of every job type, by name."""
         with self._uow(read_only=True) as uow:
             return uow.jobtypes.list_latest()
 

@@ -6,11 +6,10 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
-
-import attrs
+from typing import Protocol, Self
 
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary
+from farm_domain.answers import AssignAnswer, PollAnswer, StopAnswer, UpdateAnswer
 from farm_domain.enums import WorkState
 from farm_domain.scheduling import AgentContact, AgentProfile, JobAgentBlock, JobProfile
 from farm_domain.software import Software, SoftwareVersion
@@ -308,30 +307,20 @@ class TaskQueue(Protocol):
         """Ask the agent at host:port to stop these tasks (used once the agent row is gone)."""
 
 
-@attrs.frozen
-class AgentCall:
-    """What an agent answered: ``status`` is None when it did not answer (connection refused,
-    timeout, or an address outside the agent networks) after the client's retries."""
-
-    status: int | None
-    body: Any = None
-    error: str | None = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-
 class AgentClient(Protocol):
-    """Calls to render nodes (agent-protocol.md). ``base_url`` is ``http://host:port/api/v1``."""
+    """Calls to render nodes (agent-protocol.md), answered in the domain's terms: the adapter
+    owns the wire format. ``base_url`` is ``http://host:port/api/v1``."""
 
-    def assign(self, base_url: str, body: dict[str, Any]) -> AgentCall: ...
+    def assign(self, base_url: str, job: Job, tasks: Sequence[Task]) -> AssignAnswer:
+        """Hand the agent a batch of one job's tasks."""
 
-    def tasks(self, base_url: str) -> AgentCall: ...
+    def tasks(self, base_url: str) -> PollAnswer:
+        """Ask the agent which tasks it runs."""
 
-    def stop_task(self, base_url: str, task_id: int) -> AgentCall: ...
+    def stop_task(self, base_url: str, task_id: int) -> StopAnswer: ...
 
-    def update(self, base_url: str, version: str) -> AgentCall: ...
+    def update(self, base_url: str, version: str) -> UpdateAnswer:
+        """Ask the agent to update itself to ``version``."""
 
 
 class Clock(Protocol):

@@ -28,11 +28,11 @@ from farm_domain.assignments import (
     recompute_job_states,
     release_agent_tasks,
 )
+from farm_domain.defaults import SoftwareDefaults
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
-from farm_domain.software import SoftwareDefaults
 from farm_domain.validation import INT32_MAX
 from farm_domain.work import JobSummary, Task
 
@@ -161,7 +161,8 @@ class AgentRegistry:
             raise NotFound(f"Agent {agent_id} not found")
         return agent
 
-    def list(self, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
+    def query(self, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
+        """Agents matching every filter, by hostname then id."""
         with self._uow(read_only=True) as uow:
             return uow.agents.query(query)
 

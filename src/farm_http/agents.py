@@ -33,7 +33,7 @@ class AgentCollectionResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = agent_query(req.params)
-        resp.media = [agent_summary_json(a) for a in self._agents.list(query)]
+        resp.media = [agent_summary_json(a) for a in self._agents.query(query)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         changes = agent_changes(body_object(req))

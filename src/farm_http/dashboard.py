@@ -80,7 +80,7 @@ class JobsPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = _page(req)
-        views = self._farm.jobs.list(JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
+        views = self._farm.jobs.query(JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
         self._pages.render(
             resp,
             "jobs.html",

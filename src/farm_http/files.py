@@ -32,7 +32,9 @@ class TaskLogsResource:
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int, attempt: int
     ) -> None:
-        resp.media = [log_json(log) for log in self._logs.list(_job_id(job), task_id, attempt)]
+        resp.media = [
+            log_json(log) for log in self._logs.of_attempt(_job_id(job), task_id, attempt)
+        ]
 
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int, attempt: int

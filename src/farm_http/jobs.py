@@ -53,7 +53,7 @@ class JobCollectionResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        views = self._jobs.list(job_query(req.params))
+        views = self._jobs.query(job_query(req.params))
         resp.media = [job_json(v.job, v.counts) for v in views]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -18,7 +18,7 @@ class JobTypeCollectionResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [jobtype_json(j) for j in self._jobtypes.list()]
+        resp.media = [jobtype_json(j) for j in self._jobtypes.latest_versions()]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = jobtype_json(self._jobtypes.create(_spec(req)))

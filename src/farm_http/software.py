@@ -23,7 +23,7 @@ class SoftwareCollectionResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [software_json(s) for s in self._catalogue.list()]
+        resp.media = [software_json(s) for s in self._catalogue.all_software()]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = structure(body_object(req), SoftwareBody)

@@ -78,7 +78,7 @@ def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> No
         assert len(claimed_ids) == len(set(claimed_ids)), "a task was handed out twice"
         assert len({agent for agent, _ in claims}) == len(claims), "an agent got two batches"
         held = {}
-        for view in farm.jobs.list():
+        for view in farm.jobs.query():
             tasks = farm.jobs.tasks(view.job.id)
             assert all(t.attempts <= 1 for t in tasks)
             owners = {t.agent_id for t in tasks if t.agent_id is not None}

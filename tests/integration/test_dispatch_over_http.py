@@ -5,19 +5,31 @@ from __future__ import annotations
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from farm_adapters.agent_client import HttpAgentClient
+from farm_adapters.agent_client import HttpAgentClient, resolve
 from farm_adapters.composition import Runtime, build_runtime
 from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
+from farm_domain.answers import (
+    Accepted,
+    Busy,
+    Conflict,
+    NotRunning,
+    Refused,
+    Running,
+    Unreachable,
+)
 from farm_domain.enums import AgentState
 from farm_domain.jobs import JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.networks import AgentNetworks
-from tests.support.fake_agent import FakeAgent
+from farm_domain.work import Job, Task
+from tests.support.fake_agent import Answer, FakeAgent
 from tests.support.fakes.collaborators import FixedClock
 
 LOOPBACK = AgentNetworks(Settings.load({"FARM_AGENT_NETWORKS": "127.0.0.0/8"}).agent_networks)
@@ -37,18 +49,72 @@ def fake_agent(agents: list[FakeAgent]) -> FakeAgent:
     return agent
 
 
+JOB = Job(
+    id=7,
+    title="shot",
+    jobtype_version_id=1,
+    data={"command": ["echo", "{frame}"]},
+    environ={"A": "1"},
+    jobtype="render",
+    jobtype_version=1,
+)
+BATCH = [Task(id=12, job_id=7, frame=2.0, attempts=1), Task(id=11, job_id=7, frame=1.0, attempts=1)]
+
+
+def answering(status: int, said: Any) -> Callable[[dict[str, Any]], Answer]:
+    """A fake agent's /assign that always answers ``status`` and ``said``."""
+
+    def answer(body: dict[str, Any]) -> Answer:
+        return status, said
+
+    return answer
+
+
 class TestHttpAgentClient:
-    def test_answers_are_passed_back_with_their_status(self, agents) -> None:  # type: ignore[no-untyped-def]
+    def test_assign_posts_pyfarms_body(self, agents: list[FakeAgent]) -> None:
+        agent = fake_agent(agents)
+        client = HttpAgentClient(LOOPBACK, retries=0)
+        assert client.assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH) == Accepted()
+        (body,) = agent.calls("POST", "/api/v1/assign")
+        assert body["job"]["id"] == 7 and body["job"]["data"] == {"command": ["echo", "{frame}"]}
+        assert set(body["job"]) == {
+            "id",
+            "title",
+            "data",
+            "environ",
+            "by",
+            "batch",
+            "user",
+            "ram",
+            "ram_warning",
+            "ram_max",
+            "cpus",
+        }
+        assert body["jobtype"] == {"name": "render", "version": 1}
+        assert [(t["id"], t["frame"], t["attempt"]) for t in body["tasks"]] == [
+            (11, 1.0, 1),
+            (12, 2.0, 1),
+        ]
+
+    def test_each_status_is_passed_back_as_its_answer(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
         client = HttpAgentClient(LOOPBACK, retries=0)
         url = f"http://127.0.0.1:{agent.port}/api/v1"
-        for status in (202, 400, 409, 503):
-            agent.assign_answer = lambda body, status=status: (status, {"status": status})
-            call = client.assign(url, {"job": {}, "jobtype": {}, "tasks": []})
-            assert (call.status, call.body) == (status, {"status": status})
-        assert client.tasks(url).status == 200
-        assert client.stop_task(url, 5).status == 204
-        assert client.update(url, "1.0").status == 202
+        answers = {
+            202: ({"id": "a"}, Accepted()),
+            400: ({"error": "Not enough ram"}, Refused("Not enough ram")),
+            409: (
+                {"error": "tasks already assigned", "rejected_task_ids": [11]},
+                Conflict(frozenset({11}), "tasks already assigned {'rejected_task_ids': [11]}"),
+            ),
+            503: ({"error": "shutting down"}, Busy("shutting down")),
+        }
+        for status, (said, answer) in answers.items():
+            agent.assign_answer = answering(status, said)
+            assert client.assign(url, JOB, BATCH) == answer
+        assert client.tasks(url) == Running(frozenset({11, 12}))  # the batch it accepted
+        assert client.stop_task(url, 5) == NotRunning()  # 204
+        assert client.update(url, "1.0") == Accepted()  # 202
         assert agent.calls("POST", "/api/v1/update") == [{"version": "1.0"}]
 
     def test_connection_errors_are_retried_with_back_off_then_reported(self) -> None:
@@ -57,67 +123,70 @@ class TestHttpAgentClient:
         probe = FakeAgent()
         port = probe.port
         probe.close()  # nothing listens there now
-        call = client.tasks(f"http://127.0.0.1:{port}/api/v1")
-        assert call.status is None and "ConnectError" in (call.error or "")
+        answer = client.tasks(f"http://127.0.0.1:{port}/api/v1")
+        assert isinstance(answer, Unreachable) and "ConnectError" in answer.reason
         assert slept == [0.5, 1.0, 2.0]
 
-    def test_a_slow_agent_times_out(self, agents) -> None:  # type: ignore[no-untyped-def]
+    def test_a_slow_agent_times_out(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
 
-        def slow(body):  # type: ignore[no-untyped-def]
+        def slow(body: dict[str, Any]) -> Answer:
             time.sleep(1.0)
             return 202, {}
 
         agent.assign_answer = slow
         client = HttpAgentClient(LOOPBACK, timeout=0.2, retries=0)
-        call = client.assign(f"http://127.0.0.1:{agent.port}/api/v1", {"tasks": []})
-        assert call.status is None and "Timeout" in (call.error or "")
+        answer = client.assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, [])
+        assert isinstance(answer, Unreachable) and "Timeout" in answer.reason
 
     def test_addresses_outside_the_agent_networks_are_never_called(self) -> None:
         slept: list[float] = []
         client = HttpAgentClient(LOOPBACK, retries=3, sleep=slept.append)
-        call = client.tasks("http://10.1.2.3:50000/api/v1")
-        assert call.status is None and "outside FARM_AGENT_NETWORKS" in (call.error or "")
+        answer = client.tasks("http://10.1.2.3:50000/api/v1")
+        assert isinstance(answer, Unreachable) and "outside FARM_AGENT_NETWORKS" in answer.reason
         assert slept == []
         local = client.tasks("http://localhost:1/api/v1")  # resolves into loopback: called
-        assert "outside" not in (local.error or "")
+        assert isinstance(local, Unreachable) and "outside" not in local.reason
 
     def test_a_host_name_is_resolved_once_and_called_at_the_address_checked(
-        self, agents, monkeypatch
-    ) -> None:  # type: ignore[no-untyped-def]
+        self, agents: list[FakeAgent]
+    ) -> None:
         agent = fake_agent(agents)
-        real = socket.getaddrinfo
         asked: list[str] = []
 
-        def rebinding(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def rebinding(host: str, port: int) -> list[str]:
             """A name server that answers loopback once, then something else (never asked
             for real: no traffic leaves the machine)."""
             if host != "agent.farm.test":
-                return real(host, *args, **kwargs)
+                return resolve(host, port)
             asked.append(host)
             if len(asked) > 1:
                 raise socket.gaierror("agent.farm.test now points elsewhere")
-            return real("127.0.0.1", *args, **kwargs)
+            return resolve("127.0.0.1", port)
 
-        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-        call = HttpAgentClient(LOOPBACK, retries=0).tasks(
-            f"http://agent.farm.test:{agent.port}/api/v1"
-        )
-        assert call.status == 200, call.error
+        client = HttpAgentClient(LOOPBACK, retries=0, resolver=rebinding)
+        answer = client.tasks(f"http://agent.farm.test:{agent.port}/api/v1")
+        assert isinstance(answer, Running), answer
         assert asked == ["agent.farm.test"]
         assert agent.hosts == [f"agent.farm.test:{agent.port}"]
 
-    def test_redirects_are_not_followed(self, agents) -> None:  # type: ignore[no-untyped-def]
+    def test_redirects_are_not_followed(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
         agent.assign_answer = lambda body: (302, {"location": "elsewhere"})
-        call = HttpAgentClient(LOOPBACK, retries=0).assign(
-            f"http://127.0.0.1:{agent.port}/api/v1", {}
+        answer = HttpAgentClient(LOOPBACK, retries=0).assign(
+            f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH
         )
-        assert call.status == 302
+        assert answer == Unreachable("answered 302")
+        assert len(agent.calls("POST", "/api/v1/assign")) == 1
 
 
 @pytest.fixture
-def runtime(sqlite_url: str, tmp_path) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def runtime(sqlite_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Runtime]:
     settings = Settings.load(
         {
             "FARM_DATA_DIR": str(tmp_path),
@@ -130,7 +199,7 @@ def runtime(sqlite_url: str, tmp_path) -> Iterator[Runtime]:  # type: ignore[no-
             "FARM_POLL_BUSY_SECONDS": "60",
         }
     )
-    runtime = build_runtime(settings, clock=FixedClock())
+    runtime = build_runtime(settings, clock=clock)
     runtime.farm.jobtypes.create(JobTypeSpec(name="command", max_batch=2))
     yield runtime
     runtime.close()
@@ -159,7 +228,9 @@ def finish_everything_assigned(
             agent.running.pop(task_id, None)
 
 
-def test_a_job_is_spread_over_agents_and_finished(runtime: Runtime, agents) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_is_spread_over_agents_and_finished(
+    runtime: Runtime, agents: list[FakeAgent]
+) -> None:
     fakes = {
         announce(runtime, a, f"n{i}"): a for i, a in enumerate(fake_agent(agents) for _ in range(3))
     }
@@ -186,7 +257,7 @@ def test_a_job_is_spread_over_agents_and_finished(runtime: Runtime, agents) -> N
     assert sorted(frames_sent) == [float(f) for f in range(1, 13)]  # no frame sent twice
 
 
-def test_refusals_503_and_silence(runtime: Runtime, agents) -> None:  # type: ignore[no-untyped-def]
+def test_refusals_503_and_silence(runtime: Runtime, agents: list[FakeAgent]) -> None:
     picky, busy, gone = (fake_agent(agents) for _ in range(3))
     picky.assign_answer = lambda body: (400, {"error": "Not enough ram"})
     busy.assign_answer = lambda body: (503, {"error": "shutting down"})
@@ -206,8 +277,7 @@ def test_refusals_503_and_silence(runtime: Runtime, agents) -> None:  # type: ig
 
 
 def test_an_agent_that_stops_answering_loses_its_tasks_to_the_others(
-    runtime: Runtime,  # type: ignore[no-untyped-def]
-    agents,
+    runtime: Runtime, agents: list[FakeAgent], clock: FixedClock
 ) -> None:
     first, second = fake_agent(agents), fake_agent(agents)
     first_id = announce(runtime, first, "first")
@@ -218,7 +288,6 @@ def test_an_agent_that_stops_answering_loses_its_tasks_to_the_others(
     assert len(held) == 2 and set(first.running) == set(held)
     first.close()  # the render node dies
     second_id = announce(runtime, second, "second")
-    clock = runtime.dispatcher._clock  # type: ignore[attr-defined]
     clock.advance(61)
     runtime.farm.agents.update(
         second_id, AgentChanges(state="running", reported_task_ids=frozenset(second.running))

@@ -13,12 +13,12 @@ from farm_adapters import composition
 from farm_adapters.settings import Settings
 from farm_domain.agents import Agent, AgentChanges
 from farm_domain.assignments import AssignmentReconciler
+from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.jobs import JobService
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
-from farm_domain.software import SoftwareDefaults
 from farm_domain.work import Job, Task
 from tests.support.fakes.collaborators import FixedClock, RecordingQueue, ScriptedAgentClient
 from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory

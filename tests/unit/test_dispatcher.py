@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from farm_domain.agents import AgentChanges
+from farm_domain.answers import Busy, Conflict, Refused, Running, Unreachable
 from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.jobs import JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec, RequirementSpec
-from farm_domain.ports import AgentCall
+from farm_domain.work import Task
 from tests.support.builders import World, dispatch_policy
 
 
@@ -32,7 +33,7 @@ def submit(world: World, **fields: object) -> int:
     return world.jobs.submit(JobSpec(**spec)).job.id  # type: ignore[arg-type]
 
 
-def tasks_of(world: World, job_id: int):  # type: ignore[no-untyped-def]
+def tasks_of(world: World, job_id: int) -> list[Task]:
     return world.jobs.tasks(job_id)
 
 
@@ -62,9 +63,9 @@ def test_an_idle_agent_gets_one_batch_capped_by_max_batch(world: World) -> None:
         {"free_ram": 10},
     ],
 )
-def test_agents_that_cannot_take_work_get_none(world: World, change) -> None:  # type: ignore[no-untyped-def]
+def test_agents_that_cannot_take_work_get_none(world: World, change: dict[str, str]) -> None:
     submit(world, ram=512)
-    agent, _ = world.announce(**change)
+    agent, _ = world.announce(None, "127.0.0.1", **change)
     if change.get("state") == "disabled":
         world.registry.update(agent.id, AgentChanges(state="disabled"))
     assert world.dispatcher.assign_tasks_to_agent(agent.id) == []
@@ -121,41 +122,35 @@ def test_an_agent_that_failed_a_job_too_often_is_not_offered_it(world: World) ->
     assert world.dispatcher.assign_tasks_to_agent(other.id)
 
 
-def test_send_posts_pyfarms_body_and_marks_the_batch_sent(world: World) -> None:
+def test_send_hands_the_agent_the_job_and_its_batch_and_marks_the_batch_sent(
+    world: World,
+) -> None:
     job_id = submit(world, data={"command": ["echo", "{frame}"]}, environ={"A": "1"})
     agent, _ = world.announce(remote_ip="10.0.0.7", port=50123)
     world.dispatcher.assign_tasks_to_agent(agent.id)
     world.clock.advance(5)
     world.dispatcher.send_tasks_to_agent(agent.id)
-    ((url, body),) = world.client.of("assign")
+    ((url, job, batch),) = world.client.assignments
     assert url == "http://10.0.0.7:50123/api/v1"
-    assert body["job"]["id"] == job_id and body["job"]["data"] == {"command": ["echo", "{frame}"]}
-    assert set(body["job"]) == {
-        "id",
-        "title",
-        "data",
-        "environ",
-        "by",
-        "batch",
-        "user",
-        "ram",
-        "ram_warning",
-        "ram_max",
-        "cpus",
-    }
-    assert body["jobtype"] == {"name": "render", "version": 1}
-    assert [(t["frame"], t["attempt"]) for t in body["tasks"]] == [(1.0, 1), (2.0, 1)]
+    assert job.id == job_id and job.data == {"command": ["echo", "{frame}"]}
+    assert job.environ == {"A": "1"}
+    assert (job.jobtype, job.jobtype_version) == ("render", 1)
+    assert [(t.frame, t.attempts) for t in batch] == [(1.0, 1), (2.0, 1)]
     sent = [t for t in tasks_of(world, job_id) if t.agent_id]
     assert all(t.sent_to_agent and t.sent_at == world.clock.now() for t in sent)
     world.dispatcher.send_tasks_to_agent(agent.id)
     assert len(world.client.of("assign")) == 1  # nothing left unsent
 
 
-@pytest.mark.parametrize("status", [400, 409])
-def test_a_refused_batch_is_released_and_the_job_not_offered_again(world: World, status) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "answer", [Refused("Not enough ram"), Conflict(frozenset({1}), "tasks already assigned")]
+)
+def test_a_refused_batch_is_released_and_the_job_not_offered_again(
+    world: World, answer: Refused | Conflict
+) -> None:
     job_id = submit(world)
     agent, _ = world.announce()
-    world.client.answer("assign", AgentCall(status, {"error": "Not enough ram"}))
+    world.client.answer("assign", answer)
     world.dispatcher.assign_tasks_to_agent(agent.id)
     world.queue.calls.clear()
     world.dispatcher.send_tasks_to_agent(agent.id)
@@ -168,10 +163,10 @@ def test_a_refused_batch_is_released_and_the_job_not_offered_again(world: World,
     assert world.dispatcher.assign_tasks_to_agent(agent.id) != []
 
 
-def test_503_takes_the_agent_offline_and_undoes_the_attempt(world: World) -> None:
+def test_a_busy_agent_goes_offline_and_the_attempt_is_undone(world: World) -> None:
     job_id = submit(world)
     agent, _ = world.announce()
-    world.client.answer("assign", AgentCall(503, {"error": "shutting down"}))
+    world.client.answer("assign", Busy("shutting down"))
     world.dispatcher.assign_tasks_to_agent(agent.id)
     world.dispatcher.send_tasks_to_agent(agent.id)
     assert world.registry.get(agent.id).state is AgentState.OFFLINE
@@ -181,7 +176,7 @@ def test_503_takes_the_agent_offline_and_undoes_the_attempt(world: World) -> Non
 def test_an_unreachable_agent_goes_offline_and_its_tasks_are_released(world: World) -> None:
     job_id = submit(world)
     agent, _ = world.announce()
-    world.client.answer("assign", AgentCall(None, error="ConnectError"))
+    world.client.answer("assign", Unreachable("ConnectError"))
     world.dispatcher.assign_tasks_to_agent(agent.id)
     world.dispatcher.send_tasks_to_agent(agent.id)
     assert world.registry.get(agent.id).state is AgentState.OFFLINE
@@ -230,7 +225,7 @@ def test_polling_busy_idle_and_offline_agents() -> None:
     world.dispatcher.assign_tasks_to_agent(busy.id)
     world.dispatcher.send_tasks_to_agent(busy.id)
     world.clock.advance(601)
-    world.client.answer("tasks", AgentCall(200, []))
+    world.client.answer("tasks", Running(frozenset()))
     world.queue.calls.clear()
     world.dispatcher.poll_agents()
     polled = {url for url, _ in world.client.of("tasks")}
@@ -240,7 +235,7 @@ def test_polling_busy_idle_and_offline_agents() -> None:
     assert (first.agent_id, first.failures) == (None, 1)
     assert world.registry.get(gone.id).state is AgentState.ONLINE
     assert world.registry.get(busy.id).last_polled == world.clock.now()
-    world.client.answer("tasks", AgentCall(None, error="timeout"))
+    world.client.answer("tasks", Unreachable("timeout"))
     world.clock.advance(3600)
     world.dispatcher.poll_agents()
     assert world.registry.get(idle.id).state is AgentState.OFFLINE

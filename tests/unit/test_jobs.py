@@ -54,7 +54,7 @@ def test_submission_makes_one_task_per_frame_and_asks_for_assignment(world: Worl
 def test_bad_submissions_change_nothing(world: World, fields, error, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         submit(world, **fields)
-    assert world.jobs.list() == []
+    assert world.jobs.query() == []
     assert world.queue.calls == []
 
 

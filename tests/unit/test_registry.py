@@ -7,9 +7,9 @@ import uuid
 import pytest
 
 from farm_domain.agents import AgentChanges, AgentQuery
+from farm_domain.defaults import DefaultSoftware, SoftwareDefaults
 from farm_domain.enums import AgentState, UseAddress, WorkState
 from farm_domain.errors import Conflict, MisconfiguredDefaults, NotFound, ValidationError, WrongFarm
-from farm_domain.software import DefaultSoftware, SoftwareDefaults
 from tests.support.builders import World
 
 
@@ -54,7 +54,7 @@ def test_create_names_every_missing_field(world: World) -> None:
         world.registry.announce(
             AgentChanges(id=str(uuid.uuid4()), hostname="a", free_ram=1, port=2000), None
         )
-    assert world.registry.list() == []
+    assert world.registry.query() == []
 
 
 def test_reannounce_without_changes_is_an_update(world: World) -> None:
@@ -69,7 +69,7 @@ def test_a_known_agent_coming_back_on_another_port_is_updated(world: World) -> N
     agent, _ = world.announce(port=50000)
     moved, created = world.announce(agent.id, port=50001)
     assert not created and moved.port == 50001
-    assert len(world.registry.list()) == 1
+    assert len(world.registry.query()) == 1
 
 
 def test_remote_ip_comes_from_the_peer_unless_sent(world: World) -> None:
@@ -151,7 +151,7 @@ def test_missing_default_software_is_a_configuration_error(catalogue, message) -
             uow.commit()
     with pytest.raises(MisconfiguredDefaults, match=message):
         world.announce()
-    assert world.registry.list() == []
+    assert world.registry.query() == []
 
 
 def test_an_agent_of_another_farm_is_refused() -> None:
@@ -186,7 +186,7 @@ def test_queue_requests_follow_the_commit(world: World) -> None:
     seen_by_queue = []
 
     def check() -> None:
-        seen_by_queue.append(world.registry.list())
+        seen_by_queue.append(world.registry.query())
 
     world.queue.assign_tasks_to_agent = lambda agent_id: check()  # type: ignore[method-assign]
     agent, _ = world.announce()
@@ -284,5 +284,7 @@ def test_assigning_needs_a_known_agent_and_task_not_done(world: World) -> None:
 def test_listing_filters_by_state(world: World) -> None:
     online, _ = world.announce(hostname="a")
     offline, _ = world.announce(hostname="b", state="offline")
-    assert [a.id for a in world.registry.list(AgentQuery(state=AgentState.OFFLINE))] == [offline.id]
-    assert [a.id for a in world.registry.list(AgentQuery(state=AgentState.ONLINE))] == [online.id]
+    assert [a.id for a in world.registry.query(AgentQuery(state=AgentState.OFFLINE))] == [
+        offline.id
+    ]
+    assert [a.id for a in world.registry.query(AgentQuery(state=AgentState.ONLINE))] == [online.id]

@@ -181,7 +181,7 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @invariant()
     def agents_match_the_model(self) -> None:
-        listed = {a.id for a in self.world.registry.list()}
+        listed = {a.id for a in self.world.registry.query()}
         assert listed == set(self.agents)
         for agent_id, model in self.agents.items():
             assert self.world.registry.get(agent_id).shown_state is AgentState.parse(

@@ -7,7 +7,20 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from farm_domain.ports import AgentCall
+from farm_domain.answers import (
+    Accepted,
+    AssignAnswer,
+    Busy,
+    Conflict,
+    NotRunning,
+    PollAnswer,
+    Refused,
+    Running,
+    StopAnswer,
+    Unreachable,
+    UpdateAnswer,
+)
+from farm_domain.work import Job, Task
 
 
 class RecordingQueue:
@@ -72,33 +85,47 @@ class RecordingDispatcher:
 
 
 class ScriptedAgentClient:
-    """An AgentClient whose answers a test sets per call kind; records every call."""
+    """An AgentClient whose answers a test sets per call kind; records every call (an
+    assignment as its job and tasks)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, object]] = []
-        self.answers: dict[str, list[AgentCall]] = {}
+        self.assignments: list[tuple[str, Job, tuple[Task, ...]]] = []
+        """Each assignment as (base URL, job, tasks), typed for tests to read."""
+        self.answers: dict[str, list[AssignAnswer | PollAnswer | StopAnswer | UpdateAnswer]] = {}
 
-    def answer(self, kind: str, *calls: AgentCall) -> None:
-        self.answers[kind] = list(calls)
+    def answer(
+        self, kind: str, *answers: AssignAnswer | PollAnswer | StopAnswer | UpdateAnswer
+    ) -> None:
+        self.answers[kind] = list(answers)
 
-    def _next(self, kind: str, url: str, body: object) -> AgentCall:
-        self.calls.append((kind, url, body))
-        queued = self.answers.get(kind) or [
-            AgentCall(202, {}) if kind != "tasks" else AgentCall(200, [])
-        ]
+    def _next(
+        self, kind: str, url: str, request: object
+    ) -> AssignAnswer | PollAnswer | StopAnswer | UpdateAnswer:
+        self.calls.append((kind, url, request))
+        queued = self.answers.get(kind) or [Accepted() if kind != "tasks" else Running(frozenset())]
         return queued.pop(0) if len(queued) > 1 else queued[0]
 
-    def assign(self, base_url: str, body: dict) -> AgentCall:  # type: ignore[type-arg]
-        return self._next("assign", base_url, body)
+    def assign(self, base_url: str, job: Job, tasks: Sequence[Task]) -> AssignAnswer:
+        self.assignments.append((base_url, job, tuple(tasks)))
+        answer = self._next("assign", base_url, (job, tuple(tasks)))
+        assert isinstance(answer, Accepted | Refused | Conflict | Busy | Unreachable)
+        return answer
 
-    def tasks(self, base_url: str) -> AgentCall:
-        return self._next("tasks", base_url, None)
+    def tasks(self, base_url: str) -> PollAnswer:
+        answer = self._next("tasks", base_url, None)
+        assert isinstance(answer, Running | Refused | Busy | Unreachable)
+        return answer
 
-    def stop_task(self, base_url: str, task_id: int) -> AgentCall:
-        return self._next("stop_task", base_url, task_id)
+    def stop_task(self, base_url: str, task_id: int) -> StopAnswer:
+        answer = self._next("stop_task", base_url, task_id)
+        assert isinstance(answer, Accepted | NotRunning | Refused | Busy | Unreachable)
+        return answer
 
-    def update(self, base_url: str, version: str) -> AgentCall:
-        return self._next("update", base_url, version)
+    def update(self, base_url: str, version: str) -> UpdateAnswer:
+        answer = self._next("update", base_url, version)
+        assert isinstance(answer, Accepted | Refused | Busy | Unreachable)
+        return answer
 
     def of(self, kind: str) -> list[tuple[str, object]]:
         return [(url, body) for k, url, body in self.calls if k == kind]
