@@ -132,7 +132,7 @@ def agent_query(params: Mapping[str, str | list[str]]) -> AgentQuery:
         hostname=checked("hostname", validation.hostname),
         remote_ip=checked("remote_ip", validation.ip_address),
         port=integer("port", 1024, 65535),
-        state=parsed_state,  # type: ignore[arg-type]  # CodedEnum.parse returns the base enum
+        state=parsed_state,
         limit=integer("limit", 1, 100_000),
         offset=integer("offset", 0) or 0,
     )
