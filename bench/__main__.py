@@ -34,7 +34,8 @@ BUSY = 1000  # agents that run 4 tasks and heartbeat during the load
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def rss_mb(pid: int) -> float:

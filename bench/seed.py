@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import CursorResult, Engine, insert
 
 from farm_adapters.sql import tables as t
 
@@ -51,25 +52,37 @@ def agents(engine: Engine, count: int, start: int = 0) -> list[uuid.UUID]:
     return ids
 
 
+def _new_id(result: CursorResult[Any]) -> int:
+    """The primary key of the one row an insert added."""
+    key = result.inserted_primary_key
+    assert key is not None
+    new_id: int = key[0]
+    return new_id
+
+
 def job(engine: Engine, title: str = "bench") -> int:
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        jobtype = connection.execute(
-            insert(t.jobtypes).values(name=f"bench-{title}")
-        ).inserted_primary_key[0]
-        version = connection.execute(
-            insert(t.jobtype_versions).values(jobtype_id=jobtype, version=1, batch_contiguous=True)
-        ).inserted_primary_key[0]
-        return connection.execute(
-            insert(t.jobs).values(
-                title=title,
-                jobtype_version_id=version,
-                priority=0,
-                requeue=3,
-                time_submitted=now,
-                batch=5,
+        jobtype = _new_id(connection.execute(insert(t.jobtypes).values(name=f"bench-{title}")))
+        version = _new_id(
+            connection.execute(
+                insert(t.jobtype_versions).values(
+                    jobtype_id=jobtype, version=1, batch_contiguous=True
+                )
             )
-        ).inserted_primary_key[0]
+        )
+        return _new_id(
+            connection.execute(
+                insert(t.jobs).values(
+                    title=title,
+                    jobtype_version_id=version,
+                    priority=0,
+                    requeue=3,
+                    time_submitted=now,
+                    batch=5,
+                )
+            )
+        )
 
 
 def tasks(

@@ -12,8 +12,6 @@ import attrs
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
-from farm_domain.dispatch import Dispatcher
-
 log = logging.getLogger("farm.queue")
 
 Params = ParamSpec("Params")
@@ -25,6 +23,22 @@ class QueueJob(Protocol[Params]):
     def __call__(self, *args: Params.args, **kwargs: Params.kwargs) -> object: ...
 
     def schedule(self, *, delay: float) -> object: ...
+
+
+class DispatchService(Protocol):
+    """What the queue's jobs call: the Dispatcher, whose results they ignore."""
+
+    def assign_tasks(self) -> object: ...
+
+    def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> object: ...
+
+    def send_tasks_to_agent(self, agent_id: uuid.UUID) -> object: ...
+
+    def update_agent(self, agent_id: uuid.UUID) -> object: ...
+
+    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> object: ...
+
+    def watch_agents(self) -> object: ...
 
 
 def _registered(
@@ -73,7 +87,7 @@ def _pending(job: str, *ids: object) -> str:
 
 def register_jobs(
     huey: Huey,
-    dispatcher: Callable[[], Dispatcher],
+    dispatcher: Callable[[], DispatchService],
     assign_every_minutes: int = 4,
     watch_every_seconds: float = 30,
 ) -> QueueJobs:

@@ -12,7 +12,7 @@ from farm_domain.agents import AgentChanges
 
 
 @pytest.fixture
-def farm_env(database_url: str, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def farm_env(database_url: str, tmp_path, monkeypatch):
     for key, value in {
         "FARM_DATA_DIR": str(tmp_path),
         "FARM_DATABASE_URL": database_url,
@@ -24,7 +24,7 @@ def farm_env(database_url: str, tmp_path, monkeypatch):  # type: ignore[no-untyp
     return database_url
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -54,7 +54,7 @@ def announce(hostname: str, ram: int = 4096) -> uuid.UUID:
     return agent_id
 
 
-def test_agents_list_show_disable_enable_delete(farm_env, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_agents_list_show_disable_enable_delete(farm_env, capsys) -> None:
     big, small = announce("big", 65536), announce("small", 1024)
     code, out, _ = run(capsys, "agents", "list", "--min-ram", "8192")
     assert code == 0 and "big" in out and "small" not in out
@@ -75,7 +75,7 @@ def test_agents_list_show_disable_enable_delete(farm_env, capsys) -> None:  # ty
     assert code == 2 and "not an agent id" in err
 
 
-def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:
     assert run(capsys, "software", "add", "blender", "2.79", "2.80")[0] == 0
     code, out, err = run(
         capsys,
@@ -151,13 +151,13 @@ def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:  # type: ig
         ),
     ],
 )
-def test_bad_submissions_are_one_clear_line(farm_env, capsys, argv, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_submissions_are_one_clear_line(farm_env, capsys, argv, message) -> None:
     code, out, err = run(capsys, *argv)
     assert code in (1, 2) and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
     import os
 
     from farm_adapters.composition import build_runtime

@@ -52,7 +52,7 @@ def make_agent(**overrides: object) -> Agent:
         "port": 50000,
     }
     fields.update(overrides)
-    return Agent(**fields)  # type: ignore[arg-type]
+    return Agent(**fields)  # type: ignore[arg-type]  # any Agent fields
 
 
 def add_job(uow_factory: UnitOfWorkFactory, title: str = "job", requeue: int = 3) -> Job:
@@ -74,7 +74,7 @@ def add_tasks(uow_factory: UnitOfWorkFactory, job: Job, *tasks: Task) -> list[Ta
     return added
 
 
-def test_an_agent_reads_back_exactly_as_it_was_added(uow) -> None:  # type: ignore[no-untyped-def]
+def test_an_agent_reads_back_exactly_as_it_was_added(uow) -> None:
     agent = make_agent(
         os_class=OsClass.LINUX,
         os_fullname="Debian 12",
@@ -98,7 +98,7 @@ def test_an_agent_reads_back_exactly_as_it_was_added(uow) -> None:  # type: igno
         assert u.agents.get(agent.id) == agent
 
 
-def test_nothing_is_kept_without_commit(uow) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_is_kept_without_commit(uow) -> None:
     agent = make_agent()
     with uow() as u:
         u.agents.add(agent)
@@ -106,7 +106,7 @@ def test_nothing_is_kept_without_commit(uow) -> None:  # type: ignore[no-untyped
         assert u.agents.get(agent.id) is None
 
 
-def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:  # type: ignore[no-untyped-def]
+def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:
     agent = make_agent(mac_addresses=frozenset({"aa:aa:aa:aa:aa:aa"}), gpus=frozenset({"g1"}))
     with uow() as u:
         u.agents.add(agent)
@@ -121,7 +121,7 @@ def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:  # type: ignore[n
     assert stored.gpus == {"g1"}
 
 
-def test_save_against_the_agent_as_read_writes_what_changed(uow) -> None:  # type: ignore[no-untyped-def]
+def test_save_against_the_agent_as_read_writes_what_changed(uow) -> None:
     agent = make_agent(ram=4096, free_ram=1024, last_heard_from=datetime(2026, 1, 1, tzinfo=UTC))
     with uow() as u:
         u.agents.add(agent)
@@ -147,7 +147,7 @@ def test_save_against_the_agent_as_read_writes_what_changed(uow) -> None:  # typ
     )
 
 
-def test_sets_are_replaced_and_the_gpu_catalogue_is_shared(uow) -> None:  # type: ignore[no-untyped-def]
+def test_sets_are_replaced_and_the_gpu_catalogue_is_shared(uow) -> None:
     first, second = make_agent(gpus=frozenset({"shared"})), make_agent()
     with uow() as u:
         u.agents.add(first)
@@ -164,7 +164,7 @@ def test_sets_are_replaced_and_the_gpu_catalogue_is_shared(uow) -> None:  # type
         assert u.agents.get(second.id).mac_addresses == {"01:02:03:04:05:06"}
 
 
-def test_attached_software_shows_on_the_agent(uow) -> None:  # type: ignore[no-untyped-def]
+def test_attached_software_shows_on_the_agent(uow) -> None:
     agent = make_agent()
     with uow() as u:
         blender = u.software.add("blender", [("2.79", 100), ("2.80", 200)])
@@ -181,7 +181,7 @@ def test_attached_software_shows_on_the_agent(uow) -> None:  # type: ignore[no-u
         assert u.software.get_by_name("maya") is None
 
 
-def test_query_filters_and_orders_by_hostname_then_id(uow) -> None:  # type: ignore[no-untyped-def]
+def test_query_filters_and_orders_by_hostname_then_id(uow) -> None:
     agents = [
         make_agent(hostname="b", ram=1024, cpus=2, port=2000),
         make_agent(hostname="a", ram=8192, cpus=16, port=3000, remote_ip="10.0.0.5"),
@@ -195,7 +195,7 @@ def test_query_filters_and_orders_by_hostname_then_id(uow) -> None:  # type: ign
 
     def names(**filters: object) -> list[str]:
         with uow(read_only=True) as u:
-            return [a.hostname for a in u.agents.query(AgentQuery(**filters))]  # type: ignore[arg-type]
+            return [a.hostname for a in u.agents.query(AgentQuery(**filters))]  # type: ignore[arg-type]  # any AgentQuery fields
 
     a_ids = sorted(str(a.id) for a in agents if a.hostname == "a")
     with uow(read_only=True) as u:
@@ -216,7 +216,7 @@ def test_query_filters_and_orders_by_hostname_then_id(uow) -> None:  # type: ign
     assert names(limit=2, offset=1) == ["a", "b"]
 
 
-def test_delete_reports_whether_the_agent_existed_and_frees_its_tasks(uow) -> None:  # type: ignore[no-untyped-def]
+def test_delete_reports_whether_the_agent_existed_and_frees_its_tasks(uow) -> None:
     agent = make_agent()
     job = add_job(uow)
     with uow() as u:
@@ -232,7 +232,7 @@ def test_delete_reports_whether_the_agent_existed_and_frees_its_tasks(uow) -> No
         assert u.tasks.get(task.id).agent_id is None
 
 
-def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:  # type: ignore[no-untyped-def]
+def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:
     agent, other = make_agent(), make_agent(hostname="other")
     with uow() as u:
         u.agents.add(agent)
@@ -291,7 +291,7 @@ def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:  # type:
         assert [t.frame for t in u.tasks.active_of_agent(agent.id)] == [1.5]
 
 
-def test_jobs_keep_their_state(uow) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_keep_their_state(uow) -> None:
     job = add_job(uow, requeue=-1)
     with uow() as u:
         assert u.jobs.get(job.id) == job
@@ -302,7 +302,7 @@ def test_jobs_keep_their_state(uow) -> None:  # type: ignore[no-untyped-def]
         assert u.jobs.get(job.id + 1000) is None
 
 
-def test_software_catalogue_round_trip(uow) -> None:  # type: ignore[no-untyped-def]
+def test_software_catalogue_round_trip(uow) -> None:
     agent = make_agent()
     with uow() as u:
         maya = u.software.add("maya", [("2018", 200), ("2017", 100)])
@@ -339,7 +339,7 @@ def test_software_catalogue_round_trip(uow) -> None:  # type: ignore[no-untyped-
         assert u.agents.get(agent.id).software == ()
 
 
-def test_job_type_versions_and_their_requirements(uow) -> None:  # type: ignore[no-untyped-def]
+def test_job_type_versions_and_their_requirements(uow) -> None:
     from farm_domain.work import JobTypeVersion, SoftwareRequirement
 
     with uow() as u:
@@ -403,7 +403,7 @@ def test_job_type_versions_and_their_requirements(uow) -> None:  # type: ignore[
         assert u.jobtypes.latest("comp") is None
 
 
-def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:
     from farm_domain.work import JobQuery, SoftwareRequirement
 
     parent = add_job(uow, title="parent")
@@ -490,7 +490,7 @@ def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:  # typ
         assert u.tasks.of_job(added.id) == []
 
 
-def test_task_logs_per_attempt(uow) -> None:  # type: ignore[no-untyped-def]
+def test_task_logs_per_attempt(uow) -> None:
     from farm_domain.work import TaskLog
 
     job = add_job(uow)
@@ -518,7 +518,7 @@ def test_task_logs_per_attempt(uow) -> None:  # type: ignore[no-untyped-def]
         assert u.logs.of_attempt(task.id, 1) == []
 
 
-def test_blocklist_counts_failures_and_remembers_rejections(uow) -> None:  # type: ignore[no-untyped-def]
+def test_blocklist_counts_failures_and_remembers_rejections(uow) -> None:
     agent, other = make_agent(), make_agent(hostname="other")
     job = add_job(uow)
     with uow() as u:
@@ -551,7 +551,7 @@ def test_blocklist_counts_failures_and_remembers_rejections(uow) -> None:  # typ
         assert [b.agent_id for b in u.blocks.of_job(job.id)] == [other.id]
 
 
-def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
+def test_scheduling_queries(uow) -> None:
     from farm_domain.scheduling import RankRange
     from farm_domain.work import JobTypeVersion, SoftwareRequirement
 
@@ -679,7 +679,7 @@ def test_scheduling_queries(uow) -> None:  # type: ignore[no-untyped-def]
         assert {p.id for p in u.scheduling.candidate_jobs()} == {ready.id, waiting.id}
 
 
-def test_agent_tags_and_job_tag_requirements(uow) -> None:  # type: ignore[no-untyped-def]
+def test_agent_tags_and_job_tag_requirements(uow) -> None:
     from farm_domain.work import TagRequirement
 
     agent = make_agent()
@@ -713,7 +713,7 @@ def test_agent_tags_and_job_tag_requirements(uow) -> None:  # type: ignore[no-un
         assert u.agents.tags(agent.id) == frozenset()
 
 
-def test_agent_overview_and_busy_agents_per_job(uow) -> None:  # type: ignore[no-untyped-def]
+def test_agent_overview_and_busy_agents_per_job(uow) -> None:
     first, second = make_agent(hostname="a", disabled=True), make_agent(hostname="b")
     job = add_job(uow)
     with uow() as u:

@@ -33,9 +33,10 @@ AGENT_KEYS = {
 }
 
 
-def error_of(result) -> str:  # type: ignore[no-untyped-def]
+def error_of(result) -> str:
     assert set(result.json) >= {"error"}, result.json
-    return result.json["error"]
+    error: str = result.json["error"]
+    return error
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ def test_an_identical_reannounce_without_state_is_ok(farm: Harness) -> None:
 
 
 @pytest.mark.parametrize("spelling", [str.upper, lambda s: s.replace("-", "")])
-def test_ids_in_any_spelling_are_returned_lowercase_hyphenated(farm: Harness, spelling) -> None:  # type: ignore[no-untyped-def]
+def test_ids_in_any_spelling_are_returned_lowercase_hyphenated(farm: Harness, spelling) -> None:
     agent_id = uuid.uuid4()
     result = farm.client.simulate_post(
         "/api/v1/agents",
@@ -126,7 +127,7 @@ def test_a_known_agent_on_another_port_is_updated(farm: Harness) -> None:
         ),
     ],
 )
-def test_announce_errors(farm: Harness, body, message) -> None:  # type: ignore[no-untyped-def]
+def test_announce_errors(farm: Harness, body, message) -> None:
     result = farm.client.simulate_post("/api/v1/agents/", json=body)
     assert result.status_code == 400
     assert error_of(result) == message
@@ -173,7 +174,7 @@ def test_announce_errors(farm: Harness, body, message) -> None:  # type: ignore[
         ("colour", "red", "request contains field(s) that do not exist: colour"),
     ],
 )
-def test_bad_fields_are_400s_that_change_nothing(farm: Harness, field, value, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_fields_are_400s_that_change_nothing(farm: Harness, field, value, message) -> None:
     agent_id = uuid.uuid4()
     before = farm.announce(agent_id).json
     result = farm.announce(agent_id, **{field: value})
@@ -200,7 +201,7 @@ def test_bad_fields_are_400s_that_change_nothing(farm: Harness, field, value, me
         {"a": {"tasks": [{"frame": 1}]}},
     ],
 )
-def test_malformed_current_assignments_are_400(farm: Harness, assignments) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_current_assignments_are_400(farm: Harness, assignments) -> None:
     result = farm.announce(current_assignments=assignments)
     assert result.status_code == 400
     assert "current_assignments" in error_of(result)
@@ -231,14 +232,14 @@ def test_mac_addresses_and_gpus_replace_the_agents_sets(farm: Harness) -> None:
     assert (second.json["gpus"], second.json["mac_addresses"]) == (["Quadro P5000"], [])
 
 
-def test_wrong_farm_name_is_refused(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_farm_name_is_refused(database_url: str, tmp_path) -> None:
     for farm in make_harness(database_url, tmp_path, FARM_NAME="paris"):
         result = farm.announce(farm_name="london")
         assert result.status_code == 400 and error_of(result) == "Wrong farm name"
         assert farm.announce(farm_name="paris").status_code == 201
 
 
-def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_path) -> None:
     env = {"FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender", "version": "2.79"}]'}
     for farm in make_harness(database_url, tmp_path, **env):
         result = farm.announce()
@@ -252,7 +253,7 @@ def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_pa
         assert created.json["software"] == [{"software": "blender", "version": "2.79"}]
 
 
-def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(database_url: str, tmp_path) -> None:
     for farm in make_harness(database_url, tmp_path, FARM_TRUSTED_PROXIES="10.0.0.0/8"):
         body = {
             "id": str(uuid.uuid4()),
@@ -527,7 +528,7 @@ def test_assigning_a_task_by_hand(farm: Harness) -> None:
         ({"id": 987654}, 404, "Task not found"),
     ],
 )
-def test_assigning_errors(farm: Harness, body, status, message) -> None:  # type: ignore[no-untyped-def]
+def test_assigning_errors(farm: Harness, body, status, message) -> None:
     agent_id = uuid.uuid4()
     farm.announce(agent_id)
     result = farm.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json=body)

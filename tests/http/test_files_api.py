@@ -52,7 +52,7 @@ def test_a_log_is_registered_uploaded_listed_and_downloaded(farm: Harness) -> No
     ("identifier", "status"),
     [("../../etc/passwd", 400), ("..", 400), (".hidden", 400), ("a b", 400), ("x" * 256, 400)],
 )
-def test_identifiers_that_could_escape_are_refused(farm: Harness, identifier, status) -> None:  # type: ignore[no-untyped-def]
+def test_identifiers_that_could_escape_are_refused(farm: Harness, identifier, status) -> None:
     path, _, _ = logs_path(farm)
     result = farm.client.simulate_post(path, json={"identifier": identifier})
     assert result.status_code == status and "not a valid log identifier" in result.json["error"]
@@ -79,7 +79,7 @@ def test_log_errors(farm: Harness) -> None:
     assert job_id
 
 
-def test_uploads_over_the_limit_are_413_and_keep_nothing(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_uploads_over_the_limit_are_413_and_keep_nothing(database_url: str, tmp_path) -> None:
     for farm in make_harness(
         database_url, tmp_path, FARM_MAX_LOG_BYTES="100", FARM_MAX_UPDATE_BYTES="100"
     ):

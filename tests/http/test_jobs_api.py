@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -22,10 +23,11 @@ def jobs(farm: Harness) -> Harness:
     return farm
 
 
-def submit(farm: Harness, **fields: object) -> dict:
+def submit(farm: Harness, **fields: object) -> dict[str, Any]:
     result = farm.client.simulate_post("/api/v1/jobs/", json={**JOB, **fields})
     assert result.status_code == 201, result.json
-    return result.json
+    created: dict[str, Any] = result.json
+    return created
 
 
 def test_submit_creates_one_task_per_frame(jobs: Harness) -> None:
@@ -80,7 +82,7 @@ def test_decimal_frames(jobs: Harness) -> None:
         ({"software_requirements": [{"software": "maya"}]}, 404, "Software maya not found"),
     ],
 )
-def test_bad_submissions(jobs: Harness, fields, status, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_submissions(jobs: Harness, fields, status, message) -> None:
     body = {**JOB, **fields}
     body = {k: v for k, v in body.items() if v is not None or k in ("by", "title")}
     result = jobs.client.simulate_post("/api/v1/jobs", json=body)
@@ -132,7 +134,7 @@ def test_list_get_update_and_delete(jobs: Harness) -> None:
     assert jobs.client.simulate_get(f"/api/v1/jobs/{first['id']}/tasks").status_code == 404
 
 
-def assign_first_task(jobs: Harness) -> tuple[dict, uuid.UUID, dict]:
+def assign_first_task(jobs: Harness) -> tuple[dict[str, Any], uuid.UUID, dict[str, Any]]:
     job = submit(jobs, end=2)
     agent_id = uuid.uuid4()
     jobs.announce(agent_id)
@@ -180,7 +182,7 @@ def test_the_agent_report_channel(jobs: Harness) -> None:
         ({"progress": "half"}, "`progress` must be a number"),
     ],
 )
-def test_report_errors_change_nothing(jobs: Harness, body, message) -> None:  # type: ignore[no-untyped-def]
+def test_report_errors_change_nothing(jobs: Harness, body, message) -> None:
     job, _, task = assign_first_task(jobs)
     path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
     before = jobs.client.simulate_get(path).json
@@ -233,7 +235,7 @@ def test_a_task_must_belong_to_the_job_in_the_url(jobs: Harness) -> None:
         ("post", "/api/v1/jobs", {**JOB, "parents": [4294967296]}, 400),
     ],
 )
-def test_numbers_beyond_storage_are_clean_4xx(jobs: Harness, method, path, body, status) -> None:  # type: ignore[no-untyped-def]
+def test_numbers_beyond_storage_are_clean_4xx(jobs: Harness, method, path, body, status) -> None:
     if method == "get":
         result = jobs.client.simulate_get(path)
     else:
@@ -299,6 +301,7 @@ def test_a_heartbeat_naming_an_earlier_attempt_does_not_keep_the_task(jobs: Harn
         import attrs
 
         stored = uow.tasks.get(task["id"])
+        assert stored is not None
         uow.tasks.save(
             attrs.evolve(stored, attempts=2, sent_to_agent=True, sent_at=jobs.clock.now())
         )

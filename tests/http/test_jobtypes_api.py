@@ -106,7 +106,7 @@ def test_job_type_life_cycle(farm: Harness) -> None:
         ),
     ],
 )
-def test_bad_job_types_are_refused(farm: Harness, body, status, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_job_types_are_refused(farm: Harness, body, status, message) -> None:
     farm.client.simulate_post(
         "/api/v1/software",
         json={"software": "maya", "versions": [{"version": "2017"}, {"version": "2018"}]},

@@ -67,7 +67,7 @@ VALID = {
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def farm(request, tmp_path_factory) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
+def farm(request, tmp_path_factory) -> Iterator[Harness]:
     from farm_adapters import schema_migrations
     from farm_adapters.sql.engine import create_database_engine
     from tests.support.databases import create_empty_postgres_database, needs_postgres
@@ -98,7 +98,7 @@ def snapshot(farm: Harness) -> object:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(body=st.one_of(BODY, BODY.map(lambda b: {**VALID, **b}), JSON))
-def test_announce_and_update_never_fail_with_a_500(farm: Harness, body) -> None:  # type: ignore[no-untyped-def]
+def test_announce_and_update_never_fail_with_a_500(farm: Harness, body) -> None:
     before = snapshot(farm)
     for path in ("/api/v1/agents/", f"/api/v1/agents/{KNOWN}"):
         result = farm.client.simulate_post(path, json=body)
@@ -136,7 +136,7 @@ def test_announce_and_update_never_fail_with_a_500(farm: Harness, body) -> None:
         max_size=4,
     )
 )
-def test_listing_never_fails_with_a_500(farm: Harness, params) -> None:  # type: ignore[no-untyped-def]
+def test_listing_never_fails_with_a_500(farm: Harness, params) -> None:
     result = farm.client.simulate_get("/api/v1/agents/", params=params)
     assert result.status_code in (200, 400), result.text
 
@@ -189,7 +189,7 @@ def job_farm(farm: Harness) -> tuple[Harness, int, int]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(body=st.one_of(JOB_BODY, JOB_BODY.map(lambda b: {**VALID_JOB, **b}), JSON))
-def test_job_endpoints_never_fail_with_a_500(job_farm, body) -> None:  # type: ignore[no-untyped-def]
+def test_job_endpoints_never_fail_with_a_500(job_farm, body) -> None:
     farm, job_id, task_id = job_farm
     for path in (
         "/api/v1/jobs",

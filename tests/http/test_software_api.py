@@ -62,7 +62,7 @@ def test_software_life_cycle(farm: Harness) -> None:
         ({"software": "x", "versions": [{"version": "1"}, {"version": "1"}]}, "listed twice"),
     ],
 )
-def test_bad_software_bodies_are_400(farm: Harness, body, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_software_bodies_are_400(farm: Harness, body, message) -> None:
     result = farm.client.simulate_post("/api/v1/software", json=body)
     assert result.status_code == 400, result.json
     assert message in result.json["error"]

@@ -17,7 +17,7 @@ WORKERS = 6
 AGENTS = 40
 
 
-def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> None:
     settings = Settings.load(
         {
             "FARM_DATA_DIR": str(tmp_path),
@@ -54,7 +54,7 @@ def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> No
         errors: list[BaseException] = []
         start = threading.Barrier(WORKERS)
 
-        def work(runtime, seed: int) -> None:  # type: ignore[no-untyped-def]
+        def work(runtime, seed: int) -> None:
             order = list(agent_ids) * 2
             random.Random(seed).shuffle(order)
             start.wait()

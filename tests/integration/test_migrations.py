@@ -21,7 +21,7 @@ def test_migrated_database_matches_the_tables(database_url: str) -> None:
         engine.dispose()
 
 
-def test_upgrading_twice_is_harmless(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_upgrading_twice_is_harmless(tmp_path) -> None:
     engine = create_database_engine(f"sqlite:///{tmp_path / 'x.db'}")
     try:
         assert not schema_migrations.is_up_to_date(engine)

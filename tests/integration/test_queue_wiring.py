@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import pytest
@@ -41,8 +41,11 @@ class WaitingDispatcher(RecordingDispatcher):
     def update_agent(self, agent_id: uuid.UUID) -> None:
         self._record(("update_agent", (agent_id,)))
 
-    def stop_tasks(self, host: str, port: int, task_ids) -> None:  # type: ignore[no-untyped-def]
+    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
         self._record(("stop_tasks", (host, port, tuple(task_ids))))
+
+    def watch_agents(self) -> None:
+        self._record(("watch_agents", ()))
 
     def wait_for(self, count: int, timeout: float = 15) -> list[tuple[str, tuple[object, ...]]]:
         with self._changed:
@@ -58,7 +61,7 @@ def queue_urls() -> list[object]:
 
 
 @pytest.fixture(params=queue_urls())
-def queue_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+def queue_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'queue.db'}"
     assert REDIS_URL
@@ -94,7 +97,7 @@ def test_every_job_reaches_the_service_through_a_real_consumer(queue_url: str) -
 
 
 @pytest.fixture
-def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, WaitingDispatcher]]:  # type: ignore[no-untyped-def]
+def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, WaitingDispatcher]]:
     settings = Settings.load(
         {
             "FARM_DATA_DIR": str(tmp_path),
@@ -103,14 +106,15 @@ def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, Waitin
         }
     )
     dispatcher = WaitingDispatcher()
-    runtime = build_runtime(settings, dispatcher=dispatcher)
+    # A stand-in for the Dispatcher: the test uses it, never runtime.dispatcher.
+    runtime = build_runtime(settings, dispatcher=dispatcher)  # type: ignore[arg-type]
     consumer = start_embedded_consumer(runtime.huey, workers=1, periodic=False)
     yield runtime, dispatcher
     consumer.stop(graceful=True)
     runtime.close()
 
 
-def test_an_announce_is_followed_by_the_consumer_calling_the_service(embedded_runtime) -> None:  # type: ignore[no-untyped-def]
+def test_an_announce_is_followed_by_the_consumer_calling_the_service(embedded_runtime) -> None:
     runtime, dispatcher = embedded_runtime
     agent_id = uuid.uuid4()
     runtime.farm.agents.announce(
@@ -120,7 +124,7 @@ def test_an_announce_is_followed_by_the_consumer_calling_the_service(embedded_ru
     assert dispatcher.wait_for(1) == [("assign_tasks_to_agent", (agent_id,))]
 
 
-def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_path) -> None:
     seen: list[object] = []
 
     class Checking(RecordingDispatcher):
@@ -135,7 +139,8 @@ def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_pa
             "FARM_QUEUE_URL": "immediate",
         }
     )
-    runtime = build_runtime(settings, dispatcher=Checking())
+    # A stand-in for the Dispatcher: the test never uses runtime.dispatcher.
+    runtime = build_runtime(settings, dispatcher=Checking())  # type: ignore[arg-type]
     try:
         runtime.farm.agents.announce(
             AgentChanges(
@@ -148,7 +153,7 @@ def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_pa
     assert seen == ["seen"]
 
 
-def test_a_queue_that_is_down_does_not_fail_a_committed_request(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_queue_that_is_down_does_not_fail_a_committed_request(sqlite_url: str, tmp_path) -> None:
     settings = Settings.load(
         {
             "FARM_DATA_DIR": str(tmp_path),
@@ -183,7 +188,7 @@ def test_periodic_sweeps_are_registered_and_call_the_service() -> None:
     assert dispatcher.ran == [("assign_tasks", ())]
 
 
-def test_identical_pending_jobs_are_coalesced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_identical_pending_jobs_are_coalesced(tmp_path) -> None:
     huey = create_huey(f"sqlite:///{tmp_path / 'queue.db'}", name="coalesce")
     dispatcher = WaitingDispatcher()
     queue = HueyTaskQueue(register_jobs(huey, lambda: dispatcher))
@@ -202,12 +207,11 @@ def test_identical_pending_jobs_are_coalesced(tmp_path) -> None:  # type: ignore
         consumer.stop(graceful=True)
 
 
-def test_the_liveness_sweep_chains_itself_once_however_often_started(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_liveness_sweep_chains_itself_once_however_often_started(tmp_path) -> None:
     from farm_adapters.queue import start_watching
 
     huey = create_huey(f"sqlite:///{tmp_path / 'queue.db'}", name="watch")
     dispatcher = WaitingDispatcher()
-    dispatcher.watch_agents = lambda: dispatcher._record(("watch_agents", ()))  # type: ignore[method-assign]
     jobs = register_jobs(huey, lambda: dispatcher, watch_every_seconds=0.2)
     start_watching(jobs)
     start_watching(jobs)

@@ -83,7 +83,7 @@ def test_default_agent_software_must_be_a_json_list() -> None:
 
 def test_the_readme_lists_every_setting_with_its_declared_default() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    listed = {}
+    listed: dict[str, str] = {}
     for row in readme.splitlines():
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         names = re.findall(r"`(FARM_\w+)`", cells[0]) if row.startswith("| `FARM_") else []

@@ -121,7 +121,7 @@ class World:
         }
         body.update(fields)
         body["id"] = str(agent_id or uuid.uuid4())
-        return self.registry.announce(AgentChanges(**body), peer)  # type: ignore[arg-type]
+        return self.registry.announce(AgentChanges(**body), peer)  # type: ignore[arg-type]  # any AgentChanges fields
 
     def job(self, requeue: int = 3, title: str = "job") -> Job:
         return add_job(self.uow, self.clock.now(), requeue=requeue, title=title)

@@ -19,7 +19,7 @@ SPECS = st.lists(
 
 
 @given(SPECS, st.none() | st.integers(-1000, 1000))
-def test_given_ranks_are_kept_and_unranked_versions_follow_in_order(specs, above) -> None:  # type: ignore[no-untyped-def]
+def test_given_ranks_are_kept_and_unranked_versions_follow_in_order(specs, above) -> None:
     result = ranked([VersionSpec(v, r) for v, r in specs], above)
     assert [v for v, _ in result] == [v for v, _ in specs]
     given_ranks = [r for _, r in specs if r is not None]
@@ -48,7 +48,7 @@ def catalogue() -> tuple[World, SoftwareCatalogue]:
     return world, SoftwareCatalogue(world.uow)
 
 
-def test_names_versions_and_duplicates_are_checked(catalogue) -> None:  # type: ignore[no-untyped-def]
+def test_names_versions_and_duplicates_are_checked(catalogue) -> None:
     _, software = catalogue
     with pytest.raises(ValidationError, match="not a valid software"):
         software.create("a/b")
@@ -64,7 +64,7 @@ def test_names_versions_and_duplicates_are_checked(catalogue) -> None:  # type: 
     assert software.add_version("maya", VersionSpec("2018")).rank == 200
 
 
-def test_update_keeps_installed_versions_that_stay(catalogue) -> None:  # type: ignore[no-untyped-def]
+def test_update_keeps_installed_versions_that_stay(catalogue) -> None:
     world, software = catalogue
     software.create("maya", [VersionSpec("2017"), VersionSpec("2018")])
     agent, _ = world.announce()
@@ -80,7 +80,7 @@ def test_update_keeps_installed_versions_that_stay(catalogue) -> None:  # type: 
     assert [s.version for s in software.of_agent(agent.id)] == ["2017"]
 
 
-def test_installing_needs_a_known_agent_software_and_version(catalogue) -> None:  # type: ignore[no-untyped-def]
+def test_installing_needs_a_known_agent_software_and_version(catalogue) -> None:
     world, software = catalogue
     software.create("maya", [VersionSpec("2017")])
     agent, _ = world.announce()

@@ -16,7 +16,7 @@ STEP = st.integers(1, 50) | st.sampled_from([0.1, 0.25, 0.5, 1.5, 2.5, 0.01])
 
 
 @given(NUMBER, st.integers(0, 400) | st.floats(0, 400), STEP)
-def test_frames_step_from_start_up_to_end(start, span, by) -> None:  # type: ignore[no-untyped-def]
+def test_frames_step_from_start_up_to_end(start, span, by) -> None:
     end = start + span
     try:
         result = frames(start, end, by)
@@ -53,6 +53,6 @@ def test_decimal_steps_do_not_drift() -> None:
         (0, MAX_FRAMES, 1, "at most"),
     ],
 )
-def test_bad_ranges_are_refused(start, end, by, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_ranges_are_refused(start, end, by, message) -> None:
     with pytest.raises(ValidationError, match=message):
         frames(start, end, by)

@@ -14,18 +14,18 @@ ACTIVE = {TaskStatus.QUEUED, TaskStatus.ASSIGNED, TaskStatus.RUNNING, TaskStatus
 
 
 @given(COUNTS, CURRENT)
-def test_done_exactly_when_every_task_is_done(counts, current) -> None:  # type: ignore[no-untyped-def]
+def test_done_exactly_when_every_task_is_done(counts, current) -> None:
     assert (job_state(counts, current) is WorkState.DONE) == (set(counts) == {TaskStatus.DONE})
 
 
 @given(COUNTS, CURRENT)
-def test_failed_exactly_when_nothing_is_active_and_something_failed(counts, current) -> None:  # type: ignore[no-untyped-def]
+def test_failed_exactly_when_nothing_is_active_and_something_failed(counts, current) -> None:
     failed = not (set(counts) & ACTIVE) and TaskStatus.FAILED in counts
     assert (job_state(counts, current) is WorkState.FAILED) == failed
 
 
 @given(COUNTS, CURRENT)
-def test_an_unfinished_job_is_paused_running_or_queued(counts, current) -> None:  # type: ignore[no-untyped-def]
+def test_an_unfinished_job_is_paused_running_or_queued(counts, current) -> None:
     if not set(counts) & ACTIVE:
         return
     state = job_state(counts, current)
@@ -38,7 +38,7 @@ def test_an_unfinished_job_is_paused_running_or_queued(counts, current) -> None:
 
 
 @given(COUNTS, CURRENT, st.randoms())
-def test_the_order_of_tasks_does_not_matter(counts, current, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_the_order_of_tasks_does_not_matter(counts, current, rnd) -> None:
     items = list(counts.items())
     rnd.shuffle(items)
     assert job_state(dict(items), current) is job_state(counts, current)

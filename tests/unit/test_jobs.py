@@ -21,10 +21,10 @@ def world() -> World:
     return world
 
 
-def submit(world: World, **fields: object):  # type: ignore[no-untyped-def]
+def submit(world: World, **fields: object):
     spec: dict[str, object] = {"title": "shot", "jobtype": "render", "start": 1, "end": 10}
     spec.update(fields)
-    return world.jobs.submit(JobSpec(**spec))  # type: ignore[arg-type]
+    return world.jobs.submit(JobSpec(**spec))  # type: ignore[arg-type]  # any JobSpec fields
 
 
 def test_submission_makes_one_task_per_frame_and_asks_for_assignment(world: World) -> None:
@@ -51,7 +51,7 @@ def test_submission_makes_one_task_per_frame_and_asks_for_assignment(world: Worl
         ({"title": ""}, ValidationError, "`title` must be 1 to 255"),
     ],
 )
-def test_bad_submissions_change_nothing(world: World, fields, error, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_submissions_change_nothing(world: World, fields, error, message) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         submit(world, **fields)
     assert world.jobs.query() == []
@@ -102,7 +102,7 @@ def test_delete_asks_agents_to_stop_their_tasks(world: World) -> None:
     assert world.registry.tasks(agent.id) == []
 
 
-def assigned(world: World, requeue: int = 3):  # type: ignore[no-untyped-def]
+def assigned(world: World, requeue: int = 3):
     job = submit(world, end=2, requeue=requeue).job
     agent, _ = world.announce()
     task = world.jobs.tasks(job.id)[0]
@@ -148,14 +148,16 @@ def test_a_late_running_never_reopens_a_done_task(world: World) -> None:
 def test_failed_follows_the_requeue_policy(
     world: World,
     requeue,
-    failures_before,  # type: ignore[no-untyped-def]
+    failures_before,
     requeued,
 ) -> None:
     job, agent, task = assigned(world, requeue=requeue)
     with world.uow() as uow:
         import attrs
 
-        uow.tasks.save(attrs.evolve(uow.tasks.get(task.id), failures=failures_before))
+        stored = uow.tasks.get(task.id)
+        assert stored is not None
+        uow.tasks.save(attrs.evolve(stored, failures=failures_before))
         uow.commit()
     result = world.jobs.report(job.id, task.id, TaskReport(state="failed", last_error="exit 1"))
     assert result.failures == failures_before + 1

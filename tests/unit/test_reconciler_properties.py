@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import attrs
 from hypothesis import given, settings
@@ -26,7 +27,7 @@ TASK = st.fixed_dictionaries(
 )
 
 
-def build(world: World, specs: list[dict], requeue: int):  # type: ignore[no-untyped-def]
+def build(world: World, specs: list[dict[str, Any]], requeue: int):
     agent, _ = world.announce(hostname="me")
     other, _ = world.announce(hostname="other")
     job = world.job(requeue=requeue)
@@ -51,7 +52,7 @@ def build(world: World, specs: list[dict], requeue: int):  # type: ignore[no-unt
     return agent, other, job, tasks, reported
 
 
-def reconcile(world: World, agent, reported):  # type: ignore[no-untyped-def]
+def reconcile(world: World, agent, reported):
     with world.uow() as uow:
         outcome = world.reconciler.reconcile(uow, agent, reported | {10**9})
         uow.commit()
@@ -60,7 +61,7 @@ def reconcile(world: World, agent, reported):  # type: ignore[no-untyped-def]
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(TASK, max_size=8), st.sampled_from([-1, 0, 1, 3]))
-def test_reconciliation_follows_the_rules_and_touches_nothing_else(specs, requeue) -> None:  # type: ignore[no-untyped-def]
+def test_reconciliation_follows_the_rules_and_touches_nothing_else(specs, requeue) -> None:
     world = World(grace=30)
     agent, _, _job, tasks, reported = build(world, specs, requeue)
     outcome = reconcile(world, agent, reported)
@@ -99,7 +100,7 @@ def test_reconciliation_follows_the_rules_and_touches_nothing_else(specs, requeu
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(TASK, max_size=8), st.sampled_from([-1, 0, 3]))
-def test_reconciling_twice_changes_nothing_more(specs, requeue) -> None:  # type: ignore[no-untyped-def]
+def test_reconciling_twice_changes_nothing_more(specs, requeue) -> None:
     world = World()
     agent, _, _, tasks, reported = build(world, specs, requeue)
     reconcile(world, agent, reported)
@@ -111,7 +112,7 @@ def test_reconciling_twice_changes_nothing_more(specs, requeue) -> None:  # type
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(TASK, max_size=6))
-def test_an_offline_agent_is_never_reconciled(specs) -> None:  # type: ignore[no-untyped-def]
+def test_an_offline_agent_is_never_reconciled(specs) -> None:
     world = World()
     agent, _, _, tasks, _ = build(world, specs, 3)
     outcome = reconcile(world, attrs.evolve(agent, state=AgentState.OFFLINE), frozenset())

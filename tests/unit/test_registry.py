@@ -33,7 +33,7 @@ def test_announce_without_id_is_refused(world: World) -> None:
 
 
 @pytest.mark.parametrize("spelling", [str.upper, lambda s: s.replace("-", "")])
-def test_announce_accepts_any_uuid_spelling(world: World, spelling) -> None:  # type: ignore[no-untyped-def]
+def test_announce_accepts_any_uuid_spelling(world: World, spelling) -> None:
     agent_id = uuid.uuid4()
     agent, _ = world.registry.announce(
         AgentChanges(
@@ -143,7 +143,7 @@ def test_default_software_is_attached_to_new_agents() -> None:
         ([("2.80", 1)], "Default agent software 'blender' version 2.79 not found"),
     ],
 )
-def test_missing_default_software_is_a_configuration_error(catalogue, message) -> None:  # type: ignore[no-untyped-def]
+def test_missing_default_software_is_a_configuration_error(catalogue, message) -> None:
     world = World(defaults=SoftwareDefaults([DefaultSoftware("blender", "2.79")]))
     if catalogue:
         with world.uow() as uow:
@@ -188,7 +188,7 @@ def test_queue_requests_follow_the_commit(world: World) -> None:
     def check() -> None:
         seen_by_queue.append(world.registry.query())
 
-    world.queue.assign_tasks_to_agent = lambda agent_id: check()  # type: ignore[method-assign]
+    world.queue.assign_tasks_to_agent = lambda agent_id: check()  # type: ignore[method-assign]  # a spy
     agent, _ = world.announce()
     assert [a.id for a in seen_by_queue[0]] == [agent.id]
 

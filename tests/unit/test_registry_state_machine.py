@@ -141,6 +141,7 @@ class RegistryMachine(RuleBasedStateMachine):
         task_id = data.draw(st.sampled_from(waiting))
         with self.world.uow() as uow:
             task = uow.tasks.get(task_id)
+            assert task is not None
             uow.tasks.save(attrs.evolve(task, sent_to_agent=True, sent_at=self.world.clock.now()))
             uow.commit()
         self.tasks[task_id].sent_at = self.time
@@ -157,6 +158,7 @@ class RegistryMachine(RuleBasedStateMachine):
         task_id = data.draw(st.sampled_from(running))
         with self.world.uow() as uow:
             task = uow.tasks.get(task_id)
+            assert task is not None
             uow.tasks.save(attrs.evolve(task, state=WorkState.DONE))
             uow.commit()
         self.tasks[task_id].state = "done"

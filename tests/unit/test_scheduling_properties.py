@@ -60,7 +60,7 @@ JOBS = st.lists(JOB, max_size=8, unique_by=lambda j: j.id)
 
 
 @given(AGENT, JOBS, st.frozensets(st.integers(1, 10**6)), st.sampled_from(list(RamCheck)))
-def test_the_chosen_job_fits_the_agent_and_respects_limits(agent, jobs, blocked, check) -> None:  # type: ignore[no-untyped-def]
+def test_the_chosen_job_fits_the_agent_and_respects_limits(agent, jobs, blocked, check) -> None:
     chosen = choose_job(agent, jobs, blocked, check)
     if chosen is None:
         for job in jobs:
@@ -86,7 +86,7 @@ def test_the_chosen_job_fits_the_agent_and_respects_limits(agent, jobs, blocked,
 
 
 @given(AGENT, JOBS)
-def test_no_eligible_job_comes_before_the_chosen_one_in_the_order(agent, jobs) -> None:  # type: ignore[no-untyped-def]
+def test_no_eligible_job_comes_before_the_chosen_one_in_the_order(agent, jobs) -> None:
     chosen = choose_job(agent, jobs)
     for job in order_jobs(jobs):
         if job == chosen:
@@ -97,7 +97,7 @@ def test_no_eligible_job_comes_before_the_chosen_one_in_the_order(agent, jobs) -
 
 
 @given(JOBS)
-def test_starving_jobs_then_priority_lead_the_order(jobs) -> None:  # type: ignore[no-untyped-def]
+def test_starving_jobs_then_priority_lead_the_order(jobs) -> None:
     ordered = order_jobs(jobs)
     starving = [j.minimum_agents is not None and j.busy_agents < j.minimum_agents for j in ordered]
     assert starving == sorted(starving, reverse=True)
@@ -108,7 +108,7 @@ def test_starving_jobs_then_priority_lead_the_order(jobs) -> None:  # type: igno
 
 @settings(deadline=None, max_examples=25)
 @given(st.permutations([60, 30, 10]))
-def test_weights_converge_to_their_shares_over_100_agents(weights) -> None:  # type: ignore[no-untyped-def]
+def test_weights_converge_to_their_shares_over_100_agents(weights) -> None:
     jobs = [
         JobProfile(id=i + 1, priority=0, weight=w, time_submitted=T0) for i, w in enumerate(weights)
     ]
@@ -129,7 +129,7 @@ def test_weights_converge_to_their_shares_over_100_agents(weights) -> None:  # t
     st.booleans(),
     st.none() | st.integers(1, 4),
 )
-def test_batches_follow_batch_size_and_contiguity(frames, batch, contiguous, max_batch) -> None:  # type: ignore[no-untyped-def]
+def test_batches_follow_batch_size_and_contiguity(frames, batch, contiguous, max_batch) -> None:
     job = JobProfile(
         id=1,
         priority=0,

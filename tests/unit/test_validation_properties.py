@@ -35,7 +35,7 @@ def test_hostname_edge_cases_are_refused(value: str) -> None:
 
 
 @given(st.ip_addresses())
-def test_ip_addresses_are_accepted_unless_multicast_or_unspecified(address) -> None:  # type: ignore[no-untyped-def]
+def test_ip_addresses_are_accepted_unless_multicast_or_unspecified(address) -> None:
     if address.is_multicast or address.is_unspecified:
         with pytest.raises(ValidationError):
             validation.ip_address(str(address))
@@ -44,7 +44,7 @@ def test_ip_addresses_are_accepted_unless_multicast_or_unspecified(address) -> N
 
 
 @given(st.one_of(st.ip_addresses(v=4, network="127.0.0.0/8"), st.just(ipaddress.ip_address("::1"))))
-def test_loopback_is_refused_only_when_configured(address) -> None:  # type: ignore[no-untyped-def]
+def test_loopback_is_refused_only_when_configured(address) -> None:
     assert validation.ip_address(str(address), allow_loopback=True)
     with pytest.raises(ValidationError, match="loopback"):
         validation.ip_address(str(address), allow_loopback=False)
@@ -78,7 +78,7 @@ def test_one_bad_mac_address_refuses_the_list(macs: list[str], bad: str) -> None
 
 
 @pytest.mark.parametrize("enum", [AgentState, UseAddress, OsClass])
-def test_enums_parse_from_names_and_codes_only(enum) -> None:  # type: ignore[no-untyped-def]
+def test_enums_parse_from_names_and_codes_only(enum) -> None:
     for member in enum:
         assert enum.parse(member.label, "x") is member
         assert enum.parse(member.label.upper(), "x") is member

@@ -88,7 +88,8 @@ class FakeJobTypeRepository:
         return next((n for n, i in self._d.jobtypes.items() if i == jobtype_id), None)
 
     def list_latest(self) -> list[JobTypeVersion]:
-        return [self.latest(name) for name in sorted(self._d.jobtypes)]  # type: ignore[misc]
+        latest = (self.latest(name) for name in sorted(self._d.jobtypes))
+        return [version for version in latest if version is not None]
 
     def in_use(self, name: str) -> bool:
         ids = {v.id for v in self._d.jobtype_versions.values() if v.name == name}
