@@ -60,9 +60,9 @@ class HttpAgentClient:
         self,
         networks: AgentNetworks,
         *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        retry_delay: float = 1.0,
+        timeout: float,
+        retries: int,
+        retry_delay: float,
         sleep: Callable[[float], None] = time.sleep,
         resolver: Resolver = resolve,
     ) -> None:

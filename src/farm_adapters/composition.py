@@ -84,7 +84,10 @@ def build_runtime(
     )
     holder: list[Dispatcher] = []
     jobs = register_jobs(
-        huey, lambda: holder[0], settings.assign_interval_minutes, settings.watch_interval_seconds
+        huey,
+        lambda: holder[0],
+        assign_every_minutes=settings.assign_interval_minutes,
+        watch_every_seconds=settings.watch_interval_seconds,
     )
     queue = queue or HueyTaskQueue(jobs)
     client = client or HttpAgentClient(

@@ -88,8 +88,9 @@ def _pending(job: str, *ids: object) -> str:
 def register_jobs(
     huey: Huey,
     dispatcher: Callable[[], DispatchService],
-    assign_every_minutes: int = 4,
-    watch_every_seconds: float = 30,
+    *,
+    assign_every_minutes: int,
+    watch_every_seconds: float,
 ) -> QueueJobs:
     """Register the farm's jobs on ``huey``. Each receives ids only and calls one service.
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 
 from farm_domain.errors import NotFound, ValidationError
-from farm_domain.ports import Clock, FileStore, UnitOfWorkFactory
+from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import TaskLog
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -40,7 +40,7 @@ class TaskLogs:
     def _key(log: TaskLog) -> str:
         return f"logs/{log.task_id}/{log.attempt}/{log.identifier}.csv"
 
-    def _task(self, uow, job_id: int, task_id: int) -> None:  # type: ignore[no-untyped-def]
+    def _task(self, uow: UnitOfWork, job_id: int, task_id: int) -> None:
         task = uow.tasks.get(task_id)
         if task is None or task.job_id != job_id:
             raise NotFound("Task not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import attrs
 import falcon
@@ -18,23 +19,44 @@ from farm_http.request_log import RequestLog
 ID = "int(min=0, max=2147483647)"
 
 
+class HttpSettings(Protocol):
+    """The settings the HTTP layer reads (the master's Settings has them, with their defaults:
+    this layer keeps none of its own)."""
+
+    @property
+    def trusted_proxies(self) -> Sequence[Network]: ...
+    @property
+    def access_log(self) -> str: ...
+    @property
+    def slow_request_ms(self) -> float: ...
+    @property
+    def dashboard_refresh_seconds(self) -> int: ...
+
+
 @attrs.frozen
 class HttpOptions:
-    trusted_proxies: Sequence[Network] = ()
-    access_log: str = "errors"
+    trusted_proxies: Sequence[Network]
+    access_log: str
     """Which requests get an access-log line: all, errors (and slow ones), off."""
-    slow_request_ms: float = 1000.0
-    dashboard_refresh_seconds: int = 5
+    slow_request_ms: float
+    dashboard_refresh_seconds: int
     """How often dashboard pages reload themselves; 0 never."""
+
+    @classmethod
+    def of(cls, settings: HttpSettings) -> HttpOptions:
+        return cls(
+            trusted_proxies=settings.trusted_proxies,
+            access_log=settings.access_log,
+            slow_request_ms=settings.slow_request_ms,
+            dashboard_refresh_seconds=settings.dashboard_refresh_seconds,
+        )
 
 
 def _dumps(value: object) -> bytes:
     return orjson.dumps(value)
 
 
-def create_app(
-    farm: Farm, options: HttpOptions = HttpOptions()
-) -> falcon.App[falcon.Request, falcon.Response]:
+def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, falcon.Response]:
     middleware = (
         []
         if options.access_log == "off"

@@ -19,7 +19,7 @@ ACCESS_LOG_MODES = ("all", "errors", "off")
 
 
 class RequestLog:
-    def __init__(self, mode: str = "errors", slow_ms: float = 1000.0) -> None:
+    def __init__(self, mode: str, slow_ms: float) -> None:
         if mode not in ACCESS_LOG_MODES:
             raise ValueError(f"access log mode must be one of {ACCESS_LOG_MODES}, not {mode!r}")
         self._all = mode == "all"

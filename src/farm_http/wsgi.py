@@ -16,12 +16,4 @@ configure_logging(settings.log_level, settings.log_format)
 # `farm serve` created the queue's tables before starting this worker.
 # No connection pre-ping here: see create_database_engine.
 runtime = build_runtime(settings, create_queue_tables=False, pre_ping=False)
-app = create_app(
-    runtime.farm,
-    HttpOptions(
-        trusted_proxies=settings.trusted_proxies,
-        access_log=settings.access_log,
-        slow_request_ms=settings.slow_request_ms,
-        dashboard_refresh_seconds=settings.dashboard_refresh_seconds,
-    ),
-)
+app = create_app(runtime.farm, HttpOptions.of(settings))

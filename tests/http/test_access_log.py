@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+import attrs
 import falcon.testing
 import pytest
 
@@ -23,7 +24,11 @@ def fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def client(farm: Harness, **options: Any) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(farm.runtime.farm, HttpOptions(**options)))
+    return falcon.testing.TestClient(
+        create_app(
+            farm.runtime.farm, attrs.evolve(HttpOptions.of(farm.runtime.settings), **options)
+        )
+    )
 
 
 def exchange(api: falcon.testing.TestClient) -> uuid.UUID:

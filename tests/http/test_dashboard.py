@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import attrs
 import falcon.testing
 import pytest
 
@@ -39,7 +40,10 @@ def test_the_agents_page_lists_agents_and_disables_them(farm: Harness) -> None:
 
 @pytest.mark.parametrize("seconds", [0, 30])
 def test_pages_refresh_as_often_as_configured(farm: Harness, seconds: int) -> None:
-    app = create_app(farm.runtime.farm, HttpOptions(dashboard_refresh_seconds=seconds))
+    app = create_app(
+        farm.runtime.farm,
+        attrs.evolve(HttpOptions.of(farm.runtime.settings), dashboard_refresh_seconds=seconds),
+    )
     for path in ("/", "/jobs"):
         page = falcon.testing.TestClient(app).simulate_get(path).text
         assert ('http-equiv="refresh"' in page) is bool(seconds)

@@ -33,6 +33,7 @@ from tests.support.fake_agent import Answer, FakeAgent
 from tests.support.fakes.collaborators import FixedClock
 
 LOOPBACK = AgentNetworks(Settings.load({"FARM_AGENT_NETWORKS": "127.0.0.0/8"}).agent_networks)
+DEFAULTS = Settings.load({})
 
 
 @pytest.fixture
@@ -61,6 +62,19 @@ JOB = Job(
 BATCH = [Task(id=12, job_id=7, frame=2.0, attempts=1), Task(id=11, job_id=7, frame=1.0, attempts=1)]
 
 
+def agent_client(
+    *,
+    timeout: float = DEFAULTS.agent_request_timeout,
+    retries: int = DEFAULTS.agent_retries,
+    retry_delay: float = DEFAULTS.agent_retry_delay,
+    **collaborators: Any,
+) -> HttpAgentClient:
+    """The master's agent client on loopback, with the farm's default timeouts unless given."""
+    return HttpAgentClient(
+        LOOPBACK, timeout=timeout, retries=retries, retry_delay=retry_delay, **collaborators
+    )
+
+
 def answering(status: int, said: Any) -> Callable[[dict[str, Any]], Answer]:
     """A fake agent's /assign that always answers ``status`` and ``said``."""
 
@@ -73,7 +87,7 @@ def answering(status: int, said: Any) -> Callable[[dict[str, Any]], Answer]:
 class TestHttpAgentClient:
     def test_assign_posts_pyfarms_body(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
-        client = HttpAgentClient(LOOPBACK, retries=0)
+        client = agent_client(retries=0)
         assert client.assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH) == Accepted()
         (body,) = agent.calls("POST", "/api/v1/assign")
         assert body["job"]["id"] == 7 and body["job"]["data"] == {"command": ["echo", "{frame}"]}
@@ -98,7 +112,7 @@ class TestHttpAgentClient:
 
     def test_each_status_is_passed_back_as_its_answer(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
-        client = HttpAgentClient(LOOPBACK, retries=0)
+        client = agent_client(retries=0)
         url = f"http://127.0.0.1:{agent.port}/api/v1"
         answers = {
             202: ({"id": "a"}, Accepted()),
@@ -119,7 +133,7 @@ class TestHttpAgentClient:
 
     def test_connection_errors_are_retried_with_back_off_then_reported(self) -> None:
         slept: list[float] = []
-        client = HttpAgentClient(LOOPBACK, retries=3, retry_delay=0.5, sleep=slept.append)
+        client = agent_client(retries=3, retry_delay=0.5, sleep=slept.append)
         probe = FakeAgent()
         port = probe.port
         probe.close()  # nothing listens there now
@@ -135,13 +149,13 @@ class TestHttpAgentClient:
             return 202, {}
 
         agent.assign_answer = slow
-        client = HttpAgentClient(LOOPBACK, timeout=0.2, retries=0)
+        client = agent_client(timeout=0.2, retries=0)
         answer = client.assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, [])
         assert isinstance(answer, Unreachable) and "Timeout" in answer.reason
 
     def test_addresses_outside_the_agent_networks_are_never_called(self) -> None:
         slept: list[float] = []
-        client = HttpAgentClient(LOOPBACK, retries=3, sleep=slept.append)
+        client = agent_client(retries=3, sleep=slept.append)
         answer = client.tasks("http://10.1.2.3:50000/api/v1")
         assert isinstance(answer, Unreachable) and "outside FARM_AGENT_NETWORKS" in answer.reason
         assert slept == []
@@ -164,7 +178,7 @@ class TestHttpAgentClient:
                 raise socket.gaierror("agent.farm.test now points elsewhere")
             return resolve("127.0.0.1", port)
 
-        client = HttpAgentClient(LOOPBACK, retries=0, resolver=rebinding)
+        client = agent_client(retries=0, resolver=rebinding)
         answer = client.tasks(f"http://agent.farm.test:{agent.port}/api/v1")
         assert isinstance(answer, Running), answer
         assert asked == ["agent.farm.test"]
@@ -173,9 +187,7 @@ class TestHttpAgentClient:
     def test_redirects_are_not_followed(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
         agent.assign_answer = lambda body: (302, {"location": "elsewhere"})
-        answer = HttpAgentClient(LOOPBACK, retries=0).assign(
-            f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH
-        )
+        answer = agent_client(retries=0).assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH)
         assert answer == Unreachable("answered 302")
         assert len(agent.calls("POST", "/api/v1/assign")) == 1
 

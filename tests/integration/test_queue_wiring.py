@@ -8,13 +8,35 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import pytest
+from huey import Huey
 
 from farm_adapters.composition import build_runtime
-from farm_adapters.queue import HueyTaskQueue, create_huey, register_jobs, start_embedded_consumer
+from farm_adapters.queue import (
+    DispatchService,
+    HueyTaskQueue,
+    QueueJobs,
+    create_huey,
+    register_jobs,
+    start_embedded_consumer,
+)
 from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
 from tests.support.databases import REDIS_URL, needs_redis
 from tests.support.fakes.collaborators import RecordingDispatcher
+
+DEFAULTS = Settings.load({})
+
+
+def jobs_on(
+    huey: Huey, dispatcher: DispatchService, *, watch_every_seconds: float | None = None
+) -> QueueJobs:
+    """The farm's jobs on ``huey`` with the default intervals (or a faster liveness tick)."""
+    return register_jobs(
+        huey,
+        lambda: dispatcher,
+        assign_every_minutes=DEFAULTS.assign_interval_minutes,
+        watch_every_seconds=watch_every_seconds or DEFAULTS.watch_interval_seconds,
+    )
 
 
 class WaitingDispatcher(RecordingDispatcher):
@@ -71,7 +93,7 @@ def queue_url(request: pytest.FixtureRequest, tmp_path) -> str:
 def test_every_job_reaches_the_service_through_a_real_consumer(queue_url: str) -> None:
     huey = create_huey(queue_url, name=f"farm-test-{uuid.uuid4().hex}")
     dispatcher = WaitingDispatcher()
-    queue = HueyTaskQueue(register_jobs(huey, lambda: dispatcher))
+    queue = HueyTaskQueue(jobs_on(huey, dispatcher))
     consumer = start_embedded_consumer(huey, workers=1, periodic=False)
     try:
         agent_id = uuid.uuid4()
@@ -107,7 +129,7 @@ def embedded_runtime(sqlite_url: str, tmp_path) -> Iterator[tuple[object, Waitin
     )
     dispatcher = WaitingDispatcher()
     # A stand-in for the Dispatcher: the test uses it, never runtime.dispatcher.
-    runtime = build_runtime(settings, dispatcher=dispatcher)  # type: ignore[arg-type]
+    runtime = build_runtime(settings, dispatcher=dispatcher)  # type: ignore[arg-type]  # a stand-in dispatcher
     consumer = start_embedded_consumer(runtime.huey, workers=1, periodic=False)
     yield runtime, dispatcher
     consumer.stop(graceful=True)
@@ -140,7 +162,7 @@ def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_pa
         }
     )
     # A stand-in for the Dispatcher: the test never uses runtime.dispatcher.
-    runtime = build_runtime(settings, dispatcher=Checking())  # type: ignore[arg-type]
+    runtime = build_runtime(settings, dispatcher=Checking())  # type: ignore[arg-type]  # a stand-in dispatcher
     try:
         runtime.farm.agents.announce(
             AgentChanges(
@@ -176,7 +198,7 @@ def test_a_queue_that_is_down_does_not_fail_a_committed_request(sqlite_url: str,
 def test_periodic_sweeps_are_registered_and_call_the_service() -> None:
     huey = create_huey("immediate", name=f"farm-test-{uuid.uuid4().hex}")
     dispatcher = RecordingDispatcher()
-    register_jobs(huey, lambda: dispatcher, assign_every_minutes=4)
+    register_jobs(huey, lambda: dispatcher, assign_every_minutes=4, watch_every_seconds=30)
     minute_zero = datetime(2026, 1, 1, 12, 0)
 
     def due(at: datetime) -> dict[str, object]:
@@ -191,7 +213,7 @@ def test_periodic_sweeps_are_registered_and_call_the_service() -> None:
 def test_identical_pending_jobs_are_coalesced(tmp_path) -> None:
     huey = create_huey(f"sqlite:///{tmp_path / 'queue.db'}", name="coalesce")
     dispatcher = WaitingDispatcher()
-    queue = HueyTaskQueue(register_jobs(huey, lambda: dispatcher))
+    queue = HueyTaskQueue(jobs_on(huey, dispatcher))
     agent_id = uuid.uuid4()
     for _ in range(5):
         queue.assign_tasks()
@@ -212,7 +234,7 @@ def test_the_liveness_sweep_chains_itself_once_however_often_started(tmp_path) -
 
     huey = create_huey(f"sqlite:///{tmp_path / 'queue.db'}", name="watch")
     dispatcher = WaitingDispatcher()
-    jobs = register_jobs(huey, lambda: dispatcher, watch_every_seconds=0.2)
+    jobs = jobs_on(huey, dispatcher, watch_every_seconds=0.2)
     start_watching(jobs)
     start_watching(jobs)
     assert huey.pending_count() == 1

@@ -69,6 +69,6 @@ def make_harness(database_url: str, tmp_path: Path, **env: str) -> Iterator[Harn
     queue, clock = RecordingQueue(), FixedClock()
     # As the web workers run it (farm_http.wsgi): without connection pre-ping.
     runtime = build_runtime(settings, queue=queue, clock=clock, pre_ping=False)
-    app = create_app(runtime.farm, HttpOptions(trusted_proxies=settings.trusted_proxies))
+    app = create_app(runtime.farm, HttpOptions.of(settings))
     yield Harness(runtime, queue, clock, falcon.testing.TestClient(app))
     runtime.close()

@@ -13,7 +13,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 try:
     import fcntl
 except ImportError:  # not POSIX: threads of one process still take turns
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # the module is absent off POSIX
 
 READ_ONLY = "farm_read_only"
 """Key in a connection's ``info``: its transactions only read (SQLite: plain BEGIN)."""
@@ -67,7 +67,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("BEGIN" if dbapi_connection.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
         cursor.close()
 
-    engine.dialect.do_begin = _begin  # type: ignore[method-assign]
+    engine.dialect.do_begin = _begin  # type: ignore[method-assign]  # replacing the hook is the point
     return engine
 
 
