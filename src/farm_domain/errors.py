@@ -19,6 +19,14 @@ class ValidationError(DomainError):
         self.field = field
 
 
+class Unauthenticated(DomainError):
+    """No credential, or one that is unknown, revoked or expired."""
+
+
+class Forbidden(DomainError):
+    """The identity is known but may not do this."""
+
+
 class NotFound(DomainError):
     """The thing named does not exist (HTTP 404)."""
 

@@ -11,9 +11,11 @@ import orjson
 from farm_domain.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     MisconfiguredDefaults,
     NotFound,
     TooLarge,
+    Unauthenticated,
     Unavailable,
     ValidationError,
 )
@@ -22,6 +24,8 @@ log = logging.getLogger("farm.http")
 
 STATUS_OF: list[tuple[type[DomainError], str]] = [
     (ValidationError, falcon.HTTP_400),
+    (Unauthenticated, falcon.HTTP_401),
+    (Forbidden, falcon.HTTP_403),
     (NotFound, falcon.HTTP_404),
     (Conflict, falcon.HTTP_409),
     (TooLarge, falcon.HTTP_413),
@@ -51,6 +55,8 @@ def _domain_error(
     elif status == falcon.HTTP_503:
         log.warning("database unavailable", extra={"error": error.message, "path": req.path})
         resp.set_header("Retry-After", "1")
+    elif status == falcon.HTTP_401:
+        resp.set_header("WWW-Authenticate", 'Bearer realm="farm"')
     resp.status = status
     resp.data = orjson.dumps(body)
     resp.content_type = falcon.MEDIA_JSON
