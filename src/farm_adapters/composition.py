@@ -12,6 +12,7 @@ from farm_adapters import schema_migrations
 from farm_adapters.agent_client import HttpAgentClient
 from farm_adapters.clock import SystemClock
 from farm_adapters.files import FilesystemStore
+from farm_adapters.passwords import Argon2PasswordHasher, SystemSecrets
 from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
 from farm_adapters.settings import Settings
 from farm_adapters.sql.engine import create_database_engine
@@ -21,10 +22,11 @@ from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.farm import Farm
 from farm_domain.files import AgentUpdates, TaskLogs
+from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
-from farm_domain.ports import AgentClient, Clock, TaskQueue
+from farm_domain.ports import AgentClient, Clock, TaskQueue, UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.scheduling import RamCheck
 
@@ -124,8 +126,23 @@ def build_runtime(
         jobs=JobService(uow, queue, clock, settings.max_failures_per_agent),
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes),
         updates=AgentUpdates(files, settings.max_update_bytes),
+        identities=identity_service(uow, clock),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs)
+
+
+def identity_service(uow: UnitOfWorkFactory, clock: Clock) -> IdentityService:
+    return IdentityService(uow, clock, SystemSecrets(), Argon2PasswordHasher())
+
+
+def bootstrap_admin(settings: Settings) -> str | None:
+    """The secret of a new admin token when the farm has no admin yet (see
+    IdentityService.bootstrap_admin); needs no queue, so ``farm serve`` calls it first."""
+    engine = create_database_engine(settings.database_url)
+    try:
+        return identity_service(SqlUnitOfWorkFactory(engine), SystemClock()).bootstrap_admin()
+    finally:
+        engine.dispose()
 
 
 def migrate(settings: Settings) -> None:

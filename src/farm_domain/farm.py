@@ -6,6 +6,7 @@ import attrs
 
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.files import AgentUpdates, TaskLogs
+from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.registry import AgentRegistry
@@ -21,3 +22,4 @@ class Farm:
     jobs: JobService
     logs: TaskLogs
     updates: AgentUpdates
+    identities: IdentityService

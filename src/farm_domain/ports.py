@@ -10,6 +10,7 @@ from typing import Protocol, Self
 
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary
 from farm_domain.answers import AssignAnswer, PollAnswer, StopAnswer, UpdateAnswer
+from farm_domain.credentials import Session, Token, User
 from farm_domain.enums import WorkState
 from farm_domain.scheduling import AgentContact, AgentProfile, JobAgentBlock, JobProfile
 from farm_domain.software import Software, SoftwareVersion
@@ -233,6 +234,63 @@ class SchedulingRepository(Protocol):
         """Record that the agent accepted this attempt, only if it still owns it."""
 
 
+class TokenRepository(Protocol):
+    """Bearer tokens by name, each stored with its secret's digest (never the secret)."""
+
+    def add(self, token: Token, digest: str) -> None: ...
+
+    def get(self, name: str) -> Token | None: ...
+
+    def by_digest(self, digest: str) -> tuple[Token, str] | None:
+        """The token whose secret has this digest, with the digest as stored (to compare in
+        constant time): one indexed read, as every request makes one."""
+
+    def query(self) -> list[Token]:
+        """Every token, revoked and expired ones too, ordered by name."""
+
+    def of_agent(self, agent_id: uuid.UUID) -> list[Token]:
+        """The agent's own credentials, revoked ones too."""
+
+    def revoke(self, name: str, when: datetime) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class UserRepository(Protocol):
+    """People who log in, each stored with their password's hash."""
+
+    def add(self, user: User, password_hash: str) -> None: ...
+
+    def get(self, name: str) -> User | None: ...
+
+    def with_password(self, name: str) -> tuple[User, str] | None:
+        """The user and their password's hash."""
+
+    def query(self) -> list[User]:
+        """Every user, ordered by name."""
+
+    def set_password(self, name: str, password_hash: str) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class SessionRepository(Protocol):
+    """Dashboard sessions, each stored under its secret's digest."""
+
+    def add(self, session: Session, digest: str) -> None:
+        """Store a session of an existing user."""
+
+    def by_digest(self, digest: str) -> tuple[Session, str] | None:
+        """The session with this digest, and the digest as stored."""
+
+    def delete(self, digest: str) -> None: ...
+
+    def delete_of_user(self, user: str) -> None: ...
+
+    def delete_expired(self, now: datetime) -> None:
+        """Forget the sessions that expired at or before ``now``."""
+
+
 class FileStore(Protocol):
     """Bytes under slash-separated keys (``logs/...``, ``updates/...``), outside the database."""
 
@@ -274,6 +332,15 @@ class UnitOfWork(Protocol):
 
     @property
     def scheduling(self) -> SchedulingRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
 
     def __enter__(self) -> Self: ...
 
@@ -326,3 +393,19 @@ class AgentClient(Protocol):
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+
+
+class Secrets(Protocol):
+    """Randomness for credentials."""
+
+    def random_token(self) -> str:
+        """A new URL-safe secret of 256 random bits."""
+
+
+class PasswordHasher(Protocol):
+    """Slow, salted password hashes (argon2id)."""
+
+    def hash_password(self, password: str) -> str: ...
+
+    def verify_password(self, password_hash: str, password: str) -> bool:
+        """Whether ``password`` is the one hashed; False for a hash it cannot read."""

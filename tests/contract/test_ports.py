@@ -12,10 +12,16 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import Connection, Engine
 
+from farm_adapters.passwords import Argon2PasswordHasher, SystemSecrets
 from farm_adapters.sql.agents import SqlAgentRepository
 from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.identities import (
+    SqlSessionRepository,
+    SqlTokenRepository,
+    SqlUserRepository,
+)
 from farm_adapters.sql.jobs import SqlJobRepository, SqlTaskLogRepository, SqlTaskRepository
 from farm_adapters.sql.scheduling import SqlSchedulingRepository
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -24,16 +30,28 @@ from farm_domain.ports import (
     BlocklistRepository,
     JobRepository,
     JobTypeRepository,
+    PasswordHasher,
     SchedulingRepository,
+    Secrets,
+    SessionRepository,
     SoftwareRepository,
     TaskLogRepository,
     TaskRepository,
+    TokenRepository,
     UnitOfWork,
     UnitOfWorkFactory,
+    UserRepository,
 )
 from tests.support.fakes.agents import FakeAgentRepository
 from tests.support.fakes.blocklist import FakeBlocklistRepository
 from tests.support.fakes.catalogue import FakeJobTypeRepository, FakeSoftwareRepository
+from tests.support.fakes.identities import (
+    CountingSecrets,
+    FakeSessionRepository,
+    FakeTokenRepository,
+    FakeUserRepository,
+    PlainPasswordHasher,
+)
 from tests.support.fakes.jobs import FakeJobRepository, FakeTaskLogRepository, FakeTaskRepository
 from tests.support.fakes.scheduling import FakeSchedulingRepository
 from tests.support.fakes.store import FakeData, FakeStore
@@ -48,6 +66,9 @@ SQL_SOFTWARE: Callable[[Connection], SoftwareRepository] = SqlSoftwareRepository
 SQL_LOGS: Callable[[Connection], TaskLogRepository] = SqlTaskLogRepository
 SQL_BLOCKS: Callable[[Connection], BlocklistRepository] = SqlBlocklistRepository
 SQL_SCHEDULING: Callable[[Connection], SchedulingRepository] = SqlSchedulingRepository
+SQL_TOKENS: Callable[[Connection], TokenRepository] = SqlTokenRepository
+SQL_USERS: Callable[[Connection], UserRepository] = SqlUserRepository
+SQL_SESSIONS: Callable[[Connection], SessionRepository] = SqlSessionRepository
 
 FAKE_UNITS_OF_WORK: Callable[[FakeStore], UnitOfWorkFactory] = FakeUnitOfWorkFactory
 FAKE_AGENTS: Callable[[FakeData], AgentRepository] = FakeAgentRepository
@@ -58,6 +79,14 @@ FAKE_SOFTWARE: Callable[[FakeData, FakeStore], SoftwareRepository] = FakeSoftwar
 FAKE_LOGS: Callable[[FakeData, FakeStore], TaskLogRepository] = FakeTaskLogRepository
 FAKE_BLOCKS: Callable[[FakeData], BlocklistRepository] = FakeBlocklistRepository
 FAKE_SCHEDULING: Callable[[FakeData], SchedulingRepository] = FakeSchedulingRepository
+FAKE_TOKENS: Callable[[FakeData], TokenRepository] = FakeTokenRepository
+FAKE_USERS: Callable[[FakeData], UserRepository] = FakeUserRepository
+FAKE_SESSIONS: Callable[[FakeData], SessionRepository] = FakeSessionRepository
+
+ARGON2: Callable[[], PasswordHasher] = Argon2PasswordHasher
+PLAIN_PASSWORDS: Callable[[], PasswordHasher] = PlainPasswordHasher
+SYSTEM_SECRETS: Callable[[], Secrets] = SystemSecrets
+COUNTING_SECRETS: Callable[[], Secrets] = CountingSecrets
 
 REPOSITORIES = sorted(
     name for name, value in vars(UnitOfWork).items() if isinstance(value, property)
@@ -77,7 +106,7 @@ def units_of_work(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[U
 def test_a_unit_of_work_offers_every_repository_of_the_port(
     units_of_work: UnitOfWorkFactory,
 ) -> None:
-    assert len(REPOSITORIES) == 8
+    assert len(REPOSITORIES) == 11
     with units_of_work(read_only=True) as uow:
         missing = [name for name in REPOSITORIES if not hasattr(uow, name)]
     assert missing == []

@@ -293,6 +293,47 @@ task_logs = Table(
     UniqueConstraint("task_id", "attempt", "identifier"),
 )
 
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # SHA-256 of the secret, hex: every authenticated request looks its token up by it.
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    # No foreign key: a deleted agent's revoked credential stays listed.
+    Column("agent_id", Uuid),
+    Column("created", UtcDateTime, nullable=False),
+    Column("expires", UtcDateTime),
+    Column("revoked", UtcDateTime),
+    Index("ix_tokens_agent_id", "agent_id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column(
+        "user_name",
+        String(64),
+        ForeignKey("users.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("expires", UtcDateTime, nullable=False),
+    Index("ix_sessions_user_name", "user_name"),
+    Index("ix_sessions_expires", "expires"),
+)
+
 # "The tasks of agent X that are neither done nor failed": the reconciler's and the heartbeat's
 # query. Partial, so it stays small however many finished tasks the farm keeps.
 # Literal values, not bound parameters: SQLite uses a partial index only when it can see that

@@ -13,6 +13,11 @@ from farm_adapters.sql.agents import SqlAgentRepository
 from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import READ_ONLY, SqliteWriterLock, sqlite_writer_lock
+from farm_adapters.sql.identities import (
+    SqlSessionRepository,
+    SqlTokenRepository,
+    SqlUserRepository,
+)
 from farm_adapters.sql.jobs import SqlJobRepository, SqlTaskLogRepository, SqlTaskRepository
 from farm_adapters.sql.scheduling import SqlSchedulingRepository
 from farm_domain.errors import Unavailable
@@ -90,6 +95,9 @@ class SqlUnitOfWork:
         self.logs = SqlTaskLogRepository(connection)
         self.blocks = SqlBlocklistRepository(connection)
         self.scheduling = SqlSchedulingRepository(connection)
+        self.tokens = SqlTokenRepository(connection)
+        self.users = SqlUserRepository(connection)
+        self.sessions = SqlSessionRepository(connection)
         return self
 
     def __exit__(

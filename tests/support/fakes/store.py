@@ -8,6 +8,7 @@ import uuid
 import attrs
 
 from farm_domain.agents import Agent
+from farm_domain.credentials import Session, Token, User
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.software import Software
 from farm_domain.work import Job, JobTypeVersion, Task, TaskLog
@@ -28,6 +29,12 @@ class FakeData:
     logs: dict[int, TaskLog] = attrs.Factory(dict)
     blocks: dict[tuple[int, uuid.UUID], JobAgentBlock] = attrs.Factory(dict)
     agent_tags: dict[uuid.UUID, set[str]] = attrs.Factory(dict)
+    tokens: dict[str, tuple[Token, str]] = attrs.Factory(dict)
+    """By name: the token and its secret's digest."""
+    users: dict[str, tuple[User, str]] = attrs.Factory(dict)
+    """By name: the user and their password's hash."""
+    sessions: dict[str, Session] = attrs.Factory(dict)
+    """By the secret's digest."""
 
 
 class FakeStore:
