@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
 
 from farm_adapters import schema_migrations
+from farm_adapters.clock import SystemClock
+from farm_adapters.passwords import SystemSecrets
 from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.tables import metadata
+from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from farm_domain.access import Identity, Role
+from farm_domain.identities import IdentityService
+from tests.support.databases import POSTGRES_URL, create_empty_postgres_database
+from tests.support.fakes.identities import PlainPasswordHasher
 
 
 def test_migrated_database_matches_the_tables(database_url: str) -> None:
@@ -28,5 +43,86 @@ def test_upgrading_twice_is_harmless(tmp_path) -> None:
         schema_migrations.upgrade(engine)
         schema_migrations.upgrade(engine)
         assert schema_migrations.current_revision(engine) == schema_migrations.head_revision()
+    finally:
+        engine.dispose()
+
+
+def _upgrade_to(engine: Engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(schema_migrations.__file__).with_name("alembic"))
+    )
+    config.set_main_option(
+        "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    )
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres])])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    if not POSTGRES_URL:
+        pytest.skip("FARM_TEST_POSTGRES_URL is not set (no PostgreSQL to test against)")
+    return create_empty_postgres_database()
+
+
+def test_0006_adds_credentials_to_a_farm_with_agents_and_jobs(empty_database_url: str) -> None:
+    engine = create_database_engine(empty_database_url)
+    try:
+        _upgrade_to(engine, "0005")
+        agent_id = uuid.uuid4()
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO agents (id, hostname, use_address, ram, free_ram, cpus, port,"
+                    " time_offset, ram_allocation, cpu_allocation, restart_requested, state,"
+                    " disabled) VALUES (:id, 'node1', 'remote', 4096, 2048, 8, 50000, 0, 0.8,"
+                    " 1.0, false, 'online', false)"
+                ),
+                {"id": agent_id.hex if engine.dialect.name == "sqlite" else agent_id},
+            )
+            connection.execute(text("INSERT INTO jobtypes (id, name) VALUES (1, 'render')"))
+            connection.execute(
+                text(
+                    "INSERT INTO jobtype_versions (id, jobtype_id, version, batch_contiguous)"
+                    " VALUES (1, 1, 1, true)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO jobs (id, title, jobtype_version_id, priority, requeue,"
+                    " time_submitted) VALUES (1, 'shot 1', 1, 50, 3, :now)"
+                ),
+                {"now": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+            connection.execute(
+                text("INSERT INTO agent_tags (agent_id, tag) SELECT id, 'gpu' FROM agents")
+            )
+
+        schema_migrations.upgrade(engine)
+
+        uow = SqlUnitOfWorkFactory(engine)
+        with uow() as u:
+            agent = u.agents.get(agent_id)
+            assert agent is not None and agent.hostname == "node1"
+            assert u.agents.tags(agent_id) == {"gpu"}
+            job = u.jobs.get(1)
+            assert job is not None and job.title == "shot 1"
+            assert u.tokens.query() == [] and u.users.query() == []
+        identities = IdentityService(uow, SystemClock(), SystemSecrets(), PlainPasswordHasher())
+        secret = identities.bootstrap_admin()
+        assert secret is not None
+        assert identities.authenticate(secret).role is Role.ADMIN
+        with uow() as u:
+            agent_secret = identities.issue_agent_credential(u, agent_id, SystemClock().now())
+            u.commit()
+        assert identities.authenticate(agent_secret).agent_id == agent_id
+        admin = Identity.local_operator("root")
+        identities.add_user(admin, "alice", Role.ARTIST, "correct horse")
+        _, session = identities.login("alice", "correct horse")
+        assert identities.session_identity(session)[0].name == "alice"
     finally:
         engine.dispose()
