@@ -8,11 +8,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from farm_adapters.composition import SchemaOutOfDate, build_runtime, check_schema, migrate
+from farm_adapters.composition import (
+    SchemaOutOfDate,
+    bootstrap_admin,
+    build_runtime,
+    check_schema,
+    migrate,
+)
 from farm_adapters.logs import configure_logging
 from farm_adapters.queue import run_consumer, start_embedded_consumer, start_watching
 from farm_adapters.settings import Settings, SettingsError, Whole
-from farm_cli import operators
+from farm_cli import credentials, operators
 from farm_domain.errors import DomainError, ValidationError
 
 log = logging.getLogger("farm.cli")
@@ -32,6 +38,7 @@ _STORAGE_FLAGS = (
 )
 _WORKER_FLAGS = (("--concurrency", "queue_workers", "CONCURRENCY"),)
 _FLAG_SETTINGS = tuple(name for _, name, _ in (*_SERVE_FLAGS, *_STORAGE_FLAGS, *_WORKER_FLAGS))
+_OPERATOR_COMMANDS = ("agents", "jobs", "software", *credentials.COMMANDS)
 
 
 def _add_setting_flags(
@@ -44,6 +51,8 @@ def _add_setting_flags(
             flag,
             dest=name,
             metavar=metavar,
+            # Not given: absent, so a flag given to a command survives its action's parser.
+            default=argparse.SUPPRESS,
             type=int if isinstance(setting.parse, Whole) else str,
             help=f"{setting.help} ({setting.env}; default {setting.default})",
         )
@@ -94,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("agent_args", nargs=argparse.REMAINDER)
 
     operators.add_parsers(commands)
+    credentials.add_parsers(commands, with_storage)
     for name in ("agents", "jobs", "software"):
         with_storage(commands.choices[name])
 
@@ -124,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"farm: {error}", file=sys.stderr)
         return 2
-    if args.command in ("agents", "jobs", "software"):
+    if args.command in _OPERATOR_COMMANDS:
         configure_logging("WARNING", "text")  # the command's output is what the operator reads
     else:
         configure_logging(settings.log_level, settings.log_format)
@@ -133,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, settings)
         if args.command == "worker":
             return _worker(settings)
-        if args.command in ("agents", "jobs", "software"):
+        if args.command in _OPERATOR_COMMANDS:
             return _operate(args, settings)
         migrate(settings)
         log.info("database upgraded", extra={"database": _safe_url(settings.database_url)})
@@ -156,6 +166,8 @@ def _operate(args: argparse.Namespace, settings: Settings) -> int:
         migrate(settings)
     runtime = build_runtime(settings)
     try:
+        if args.command in credentials.COMMANDS:
+            return credentials.run(runtime.farm, args)
         return operators.run(runtime.farm, args)
     except ValidationError as error:
         print(f"farm: {error.message}", file=sys.stderr)
@@ -189,6 +201,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         migrate(settings)
     else:
         check_schema(settings)
+    _bootstrap_admin(settings)
     # The WSGI workers are separate processes that read their settings from the environment.
     declared = Settings.declared()
     for name, value in _overrides(args).items():
@@ -230,6 +243,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         if runtime is not None:
             runtime.close()
     return 0
+
+
+def _bootstrap_admin(settings: Settings) -> None:
+    """On a farm nobody can administer yet, create an admin token and leave it where only the
+    account that runs the master can read it (the log says where, never what)."""
+    secret = bootstrap_admin(settings)
+    if secret is None:
+        return
+    path = credentials.write_admin_token(settings.data_dir, secret)
+    log.warning(
+        "this farm had no admin: created an admin token, readable only by this account",
+        extra={"path": str(path)},
+    )
 
 
 def _worker(settings: Settings) -> int:

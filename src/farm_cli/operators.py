@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from farm_cli import output
+from farm_cli import credentials, output
 from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.catalogue import VersionSpec
 from farm_domain.enums import AgentState, WorkState
@@ -75,6 +75,7 @@ def add_parsers(commands: Any) -> None:
     for action in ("disable", "enable", "delete"):
         each = agent_commands.add_parser(action, help=f"{action} agents")
         each.add_argument("agent_ids", nargs="+")
+    credentials.add_agent_parser(agent_commands)
 
     jobs = commands.add_parser("jobs", help="submit, list, show, pause, resume, requeue, delete")
     job_commands = jobs.add_subparsers(dest="action", required=True)
@@ -189,6 +190,8 @@ def _agents(farm: Farm, args: argparse.Namespace) -> int:
             ]
         )
         return 0
+    if args.action == "revoke-token":
+        return credentials.revoke_agent_token(farm, _agent_id(args.agent_id))
     ids = [_agent_id(text) for text in args.agent_ids]
     for done, agent_id in enumerate(ids, 1):
         if args.action == "delete":
