@@ -8,6 +8,7 @@ from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
+from farm_domain.ports import AgentKeys
 from farm_domain.registry import AgentRegistry
 
 
@@ -21,3 +22,5 @@ class Farm:
     jobs: JobService
     logs: TaskLogs
     updates: AgentUpdates
+    agent_keys: AgentKeys
+    """Each farm agent's signing key, handed to it in the answer to its announce."""
