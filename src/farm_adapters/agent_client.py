@@ -4,15 +4,18 @@ and what each status means in the domain's terms."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from farm_adapters.signing import signed_headers
 from farm_domain.answers import (
     Accepted,
     AssignAnswer,
@@ -27,6 +30,7 @@ from farm_domain.answers import (
     UpdateAnswer,
 )
 from farm_domain.networks import AgentNetworks
+from farm_domain.ports import AgentKeys
 from farm_domain.work import Job, Task
 
 log = logging.getLogger("farm.agent_client")
@@ -50,6 +54,9 @@ class HttpAgentClient:
     """Calls agents with PyFarm's User-Agent, a timeout, no redirects and no proxies from the
     environment; connection errors and timeouts are retried with exponential back-off.
 
+    Every call is signed with the agent's key (``farm_adapters.signing``), each attempt afresh:
+    a farm agent runs nothing it cannot verify; PyFarm agents ignore the headers.
+
     Only addresses inside the agent networks are called: a host name is resolved first, every
     address it resolves to must be inside them, and the call goes to the first of those
     addresses (with the name in the Host header). Connecting by the name would resolve it again,
@@ -59,14 +66,18 @@ class HttpAgentClient:
     def __init__(
         self,
         networks: AgentNetworks,
+        keys: AgentKeys,
         *,
         timeout: float,
         retries: int,
         retry_delay: float,
         sleep: Callable[[float], None] = time.sleep,
         resolver: Resolver = resolve,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._networks = networks
+        self._keys = keys
+        self._wall_clock = wall_clock
         self._resolve = resolver
         self._retries = retries
         self._retry_delay = retry_delay
@@ -110,17 +121,27 @@ class HttpAgentClient:
         named = host if parts.port is None else f"{host}:{parts.port}"
         return urlunsplit(parts._replace(netloc=netloc)), {"Host": named}
 
-    def _call(self, method: str, url: str, body: Any = None) -> _Reply | Unreachable:
+    def _call(
+        self, agent_id: uuid.UUID, method: str, url: str, body: Any = None
+    ) -> _Reply | Unreachable:
         """The agent's status and decoded body, or why there is none after the retries."""
         pinned = self._pinned(url)
         if isinstance(pinned, str):
             log.warning("agent call refused", extra={"url": url, "reason": pinned})
             return Unreachable(pinned)
         target, headers = pinned
+        content = b"" if body is None else json.dumps(body).encode()
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        key = self._keys.key_for(agent_id)
+        path = httpx.URL(target).raw_path.decode("ascii")
         error = ""
         for attempt in range(self._retries + 1):
+            signed = signed_headers(key, method, path, content, self._wall_clock())
             try:
-                response = self._http.request(method, target, json=body, headers=headers)
+                response = self._http.request(
+                    method, target, content=content, headers={**headers, **signed}
+                )
             except httpx.TransportError as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if attempt < self._retries:
@@ -133,8 +154,10 @@ class HttpAgentClient:
             return _Reply(response.status_code, answer)
         return Unreachable(error)
 
-    def assign(self, base_url: str, job: Job, tasks: Sequence[Task]) -> AssignAnswer:
-        reply = self._call("POST", f"{base_url}/assign", assign_body(job, tasks))
+    def assign(
+        self, agent_id: uuid.UUID, base_url: str, job: Job, tasks: Sequence[Task]
+    ) -> AssignAnswer:
+        reply = self._call(agent_id, "POST", f"{base_url}/assign", assign_body(job, tasks))
         if isinstance(reply, Unreachable):
             return reply
         if _succeeded(reply):
@@ -143,8 +166,8 @@ class HttpAgentClient:
             return Conflict(_rejected_task_ids(reply.body), _said(reply.body))
         return _declined(reply)
 
-    def tasks(self, base_url: str) -> PollAnswer:
-        reply = self._call("GET", f"{base_url}/tasks/")
+    def tasks(self, agent_id: uuid.UUID, base_url: str) -> PollAnswer:
+        reply = self._call(agent_id, "GET", f"{base_url}/tasks/")
         if isinstance(reply, Unreachable):
             return reply
         if reply.status == 200 and isinstance(reply.body, list):
@@ -159,16 +182,16 @@ class HttpAgentClient:
             return Unreachable("answered 200 without a list of tasks")
         return _declined(reply)
 
-    def stop_task(self, base_url: str, task_id: int) -> StopAnswer:
-        reply = self._call("DELETE", f"{base_url}/tasks/{task_id}")
+    def stop_task(self, agent_id: uuid.UUID, base_url: str, task_id: int) -> StopAnswer:
+        reply = self._call(agent_id, "DELETE", f"{base_url}/tasks/{task_id}")
         if isinstance(reply, Unreachable):
             return reply
         if reply.status == 204:
             return NotRunning()
         return Accepted() if _succeeded(reply) else _declined(reply)
 
-    def update(self, base_url: str, version: str) -> UpdateAnswer:
-        reply = self._call("POST", f"{base_url}/update", {"version": version})
+    def update(self, agent_id: uuid.UUID, base_url: str, version: str) -> UpdateAnswer:
+        reply = self._call(agent_id, "POST", f"{base_url}/update", {"version": version})
         if isinstance(reply, Unreachable):
             return reply
         return Accepted() if _succeeded(reply) else _declined(reply)

@@ -15,6 +15,7 @@ from farm_adapters.files import FilesystemStore
 from farm_adapters.passwords import Argon2PasswordHasher, SystemSecrets
 from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
 from farm_adapters.settings import Settings
+from farm_adapters.signing import AgentSigningKeys
 from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.assignments import AssignmentReconciler
@@ -92,8 +93,10 @@ def build_runtime(
         watch_every_seconds=settings.watch_interval_seconds,
     )
     queue = queue or HueyTaskQueue(jobs)
+    keys = AgentSigningKeys.of(settings.secret_key, settings.data_dir)
     client = client or HttpAgentClient(
         networks,
+        keys,
         timeout=settings.agent_request_timeout,
         retries=settings.agent_retries,
         retry_delay=settings.agent_retry_delay,
@@ -127,6 +130,7 @@ def build_runtime(
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes),
         updates=AgentUpdates(files, settings.max_update_bytes),
         identities=identity_service(uow, clock),
+        agent_keys=keys,
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs)
 

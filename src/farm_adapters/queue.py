@@ -36,7 +36,9 @@ class DispatchService(Protocol):
 
     def update_agent(self, agent_id: uuid.UUID) -> object: ...
 
-    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> object: ...
+    def stop_tasks(
+        self, agent_id: uuid.UUID, host: str, port: int, task_ids: Sequence[int]
+    ) -> object: ...
 
     def watch_agents(self) -> object: ...
 
@@ -77,7 +79,7 @@ class QueueJobs:
     assign_tasks_to_agent: QueueJob[[str]]
     send_tasks_to_agent: QueueJob[[str]]
     update_agent: QueueJob[[str]]
-    stop_tasks: QueueJob[[str, int, list[int]]]
+    stop_tasks: QueueJob[[str, str, int, list[int]]]
     watch_agents_tick: QueueJob[[]]
 
 
@@ -118,8 +120,8 @@ def register_jobs(
         dispatcher().update_agent(uuid.UUID(agent_id))
 
     @_registered(huey.task(name="farm.stop_tasks"))
-    def stop_tasks(host: str, port: int, task_ids: list[int]) -> None:
-        dispatcher().stop_tasks(host, port, task_ids)
+    def stop_tasks(agent_id: str, host: str, port: int, task_ids: list[int]) -> None:
+        dispatcher().stop_tasks(uuid.UUID(agent_id), host, port, task_ids)
 
     # The liveness sweep runs every `watch_every_seconds`: each run schedules the next. Huey's
     # periodic tasks tick only once a minute, so the minutely task merely restarts the chain if
@@ -215,8 +217,10 @@ class HueyTaskQueue:
     def update_agent(self, agent_id: uuid.UUID) -> None:
         self._enqueue(self._jobs.update_agent, str(agent_id))
 
-    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
-        self._enqueue(self._jobs.stop_tasks, host, port, list(task_ids))
+    def stop_tasks(
+        self, agent_id: uuid.UUID, host: str, port: int, task_ids: Sequence[int]
+    ) -> None:
+        self._enqueue(self._jobs.stop_tasks, str(agent_id), host, port, list(task_ids))
 
 
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey ships no stubs: Consumer is Any

@@ -136,6 +136,22 @@ class Text:
 
 
 @attrs.frozen
+class SecretText:
+    """A secret of at least ``minimum`` characters; messages never repeat it."""
+
+    minimum: int
+
+    def __call__(self, key: str, text: str) -> str:
+        secret = text.strip()
+        if len(secret) < self.minimum:
+            raise Invalid(
+                f"{key}: must be at least {self.minimum} characters (it has {len(secret)}); "
+                f"`python3 -c 'import secrets; print(secrets.token_hex(32))'` makes one"
+            )
+        return secret
+
+
+@attrs.frozen
 class Directory:
     def __call__(self, key: str, text: str) -> Path:
         return Path(text).expanduser()
@@ -191,11 +207,12 @@ def setting(
     *,
     shown: str | None = None,
     blank_is_default: bool = True,
+    secret: bool = False,
 ) -> T:
     """A ``Settings`` field read from ``env``; ``shown`` is needed when ``default`` is a factory
-    or is not how people write it."""
+    or is not how people write it; a ``secret`` is left out of the settings' repr."""
     declaration = Declaration(env, parse, help, _shown(default, shown), blank_is_default)
-    return attrs.field(default=default, metadata={_DECLARATION: declaration})
+    return attrs.field(default=default, repr=not secret, metadata={_DECLARATION: declaration})
 
 
 def _shown(default: object, shown: str | None) -> str:
@@ -297,6 +314,15 @@ class Settings:
         "CIDRs the master may call agents in",
         shown="loopback and private ranges",
         blank_is_default=False,
+    )
+    secret_key: str | None = setting(
+        "FARM_SECRET_KEY",
+        SecretText(32),
+        None,
+        "the master's secret (32 characters or more), from which each farm agent's signing key "
+        "is derived; every process of one master needs the same",
+        shown="<data dir>/secret-key",
+        secret=True,
     )
     log_level: str = setting(
         "FARM_LOG_LEVEL",

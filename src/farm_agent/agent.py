@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 
 from farm_agent import VERSION, system
+from farm_agent.credentials import Credentials, CredentialStore, parsed
 from farm_agent.master import Master
 from farm_agent.outbox import Outbox
 from farm_agent.runner import Assignment, Runner, TaskRun
 from farm_agent.server import AgentServer
+from farm_agent.signing import SeenNonces, Verifier
 
 log = logging.getLogger("farm_agent")
 
@@ -38,6 +41,12 @@ class AgentConfig:
     retry_base: float = 1.0
     retry_spread: float = 5.0
     farm_name: str | None = None
+    join_token: str | None = None
+    """Enrolls the agent: its first announce carries it, the answer the agent's own credential."""
+
+
+class ShutOut(Exception):
+    """The master refused this agent (a revoked credential, a bad join token, a wrong farm)."""
 
 
 def agent_id(data_dir: Path) -> uuid.UUID:
@@ -59,6 +68,9 @@ class Agent:
         self.master = Master(
             config.master, retry_base=config.retry_base, retry_spread=config.retry_spread
         )
+        self.credentials = CredentialStore(config.data_dir / "credentials.json")
+        self._credentials = self.credentials.load()
+        self.master.bearer = self._credentials.credential or config.join_token
         self.outbox = Outbox(config.data_dir / "outbox.db")
         self.runner = Runner(
             config.data_dir / "logs",
@@ -67,7 +79,8 @@ class Agent:
             self._upload_log,
             self._changed,
         )
-        self.server = AgentServer((config.host, config.port), self)
+        verifier = Verifier(lambda: self._credentials.signing_key, time.time, SeenNonces())
+        self.server = AgentServer((config.host, config.port), self, verifier)
         self.port = self.server.server_address[1]
         self.started = time.monotonic()
         self.shutting_down = threading.Event()
@@ -75,6 +88,7 @@ class Agent:
         self._stop = threading.Event()
         self._beat_now = threading.Event()
         self._assign_lock = threading.Lock()
+        self._exit_code = 0
 
     # -- the master's calls ------------------------------------------------------------------
 
@@ -180,10 +194,43 @@ class Agent:
         response = self.master.request("POST", "/agents/", json=body)
         if response is None or response.status_code >= 500:
             return False
+        if response.status_code == 401:
+            if self._credentials.credential is not None:
+                raise ShutOut(
+                    "the master no longer accepts this agent's credential (revoked, or the agent "
+                    f"was deleted); remove {self.credentials.path} and enroll it again with "
+                    "--join-token"
+                )
+            raise ShutOut(
+                "the master refused the join token"
+                if self.config.join_token
+                else "the master wants a credential: start the agent with --join-token"
+            )
         if response.status_code >= 400:
-            raise SystemExit(f"farm agent: the master refused this agent: {response.text}")
+            raise ShutOut(f"the master refused this agent: {response.text[:500]}")
+        self._enrolled(response)
         log.info("announced", extra={"agent_id": str(self.id), "status": response.status_code})
         return True
+
+    def _enrolled(self, response: httpx.Response) -> None:
+        """Keep the credential and signing key the master's answer carries, if new."""
+        try:
+            given = parsed(response.json())
+        except ValueError:
+            return
+        kept = self._credentials
+        updated = Credentials(
+            given.credential or kept.credential, given.signing_key or kept.signing_key
+        )
+        if updated == kept:
+            return
+        self.credentials.save(updated)
+        self._credentials = updated
+        self.master.bearer = updated.credential or self.config.join_token
+        log.info(
+            "enrolled" if given.credential else "signing key stored",
+            extra={"agent_id": str(self.id), "file": str(self.credentials.path)},
+        )
 
     def heartbeat(self) -> bool:
         body = {
@@ -194,6 +241,11 @@ class Agent:
         response = self.master.request("POST", f"/agents/{self.id}", json=body)
         if response is None or response.status_code >= 500:
             return False
+        if response.status_code == 401:
+            raise ShutOut(
+                "the master no longer accepts this agent's credential (revoked?); remove "
+                f"{self.credentials.path} and enroll it again with --join-token"
+            )
         if response.status_code == 404:
             return self.announce()
         return True
@@ -254,7 +306,18 @@ class Agent:
             self._beat_now.clear()
             if self._stop.is_set():
                 break
-            failures = 0 if self.heartbeat() else failures + 1
+            try:
+                failures = 0 if self.heartbeat() else failures + 1
+            except ShutOut as refused:
+                self._shut_out(refused)
+                break
+
+    def _shut_out(self, refused: ShutOut) -> None:
+        log.error(
+            "shut out by the master", extra={"agent_id": str(self.id), "reason": str(refused)}
+        )
+        self._exit_code = 3
+        self.request_shutdown()
 
     def run(self) -> int:
         """Serve, announce, heartbeat, until SIGTERM/SIGINT (``request_shutdown``)."""
@@ -266,9 +329,13 @@ class Agent:
             args=(self.master.send, self._stop, self.master.backoff),
         ).start()
         failures = 0
-        while not self._stop.is_set() and not self.announce():
-            failures += 1
-            self._stop.wait(self.master.backoff(failures))
+        try:
+            while not self._stop.is_set() and not self.announce():
+                failures += 1
+                self._stop.wait(self.master.backoff(failures))
+        except ShutOut as refused:
+            self._shut_out(refused)
+            return self._shut_down()
         heartbeats = threading.Thread(target=self._heartbeats, daemon=True, name="heartbeat")
         heartbeats.start()
         log.info(
@@ -289,20 +356,21 @@ class Agent:
         deadline = time.monotonic() + 600
         while self.runner.running_task_ids() and time.monotonic() < deadline:
             time.sleep(0.1)  # waiting for running tasks to finish or be killed
-        flush = threading.Event()
-        drainer = threading.Thread(
-            target=self.outbox.drain, daemon=True, args=(self.master.send, flush, lambda n: 0.2)
-        )
-        drainer.start()
-        deadline = time.monotonic() + 15
-        while len(self.outbox) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        flush.set()
-        self.master.request(
-            "POST",
-            f"/agents/{self.id}",
-            json={"state": "offline", "current_assignments": {}, "free_ram": system.free_ram()},
-        )
+        if not self._exit_code:  # a shut-out agent has no one to report to
+            flush = threading.Event()
+            drainer = threading.Thread(
+                target=self.outbox.drain, daemon=True, args=(self.master.send, flush, lambda n: 0.2)
+            )
+            drainer.start()
+            deadline = time.monotonic() + 15
+            while len(self.outbox) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            flush.set()
+            self.master.request(
+                "POST",
+                f"/agents/{self.id}",
+                json={"state": "offline", "current_assignments": {}, "free_ram": system.free_ram()},
+            )
         self.server.shutdown()
         self.master.close()
         log.info(
@@ -310,7 +378,7 @@ class Agent:
         )
         if self.restart:
             os.execv(sys.executable, [sys.executable, "-m", "farm_agent", *sys.argv[1:]])
-        return 0
+        return self._exit_code
 
 
 def _check_assignment(body: Any) -> str | None:

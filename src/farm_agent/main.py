@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from farm_agent import system
 from farm_agent.agent import Agent, AgentConfig
+from farm_agent.credentials import CredentialsError
 
 
 class _JsonLines(logging.Formatter):
@@ -72,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         help="base of the back-off before retrying the master (seconds)",
     )
     parser.add_argument("--farm-name", default=None)
+    parser.add_argument(
+        "--join-token",
+        default=os.environ.get("FARM_AGENT_JOIN_TOKEN") or None,
+        help="enrolls the agent with the master (also FARM_AGENT_JOIN_TOKEN); the credential "
+        "the master answers with is kept in the data directory and used from then on",
+    )
     return parser
 
 
@@ -107,9 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry_base=args.retry_delay,
         retry_spread=args.retry_delay * 5,
         farm_name=args.farm_name,
+        join_token=args.join_token,
     )
     try:
         agent = Agent(config)
+    except CredentialsError as error:
+        print(f"farm agent: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"farm agent: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2

@@ -26,6 +26,8 @@ class Master:
         self, url: str, *, timeout: float = 10.0, retry_base: float = 1.0, retry_spread: float = 5.0
     ) -> None:
         self.api = url.rstrip("/") + "/api/v1"
+        self.bearer: str | None = None
+        """The token every request carries: the join token until the agent has its own."""
         self._retry_base = retry_base
         self._retry_spread = retry_spread
         self._http = httpx.Client(
@@ -41,8 +43,11 @@ class Master:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
         """One attempt; None when the master did not answer."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.bearer is not None:
+            headers["Authorization"] = f"Bearer {self.bearer}"
         try:
-            return self._http.request(method, self.api + path, **kwargs)
+            return self._http.request(method, self.api + path, headers=headers, **kwargs)
         except httpx.TransportError as error:
             log.warning("master unreachable", extra={"path": path, "error": str(error)})
             return None
@@ -65,7 +70,9 @@ class Master:
         response = self.request(
             message["method"], message["path"], content=content, headers=headers
         )
-        if response is None or response.status_code >= 500:
+        # A 401 is about this agent's credential, not the report: keep it for when the master
+        # takes the credential again (a revoked agent stops on its next heartbeat).
+        if response is None or response.status_code >= 500 or response.status_code == 401:
             return False
         if response.status_code >= 400:
             log.warning(

@@ -9,6 +9,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from farm_agent.signing import Verifier
+
 log = logging.getLogger("farm_agent.server")
 
 _TASK = re.compile(r"^/api/v1/tasks/(\d+)/?$")
@@ -36,11 +38,19 @@ class MasterCalls(Protocol):
 
 
 class AgentServer(ThreadingHTTPServer):
+    """Answers the master's calls; every one but ``GET /status`` must carry the master's
+    signature (``verifier``), else 401 and nothing runs."""
+
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], agent: MasterCalls) -> None:
+    def __init__(self, address: tuple[str, int], agent: MasterCalls, verifier: Verifier) -> None:
         self.agent = agent
+        self.verifier = verifier
         super().__init__(address, _Handler)
+
+
+MAX_BODY = 16 * 1024 * 1024
+"""The largest body the master sends (an assignment with its job's data and environment)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -59,40 +69,77 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            return json.loads(raw or b"null")
-        except ValueError:
-            return _INVALID
+    def _raw_body(self) -> bytes | None:
+        """The body, or None (answered already) when its length is missing sense or too big."""
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isdigit():
+            self.close_connection = True
+            self._send(400, {"error": "bad Content-Length"})
+            return None
+        length = int(text)
+        if length > MAX_BODY:
+            self.close_connection = True
+            self._send(413, {"error": f"bodies are limited to {MAX_BODY} bytes"})
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _from_master(self, raw: bytes) -> bool:
+        """Whether the call carries the master's signature; answers 401 when it does not."""
+        refusal = self.server.verifier.refusal(self.command, self.path, self.headers, raw)
+        if refusal is None:
+            return True
+        log.warning(
+            "call refused",
+            extra={
+                "method": self.command,
+                "path": self.path[:200],
+                "peer": self.client_address[0],
+                "reason": refusal,
+            },
+        )
+        self._send(401, {"error": refusal})
+        return False
 
     def do_GET(self) -> None:
         agent = self.server.agent
+        path = self.path.rstrip("/")
+        if path == "/api/v1/status":
+            if agent.shutting_down.is_set():
+                self._send(503, {"error": "this agent is shutting down"})
+            else:
+                self._send(200, agent.status())
+            return
+        if path != "/api/v1/tasks":
+            self._send(404, {"error": f"no such resource {self.path}"})
+            return
+        raw = self._raw_body()
+        if raw is None or not self._from_master(raw):
+            return
         if agent.shutting_down.is_set():
             self._send(503, {"error": "this agent is shutting down"})
-        elif self.path.rstrip("/") == "/api/v1/tasks":
-            self._send(200, agent.running_tasks())
-        elif self.path.rstrip("/") == "/api/v1/status":
-            self._send(200, agent.status())
         else:
-            self._send(404, {"error": f"no such resource {self.path}"})
+            self._send(200, agent.running_tasks())
 
     def do_POST(self) -> None:
         agent = self.server.agent
-        body = self._body()
-        if body is _INVALID:
+        path = self.path.rstrip("/")
+        if path not in ("/api/v1/assign", "/api/v1/update", "/api/v1/restart"):
+            self._send(404, {"error": f"no such resource {self.path}"})
+            return
+        raw = self._raw_body()
+        if raw is None or not self._from_master(raw):
+            return
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
             self._send(400, {"error": "the body is not JSON"})
             return
-        path = self.path.rstrip("/")
         if path == "/api/v1/assign":
             status, answer = agent.assign(body)
         elif path == "/api/v1/update":
             status, answer = agent.update(body)
-        elif path == "/api/v1/restart":
-            status, answer = agent.request_restart()
         else:
-            status, answer = 404, {"error": f"no such resource {self.path}"}
+            status, answer = agent.request_restart()
         self._send(status, answer)
 
     def do_DELETE(self) -> None:
@@ -100,8 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             self._send(404, {"error": f"no such resource {self.path}"})
             return
+        raw = self._raw_body()
+        if raw is None or not self._from_master(raw):
+            return
         known = self.server.agent.stop_task(int(match.group(1)))
         self._send(202 if known else 204, {"stopping": True} if known else None)
-
-
-_INVALID = object()

@@ -318,7 +318,7 @@ class Dispatcher:
             return
         url = self._url(agent)
         for job, batch in batches:
-            answer = self._client.assign(url, job, batch)
+            answer = self._client.assign(agent.id, url, job, batch)
             if not self._after_assign(agent, job.id, batch, answer):
                 break
 
@@ -456,24 +456,33 @@ class Dispatcher:
         if refusal is not None:
             log.warning("agent not updated", extra={"agent_id": str(agent_id), "reason": refusal})
             return
-        answer = self._client.update(self._url(agent), agent.upgrade_to)
+        answer = self._client.update(agent_id, self._url(agent), agent.upgrade_to)
         log.info(
             "agent asked to update",
             extra={"agent_id": str(agent_id), "version": agent.upgrade_to, "status": answer.name},
         )
 
-    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
-        """Ask the agent at host:port to stop these tasks (it may be gone: nothing to undo)."""
+    def stop_tasks(
+        self, agent_id: uuid.UUID, host: str, port: int, task_ids: Sequence[int]
+    ) -> None:
+        """Ask the agent ``agent_id`` at host:port to stop these tasks (it may be gone: nothing
+        to undo)."""
         refusal = self._networks.refusal_for_host(host)
         if refusal is not None:
             log.warning("tasks not stopped", extra={"host": host, "reason": refusal})
             return
         url = base_url(host, port)
         for task_id in task_ids:
-            answer = self._client.stop_task(url, task_id)
+            answer = self._client.stop_task(agent_id, url, task_id)
             log.info(
                 "agent asked to stop a task",
-                extra={"host": host, "port": port, "task_id": task_id, "status": answer.name},
+                extra={
+                    "agent_id": str(agent_id),
+                    "host": host,
+                    "port": port,
+                    "task_id": task_id,
+                    "status": answer.name,
+                },
             )
 
     # -- liveness --------------------------------------------------------------------------
@@ -533,7 +542,7 @@ class Dispatcher:
             agent = uow.agents.get(agent_id)
         if agent is None or self._networks.refusal(agent) is not None:
             return False
-        answer = self._client.tasks(self._url(agent))
+        answer = self._client.tasks(agent_id, self._url(agent))
         if not isinstance(answer, Running):
             if agent.state is not AgentState.OFFLINE:
                 self._go_offline(agent_id, f"poll failed: {describe(answer)}", None)

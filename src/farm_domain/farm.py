@@ -9,6 +9,7 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
+from farm_domain.ports import AgentKeys
 from farm_domain.registry import AgentRegistry
 
 
@@ -23,3 +24,5 @@ class Farm:
     logs: TaskLogs
     updates: AgentUpdates
     identities: IdentityService
+    agent_keys: AgentKeys
+    """Each farm agent's signing key, handed to it in the answer to its announce."""

@@ -316,7 +316,7 @@ class JobService:
 
     def delete(self, job_id: int) -> bool:
         """Delete the job and its tasks; agents running them are asked to stop."""
-        stops: dict[tuple[str, int], list[int]] = {}
+        stops: dict[tuple[uuid.UUID, str, int], list[int]] = {}
         with self._uow() as uow:
             job = uow.jobs.get(job_id, for_update=True)
             if job is None:
@@ -327,12 +327,12 @@ class JobService:
                 agent = uow.agents.get(task.agent_id)
                 address = None if agent is None else agent_address(agent)
                 if agent is not None and address is not None:
-                    stops.setdefault((address, agent.port), []).append(task.id)
+                    stops.setdefault((agent.id, address, agent.port), []).append(task.id)
             uow.jobs.delete(job_id)
             uow.commit()
         log.info("job deleted", extra={"job_id": job_id, "title": job.title})
-        for (host, port), task_ids in stops.items():
-            self._queue.stop_tasks(host, port, task_ids)
+        for (agent_id, host, port), task_ids in stops.items():
+            self._queue.stop_tasks(agent_id, host, port, task_ids)
         if stops:
             self._queue.assign_tasks()
         return True

@@ -370,24 +370,38 @@ class TaskQueue(Protocol):
 
     def update_agent(self, agent_id: uuid.UUID) -> None: ...
 
-    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
-        """Ask the agent at host:port to stop these tasks (used once the agent row is gone)."""
+    def stop_tasks(
+        self, agent_id: uuid.UUID, host: str, port: int, task_ids: Sequence[int]
+    ) -> None:
+        """Ask the agent at host:port to stop these tasks (used once the agent row is gone; its
+        id signs the call)."""
 
 
 class AgentClient(Protocol):
     """Calls to render nodes (agent-protocol.md), answered in the domain's terms: the adapter
-    owns the wire format. ``base_url`` is ``http://host:port/api/v1``."""
+    owns the wire format and signs each call for the agent ``agent_id``. ``base_url`` is
+    ``http://host:port/api/v1``."""
 
-    def assign(self, base_url: str, job: Job, tasks: Sequence[Task]) -> AssignAnswer:
+    def assign(
+        self, agent_id: uuid.UUID, base_url: str, job: Job, tasks: Sequence[Task]
+    ) -> AssignAnswer:
         """Hand the agent a batch of one job's tasks."""
 
-    def tasks(self, base_url: str) -> PollAnswer:
+    def tasks(self, agent_id: uuid.UUID, base_url: str) -> PollAnswer:
         """Ask the agent which tasks it runs."""
 
-    def stop_task(self, base_url: str, task_id: int) -> StopAnswer: ...
+    def stop_task(self, agent_id: uuid.UUID, base_url: str, task_id: int) -> StopAnswer: ...
 
-    def update(self, base_url: str, version: str) -> UpdateAnswer:
+    def update(self, agent_id: uuid.UUID, base_url: str, version: str) -> UpdateAnswer:
         """Ask the agent to update itself to ``version``."""
+
+
+class AgentKeys(Protocol):
+    """The key each farm agent verifies the master's calls with (handed to it when it
+    announces itself; derived from the master's secret, so nothing is stored)."""
+
+    def key_for(self, agent_id: uuid.UUID) -> str:
+        """The agent's signing key, as hex."""
 
 
 class Clock(Protocol):

@@ -47,7 +47,7 @@ class _AfterCommit:
     assign_all: bool = False
     send_to_agent: uuid.UUID | None = None
     update_agent: uuid.UUID | None = None
-    stops: list[tuple[str, int, list[int]]] = attrs.Factory(list)
+    stops: list[tuple[uuid.UUID, str, int, list[int]]] = attrs.Factory(list)
     busy: bool = False
     """The agent reported tasks it still runs: it gets no new work (no need to ask)."""
 
@@ -194,7 +194,7 @@ class AgentRegistry:
         if released:
             after.assign_all = True
             if address is not None:
-                after.stops.append((address, agent.port, [task.id for task in released]))
+                after.stops.append((agent.id, address, agent.port, [t.id for t in released]))
         self._enqueue(after)
         return True
 
@@ -266,7 +266,7 @@ class AgentRegistry:
             },
         )
         if previous is not None and (address := agent_address(previous)) is not None:
-            after.stops.append((address, previous.port, [task_id]))
+            after.stops.append((previous.id, address, previous.port, [task_id]))
         self._enqueue(after)
         return assigned
 
@@ -383,8 +383,8 @@ class AgentRegistry:
             self._queue.update_agent(after.update_agent)
         if after.send_to_agent is not None:
             self._queue.send_tasks_to_agent(after.send_to_agent)
-        for host, port, task_ids in after.stops:
-            self._queue.stop_tasks(host, port, task_ids)
+        for agent_id, host, port, task_ids in after.stops:
+            self._queue.stop_tasks(agent_id, host, port, task_ids)
         if after.assign_all:
             self._queue.assign_tasks()
         elif after.assign_to_agent is not None:

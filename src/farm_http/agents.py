@@ -6,6 +6,7 @@ import uuid
 
 import falcon
 
+from farm_domain.ports import AgentKeys
 from farm_domain.registry import AgentRegistry
 from farm_http.conversion import body_object
 from farm_http.peers import PeerResolver
@@ -27,9 +28,10 @@ class AgentSchemaResource:
 
 
 class AgentCollectionResource:
-    def __init__(self, agents: AgentRegistry, peers: PeerResolver) -> None:
+    def __init__(self, agents: AgentRegistry, peers: PeerResolver, keys: AgentKeys) -> None:
         self._agents = agents
         self._peers = peers
+        self._keys = keys
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = agent_query(req.params)
@@ -40,6 +42,7 @@ class AgentCollectionResource:
         agent, created = self._agents.announce(changes, self._peers.client_address(req))
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.media = agent_json(agent, self._agents.call_refusal(agent))
+        resp.media["signing_key"] = self._keys.key_for(agent.id)  # for the announcer only
 
 
 class AgentResource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -13,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from farm_adapters.signing import signed_headers
 from farm_agent.agent import Agent, AgentConfig, agent_id
+from farm_agent.credentials import Credentials, CredentialStore
 from farm_agent.outbox import Outbox
 from farm_agent.runner import Assignment, Runner, TaskRun, command_for
 
@@ -39,6 +42,9 @@ def assign_body(
         "jobtype": {"name": "command", "version": 1},
         "tasks": [{"id": task_id, "frame": float(task_id), "attempt": 1} for task_id in task_ids],
     }
+
+
+KEY = "5" * 64
 
 
 @pytest.fixture
@@ -220,18 +226,28 @@ def test_the_outbox_keeps_order_across_restarts(tmp_path: Path) -> None:
     assert sent == ["/a", "/b"] and len(reopened) == 0
 
 
-def test_the_agent_http_api(agent: Agent) -> None:
+def test_the_agent_http_api(tmp_path: Path) -> None:
+    CredentialStore(tmp_path / "credentials.json").save(Credentials(signing_key=KEY))
+    agent = Agent(
+        AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=4, ram=4096)
+    )
     threading.Thread(target=agent.server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{agent.port}/api/v1"
-        assert httpx.get(f"{base}/tasks/").json() == []
-        assert httpx.delete(f"{base}/tasks/5").status_code == 204
-        assert httpx.post(f"{base}/assign", content=b"{nope").status_code == 400
-        accepted = httpx.post(f"{base}/assign", json=assign_body(9))
+
+        def call(method: str, path: str, body: bytes = b"") -> httpx.Response:
+            headers = signed_headers(KEY, method, f"/api/v1{path}", body, time.time())
+            return httpx.request(method, base + path, content=body, headers=headers)
+
+        assert call("GET", "/tasks/").json() == []
+        assert call("DELETE", "/tasks/5").status_code == 204
+        assert call("POST", "/assign", b"{nope").status_code == 400
+        accepted = call("POST", "/assign", json.dumps(assign_body(9)).encode())
         assert accepted.status_code == 202
         status = httpx.get(f"{base}/status").json()
         assert status["id"] == str(agent.id)
-        assert httpx.post(f"{base}/update", json={}).status_code == 400
+        assert call("POST", "/update", b"{}").status_code == 400
         assert httpx.get(f"{base}/nothing").status_code == 404
     finally:
         agent.server.shutdown()
+        agent.server.server_close()

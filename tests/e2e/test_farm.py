@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -229,3 +230,27 @@ def test_sigterm_hands_running_work_back_and_reports_offline(
     )
     assert all(t["failures"] == 0 for t in tasks)
     assert "agent stopped" in agent.output()
+
+
+def test_an_agent_runs_only_what_its_master_signed(start_farm: Callable[..., Farm]) -> None:
+    farm = start_farm()
+    farm.start_agent("render01")
+    farm.wait(lambda: len(farm.api.get("/agents/").json()) == 1, "the agent to announce")
+    stored = farm.tmp_path / "render01" / "credentials.json"
+    farm.wait(stored.exists, "the agent to keep its signing key")
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    port = farm.api.get(f"/agents/{farm.agent_id('render01')}").json()["port"]
+    marker = farm.tmp_path / "forged"
+    forged = {
+        "job": {
+            "id": 1,
+            "data": {"command": [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]},
+        },
+        "jobtype": {"name": "command", "version": 1},
+        "tasks": [{"id": 1, "frame": 1.0, "attempt": 1}],
+    }
+    answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/assign", json=forged)
+    assert answer.status_code == 401 and "unsigned" in answer.json()["error"]
+    job_id = farm.submit(2, 0.1)  # the master's own calls still go through
+    farm.wait(lambda: farm.job(job_id)["state"] == "done", "the job to finish")
+    assert not marker.exists()

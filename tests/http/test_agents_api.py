@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -134,6 +135,18 @@ def test_announce_errors(farm: Harness, body, message) -> None:
     assert farm.client.simulate_get("/api/v1/agents/").json == []
 
 
+def test_only_the_announce_answer_carries_the_agents_signing_key(farm: Harness) -> None:
+    agent_id, other = uuid.uuid4(), uuid.uuid4()
+    key = farm.announce(agent_id).json["signing_key"]
+    assert re.fullmatch("[0-9a-f]{64}", key)
+    assert farm.announce(agent_id).json["signing_key"] == key  # derived, so stable
+    assert farm.announce(other).json["signing_key"] != key
+    assert "signing_key" not in farm.client.simulate_get(f"/api/v1/agents/{agent_id}").json
+    listed = farm.client.simulate_get("/api/v1/agents/").text
+    updated = farm.client.simulate_post(f"/api/v1/agents/{agent_id}", json={"free_ram": 1}).text
+    assert key not in listed and key not in updated
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -177,6 +190,7 @@ def test_announce_errors(farm: Harness, body, message) -> None:
 def test_bad_fields_are_400s_that_change_nothing(farm: Harness, field, value, message) -> None:
     agent_id = uuid.uuid4()
     before = farm.announce(agent_id).json
+    del before["signing_key"]  # only the announce answer carries it
     result = farm.announce(agent_id, **{field: value})
     assert result.status_code == 400, result.json
     assert message in error_of(result)
@@ -480,7 +494,7 @@ def test_delete_is_204_either_way_and_releases_tasks(farm: Harness) -> None:
     assert farm.client.simulate_delete(f"/api/v1/agents/{agent_id}").status_code == 204
     assert farm.client.simulate_get(f"/api/v1/agents/{agent_id}").status_code == 404
     assert farm.get_task(task.id).agent_id is None
-    assert ("stop_tasks", ("127.0.0.1", 50000, (task.id,))) in farm.queue.calls
+    assert ("stop_tasks", (agent_id, "127.0.0.1", 50000, (task.id,))) in farm.queue.calls
     # The GPU catalogue stays for the next agent that has one.
     again = farm.announce(gpus=["GTX"])
     assert again.json["gpus"] == ["GTX"]
@@ -515,7 +529,7 @@ def test_assigning_a_task_by_hand(farm: Harness) -> None:
     assert result.status_code == 200
     assert result.json["agent_id"] == str(second)
     assert (result.json["attempts"], result.json["sent_to_agent"]) == (2, False)
-    assert ("stop_tasks", ("127.0.0.2", 50000, (task.id,))) in farm.queue.calls
+    assert ("stop_tasks", (first, "127.0.0.2", 50000, (task.id,))) in farm.queue.calls
     assert ("send_tasks_to_agent", (second,)) in farm.queue.calls
 
 

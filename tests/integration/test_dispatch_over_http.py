@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import socket
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from farm_adapters.agent_client import HttpAgentClient, resolve
 from farm_adapters.composition import Runtime, build_runtime
 from farm_adapters.settings import Settings
+from farm_adapters.signing import AgentSigningKeys
+from farm_agent.agent import Agent, AgentConfig
+from farm_agent.agent import agent_id as stored_agent_id
+from farm_agent.credentials import Credentials, CredentialStore
 from farm_domain.agents import AgentChanges
 from farm_domain.answers import (
     Accepted,
@@ -34,6 +41,8 @@ from tests.support.fakes.collaborators import FixedClock
 
 LOOPBACK = AgentNetworks(Settings.load({"FARM_AGENT_NETWORKS": "127.0.0.0/8"}).agent_networks)
 DEFAULTS = Settings.load({})
+KEYS = AgentSigningKeys(lambda: b"a test secret of at least 32 characters")
+AGENT_ID = uuid.UUID("6d7c1a8e-3c44-4e0c-9a1f-2b8e8c7d0f11")
 
 
 @pytest.fixture
@@ -71,7 +80,7 @@ def agent_client(
 ) -> HttpAgentClient:
     """The master's agent client on loopback, with the farm's default timeouts unless given."""
     return HttpAgentClient(
-        LOOPBACK, timeout=timeout, retries=retries, retry_delay=retry_delay, **collaborators
+        LOOPBACK, KEYS, timeout=timeout, retries=retries, retry_delay=retry_delay, **collaborators
     )
 
 
@@ -88,7 +97,10 @@ class TestHttpAgentClient:
     def test_assign_posts_pyfarms_body(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
         client = agent_client(retries=0)
-        assert client.assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH) == Accepted()
+        assert (
+            client.assign(AGENT_ID, f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH)
+            == Accepted()
+        )
         (body,) = agent.calls("POST", "/api/v1/assign")
         assert body["job"]["id"] == 7 and body["job"]["data"] == {"command": ["echo", "{frame}"]}
         assert set(body["job"]) == {
@@ -125,10 +137,10 @@ class TestHttpAgentClient:
         }
         for status, (said, answer) in answers.items():
             agent.assign_answer = answering(status, said)
-            assert client.assign(url, JOB, BATCH) == answer
-        assert client.tasks(url) == Running(frozenset({11, 12}))  # the batch it accepted
-        assert client.stop_task(url, 5) == NotRunning()  # 204
-        assert client.update(url, "1.0") == Accepted()  # 202
+            assert client.assign(AGENT_ID, url, JOB, BATCH) == answer
+        assert client.tasks(AGENT_ID, url) == Running(frozenset({11, 12}))  # the batch it accepted
+        assert client.stop_task(AGENT_ID, url, 5) == NotRunning()  # 204
+        assert client.update(AGENT_ID, url, "1.0") == Accepted()  # 202
         assert agent.calls("POST", "/api/v1/update") == [{"version": "1.0"}]
 
     def test_connection_errors_are_retried_with_back_off_then_reported(self) -> None:
@@ -137,7 +149,7 @@ class TestHttpAgentClient:
         probe = FakeAgent()
         port = probe.port
         probe.close()  # nothing listens there now
-        answer = client.tasks(f"http://127.0.0.1:{port}/api/v1")
+        answer = client.tasks(AGENT_ID, f"http://127.0.0.1:{port}/api/v1")
         assert isinstance(answer, Unreachable) and "ConnectError" in answer.reason
         assert slept == [0.5, 1.0, 2.0]
 
@@ -150,16 +162,18 @@ class TestHttpAgentClient:
 
         agent.assign_answer = slow
         client = agent_client(timeout=0.2, retries=0)
-        answer = client.assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, [])
+        answer = client.assign(AGENT_ID, f"http://127.0.0.1:{agent.port}/api/v1", JOB, [])
         assert isinstance(answer, Unreachable) and "Timeout" in answer.reason
 
     def test_addresses_outside_the_agent_networks_are_never_called(self) -> None:
         slept: list[float] = []
         client = agent_client(retries=3, sleep=slept.append)
-        answer = client.tasks("http://10.1.2.3:50000/api/v1")
+        answer = client.tasks(AGENT_ID, "http://10.1.2.3:50000/api/v1")
         assert isinstance(answer, Unreachable) and "outside FARM_AGENT_NETWORKS" in answer.reason
         assert slept == []
-        local = client.tasks("http://localhost:1/api/v1")  # resolves into loopback: called
+        local = client.tasks(
+            AGENT_ID, "http://localhost:1/api/v1"
+        )  # resolves into loopback: called
         assert isinstance(local, Unreachable) and "outside" not in local.reason
 
     def test_a_host_name_is_resolved_once_and_called_at_the_address_checked(
@@ -179,7 +193,7 @@ class TestHttpAgentClient:
             return resolve("127.0.0.1", port)
 
         client = agent_client(retries=0, resolver=rebinding)
-        answer = client.tasks(f"http://agent.farm.test:{agent.port}/api/v1")
+        answer = client.tasks(AGENT_ID, f"http://agent.farm.test:{agent.port}/api/v1")
         assert isinstance(answer, Running), answer
         assert asked == ["agent.farm.test"]
         assert agent.hosts == [f"agent.farm.test:{agent.port}"]
@@ -187,9 +201,61 @@ class TestHttpAgentClient:
     def test_redirects_are_not_followed(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
         agent.assign_answer = lambda body: (302, {"location": "elsewhere"})
-        answer = agent_client(retries=0).assign(f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH)
+        answer = agent_client(retries=0).assign(
+            AGENT_ID, f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH
+        )
         assert answer == Unreachable("answered 302")
         assert len(agent.calls("POST", "/api/v1/assign")) == 1
+
+
+class TestSignedCallsToAFarmAgent:
+    """The master's client against a real farm_agent on loopback: the key derived for the
+    agent's id opens every call; any other key opens none."""
+
+    @pytest.fixture
+    def farm_agent(self, tmp_path: Path) -> Iterator[Agent]:
+        key = KEYS.key_for(stored_agent_id(tmp_path))  # what the master hands it when it announces
+        CredentialStore(tmp_path / "credentials.json").save(Credentials(signing_key=key))
+        agent = Agent(
+            AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=2, ram=4096)
+        )
+        threading.Thread(target=agent.server.serve_forever, daemon=True).start()
+        yield agent
+        agent.runner.stop_all()
+        agent.server.shutdown()
+        agent.server.server_close()
+
+    def test_every_call_is_accepted_with_the_derived_key(self, farm_agent: Agent) -> None:
+        client = agent_client(retries=0)
+        url = f"http://127.0.0.1:{farm_agent.port}/api/v1"
+        job = attrs.evolve(
+            JOB,
+            jobtype="command",
+            data={"command": [sys.executable, "-c", "import time; time.sleep(30)"]},
+        )
+        assert client.assign(farm_agent.id, url, job, BATCH) == Accepted()
+        assert client.tasks(farm_agent.id, url) == Running(frozenset({11, 12}))
+        assert client.stop_task(farm_agent.id, url, 11) == Accepted()
+        assert client.stop_task(farm_agent.id, url, 99) == NotRunning()
+        assert isinstance(client.update(farm_agent.id, url, "../x"), Accepted | Refused)
+
+    def test_a_key_for_another_agent_or_master_opens_nothing(self, farm_agent: Agent) -> None:
+        url = f"http://127.0.0.1:{farm_agent.port}/api/v1"
+        other_master = HttpAgentClient(
+            LOOPBACK,
+            AgentSigningKeys(lambda: b"another master's secret, 32 chars+"),
+            timeout=5,
+            retries=0,
+            retry_delay=0,
+        )
+        for client, agent_id in [
+            (agent_client(retries=0), uuid.uuid4()),
+            (other_master, farm_agent.id),
+        ]:
+            answer = client.assign(agent_id, url, attrs.evolve(JOB, jobtype="command"), BATCH)
+            assert answer == Refused("wrong signature")
+            assert client.tasks(agent_id, url) == Refused("wrong signature")
+        assert not farm_agent.runner.assignments
 
 
 @pytest.fixture

@@ -63,8 +63,10 @@ class WaitingDispatcher(RecordingDispatcher):
     def update_agent(self, agent_id: uuid.UUID) -> None:
         self._record(("update_agent", (agent_id,)))
 
-    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
-        self._record(("stop_tasks", (host, port, tuple(task_ids))))
+    def stop_tasks(
+        self, agent_id: uuid.UUID, host: str, port: int, task_ids: Sequence[int]
+    ) -> None:
+        self._record(("stop_tasks", (agent_id, host, port, tuple(task_ids))))
 
     def watch_agents(self) -> None:
         self._record(("watch_agents", ()))
@@ -99,7 +101,7 @@ def test_every_job_reaches_the_service_through_a_real_consumer(queue_url: str) -
         agent_id = uuid.uuid4()
         queue.update_agent(agent_id)
         queue.send_tasks_to_agent(agent_id)
-        queue.stop_tasks("127.0.0.1", 50000, [1, 2])
+        queue.stop_tasks(agent_id, "127.0.0.1", 50000, [1, 2])
         queue.assign_tasks_to_agent(agent_id)
         queue.assign_tasks()
         ran = dispatcher.wait_for(5)
@@ -110,7 +112,7 @@ def test_every_job_reaches_the_service_through_a_real_consumer(queue_url: str) -
         [
             ("update_agent", (agent_id,)),
             ("send_tasks_to_agent", (agent_id,)),
-            ("stop_tasks", ("127.0.0.1", 50000, (1, 2))),
+            ("stop_tasks", (agent_id, "127.0.0.1", 50000, (1, 2))),
             ("assign_tasks_to_agent", (agent_id,)),
             ("assign_tasks", ()),
         ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from farm_domain.agents import AgentChanges
@@ -188,12 +190,15 @@ def test_stop_and_update_calls(world: World) -> None:
     world.registry.update(agent.id, AgentChanges(upgrade_to="0.9.0"))
     world.dispatcher.update_agent(agent.id)
     assert world.client.of("update") == [("http://10.0.0.8:50001/api/v1", "0.9.0")]
-    world.dispatcher.stop_tasks("10.0.0.8", 50001, [5, 6])
+    assert world.client.callees == [("update", agent.id)]
+    gone = uuid.uuid4()  # an agent whose row is gone: the call is signed for its id
+    world.dispatcher.stop_tasks(gone, "10.0.0.8", 50001, [5, 6])
     assert world.client.of("stop_task") == [
         ("http://10.0.0.8:50001/api/v1", 5),
         ("http://10.0.0.8:50001/api/v1", 6),
     ]
-    world.dispatcher.stop_tasks("8.8.8.8", 50001, [7])
+    assert world.client.callees[1:] == [("stop_task", gone), ("stop_task", gone)]
+    world.dispatcher.stop_tasks(gone, "8.8.8.8", 50001, [7])
     assert len(world.client.of("stop_task")) == 2
 
 

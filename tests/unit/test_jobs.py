@@ -97,7 +97,10 @@ def test_delete_asks_agents_to_stop_their_tasks(world: World) -> None:
     world.registry.assign_task(agent.id, second.id)
     world.queue.calls.clear()
     assert world.jobs.delete(job.id)
-    assert ("stop_tasks", ("10.0.0.9", 50001, (first.id, second.id))) in world.queue.calls
+    assert (
+        "stop_tasks",
+        (agent.id, "10.0.0.9", 50001, (first.id, second.id)),
+    ) in world.queue.calls
     assert not world.jobs.delete(job.id)
     assert world.registry.tasks(agent.id) == []
 

@@ -239,7 +239,7 @@ def test_delete_releases_tasks_and_asks_the_agent_to_stop_them(world: World) -> 
     world.queue.calls.clear()
     assert world.registry.delete(agent.id) is True
     assert world.get_task(task.id).agent_id is None
-    assert ("stop_tasks", ("10.0.0.7", 50123, (task.id,))) in world.queue.calls
+    assert ("stop_tasks", (agent.id, "10.0.0.7", 50123, (task.id,))) in world.queue.calls
     assert "assign_tasks" in world.queue.names()
     with pytest.raises(NotFound):
         world.registry.get(agent.id)
@@ -262,7 +262,7 @@ def test_assigning_a_task_by_hand_is_a_new_unsent_attempt(world: World) -> None:
     world.queue.calls.clear()
     assigned = world.registry.assign_task(second.id, task.id)
     assert (assigned.agent_id, assigned.attempts, assigned.sent_to_agent) == (second.id, 2, False)
-    assert ("stop_tasks", ("10.0.0.1", 50000, (task.id,))) in world.queue.calls
+    assert ("stop_tasks", (first.id, "10.0.0.1", 50000, (task.id,))) in world.queue.calls
     assert ("send_tasks_to_agent", (second.id,)) in world.queue.calls
     assert world.get_job(task.job_id).state is WorkState.RUNNING
     assert [t.id for t, _ in world.registry.tasks(second.id)] == [task.id]

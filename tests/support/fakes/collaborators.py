@@ -41,8 +41,10 @@ class RecordingQueue:
     def update_agent(self, agent_id: uuid.UUID) -> None:
         self.calls.append(("update_agent", (agent_id,)))
 
-    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
-        self.calls.append(("stop_tasks", (host, port, tuple(task_ids))))
+    def stop_tasks(
+        self, agent_id: uuid.UUID, host: str, port: int, task_ids: Sequence[int]
+    ) -> None:
+        self.calls.append(("stop_tasks", (agent_id, host, port, tuple(task_ids))))
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -77,8 +79,10 @@ class RecordingDispatcher:
     def update_agent(self, agent_id: uuid.UUID) -> None:
         self.ran.append(("update_agent", (agent_id,)))
 
-    def stop_tasks(self, host: str, port: int, task_ids: Sequence[int]) -> None:
-        self.ran.append(("stop_tasks", (host, port, tuple(task_ids))))
+    def stop_tasks(
+        self, agent_id: uuid.UUID, host: str, port: int, task_ids: Sequence[int]
+    ) -> None:
+        self.ran.append(("stop_tasks", (agent_id, host, port, tuple(task_ids))))
 
     def watch_agents(self) -> None:
         self.ran.append(("watch_agents", ()))
@@ -86,10 +90,12 @@ class RecordingDispatcher:
 
 class ScriptedAgentClient:
     """An AgentClient whose answers a test sets per call kind; records every call (an
-    assignment as its job and tasks)."""
+    assignment as its job and tasks) and the agent each was for."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, object]] = []
+        self.callees: list[tuple[str, uuid.UUID]] = []
+        """Each call as (kind, the agent id it was signed for)."""
         self.assignments: list[tuple[str, Job, tuple[Task, ...]]] = []
         """Each assignment as (base URL, job, tasks), typed for tests to read."""
         self.answers: dict[str, list[AssignAnswer | PollAnswer | StopAnswer | UpdateAnswer]] = {}
@@ -100,30 +106,33 @@ class ScriptedAgentClient:
         self.answers[kind] = list(answers)
 
     def _next(
-        self, kind: str, url: str, request: object
+        self, kind: str, agent_id: uuid.UUID, url: str, request: object
     ) -> AssignAnswer | PollAnswer | StopAnswer | UpdateAnswer:
         self.calls.append((kind, url, request))
+        self.callees.append((kind, agent_id))
         queued = self.answers.get(kind) or [Accepted() if kind != "tasks" else Running(frozenset())]
         return queued.pop(0) if len(queued) > 1 else queued[0]
 
-    def assign(self, base_url: str, job: Job, tasks: Sequence[Task]) -> AssignAnswer:
+    def assign(
+        self, agent_id: uuid.UUID, base_url: str, job: Job, tasks: Sequence[Task]
+    ) -> AssignAnswer:
         self.assignments.append((base_url, job, tuple(tasks)))
-        answer = self._next("assign", base_url, (job, tuple(tasks)))
+        answer = self._next("assign", agent_id, base_url, (job, tuple(tasks)))
         assert isinstance(answer, Accepted | Refused | Conflict | Busy | Unreachable)
         return answer
 
-    def tasks(self, base_url: str) -> PollAnswer:
-        answer = self._next("tasks", base_url, None)
+    def tasks(self, agent_id: uuid.UUID, base_url: str) -> PollAnswer:
+        answer = self._next("tasks", agent_id, base_url, None)
         assert isinstance(answer, Running | Refused | Busy | Unreachable)
         return answer
 
-    def stop_task(self, base_url: str, task_id: int) -> StopAnswer:
-        answer = self._next("stop_task", base_url, task_id)
+    def stop_task(self, agent_id: uuid.UUID, base_url: str, task_id: int) -> StopAnswer:
+        answer = self._next("stop_task", agent_id, base_url, task_id)
         assert isinstance(answer, Accepted | NotRunning | Refused | Busy | Unreachable)
         return answer
 
-    def update(self, base_url: str, version: str) -> UpdateAnswer:
-        answer = self._next("update", base_url, version)
+    def update(self, agent_id: uuid.UUID, base_url: str, version: str) -> UpdateAnswer:
+        answer = self._next("update", agent_id, base_url, version)
         assert isinstance(answer, Accepted | Refused | Busy | Unreachable)
         return answer
 
