@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("agent_args", nargs=argparse.REMAINDER)
 
     operators.add_parsers(commands)
-    for name in ("agents", "jobs", "software"):
+    for name in operators.COMMANDS:
         with_storage(commands.choices[name])
 
     db = commands.add_parser("db", help="database maintenance")
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"farm: {error}", file=sys.stderr)
         return 2
-    if args.command in ("agents", "jobs", "software"):
+    if args.command in operators.COMMANDS:
         configure_logging("WARNING", "text")  # the command's output is what the operator reads
     else:
         configure_logging(settings.log_level, settings.log_format)
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, settings)
         if args.command == "worker":
             return _worker(settings)
-        if args.command in ("agents", "jobs", "software"):
+        if args.command in operators.COMMANDS:
             return _operate(args, settings)
         migrate(settings)
         log.info("database upgraded", extra={"database": _safe_url(settings.database_url)})

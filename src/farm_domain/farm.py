@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from farm_domain.audit import AuditTrail
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.jobs import JobService
@@ -21,3 +22,4 @@ class Farm:
     jobs: JobService
     logs: TaskLogs
     updates: AgentUpdates
+    events: AuditTrail

@@ -9,6 +9,7 @@ import pytest
 
 from farm_cli.main import main
 from farm_domain.agents import AgentChanges
+from tests.support.identities import ADMIN
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def announce(hostname: str, ram: int = 4096) -> uuid.UUID:
     runtime = build_runtime(Settings.load(os.environ))
     agent_id = uuid.uuid4()
     runtime.farm.agents.announce(
+        ADMIN,
         AgentChanges(
             id=str(agent_id),
             hostname=hostname,
@@ -184,9 +186,9 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
     agent_id = announce("node")
     # A recording queue: the assignment is not sent (a passive agent's would be released).
     runtime = build_runtime(Settings.load(os.environ), queue=RecordingQueue())
-    for task in runtime.farm.jobs.tasks(job_id):
-        runtime.farm.agents.assign_task(agent_id, task.id)
-        runtime.farm.jobs.report(job_id, task.id, TaskReport(state="failed"))
+    for task in runtime.farm.jobs.tasks(ADMIN, job_id):
+        runtime.farm.agents.assign_task(ADMIN, agent_id, task.id)
+        runtime.farm.jobs.report(ADMIN, job_id, task.id, TaskReport(state="failed"))
     runtime.close()
     assert (
         json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"]["state"]

@@ -16,12 +16,14 @@ from farm_adapters.sql.agents import SqlAgentRepository
 from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.events import SqlEventRepository
 from farm_adapters.sql.jobs import SqlJobRepository, SqlTaskLogRepository, SqlTaskRepository
 from farm_adapters.sql.scheduling import SqlSchedulingRepository
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.ports import (
     AgentRepository,
     BlocklistRepository,
+    EventRepository,
     JobRepository,
     JobTypeRepository,
     SchedulingRepository,
@@ -34,6 +36,7 @@ from farm_domain.ports import (
 from tests.support.fakes.agents import FakeAgentRepository
 from tests.support.fakes.blocklist import FakeBlocklistRepository
 from tests.support.fakes.catalogue import FakeJobTypeRepository, FakeSoftwareRepository
+from tests.support.fakes.events import FakeEventRepository
 from tests.support.fakes.jobs import FakeJobRepository, FakeTaskLogRepository, FakeTaskRepository
 from tests.support.fakes.scheduling import FakeSchedulingRepository
 from tests.support.fakes.store import FakeData, FakeStore
@@ -48,6 +51,7 @@ SQL_SOFTWARE: Callable[[Connection], SoftwareRepository] = SqlSoftwareRepository
 SQL_LOGS: Callable[[Connection], TaskLogRepository] = SqlTaskLogRepository
 SQL_BLOCKS: Callable[[Connection], BlocklistRepository] = SqlBlocklistRepository
 SQL_SCHEDULING: Callable[[Connection], SchedulingRepository] = SqlSchedulingRepository
+SQL_EVENTS: Callable[[Connection], EventRepository] = SqlEventRepository
 
 FAKE_UNITS_OF_WORK: Callable[[FakeStore], UnitOfWorkFactory] = FakeUnitOfWorkFactory
 FAKE_AGENTS: Callable[[FakeData], AgentRepository] = FakeAgentRepository
@@ -58,6 +62,7 @@ FAKE_SOFTWARE: Callable[[FakeData, FakeStore], SoftwareRepository] = FakeSoftwar
 FAKE_LOGS: Callable[[FakeData, FakeStore], TaskLogRepository] = FakeTaskLogRepository
 FAKE_BLOCKS: Callable[[FakeData], BlocklistRepository] = FakeBlocklistRepository
 FAKE_SCHEDULING: Callable[[FakeData], SchedulingRepository] = FakeSchedulingRepository
+FAKE_EVENTS: Callable[[FakeData, FakeStore], EventRepository] = FakeEventRepository
 
 REPOSITORIES = sorted(
     name for name, value in vars(UnitOfWork).items() if isinstance(value, property)
@@ -77,7 +82,7 @@ def units_of_work(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[U
 def test_a_unit_of_work_offers_every_repository_of_the_port(
     units_of_work: UnitOfWorkFactory,
 ) -> None:
-    assert len(REPOSITORIES) == 8
+    assert len(REPOSITORIES) == 9
     with units_of_work(read_only=True) as uow:
         missing = [name for name in REPOSITORIES if not hasattr(uow, name)]
     assert missing == []

@@ -13,6 +13,7 @@ from farm_adapters.sql.agents import SqlAgentRepository
 from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import READ_ONLY, SqliteWriterLock, sqlite_writer_lock
+from farm_adapters.sql.events import SqlEventRepository
 from farm_adapters.sql.jobs import SqlJobRepository, SqlTaskLogRepository, SqlTaskRepository
 from farm_adapters.sql.scheduling import SqlSchedulingRepository
 from farm_domain.errors import Unavailable
@@ -90,6 +91,7 @@ class SqlUnitOfWork:
         self.logs = SqlTaskLogRepository(connection)
         self.blocks = SqlBlocklistRepository(connection)
         self.scheduling = SqlSchedulingRepository(connection)
+        self.events = SqlEventRepository(connection)
         return self
 
     def __exit__(

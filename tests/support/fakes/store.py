@@ -8,6 +8,7 @@ import uuid
 import attrs
 
 from farm_domain.agents import Agent
+from farm_domain.events import Event
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.software import Software
 from farm_domain.work import Job, JobTypeVersion, Task, TaskLog
@@ -28,6 +29,7 @@ class FakeData:
     logs: dict[int, TaskLog] = attrs.Factory(dict)
     blocks: dict[tuple[int, uuid.UUID], JobAgentBlock] = attrs.Factory(dict)
     agent_tags: dict[uuid.UUID, set[str]] = attrs.Factory(dict)
+    events: list[Event] = attrs.Factory(list)
 
 
 class FakeStore:

@@ -9,6 +9,7 @@ from typing import Self
 from tests.support.fakes.agents import FakeAgentRepository
 from tests.support.fakes.blocklist import FakeBlocklistRepository
 from tests.support.fakes.catalogue import FakeJobTypeRepository, FakeSoftwareRepository
+from tests.support.fakes.events import FakeEventRepository
 from tests.support.fakes.jobs import FakeJobRepository, FakeTaskLogRepository, FakeTaskRepository
 from tests.support.fakes.scheduling import FakeSchedulingRepository
 from tests.support.fakes.store import FakeStore
@@ -31,6 +32,7 @@ class FakeUnitOfWork:
         self.logs = FakeTaskLogRepository(self._data, self._store)
         self.blocks = FakeBlocklistRepository(self._data)
         self.scheduling = FakeSchedulingRepository(self._data)
+        self.events = FakeEventRepository(self._data, self._store)
         return self
 
     def __exit__(
