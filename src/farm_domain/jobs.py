@@ -331,6 +331,9 @@ class JobService:
                 recompute_job_states(uow, [job_id], now, actor=None)  # in this change's event
             view = JobView(self._job(uow, job_id), uow.tasks.status_counts(job_id))
             before, after = changes(job, view.job, [*values, "state"])
+            for fields in (before, after):
+                if "state" in fields:  # as the API names it: no state is "queued"
+                    fields["state"] = fields["state"] or "queued"
             if after:
                 record(uow, actor, now, "job.update", job_target(job_id), before, after)
             uow.commit()

@@ -133,6 +133,8 @@ class AgentRegistry:
         if changes.id is UNSET:
             raise ValidationError("`id` not provided", field="id")
         agent_id = parse_agent_id(changes.id)
+        if not actor.may(Permission.ENROLL_AGENTS):
+            self._policy.require_agent(actor, agent_id)
         self._check_farm(changes)
         values = validated_values(changes, allow_loopback=self._allow_loopback)
         sets = self._sets(changes)
@@ -145,8 +147,6 @@ class AgentRegistry:
             found = uow.agents.get_with_active(agent_id)
             if found is None:
                 enrolling = actor.may(Permission.ENROLL_AGENTS)
-                if not enrolling:
-                    self._policy.require_agent(actor, agent_id)
                 self._authorize(
                     actor,
                     agent_id,
@@ -186,6 +186,9 @@ class AgentRegistry:
         needs MANAGE_AGENTS (see ``_authorize``). Raises Forbidden, NotFound, ValidationError,
         WrongFarm.
         """
+        # The agent itself or an operator; which fields either may send is decided once the
+        # agent is read (``_authorize``).
+        self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
         if changes.id is not UNSET and parse_agent_id(changes.id) != agent_id:
             raise ValidationError(
                 "`id` in the request body does not match the agent id in the URL", field="id"
@@ -199,7 +202,6 @@ class AgentRegistry:
         with self._uow() as uow:
             found = uow.agents.get_with_active(agent_id)
             if found is None:
-                self._policy.require(actor, Permission.READ)
                 raise NotFound(f"Agent {agent_id} not found")
             agent = self._apply(
                 uow,
