@@ -26,6 +26,7 @@ import orjson
 
 from bench import seed
 from bench.load import Result, load
+from tests.support.identities import ADMIN
 
 ROOT = Path(__file__).resolve().parent.parent
 BUSY = 1000  # agents that run 4 tasks and heartbeat during the load
@@ -453,7 +454,7 @@ def run_in_process(backend: Backend, table: Table, reconcile_sizes: list[int]) -
         for total, runtime, agent_id, changes in farms:
             for _ in range(300 // ROUNDS):
                 began = time.perf_counter()
-                runtime.farm.agents.update(agent_id, changes)
+                runtime.farm.agents.update(ADMIN, agent_id, changes)
                 timings[total].append(time.perf_counter() - began)
     first = statistics.median(timings[reconcile_sizes[0]])
     for total, runtime, _, _ in farms:

@@ -18,7 +18,9 @@ from farm_adapters.settings import Settings
 from farm_adapters.signing import AgentSigningKeys
 from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from farm_domain.access import AccessPolicy
 from farm_domain.assignments import AssignmentReconciler
+from farm_domain.audit import AuditTrail
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.farm import Farm
@@ -111,6 +113,7 @@ def build_runtime(
         dispatch_policy(settings),
     )
     holder.append(dispatcher)
+    policy = AccessPolicy()
     registry = AgentRegistry(
         uow,
         queue,
@@ -120,15 +123,17 @@ def build_runtime(
         farm_name=settings.farm_name,
         allow_loopback=settings.allow_loopback_agents,
         networks=networks,
+        policy=policy,
     )
     files = FilesystemStore(settings.data_dir / "files")
     farm = Farm(
         agents=registry,
-        software=SoftwareCatalogue(uow),
-        jobtypes=JobTypeCatalogue(uow),
-        jobs=JobService(uow, queue, clock, settings.max_failures_per_agent),
-        logs=TaskLogs(uow, files, clock, settings.max_log_bytes),
-        updates=AgentUpdates(files, settings.max_update_bytes),
+        software=SoftwareCatalogue(uow, clock, policy=policy),
+        jobtypes=JobTypeCatalogue(uow, clock, policy=policy),
+        jobs=JobService(uow, queue, clock, settings.max_failures_per_agent, policy=policy),
+        logs=TaskLogs(uow, files, clock, settings.max_log_bytes, policy=policy),
+        updates=AgentUpdates(uow, files, clock, settings.max_update_bytes, policy=policy),
+        events=AuditTrail(uow, policy=policy),
         identities=identity_service(uow, clock),
         agent_keys=keys,
     )

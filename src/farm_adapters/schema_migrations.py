@@ -20,12 +20,13 @@ def _config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest schema, then refresh the planner's statistics."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to the newest schema (or ``revision``: tests upgrading a database
+    with rows in it), then refresh the planner's statistics."""
     config = _config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
     analyze(engine)
 
 

@@ -38,7 +38,7 @@ _STORAGE_FLAGS = (
 )
 _WORKER_FLAGS = (("--concurrency", "queue_workers", "CONCURRENCY"),)
 _FLAG_SETTINGS = tuple(name for _, name, _ in (*_SERVE_FLAGS, *_STORAGE_FLAGS, *_WORKER_FLAGS))
-_OPERATOR_COMMANDS = ("agents", "jobs", "software", *credentials.COMMANDS)
+_OPERATOR_COMMANDS = (*operators.COMMANDS, *credentials.COMMANDS)
 
 
 def _add_setting_flags(
@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 
     operators.add_parsers(commands)
     credentials.add_parsers(commands, with_storage)
-    for name in ("agents", "jobs", "software"):
+    for name in operators.COMMANDS:
         with_storage(commands.choices[name])
 
     db = commands.add_parser("db", help="database maintenance")

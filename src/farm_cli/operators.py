@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import re
 import shlex
 import uuid
@@ -11,10 +12,12 @@ from typing import Any
 import attrs
 
 from farm_cli import credentials, output
+from farm_domain.access import Identity
 from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.catalogue import VersionSpec
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import ValidationError
+from farm_domain.events import MAX_EVENTS, EventQuery, parse_time
 from farm_domain.farm import Farm
 from farm_domain.jobs import JobChanges, JobSpec
 from farm_domain.jobtypes import JobTypeSpec, RequirementSpec
@@ -128,7 +131,16 @@ def add_parsers(commands: Any) -> None:
     remove = software_commands.add_parser("delete", help="delete software")
     remove.add_argument("name")
 
+    events = commands.add_parser("events", help="the audit trail: who changed what, newest first")
+    events.add_argument("--target", help="job:12, agent:<id>, software:<name>…")
+    events.add_argument("--actor", help="an identity's name")
+    events.add_argument("--since", help="an ISO-8601 time (UTC unless it names a zone)")
+    events.add_argument(
+        "--limit", type=int, default=_default(EventQuery, "limit"), help=f"1 to {MAX_EVENTS}"
+    )
+
     for parser in (
+        events,
         listing,
         show,
         submit,
@@ -139,15 +151,57 @@ def add_parsers(commands: Any) -> None:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def run(farm: Farm, args: argparse.Namespace) -> int:
-    handler = {"agents": _agents, "jobs": _jobs, "software": _software}[args.command]
-    return handler(farm, args)
+COMMANDS = ("agents", "jobs", "software", "events")
 
 
-def _agents(farm: Farm, args: argparse.Namespace) -> int:
+def run(farm: Farm, args: argparse.Namespace, operator: Identity | None = None) -> int:
+    """Run the command as ``operator`` (default: the local operator, by login name)."""
+    handler = {"agents": _agents, "jobs": _jobs, "software": _software, "events": _events}[
+        args.command
+    ]
+    return handler(farm, args, operator or Identity.local_operator(getpass.getuser()))
+
+
+def _events(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
+    query = EventQuery(
+        target=args.target,
+        actor=args.actor,
+        since=None if args.since is None else parse_time(args.since),
+        limit=args.limit,
+    )
+    events = farm.events.query(me, query)
+    if args.json:
+        output.emit_json(events)
+    else:
+        output.table(
+            ["at", "actor", "role", "action", "target", "before", "after"],
+            [
+                (
+                    e.at,
+                    e.actor,
+                    e.role.value,
+                    e.action,
+                    e.target,
+                    _compact(e.before),
+                    _compact(e.after),
+                )
+                for e in events
+            ],
+        )
+    return 0
+
+
+def _compact(fields: dict[str, Any] | None) -> str | None:
+    if not fields:
+        return None
+    return " ".join(f"{name}={value}" for name, value in fields.items())
+
+
+def _agents(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
     registry = farm.agents
     if args.action == "list":
         agents = registry.query(
+            me,
             AgentQuery(
                 min_ram=args.min_ram,
                 max_ram=args.max_ram,
@@ -157,7 +211,7 @@ def _agents(farm: Farm, args: argparse.Namespace) -> int:
                 state=AgentState.parse(args.state, "state") if args.state else None,
                 limit=args.limit,
                 offset=args.offset,
-            )
+            ),
         )
         if args.json:
             output.emit_json(agents)
@@ -168,7 +222,7 @@ def _agents(farm: Farm, args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "show":
-        agent = registry.get(_agent_id(args.agent_id))
+        agent = registry.get(me, _agent_id(args.agent_id))
         if args.json:
             output.emit_json({**output.plain(agent), "state": agent.shown_state.label})
             return 0
@@ -185,7 +239,7 @@ def _agents(farm: Farm, args: argparse.Namespace) -> int:
                 ("last heard from", agent.last_heard_from),
                 ("software", [f"{s.software} {s.version}" for s in agent.software]),
                 ("gpus", agent.gpus),
-                ("tasks", len(registry.tasks(agent.id))),
+                ("tasks", len(registry.tasks(me, agent.id))),
                 ("dispatch", registry.call_refusal(agent) or "callable"),
             ]
         )
@@ -195,10 +249,10 @@ def _agents(farm: Farm, args: argparse.Namespace) -> int:
     ids = [_agent_id(text) for text in args.agent_ids]
     for done, agent_id in enumerate(ids, 1):
         if args.action == "delete":
-            registry.delete(agent_id)
+            registry.delete(me, agent_id)
         else:
             state = "disabled" if args.action == "disable" else "online"
-            registry.update(agent_id, AgentChanges(state=state))
+            registry.update(me, agent_id, AgentChanges(state=state))
         if len(ids) > 1:
             output.progress(done, len(ids), f"{args.action} agents")
     print(f"{args.action}d {len(ids)} agent(s)")
@@ -211,7 +265,7 @@ def _job_id(text: str) -> int:
     return int(text)
 
 
-def _jobs(farm: Farm, args: argparse.Namespace) -> int:
+def _jobs(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
     service = farm.jobs
     if args.action == "submit":
         start, end, by = parse_frames(args.frames)
@@ -221,12 +275,13 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
         elif args.jobtype == "command":
             raise ValidationError("--command is required for the command job type")
         if args.jobtype == "command" and not any(
-            j.name == "command" for j in farm.jobtypes.latest_versions()
+            j.name == "command" for j in farm.jobtypes.latest_versions(me)
         ):
             farm.jobtypes.create(
-                JobTypeSpec(name="command", description="runs a command per frame")
+                me, JobTypeSpec(name="command", description="runs a command per frame")
             )
         view = service.submit(
+            me,
             JobSpec(
                 title=args.title,
                 jobtype=args.jobtype,
@@ -242,7 +297,7 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
                 data=data,
                 tags=tuple(args.tag),
                 software_requirements=tuple(parse_requirement(r) for r in args.requires),
-            )
+            ),
         )
         if args.json:
             output.emit_json({"job": view.job, "tasks": view.counts})
@@ -260,7 +315,7 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
             limit=args.limit,
             offset=args.offset,
         )
-        views = service.query(query)
+        views = service.query(me, query)
         if args.json:
             output.emit_json([{"job": v.job, "tasks": v.counts} for v in views])
         else:
@@ -282,13 +337,13 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "show":
-        view = service.get(args.job)
+        view = service.get(me, args.job)
         if args.json:
             output.emit_json(
                 {
                     "job": view.job,
                     "tasks": view.counts,
-                    "blocklist": [b.block for b in service.blocklist(view.job.id)],
+                    "blocklist": [b.block for b in service.blocklist(me, view.job.id)],
                 }
             )
             return 0
@@ -311,24 +366,24 @@ def _jobs(farm: Farm, args: argparse.Namespace) -> int:
         return 0
     job_id = _job_id(args.job)
     if args.action == "pause":
-        service.update(job_id, JobChanges(state="paused"))
+        service.update(me, job_id, JobChanges(state="paused"))
     elif args.action == "resume":
-        service.update(job_id, JobChanges(state="queued"))
+        service.update(me, job_id, JobChanges(state="queued"))
     elif args.action == "priority":
-        service.update(job_id, JobChanges(priority=args.priority))
+        service.update(me, job_id, JobChanges(priority=args.priority))
     elif args.action == "requeue":
-        print(f"requeued {len(service.requeue_failed(job_id))} failed task(s)")
+        print(f"requeued {len(service.requeue_failed(me, job_id))} failed task(s)")
         return 0
     else:
-        service.delete(job_id)
+        service.delete(me, job_id)
     print(f"job {job_id}: {args.action} done")
     return 0
 
 
-def _software(farm: Farm, args: argparse.Namespace) -> int:
+def _software(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
     catalogue = farm.software
     if args.action == "list":
-        everything = catalogue.all_software()
+        everything = catalogue.all_software(me)
         if args.json:
             output.emit_json(everything)
         else:
@@ -338,9 +393,9 @@ def _software(farm: Farm, args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "add":
-        created = catalogue.create(args.name, tuple(VersionSpec(v) for v in args.versions))
+        created = catalogue.create(me, args.name, tuple(VersionSpec(v) for v in args.versions))
         print(f"added {created.name} with {len(created.versions)} version(s)")
         return 0
-    catalogue.delete(args.name)
+    catalogue.delete(me, args.name)
     print(f"deleted {args.name}")
     return 0

@@ -99,6 +99,12 @@ class Identity:
         directly, so it holds every right already."""
         return cls(name=name, role=Role.ADMIN, address="local")
 
+    @classmethod
+    def master(cls) -> Identity:
+        """The master itself, acting on its own (the dispatcher taking a silent agent
+        offline, the reconciler failing a task an agent lost): how the audit trail names it."""
+        return cls(name="master", role=Role.ADMIN)
+
     def may(self, permission: Permission) -> bool:
         return permission in _ROLE_PERMISSIONS[self.role]
 

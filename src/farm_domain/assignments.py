@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from farm_domain.access import Identity
 from farm_domain.agents import Agent
+from farm_domain.audit import job_target, record
 from farm_domain.enums import FINISHED_STATES, AgentState, WorkState
 from farm_domain.ports import Clock, UnitOfWork
 from farm_domain.work import Task, job_state
@@ -17,9 +19,14 @@ from farm_domain.work import Task, job_state
 log = logging.getLogger("farm.assignments")
 
 
-def recompute_job_states(uow: UnitOfWork, job_ids: Iterable[int], now: datetime) -> None:
+def recompute_job_states(
+    uow: UnitOfWork, job_ids: Iterable[int], now: datetime, *, actor: Identity | None
+) -> None:
     """Apply the job-state rule to each job after its tasks changed, and keep its times:
-    ``time_started`` when it first runs, ``time_finished`` while it is done or failed."""
+    ``time_started`` when it first runs, ``time_finished`` while it is done or failed.
+
+    Each change of state is a ``job.state`` event by ``actor`` (None: the caller records the
+    change in an event of its own)."""
     for job_id in sorted(set(job_ids)):
         job = uow.jobs.get(job_id)
         if job is None:
@@ -32,6 +39,16 @@ def recompute_job_states(uow: UnitOfWork, job_ids: Iterable[int], now: datetime)
         finished = now if state in FINISHED_STATES else None
         if (started, finished) != (job.time_started, job.time_finished):
             uow.jobs.set_times(job_id, started, finished)
+        if actor is not None:
+            record(
+                uow,
+                actor,
+                now,
+                "job.state",
+                job_target(job_id),
+                {"state": str(job.state or "queued")},
+                {"state": str(state or "queued")},
+            )
         log.info(
             "job state changed",
             extra={
@@ -43,9 +60,10 @@ def recompute_job_states(uow: UnitOfWork, job_ids: Iterable[int], now: datetime)
 
 
 def release_agent_tasks(
-    uow: UnitOfWork, agent_id: uuid.UUID, reason: str, now: datetime
+    uow: UnitOfWork, agent_id: uuid.UUID, reason: str, now: datetime, *, actor: Identity
 ) -> list[Task]:
-    """Put the agent's unfinished tasks back in the queue without counting a failure."""
+    """Put the agent's unfinished tasks back in the queue without counting a failure (the
+    jobs' changes of state are ``actor``'s events)."""
     released = []
     for task in uow.tasks.active_of_agent(agent_id, for_update=True):
         uow.tasks.save(task.requeued())
@@ -59,7 +77,7 @@ def release_agent_tasks(
                 "reason": reason,
             },
         )
-    recompute_job_states(uow, (task.job_id for task in released), now)
+    recompute_job_states(uow, (task.job_id for task in released), now, actor=actor)
     return released
 
 
@@ -150,7 +168,8 @@ class AssignmentReconciler:
                     "outcome": outcome,
                 },
             )
-        recompute_job_states(uow, jobs, now)
+        # Failing a task the agent lost is the master's judgement, whoever's report showed it.
+        recompute_job_states(uow, jobs, now, actor=Identity.master())
         return Reconciliation(
             tuple(failed), tuple(requeued), tuple(unsent), len(held) - len(failed) - len(requeued)
         )

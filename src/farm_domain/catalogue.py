@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 import attrs
 
+from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.agents import Agent, SoftwareRef
+from farm_domain.audit import agent_target, record
 from farm_domain.errors import Conflict, NotFound, ValidationError
-from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.validation import INT32_MAX
 
@@ -64,37 +66,57 @@ def _check_versions(specs: Sequence[VersionSpec]) -> None:
 
 
 class SoftwareCatalogue:
-    """Software and versions that agents have and job types need."""
+    """Software and versions that agents have and job types need. Changing the catalogue is
+    an admin's; what an agent has installed, the agent's or a wrangler's."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, *, policy: AccessPolicy) -> None:
         self._uow = uow
+        self._clock = clock
+        self._policy = policy
 
-    def create(self, name: str, versions: Sequence[VersionSpec] = ()) -> Software:
-        """Raises ValidationError and Conflict (the name exists)."""
+    def _record(
+        self, uow: UnitOfWork, actor: Identity, action: str, name: str, **fields: object
+    ) -> None:
+        record(uow, actor, self._clock.now(), action, f"software:{name}", after=fields or None)
+
+    def create(self, actor: Identity, name: str, versions: Sequence[VersionSpec] = ()) -> Software:
+        """Raises Forbidden, ValidationError and Conflict (the name exists)."""
+        self._policy.require(actor, Permission.ADMINISTER)
         _name(name, "software")
         _check_versions(versions)
         with self._uow() as uow:
             if uow.software.get_by_name(name) is not None:
                 raise Conflict(f"Software {name} already exists")
             created = uow.software.add(name, ranked(versions))
+            self._record(
+                uow, actor, "software.create", name, versions=[v.version for v in created.versions]
+            )
             uow.commit()
         return created
 
-    def all_software(self) -> list[Software]:
-        """Every software by name, each with its versions by rank."""
+    def all_software(self, actor: Identity) -> list[Software]:
+        """Every software by name, each with its versions by rank. Raises Forbidden."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return uow.software.list_all()
 
-    def get(self, name: str) -> Software:
-        """Raises NotFound."""
+    def get(self, actor: Identity, name: str) -> Software:
+        """Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return self._software(uow, name)
 
     def update(
-        self, name: str, new_name: str | None = None, versions: Sequence[VersionSpec] | None = None
+        self,
+        actor: Identity,
+        name: str,
+        new_name: str | None = None,
+        versions: Sequence[VersionSpec] | None = None,
     ) -> Software:
         """Rename, and/or make the version list exactly ``versions`` (a version kept keeps its
-        agents). Raises NotFound, ValidationError, Conflict (the new name is taken)."""
+        agents). Raises Forbidden, NotFound, ValidationError, Conflict (the new name is
+        taken)."""
+        self._policy.require(actor, Permission.ADMINISTER)
         if new_name is not None:
             _name(new_name, "software")
         if versions is not None:
@@ -117,20 +139,49 @@ class SoftwareCatalogue:
                     else:
                         uow.software.add_version(software.id, version, rank)
             updated = self._software(uow, new_name or name)
+            before = {
+                "name": software.name,
+                "versions": [(v.version, v.rank) for v in software.versions],
+            }
+            after = {
+                "name": updated.name,
+                "versions": [(v.version, v.rank) for v in updated.versions],
+            }
+            if before != after:
+                record(
+                    uow,
+                    actor,
+                    self._clock.now(),
+                    "software.update",
+                    f"software:{name}",
+                    before,
+                    after,
+                )
             uow.commit()
         return updated
 
-    def delete(self, name: str) -> bool:
+    def delete(self, actor: Identity, name: str) -> bool:
+        """Returns whether it existed. Raises Forbidden."""
+        self._policy.require(actor, Permission.ADMINISTER)
         with self._uow() as uow:
             software = uow.software.get_by_name(name)
             if software is None:
                 return False
             uow.software.delete(software.id)
+            record(
+                uow,
+                actor,
+                self._clock.now(),
+                "software.delete",
+                f"software:{name}",
+                before={"versions": [v.version for v in software.versions]},
+            )
             uow.commit()
         return True
 
-    def add_version(self, name: str, spec: VersionSpec) -> SoftwareVersion:
-        """Raises NotFound, ValidationError, Conflict (the version exists)."""
+    def add_version(self, actor: Identity, name: str, spec: VersionSpec) -> SoftwareVersion:
+        """Raises Forbidden, NotFound, ValidationError, Conflict (the version exists)."""
+        self._policy.require(actor, Permission.ADMINISTER)
         _check_versions([spec])
         with self._uow() as uow:
             software = self._software(uow, name)
@@ -140,15 +191,19 @@ class SoftwareCatalogue:
                 [spec], above=max((v.rank for v in software.versions), default=None)
             )
             created = uow.software.add_version(software.id, spec.version, rank)
+            self._record(uow, actor, "software.version.add", name, version=spec.version, rank=rank)
             uow.commit()
         return created
 
-    def get_version(self, name: str, version: str) -> SoftwareVersion:
-        """Raises NotFound."""
+    def get_version(self, actor: Identity, name: str, version: str) -> SoftwareVersion:
+        """Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return self._version(self._software(uow, name), version)
 
-    def delete_version(self, name: str, version: str) -> bool:
+    def delete_version(self, actor: Identity, name: str, version: str) -> bool:
+        """Returns whether it existed. Raises Forbidden."""
+        self._policy.require(actor, Permission.ADMINISTER)
         with self._uow() as uow:
             software = uow.software.get_by_name(name)
             found = (
@@ -159,33 +214,65 @@ class SoftwareCatalogue:
             if found is None:
                 return False
             uow.software.delete_version(found.id)
+            self._record(uow, actor, "software.version.delete", name, version=version)
             uow.commit()
         return True
 
     # -- what agents have installed ---------------------------------------------------------
 
-    def of_agent(self, agent_id: uuid.UUID) -> tuple[SoftwareRef, ...]:
-        """Raises NotFound."""
+    def of_agent(self, actor: Identity, agent_id: uuid.UUID) -> tuple[SoftwareRef, ...]:
+        """Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return self._agent(uow, agent_id).software
 
-    def install(self, agent_id: uuid.UUID, name: str, version: str) -> tuple[SoftwareRef, ...]:
-        """Record that the agent has this version. Raises NotFound."""
+    def install(
+        self, actor: Identity, agent_id: uuid.UUID, name: str, version: str
+    ) -> tuple[SoftwareRef, ...]:
+        """Record that the agent has this version (the agent itself or a wrangler). Raises
+        Forbidden, NotFound."""
+        self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
         with self._uow() as uow:
-            self._agent(uow, agent_id)
+            had = self._agent(uow, agent_id).software
             found = self._version(self._software(uow, name), version)
             uow.agents.attach_software(agent_id, [found.id])
             installed = self._agent(uow, agent_id).software
+            if installed != had:
+                self._record_software(uow, actor, agent_id, "agent.software.install", name, version)
             uow.commit()
         return installed
 
-    def uninstall(self, agent_id: uuid.UUID, name: str, version: str) -> None:
-        """Raises NotFound for an unknown agent, software or version."""
+    def uninstall(self, actor: Identity, agent_id: uuid.UUID, name: str, version: str) -> None:
+        """The agent itself or a wrangler. Raises Forbidden, and NotFound for an unknown
+        agent, software or version."""
+        self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
         with self._uow() as uow:
-            self._agent(uow, agent_id)
+            had = self._agent(uow, agent_id).software
             found = self._version(self._software(uow, name), version)
             uow.agents.detach_software(agent_id, found.id)
+            if SoftwareRef(name, version) in had:
+                self._record_software(
+                    uow, actor, agent_id, "agent.software.uninstall", name, version
+                )
             uow.commit()
+
+    def _record_software(
+        self,
+        uow: UnitOfWork,
+        actor: Identity,
+        agent_id: uuid.UUID,
+        action: str,
+        name: str,
+        version: str,
+    ) -> None:
+        record(
+            uow,
+            actor,
+            self._clock.now(),
+            action,
+            agent_target(agent_id),
+            after={"software": name, "version": version},
+        )
 
     @staticmethod
     def _software(uow: UnitOfWork, name: str) -> Software:

@@ -14,6 +14,7 @@ from typing import assert_never
 
 import attrs
 
+from farm_domain.access import Identity
 from farm_domain.agents import Agent, agent_address
 from farm_domain.answers import (
     Accepted,
@@ -30,6 +31,7 @@ from farm_domain.assignments import (
     recompute_job_states,
     release_agent_tasks,
 )
+from farm_domain.audit import agent_target, record
 from farm_domain.enums import AgentState
 from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
@@ -50,6 +52,9 @@ from farm_domain.scheduling import (
 from farm_domain.work import Job, Task
 
 log = logging.getLogger("farm.dispatch")
+
+MASTER = Identity.master()
+"""Who the audit trail names for the dispatcher's own changes."""
 
 SWEEP_CHUNK = 25
 """Idle agents the assignment sweep handles in one transaction: fewer round trips per agent
@@ -156,7 +161,7 @@ class Dispatcher:
             given += len(assigned)
         if touched:
             with self._uow() as uow:
-                recompute_job_states(uow, touched, self._clock.now())
+                recompute_job_states(uow, touched, self._clock.now(), actor=MASTER)
                 uow.commit()
         if idle:
             log.info("assignment sweep", extra={"idle_agents": len(idle), "assigned": given})
@@ -235,7 +240,7 @@ class Dispatcher:
             )
             if not claimed or job is None:
                 return []
-            recompute_job_states(uow, [job.id], now)
+            recompute_job_states(uow, [job.id], now, actor=MASTER)
             uow.commit()
         log.info(
             "tasks assigned",
@@ -411,7 +416,7 @@ class Dispatcher:
                 released = attrs.evolve(released, attempts=max(0, released.attempts - 1))
             uow.tasks.save(released)
             jobs.add(task.job_id)
-        recompute_job_states(uow, jobs, now)
+        recompute_job_states(uow, jobs, now, actor=MASTER)
 
     def _go_offline(
         self, agent_id: uuid.UUID, reason: str, batch: list[Task] | None, undo_attempt: bool = False
@@ -424,9 +429,19 @@ class Dispatcher:
             if agent is None:
                 return
             uow.agents.save(attrs.evolve(agent, state=AgentState.OFFLINE), agent)
+            if agent.state is not AgentState.OFFLINE:
+                record(
+                    uow,
+                    MASTER,
+                    now,
+                    "agent.state",
+                    agent_target(agent_id),
+                    {"state": str(agent.state)},
+                    {"state": str(AgentState.OFFLINE), "reason": reason},
+                )
             if batch is not None:
                 self._release_in(uow, agent_id, batch, now, undo_attempt=undo_attempt)
-            release_agent_tasks(uow, agent_id, reason, now)
+            release_agent_tasks(uow, agent_id, reason, now, actor=MASTER)
             uow.commit()
         log.warning(
             "agent state changed",
@@ -565,6 +580,16 @@ class Dispatcher:
                 current, last_polled=now, state=AgentState.ONLINE if back else current.state
             )
             uow.agents.save(updated, current)
+            if back:
+                record(
+                    uow,
+                    MASTER,
+                    now,
+                    "agent.state",
+                    agent_target(agent_id),
+                    {"state": str(AgentState.OFFLINE)},
+                    {"state": str(AgentState.ONLINE), "reason": "answered a poll"},
+                )
             outcome = self._reconciler.reconcile(uow, updated, reported)
             uow.commit()
         if back:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from farm_domain.audit import AuditTrail
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
@@ -26,3 +27,4 @@ class Farm:
     identities: IdentityService
     agent_keys: AgentKeys
     """Each farm agent's signing key, handed to it in the answer to its announce."""
+    events: AuditTrail

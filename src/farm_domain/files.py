@@ -6,9 +6,11 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 
+from farm_domain.access import AccessPolicy, Identity, Permission
+from farm_domain.audit import record
 from farm_domain.errors import NotFound, ValidationError
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
-from farm_domain.work import TaskLog
+from farm_domain.work import Task, TaskLog
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 # PyFarm's agent version format: 1, 1.2, 1.2.3 with an optional -dev/-pre/-rc/-alpha/-beta tag.
@@ -26,35 +28,63 @@ def _identifier(value: str) -> str:
 
 
 class TaskLogs:
-    """Logs of each attempt at a task: registered by the agent, then uploaded as CSV text."""
+    """Logs of each attempt at a task: registered by the agent, then uploaded as CSV text.
+
+    Only the task's agent writes them (the agent that registered a log, else the task's
+    current agent); anyone who may read reads them."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, files: FileStore, clock: Clock, max_bytes: int
+        self,
+        uow: UnitOfWorkFactory,
+        files: FileStore,
+        clock: Clock,
+        max_bytes: int,
+        *,
+        policy: AccessPolicy,
     ) -> None:
         self._uow = uow
         self._files = files
         self._clock = clock
         self._max_bytes = max_bytes
+        self._policy = policy
+
+    def _require_owner(self, actor: Identity, owner: uuid.UUID | None) -> None:
+        if owner is None:
+            self._policy.require(actor, Permission.ACT_AS_AGENT)
+        else:
+            self._policy.require_agent(actor, owner)
 
     @staticmethod
     def _key(log: TaskLog) -> str:
         return f"logs/{log.task_id}/{log.attempt}/{log.identifier}.csv"
 
-    def _task(self, uow: UnitOfWork, job_id: int, task_id: int) -> None:
+    def _task(self, uow: UnitOfWork, job_id: int, task_id: int) -> Task:
         task = uow.tasks.get(task_id)
         if task is None or task.job_id != job_id:
             raise NotFound("Task not found")
+        return task
 
     def register(
-        self, job_id: int, task_id: int, attempt: int, identifier: str, agent_id: uuid.UUID | None
+        self,
+        actor: Identity,
+        job_id: int,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        agent_id: uuid.UUID | None,
     ) -> tuple[TaskLog, bool]:
-        """Register a log; an identifier already registered is returned as it is, not an
-        error. Returns (log, created). Raises NotFound, ValidationError."""
+        """Register a log (the task's agent); an identifier already registered is returned as
+        it is, not an error. Returns (log, created). Raises Forbidden, NotFound,
+        ValidationError."""
+        self._policy.require(actor, Permission.ACT_AS_AGENT)
         _identifier(identifier)
         if attempt < 0:
             raise ValidationError("the attempt must be 0 or more", field="attempt")
+        if agent_id is not None:
+            self._policy.require_agent(actor, agent_id)
         with self._uow() as uow:
-            self._task(uow, job_id, task_id)
+            task = self._task(uow, job_id, task_id)
+            self._require_owner(actor, task.agent_id)
             existing = uow.logs.get(task_id, attempt, identifier)
             if existing is not None:
                 return existing, False
@@ -72,11 +102,31 @@ class TaskLogs:
             raise NotFound(f"Log {identifier} not found")
         return log
 
-    def upload(
-        self, job_id: int, task_id: int, attempt: int, identifier: str, chunks: Iterable[bytes]
+    def _owned(
+        self, actor: Identity, job_id: int, task_id: int, attempt: int, identifier: str
     ) -> TaskLog:
-        """Store the log's text, replacing any earlier upload. Raises NotFound, TooLarge."""
-        log = self._registered(job_id, task_id, attempt, identifier)
+        """The registered log, once ``actor`` is known to act as its agent."""
+        self._policy.require(actor, Permission.ACT_AS_AGENT)
+        with self._uow(read_only=True) as uow:
+            task = self._task(uow, job_id, task_id)
+            log = uow.logs.get(task_id, attempt, identifier)
+        self._require_owner(actor, log.agent_id if log and log.agent_id else task.agent_id)
+        if log is None:
+            raise NotFound(f"Log {identifier} not found")
+        return log
+
+    def upload(
+        self,
+        actor: Identity,
+        job_id: int,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        chunks: Iterable[bytes],
+    ) -> TaskLog:
+        """Store the log's text (the task's agent), replacing any earlier upload. Raises
+        Forbidden, NotFound, TooLarge."""
+        log = self._owned(actor, job_id, task_id, attempt, identifier)
         size = self._files.write(self._key(log), chunks, self._max_bytes)
         with self._uow() as uow:
             current = uow.logs.get(task_id, attempt, identifier) or log
@@ -94,27 +144,34 @@ class TaskLogs:
             uow.commit()
         return saved
 
-    def download(self, job_id: int, task_id: int, attempt: int, identifier: str) -> Iterator[bytes]:
-        """Raises NotFound when the log is unknown or nothing was uploaded yet."""
+    def download(
+        self, actor: Identity, job_id: int, task_id: int, attempt: int, identifier: str
+    ) -> Iterator[bytes]:
+        """Raises Forbidden, NotFound when the log is unknown or nothing was uploaded yet."""
+        self._policy.require(actor, Permission.READ)
         log = self._registered(job_id, task_id, attempt, identifier)
         chunks = self._files.read(self._key(log))
         if chunks is None:
             raise NotFound(f"Log {identifier} has no text yet")
         return chunks
 
-    def of_attempt(self, job_id: int, task_id: int, attempt: int) -> list[TaskLog]:
-        """The logs registered for one attempt at the task, in order. Raises NotFound."""
+    def of_attempt(self, actor: Identity, job_id: int, task_id: int, attempt: int) -> list[TaskLog]:
+        """The logs registered for one attempt at the task, in order. Raises Forbidden,
+        NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             self._task(uow, job_id, task_id)
             return uow.logs.of_attempt(task_id, attempt)
 
     def set_state(
-        self, job_id: int, task_id: int, attempt: int, identifier: str, state: str
+        self, actor: Identity, job_id: int, task_id: int, attempt: int, identifier: str, state: str
     ) -> TaskLog:
-        """PyFarm agent 0.8.6 reports a log's state; it is kept for display."""
+        """PyFarm agent 0.8.6 reports a log's state (the task's agent); it is kept for
+        display. Raises Forbidden, NotFound, ValidationError."""
+        self._policy.require(actor, Permission.ACT_AS_AGENT)
         if not 1 <= len(state) <= 16 or not state.isprintable():
             raise ValidationError("`state` must be 1 to 16 printable characters", field="state")
-        log = self._registered(job_id, task_id, attempt, identifier)
+        log = self._owned(actor, job_id, task_id, attempt, identifier)
         with self._uow() as uow:
             current = uow.logs.get(task_id, attempt, identifier) or log
             saved = TaskLog(
@@ -133,11 +190,23 @@ class TaskLogs:
 
 
 class AgentUpdates:
-    """Agent update archives (zip files) by version, which agents download to upgrade."""
+    """Agent update archives (zip files) by version, which agents download to upgrade (and
+    then run: only admins upload them)."""
 
-    def __init__(self, files: FileStore, max_bytes: int) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        files: FileStore,
+        clock: Clock,
+        max_bytes: int,
+        *,
+        policy: AccessPolicy,
+    ) -> None:
+        self._uow = uow
         self._files = files
+        self._clock = clock
         self._max_bytes = max_bytes
+        self._policy = policy
 
     @staticmethod
     def _key(version: str) -> str:
@@ -145,13 +214,28 @@ class AgentUpdates:
             raise ValidationError(f"{version!r} is not a valid agent version", field="version")
         return f"updates/pyfarm-agent-{version}.zip"
 
-    def upload(self, version: str, chunks: Iterable[bytes]) -> int:
-        """Store the archive for ``version``; returns its size. Raises ValidationError,
-        TooLarge."""
-        return self._files.write(self._key(version), chunks, self._max_bytes)
+    def upload(self, actor: Identity, version: str, chunks: Iterable[bytes]) -> int:
+        """Store the archive for ``version``; returns its size. Raises Forbidden,
+        ValidationError, TooLarge."""
+        self._policy.require(actor, Permission.ADMINISTER)
+        size = self._files.write(self._key(version), chunks, self._max_bytes)
+        with self._uow() as uow:
+            # The file is written first (it may be refused as too large); an event lost to a
+            # failed commit here leaves an archive without its event, never the reverse.
+            record(
+                uow,
+                actor,
+                self._clock.now(),
+                "update.upload",
+                f"update:{version}",
+                after={"size": size},
+            )
+            uow.commit()
+        return size
 
-    def download(self, version: str) -> Iterator[bytes]:
-        """Raises ValidationError (malformed version) and NotFound."""
+    def download(self, actor: Identity, version: str) -> Iterator[bytes]:
+        """Raises Forbidden, ValidationError (malformed version) and NotFound."""
+        self._policy.require(actor, Permission.READ)
         chunks = self._files.read(self._key(version))
         if chunks is None:
             raise NotFound("Specified update not found")

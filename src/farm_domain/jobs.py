@@ -9,8 +9,10 @@ from typing import Any
 
 import attrs
 
+from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.agents import UNSET, Unset, agent_address
 from farm_domain.assignments import recompute_job_states
+from farm_domain.audit import changes, job_target, record
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
@@ -170,21 +172,30 @@ class JobService:
     """Jobs and their tasks, for submitters, operators and agents."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, max_failures: int
+        self,
+        uow: UnitOfWorkFactory,
+        queue: TaskQueue,
+        clock: Clock,
+        max_failures: int,
+        *,
+        policy: AccessPolicy,
     ) -> None:
         self._uow = uow
         self._queue = queue
         self._clock = clock
         self._max_failures = max_failures
+        self._policy = policy
 
     # -- submitters and operators ---------------------------------------------------------
 
-    def submit(self, spec: JobSpec) -> JobView:
-        """Create the job and one task per frame; the queue is asked to assign work.
+    def submit(self, actor: Identity, spec: JobSpec) -> JobView:
+        """Create the job and one task per frame; the queue is asked to assign work. The job
+        records ``actor`` as its submitter, and as its ``user`` unless the spec names one.
 
-        Raises ValidationError (including ``No jobtype specified``) and NotFound (job type,
-        software, version).
+        Raises Forbidden, ValidationError (including ``No jobtype specified``) and NotFound
+        (job type, software, version).
         """
+        self._policy.require(actor, Permission.SUBMIT_JOBS)
         if spec.jobtype is None:
             raise ValidationError("No jobtype specified", field="jobtype")
         end = spec.start if spec.end is None else spec.end
@@ -225,7 +236,8 @@ class JobService:
                     maximum_agents=spec.maximum_agents,
                     data=spec.data,
                     environ=spec.environ,
-                    user=spec.user,
+                    user=actor.name if spec.user is None else spec.user,
+                    submitted_by=actor.name,
                     tags=tuple(spec.tags),
                     parents=tuple(sorted(set(spec.parents))),
                     software_requirements=requirements,
@@ -241,6 +253,22 @@ class JobService:
                     for frame in frame_list
                 ]
             )
+            record(
+                uow,
+                actor,
+                now,
+                "job.submit",
+                job_target(job.id),
+                after={
+                    "title": job.title,
+                    "jobtype": job.jobtype,
+                    "jobtype_version": job.jobtype_version,
+                    "user": job.user,
+                    "priority": job.priority,
+                    "frames": [job.frame_start, job.frame_end, job.frame_by],
+                    "tasks": len(frame_list),
+                },
+            )
             uow.commit()
         log.info(
             "job submitted", extra={"job_id": job.id, "title": job.title, "tasks": len(frame_list)}
@@ -248,27 +276,31 @@ class JobService:
         self._queue.assign_tasks()
         return JobView(job, {TaskStatus.QUEUED: len(frame_list)})
 
-    def query(self, query: JobQuery = JobQuery()) -> list[JobView]:
-        """Jobs matching the query, newest first, with their task counts."""
+    def query(self, actor: Identity, query: JobQuery = JobQuery()) -> list[JobView]:
+        """Jobs matching the query, newest first, with their task counts. Raises Forbidden."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             jobs = uow.jobs.query(query)
             counts = uow.tasks.status_counts_of(job.id for job in jobs)
             busy = uow.tasks.busy_agents_of(job.id for job in jobs)
         return [JobView(job, counts.get(job.id, {}), busy.get(job.id, 0)) for job in jobs]
 
-    def get(self, id_or_title: str | int) -> JobView:
-        """A job by id, or the newest job with that title. Raises NotFound."""
+    def get(self, actor: Identity, id_or_title: str | int) -> JobView:
+        """A job by id, or the newest job with that title. Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             job = self._job(uow, id_or_title)
             return JobView(job, uow.tasks.status_counts(job.id))
 
-    def update(self, job_id: int, changes: JobChanges) -> JobView:
-        """Change a job's settings, pause it or resume it. Raises NotFound, ValidationError,
-        Conflict (pausing or resuming a finished job)."""
+    def update(self, actor: Identity, job_id: int, wanted: JobChanges) -> JobView:
+        """Change a job's settings, pause it or resume it: the submitter (an artist) or a
+        wrangler. Raises Forbidden, NotFound, ValidationError, Conflict (pausing or resuming a
+        finished job)."""
+        self._policy.require(actor, Permission.CHANGE_JOBS)
         values = {
             a.name: v
             for a in attrs.fields(JobChanges)
-            if (v := getattr(changes, a.name)) is not UNSET
+            if (v := getattr(wanted, a.name)) is not UNSET
         }
         wanted_state = values.pop("state", None)
         if wanted_state not in (None, "paused", "queued"):
@@ -282,6 +314,7 @@ class JobService:
         now = self._clock.now()
         with self._uow() as uow:
             job = self._job(uow, job_id, for_update=True)
+            self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
             updated = attrs.evolve(job, **values)
             _check_scalars(attrs.asdict(updated, recurse=False))
             if wanted_state is not None:
@@ -295,8 +328,14 @@ class JobService:
                 )
             uow.jobs.save(updated)
             if wanted_state == "queued":
-                recompute_job_states(uow, [job_id], now)
+                recompute_job_states(uow, [job_id], now, actor=None)  # in this change's event
             view = JobView(self._job(uow, job_id), uow.tasks.status_counts(job_id))
+            before, after = changes(job, view.job, [*values, "state"])
+            for fields in (before, after):
+                if "state" in fields:  # as the API names it: no state is "queued"
+                    fields["state"] = fields["state"] or "queued"
+            if after:
+                record(uow, actor, now, "job.update", job_target(job_id), before, after)
             uow.commit()
         if job.state is not view.job.state:
             log.info(
@@ -314,13 +353,16 @@ class JobService:
             self._queue.assign_tasks()
         return view
 
-    def delete(self, job_id: int) -> bool:
-        """Delete the job and its tasks; agents running them are asked to stop."""
+    def delete(self, actor: Identity, job_id: int) -> bool:
+        """Delete the job and its tasks (the submitter or a wrangler); agents running them are
+        asked to stop. Returns whether it existed. Raises Forbidden."""
+        self._policy.require(actor, Permission.CHANGE_JOBS)
         stops: dict[tuple[uuid.UUID, str, int], list[int]] = {}
         with self._uow() as uow:
             job = uow.jobs.get(job_id, for_update=True)
             if job is None:
                 return False
+            self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
             for task in uow.tasks.of_job(job_id):
                 if task.agent_id is None or task.is_finished:
                     continue
@@ -329,6 +371,18 @@ class JobService:
                 if agent is not None and address is not None:
                     stops.setdefault((agent.id, address, agent.port), []).append(task.id)
             uow.jobs.delete(job_id)
+            record(
+                uow,
+                actor,
+                self._clock.now(),
+                "job.delete",
+                job_target(job_id),
+                before={
+                    "title": job.title,
+                    "state": str(job.state or "queued"),
+                    "submitted_by": job.submitted_by,
+                },
+            )
             uow.commit()
         log.info("job deleted", extra={"job_id": job_id, "title": job.title})
         for (agent_id, host, port), task_ids in stops.items():
@@ -337,16 +391,27 @@ class JobService:
             self._queue.assign_tasks()
         return True
 
-    def requeue_failed(self, job_id: int) -> list[int]:
+    def requeue_failed(self, actor: Identity, job_id: int) -> list[int]:
         """Put the job's failed tasks back in the queue (their failure counts stay); returns
-        their ids. Raises NotFound."""
+        their ids. The submitter or a wrangler. Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.CHANGE_JOBS)
         now = self._clock.now()
         with self._uow() as uow:
             job = self._job(uow, job_id, for_update=True)
+            self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
             failed = [t for t in uow.tasks.of_job(job.id) if t.state is WorkState.FAILED]
             for task in failed:
                 uow.tasks.save(attrs.evolve(task.requeued(), time_finished=None))
-            recompute_job_states(uow, [job.id], now)
+            if failed:
+                record(
+                    uow,
+                    actor,
+                    now,
+                    "job.requeue",
+                    job_target(job.id),
+                    after={"tasks": [t.id for t in failed]},
+                )
+            recompute_job_states(uow, [job.id], now, actor=actor)
             uow.commit()
         if failed:
             log.info(
@@ -356,9 +421,10 @@ class JobService:
             self._queue.assign_tasks()
         return [t.id for t in failed]
 
-    def blocklist(self, job_id: int) -> list[BlockView]:
+    def blocklist(self, actor: Identity, job_id: int) -> list[BlockView]:
         """How each agent fared with the job, and whether the scheduler keeps it away.
-        Raises NotFound."""
+        Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             self._job(uow, job_id)
             views = []
@@ -370,23 +436,40 @@ class JobService:
                 )
         return views
 
-    def unblock(self, job_id: int, agent_id: uuid.UUID) -> None:
-        """Forget an agent's failures and refusal of the job; the queue is asked to assign."""
+    def unblock(self, actor: Identity, job_id: int, agent_id: uuid.UUID) -> None:
+        """Forget an agent's failures and refusal of the job; the queue is asked to assign.
+        Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.MANAGE_BLOCKLISTS)
         with self._uow() as uow:
             self._job(uow, job_id)
+            block = next((b for b in uow.blocks.of_job(job_id) if b.agent_id == agent_id), None)
             uow.blocks.clear(job_id, agent_id)
+            if block is not None:
+                record(
+                    uow,
+                    actor,
+                    self._clock.now(),
+                    "blocklist.clear",
+                    f"blocklist:{job_id}/{agent_id}",
+                    before={
+                        "failures": block.failures,
+                        "refused": block.rejected_fingerprint is not None,
+                    },
+                )
             uow.commit()
         log.info("agent unblocked", extra={"job_id": job_id, "agent_id": str(agent_id)})
         self._queue.assign_tasks_to_agent(agent_id)
 
-    def tasks(self, job_id: int) -> list[Task]:
-        """Raises NotFound."""
+    def tasks(self, actor: Identity, job_id: int) -> list[Task]:
+        """Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             self._job(uow, job_id)
             return uow.tasks.of_job(job_id)
 
-    def task(self, job_id: int, task_id: int) -> Task:
-        """Raises NotFound (``Task not found``) when the task is not in that job."""
+    def task(self, actor: Identity, job_id: int, task_id: int) -> Task:
+        """Raises Forbidden, NotFound (``Task not found``) when the task is not in that job."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             task = uow.tasks.get(task_id)
         if task is None or task.job_id != job_id:
@@ -397,6 +480,7 @@ class JobService:
 
     def report(
         self,
+        actor: Identity,
         job_id: int,
         task_id: int,
         report: TaskReport,
@@ -408,10 +492,12 @@ class JobService:
         The reporter is the task's current owner: a report naming another agent
         (``reporter``, from the ``X-Farm-Agent-Id`` header), or about a task that no agent owns
         any more, or about an earlier attempt than the current one (``attempt``, from the
-        ``X-Farm-Attempt`` header), is refused with Conflict and changes nothing. A report never moves a finished
-        task backwards: it is answered with the task as it is. Raises NotFound, ValidationError,
-        Conflict.
+        ``X-Farm-Attempt`` header), is refused with Conflict and changes nothing. A report never
+        moves a finished task backwards: it is answered with the task as it is. ``actor`` must
+        act as the task's agent (Forbidden otherwise, before anything changes). Raises
+        Forbidden, NotFound, ValidationError, Conflict.
         """
+        self._policy.require(actor, Permission.ACT_AS_AGENT)
         state = report.state
         if state is not UNSET and state not in ("running", "done", "failed", "queued"):
             raise ValidationError(f"`{state}` is not a valid state", field="state")
@@ -422,6 +508,8 @@ class JobService:
             task = uow.tasks.get(task_id, for_update=True)
             if task is None or task.job_id != job_id:
                 raise NotFound("Task not found")
+            if task.agent_id is not None:
+                self._policy.require_agent(actor, task.agent_id)
             if reporter is not None and task.agent_id != reporter:
                 raise Conflict(f"Task {task_id} is not assigned to agent {reporter}")
             if task.agent_id is None and not (state == "queued" and task.state is None):
@@ -436,7 +524,7 @@ class JobService:
             uow.tasks.save(updated)
             if report.state == "failed" and task.agent_id is not None:
                 uow.blocks.record_failure(job_id, task.agent_id, now)
-            recompute_job_states(uow, [job_id], now)
+            recompute_job_states(uow, [job_id], now, actor=actor)
             owner = task.agent_id
             idle = owner is not None and not uow.tasks.active_of_agent(owner)
             uow.commit()

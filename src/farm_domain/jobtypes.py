@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import attrs
 
 from farm_domain import validation
+from farm_domain.access import AccessPolicy, Identity, Permission
+from farm_domain.audit import record
 from farm_domain.errors import Conflict, NotFound, ValidationError
-from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from farm_domain.validation import parse_id
 from farm_domain.work import JobTypeVersion, SoftwareRequirement
 
@@ -98,66 +100,100 @@ def _check(spec: JobTypeSpec) -> None:
 
 
 class JobTypeCatalogue:
-    """Job types and their versions. A name made only of digits is taken as a job type id."""
+    """Job types and their versions. A name made only of digits is taken as a job type id.
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    A job type's ``code`` is code that PyFarm agents execute: only admins change job types."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, *, policy: AccessPolicy) -> None:
         self._uow = uow
+        self._clock = clock
+        self._policy = policy
 
-    def create(self, spec: JobTypeSpec) -> JobTypeVersion:
-        """Version 1 of a new job type. Raises ValidationError, NotFound (software), Conflict."""
+    def _record(self, uow: UnitOfWork, actor: Identity, version: JobTypeVersion) -> None:
+        record(
+            uow,
+            actor,
+            self._clock.now(),
+            "jobtype.create" if version.version == 1 else "jobtype.version",
+            f"jobtype:{version.name}",
+            after={
+                "version": version.version,
+                "classname": version.classname,
+                "max_batch": version.max_batch,
+                "code_length": len(version.code or ""),
+                "software_requirements": [r.software for r in version.software_requirements],
+            },
+        )
+
+    def create(self, actor: Identity, spec: JobTypeSpec) -> JobTypeVersion:
+        """Version 1 of a new job type. Raises Forbidden, ValidationError, NotFound
+        (software), Conflict."""
+        self._policy.require(actor, Permission.ADMINISTER)
         _check(spec)
         with self._uow() as uow:
             if uow.jobtypes.latest(spec.name) is not None:
                 raise Conflict(f"JobType {spec.name} already exists")
             created = self._add(uow, spec, 1)
+            self._record(uow, actor, created)
             uow.commit()
         return created
 
-    def new_version(self, name: str, spec: JobTypeSpec) -> tuple[JobTypeVersion, bool]:
+    def new_version(
+        self, actor: Identity, name: str, spec: JobTypeSpec
+    ) -> tuple[JobTypeVersion, bool]:
         """The next version of ``name`` (version 1 when it is new); returns (version, created).
 
-        Raises ValidationError (including a body renaming the job type), NotFound (software).
+        Raises Forbidden, ValidationError (including a body renaming the job type), NotFound
+        (software).
         """
+        self._policy.require(actor, Permission.ADMINISTER)
         if spec.name != name:
             raise ValidationError("`name` in the request body does not match the URL", field="name")
         _check(spec)
         with self._uow() as uow:
             latest = uow.jobtypes.latest(name)
             created = self._add(uow, spec, 1 if latest is None else latest.version + 1)
+            self._record(uow, actor, created)
             uow.commit()
         return created, latest is None
 
-    def latest_versions(self) -> list[JobTypeVersion]:
-        """The newest version of every job type, by name."""
+    def latest_versions(self, actor: Identity) -> list[JobTypeVersion]:
+        """The newest version of every job type, by name. Raises Forbidden."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return uow.jobtypes.list_latest()
 
-    def get(self, name_or_id: str) -> JobTypeVersion:
-        """The newest version. Raises NotFound."""
+    def get(self, actor: Identity, name_or_id: str) -> JobTypeVersion:
+        """The newest version. Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             found = uow.jobtypes.latest(self._name(uow, name_or_id))
         if found is None:
             raise NotFound(f"JobType {name_or_id} not found")
         return found
 
-    def versions(self, name_or_id: str) -> list[JobTypeVersion]:
-        """Raises NotFound."""
+    def versions(self, actor: Identity, name_or_id: str) -> list[JobTypeVersion]:
+        """Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             found = uow.jobtypes.versions(self._name(uow, name_or_id))
         if not found:
             raise NotFound(f"JobType {name_or_id} not found")
         return found
 
-    def get_version(self, name_or_id: str, version: int) -> JobTypeVersion:
-        """Raises NotFound with PyFarm's message."""
+    def get_version(self, actor: Identity, name_or_id: str, version: int) -> JobTypeVersion:
+        """Raises Forbidden, NotFound with PyFarm's message."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             found = uow.jobtypes.get_version(self._name(uow, name_or_id), version)
         if found is None:
             raise NotFound(f"JobType {name_or_id} version {version} not found")
         return found
 
-    def delete(self, name_or_id: str) -> bool:
-        """Raises Conflict while jobs use the job type."""
+    def delete(self, actor: Identity, name_or_id: str) -> bool:
+        """Returns whether it existed. Raises Forbidden, Conflict while jobs use the job
+        type."""
+        self._policy.require(actor, Permission.ADMINISTER)
         with self._uow() as uow:
             name = self._name(uow, name_or_id)
             if uow.jobtypes.latest(name) is None:
@@ -165,6 +201,7 @@ class JobTypeCatalogue:
             if uow.jobtypes.in_use(name):
                 raise Conflict(f"JobType {name} is used by jobs; delete them first")
             uow.jobtypes.delete(name)
+            record(uow, actor, self._clock.now(), "jobtype.delete", f"jobtype:{name}")
             uow.commit()
         return True
 

@@ -12,6 +12,7 @@ from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary
 from farm_domain.answers import AssignAnswer, PollAnswer, StopAnswer, UpdateAnswer
 from farm_domain.credentials import Session, Token, User
 from farm_domain.enums import WorkState
+from farm_domain.events import Event, EventQuery
 from farm_domain.scheduling import AgentContact, AgentProfile, JobAgentBlock, JobProfile
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
@@ -291,6 +292,17 @@ class SessionRepository(Protocol):
         """Forget the sessions that expired at or before ``now``."""
 
 
+class EventRepository(Protocol):
+    """The audit trail: appended to, never changed."""
+
+    def add(self, event: Event) -> Event:
+        """Store a new event; returns it with its id."""
+
+    def query(self, query: EventQuery) -> list[Event]:
+        """Events matching every filter (``since`` inclusive), newest first (by time, then
+        id), at most ``query.limit``."""
+
+
 class FileStore(Protocol):
     """Bytes under slash-separated keys (``logs/...``, ``updates/...``), outside the database."""
 
@@ -341,6 +353,9 @@ class UnitOfWork(Protocol):
 
     @property
     def sessions(self) -> SessionRepository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
 
     def __enter__(self) -> Self: ...
 

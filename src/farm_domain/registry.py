@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from farm_domain import validation
+from farm_domain.access import AccessPolicy, Identity, Permission, Role
 from farm_domain.agents import (
     REQUIRED_ON_CREATE,
     UNSET,
@@ -28,6 +30,7 @@ from farm_domain.assignments import (
     recompute_job_states,
     release_agent_tasks,
 )
+from farm_domain.audit import agent_target, changes, job_target, record
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
@@ -37,6 +40,28 @@ from farm_domain.validation import INT32_MAX
 from farm_domain.work import JobSummary, Task
 
 log = logging.getLogger("farm.agents")
+
+RECORDED_FIELDS = (
+    "hostname",
+    "remote_ip",
+    "use_address",
+    "os_class",
+    "os_fullname",
+    "cpu_name",
+    "ram",
+    "cpus",
+    "port",
+    "version",
+    "upgrade_to",
+    "ram_allocation",
+    "cpu_allocation",
+    "restart_requested",
+    "mac_addresses",
+    "gpus",
+)
+"""The agent's fields whose changes are ``agent.update`` events. ``state`` and ``disabled``
+have events of their own; ``free_ram``, ``time_offset`` and the contact times change with
+every heartbeat and are not events."""
 
 
 @attrs.define
@@ -50,6 +75,10 @@ class _AfterCommit:
     stops: list[tuple[uuid.UUID, str, int, list[int]]] = attrs.Factory(list)
     busy: bool = False
     """The agent reported tasks it still runs: it gets no new work (no need to ask)."""
+
+
+_DECIDED_FIELDS = frozenset({"state", "upgrade_to", "restart_requested"})
+"""The fields ``_authorize`` decides one by one; the others are the agent's own reports."""
 
 
 @attrs.frozen
@@ -74,6 +103,7 @@ class AgentRegistry:
         farm_name: str | None = None,
         allow_loopback: bool,
         networks: AgentNetworks | None = None,
+        policy: AccessPolicy,
     ) -> None:
         self._uow = uow
         self._queue = queue
@@ -83,6 +113,7 @@ class AgentRegistry:
         self._farm_name = farm_name
         self._allow_loopback = allow_loopback
         self._networks = networks
+        self._policy = policy
 
     def call_refusal(self, agent: Agent) -> str | None:
         """Why the master will not call this agent (None: it will), for display."""
@@ -91,15 +122,19 @@ class AgentRegistry:
     # -- agents speaking --------------------------------------------------------------------
 
     def announce(
-        self, changes: AgentChanges, peer_address: str | None = None
+        self, actor: Identity, changes: AgentChanges, peer_address: str | None = None
     ) -> tuple[Agent, bool]:
         """Create the agent, or update it if its id is known; returns (agent, created).
 
-        Raises ValidationError (missing or bad fields), WrongFarm, MisconfiguredDefaults.
+        ``actor`` acts as the agent; a new id may also be enrolled by an identity that may
+        enroll agents (a join token), an id already known may not. Raises Forbidden,
+        ValidationError (missing or bad fields), WrongFarm, MisconfiguredDefaults.
         """
         if changes.id is UNSET:
             raise ValidationError("`id` not provided", field="id")
         agent_id = parse_agent_id(changes.id)
+        if not actor.may(Permission.ENROLL_AGENTS):
+            self._policy.require_agent(actor, agent_id)
         self._check_farm(changes)
         values = validated_values(changes, allow_loopback=self._allow_loopback)
         sets = self._sets(changes)
@@ -111,11 +146,31 @@ class AgentRegistry:
         with self._uow() as uow:
             found = uow.agents.get_with_active(agent_id)
             if found is None:
-                agent = self._create(uow, agent_id, values, sets)
+                enrolling = actor.may(Permission.ENROLL_AGENTS)
+                self._authorize(
+                    actor,
+                    agent_id,
+                    None,
+                    values,
+                    sets,
+                    changes,
+                    from_agent=True,
+                    enrolling=enrolling,
+                )
+                agent = self._create(uow, actor, agent_id, values, sets)
                 created = True
             else:
+                self._policy.require_agent(actor, agent_id)
                 agent = self._apply(
-                    uow, found[0], values, sets, changes, after, from_agent=True, active=found[1]
+                    uow,
+                    actor,
+                    found[0],
+                    values,
+                    sets,
+                    changes,
+                    after,
+                    from_agent=True,
+                    active=found[1],
                 )
                 created = False
             uow.commit()
@@ -124,11 +179,16 @@ class AgentRegistry:
         self._enqueue(after)
         return agent, created
 
-    def update(self, agent_id: uuid.UUID, changes: AgentChanges) -> Agent:
+    def update(self, actor: Identity, agent_id: uuid.UUID, changes: AgentChanges) -> Agent:
         """Change some of an agent's fields; also the agent's heartbeat and shutdown call.
 
-        Raises NotFound, ValidationError, WrongFarm.
+        What the agent reports needs ``actor`` to act as the agent, what an operator decides
+        needs MANAGE_AGENTS (see ``_authorize``). Raises Forbidden, NotFound, ValidationError,
+        WrongFarm.
         """
+        # The agent itself or an operator; which fields either may send is decided once the
+        # agent is read (``_authorize``).
+        self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
         if changes.id is not UNSET and parse_agent_id(changes.id) != agent_id:
             raise ValidationError(
                 "`id` in the request body does not match the agent id in the URL", field="id"
@@ -136,14 +196,23 @@ class AgentRegistry:
         self._check_farm(changes)
         values = validated_values(changes, allow_loopback=self._allow_loopback)
         sets = self._sets(changes)
-        from_agent = changes.reported_task_ids is not UNSET
+        # An agent's own identity always speaks as the agent: its "online" never re-enables.
+        from_agent = changes.reported_task_ids is not UNSET or actor.role is Role.AGENT
         after = _AfterCommit()
         with self._uow() as uow:
             found = uow.agents.get_with_active(agent_id)
             if found is None:
                 raise NotFound(f"Agent {agent_id} not found")
             agent = self._apply(
-                uow, found[0], values, sets, changes, after, from_agent=from_agent, active=found[1]
+                uow,
+                actor,
+                found[0],
+                values,
+                sets,
+                changes,
+                after,
+                from_agent=from_agent,
+                active=found[1],
             )
             uow.commit()
         if agent.is_available and not after.busy:
@@ -153,41 +222,61 @@ class AgentRegistry:
 
     # -- operators and frontends ---------------------------------------------------------------
 
-    def get(self, agent_id: uuid.UUID) -> Agent:
-        """Raises NotFound."""
+    def get(self, actor: Identity, agent_id: uuid.UUID) -> Agent:
+        """Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             agent = uow.agents.get(agent_id)
         if agent is None:
             raise NotFound(f"Agent {agent_id} not found")
         return agent
 
-    def query(self, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
-        """Agents matching every filter, by hostname then id."""
+    def query(self, actor: Identity, query: AgentQuery = AgentQuery()) -> list[AgentSummary]:
+        """Agents matching every filter, by hostname then id. Raises Forbidden."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return uow.agents.query(query)
 
-    def overview(self, query: AgentQuery = AgentQuery()) -> list[AgentOverview]:
-        """Agents as a monitor lists them."""
+    def overview(self, actor: Identity, query: AgentQuery = AgentQuery()) -> list[AgentOverview]:
+        """Agents as a monitor lists them. Raises Forbidden."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return uow.agents.overview(query)
 
-    def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """Hostnames of those of these agents that exist (for frontends naming agents)."""
+    def hostnames(self, actor: Identity, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Hostnames of those of these agents that exist (for frontends naming agents).
+        Raises Forbidden."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             return uow.agents.hostnames(agent_ids)
 
-    def delete(self, agent_id: uuid.UUID) -> bool:
-        """Remove the agent, requeue its unfinished tasks and ask it to stop them.
+    def delete(self, actor: Identity, agent_id: uuid.UUID) -> bool:
+        """Remove the agent (the agent itself or a wrangler), requeue its unfinished tasks and
+        ask it to stop them.
 
-        Returns whether it existed; deleting an unknown agent is not an error.
+        Returns whether it existed; deleting an unknown agent is not an error. Raises Forbidden.
         """
+        self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
         after = _AfterCommit()
+        now = self._clock.now()
         with self._uow() as uow:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None:
                 return False
-            released = release_agent_tasks(uow, agent_id, "agent deleted", self._clock.now())
+            released = release_agent_tasks(uow, agent_id, "agent deleted", now, actor=actor)
             uow.agents.delete(agent_id)
+            record(
+                uow,
+                actor,
+                now,
+                "agent.delete",
+                agent_target(agent_id),
+                before={
+                    "hostname": agent.hostname,
+                    "remote_ip": agent.remote_ip,
+                    "port": agent.port,
+                },
+            )
             uow.commit()
         log.info("agent deleted", extra={"agent_id": str(agent_id), "hostname": agent.hostname})
         address = agent_address(agent)
@@ -198,15 +287,18 @@ class AgentRegistry:
         self._enqueue(after)
         return True
 
-    def tags(self, agent_id: uuid.UUID) -> frozenset[str]:
-        """The operator's tags of an agent, which jobs' tag requirements match. Raises NotFound."""
+    def tags(self, actor: Identity, agent_id: uuid.UUID) -> frozenset[str]:
+        """The operator's tags of an agent, which jobs' tag requirements match. Raises
+        Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             if uow.agents.get(agent_id) is None:
                 raise NotFound(f"Agent {agent_id} not found")
             return uow.agents.tags(agent_id)
 
-    def set_tags(self, agent_id: uuid.UUID, tags: Iterable[str]) -> frozenset[str]:
-        """Replace the agent's tags. Raises NotFound, ValidationError."""
+    def set_tags(self, actor: Identity, agent_id: uuid.UUID, tags: Iterable[str]) -> frozenset[str]:
+        """Replace the agent's tags. Raises Forbidden, NotFound, ValidationError."""
+        self._policy.require(actor, Permission.MANAGE_AGENTS)
         wanted = frozenset(tags)
         for tag in wanted:
             if not 1 <= len(tag) <= 64 or not tag.isprintable():
@@ -217,26 +309,41 @@ class AgentRegistry:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None:
                 raise NotFound(f"Agent {agent_id} not found")
+            current = uow.agents.tags(agent_id)
             uow.agents.replace_tags(agent_id, wanted)
+            if current != wanted:
+                record(
+                    uow,
+                    actor,
+                    self._clock.now(),
+                    "agent.tags",
+                    agent_target(agent_id),
+                    {"tags": current},
+                    {"tags": wanted},
+                )
             uow.commit()
         log.info("agent tags set", extra={"agent_id": str(agent_id), "tags": sorted(wanted)})
         if agent.is_available:
             self._queue.assign_tasks_to_agent(agent_id)
         return wanted
 
-    def tasks(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
-        """The agent's tasks with a summary of each one's job. Raises NotFound."""
+    def tasks(self, actor: Identity, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
+        """The agent's tasks with a summary of each one's job. Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:
             if uow.agents.get(agent_id) is None:
                 raise NotFound(f"Agent {agent_id} not found")
             return uow.tasks.of_agent(agent_id)
 
-    def assign_task(self, agent_id: uuid.UUID, task_id: int) -> Task:
-        """Hand a task to an agent by hand: a new attempt, not yet sent.
+    def assign_task(self, actor: Identity, agent_id: uuid.UUID, task_id: int) -> Task:
+        """Hand a task to an agent by hand: a new attempt, not yet sent. ``actor`` acts as the
+        agent taking it.
 
-        The previous agent, if another, is asked to stop it. Raises NotFound (agent or task) and
-        Conflict (the task is already done).
+        The previous agent, if another, is asked to stop it. Raises Forbidden, NotFound (agent
+        or task) and Conflict (the task is already done).
         """
+        self._policy.require_agent(actor, agent_id)
+        now = self._clock.now()
         after = _AfterCommit(send_to_agent=agent_id)
         with self._uow() as uow:
             agent = uow.agents.get(agent_id)
@@ -251,7 +358,16 @@ class AgentRegistry:
                 raise Conflict(f"Task {task_id} is already done")
             assigned = task.assigned_to(agent_id)
             uow.tasks.save(assigned)
-            recompute_job_states(uow, [task.job_id], self._clock.now())
+            record(
+                uow,
+                actor,
+                now,
+                "task.assign",
+                job_target(task.job_id),
+                {"task": task_id, "agent": task.agent_id},
+                {"task": task_id, "agent": agent_id, "attempt": assigned.attempts},
+            )
+            recompute_job_states(uow, [task.job_id], now, actor=actor)
             previous = None
             if task.agent_id is not None and task.agent_id != agent_id:
                 previous = uow.agents.get(task.agent_id)
@@ -286,8 +402,73 @@ class AgentRegistry:
         except ValidationError:
             return None
 
+    def _authorize(
+        self,
+        actor: Identity,
+        agent_id: uuid.UUID,
+        before: Agent | None,
+        values: dict[str, Any],
+        sets: _Sets,
+        changes: AgentChanges,
+        *,
+        from_agent: bool,
+        enrolling: bool = False,
+    ) -> None:
+        """Decide, field by field, whether ``actor`` may make these changes (Forbidden, before
+        anything is written; ``before`` is the agent as stored, None for a new one):
+
+        - the operator's decisions need MANAGE_AGENTS: ``state`` online/running when not the
+          agent speaking (an enable, clearing the operator's disable), ``upgrade_to`` changed,
+          ``restart_requested`` changed to true;
+        - ``state`` disabled: the agent itself or MANAGE_AGENTS (stopping work is always safe);
+        - everything else is what the agent reports about itself and needs acting as the agent:
+          ``state`` offline (or online/running from the agent, which never re-enables),
+          ``restart_requested`` back to false, ``current_assignments``, and every other field;
+          so does a request that sends nothing (a bare heartbeat).
+        Fields sent unchanged (an agent echoing its record) need nothing. ``enrolling``: the
+        actor may enroll this new agent, which stands for acting as it.
+        """
+        manage = as_agent = agent_or_manage = False
+        state = values.get("state")
+        if state is AgentState.DISABLED:
+            agent_or_manage = True
+        elif state is AgentState.OFFLINE or (state is not None and from_agent):
+            as_agent = True
+        elif state is not None:
+            manage = True
+        stored = {name: getattr(before, name) if before else None for name in values}
+        if "upgrade_to" in values and values["upgrade_to"] != stored["upgrade_to"]:
+            manage = True
+        if "restart_requested" in values and values["restart_requested"] != bool(
+            stored["restart_requested"]
+        ):
+            if values["restart_requested"]:
+                manage = True
+            else:
+                as_agent = True
+        reported = [name for name in values if name not in _DECIDED_FIELDS]
+        if (
+            reported
+            or sets.macs is not None
+            or sets.gpus is not None
+            or changes.reported_task_ids is not UNSET
+            or not (manage or as_agent or agent_or_manage or set(values) & _DECIDED_FIELDS)
+        ):
+            as_agent = True
+        if manage:
+            self._policy.require(actor, Permission.MANAGE_AGENTS)
+        if as_agent and not enrolling:
+            self._policy.require_agent(actor, agent_id)
+        if agent_or_manage and not (manage or as_agent):
+            self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
+
     def _create(
-        self, uow: UnitOfWork, agent_id: uuid.UUID, values: dict[str, Any], sets: _Sets
+        self,
+        uow: UnitOfWork,
+        actor: Identity,
+        agent_id: uuid.UUID,
+        values: dict[str, Any],
+        sets: _Sets,
     ) -> Agent:
         missing = [name for name in REQUIRED_ON_CREATE if name not in values]
         if missing:
@@ -305,6 +486,20 @@ class AgentRegistry:
         version_ids = self._defaults.resolve(uow.software)
         uow.agents.add(agent)
         uow.agents.attach_software(agent_id, version_ids)
+        record(
+            uow,
+            actor,
+            agent.last_heard_from or self._clock.now(),
+            "agent.enroll",
+            agent_target(agent_id),
+            after={
+                "hostname": agent.hostname,
+                "remote_ip": agent.remote_ip,
+                "port": agent.port,
+                "state": agent.shown_state,
+                "version": agent.version,
+            },
+        )
         log.info(
             "agent created",
             extra={
@@ -318,6 +513,7 @@ class AgentRegistry:
     def _apply(
         self,
         uow: UnitOfWork,
+        actor: Identity,
         agent: Agent,
         values: dict[str, Any],
         sets: _Sets,
@@ -328,8 +524,10 @@ class AgentRegistry:
         active: dict[int, int] | None = None,
     ) -> Agent:
         before = agent
+        self._authorize(actor, agent.id, before, values, sets, changes, from_agent=from_agent)
+        now = self._clock.now()
         state = values.pop("state", None)
-        fields = dict(values, last_heard_from=self._clock.now())
+        fields = dict(values, last_heard_from=now)
         if state is not None:
             fields.update(state_changes(agent, state, from_agent=from_agent))
         macs, gpus = sets.macs, sets.gpus
@@ -343,6 +541,7 @@ class AgentRegistry:
             uow.agents.replace_mac_addresses(agent.id, macs)
         if gpus is not None and gpus != before.gpus:
             uow.agents.replace_gpus(agent.id, gpus)
+        self._record_changes(uow, actor, now, before, agent)
         if before.shown_state is not agent.shown_state:
             log.info(
                 "agent state changed",
@@ -354,7 +553,7 @@ class AgentRegistry:
                 },
             )
         if agent.state is AgentState.OFFLINE and before.state is not AgentState.OFFLINE:
-            if release_agent_tasks(uow, agent.id, "agent went offline", self._clock.now()):
+            if release_agent_tasks(uow, agent.id, "agent went offline", now, actor=actor):
                 after.assign_all = True
         elif changes.reported_task_ids is not UNSET:
             outcome = self._reconciler.reconcile(
@@ -368,6 +567,37 @@ class AgentRegistry:
         if agent.upgrade_to is not None and agent.upgrade_to != before.upgrade_to:
             after.update_agent = agent.id
         return agent
+
+    @staticmethod
+    def _record_changes(
+        uow: UnitOfWork, actor: Identity, now: datetime, before: Agent, agent: Agent
+    ) -> None:
+        """The events of an agent's changes; a heartbeat that changes nothing records none."""
+        target = agent_target(agent.id)
+        if before.disabled != agent.disabled:
+            action = "agent.disable" if agent.disabled else "agent.enable"
+            record(
+                uow,
+                actor,
+                now,
+                action,
+                target,
+                {"disabled": before.disabled},
+                {"disabled": agent.disabled},
+            )
+        if before.state is not agent.state:
+            record(
+                uow,
+                actor,
+                now,
+                "agent.state",
+                target,
+                {"state": before.state},
+                {"state": agent.state},
+            )
+        old, new = changes(before, agent, RECORDED_FIELDS)
+        if new:
+            record(uow, actor, now, "agent.update", target, old, new)
 
     @staticmethod
     def _sets(changes: AgentChanges) -> _Sets:

@@ -135,6 +135,9 @@ class Job(JobOptions):
     time_submitted: datetime | None = None
     time_started: datetime | None = None
     time_finished: datetime | None = None
+    submitted_by: str | None = None
+    """The name of the identity that submitted the job (None for jobs older than identities:
+    only wranglers and admins may change those)."""
 
     def may_requeue(self, failures: int) -> bool:
         return self.requeue == -1 or failures <= self.requeue

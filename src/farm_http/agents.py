@@ -9,6 +9,7 @@ import falcon
 from farm_domain.ports import AgentKeys
 from farm_domain.registry import AgentRegistry
 from farm_http.conversion import body_object
+from farm_http.identity import actor
 from farm_http.peers import PeerResolver
 from farm_http.schemas.agents import (
     AGENT_SCHEMA,
@@ -35,11 +36,11 @@ class AgentCollectionResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = agent_query(req.params)
-        resp.media = [agent_summary_json(a) for a in self._agents.query(query)]
+        resp.media = [agent_summary_json(a) for a in self._agents.query(actor(req), query)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         changes = agent_changes(body_object(req))
-        agent, created = self._agents.announce(changes, self._peers.client_address(req))
+        agent, created = self._agents.announce(actor(req), changes, self._peers.client_address(req))
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.media = agent_json(agent, self._agents.call_refusal(agent))
         resp.media["signing_key"] = self._keys.key_for(agent.id)  # for the announcer only
@@ -50,16 +51,16 @@ class AgentResource:
         self._agents = agents
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        agent = self._agents.get(agent_id)
+        agent = self._agents.get(actor(req), agent_id)
         resp.media = agent_json(agent, self._agents.call_refusal(agent))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         changes = agent_changes(body_object(req))
-        agent = self._agents.update(agent_id, changes)
+        agent = self._agents.update(actor(req), agent_id, changes)
         resp.media = agent_json(agent, self._agents.call_refusal(agent))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        self._agents.delete(agent_id)
+        self._agents.delete(actor(req), agent_id)
         resp.status = falcon.HTTP_204
 
 
@@ -68,11 +69,11 @@ class AgentTasksResource:
         self._agents = agents
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        resp.media = [task_json(t, job) for t, job in self._agents.tasks(agent_id)]
+        resp.media = [task_json(t, job) for t, job in self._agents.tasks(actor(req), agent_id)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         task_id = task_id_body(body_object(req))
-        resp.media = task_json(self._agents.assign_task(agent_id, task_id))
+        resp.media = task_json(self._agents.assign_task(actor(req), agent_id, task_id))
 
 
 class AgentTagsResource:
@@ -82,8 +83,8 @@ class AgentTagsResource:
         self._agents = agents
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        resp.media = sorted(self._agents.tags(agent_id))
+        resp.media = sorted(self._agents.tags(actor(req), agent_id))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         tags = tag_list(req.get_media())
-        resp.media = sorted(self._agents.set_tags(agent_id, tags))
+        resp.media = sorted(self._agents.set_tags(actor(req), agent_id, tags))

@@ -11,7 +11,8 @@ import falcon.media
 import orjson
 
 from farm_domain.farm import Farm
-from farm_http import agents, dashboard, errors, files, jobs, jobtypes, software
+from farm_http import agents, dashboard, errors, events, files, jobs, jobtypes, software
+from farm_http.open_access import OpenAccess
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 
@@ -57,11 +58,14 @@ def _dumps(value: object) -> bytes:
 
 
 def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, falcon.Response]:
-    middleware = (
+    peers = PeerResolver(options.trusted_proxies)
+    middleware: list[RequestLog | OpenAccess] = (
         []
         if options.access_log == "off"
         else [RequestLog(options.access_log, options.slow_request_ms)]
     )
+    # INTERIM, until the authentication middleware replaces it: see farm_http.open_access.
+    middleware.append(OpenAccess(peers))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
@@ -111,5 +115,6 @@ def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, f
     app.add_route(f"{attempt}/logs/{{identifier}}", files.TaskLogResource(farm.logs))
     app.add_route(f"{attempt}/logs/{{identifier}}/logfile", files.TaskLogFileResource(farm.logs))
     app.add_route("/api/v1/agents/updates/{version}", files.AgentUpdateResource(farm.updates))
+    app.add_route("/api/v1/events", events.EventCollectionResource(farm.events))
     dashboard.add_routes(app, farm, ID, options.dashboard_refresh_seconds)
     return app

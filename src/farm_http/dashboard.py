@@ -17,9 +17,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.errors import ValidationError
+from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
 from farm_domain.jobs import JobChanges
 from farm_domain.work import Job, JobQuery, TaskStatus
+from farm_http.identity import actor
 
 PAGE = 100
 
@@ -61,7 +63,9 @@ class AgentsPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = _page(req)
-        agents = self._farm.agents.overview(AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
+        agents = self._farm.agents.overview(
+            actor(req), AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE)
+        )
         self._pages.render(
             resp,
             "agents.html",
@@ -80,7 +84,9 @@ class JobsPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = _page(req)
-        views = self._farm.jobs.query(JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
+        views = self._farm.jobs.query(
+            actor(req), JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE)
+        )
         self._pages.render(
             resp,
             "jobs.html",
@@ -98,11 +104,12 @@ class JobPage:
         self._farm = farm
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: int) -> None:
-        view = self._farm.jobs.get(job_id)
-        tasks = self._farm.jobs.tasks(job_id)
-        blocks = self._farm.jobs.blocklist(job_id)
+        identity = actor(req)
+        view = self._farm.jobs.get(identity, job_id)
+        tasks = self._farm.jobs.tasks(identity, job_id)
+        blocks = self._farm.jobs.blocklist(identity, job_id)
         hostnames = self._farm.agents.hostnames(
-            [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
+            identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
         )
         self._pages.render(
             resp,
@@ -113,6 +120,23 @@ class JobPage:
             tasks=tasks,
             blocks=blocks,
             hostnames=hostnames,
+        )
+
+
+class EventsPage:
+    """The newest changes on the farm (the audit trail), optionally of one target."""
+
+    def __init__(self, pages: Pages, farm: Farm) -> None:
+        self._pages = pages
+        self._farm = farm
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        target = req.get_param("target") or None
+        if target is not None and len(target) > 200:
+            raise ValidationError("`target` must be at most 200 characters", field="target")
+        events = self._farm.events.query(actor(req), EventQuery(target=target, limit=PAGE))
+        self._pages.render(
+            resp, "events.html", title="Events", section="events", events=events, target=target
         )
 
 
@@ -137,7 +161,7 @@ class AgentAction:
         states = {"disable": "disabled", "enable": "online"}
         if action not in states:
             raise falcon.HTTPNotFound(description=f"no action {action}")
-        self._farm.agents.update(agent_id, AgentChanges(state=states[action]))
+        self._farm.agents.update(actor(req), agent_id, AgentChanges(state=states[action]))
         _back(req, "/")
 
 
@@ -147,19 +171,20 @@ class JobAction:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
         jobs = self._farm.jobs
+        identity = actor(req)
         if action == "pause":
-            jobs.update(job_id, JobChanges(state="paused"))
+            jobs.update(identity, job_id, JobChanges(state="paused"))
         elif action == "resume":
-            jobs.update(job_id, JobChanges(state="queued"))
+            jobs.update(identity, job_id, JobChanges(state="queued"))
         elif action == "requeue":
-            jobs.requeue_failed(job_id)
+            jobs.requeue_failed(identity, job_id)
         elif action == "priority":
             text = _form(req).get("priority", "")
             try:
                 priority = int(text)
             except ValueError:
                 raise ValidationError(f"priority {text!r} is not a whole number") from None
-            jobs.update(job_id, JobChanges(priority=priority))
+            jobs.update(identity, job_id, JobChanges(priority=priority))
         else:
             raise falcon.HTTPNotFound(description=f"no action {action}")
         _back(req, "/jobs")
@@ -175,5 +200,6 @@ def add_routes(
     app.add_route("/", AgentsPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))
+    app.add_route("/events", EventsPage(pages, farm))
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))

@@ -8,6 +8,7 @@ import falcon
 
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_http.conversion import body_object, optional_uuid, structure
+from farm_http.identity import actor
 from farm_http.jobs import _job_id
 from farm_http.schemas.files import LogBody, LogStateBody, log_json
 
@@ -33,7 +34,8 @@ class TaskLogsResource:
         self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int, attempt: int
     ) -> None:
         resp.media = [
-            log_json(log) for log in self._logs.of_attempt(_job_id(job), task_id, attempt)
+            log_json(log)
+            for log in self._logs.of_attempt(actor(req), _job_id(job), task_id, attempt)
         ]
 
     def on_post(
@@ -41,6 +43,7 @@ class TaskLogsResource:
     ) -> None:
         body = structure(body_object(req), LogBody)
         log, created = self._logs.register(
+            actor(req),
             _job_id(job),
             task_id,
             attempt,
@@ -65,7 +68,9 @@ class TaskLogResource:
         identifier: str,
     ) -> None:
         body = structure(body_object(req), LogStateBody)
-        log = self._logs.set_state(_job_id(job), task_id, attempt, identifier, body.state)
+        log = self._logs.set_state(
+            actor(req), _job_id(job), task_id, attempt, identifier, body.state
+        )
         resp.media = log_json(log)
 
 
@@ -83,7 +88,9 @@ class TaskLogFileResource:
         identifier: str,
     ) -> None:
         _require(req, *_LOG_TYPES)
-        log = self._logs.upload(_job_id(job), task_id, attempt, identifier, _chunks(req))
+        log = self._logs.upload(
+            actor(req), _job_id(job), task_id, attempt, identifier, _chunks(req)
+        )
         resp.status = falcon.HTTP_201
         resp.media = log_json(log)
 
@@ -96,7 +103,7 @@ class TaskLogFileResource:
         attempt: int,
         identifier: str,
     ) -> None:
-        resp.stream = self._logs.download(_job_id(job), task_id, attempt, identifier)
+        resp.stream = self._logs.download(actor(req), _job_id(job), task_id, attempt, identifier)
         resp.content_type = "text/csv"
 
 
@@ -106,11 +113,11 @@ class AgentUpdateResource:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, version: str) -> None:
         _require(req, "application/zip")
-        size = self._updates.upload(version, _chunks(req))
+        size = self._updates.upload(actor(req), version, _chunks(req))
         resp.status = falcon.HTTP_201
         resp.media = {"version": version, "size": size}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, version: str) -> None:
-        resp.stream = self._updates.download(version)
+        resp.stream = self._updates.download(actor(req), version)
         resp.content_type = "application/zip"
         resp.downloadable_as = f"pyfarm-agent-{version}.zip"

@@ -10,6 +10,7 @@ from farm_domain.errors import NotFound, ValidationError
 from farm_domain.jobs import JobChanges, JobService, TaskReport
 from farm_domain.validation import parse_id
 from farm_http.conversion import body_object, structure
+from farm_http.identity import actor
 from farm_http.schemas.jobs import (
     block_json,
     job_changes_body,
@@ -53,11 +54,11 @@ class JobCollectionResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        views = self._jobs.query(job_query(req.params))
+        views = self._jobs.query(actor(req), job_query(req.params))
         resp.media = [job_json(v.job, v.counts) for v in views]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        view = self._jobs.submit(job_spec(body_object(req)))
+        view = self._jobs.submit(actor(req), job_spec(body_object(req)))
         resp.status = falcon.HTTP_201
         resp.media = job_json(view.job, view.counts)
 
@@ -67,16 +68,16 @@ class JobResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        view = self._jobs.get(job)
+        view = self._jobs.get(actor(req), job)
         resp.media = job_json(view.job, view.counts)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
         body = job_changes_body(body_object(req))
-        view = self._jobs.update(_job_id(job), structure(body, JobChanges))
+        view = self._jobs.update(actor(req), _job_id(job), structure(body, JobChanges))
         resp.media = job_json(view.job, view.counts)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        self._jobs.delete(_job_id(job))
+        self._jobs.delete(actor(req), _job_id(job))
         resp.status = falcon.HTTP_204
 
 
@@ -85,7 +86,7 @@ class JobTasksResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        resp.media = [task_json(task) for task in self._jobs.tasks(_job_id(job))]
+        resp.media = [task_json(task) for task in self._jobs.tasks(actor(req), _job_id(job))]
 
 
 class JobTaskResource:
@@ -93,12 +94,14 @@ class JobTaskResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int) -> None:
-        resp.media = task_json(self._jobs.task(_job_id(job), task_id))
+        resp.media = task_json(self._jobs.task(actor(req), _job_id(job), task_id))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int) -> None:
         fields, give_back, started_now = task_report_parts(body_object(req))
         report = TaskReport(give_back=give_back, started_now=started_now, **fields)
-        task = self._jobs.report(_job_id(job), task_id, report, _reporter(req), _attempt(req))
+        task = self._jobs.report(
+            actor(req), _job_id(job), task_id, report, _reporter(req), _attempt(req)
+        )
         resp.media = task_json(task)
 
 
@@ -107,7 +110,7 @@ class JobBlocklistResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        resp.media = [block_json(view) for view in self._jobs.blocklist(_job_id(job))]
+        resp.media = [block_json(view) for view in self._jobs.blocklist(actor(req), _job_id(job))]
 
 
 class JobBlockResource:
@@ -117,5 +120,5 @@ class JobBlockResource:
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, job: str, agent_id: uuid.UUID
     ) -> None:
-        self._jobs.unblock(_job_id(job), agent_id)
+        self._jobs.unblock(actor(req), _job_id(job), agent_id)
         resp.status = falcon.HTTP_204

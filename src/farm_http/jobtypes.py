@@ -6,6 +6,7 @@ import falcon
 
 from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec
 from farm_http.conversion import body_object, structure
+from farm_http.identity import actor
 from farm_http.schemas.jobtypes import jobtype_json
 
 
@@ -18,10 +19,10 @@ class JobTypeCollectionResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [jobtype_json(j) for j in self._jobtypes.latest_versions()]
+        resp.media = [jobtype_json(j) for j in self._jobtypes.latest_versions(actor(req))]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = jobtype_json(self._jobtypes.create(_spec(req)))
+        resp.media = jobtype_json(self._jobtypes.create(actor(req), _spec(req)))
         resp.status = falcon.HTTP_201
 
 
@@ -30,15 +31,15 @@ class JobTypeResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = jobtype_json(self._jobtypes.get(name))
+        resp.media = jobtype_json(self._jobtypes.get(actor(req), name))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        version, created = self._jobtypes.new_version(name, _spec(req))
+        version, created = self._jobtypes.new_version(actor(req), name, _spec(req))
         resp.media = jobtype_json(version)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self._jobtypes.delete(name)
+        self._jobtypes.delete(actor(req), name)
         resp.status = falcon.HTTP_204
 
 
@@ -47,7 +48,7 @@ class JobTypeVersionsResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = [jobtype_json(j) for j in self._jobtypes.versions(name)]
+        resp.media = [jobtype_json(j) for j in self._jobtypes.versions(actor(req), name)]
 
 
 class JobTypeVersionResource:
@@ -55,4 +56,4 @@ class JobTypeVersionResource:
         self._jobtypes = jobtypes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, version: int) -> None:
-        resp.media = jobtype_json(self._jobtypes.get_version(name, version))
+        resp.media = jobtype_json(self._jobtypes.get_version(actor(req), name, version))

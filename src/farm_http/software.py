@@ -8,6 +8,7 @@ import falcon
 
 from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
 from farm_http.conversion import body_object, structure
+from farm_http.identity import actor
 from farm_http.schemas.software import (
     AgentSoftwareBody,
     SoftwareBody,
@@ -23,11 +24,11 @@ class SoftwareCollectionResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [software_json(s) for s in self._catalogue.all_software()]
+        resp.media = [software_json(s) for s in self._catalogue.all_software(actor(req))]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = structure(body_object(req), SoftwareBody)
-        created = self._catalogue.create(body.software, body.versions)
+        created = self._catalogue.create(actor(req), body.software, body.versions)
         resp.status = falcon.HTTP_201
         resp.media = software_json(created)
 
@@ -37,14 +38,16 @@ class SoftwareResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = software_json(self._catalogue.get(name))
+        resp.media = software_json(self._catalogue.get(actor(req), name))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         body = structure(body_object(req), SoftwareUpdateBody)
-        resp.media = software_json(self._catalogue.update(name, body.software, body.versions))
+        resp.media = software_json(
+            self._catalogue.update(actor(req), name, body.software, body.versions)
+        )
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self._catalogue.delete(name)
+        self._catalogue.delete(actor(req), name)
         resp.status = falcon.HTTP_204
 
 
@@ -53,11 +56,11 @@ class SoftwareVersionsResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = [version_json(v) for v in self._catalogue.get(name).versions]
+        resp.media = [version_json(v) for v in self._catalogue.get(actor(req), name).versions]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         spec = structure(body_object(req), VersionSpec)
-        created = self._catalogue.add_version(name, spec)
+        created = self._catalogue.add_version(actor(req), name, spec)
         resp.status = falcon.HTTP_201
         resp.media = version_json(created)
 
@@ -67,12 +70,12 @@ class SoftwareVersionResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, version: str) -> None:
-        resp.media = version_json(self._catalogue.get_version(name, version))
+        resp.media = version_json(self._catalogue.get_version(actor(req), name, version))
 
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, name: str, version: str
     ) -> None:
-        self._catalogue.delete_version(name, version)
+        self._catalogue.delete_version(actor(req), name, version)
         resp.status = falcon.HTTP_204
 
 
@@ -81,11 +84,11 @@ class AgentSoftwareResource:
         self._catalogue = catalogue
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
-        resp.media = [software_ref_json(s) for s in self._catalogue.of_agent(agent_id)]
+        resp.media = [software_ref_json(s) for s in self._catalogue.of_agent(actor(req), agent_id)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
         body = structure(body_object(req), AgentSoftwareBody)
-        installed = self._catalogue.install(agent_id, body.software, body.version)
+        installed = self._catalogue.install(actor(req), agent_id, body.software, body.version)
         resp.status = falcon.HTTP_201
         resp.media = [software_ref_json(s) for s in installed]
 
@@ -102,5 +105,5 @@ class AgentSoftwareVersionResource:
         name: str,
         version: str,
     ) -> None:
-        self._catalogue.uninstall(agent_id, name, version)
+        self._catalogue.uninstall(actor(req), agent_id, name, version)
         resp.status = falcon.HTTP_204

@@ -9,6 +9,7 @@ import pytest
 
 from farm_cli.main import main
 from farm_domain.agents import AgentChanges
+from tests.support.identities import ADMIN
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def announce(hostname: str, ram: int = 4096) -> uuid.UUID:
     runtime = build_runtime(Settings.load(os.environ))
     agent_id = uuid.uuid4()
     runtime.farm.agents.announce(
+        ADMIN,
         AgentChanges(
             id=str(agent_id),
             hostname=hostname,
@@ -184,9 +186,9 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
     agent_id = announce("node")
     # A recording queue: the assignment is not sent (a passive agent's would be released).
     runtime = build_runtime(Settings.load(os.environ), queue=RecordingQueue())
-    for task in runtime.farm.jobs.tasks(job_id):
-        runtime.farm.agents.assign_task(agent_id, task.id)
-        runtime.farm.jobs.report(job_id, task.id, TaskReport(state="failed"))
+    for task in runtime.farm.jobs.tasks(ADMIN, job_id):
+        runtime.farm.agents.assign_task(ADMIN, agent_id, task.id)
+        runtime.farm.jobs.report(ADMIN, job_id, task.id, TaskReport(state="failed"))
     runtime.close()
     assert (
         json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"]["state"]
@@ -196,3 +198,37 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
     assert code == 0 and "requeued 2 failed task(s)" in out
     shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
     assert shown["job"]["state"] is None and shown["tasks"] == {"queued": 2}
+
+
+def test_events_show_what_the_local_operator_changed(farm_env, capsys) -> None:
+    import getpass
+
+    agent_id = announce("render-01")
+    assert run(capsys, "agents", "disable", str(agent_id))[0] == 0
+    assert run(capsys, "software", "add", "maya", "2017")[0] == 0
+    code, out, _ = run(capsys, "events", "--json", "--target", f"agent:{agent_id}")
+    assert code == 0
+    events = json.loads(out)
+    assert [e["action"] for e in events] == ["agent.disable", "agent.enroll"]
+    me = getpass.getuser()
+    assert (events[0]["actor"], events[0]["role"], events[0]["address"]) == (me, "admin", "local")
+    assert events[1]["actor"] == ADMIN.name
+    code, out, _ = run(capsys, "events", "--actor", me, "--limit", "1")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["AT", "ACTOR", "ROLE", "ACTION", "TARGET", "BEFORE", "AFTER"]
+    assert len(lines) == 2 and "software.create" in lines[1] and "software:maya" in lines[1]
+    code, out, _ = run(capsys, "events", "--since", "2999-01-01")
+    assert code == 0 and "(none)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--limit", "0"], "`limit` must be between 1 and 1000"),
+        (["--since", "soon"], "'soon' is not an ISO-8601 time"),
+    ],
+)
+def test_bad_event_queries_are_one_clear_line(farm_env, capsys, argv, message) -> None:
+    code, out, err = run(capsys, "events", *argv)
+    assert code == 2 and out == "" and message in err

@@ -17,6 +17,7 @@ from farm_adapters.sql.agents import SqlAgentRepository
 from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.events import SqlEventRepository
 from farm_adapters.sql.identities import (
     SqlSessionRepository,
     SqlTokenRepository,
@@ -28,6 +29,7 @@ from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.ports import (
     AgentRepository,
     BlocklistRepository,
+    EventRepository,
     JobRepository,
     JobTypeRepository,
     PasswordHasher,
@@ -45,6 +47,7 @@ from farm_domain.ports import (
 from tests.support.fakes.agents import FakeAgentRepository
 from tests.support.fakes.blocklist import FakeBlocklistRepository
 from tests.support.fakes.catalogue import FakeJobTypeRepository, FakeSoftwareRepository
+from tests.support.fakes.events import FakeEventRepository
 from tests.support.fakes.identities import (
     CountingSecrets,
     FakeSessionRepository,
@@ -69,6 +72,7 @@ SQL_SCHEDULING: Callable[[Connection], SchedulingRepository] = SqlSchedulingRepo
 SQL_TOKENS: Callable[[Connection], TokenRepository] = SqlTokenRepository
 SQL_USERS: Callable[[Connection], UserRepository] = SqlUserRepository
 SQL_SESSIONS: Callable[[Connection], SessionRepository] = SqlSessionRepository
+SQL_EVENTS: Callable[[Connection], EventRepository] = SqlEventRepository
 
 FAKE_UNITS_OF_WORK: Callable[[FakeStore], UnitOfWorkFactory] = FakeUnitOfWorkFactory
 FAKE_AGENTS: Callable[[FakeData], AgentRepository] = FakeAgentRepository
@@ -87,6 +91,7 @@ ARGON2: Callable[[], PasswordHasher] = Argon2PasswordHasher
 PLAIN_PASSWORDS: Callable[[], PasswordHasher] = PlainPasswordHasher
 SYSTEM_SECRETS: Callable[[], Secrets] = SystemSecrets
 COUNTING_SECRETS: Callable[[], Secrets] = CountingSecrets
+FAKE_EVENTS: Callable[[FakeData, FakeStore], EventRepository] = FakeEventRepository
 
 REPOSITORIES = sorted(
     name for name, value in vars(UnitOfWork).items() if isinstance(value, property)
@@ -106,7 +111,7 @@ def units_of_work(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[U
 def test_a_unit_of_work_offers_every_repository_of_the_port(
     units_of_work: UnitOfWorkFactory,
 ) -> None:
-    assert len(REPOSITORIES) == 11
+    assert len(REPOSITORIES) == 12
     with units_of_work(read_only=True) as uow:
         missing = [name for name in REPOSITORIES if not hasattr(uow, name)]
     assert missing == []

@@ -11,8 +11,10 @@ import pytest
 
 from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from farm_domain.access import Role
 from farm_domain.agents import Agent, AgentQuery, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
+from farm_domain.events import Event, EventQuery
 from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.work import Job, Task, TaskStatus
 from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory
@@ -812,3 +814,83 @@ def test_an_agent_read_after_waiting_for_its_lock_is_current(database_url_pg: st
     read, active = found
     assert read.mac_addresses == {"bb:bb:bb:bb:bb:bb"} and active == {}
     engine.dispose()
+
+
+def _event(at: datetime, actor: str = "ana", target: str = "job:1", **fields: object) -> Event:
+    values: dict[str, object] = {
+        "id": 0,
+        "at": at,
+        "actor": actor,
+        "role": Role.ARTIST,
+        "address": "10.0.0.3",
+        "action": "job.update",
+        "target": target,
+        "before": {"priority": 0, "tags": ["a"]},
+        "after": {"priority": 5, "tags": ["a", "b"], "user": None},
+    }
+    values.update(fields)
+    return Event(**values)  # type: ignore[arg-type]  # any Event fields
+
+
+def test_events_read_back_as_added_newest_first(uow) -> None:
+    with uow() as u:
+        first = u.events.add(_event(T0))
+        second = u.events.add(
+            _event(T0, actor="master", role=Role.ADMIN, address=None, before=None, after=None)
+        )
+        third = u.events.add(_event(T0 + timedelta(seconds=1), target="agent:x"))
+        u.commit()
+    assert len({first.id, second.id, third.id}) == 3 and first.id > 0
+    with uow(read_only=True) as u:
+        everything = u.events.query(EventQuery())
+    # Newest first; events at the same instant by id, the later one first.
+    assert everything == [third, second, first]
+    assert everything[2] == attrs.evolve(_event(T0), id=first.id)
+    assert everything[1].role is Role.ADMIN and everything[1].before is None
+
+
+def test_events_are_filtered_by_target_actor_and_time_and_limited(uow) -> None:
+    with uow() as u:
+        for n in range(5):
+            u.events.add(
+                _event(T0 + timedelta(minutes=n), actor=f"a{n % 2}", target=f"job:{n % 3}")
+            )
+        u.commit()
+    with uow(read_only=True) as u:
+        by_target = u.events.query(EventQuery(target="job:0"))
+        by_actor = u.events.query(EventQuery(actor="a1"))
+        since = u.events.query(EventQuery(since=T0 + timedelta(minutes=3)))
+        both = u.events.query(EventQuery(target="job:1", actor="a1"))
+        limited = u.events.query(EventQuery(limit=2))
+    assert [e.at.minute - T0.minute for e in by_target] == [3, 0]
+    assert [e.at.minute - T0.minute for e in by_actor] == [3, 1]
+    assert [e.at.minute - T0.minute for e in since] == [4, 3]  # inclusive
+    assert [e.at.minute - T0.minute for e in both] == [1]
+    assert [e.at.minute - T0.minute for e in limited] == [4, 3]
+
+
+def test_an_event_rolled_back_with_its_change_is_not_kept(uow) -> None:
+    with uow() as u:
+        u.events.add(_event(T0))
+    with uow(read_only=True) as u:
+        assert u.events.query(EventQuery()) == []
+
+
+def test_jobs_keep_who_submitted_them(uow) -> None:
+    with uow() as u:
+        version = u.jobtypes.add("render")
+        job = u.jobs.add(
+            Job(
+                id=0,
+                title="shot",
+                jobtype_version_id=version.id,
+                time_submitted=T0,
+                submitted_by="ana",
+            )
+        )
+        old = u.jobs.add(Job(id=0, title="old", jobtype_version_id=version.id, time_submitted=T0))
+        u.commit()
+    with uow(read_only=True) as u:
+        found, found_old = u.jobs.get(job.id), u.jobs.get(old.id)
+    assert found is not None and found.submitted_by == "ana"
+    assert found_old is not None and found_old.submitted_by is None

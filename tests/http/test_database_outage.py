@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.databases import create_empty_postgres_database, needs_postgres
 from tests.support.http_harness import Harness, make_harness
+from tests.support.identities import ADMIN
 
 
 @pytest.fixture
@@ -103,8 +104,10 @@ def test_queue_consumers_ping_and_never_see_the_dropped_connection(
         )
     )  # as `farm worker` builds it: pinging
     try:
-        assert consumer.farm.agents.get(agent_id).id == agent_id
+        assert consumer.farm.agents.get(ADMIN, agent_id).id == agent_id
         assert drop_connections_of(pg_farm) >= 1
-        assert consumer.farm.agents.get(agent_id).id == agent_id  # no error: pinged, reconnected
+        assert (
+            consumer.farm.agents.get(ADMIN, agent_id).id == agent_id
+        )  # no error: pinged, reconnected
     finally:
         consumer.close()

@@ -12,6 +12,7 @@ from farm_domain.agents import AgentChanges
 from farm_domain.jobs import JobSpec
 from farm_domain.jobtypes import JobTypeSpec
 from tests.support.fakes.collaborators import RecordingQueue, ScriptedAgentClient
+from tests.support.identities import ADMIN
 
 WORKERS = 6
 AGENTS = 40
@@ -32,14 +33,16 @@ def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> No
     ]
     farm = runtimes[0].farm
     try:
-        farm.jobtypes.create(JobTypeSpec(name="render", max_batch=3))
+        farm.jobtypes.create(ADMIN, JobTypeSpec(name="render", max_batch=3))
         for title in ("a", "b"):
             farm.jobs.submit(
-                JobSpec(title=title, jobtype="render", start=1, end=60, batch=3, maximum_agents=15)
+                ADMIN,
+                JobSpec(title=title, jobtype="render", start=1, end=60, batch=3, maximum_agents=15),
             )
         agent_ids = [uuid.uuid4() for _ in range(AGENTS)]
         for number, agent_id in enumerate(agent_ids):
             farm.agents.announce(
+                ADMIN,
                 AgentChanges(
                     id=str(agent_id),
                     hostname=f"n{number:03}",
@@ -78,8 +81,8 @@ def test_concurrent_workers_never_double_book(database_url: str, tmp_path) -> No
         assert len(claimed_ids) == len(set(claimed_ids)), "a task was handed out twice"
         assert len({agent for agent, _ in claims}) == len(claims), "an agent got two batches"
         held = {}
-        for view in farm.jobs.query():
-            tasks = farm.jobs.tasks(view.job.id)
+        for view in farm.jobs.query(ADMIN):
+            tasks = farm.jobs.tasks(ADMIN, view.job.id)
             assert all(t.attempts <= 1 for t in tasks)
             owners = {t.agent_id for t in tasks if t.agent_id is not None}
             assert len(owners) <= 15  # maximum_agents holds across workers

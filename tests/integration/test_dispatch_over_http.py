@@ -38,6 +38,7 @@ from farm_domain.networks import AgentNetworks
 from farm_domain.work import Job, Task
 from tests.support.fake_agent import Answer, FakeAgent
 from tests.support.fakes.collaborators import FixedClock
+from tests.support.identities import ADMIN
 
 LOOPBACK = AgentNetworks(Settings.load({"FARM_AGENT_NETWORKS": "127.0.0.0/8"}).agent_networks)
 DEFAULTS = Settings.load({})
@@ -278,7 +279,7 @@ def runtime(sqlite_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Runt
         }
     )
     runtime = build_runtime(settings, clock=clock)
-    runtime.farm.jobtypes.create(JobTypeSpec(name="command", max_batch=2))
+    runtime.farm.jobtypes.create(ADMIN, JobTypeSpec(name="command", max_batch=2))
     yield runtime
     runtime.close()
 
@@ -286,6 +287,7 @@ def runtime(sqlite_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Runt
 def announce(runtime: Runtime, agent: FakeAgent, name: str) -> uuid.UUID:
     agent_id = uuid.uuid4()
     runtime.farm.agents.announce(
+        ADMIN,
         AgentChanges(
             id=str(agent_id), hostname=name, ram=8192, free_ram=4096, cpus=8, port=agent.port
         ),
@@ -300,9 +302,9 @@ def finish_everything_assigned(
     """Act as the agents: report done every task each fake agent accepted and still runs."""
     for agent_id, agent in agents.items():
         for task_id in list(agent.running):
-            task = runtime.farm.jobs.task(job_id, task_id)
+            task = runtime.farm.jobs.task(ADMIN, job_id, task_id)
             if task.agent_id == agent_id and not task.is_finished:
-                runtime.farm.jobs.report(job_id, task_id, TaskReport(state="done"), agent_id)
+                runtime.farm.jobs.report(ADMIN, job_id, task_id, TaskReport(state="done"), agent_id)
             agent.running.pop(task_id, None)
 
 
@@ -313,18 +315,18 @@ def test_a_job_is_spread_over_agents_and_finished(
         announce(runtime, a, f"n{i}"): a for i, a in enumerate(fake_agent(agents) for _ in range(3))
     }
     job_id = runtime.farm.jobs.submit(
-        JobSpec(title="spread", jobtype="command", start=1, end=12, batch=2)
+        ADMIN, JobSpec(title="spread", jobtype="command", start=1, end=12, batch=2)
     ).job.id
     for _ in range(12):
         finish_everything_assigned(runtime, job_id, fakes)
         if (
-            runtime.farm.jobs.get(job_id).job.state is not None
-            and str(runtime.farm.jobs.get(job_id).job.state) == "done"
+            runtime.farm.jobs.get(ADMIN, job_id).job.state is not None
+            and str(runtime.farm.jobs.get(ADMIN, job_id).job.state) == "done"
         ):
             break
-    view = runtime.farm.jobs.get(job_id)
+    view = runtime.farm.jobs.get(ADMIN, job_id)
     assert str(view.job.state) == "done"
-    owners = {t.agent_id for t in runtime.farm.jobs.tasks(job_id)}
+    owners = {t.agent_id for t in runtime.farm.jobs.tasks(ADMIN, job_id)}
     assert owners == set(fakes)
     frames_sent = [
         t["frame"]
@@ -343,15 +345,17 @@ def test_refusals_503_and_silence(runtime: Runtime, agents: list[FakeAgent]) -> 
     busy_id = announce(runtime, busy, "busy")
     gone.close()
     gone_id = announce(runtime, gone, "gone")
-    job_id = runtime.farm.jobs.submit(JobSpec(title="j", jobtype="command", start=1, end=4)).job.id
+    job_id = runtime.farm.jobs.submit(
+        ADMIN, JobSpec(title="j", jobtype="command", start=1, end=4)
+    ).job.id
     registry = runtime.farm.agents
-    assert registry.get(busy_id).state is AgentState.OFFLINE
-    assert registry.get(gone_id).state is AgentState.OFFLINE
-    assert registry.get(picky_id).state is AgentState.ONLINE
+    assert registry.get(ADMIN, busy_id).state is AgentState.OFFLINE
+    assert registry.get(ADMIN, gone_id).state is AgentState.OFFLINE
+    assert registry.get(ADMIN, picky_id).state is AgentState.ONLINE
     assert len(picky.calls("POST", "/api/v1/assign")) == 1  # refused once, not offered again
-    assert all(t.agent_id is None for t in runtime.farm.jobs.tasks(job_id))
+    assert all(t.agent_id is None for t in runtime.farm.jobs.tasks(ADMIN, job_id))
     # The 503 undid its attempt; the refusal and the silence each cost one.
-    assert sum(t.attempts for t in runtime.farm.jobs.tasks(job_id)) == 2
+    assert sum(t.attempts for t in runtime.farm.jobs.tasks(ADMIN, job_id)) == 2
 
 
 def test_an_agent_that_stops_answering_loses_its_tasks_to_the_others(
@@ -360,20 +364,20 @@ def test_an_agent_that_stops_answering_loses_its_tasks_to_the_others(
     first, second = fake_agent(agents), fake_agent(agents)
     first_id = announce(runtime, first, "first")
     job_id = runtime.farm.jobs.submit(
-        JobSpec(title="j", jobtype="command", start=1, end=4, batch=2)
+        ADMIN, JobSpec(title="j", jobtype="command", start=1, end=4, batch=2)
     ).job.id
-    held = [t.id for t in runtime.farm.jobs.tasks(job_id) if t.agent_id == first_id]
+    held = [t.id for t in runtime.farm.jobs.tasks(ADMIN, job_id) if t.agent_id == first_id]
     assert len(held) == 2 and set(first.running) == set(held)
     first.close()  # the render node dies
     second_id = announce(runtime, second, "second")
     clock.advance(61)
     runtime.farm.agents.update(
-        second_id, AgentChanges(state="running", reported_task_ids=frozenset(second.running))
+        ADMIN, second_id, AgentChanges(state="running", reported_task_ids=frozenset(second.running))
     )
     runtime.dispatcher.watch_agents()  # polls the silent busy agent: no answer → offline
-    assert runtime.farm.agents.get(first_id).state is AgentState.OFFLINE
+    assert runtime.farm.agents.get(ADMIN, first_id).state is AgentState.OFFLINE
     for _ in range(6):
         finish_everything_assigned(runtime, job_id, {second_id: second})
-    tasks = runtime.farm.jobs.tasks(job_id)
+    tasks = runtime.farm.jobs.tasks(ADMIN, job_id)
     assert all(t.agent_id == second_id and str(t.state) == "done" for t in tasks)
     assert all(t.failures == 0 for t in tasks if t.id in held)

@@ -23,6 +23,7 @@ from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
 from tests.support.databases import REDIS_URL, needs_redis
 from tests.support.fakes.collaborators import RecordingDispatcher
+from tests.support.identities import ADMIN
 
 DEFAULTS = Settings.load({})
 
@@ -142,6 +143,7 @@ def test_an_announce_is_followed_by_the_consumer_calling_the_service(embedded_ru
     runtime, dispatcher = embedded_runtime
     agent_id = uuid.uuid4()
     runtime.farm.agents.announce(
+        ADMIN,
         AgentChanges(id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000),
         "127.0.0.1",
     )
@@ -154,7 +156,7 @@ def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_pa
     class Checking(RecordingDispatcher):
         def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
             # Runs synchronously inside announce(): the agent must already be committed.
-            seen.append(runtime.farm.agents.get(agent_id).hostname)
+            seen.append(runtime.farm.agents.get(ADMIN, agent_id).hostname)
 
     settings = Settings.load(
         {
@@ -167,6 +169,7 @@ def test_in_immediate_mode_the_job_runs_after_the_commit(sqlite_url: str, tmp_pa
     runtime = build_runtime(settings, dispatcher=Checking())  # type: ignore[arg-type]  # a stand-in dispatcher
     try:
         runtime.farm.agents.announce(
+            ADMIN,
             AgentChanges(
                 id=str(uuid.uuid4()), hostname="seen", ram=64, free_ram=1, cpus=1, port=2000
             ),
@@ -189,10 +192,11 @@ def test_a_queue_that_is_down_does_not_fail_a_committed_request(sqlite_url: str,
     try:
         agent_id = uuid.uuid4()
         runtime.farm.agents.announce(
+            ADMIN,
             AgentChanges(id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000),
             None,
         )
-        assert runtime.farm.agents.get(agent_id).hostname == "n"
+        assert runtime.farm.agents.get(ADMIN, agent_id).hostname == "n"
     finally:
         runtime.close()
 

@@ -11,17 +11,23 @@ import attrs
 
 from farm_adapters import composition
 from farm_adapters.settings import Settings
+from farm_domain.access import AccessPolicy, Identity
 from farm_domain.agents import Agent, AgentChanges
 from farm_domain.assignments import AssignmentReconciler
+from farm_domain.audit import AuditTrail
+from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
+from farm_domain.events import Event, EventQuery
 from farm_domain.jobs import JobService
+from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.work import Job, Task
 from tests.support.fakes.collaborators import FixedClock, RecordingQueue, ScriptedAgentClient
 from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory
+from tests.support.identities import ADMIN
 
 FARM_DEFAULTS = Settings.load({})
 """The farm's default settings, from their declarations: the domain's services take them."""
@@ -67,7 +73,7 @@ def get_task(uow_factory: UnitOfWorkFactory, task_id: int) -> Task:
 
 
 class World:
-    """A registry on fakes, with its store, queue and clock at hand."""
+    """The domain's services on fakes, with their store, queue and clock at hand."""
 
     def __init__(
         self,
@@ -82,9 +88,17 @@ class World:
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
+        self.policy = AccessPolicy()
         self.jobs = JobService(
-            self.uow, self.queue, self.clock, FARM_DEFAULTS.max_failures_per_agent
+            self.uow,
+            self.queue,
+            self.clock,
+            FARM_DEFAULTS.max_failures_per_agent,
+            policy=self.policy,
         )
+        self.software = SoftwareCatalogue(self.uow, self.clock, policy=self.policy)
+        self.jobtypes = JobTypeCatalogue(self.uow, self.clock, policy=self.policy)
+        self.events = AuditTrail(self.uow, policy=self.policy)
         self.networks = AgentNetworks(
             [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
         )
@@ -97,6 +111,7 @@ class World:
             farm_name=farm_name,
             allow_loopback=allow_loopback,
             networks=self.networks,
+            policy=self.policy,
         )
         self.client = ScriptedAgentClient()
         self.dispatcher = Dispatcher(
@@ -112,6 +127,15 @@ class World:
     def announce(
         self, agent_id: uuid.UUID | None = None, peer: str | None = "127.0.0.1", **fields: object
     ) -> tuple[Agent, bool]:
+        return self.announce_as(ADMIN, agent_id, peer, **fields)
+
+    def announce_as(
+        self,
+        actor: Identity,
+        agent_id: uuid.UUID | None = None,
+        peer: str | None = "127.0.0.1",
+        **fields: object,
+    ) -> tuple[Agent, bool]:
         body: dict[str, object] = {
             "hostname": "node1",
             "ram": 4096,
@@ -121,7 +145,7 @@ class World:
         }
         body.update(fields)
         body["id"] = str(agent_id or uuid.uuid4())
-        return self.registry.announce(AgentChanges(**body), peer)  # type: ignore[arg-type]  # any AgentChanges fields
+        return self.registry.announce(actor, AgentChanges(**body), peer)  # type: ignore[arg-type]  # any AgentChanges fields
 
     def job(self, requeue: int = 3, title: str = "job") -> Job:
         return add_job(self.uow, self.clock.now(), requeue=requeue, title=title)
@@ -131,6 +155,10 @@ class World:
 
     def get_task(self, task_id: int) -> Task:
         return get_task(self.uow, task_id)
+
+    def recorded(self, **filters: Any) -> list[Event]:
+        """The audit trail, oldest first (``filters``: EventQuery's)."""
+        return list(reversed(self.events.query(ADMIN, EventQuery(limit=1000, **filters))))
 
     def get_job(self, job_id: int) -> Job:
         with self.uow() as uow:

@@ -8,18 +8,19 @@ import pytest
 
 from farm_domain.agents import AgentChanges
 from farm_domain.answers import Busy, Conflict, Refused, Running, Unreachable
-from farm_domain.catalogue import SoftwareCatalogue, VersionSpec
+from farm_domain.catalogue import VersionSpec
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.jobs import JobSpec, TaskReport
-from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec, RequirementSpec
+from farm_domain.jobtypes import JobTypeSpec, RequirementSpec
 from farm_domain.work import Task
 from tests.support.builders import World, dispatch_policy
+from tests.support.identities import ADMIN
 
 
 @pytest.fixture
 def world() -> World:
     world = World()
-    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=2))
+    world.jobtypes.create(ADMIN, JobTypeSpec(name="render", max_batch=2))
     return world
 
 
@@ -32,11 +33,11 @@ def submit(world: World, **fields: object) -> int:
         "batch": 3,
     }
     spec.update(fields)
-    return world.jobs.submit(JobSpec(**spec)).job.id  # type: ignore[arg-type]  # fields of any type, from the test
+    return world.jobs.submit(ADMIN, JobSpec(**spec)).job.id  # type: ignore[arg-type]  # fields of any type, from the test
 
 
 def tasks_of(world: World, job_id: int) -> list[Task]:
-    return world.jobs.tasks(job_id)
+    return world.jobs.tasks(ADMIN, job_id)
 
 
 def test_an_idle_agent_gets_one_batch_capped_by_max_batch(world: World) -> None:
@@ -50,7 +51,7 @@ def test_an_idle_agent_gets_one_batch_capped_by_max_batch(world: World) -> None:
         (agent.id, 1, False)
     ] * 2
     assert all(t.agent_id is None for t in tasks[2:])
-    assert world.jobs.get(job_id).job.state is WorkState.RUNNING
+    assert world.jobs.get(ADMIN, job_id).job.state is WorkState.RUNNING
     assert world.queue.calls == [("send_tasks_to_agent", (agent.id,))]
     assert world.dispatcher.assign_tasks_to_agent(agent.id) == []  # busy now
 
@@ -69,18 +70,18 @@ def test_agents_that_cannot_take_work_get_none(world: World, change: dict[str, s
     submit(world, ram=512)
     agent, _ = world.announce(None, "127.0.0.1", **change)
     if change.get("state") == "disabled":
-        world.registry.update(agent.id, AgentChanges(state="disabled"))
+        world.registry.update(ADMIN, agent.id, AgentChanges(state="disabled"))
     assert world.dispatcher.assign_tasks_to_agent(agent.id) == []
 
 
 def test_software_requirements_are_matched_by_rank(world: World) -> None:
-    catalogue = SoftwareCatalogue(world.uow)
-    catalogue.create("maya", [VersionSpec("2017"), VersionSpec("2018"), VersionSpec("2019")])
+    catalogue = world.software
+    catalogue.create(ADMIN, "maya", [VersionSpec("2017"), VersionSpec("2018"), VersionSpec("2019")])
     submit(world, software_requirements=(RequirementSpec("maya", "2018", "2018"),))
     old, _ = world.announce(hostname="old")
     right, _ = world.announce(hostname="right")
-    catalogue.install(old.id, "maya", "2017")
-    catalogue.install(right.id, "maya", "2018")
+    catalogue.install(ADMIN, old.id, "maya", "2017")
+    catalogue.install(ADMIN, right.id, "maya", "2018")
     assert world.dispatcher.assign_tasks_to_agent(old.id) == []
     assert world.dispatcher.assign_tasks_to_agent(right.id) != []
 
@@ -104,7 +105,7 @@ def test_children_wait_for_their_parents(world: World) -> None:
     world.dispatcher.assign_tasks_to_agent(agent.id)
     (parent_task,) = tasks_of(world, parent)
     assert parent_task.agent_id == agent.id
-    world.jobs.report(parent, parent_task.id, TaskReport(state="done"))
+    world.jobs.report(ADMIN, parent, parent_task.id, TaskReport(state="done"))
     world.dispatcher.assign_tasks_to_agent(agent.id)
     assert tasks_of(world, child)[0].agent_id == agent.id
 
@@ -115,7 +116,7 @@ def test_an_agent_that_failed_a_job_too_often_is_not_offered_it(world: World) ->
     for _ in range(3):
         assert world.dispatcher.assign_tasks_to_agent(agent.id)
         (task,) = tasks_of(world, job_id)
-        world.jobs.report(job_id, task.id, TaskReport(state="failed"))
+        world.jobs.report(ADMIN, job_id, task.id, TaskReport(state="failed"))
     assert world.dispatcher.assign_tasks_to_agent(agent.id) == []
     with world.uow() as uow:
         (block,) = uow.blocks.of_job(job_id)
@@ -158,7 +159,7 @@ def test_a_refused_batch_is_released_and_the_job_not_offered_again(
     world.dispatcher.send_tasks_to_agent(agent.id)
     assert all(t.agent_id is None for t in tasks_of(world, job_id))
     assert ("assign_tasks", ()) in world.queue.calls
-    assert world.registry.get(agent.id).state is AgentState.ONLINE
+    assert world.registry.get(ADMIN, agent.id).state is AgentState.ONLINE
     assert world.dispatcher.assign_tasks_to_agent(agent.id) == []
     # Once its resources change, the job is offered again.
     world.announce(agent.id, ram=8192)
@@ -171,7 +172,7 @@ def test_a_busy_agent_goes_offline_and_the_attempt_is_undone(world: World) -> No
     world.client.answer("assign", Busy("shutting down"))
     world.dispatcher.assign_tasks_to_agent(agent.id)
     world.dispatcher.send_tasks_to_agent(agent.id)
-    assert world.registry.get(agent.id).state is AgentState.OFFLINE
+    assert world.registry.get(ADMIN, agent.id).state is AgentState.OFFLINE
     assert [(t.agent_id, t.attempts) for t in tasks_of(world, job_id)][:2] == [(None, 0)] * 2
 
 
@@ -181,13 +182,13 @@ def test_an_unreachable_agent_goes_offline_and_its_tasks_are_released(world: Wor
     world.client.answer("assign", Unreachable("ConnectError"))
     world.dispatcher.assign_tasks_to_agent(agent.id)
     world.dispatcher.send_tasks_to_agent(agent.id)
-    assert world.registry.get(agent.id).state is AgentState.OFFLINE
+    assert world.registry.get(ADMIN, agent.id).state is AgentState.OFFLINE
     assert all(t.agent_id is None and t.failures == 0 for t in tasks_of(world, job_id))
 
 
 def test_stop_and_update_calls(world: World) -> None:
     agent, _ = world.announce(remote_ip="10.0.0.8", port=50001)
-    world.registry.update(agent.id, AgentChanges(upgrade_to="0.9.0"))
+    world.registry.update(ADMIN, agent.id, AgentChanges(upgrade_to="0.9.0"))
     world.dispatcher.update_agent(agent.id)
     assert world.client.of("update") == [("http://10.0.0.8:50001/api/v1", "0.9.0")]
     assert world.client.callees == [("update", agent.id)]
@@ -204,7 +205,7 @@ def test_stop_and_update_calls(world: World) -> None:
 
 def test_silent_agents_expire_and_their_tasks_are_requeued_without_failure() -> None:
     world = World(policy=dispatch_policy(heartbeat_timeout=60))
-    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render"))
+    world.jobtypes.create(ADMIN, JobTypeSpec(name="render"))
     job_id = submit(world)
     agent, _ = world.announce()
     fresh, _ = world.announce(hostname="fresh")
@@ -212,8 +213,8 @@ def test_silent_agents_expire_and_their_tasks_are_requeued_without_failure() -> 
     world.clock.advance(61)
     world.announce(fresh.id)
     assert world.dispatcher.expire_silent_agents() == [agent.id]
-    assert world.registry.get(agent.id).state is AgentState.OFFLINE
-    assert world.registry.get(fresh.id).state is AgentState.ONLINE
+    assert world.registry.get(ADMIN, agent.id).state is AgentState.OFFLINE
+    assert world.registry.get(ADMIN, fresh.id).state is AgentState.ONLINE
     assert all(t.agent_id is None and t.failures == 0 for t in tasks_of(world, job_id))
 
 
@@ -221,7 +222,7 @@ def test_polling_busy_idle_and_offline_agents() -> None:
     world = World(
         policy=dispatch_policy(poll_busy_after=600, poll_idle_after=3600, poll_offline_after=7200)
     )
-    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=1))
+    world.jobtypes.create(ADMIN, JobTypeSpec(name="render", max_batch=1))
     job_id = submit(world, requeue=3)
     gone, _ = world.announce(hostname="gone", port=50003, state="offline")
     world.clock.advance(7200)  # offline agents are polled two hours after their last word
@@ -238,12 +239,12 @@ def test_polling_busy_idle_and_offline_agents() -> None:
     # The busy agent lacks its sent task: a failure, requeued; the gone agent is back.
     (first, *_) = tasks_of(world, job_id)
     assert (first.agent_id, first.failures) == (None, 1)
-    assert world.registry.get(gone.id).state is AgentState.ONLINE
-    assert world.registry.get(busy.id).last_polled == world.clock.now()
+    assert world.registry.get(ADMIN, gone.id).state is AgentState.ONLINE
+    assert world.registry.get(ADMIN, busy.id).last_polled == world.clock.now()
     world.client.answer("tasks", Unreachable("timeout"))
     world.clock.advance(3600)
     world.dispatcher.poll_agents()
-    assert world.registry.get(idle.id).state is AgentState.OFFLINE
+    assert world.registry.get(ADMIN, idle.id).state is AgentState.OFFLINE
 
 
 def test_the_assignment_sweep_gives_work_to_every_idle_agent(world: World) -> None:

@@ -9,28 +9,29 @@ import pytest
 from farm_domain.enums import WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.jobs import JobChanges, JobSpec, TaskReport
-from farm_domain.jobtypes import JobTypeCatalogue, JobTypeSpec
+from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.work import TaskStatus
 from tests.support.builders import World
+from tests.support.identities import ADMIN
 
 
 @pytest.fixture
 def world() -> World:
     world = World()
-    JobTypeCatalogue(world.uow).create(JobTypeSpec(name="render", max_batch=2))
+    world.jobtypes.create(ADMIN, JobTypeSpec(name="render", max_batch=2))
     return world
 
 
 def submit(world: World, **fields: object):
     spec: dict[str, object] = {"title": "shot", "jobtype": "render", "start": 1, "end": 10}
     spec.update(fields)
-    return world.jobs.submit(JobSpec(**spec))  # type: ignore[arg-type]  # any JobSpec fields
+    return world.jobs.submit(ADMIN, JobSpec(**spec))  # type: ignore[arg-type]  # any JobSpec fields
 
 
 def test_submission_makes_one_task_per_frame_and_asks_for_assignment(world: World) -> None:
     view = submit(world, by=3, priority=7)
     assert view.counts == {TaskStatus.QUEUED: 4}
-    tasks = world.jobs.tasks(view.job.id)
+    tasks = world.jobs.tasks(ADMIN, view.job.id)
     assert [t.frame for t in tasks] == [1.0, 4.0, 7.0, 10.0]
     assert {t.priority for t in tasks} == {7}
     assert view.job.jobtype == "render" and view.job.jobtype_version == 1
@@ -54,78 +55,78 @@ def test_submission_makes_one_task_per_frame_and_asks_for_assignment(world: Worl
 def test_bad_submissions_change_nothing(world: World, fields, error, message) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         submit(world, **fields)
-    assert world.jobs.query() == []
+    assert world.jobs.query(ADMIN) == []
     assert world.queue.calls == []
 
 
 def test_get_by_id_or_newest_title(world: World) -> None:
     older = submit(world, title="same").job
     newer = submit(world, title="same").job
-    assert world.jobs.get(str(older.id)).job.id == older.id
-    assert world.jobs.get("same").job.id == newer.id
+    assert world.jobs.get(ADMIN, str(older.id)).job.id == older.id
+    assert world.jobs.get(ADMIN, "same").job.id == newer.id
     with pytest.raises(NotFound, match="Job other not found"):
-        world.jobs.get("other")
+        world.jobs.get(ADMIN, "other")
 
 
 def test_pause_and_resume(world: World) -> None:
     job = submit(world).job
     world.queue.calls.clear()
-    paused = world.jobs.update(job.id, JobChanges(state="paused", priority=50))
+    paused = world.jobs.update(ADMIN, job.id, JobChanges(state="paused", priority=50))
     assert (paused.job.state, paused.job.priority) == (WorkState.PAUSED, 50)
-    resumed = world.jobs.update(job.id, JobChanges(state="queued"))
+    resumed = world.jobs.update(ADMIN, job.id, JobChanges(state="queued"))
     assert resumed.job.state is None
     assert world.queue.names() == ["assign_tasks", "assign_tasks"]
     with pytest.raises(ValidationError, match="`done` is not a state a job can be set to"):
-        world.jobs.update(job.id, JobChanges(state="done"))
+        world.jobs.update(ADMIN, job.id, JobChanges(state="done"))
 
 
 def test_a_finished_job_cannot_be_paused(world: World) -> None:
     job = submit(world, end=1).job
     agent, _ = world.announce()
-    (task,) = world.jobs.tasks(job.id)
-    world.registry.assign_task(agent.id, task.id)
-    world.jobs.report(job.id, task.id, TaskReport(state="done"))
+    (task,) = world.jobs.tasks(ADMIN, job.id)
+    world.registry.assign_task(ADMIN, agent.id, task.id)
+    world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="done"))
     with pytest.raises(Conflict, match="is done"):
-        world.jobs.update(job.id, JobChanges(state="paused"))
+        world.jobs.update(ADMIN, job.id, JobChanges(state="paused"))
 
 
 def test_delete_asks_agents_to_stop_their_tasks(world: World) -> None:
     job = submit(world, end=3).job
     agent, _ = world.announce(remote_ip="10.0.0.9", port=50001)
-    first, second, _ = world.jobs.tasks(job.id)
-    world.registry.assign_task(agent.id, first.id)
-    world.registry.assign_task(agent.id, second.id)
+    first, second, _ = world.jobs.tasks(ADMIN, job.id)
+    world.registry.assign_task(ADMIN, agent.id, first.id)
+    world.registry.assign_task(ADMIN, agent.id, second.id)
     world.queue.calls.clear()
-    assert world.jobs.delete(job.id)
+    assert world.jobs.delete(ADMIN, job.id)
     assert (
         "stop_tasks",
         (agent.id, "10.0.0.9", 50001, (first.id, second.id)),
     ) in world.queue.calls
-    assert not world.jobs.delete(job.id)
-    assert world.registry.tasks(agent.id) == []
+    assert not world.jobs.delete(ADMIN, job.id)
+    assert world.registry.tasks(ADMIN, agent.id) == []
 
 
 def assigned(world: World, requeue: int = 3):
     job = submit(world, end=2, requeue=requeue).job
     agent, _ = world.announce()
-    task = world.jobs.tasks(job.id)[0]
-    world.registry.assign_task(agent.id, task.id)
+    task = world.jobs.tasks(ADMIN, job.id)[0]
+    world.registry.assign_task(ADMIN, agent.id, task.id)
     world.queue.calls.clear()
     return job, agent, task
 
 
 def test_running_then_done(world: World) -> None:
     job, agent, task = assigned(world)
-    running = world.jobs.report(job.id, task.id, TaskReport(state="running", progress=0.25))
+    running = world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="running", progress=0.25))
     assert (running.state, running.time_started, running.progress) == (
         WorkState.RUNNING,
         world.clock.now(),
         0.25,
     )
-    assert world.jobs.get(job.id).job.state is WorkState.RUNNING
-    assert world.jobs.get(job.id).job.time_started == world.clock.now()
+    assert world.jobs.get(ADMIN, job.id).job.state is WorkState.RUNNING
+    assert world.jobs.get(ADMIN, job.id).job.time_started == world.clock.now()
     world.clock.advance(10)
-    done = world.jobs.report(job.id, task.id, TaskReport(state="done", last_error="ignored"))
+    done = world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="done", last_error="ignored"))
     assert (done.state, done.time_finished, done.last_error, done.progress) == (
         WorkState.DONE,
         world.clock.now(),
@@ -138,10 +139,10 @@ def test_running_then_done(world: World) -> None:
 
 def test_a_late_running_never_reopens_a_done_task(world: World) -> None:
     job, agent, task = assigned(world)
-    done = world.jobs.report(job.id, task.id, TaskReport(state="done"))
-    late = world.jobs.report(job.id, task.id, TaskReport(state="running"), agent.id)
+    done = world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="done"))
+    late = world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="running"), agent.id)
     assert late == done
-    assert world.registry.tasks(agent.id)[0][0].state is WorkState.DONE
+    assert world.registry.tasks(ADMIN, agent.id)[0][0].state is WorkState.DONE
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,9 @@ def test_failed_follows_the_requeue_policy(
         assert stored is not None
         uow.tasks.save(attrs.evolve(stored, failures=failures_before))
         uow.commit()
-    result = world.jobs.report(job.id, task.id, TaskReport(state="failed", last_error="exit 1"))
+    result = world.jobs.report(
+        ADMIN, job.id, task.id, TaskReport(state="failed", last_error="exit 1")
+    )
     assert result.failures == failures_before + 1
     assert result.last_error == "exit 1"
     if requeued:
@@ -174,10 +177,10 @@ def test_failed_follows_the_requeue_policy(
 
 def test_queued_with_null_agent_gives_the_task_back(world: World) -> None:
     job, _agent, task = assigned(world)
-    world.jobs.report(job.id, task.id, TaskReport(state="running"))
-    back = world.jobs.report(job.id, task.id, TaskReport(state="queued", give_back=True))
+    world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="running"))
+    back = world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="queued", give_back=True))
     assert (back.state, back.agent_id, back.failures) == (None, None, 0)
-    again = world.jobs.report(job.id, task.id, TaskReport(state="queued", give_back=True))
+    again = world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="queued", give_back=True))
     assert again == back
 
 
@@ -185,25 +188,25 @@ def test_reports_from_an_agent_that_does_not_own_the_task_are_409(world: World) 
     job, agent, task = assigned(world)
     other, _ = world.announce(hostname="other")
     with pytest.raises(Conflict, match="not assigned to agent"):
-        world.jobs.report(job.id, task.id, TaskReport(state="done"), other.id)
-    world.registry.assign_task(other.id, task.id)
+        world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="done"), other.id)
+    world.registry.assign_task(ADMIN, other.id, task.id)
     with pytest.raises(Conflict):
-        world.jobs.report(job.id, task.id, TaskReport(state="running"), agent.id)
-    world.jobs.report(job.id, task.id, TaskReport(state="queued", give_back=True), other.id)
+        world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="running"), agent.id)
+    world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="queued", give_back=True), other.id)
     with pytest.raises(Conflict, match="not assigned to any agent"):
-        world.jobs.report(job.id, task.id, TaskReport(state="running"))
-    assert world.jobs.task(job.id, task.id).state is None
+        world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="running"))
+    assert world.jobs.task(ADMIN, job.id, task.id).state is None
 
 
 def test_the_task_must_belong_to_the_job(world: World) -> None:
     job, _, task = assigned(world)
     other = submit(world, title="other").job
     with pytest.raises(NotFound, match="Task not found"):
-        world.jobs.report(other.id, task.id, TaskReport(state="running"))
+        world.jobs.report(ADMIN, other.id, task.id, TaskReport(state="running"))
     with pytest.raises(NotFound, match="Task not found"):
-        world.jobs.task(other.id, task.id)
+        world.jobs.task(ADMIN, other.id, task.id)
     with pytest.raises(ValidationError, match="`paused` is not a valid state"):
-        world.jobs.report(job.id, task.id, TaskReport(state="paused"))
+        world.jobs.report(ADMIN, job.id, task.id, TaskReport(state="paused"))
     with pytest.raises(ValidationError, match="`progress` must be between 0 and 1"):
-        world.jobs.report(job.id, task.id, TaskReport(progress=1.5))
+        world.jobs.report(ADMIN, job.id, task.id, TaskReport(progress=1.5))
     assert uuid.UUID(int=0) != task.agent_id

@@ -11,6 +11,7 @@ from farm_domain.defaults import DefaultSoftware, SoftwareDefaults
 from farm_domain.enums import AgentState, UseAddress, WorkState
 from farm_domain.errors import Conflict, MisconfiguredDefaults, NotFound, ValidationError, WrongFarm
 from tests.support.builders import World
+from tests.support.identities import ADMIN
 
 
 @pytest.fixture
@@ -24,18 +25,19 @@ def test_announce_creates_an_agent_heard_from_now(world: World) -> None:
     assert agent.hostname == "Render-01.local."
     assert agent.last_heard_from == world.clock.now()
     assert agent.shown_state is AgentState.ONLINE
-    assert world.registry.get(agent.id) == agent
+    assert world.registry.get(ADMIN, agent.id) == agent
 
 
 def test_announce_without_id_is_refused(world: World) -> None:
     with pytest.raises(ValidationError, match="`id` not provided"):
-        world.registry.announce(AgentChanges(hostname="a"), None)
+        world.registry.announce(ADMIN, AgentChanges(hostname="a"), None)
 
 
 @pytest.mark.parametrize("spelling", [str.upper, lambda s: s.replace("-", "")])
 def test_announce_accepts_any_uuid_spelling(world: World, spelling) -> None:
     agent_id = uuid.uuid4()
     agent, _ = world.registry.announce(
+        ADMIN,
         AgentChanges(
             id=spelling(str(agent_id)), hostname="a", ram=64, free_ram=1, cpus=1, port=1024
         ),
@@ -46,15 +48,15 @@ def test_announce_accepts_any_uuid_spelling(world: World, spelling) -> None:
 
 def test_announce_with_a_bad_id_is_a_validation_error(world: World) -> None:
     with pytest.raises(ValidationError, match="not a valid agent id"):
-        world.registry.announce(AgentChanges(id="nope"), None)
+        world.registry.announce(ADMIN, AgentChanges(id="nope"), None)
 
 
 def test_create_names_every_missing_field(world: World) -> None:
     with pytest.raises(ValidationError, match="request is missing field\\(s\\): ram, cpus"):
         world.registry.announce(
-            AgentChanges(id=str(uuid.uuid4()), hostname="a", free_ram=1, port=2000), None
+            ADMIN, AgentChanges(id=str(uuid.uuid4()), hostname="a", free_ram=1, port=2000), None
         )
-    assert world.registry.query() == []
+    assert world.registry.query(ADMIN) == []
 
 
 def test_reannounce_without_changes_is_an_update(world: World) -> None:
@@ -69,7 +71,7 @@ def test_a_known_agent_coming_back_on_another_port_is_updated(world: World) -> N
     agent, _ = world.announce(port=50000)
     moved, created = world.announce(agent.id, port=50001)
     assert not created and moved.port == 50001
-    assert len(world.registry.query()) == 1
+    assert len(world.registry.query(ADMIN)) == 1
 
 
 def test_remote_ip_comes_from_the_peer_unless_sent(world: World) -> None:
@@ -94,14 +96,14 @@ def test_loopback_may_be_refused_by_configuration() -> None:
 
 def test_a_disabled_agent_stays_disabled_across_its_own_restarts(world: World) -> None:
     agent, _ = world.announce()
-    world.registry.update(agent.id, AgentChanges(state="disabled"))
+    world.registry.update(ADMIN, agent.id, AgentChanges(state="disabled"))
     assert world.announce(agent.id, state="online")[0].shown_state is AgentState.DISABLED
     heartbeat = AgentChanges(state="running", reported_task_ids=frozenset())
-    assert world.registry.update(agent.id, heartbeat).shown_state is AgentState.DISABLED
+    assert world.registry.update(ADMIN, agent.id, heartbeat).shown_state is AgentState.DISABLED
     shutdown = AgentChanges(state="offline", reported_task_ids=frozenset())
-    assert world.registry.update(agent.id, shutdown).shown_state is AgentState.OFFLINE
+    assert world.registry.update(ADMIN, agent.id, shutdown).shown_state is AgentState.OFFLINE
     assert world.announce(agent.id, state=202)[0].shown_state is AgentState.DISABLED
-    enabled = world.registry.update(agent.id, AgentChanges(state="online"))
+    enabled = world.registry.update(ADMIN, agent.id, AgentChanges(state="online"))
     assert enabled.shown_state is AgentState.ONLINE
 
 
@@ -109,22 +111,22 @@ def test_mac_addresses_are_lowercased_deduplicated_and_replaced(world: World) ->
     agent, _ = world.announce(mac_addresses=["AA:BB:CC:DD:EE:FF", "aa:bb:cc:dd:ee:ff"])
     assert agent.mac_addresses == {"aa:bb:cc:dd:ee:ff"}
     agent, _ = world.announce(agent.id, mac_addresses=["01:02:03:04:05:06"])
-    assert world.registry.get(agent.id).mac_addresses == {"01:02:03:04:05:06"}
+    assert world.registry.get(ADMIN, agent.id).mac_addresses == {"01:02:03:04:05:06"}
 
 
 def test_an_invalid_mac_address_changes_nothing(world: World) -> None:
     agent, _ = world.announce(mac_addresses=["aa:bb:cc:dd:ee:ff"])
     with pytest.raises(ValidationError, match="zz is not a valid MAC"):
         world.announce(agent.id, mac_addresses=["zz"], ram=8192)
-    assert world.registry.get(agent.id) == agent
+    assert world.registry.get(ADMIN, agent.id) == agent
 
 
 def test_removing_a_gpu_never_errors(world: World) -> None:
     agent, _ = world.announce(gpus=["GTX 1080", "Quadro"])
     world.announce(agent.id, gpus=["Quadro"])
-    assert world.registry.get(agent.id).gpus == {"Quadro"}
+    assert world.registry.get(ADMIN, agent.id).gpus == {"Quadro"}
     world.announce(agent.id, gpus=[])
-    assert world.registry.get(agent.id).gpus == frozenset()
+    assert world.registry.get(ADMIN, agent.id).gpus == frozenset()
 
 
 def test_default_software_is_attached_to_new_agents() -> None:
@@ -151,7 +153,7 @@ def test_missing_default_software_is_a_configuration_error(catalogue, message) -
             uow.commit()
     with pytest.raises(MisconfiguredDefaults, match=message):
         world.announce()
-    assert world.registry.query() == []
+    assert world.registry.query(ADMIN) == []
 
 
 def test_an_agent_of_another_farm_is_refused() -> None:
@@ -163,22 +165,22 @@ def test_an_agent_of_another_farm_is_refused() -> None:
 
 def test_update_of_an_unknown_agent_is_not_found(world: World) -> None:
     with pytest.raises(NotFound, match="not found"):
-        world.registry.update(uuid.uuid4(), AgentChanges(ram=100))
+        world.registry.update(ADMIN, uuid.uuid4(), AgentChanges(ram=100))
 
 
 def test_update_refuses_a_body_id_naming_another_agent(world: World) -> None:
     agent, _ = world.announce()
     with pytest.raises(ValidationError, match="does not match"):
-        world.registry.update(agent.id, AgentChanges(id=str(uuid.uuid4())))
-    same = world.registry.update(agent.id, AgentChanges(id=str(agent.id).upper(), ram=128))
+        world.registry.update(ADMIN, agent.id, AgentChanges(id=str(uuid.uuid4())))
+    same = world.registry.update(ADMIN, agent.id, AgentChanges(id=str(agent.id).upper(), ram=128))
     assert same.ram == 128
 
 
 def test_a_changed_upgrade_to_asks_the_queue_to_update_the_agent(world: World) -> None:
     agent, _ = world.announce()
     world.queue.calls.clear()
-    world.registry.update(agent.id, AgentChanges(upgrade_to="0.9.0"))
-    world.registry.update(agent.id, AgentChanges(upgrade_to="0.9.0"))
+    world.registry.update(ADMIN, agent.id, AgentChanges(upgrade_to="0.9.0"))
+    world.registry.update(ADMIN, agent.id, AgentChanges(upgrade_to="0.9.0"))
     assert world.queue.names().count("update_agent") == 1
 
 
@@ -186,7 +188,7 @@ def test_queue_requests_follow_the_commit(world: World) -> None:
     seen_by_queue = []
 
     def check() -> None:
-        seen_by_queue.append(world.registry.query())
+        seen_by_queue.append(world.registry.query(ADMIN))
 
     world.queue.assign_tasks_to_agent = lambda agent_id: check()  # type: ignore[method-assign]  # a spy
     agent, _ = world.announce()
@@ -202,7 +204,7 @@ def test_going_offline_releases_unfinished_tasks_without_a_failure(world: World)
     done = world.task(job, agent_id=agent.id, state=WorkState.DONE, frame=2.0)
     world.queue.calls.clear()
     world.registry.update(
-        agent.id, AgentChanges(state="offline", reported_task_ids=frozenset({running.id}))
+        ADMIN, agent.id, AgentChanges(state="offline", reported_task_ids=frozenset({running.id}))
     )
     released = world.get_task(running.id)
     assert (released.agent_id, released.state, released.failures) == (None, None, 0)
@@ -216,7 +218,9 @@ def test_heartbeat_reconciles_and_asks_to_send_unsent_tasks(world: World) -> Non
     job = world.job()
     unsent = world.task(job, agent_id=agent.id)
     world.queue.calls.clear()
-    world.registry.update(agent.id, AgentChanges(state="online", reported_task_ids=frozenset()))
+    world.registry.update(
+        ADMIN, agent.id, AgentChanges(state="online", reported_task_ids=frozenset())
+    )
     assert ("send_tasks_to_agent", (agent.id,)) in world.queue.calls
     assert world.get_task(unsent.id).agent_id == agent.id
 
@@ -237,13 +241,13 @@ def test_delete_releases_tasks_and_asks_the_agent_to_stop_them(world: World) -> 
     job = world.job()
     task = world.task(job, agent_id=agent.id, state=WorkState.RUNNING)
     world.queue.calls.clear()
-    assert world.registry.delete(agent.id) is True
+    assert world.registry.delete(ADMIN, agent.id) is True
     assert world.get_task(task.id).agent_id is None
     assert ("stop_tasks", (agent.id, "10.0.0.7", 50123, (task.id,))) in world.queue.calls
     assert "assign_tasks" in world.queue.names()
     with pytest.raises(NotFound):
-        world.registry.get(agent.id)
-    assert world.registry.delete(agent.id) is False
+        world.registry.get(ADMIN, agent.id)
+    assert world.registry.delete(ADMIN, agent.id) is False
 
 
 def test_a_passive_agent_is_never_called(world: World) -> None:
@@ -251,7 +255,7 @@ def test_a_passive_agent_is_never_called(world: World) -> None:
     assert agent.use_address is UseAddress.PASSIVE
     world.task(world.job(), agent_id=agent.id)
     world.queue.calls.clear()
-    world.registry.delete(agent.id)
+    world.registry.delete(ADMIN, agent.id)
     assert "stop_tasks" not in world.queue.names()
 
 
@@ -260,13 +264,13 @@ def test_assigning_a_task_by_hand_is_a_new_unsent_attempt(world: World) -> None:
     second, _ = world.announce(hostname="second")
     task = world.task(world.job(), agent_id=first.id, sent_to_agent=True, attempts=1)
     world.queue.calls.clear()
-    assigned = world.registry.assign_task(second.id, task.id)
+    assigned = world.registry.assign_task(ADMIN, second.id, task.id)
     assert (assigned.agent_id, assigned.attempts, assigned.sent_to_agent) == (second.id, 2, False)
     assert ("stop_tasks", (first.id, "10.0.0.1", 50000, (task.id,))) in world.queue.calls
     assert ("send_tasks_to_agent", (second.id,)) in world.queue.calls
     assert world.get_job(task.job_id).state is WorkState.RUNNING
-    assert [t.id for t, _ in world.registry.tasks(second.id)] == [task.id]
-    assert world.registry.tasks(first.id) == []
+    assert [t.id for t, _ in world.registry.tasks(ADMIN, second.id)] == [task.id]
+    assert world.registry.tasks(ADMIN, first.id) == []
 
 
 def test_assigning_needs_a_known_agent_and_task_not_done(world: World) -> None:
@@ -274,17 +278,19 @@ def test_assigning_needs_a_known_agent_and_task_not_done(world: World) -> None:
     job = world.job()
     done = world.task(job, state=WorkState.DONE)
     with pytest.raises(NotFound, match="Task not found"):
-        world.registry.assign_task(agent.id, 999)
+        world.registry.assign_task(ADMIN, agent.id, 999)
     with pytest.raises(NotFound, match="Agent"):
-        world.registry.assign_task(uuid.uuid4(), done.id)
+        world.registry.assign_task(ADMIN, uuid.uuid4(), done.id)
     with pytest.raises(Conflict, match="already done"):
-        world.registry.assign_task(agent.id, done.id)
+        world.registry.assign_task(ADMIN, agent.id, done.id)
 
 
 def test_listing_filters_by_state(world: World) -> None:
     online, _ = world.announce(hostname="a")
     offline, _ = world.announce(hostname="b", state="offline")
-    assert [a.id for a in world.registry.query(AgentQuery(state=AgentState.OFFLINE))] == [
+    assert [a.id for a in world.registry.query(ADMIN, AgentQuery(state=AgentState.OFFLINE))] == [
         offline.id
     ]
-    assert [a.id for a in world.registry.query(AgentQuery(state=AgentState.ONLINE))] == [online.id]
+    assert [a.id for a in world.registry.query(ADMIN, AgentQuery(state=AgentState.ONLINE))] == [
+        online.id
+    ]

@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from farm_domain.agents import AgentChanges
 from farm_domain.enums import AgentState, WorkState
 from tests.support.builders import World
+from tests.support.identities import ADMIN
 
 GRACE = 30
 REQUEUE = 1
@@ -101,7 +102,7 @@ class RegistryMachine(RuleBasedStateMachine):
     @rule(data=st.data(), state=st.sampled_from(["online", "offline", "disabled", "running"]))
     def operator_sets_state(self, data: st.DataObject, state: str) -> None:
         agent_id = data.draw(st.sampled_from(sorted(self.agents)))
-        self.world.registry.update(agent_id, AgentChanges(state=state))
+        self.world.registry.update(ADMIN, agent_id, AgentChanges(state=state))
         self._set_state(agent_id, state, from_agent=False)
 
     @precondition(lambda self: self.agents)
@@ -111,7 +112,7 @@ class RegistryMachine(RuleBasedStateMachine):
         mine = sorted(i for i, t in self.tasks.items() if t.owner == agent_id)
         reported = set(data.draw(st.lists(st.sampled_from(mine), unique=True))) if mine else set()
         self.world.registry.update(
-            agent_id, AgentChanges(state=state, reported_task_ids=frozenset(reported))
+            ADMIN, agent_id, AgentChanges(state=state, reported_task_ids=frozenset(reported))
         )
         self._set_state(agent_id, state, from_agent=True)
         if self.agents[agent_id].state != "offline":
@@ -125,7 +126,7 @@ class RegistryMachine(RuleBasedStateMachine):
         task = self.tasks[task_id]
         if task.state == "done":
             return
-        self.world.registry.assign_task(agent_id, task_id)
+        self.world.registry.assign_task(ADMIN, agent_id, task_id)
         task.owner, task.state, task.sent_at = agent_id, None, None
         task.attempts += 1
 
@@ -167,7 +168,7 @@ class RegistryMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def delete(self, data: st.DataObject) -> None:
         agent_id = data.draw(st.sampled_from(sorted(self.agents)))
-        assert self.world.registry.delete(agent_id)
+        assert self.world.registry.delete(ADMIN, agent_id)
         self._release(agent_id)
         for task in self.tasks.values():
             if task.owner == agent_id:
@@ -183,10 +184,10 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @invariant()
     def agents_match_the_model(self) -> None:
-        listed = {a.id for a in self.world.registry.query()}
+        listed = {a.id for a in self.world.registry.query(ADMIN)}
         assert listed == set(self.agents)
         for agent_id, model in self.agents.items():
-            assert self.world.registry.get(agent_id).shown_state is AgentState.parse(
+            assert self.world.registry.get(ADMIN, agent_id).shown_state is AgentState.parse(
                 model.shown, "state"
             )
 

@@ -179,6 +179,7 @@ _JOB_SCALARS = (
     "data",
     "environ",
     "user",
+    "submitted_by",
     "time_submitted",
     "time_started",
     "time_finished",

@@ -206,6 +206,7 @@ jobs = Table(
     Column("data", JSON, nullable=False, server_default="{}"),
     Column("environ", JSON, nullable=False, server_default="{}"),
     Column("user", String(255)),
+    Column("submitted_by", String(255)),
     Column("time_started", UtcDateTime),
     Column("time_finished", UtcDateTime),
     Index("ix_jobs_title", "title"),
@@ -332,6 +333,23 @@ sessions = Table(
     Column("expires", UtcDateTime, nullable=False),
     Index("ix_sessions_user_name", "user_name"),
     Index("ix_sessions_expires", "expires"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("address", String(255)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Index("ix_events_at", "at"),
+    Index("ix_events_target_at", "target", "at"),
+    Index("ix_events_actor_at", "actor", "at"),
 )
 
 # "The tasks of agent X that are neither done nor failed": the reconciler's and the heartbeat's

@@ -13,6 +13,7 @@ from farm_adapters.sql.agents import SqlAgentRepository
 from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import READ_ONLY, SqliteWriterLock, sqlite_writer_lock
+from farm_adapters.sql.events import SqlEventRepository
 from farm_adapters.sql.identities import (
     SqlSessionRepository,
     SqlTokenRepository,
@@ -98,6 +99,7 @@ class SqlUnitOfWork:
         self.tokens = SqlTokenRepository(connection)
         self.users = SqlUserRepository(connection)
         self.sessions = SqlSessionRepository(connection)
+        self.events = SqlEventRepository(connection)
         return self
 
     def __exit__(

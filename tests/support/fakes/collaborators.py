@@ -4,7 +4,7 @@ dispatcher and a scripted agent client."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from farm_domain.answers import (
@@ -20,6 +20,7 @@ from farm_domain.answers import (
     Unreachable,
     UpdateAnswer,
 )
+from farm_domain.errors import TooLarge
 from farm_domain.work import Job, Task
 
 
@@ -138,3 +139,21 @@ class ScriptedAgentClient:
 
     def of(self, kind: str) -> list[tuple[str, object]]:
         return [(url, body) for k, url, body in self.calls if k == kind]
+
+
+class MemoryFileStore:
+    """Files kept in a dict, with the real store's size limit."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise TooLarge(f"more than {limit} bytes")
+        self.files[key] = data
+        return len(data)
+
+    def read(self, key: str) -> Iterator[bytes] | None:
+        data = self.files.get(key)
+        return None if data is None else iter([data])

@@ -9,6 +9,7 @@ import attrs
 
 from farm_domain.agents import Agent
 from farm_domain.credentials import Session, Token, User
+from farm_domain.events import Event
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.software import Software
 from farm_domain.work import Job, JobTypeVersion, Task, TaskLog
@@ -35,6 +36,7 @@ class FakeData:
     """By name: the user and their password's hash."""
     sessions: dict[str, Session] = attrs.Factory(dict)
     """By the secret's digest."""
+    events: list[Event] = attrs.Factory(list)
 
 
 class FakeStore:

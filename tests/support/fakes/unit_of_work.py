@@ -9,6 +9,7 @@ from typing import Self
 from tests.support.fakes.agents import FakeAgentRepository
 from tests.support.fakes.blocklist import FakeBlocklistRepository
 from tests.support.fakes.catalogue import FakeJobTypeRepository, FakeSoftwareRepository
+from tests.support.fakes.events import FakeEventRepository
 from tests.support.fakes.identities import (
     FakeSessionRepository,
     FakeTokenRepository,
@@ -39,6 +40,7 @@ class FakeUnitOfWork:
         self.tokens = FakeTokenRepository(self._data)
         self.users = FakeUserRepository(self._data)
         self.sessions = FakeSessionRepository(self._data)
+        self.events = FakeEventRepository(self._data, self._store)
         return self
 
     def __exit__(
