@@ -114,6 +114,7 @@ def build_runtime(
     )
     holder.append(dispatcher)
     policy = AccessPolicy()
+    identities = identity_service(uow, clock)
     registry = AgentRegistry(
         uow,
         queue,
@@ -124,6 +125,8 @@ def build_runtime(
         allow_loopback=settings.allow_loopback_agents,
         networks=networks,
         policy=policy,
+        credentials=identities,
+        keys=keys,
     )
     files = FilesystemStore(settings.data_dir / "files")
     farm = Farm(
@@ -134,8 +137,7 @@ def build_runtime(
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes, policy=policy),
         updates=AgentUpdates(uow, files, clock, settings.max_update_bytes, policy=policy),
         events=AuditTrail(uow, policy=policy),
-        identities=identity_service(uow, clock),
-        agent_keys=keys,
+        identities=identities,
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs)
 

@@ -10,7 +10,6 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
-from farm_domain.ports import AgentKeys
 from farm_domain.registry import AgentRegistry
 
 
@@ -25,6 +24,4 @@ class Farm:
     logs: TaskLogs
     updates: AgentUpdates
     identities: IdentityService
-    agent_keys: AgentKeys
-    """Each farm agent's signing key, handed to it in the answer to its announce."""
     events: AuditTrail

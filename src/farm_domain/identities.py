@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from farm_domain.access import PEOPLE, AccessPolicy, Identity, Permission, Role
+from farm_domain.audit import record
 from farm_domain.credentials import (
     AGENT_TOKEN_PREFIX,
     Session,
@@ -125,7 +126,7 @@ class IdentityService:
                     raise Conflict(f"a token named {name} exists")
                 uow.tokens.delete(name)
             secret = self._add_token(uow, token)
-            # audit: token.create token:<name>
+            record(uow, actor, now, "token.create", f"token:{name}", after=_shown_token(token))
             uow.commit()
         return token, secret
 
@@ -144,7 +145,7 @@ class IdentityService:
                 raise NotFound(f"no token named {_shown(name)} to revoke")
             now = self._clock.now()
             uow.tokens.revoke(name, now)
-            # audit: token.revoke token:<name>
+            record(uow, actor, now, "token.revoke", f"token:{name}", before=_shown_token(token))
             uow.commit()
         return attrs.evolve(token, revoked=now)
 
@@ -163,7 +164,7 @@ class IdentityService:
         name = agent_token_name(agent_id)
         if uow.tokens.get(name) is not None:  # not bound to the agent, yet named after it
             uow.tokens.delete(name)
-        # audit: token.create token:agent:<id> (the enrollment's event)
+        # The enrollment's event (agent.enroll) says it; the credential needs none of its own.
         return self._add_token(
             uow, Token(name=name, role=Role.AGENT, created=now, agent_id=agent_id)
         )
@@ -189,7 +190,9 @@ class IdentityService:
             revoked = self.withdraw_agent_credentials(uow, agent_id, self._clock.now())
             if not revoked:
                 raise NotFound(f"agent {agent_id} has no credential to revoke")
-            # audit: token.revoke agent:<id>
+            record(
+                uow, actor, self._clock.now(), "token.revoke", f"token:{agent_token_name(agent_id)}"
+            )
             uow.commit()
         return revoked
 
@@ -228,7 +231,14 @@ class IdentityService:
             if uow.tokens.get(name) is not None:
                 uow.tokens.delete(name)  # revoked: its name may be taken again
             secret = self._add_token(uow, Token(name=name, role=Role.ADMIN, created=now))
-            # audit: token.create token:<name> (actor: the farm itself)
+            record(
+                uow,
+                Identity.master(),
+                now,
+                "token.create",
+                f"token:{name}",
+                after={"role": "admin"},
+            )
             uow.commit()
         return secret
 
@@ -247,7 +257,9 @@ class IdentityService:
             if uow.users.get(name) is not None:
                 raise Conflict(f"a user named {name} exists")
             uow.users.add(user, hashed)
-            # audit: user.create user:<name>
+            record(
+                uow, actor, user.created, "user.create", f"user:{name}", after={"role": str(role)}
+            )
             uow.commit()
         return user
 
@@ -264,7 +276,7 @@ class IdentityService:
                 raise NotFound(f"no user named {_shown(name)}")
             uow.users.set_password(name, hashed)
             uow.sessions.delete_of_user(name)
-            # audit: user.password user:<name>
+            record(uow, actor, self._clock.now(), "user.password", f"user:{name}")
             uow.commit()
 
     def remove_user(self, actor: Identity, name: str) -> None:
@@ -275,7 +287,7 @@ class IdentityService:
                 raise NotFound(f"no user named {_shown(name)}")
             uow.sessions.delete_of_user(name)
             uow.users.delete(name)
-            # audit: user.delete user:<name>
+            record(uow, actor, self._clock.now(), "user.delete", f"user:{name}")
             uow.commit()
 
     def users(self, actor: Identity) -> list[User]:
@@ -313,7 +325,7 @@ class IdentityService:
                 raise Unauthenticated(WRONG_LOGIN)
             uow.sessions.delete_expired(now)
             uow.sessions.add(session, digest(secret))
-            # audit: user.login user:<name> (from address)
+            # A login changes no one's rights: not an audit event (the access log has it).
             uow.commit()
         return session, secret
 
@@ -339,10 +351,17 @@ class IdentityService:
             return
         with self._uow() as uow:
             uow.sessions.delete(digest(secret))
-            # audit: user.logout user:<name>
             uow.commit()
 
     def _dummy(self) -> str:
         if self._dummy_hash is None:
             self._dummy_hash = self._hasher.hash_password(self._secrets.random_token())
         return self._dummy_hash
+
+
+def _shown_token(token: Token) -> dict[str, object]:
+    """What the audit trail keeps of a token: never its secret or digest."""
+    return {
+        "role": str(token.role),
+        "expires": None if token.expires is None else token.expires.isoformat(),
+    }

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -33,13 +33,53 @@ from farm_domain.assignments import (
 from farm_domain.audit import agent_target, changes, job_target, record
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.enums import AgentState, WorkState
-from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
+from farm_domain.errors import Conflict, Forbidden, NotFound, ValidationError, WrongFarm
 from farm_domain.networks import AgentNetworks
-from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import AgentKeys, Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.validation import INT32_MAX
 from farm_domain.work import JobSummary, Task
 
 log = logging.getLogger("farm.agents")
+
+
+class AgentCredentials(Protocol):
+    """What the registry needs of the identity store (IdentityService has it): an enrolled
+    agent's own credential, issued and withdrawn inside the registry's unit of work."""
+
+    def issue_agent_credential(
+        self, uow: UnitOfWork, agent_id: uuid.UUID, now: datetime
+    ) -> str: ...
+
+    def withdraw_agent_credentials(
+        self, uow: UnitOfWork, agent_id: uuid.UUID, now: datetime
+    ) -> int: ...
+
+
+@attrs.frozen
+class Announcement:
+    """An announce's outcome, with what the agent needs to trust the master and be trusted:
+    its signing key and, when a join token enrolled it, its own credential (shown once)."""
+
+    agent: Agent
+    created: bool
+    signing_key: str
+    credential: str | None = None
+
+
+def is_enrolled(uow: UnitOfWork, agent_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the agent holds a usable credential of its own."""
+    return any(token.usable(now) for token in uow.tokens.of_agent(agent_id))
+
+
+def refuse_unbound_for_enrolled(
+    uow: UnitOfWork, actor: Identity, agent_id: uuid.UUID, now: datetime
+) -> None:
+    """An agent identity admitted by network (no credential of its own: a PyFarm agent) may
+    act as any agent, except one that enrolled: that one speaks only with its credential, so
+    that nobody on an anonymous network can take over an enrolled agent or read its key."""
+    if actor.role is Role.AGENT and actor.agent_id is None and is_enrolled(uow, agent_id, now):
+        raise Forbidden(f"agent {agent_id} is enrolled: it must use its own credential")
+
 
 RECORDED_FIELDS = (
     "hostname",
@@ -104,7 +144,11 @@ class AgentRegistry:
         allow_loopback: bool,
         networks: AgentNetworks | None = None,
         policy: AccessPolicy,
+        credentials: AgentCredentials,
+        keys: AgentKeys,
     ) -> None:
+        self._credentials = credentials
+        self._keys = keys
         self._uow = uow
         self._queue = queue
         self._clock = clock
@@ -124,7 +168,16 @@ class AgentRegistry:
     def announce(
         self, actor: Identity, changes: AgentChanges, peer_address: str | None = None
     ) -> tuple[Agent, bool]:
-        """Create the agent, or update it if its id is known; returns (agent, created).
+        """Create the agent, or update it if its id is known; returns (agent, created). See
+        ``join`` for the errors."""
+        announced = self.join(actor, changes, peer_address)
+        return announced.agent, announced.created
+
+    def join(
+        self, actor: Identity, changes: AgentChanges, peer_address: str | None = None
+    ) -> Announcement:
+        """Create the agent, or update it if its id is known; a new agent announced with a join
+        token is enrolled: it gets a credential of its own (any earlier one is replaced).
 
         ``actor`` acts as the agent; a new id may also be enrolled by an identity that may
         enroll agents (a join token), an id already known may not. Raises Forbidden,
@@ -143,8 +196,11 @@ class AgentRegistry:
             if peer is not None:
                 values["remote_ip"] = peer
         after = _AfterCommit()
+        credential = None
         with self._uow() as uow:
             found = uow.agents.get_with_active(agent_id)
+            if found is not None:
+                refuse_unbound_for_enrolled(uow, actor, agent_id, self._clock.now())
             if found is None:
                 enrolling = actor.may(Permission.ENROLL_AGENTS)
                 self._authorize(
@@ -159,6 +215,10 @@ class AgentRegistry:
                 )
                 agent = self._create(uow, actor, agent_id, values, sets)
                 created = True
+                if enrolling and actor.role is Role.AGENT_JOIN:
+                    credential = self._credentials.issue_agent_credential(
+                        uow, agent_id, self._clock.now()
+                    )
             else:
                 self._policy.require_agent(actor, agent_id)
                 agent = self._apply(
@@ -177,7 +237,7 @@ class AgentRegistry:
         if agent.is_available and not after.busy:
             after.assign_to_agent = agent.id
         self._enqueue(after)
-        return agent, created
+        return Announcement(agent, created, self._keys.key_for(agent.id), credential)
 
     def update(self, actor: Identity, agent_id: uuid.UUID, changes: AgentChanges) -> Agent:
         """Change some of an agent's fields; also the agent's heartbeat and shutdown call.
@@ -203,6 +263,7 @@ class AgentRegistry:
             found = uow.agents.get_with_active(agent_id)
             if found is None:
                 raise NotFound(f"Agent {agent_id} not found")
+            refuse_unbound_for_enrolled(uow, actor, agent_id, self._clock.now())
             agent = self._apply(
                 uow,
                 actor,
@@ -263,8 +324,10 @@ class AgentRegistry:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None:
                 return False
+            refuse_unbound_for_enrolled(uow, actor, agent_id, now)
             released = release_agent_tasks(uow, agent_id, "agent deleted", now, actor=actor)
             uow.agents.delete(agent_id)
+            self._credentials.withdraw_agent_credentials(uow, agent_id, now)
             record(
                 uow,
                 actor,

@@ -6,7 +6,6 @@ import uuid
 
 import falcon
 
-from farm_domain.ports import AgentKeys
 from farm_domain.registry import AgentRegistry
 from farm_http.conversion import body_object
 from farm_http.identity import actor
@@ -29,10 +28,9 @@ class AgentSchemaResource:
 
 
 class AgentCollectionResource:
-    def __init__(self, agents: AgentRegistry, peers: PeerResolver, keys: AgentKeys) -> None:
+    def __init__(self, agents: AgentRegistry, peers: PeerResolver) -> None:
         self._agents = agents
         self._peers = peers
-        self._keys = keys
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = agent_query(req.params)
@@ -40,10 +38,15 @@ class AgentCollectionResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         changes = agent_changes(body_object(req))
-        agent, created = self._agents.announce(actor(req), changes, self._peers.client_address(req))
-        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        announced = self._agents.join(actor(req), changes, self._peers.client_address(req))
+        agent = announced.agent
+        resp.status = falcon.HTTP_201 if announced.created else falcon.HTTP_200
         resp.media = agent_json(agent, self._agents.call_refusal(agent))
-        resp.media["signing_key"] = self._keys.key_for(agent.id)  # for the announcer only
+        # For the announcer alone: the key it verifies the master's calls with and, once, the
+        # credential a join token enrolled it with.
+        resp.media["signing_key"] = announced.signing_key
+        if announced.credential is not None:
+            resp.media["credential"] = announced.credential
 
 
 class AgentResource:

@@ -74,9 +74,7 @@ def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, f
     errors.install(app)
 
     peers = PeerResolver(options.trusted_proxies)
-    app.add_route(
-        "/api/v1/agents", agents.AgentCollectionResource(farm.agents, peers, farm.agent_keys)
-    )
+    app.add_route("/api/v1/agents", agents.AgentCollectionResource(farm.agents, peers))
     app.add_route("/api/v1/agents/schema", agents.AgentSchemaResource())
     app.add_route("/api/v1/agents/{agent_id:uuid}", agents.AgentResource(farm.agents))
     app.add_route("/api/v1/agents/{agent_id:uuid}/tasks", agents.AgentTasksResource(farm.agents))

@@ -19,13 +19,20 @@ from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.events import Event, EventQuery
+from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.work import Job, Task
-from tests.support.fakes.collaborators import FixedClock, RecordingQueue, ScriptedAgentClient
+from tests.support.fakes.collaborators import (
+    DigestKeys,
+    FixedClock,
+    RecordingQueue,
+    ScriptedAgentClient,
+)
+from tests.support.fakes.identities import CountingSecrets, PlainPasswordHasher
 from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory
 from tests.support.identities import ADMIN
 
@@ -99,6 +106,9 @@ class World:
         self.software = SoftwareCatalogue(self.uow, self.clock, policy=self.policy)
         self.jobtypes = JobTypeCatalogue(self.uow, self.clock, policy=self.policy)
         self.events = AuditTrail(self.uow, policy=self.policy)
+        self.identities = IdentityService(
+            self.uow, self.clock, CountingSecrets(), PlainPasswordHasher()
+        )
         self.networks = AgentNetworks(
             [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
         )
@@ -112,6 +122,8 @@ class World:
             allow_loopback=allow_loopback,
             networks=self.networks,
             policy=self.policy,
+            credentials=self.identities,
+            keys=DigestKeys(),
         )
         self.client = ScriptedAgentClient()
         self.dispatcher = Dispatcher(

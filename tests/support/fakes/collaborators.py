@@ -3,6 +3,7 @@ dispatcher and a scripted agent client."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -157,3 +158,10 @@ class MemoryFileStore:
     def read(self, key: str) -> Iterator[bytes] | None:
         data = self.files.get(key)
         return None if data is None else iter([data])
+
+
+class DigestKeys:
+    """An AgentKeys that derives each agent's key from its id alone (tests only)."""
+
+    def key_for(self, agent_id: uuid.UUID) -> str:
+        return hashlib.sha256(b"test-key:" + agent_id.bytes).hexdigest()
