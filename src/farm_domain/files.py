@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.audit import record
 from farm_domain.errors import NotFound, ValidationError
+from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Task, TaskLog
 
@@ -48,11 +49,12 @@ class TaskLogs:
         self._max_bytes = max_bytes
         self._policy = policy
 
-    def _require_owner(self, actor: Identity, owner: uuid.UUID | None) -> None:
+    def _require_owner(self, uow: UnitOfWork, actor: Identity, owner: uuid.UUID | None) -> None:
         if owner is None:
             self._policy.require(actor, Permission.ACT_AS_AGENT)
         else:
             self._policy.require_agent(actor, owner)
+            refuse_unbound_for_enrolled(uow, actor, owner, self._clock.now())
 
     @staticmethod
     def _key(log: TaskLog) -> str:
@@ -84,7 +86,7 @@ class TaskLogs:
             self._policy.require_agent(actor, agent_id)
         with self._uow() as uow:
             task = self._task(uow, job_id, task_id)
-            self._require_owner(actor, task.agent_id)
+            self._require_owner(uow, actor, task.agent_id)
             existing = uow.logs.get(task_id, attempt, identifier)
             if existing is not None:
                 return existing, False
@@ -110,7 +112,7 @@ class TaskLogs:
         with self._uow(read_only=True) as uow:
             task = self._task(uow, job_id, task_id)
             log = uow.logs.get(task_id, attempt, identifier)
-        self._require_owner(actor, log.agent_id if log and log.agent_id else task.agent_id)
+        self._require_owner(uow, actor, log.agent_id if log and log.agent_id else task.agent_id)
         if log is None:
             raise NotFound(f"Log {identifier} not found")
         return log

@@ -24,7 +24,7 @@ from farm_domain.credentials import (
     agent_token_name,
     digest,
 )
-from farm_domain.errors import Conflict, NotFound, Unauthenticated, ValidationError
+from farm_domain.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
 from farm_domain.ports import Clock, PasswordHasher, Secrets, UnitOfWork, UnitOfWorkFactory
 
 TOKEN_PREFIX = "farm_"
@@ -365,3 +365,18 @@ def _shown_token(token: Token) -> dict[str, object]:
         "role": str(token.role),
         "expires": None if token.expires is None else token.expires.isoformat(),
     }
+
+
+def is_enrolled(uow: UnitOfWork, agent_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the agent holds a usable credential of its own."""
+    return any(token.usable(now) for token in uow.tokens.of_agent(agent_id))
+
+
+def refuse_unbound_for_enrolled(
+    uow: UnitOfWork, actor: Identity, agent_id: uuid.UUID, now: datetime
+) -> None:
+    """An agent identity admitted by network (no credential of its own: a PyFarm agent) may
+    act as any agent, except one that enrolled: that one speaks only with its credential, so
+    that nobody on an anonymous network can take over an enrolled agent or read its key."""
+    if actor.role is Role.AGENT and actor.agent_id is None and is_enrolled(uow, agent_id, now):
+        raise Forbidden(f"agent {agent_id} is enrolled: it must use its own credential")

@@ -15,6 +15,7 @@ from farm_domain.assignments import recompute_job_states
 from farm_domain.audit import changes, job_target, record
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
@@ -510,6 +511,7 @@ class JobService:
                 raise NotFound("Task not found")
             if task.agent_id is not None:
                 self._policy.require_agent(actor, task.agent_id)
+                refuse_unbound_for_enrolled(uow, actor, task.agent_id, now)
             if reporter is not None and task.agent_id != reporter:
                 raise Conflict(f"Task {task_id} is not assigned to agent {reporter}")
             if task.agent_id is None and not (state == "queued" and task.state is None):

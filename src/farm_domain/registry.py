@@ -33,7 +33,8 @@ from farm_domain.assignments import (
 from farm_domain.audit import agent_target, changes, job_target, record
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.enums import AgentState, WorkState
-from farm_domain.errors import Conflict, Forbidden, NotFound, ValidationError, WrongFarm
+from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
+from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentKeys, Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.validation import INT32_MAX
@@ -64,21 +65,6 @@ class Announcement:
     created: bool
     signing_key: str
     credential: str | None = None
-
-
-def is_enrolled(uow: UnitOfWork, agent_id: uuid.UUID, now: datetime) -> bool:
-    """Whether the agent holds a usable credential of its own."""
-    return any(token.usable(now) for token in uow.tokens.of_agent(agent_id))
-
-
-def refuse_unbound_for_enrolled(
-    uow: UnitOfWork, actor: Identity, agent_id: uuid.UUID, now: datetime
-) -> None:
-    """An agent identity admitted by network (no credential of its own: a PyFarm agent) may
-    act as any agent, except one that enrolled: that one speaks only with its credential, so
-    that nobody on an anonymous network can take over an enrolled agent or read its key."""
-    if actor.role is Role.AGENT and actor.agent_id is None and is_enrolled(uow, agent_id, now):
-        raise Forbidden(f"agent {agent_id} is enrolled: it must use its own credential")
 
 
 RECORDED_FIELDS = (

@@ -11,6 +11,7 @@ from farm_domain.access import Role
 from farm_domain.agents import AgentChanges
 from farm_domain.enums import AgentState
 from farm_domain.errors import Forbidden, Unauthenticated
+from farm_domain.jobs import TaskReport
 from tests.support.builders import World
 from tests.support.fakes.collaborators import DigestKeys
 from tests.support.identities import ADMIN, ANONYMOUS_AGENT, JOINER, WRANGLER, agent
@@ -140,3 +141,19 @@ def test_token_and_user_changes_are_audited_without_secrets() -> None:
     ]
     assert all(secret not in repr(e) for e in world.recorded())
     assert all("correct horse" not in repr(e) for e in world.recorded())
+
+
+def test_only_an_enrolled_agents_own_credential_reports_on_its_tasks() -> None:
+    world = World()
+    agent_id = uuid.uuid4()
+    enroll(world, agent_id)
+    job = world.job()
+    task = world.task(job)
+    world.registry.assign_task(agent(agent_id), agent_id, task.id)
+    before = world.get_task(task.id)
+    for stranger in (ANONYMOUS_AGENT, agent(uuid.uuid4())):
+        with pytest.raises(Forbidden):
+            world.jobs.report(stranger, job.id, task.id, TaskReport(state="done"))
+    assert world.get_task(task.id) == before
+    done = world.jobs.report(agent(agent_id), job.id, task.id, TaskReport(state="done"))
+    assert done.is_finished
