@@ -59,7 +59,7 @@ OTHERS_JOB = _row(403, 403, 403, 403, 303, 303, 303)
 
 def _routes(app: falcon.App[falcon.Request, falcon.Response]) -> Iterator[tuple[str, str]]:
     """(method, template) of every route outside the API, with a responder of its own."""
-    nodes = list(app._router._roots)  # type: ignore[attr-defined]  # falcon's router tree
+    nodes = list(app._router._roots)  # falcon's router tree (no public walk)
     while nodes:
         node = nodes.pop()
         nodes.extend(node.children)
