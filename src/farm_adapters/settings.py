@@ -357,6 +357,14 @@ class Settings:
         5,
         "seconds between the dashboard pages' reloads of themselves; 0 turns it off",
     )
+    secure_cookies: bool = setting(
+        "FARM_SECURE_COOKIES",
+        TrueOrFalse(),
+        False,
+        "mark the dashboard's session cookie Secure (sent over https only) even on requests "
+        "that reached the master over http (behind a proxy that terminates TLS); requests "
+        "over https get it anyway",
+    )
     max_log_bytes: int = setting(
         "FARM_MAX_LOG_BYTES",
         Whole(1, 2**40),

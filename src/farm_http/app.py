@@ -32,6 +32,8 @@ class HttpSettings(Protocol):
     def slow_request_ms(self) -> float: ...
     @property
     def dashboard_refresh_seconds(self) -> int: ...
+    @property
+    def secure_cookies(self) -> bool: ...
 
 
 @attrs.frozen
@@ -42,6 +44,8 @@ class HttpOptions:
     slow_request_ms: float
     dashboard_refresh_seconds: int
     """How often dashboard pages reload themselves; 0 never."""
+    secure_cookies: bool
+    """Mark the session cookie Secure on every response, not only on https requests."""
 
     @classmethod
     def of(cls, settings: HttpSettings) -> HttpOptions:
@@ -50,6 +54,7 @@ class HttpOptions:
             access_log=settings.access_log,
             slow_request_ms=settings.slow_request_ms,
             dashboard_refresh_seconds=settings.dashboard_refresh_seconds,
+            secure_cookies=settings.secure_cookies,
         )
 
 
@@ -114,5 +119,5 @@ def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, f
     app.add_route(f"{attempt}/logs/{{identifier}}/logfile", files.TaskLogFileResource(farm.logs))
     app.add_route("/api/v1/agents/updates/{version}", files.AgentUpdateResource(farm.updates))
     app.add_route("/api/v1/events", events.EventCollectionResource(farm.events))
-    dashboard.add_routes(app, farm, ID, options.dashboard_refresh_seconds)
+    dashboard.add_routes(app, farm, ID, options)
     return app

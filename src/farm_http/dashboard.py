@@ -1,29 +1,49 @@
 """The web dashboard: server-rendered pages over the same services as the API.
 
 Pages refresh themselves (a meta refresh, no script; every ``FARM_DASHBOARD_REFRESH`` seconds,
-0 for never); actions are plain form posts that redirect back (post/redirect/get). Lists are
-paged, and each page costs a fixed number of queries whatever its size.
+0 for never); actions are plain form posts that redirect to the page of what they changed
+(post/redirect/get). Lists are paged, and each page costs a fixed number of queries whatever its
+size. Who may see and post what: ``farm_http.dashboard_auth``; a page shows only the actions its
+identity may take, and the services refuse the rest anyway.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qs
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import falcon
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.agents import AgentChanges, AgentQuery
-from farm_domain.errors import ValidationError
+from farm_domain.errors import Forbidden, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
+from farm_domain.identities import MAX_NAME, MAX_PASSWORD
 from farm_domain.jobs import JobChanges
 from farm_domain.work import Job, JobQuery, TaskStatus
-from farm_http.identity import actor
+from farm_http.dashboard_auth import (
+    LOGIN_PAGE,
+    SESSION,
+    DashboardSessions,
+    clear_session_cookie,
+    may_post,
+    page_identity,
+    posted_form,
+    read_form,
+    set_session_cookie,
+    viewer,
+)
+from farm_http.peers import PeerResolver
+
+if TYPE_CHECKING:
+    from farm_http.app import HttpOptions
 
 PAGE = 100
+POLICY = AccessPolicy()
 
 
 def _state_of(job: Job) -> str:
@@ -38,7 +58,11 @@ class Pages:
             loader=PackageLoader("farm_http", "templates"), autoescape=select_autoescape(["html"])
         )
 
-    def render(self, resp: falcon.Response, template: str, **context: Any) -> None:
+    def render(
+        self, req: falcon.Request, resp: falcon.Response, template: str, **context: Any
+    ) -> None:
+        identity = viewer(req)
+        posts = may_post(req)
         resp.content_type = falcon.MEDIA_HTML
         resp.text = self._templates.get_template(template).render(
             refresh=self._refresh,
@@ -47,8 +71,32 @@ class Pages:
             state_of=_state_of,
             done=TaskStatus.DONE,
             failed=TaskStatus.FAILED,
+            who=identity,
+            session=getattr(req.context, "credential", None) == SESSION,
+            csrf=getattr(req.context, "csrf_token", None) or "",
+            may_manage_agents=posts
+            and identity is not None
+            and identity.may(Permission.MANAGE_AGENTS),
+            may_change=lambda job: posts and identity is not None and _may_change(identity, job),
             **context,
         )
+
+    def render_login(
+        self, resp: falcon.Response, name: str = "", message: str | None = None
+    ) -> None:
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = self._templates.get_template("login.html").render(
+            name=name, message=message, max_name=MAX_NAME, max_password=MAX_PASSWORD
+        )
+
+
+def _may_change(identity: Identity, job: Job) -> bool:
+    """Whether the page offers ``job``'s actions: the services' own rule, asked in advance."""
+    try:
+        POLICY.require_job(identity, Permission.CHANGE_JOBS, job.submitted_by)
+    except Forbidden:
+        return False
+    return True
 
 
 def _page(req: falcon.Request) -> int:
@@ -62,11 +110,13 @@ class AgentsPage:
         self._farm = farm
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity = page_identity(req)
         page = _page(req)
         agents = self._farm.agents.overview(
-            actor(req), AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE)
+            identity, AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE)
         )
         self._pages.render(
+            req,
             resp,
             "agents.html",
             title="Agents",
@@ -83,11 +133,11 @@ class JobsPage:
         self._farm = farm
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity = page_identity(req)
         page = _page(req)
-        views = self._farm.jobs.query(
-            actor(req), JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE)
-        )
+        views = self._farm.jobs.query(identity, JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
         self._pages.render(
+            req,
             resp,
             "jobs.html",
             title="Jobs",
@@ -104,7 +154,7 @@ class JobPage:
         self._farm = farm
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: int) -> None:
-        identity = actor(req)
+        identity = page_identity(req)
         view = self._farm.jobs.get(identity, job_id)
         tasks = self._farm.jobs.tasks(identity, job_id)
         blocks = self._farm.jobs.blocklist(identity, job_id)
@@ -112,6 +162,7 @@ class JobPage:
             identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
         )
         self._pages.render(
+            req,
             resp,
             "job.html",
             title=view.job.title,
@@ -131,24 +182,14 @@ class EventsPage:
         self._farm = farm
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity = page_identity(req)
         target = req.get_param("target") or None
         if target is not None and len(target) > 200:
             raise ValidationError("`target` must be at most 200 characters", field="target")
-        events = self._farm.events.query(actor(req), EventQuery(target=target, limit=PAGE))
+        events = self._farm.events.query(identity, EventQuery(target=target, limit=PAGE))
         self._pages.render(
-            resp, "events.html", title="Events", section="events", events=events, target=target
+            req, resp, "events.html", title="Events", section="events", events=events, target=target
         )
-
-
-def _form(req: falcon.Request) -> dict[str, str]:
-    raw = req.bounded_stream.read(64 * 1024).decode(errors="replace")
-    return {key: values[-1] for key, values in parse_qs(raw).items()}
-
-
-def _back(req: falcon.Request, default: str) -> None:
-    referer = req.get_header("Referer") or ""
-    path = referer.split("//", 1)[-1].partition("/")[2] if referer else ""
-    raise falcon.HTTPSeeOther("/" + path if path else default)
 
 
 class AgentAction:
@@ -161,8 +202,9 @@ class AgentAction:
         states = {"disable": "disabled", "enable": "online"}
         if action not in states:
             raise falcon.HTTPNotFound(description=f"no action {action}")
-        self._farm.agents.update(actor(req), agent_id, AgentChanges(state=states[action]))
-        _back(req, "/")
+        identity, _ = posted_form(req)
+        self._farm.agents.update(identity, agent_id, AgentChanges(state=states[action]))
+        raise falcon.HTTPSeeOther("/")
 
 
 class JobAction:
@@ -170,33 +212,96 @@ class JobAction:
         self._farm = farm
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
+        if action not in ("pause", "resume", "requeue", "priority"):
+            raise falcon.HTTPNotFound(description=f"no action {action}")
+        identity, form = posted_form(req)
         jobs = self._farm.jobs
-        identity = actor(req)
         if action == "pause":
             jobs.update(identity, job_id, JobChanges(state="paused"))
         elif action == "resume":
             jobs.update(identity, job_id, JobChanges(state="queued"))
         elif action == "requeue":
             jobs.requeue_failed(identity, job_id)
-        elif action == "priority":
-            text = _form(req).get("priority", "")
+        else:
+            text = form.get("priority", "")[:32]
             try:
                 priority = int(text)
             except ValueError:
                 raise ValidationError(f"priority {text!r} is not a whole number") from None
             jobs.update(identity, job_id, JobChanges(priority=priority))
-        else:
-            raise falcon.HTTPNotFound(description=f"no action {action}")
-        _back(req, "/jobs")
+        raise falcon.HTTPSeeOther(f"/jobs/{job_id}")
+
+
+class LoginPage:
+    """The login form (public) and the login itself: a session cookie, then the agents page."""
+
+    def __init__(self, pages: Pages, farm: Farm, peers: PeerResolver, secure: bool) -> None:
+        self._pages = pages
+        self._farm = farm
+        self._peers = peers
+        self._secure = secure
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._pages.render_login(resp)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        form = read_form(req)
+        name, password = form.get("name", ""), form.get("password", "")
+        if len(name) > MAX_NAME:
+            raise ValidationError(f"a user name is at most {MAX_NAME} characters", field="name")
+        if len(password) > MAX_PASSWORD:
+            raise ValidationError(
+                f"a password is at most {MAX_PASSWORD} characters", field="password"
+            )
+        try:
+            _, secret = self._farm.identities.login(name, password, self._peers.client_address(req))
+        except Unauthenticated as refused:
+            # The form again, with the one message whatever was wrong (not the API's JSON).
+            resp.status = falcon.HTTP_401
+            self._pages.render_login(resp, name=name, message=refused.message)
+            return
+        set_session_cookie(req, resp, secret, self._secure)
+        raise falcon.HTTPSeeOther("/")
+
+
+class Logout:
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        posted_form(req)
+        secret = getattr(req.context, "session_secret", None)
+        if secret:
+            self._farm.identities.logout(secret)
+        clear_session_cookie(resp)
+        raise falcon.HTTPSeeOther(LOGIN_PAGE)
+
+
+class Stylesheet:
+    """The dashboard's one stylesheet: a file of the app's own, as the CSP wants (no inline
+    styles)."""
+
+    def __init__(self) -> None:
+        self._css = (resources.files("farm_http") / "static" / "farm.css").read_bytes()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = "text/css; charset=utf-8"
+        resp.cache_control = ["max-age=300"]
+        resp.data = self._css
 
 
 def add_routes(
     app: falcon.App[falcon.Request, falcon.Response],
     farm: Farm,
     id_converter: str,
-    refresh_seconds: int,
+    options: HttpOptions,
 ) -> None:
-    pages = Pages(farm, refresh_seconds)
+    pages = Pages(farm, options.dashboard_refresh_seconds)
+    peers = PeerResolver(options.trusted_proxies)
+    app.add_middleware(DashboardSessions(farm.identities, peers))
+    app.add_route(LOGIN_PAGE, LoginPage(pages, farm, peers, options.secure_cookies))
+    app.add_route("/logout", Logout(farm))
+    app.add_route("/static/farm.css", Stylesheet())
     app.add_route("/", AgentsPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))

@@ -10,8 +10,6 @@ import pytest
 
 from tests.support.http_harness import Harness
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
 
 def _submit(farm: Harness, title: str = "shot") -> int:
     if farm.client.simulate_get("/api/v1/jobtypes/render").status_code == 404:
@@ -87,7 +85,7 @@ def test_bad_queries_are_400s(farm: Harness, query: str) -> None:
 
 def test_the_dashboard_lists_recent_events(farm: Harness) -> None:
     job_id = _submit(farm, "a <b>title</b>")
-    farm.client.simulate_post(f"/ui/jobs/{job_id}/pause", body="", headers=FORM)
+    farm.client.simulate_post(f"/api/v1/jobs/{job_id}", json={"state": "paused"})
     page = farm.client.simulate_get("/events")
     assert page.status_code == 200
     assert 'href="/events"' in page.text

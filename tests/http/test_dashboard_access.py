@@ -1,0 +1,190 @@
+"""Who gets what from every dashboard route: each route and method, for each kind of identity,
+with the status written out. A route the dashboard adds without an entry here fails the test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import falcon
+import falcon.testing
+import pytest
+
+from farm_domain.access import Role
+from tests.support.dashboard import (
+    FORM,
+    PASSWORD,
+    Session,
+    add_user,
+    bearer,
+    dashboard_client,
+)
+from tests.support.http_harness import Harness
+
+IDENTITIES = ("none", "anonymous admin", "viewer", "artist", "wrangler", "admin", "bearer admin")
+USERS = {
+    "viewer": Role.VIEWER,
+    "artist": Role.ARTIST,
+    "wrangler": Role.WRANGLER,
+    "admin": Role.ADMIN,
+}
+
+
+def _row(
+    none: int, anonymous: int, viewer: int, artist: int, wrangler: int, admin: int, bearer: int
+) -> dict[str, int]:
+    return dict(zip(IDENTITIES, (none, anonymous, viewer, artist, wrangler, admin, bearer)))
+
+
+PAGE = _row(303, 200, 200, 200, 200, 200, 200)
+PUBLIC = _row(200, 200, 200, 200, 200, 200, 200)
+
+# (method, route template) -> expected status per identity. Actions post the session's CSRF
+# token when the identity has a session; the job acted on is the artist's own.
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", "/"): PAGE,
+    ("GET", "/jobs"): PAGE,
+    ("GET", "/jobs/{job_id}"): PAGE,
+    ("GET", "/events"): PAGE,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): _row(303, 303, 303, 303, 303, 303, 303),
+    ("POST", "/logout"): _row(403, 403, 303, 303, 303, 303, 303),
+    ("GET", "/static/farm.css"): PUBLIC,
+    ("POST", "/ui/agents/{agent_id}/{action}"): _row(403, 403, 403, 403, 303, 303, 303),
+    ("POST", "/ui/jobs/{job_id}/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
+}
+OTHERS_JOB = _row(403, 403, 403, 403, 303, 303, 303)
+"""A job action on a job the artist did not submit."""
+
+
+def _routes(app: falcon.App[falcon.Request, falcon.Response]) -> Iterator[tuple[str, str]]:
+    """(method, template) of every route outside the API, with a responder of its own."""
+    nodes = list(app._router._roots)  # falcon's router tree (no public walk)
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.children)
+        template = node.uri_template
+        if node.resource is None or template is None or template.startswith("/api"):
+            continue
+        for method in falcon.constants.COMBINED_METHODS:
+            if hasattr(node.resource, f"on_{method.lower()}"):
+                yield method, _plain(template)
+
+
+def _plain(template: str) -> str:
+    """The template without its converters: ``/jobs/{job_id:int(...)}`` is ``/jobs/{job_id}``."""
+    parts = []
+    for segment in template.split("/"):
+        if segment.startswith("{") and ":" in segment:
+            segment = segment.split(":", 1)[0] + "}"
+        parts.append(segment)
+    return "/".join(parts)
+
+
+def test_every_dashboard_route_has_an_entry(farm: Harness) -> None:
+    app = dashboard_client(farm).app
+    assert set(_routes(app)) == set(MATRIX)
+
+
+class Caller:
+    """Makes one request as one kind of identity."""
+
+    def __init__(self, farm: Harness) -> None:
+        self.farm = farm
+        self.anonymous = dashboard_client(farm, Role.ADMIN)
+        self.client = dashboard_client(farm)
+        self.admin_token = bearer(farm, Role.ADMIN, "matrix-admin")
+        self.artist_token = bearer(farm, Role.ARTIST, "artist")  # the artist user's namesake
+        for name, role in USERS.items():
+            add_user(farm, name, role)
+        add_user(farm, "newcomer", Role.VIEWER)
+        self.sessions = {name: Session(self.client, name) for name in USERS}
+        self.client.simulate_post(
+            "/api/v1/jobtypes", json={"name": "render"}, headers=self.admin_token
+        )
+
+    def job(self, token: dict[str, str]) -> int:
+        answer = self.client.simulate_post(
+            "/api/v1/jobs",
+            json={"title": "job", "jobtype": "render", "start": 1, "end": 2},
+            headers=token,
+        )
+        assert answer.status_code == 201, answer.text
+        job_id: int = answer.json["id"]
+        return job_id
+
+    def agent(self) -> uuid.UUID:
+        agent_id = uuid.uuid4()
+        body = {
+            "id": str(agent_id),
+            "hostname": "n",
+            "ram": 4096,
+            "free_ram": 2048,
+            "cpus": 8,
+            "port": 50000,
+        }
+        assert self.client.simulate_post(
+            "/api/v1/agents", json=body, headers=self.admin_token
+        ).status_code in (200, 201)
+        return agent_id
+
+    def call(self, identity: str, method: str, path: str, body: str = "") -> int:
+        if identity in USERS:
+            session = self.sessions[identity]
+            if path == "/logout":  # ends the session: another one does it
+                session = Session(self.client, identity)
+            answer = session.get(path) if method == "GET" else session.post(path, body)
+        else:
+            client = self.anonymous if identity == "anonymous admin" else self.client
+            headers = self.admin_token if identity == "bearer admin" else {}
+            answer = client.simulate_request(
+                method, path, body=body or None, headers={**FORM, **headers}
+            )
+        return answer.status_code
+
+
+@pytest.fixture
+def caller(farm: Harness) -> Caller:
+    return Caller(farm)
+
+
+def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]]]:
+    """For each entry, a function giving a fresh (path, body) to request."""
+    return {
+        ("GET", "/"): lambda: ("/", ""),
+        ("GET", "/jobs"): lambda: ("/jobs", ""),
+        ("GET", "/jobs/{job_id}"): lambda: (f"/jobs/{caller.job(caller.admin_token)}", ""),
+        ("GET", "/events"): lambda: ("/events", ""),
+        ("GET", "/login"): lambda: ("/login", ""),
+        ("POST", "/login"): lambda: ("/login", f"name=newcomer&password={PASSWORD}"),
+        ("POST", "/logout"): lambda: ("/logout", ""),
+        ("GET", "/static/farm.css"): lambda: ("/static/farm.css", ""),
+        ("POST", "/ui/agents/{agent_id}/{action}"): lambda: (
+            f"/ui/agents/{caller.agent()}/disable",
+            "",
+        ),
+        ("POST", "/ui/jobs/{job_id}/{action}"): lambda: (
+            f"/ui/jobs/{caller.job(caller.artist_token)}/pause",
+            "",
+        ),
+    }
+
+
+def test_each_identity_gets_what_the_matrix_says(caller: Caller) -> None:
+    paths = _paths(caller)
+    assert set(paths) == set(MATRIX)
+    wrong: list[str] = []
+    for (method, template), expected in MATRIX.items():
+        for identity in IDENTITIES:
+            path, body = paths[method, template]()
+            status = caller.call(identity, method, path, body.replace(" ", "+"))
+            if status != expected[identity]:
+                wrong.append(
+                    f"{method} {template} as {identity}: {status}, not {expected[identity]}"
+                )
+    for identity in IDENTITIES:
+        path = f"/ui/jobs/{caller.job(caller.admin_token)}/pause"
+        status = caller.call(identity, "POST", path)
+        if status != OTHERS_JOB[identity]:
+            wrong.append(f"POST another's job as {identity}: {status}, not {OTHERS_JOB[identity]}")
+    assert not wrong, "\n".join(wrong)
