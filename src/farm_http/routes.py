@@ -29,12 +29,12 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 @attrs.frozen
 class Need:
     permissions: tuple[Permission, ...]
-    """Any one of these."""
+    """Any one of these; none: any credential."""
     scope: str = ""
     """How the services narrow it (whose job, which agent)."""
 
     def __str__(self) -> str:
-        needed = " or ".join(str(p) for p in self.permissions)
+        needed = " or ".join(str(p) for p in self.permissions) or "any credential"
         return f"{needed} ({self.scope})" if self.scope else needed
 
 
@@ -82,7 +82,11 @@ ROUTES: tuple[Route, ...] = (
             ),
         },
     ),
-    Route("/api/v1/agents/schema", lambda farm, peers: agents.AgentSchemaResource(), {"GET": READ}),
+    Route(
+        "/api/v1/agents/schema",
+        lambda farm, peers: agents.AgentSchemaResource(),
+        {"GET": Need((), "a static description, the same for everyone")},
+    ),
     Route(
         "/api/v1/agents/{agent_id:uuid}",
         lambda farm, peers: agents.AgentResource(farm.agents),
