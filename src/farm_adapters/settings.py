@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from farm_domain.access import Role
 from farm_domain.defaults import SoftwareDefaults
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -112,6 +113,64 @@ class Networks:
         if problems:
             raise Invalid(*problems)
         return tuple(networks)
+
+
+@attrs.frozen
+class RoleName:
+    def __call__(self, key: str, text: str) -> Role:
+        try:
+            return Role.parse(text.strip().lower())
+        except ValueError as error:
+            raise Invalid(f"{key}: {error}") from None
+
+
+MAX_HOST_NAME = 253
+
+
+@attrs.frozen
+class HostNames:
+    """Comma-separated host names or addresses as a ``Host`` header names them (no port,
+    no scheme), lower-cased; ``*`` is any. Every bad one is a problem of its own."""
+
+    def __call__(self, key: str, text: str) -> tuple[str, ...]:
+        names, problems = [], []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name = part.lower().rstrip(".")
+            if name.startswith("[") and name.endswith("]"):
+                name = name[1:-1]
+            if name == "*":
+                names.append(name)
+                continue
+            try:
+                names.append(str(ipaddress.ip_address(name)))
+                continue
+            except ValueError:
+                pass
+            if (
+                not name
+                or len(name) > MAX_HOST_NAME
+                or any(not (c.isalnum() or c in "-._") for c in name)
+            ):
+                problems.append(
+                    f"{key}: {part[:MAX_HOST_NAME]!r} is not a host name "
+                    "(a name or address without scheme or port, such as farm.example.com)"
+                )
+            else:
+                names.append(name)
+        if problems:
+            raise Invalid(*problems)
+        if not names:
+            raise Invalid(f"{key}: names no host (use * to allow any)")
+        return tuple(names)
+
+
+def _default_allowed_hosts(settings: Settings) -> tuple[str, ...]:
+    names = []
+    for name in (settings.host, "localhost", "127.0.0.1", "::1"):
+        bare = name.lower().strip("[]")
+        if bare not in names:
+            names.append(bare)
+    return tuple(names)
 
 
 @attrs.frozen
@@ -294,6 +353,28 @@ class Settings:
         "comma-separated CIDRs whose X-Forwarded-For is believed",
         shown="none",
         blank_is_default=False,
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        "FARM_ALLOWED_HOSTS",
+        HostNames(),
+        attrs.Factory(_default_allowed_hosts, takes_self=True),
+        "comma-separated names the master answers to in the Host header (others: 400); "
+        "* allows any, which re-opens DNS rebinding",
+        shown="FARM_HOST and loopback names",
+    )
+    anonymous_networks: tuple[Network, ...] = setting(
+        "FARM_ANONYMOUS_NETWORKS",
+        Networks(),
+        (),
+        "comma-separated CIDRs whose requests without a token act as FARM_ANONYMOUS_ROLE",
+        shown="none",
+    )
+    anonymous_role: Role = setting(  # noqa: RUF009  # as data_dir
+        "FARM_ANONYMOUS_ROLE",
+        RoleName(),
+        Role.AGENT,
+        "the role of requests without a token from FARM_ANONYMOUS_NETWORKS",
+        shown="agent",
     )
     allow_loopback_agents: bool = setting(
         "FARM_ALLOW_LOOPBACK_AGENTS",

@@ -40,6 +40,12 @@ def frames(start: float, end: float, by: float) -> list[float]:
         raise ValidationError("`end` must be larger than or equal to start", field="end")
     if step <= 0:
         raise ValidationError("`by` must be above 0", field="by")
+    # Checked before dividing: a quotient beyond the decimal precision cannot be floored.
+    if last - first >= step * MAX_FRAMES:
+        raise ValidationError(
+            f"the frame range has more than {MAX_FRAMES} frames; at most {MAX_FRAMES} per job",
+            field="end",
+        )
     count = int((last - first) // step) + 1
     if count > MAX_FRAMES:
         raise ValidationError(

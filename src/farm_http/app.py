@@ -10,14 +10,14 @@ import falcon
 import falcon.media
 import orjson
 
+from farm_domain.access import Role
 from farm_domain.farm import Farm
-from farm_http import agents, dashboard, errors, events, files, jobs, jobtypes, software
-from farm_http.open_access import OpenAccess
+from farm_http import dashboard, errors
+from farm_http.authentication import Authentication
+from farm_http.browser_safety import BrowserSafety
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
-
-# Ids are 32-bit integers in storage: a larger number in a path matches no route (404).
-ID = "int(min=0, max=2147483647)"
+from farm_http.routes import ID, ROUTES, responders
 
 
 class HttpSettings(Protocol):
@@ -34,6 +34,12 @@ class HttpSettings(Protocol):
     def dashboard_refresh_seconds(self) -> int: ...
     @property
     def secure_cookies(self) -> bool: ...
+    @property
+    def allowed_hosts(self) -> Sequence[str]: ...
+    @property
+    def anonymous_networks(self) -> Sequence[Network]: ...
+    @property
+    def anonymous_role(self) -> Role: ...
 
 
 @attrs.frozen
@@ -46,6 +52,11 @@ class HttpOptions:
     """How often dashboard pages reload themselves; 0 never."""
     secure_cookies: bool
     """Mark the session cookie Secure on every response, not only on https requests."""
+    allowed_hosts: Sequence[str]
+    """The names a request's Host may give; ``*`` any."""
+    anonymous_networks: Sequence[Network]
+    """Requests without a token from these act as ``anonymous_role``."""
+    anonymous_role: Role
 
     @classmethod
     def of(cls, settings: HttpSettings) -> HttpOptions:
@@ -55,6 +66,9 @@ class HttpOptions:
             slow_request_ms=settings.slow_request_ms,
             dashboard_refresh_seconds=settings.dashboard_refresh_seconds,
             secure_cookies=settings.secure_cookies,
+            allowed_hosts=settings.allowed_hosts,
+            anonymous_networks=settings.anonymous_networks,
+            anonymous_role=settings.anonymous_role,
         )
 
 
@@ -64,13 +78,20 @@ def _dumps(value: object) -> bytes:
 
 def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, falcon.Response]:
     peers = PeerResolver(options.trusted_proxies)
-    middleware: list[RequestLog | OpenAccess] = (
+    middleware: list[RequestLog | BrowserSafety | Authentication] = (
         []
         if options.access_log == "off"
         else [RequestLog(options.access_log, options.slow_request_ms)]
     )
-    # INTERIM, until the authentication middleware replaces it: see farm_http.open_access.
-    middleware.append(OpenAccess(peers))
+    # In this order: a foreign Host is refused before any credential is looked at.
+    middleware.append(
+        BrowserSafety(
+            options.allowed_hosts, {route.template: route.json_bodies for route in ROUTES}
+        )
+    )
+    middleware.append(
+        Authentication(farm.identities, peers, options.anonymous_networks, options.anonymous_role)
+    )
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
@@ -78,46 +99,13 @@ def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, f
     app.resp_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     errors.install(app)
 
-    peers = PeerResolver(options.trusted_proxies)
-    app.add_route("/api/v1/agents", agents.AgentCollectionResource(farm.agents, peers))
-    app.add_route("/api/v1/agents/schema", agents.AgentSchemaResource())
-    app.add_route("/api/v1/agents/{agent_id:uuid}", agents.AgentResource(farm.agents))
-    app.add_route("/api/v1/agents/{agent_id:uuid}/tasks", agents.AgentTasksResource(farm.agents))
-    app.add_route("/api/v1/agents/{agent_id:uuid}/tags", agents.AgentTagsResource(farm.agents))
-    catalogue = farm.software
-    app.add_route("/api/v1/software", software.SoftwareCollectionResource(catalogue))
-    app.add_route("/api/v1/software/{name}", software.SoftwareResource(catalogue))
-    app.add_route("/api/v1/software/{name}/versions", software.SoftwareVersionsResource(catalogue))
-    app.add_route(
-        "/api/v1/software/{name}/versions/{version}", software.SoftwareVersionResource(catalogue)
-    )
-    app.add_route(
-        "/api/v1/agents/{agent_id:uuid}/software", software.AgentSoftwareResource(catalogue)
-    )
-    app.add_route(
-        "/api/v1/agents/{agent_id:uuid}/software/{name}/versions/{version}",
-        software.AgentSoftwareVersionResource(catalogue),
-    )
-    app.add_route("/api/v1/jobtypes", jobtypes.JobTypeCollectionResource(farm.jobtypes))
-    app.add_route("/api/v1/jobtypes/{name}", jobtypes.JobTypeResource(farm.jobtypes))
-    app.add_route(
-        "/api/v1/jobtypes/{name}/versions", jobtypes.JobTypeVersionsResource(farm.jobtypes)
-    )
-    app.add_route(
-        f"/api/v1/jobtypes/{{name}}/versions/{{version:{ID}}}",
-        jobtypes.JobTypeVersionResource(farm.jobtypes),
-    )
-    app.add_route("/api/v1/jobs", jobs.JobCollectionResource(farm.jobs))
-    app.add_route("/api/v1/jobs/{job}", jobs.JobResource(farm.jobs))
-    app.add_route("/api/v1/jobs/{job}/tasks", jobs.JobTasksResource(farm.jobs))
-    app.add_route("/api/v1/jobs/{job}/blocklist", jobs.JobBlocklistResource(farm.jobs))
-    app.add_route("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", jobs.JobBlockResource(farm.jobs))
-    app.add_route(f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}", jobs.JobTaskResource(farm.jobs))
-    attempt = f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/attempts/{{attempt:{ID}}}"
-    app.add_route(f"{attempt}/logs", files.TaskLogsResource(farm.logs))
-    app.add_route(f"{attempt}/logs/{{identifier}}", files.TaskLogResource(farm.logs))
-    app.add_route(f"{attempt}/logs/{{identifier}}/logfile", files.TaskLogFileResource(farm.logs))
-    app.add_route("/api/v1/agents/updates/{version}", files.AgentUpdateResource(farm.updates))
-    app.add_route("/api/v1/events", events.EventCollectionResource(farm.events))
+    for route in ROUTES:
+        resource = route.resource(farm, peers)
+        if responders(resource) != set(route.needs):
+            raise AssertionError(
+                f"{route.template}: the route table lists {sorted(route.needs)}, "
+                f"the resource answers {sorted(responders(resource))}"
+            )
+        app.add_route(route.template, resource)
     dashboard.add_routes(app, farm, ID, options)
     return app

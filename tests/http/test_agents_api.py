@@ -268,7 +268,12 @@ def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_pa
 
 
 def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(database_url: str, tmp_path) -> None:
-    for farm in make_harness(database_url, tmp_path, FARM_TRUSTED_PROXIES="10.0.0.0/8"):
+    for farm in make_harness(
+        database_url,
+        tmp_path,
+        FARM_TRUSTED_PROXIES="10.0.0.0/8",
+        FARM_ANONYMOUS_NETWORKS="10.0.0.0/8,192.168.0.0/16",
+    ):
         body = {
             "id": str(uuid.uuid4()),
             "hostname": "a",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from farm_adapters.settings import Settings, SettingsError
+from farm_domain.access import Role
 
 
 def test_defaults_are_the_embedded_farm() -> None:
@@ -91,3 +92,45 @@ def test_the_readme_lists_every_setting_with_its_declared_default() -> None:
         listed.update(zip(names, defaults, strict=True))
     declared = {s.env: s.default for s in Settings.declared().values()}
     assert listed == declared
+
+
+def test_trust_settings_default_to_no_anonymous_access_and_loopback_hosts() -> None:
+    settings = Settings.load({})
+    assert settings.anonymous_networks == ()
+    assert settings.anonymous_role is Role.AGENT
+    assert settings.allowed_hosts == ("127.0.0.1", "localhost", "::1")
+    bound = Settings.load({"FARM_HOST": "Farm.Studio.Lan"})
+    assert bound.allowed_hosts == ("farm.studio.lan", "localhost", "127.0.0.1", "::1")
+
+
+def test_trust_settings_are_read_and_checked() -> None:
+    settings = Settings.load(
+        {
+            "FARM_ANONYMOUS_NETWORKS": "10.1.0.0/16, ::1/128",
+            "FARM_ANONYMOUS_ROLE": "Wrangler",
+            "FARM_ALLOWED_HOSTS": "farm.lan., [::1], 10.0.0.2",
+        }
+    )
+    assert settings.anonymous_networks == (
+        ipaddress.ip_network("10.1.0.0/16"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert settings.anonymous_role is Role.WRANGLER
+    assert settings.allowed_hosts == ("farm.lan", "::1", "10.0.0.2")
+    assert Settings.load({"FARM_ALLOWED_HOSTS": "*"}).allowed_hosts == ("*",)
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(
+            {
+                "FARM_ANONYMOUS_NETWORKS": "lan",
+                "FARM_ANONYMOUS_ROLE": "root",
+                "FARM_ALLOWED_HOSTS": "farm.lan:8080,http://farm,ok",
+            }
+        )
+    problems = "\n".join(caught.value.problems)
+    assert "FARM_ANONYMOUS_NETWORKS: 'lan' is not a network" in problems
+    assert "FARM_ANONYMOUS_ROLE: `root` is not a role" in problems
+    assert "FARM_ALLOWED_HOSTS: 'farm.lan:8080' is not a host name" in problems
+    assert "FARM_ALLOWED_HOSTS: 'http://farm' is not a host name" in problems
+    assert len(caught.value.problems) == 4
+    with pytest.raises(SettingsError, match="names no host"):
+        Settings.load({"FARM_ALLOWED_HOSTS": " , "})

@@ -17,6 +17,9 @@ from farm_http import HttpOptions, create_app
 from tests.support.builders import add_job, add_task, get_task
 from tests.support.fakes.collaborators import FixedClock, RecordingQueue
 
+TEST_HOST = "falconframework.org"
+"""The Host header falcon.testing sends unless told otherwise."""
+
 
 class Harness:
     """A ``falcon.testing.TestClient`` on the app, and the runtime, queue and clock behind it."""
@@ -63,6 +66,11 @@ def make_harness(database_url: str, tmp_path: Path, **env: str) -> Iterator[Harn
             "FARM_DATA_DIR": str(tmp_path),
             "FARM_DATABASE_URL": database_url,
             "FARM_QUEUE_URL": "immediate",
+            # The existing tests act as PyFarm agents and clients without tokens, from
+            # falcon.testing's 127.0.0.1, with its Host.
+            "FARM_ANONYMOUS_NETWORKS": "127.0.0.0/8",
+            "FARM_ANONYMOUS_ROLE": "admin",
+            "FARM_ALLOWED_HOSTS": f"{TEST_HOST},localhost",
             **env,
         }
     )

@@ -33,6 +33,9 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "FARM_AGENT_NETWORKS": "127.0.0.0/8",
             "FARM_LOG_FORMAT": "json",
             "FARM_AGENT_RETRY_DELAY": "0.05",
+            # The existing tests act as PyFarm agents and clients without tokens.
+            "FARM_ANONYMOUS_NETWORKS": "127.0.0.0/8",
+            "FARM_ANONYMOUS_ROLE": "admin",
         }
     )
     env.update(extra)
@@ -69,7 +72,9 @@ def wait_until_serving(base_url: str, process: Process, timeout: float = 30) -> 
         if process.popen.poll() is not None:
             raise AssertionError(f"farm serve exited early:\n{process.output()}")
         try:
-            if httpx.get(f"{base_url}/api/v1/agents/schema", timeout=1).status_code == 200:
+            # 401: serving, to nobody without a credential.
+            status = httpx.get(f"{base_url}/api/v1/agents/schema", timeout=1).status_code
+            if status in (200, 401):
                 return
         except httpx.TransportError:
             pass

@@ -56,3 +56,8 @@ def test_decimal_steps_do_not_drift() -> None:
 def test_bad_ranges_are_refused(start, end, by, message) -> None:
     with pytest.raises(ValidationError, match=message):
         frames(start, end, by)
+
+
+def test_a_range_beyond_the_decimal_precision_is_too_many_frames() -> None:
+    with pytest.raises(ValidationError, match="at most"):
+        frames(1, 1.0000000000000002e28, 1)

@@ -1,0 +1,79 @@
+"""Who a request is: a bearer token, or a network admitted anonymously; nothing else.
+
+The contract the resources and the dashboard rely on, set on every request:
+
+- ``req.context.identity``: the ``Identity`` the request acts as, or None;
+- ``req.context.credential``: ``"bearer"`` (an ``Authorization: Bearer`` token),
+  ``"anonymous"`` (no token, from ``FARM_ANONYMOUS_NETWORKS``), or None (no identity).
+
+A malformed or invalid ``Authorization`` header is answered 401 at once, wherever it is sent.
+``/api/`` requests without an identity are answered 401 before any resource runs. Cookies never
+authenticate ``/api/`` calls (the dashboard resolves its own session cookie for its own pages):
+a browser attaches cookies to cross-site requests, never a bearer token, so the JSON API cannot
+be driven by another site (CSRF).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+import falcon
+
+from farm_domain.access import Identity, Role
+from farm_domain.errors import Unauthenticated
+from farm_domain.identities import IdentityService
+from farm_http.peers import Network, PeerResolver
+
+ANONYMOUS = "anonymous"
+BEARER = "bearer"
+API_PREFIX = "/api/"
+
+
+def is_api(req: falcon.Request) -> bool:
+    return req.path.startswith(API_PREFIX)
+
+
+class Authentication:
+    def __init__(
+        self,
+        identities: IdentityService,
+        peers: PeerResolver,
+        anonymous_networks: Sequence[Network],
+        anonymous_role: Role,
+    ) -> None:
+        self._identities = identities
+        self._peers = peers
+        self._anonymous_networks = tuple(anonymous_networks)
+        self._anonymous_role = anonymous_role
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.identity = None
+        req.context.credential = None
+        address = self._peers.client_address(req)
+        header = req.get_header("Authorization")
+        if header is not None:
+            scheme, _, secret = header.strip().partition(" ")
+            secret = secret.strip()
+            if scheme.lower() != BEARER or not secret or " " in secret:
+                raise Unauthenticated("malformed Authorization header: send Bearer <token>")
+            req.context.identity = self._identities.authenticate(secret, address)
+            req.context.credential = BEARER
+        elif self._admitted(address):
+            req.context.identity = Identity(ANONYMOUS, self._anonymous_role, address=address)
+            req.context.credential = ANONYMOUS
+        elif is_api(req):
+            raise Unauthenticated("a credential is required (Authorization: Bearer <token>)")
+
+    def _admitted(self, address: str | None) -> bool:
+        if not self._anonymous_networks or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:10.0.0.1 on a dual-stack socket
+        return any(
+            ip in network or (mapped is not None and mapped in network)
+            for network in self._anonymous_networks
+        )
