@@ -73,7 +73,7 @@ _ATTEMPT = f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/attempts/{{attempt:{ID}
 ROUTES: tuple[Route, ...] = (
     Route(
         "/api/v1/agents",
-        lambda farm, peers: agents.AgentCollectionResource(farm.agents, peers, farm.agent_keys),
+        lambda farm, peers: agents.AgentCollectionResource(farm.agents, peers),
         {
             "GET": READ,
             "POST": Need(

@@ -238,6 +238,7 @@ def test_a_form_post_without_its_csrf_token_changes_nothing(dash: Farm, csrf: st
     dash.announce(agent_id)
     job = dash.submit()
     wendy = dash.session("wendy", Role.WRANGLER)
+    vic = dash.session("vic", Role.VIEWER)
     before = _rows(dash.harness)
     for path, body in [
         (f"/ui/agents/{agent_id}/disable", ""),
@@ -248,7 +249,6 @@ def test_a_form_post_without_its_csrf_token_changes_nothing(dash: Farm, csrf: st
         answer = wendy.post(path, body, csrf=csrf)
         assert answer.status_code == 403 and "csrf" in answer.json["error"]
     # Another session's token is no better.
-    vic = dash.session("vic", Role.VIEWER)
     assert wendy.post(f"/ui/jobs/{job['id']}/pause", csrf=vic.csrf).status_code == 403
     assert wendy.post("/logout", csrf=csrf).status_code == 403
     assert _rows(dash.harness) == before
