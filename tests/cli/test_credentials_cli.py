@@ -20,24 +20,7 @@ from farm_cli.credentials import read_password, write_admin_token
 from farm_cli.main import main
 from farm_domain.access import Role
 from farm_domain.errors import Unauthenticated, ValidationError
-
-
-@pytest.fixture
-def farm_env(database_url: str, tmp_path, monkeypatch):
-    for key, value in {
-        "FARM_DATA_DIR": str(tmp_path),
-        "FARM_DATABASE_URL": database_url,
-        "FARM_QUEUE_URL": "immediate",
-        "FARM_AGENT_NETWORKS": "127.0.0.0/8",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return database_url
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.support.cli import run
 
 
 def with_stdin(monkeypatch, text: str) -> None:

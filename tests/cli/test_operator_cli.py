@@ -7,28 +7,9 @@ import uuid
 
 import pytest
 
-from farm_cli.main import main
 from farm_domain.agents import AgentChanges
+from tests.support.cli import run
 from tests.support.identities import ADMIN
-
-
-@pytest.fixture
-def farm_env(database_url: str, tmp_path, monkeypatch):
-    for key, value in {
-        "FARM_DATA_DIR": str(tmp_path),
-        "FARM_DATABASE_URL": database_url,
-        "FARM_QUEUE_URL": "immediate",
-        "FARM_AGENT_NETWORKS": "127.0.0.0/8",
-        "FARM_AGENT_RETRIES": "0",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return database_url
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def announce(hostname: str, ram: int = 4096) -> uuid.UUID:

@@ -4,7 +4,6 @@ action, and pages of other origins that try to act through the logged-in browser
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -159,17 +158,8 @@ def other_origins() -> Iterator[Callable[[str, dict[str, str]], str]]:
         server.server_close()
 
 
-def test_a_wrangler_runs_the_farm_from_the_dashboard(
-    start_master: StartMaster, browser: WebDriver
-) -> None:
-    from selenium.webdriver.common.by import By
-
-    # The pages' own reload every few seconds would race the clicks: it is off here (and its
-    # tag is tested in tests/http/test_dashboard.py).
-    master = start_master(FARM_DASHBOARD_REFRESH="0")
-    base = master.url
-    api = admin_api(master)
-    add_user(master, "wendy", "wrangler")
+def announce_passive_agent(api: httpx.Client) -> str:
+    """An agent the master never calls (``use_address: passive``), for the pages to show."""
     agent_id = str(uuid.uuid4())
     api.post(
         "/agents/",
@@ -183,6 +173,21 @@ def test_a_wrangler_runs_the_farm_from_the_dashboard(
             "use_address": "passive",
         },
     ).raise_for_status()
+    return agent_id
+
+
+def test_a_wrangler_runs_the_farm_from_the_dashboard(
+    start_master: StartMaster, browser: WebDriver
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    # The pages' own reload every few seconds would race the clicks: it is off here (and its
+    # tag is tested in tests/http/test_dashboard.py).
+    master = start_master(FARM_DASHBOARD_REFRESH="0")
+    base = master.url
+    api = admin_api(master)
+    add_user(master, "wendy", "wrangler")
+    agent_id = announce_passive_agent(api)
     api.post("/jobtypes/", json={"name": "render"}).raise_for_status()
     job = api.post(
         "/jobs/",
@@ -263,19 +268,7 @@ def test_pages_of_other_origins_cannot_act_through_a_logged_in_browser(
     master = start_master(FARM_DASHBOARD_REFRESH="0")
     api = admin_api(master)
     add_user(master, "wendy", "wrangler")
-    agent_id = str(uuid.uuid4())
-    api.post(
-        "/agents/",
-        json={
-            "id": agent_id,
-            "hostname": "render-01",
-            "ram": 8192,
-            "free_ram": 4096,
-            "cpus": 8,
-            "port": 50001,
-            "use_address": "passive",
-        },
-    ).raise_for_status()
+    agent_id = announce_passive_agent(api)
     log_in(browser, master, "wendy")
     before = _state(api, agent_id)
 
@@ -299,12 +292,6 @@ def test_pages_of_other_origins_cannot_act_through_a_logged_in_browser(
     assert "wendy (wrangler)" in browser.page_source
 
 
-@pytest.mark.xfail(
-    importlib.util.find_spec("farm_http.open_access") is not None,
-    reason="the interim OpenAccess middleware admits every request as an admin until the "
-    "authentication middleware replaces it",
-    strict=True,
-)
 def test_a_page_of_another_origin_cannot_submit_jobs_through_the_browser(
     start_master: StartMaster,
     browser: WebDriver,
