@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import falcon
 
@@ -16,8 +16,23 @@ CHUNK = 64 * 1024
 _LOG_TYPES = ("text/csv", "text/plain")
 
 
-def _chunks(req: falcon.Request) -> Iterator[bytes]:
-    while chunk := req.bounded_stream.read(CHUNK):
+def _body(req: falcon.Request) -> Iterator[bytes]:
+    """The upload's chunks. A chunked body (no Content-Length) is read to its end: the server
+    has de-chunked it, and the store's size limit stops it like any other. A body with neither
+    is refused rather than stored empty."""
+    if req.content_length is not None:
+        read: Callable[[int], bytes] = req.bounded_stream.read
+    elif "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+        read = req.stream.read
+    else:
+        raise falcon.HTTPLengthRequired(
+            description="send a Content-Length or a chunked body (Transfer-Encoding: chunked)"
+        )
+    return _read(read)
+
+
+def _read(read: Callable[[int], bytes]) -> Iterator[bytes]:
+    while chunk := read(CHUNK):
         yield chunk
 
 
@@ -88,9 +103,7 @@ class TaskLogFileResource:
         identifier: str,
     ) -> None:
         _require(req, *_LOG_TYPES)
-        log = self._logs.upload(
-            actor(req), _job_id(job), task_id, attempt, identifier, _chunks(req)
-        )
+        log = self._logs.upload(actor(req), _job_id(job), task_id, attempt, identifier, _body(req))
         resp.status = falcon.HTTP_201
         resp.media = log_json(log)
 
@@ -113,7 +126,7 @@ class AgentUpdateResource:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, version: str) -> None:
         _require(req, "application/zip")
-        size = self._updates.upload(actor(req), version, _chunks(req))
+        size = self._updates.upload(actor(req), version, _body(req))
         resp.status = falcon.HTTP_201
         resp.media = {"version": version, "size": size}
 

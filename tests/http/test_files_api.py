@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+from typing import Any
 
 import pytest
 
@@ -130,3 +132,39 @@ def test_agent_updates(farm: Harness) -> None:
         "/api/v1/agents/updates/1.0", body=b"zip", headers={"Content-Type": "text/plain"}
     )
     assert wrong.status_code == 415
+
+
+def _chunked(body: bytes) -> dict[str, Any]:
+    """A request whose body arrives without a Content-Length (Transfer-Encoding: chunked)."""
+    return {
+        "headers": {**CSV, "Transfer-Encoding": "chunked"},
+        "extras": {"wsgi.input": io.BytesIO(body)},
+    }
+
+
+def test_chunked_log_uploads_are_read_with_the_size_limit(database_url: str, tmp_path) -> None:
+    for farm in make_harness(database_url, tmp_path, FARM_MAX_LOG_BYTES="100"):
+        path, _, _ = logs_path(farm)
+        farm.client.simulate_post(path, json={"identifier": "a.csv"})
+        stored = farm.client.simulate_put(f"{path}/a.csv/logfile", **_chunked(b"x" * 100))
+        assert stored.status_code == 201 and stored.json["size"] == 100
+        big = farm.client.simulate_put(f"{path}/a.csv/logfile", **_chunked(b"y" * 101))
+        assert big.status_code == 413 and big.json["error"]
+        assert farm.client.simulate_get(f"{path}/a.csv/logfile").text == "x" * 100
+
+
+def test_a_body_without_length_or_chunked_encoding_is_411(farm: Harness) -> None:
+    path, _, _ = logs_path(farm)
+    farm.client.simulate_post(path, json={"identifier": "a.csv"})
+    farm.client.simulate_put(f"{path}/a.csv/logfile", body="kept", headers=CSV)
+    no_length = farm.client.simulate_put(
+        f"{path}/a.csv/logfile", headers=CSV, extras={"wsgi.input": io.BytesIO(b"lost")}
+    )
+    assert no_length.status_code == 411 and no_length.json["error"]
+    assert farm.client.simulate_get(f"{path}/a.csv/logfile").text == "kept"
+    update = farm.client.simulate_put(
+        "/api/v1/agents/updates/1.0",
+        headers={"Content-Type": "application/zip", "Transfer-Encoding": "chunked"},
+        extras={"wsgi.input": io.BytesIO(b"zip")},
+    )
+    assert update.status_code == 201 and update.json["size"] == 3
