@@ -128,7 +128,7 @@ def build_runtime(
         credentials=identities,
         keys=keys,
     )
-    files = FilesystemStore(settings.data_dir / "files")
+    files = FilesystemStore(settings.data_dir / "files", settings.max_files_bytes)
     farm = Farm(
         agents=registry,
         software=SoftwareCatalogue(uow, clock, policy=policy),

@@ -7,14 +7,29 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from farm_domain.errors import TooLarge
+from farm_domain.errors import StorageFull, TooLarge
 
 CHUNK = 64 * 1024
 
 
+def _size_of_tree(root: Path) -> int:
+    total = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(directory, name)).st_size
+            except FileNotFoundError:  # replaced or removed meanwhile
+                pass
+    return total
+
+
 class FilesystemStore:
-    def __init__(self, root: Path) -> None:
+    """Files under ``root``, all of them together within ``budget`` bytes (counted by walking
+    the tree at each write: every process sees the others' files, with no counter to drift)."""
+
+    def __init__(self, root: Path, budget: int) -> None:
         self._root = root.resolve()
+        self._budget = budget
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -28,6 +43,8 @@ class FilesystemStore:
     def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        replaced = path.stat().st_size if path.is_file() else 0
+        room = self._budget - (_size_of_tree(self._root) - replaced)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         size = 0
         try:
@@ -36,6 +53,11 @@ class FilesystemStore:
                     size += len(chunk)
                     if size > limit:
                         raise TooLarge(f"the upload is larger than the limit of {limit} bytes")
+                    if size > room:
+                        raise StorageFull(
+                            "the master's disk budget for logs and update archives "
+                            f"({self._budget} bytes) is full"
+                        )
                     out.write(chunk)
             os.replace(temporary, path)
         except BaseException:

@@ -460,6 +460,13 @@ class Settings:
         "largest agent update archive (larger: 413)",
         shown="512 MiB",
     )
+    max_files_bytes: int = setting(
+        "FARM_MAX_FILES_BYTES",
+        Whole(1, 2**50),
+        20 * 1024 * _MIB,
+        "disk budget for all task logs and update archives together (full: 507)",
+        shown="20 GiB",
+    )
     ram_check: str = setting(
         "FARM_RAM_CHECK",
         OneOf(("free", "allocation")),

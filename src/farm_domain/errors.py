@@ -51,5 +51,10 @@ class TooLarge(DomainError):
     """An upload exceeds the configured size limit (HTTP 413)."""
 
 
+class StorageFull(DomainError):
+    """The files the master keeps (logs, update archives) would exceed their disk budget
+    (HTTP 507)."""
+
+
 class Unavailable(DomainError):
     """A service the master needs (its database) cannot be reached now; retry (HTTP 503)."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.audit import record
-from farm_domain.errors import NotFound, ValidationError
+from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Task, TaskLog
@@ -75,9 +75,9 @@ class TaskLogs:
         identifier: str,
         agent_id: uuid.UUID | None,
     ) -> tuple[TaskLog, bool]:
-        """Register a log (the task's agent); an identifier already registered is returned as
-        it is, not an error. Returns (log, created). Raises Forbidden, NotFound,
-        ValidationError."""
+        """Register a log (the task's agent) for an attempt the task has had; an identifier
+        already registered is returned as it is, not an error. Returns (log, created). Raises
+        Forbidden, NotFound, ValidationError, Conflict (an attempt still to come)."""
         self._policy.require(actor, Permission.ACT_AS_AGENT)
         _identifier(identifier)
         if attempt < 0:
@@ -87,6 +87,11 @@ class TaskLogs:
         with self._uow() as uow:
             task = self._task(uow, job_id, task_id)
             self._require_owner(uow, actor, task.agent_id)
+            if attempt > task.attempts:
+                raise Conflict(
+                    f"Task {task_id} has had {task.attempts} attempts: "
+                    f"there is no attempt {attempt} to log"
+                )
             existing = uow.logs.get(task_id, attempt, identifier)
             if existing is not None:
                 return existing, False

@@ -309,7 +309,8 @@ class FileStore(Protocol):
     def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
         """Store the chunks under ``key`` atomically; returns the size.
 
-        Raises TooLarge (and keeps nothing) when they add up to more than ``limit`` bytes.
+        Raises TooLarge (and keeps nothing) when they add up to more than ``limit`` bytes,
+        StorageFull (and keeps nothing) when the store would exceed its total budget.
         """
 
     def read(self, key: str) -> Iterator[bytes] | None:

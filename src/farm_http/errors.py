@@ -14,6 +14,7 @@ from farm_domain.errors import (
     Forbidden,
     MisconfiguredDefaults,
     NotFound,
+    StorageFull,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -29,6 +30,7 @@ STATUS_OF: list[tuple[type[DomainError], str]] = [
     (NotFound, falcon.HTTP_404),
     (Conflict, falcon.HTTP_409),
     (TooLarge, falcon.HTTP_413),
+    (StorageFull, falcon.HTTP_507),
     (Unavailable, falcon.HTTP_503),
     # The operator's configuration is wrong, not the request: the contract answers 500.
     (MisconfiguredDefaults, falcon.HTTP_500),

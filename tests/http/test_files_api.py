@@ -15,7 +15,7 @@ CSV = {"Content-Type": "text/csv"}
 
 def logs_path(farm: Harness, attempt: int = 1) -> tuple[str, int, int]:
     job = farm.job()
-    task = farm.task(job)
+    task = farm.task(job, attempts=attempt)
     return f"/api/v1/jobs/{job.id}/tasks/{task.id}/attempts/{attempt}/logs", job.id, task.id
 
 
@@ -168,3 +168,37 @@ def test_a_body_without_length_or_chunked_encoding_is_411(farm: Harness) -> None
         extras={"wsgi.input": io.BytesIO(b"zip")},
     )
     assert update.status_code == 201 and update.json["size"] == 3
+
+
+def test_logs_are_accepted_only_for_attempts_that_happened(farm: Harness) -> None:
+    path, _, _ = logs_path(farm, attempt=2)
+    assert farm.client.simulate_post(path, json={"identifier": "a.csv"}).status_code == 201
+    earlier = path.replace("/attempts/2/", "/attempts/1/")
+    assert farm.client.simulate_post(earlier, json={"identifier": "a.csv"}).status_code == 201
+    for attempt in (3, 1000):
+        future = path.replace("/attempts/2/", f"/attempts/{attempt}/")
+        refused = farm.client.simulate_post(future, json={"identifier": "a.csv"})
+        assert refused.status_code == 409 and "attempt" in refused.json["error"]
+        assert farm.client.simulate_get(future).json == []
+        upload = farm.client.simulate_put(f"{future}/a.csv/logfile", body="x", headers=CSV)
+        assert upload.status_code == 404
+
+
+def test_logs_and_updates_share_a_disk_budget(database_url: str, tmp_path) -> None:
+    for farm in make_harness(database_url, tmp_path, FARM_MAX_FILES_BYTES="150"):
+        path, _, _ = logs_path(farm)
+        farm.client.simulate_post(path, json={"identifier": "a.csv"})
+        farm.client.simulate_post(path, json={"identifier": "b.csv"})
+        zip_type = {"Content-Type": "application/zip"}
+        put = farm.client.simulate_put
+        assert (
+            put("/api/v1/agents/updates/1.0", body=b"z" * 100, headers=zip_type).status
+            == "201 Created"
+        )
+        assert put(f"{path}/a.csv/logfile", body="x" * 50, headers=CSV).status_code == 201
+        full = put(f"{path}/b.csv/logfile", body="y", headers=CSV)
+        assert full.status_code == 507 and "150 bytes" in full.json["error"]
+        assert farm.client.simulate_get(f"{path}/b.csv/logfile").status_code == 404
+        # Replacing a file counts its new size, not both.
+        assert put(f"{path}/a.csv/logfile", body="w" * 50, headers=CSV).status_code == 201
+        assert put("/api/v1/agents/updates/1.1", body=b"z", headers=zip_type).status_code == 507
