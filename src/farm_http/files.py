@@ -117,7 +117,10 @@ class TaskLogFileResource:
         identifier: str,
     ) -> None:
         resp.stream = self._logs.download(actor(req), _job_id(job), task_id, attempt, identifier)
-        resp.content_type = "text/csv"
+        # Agent-written text: never rendered by a browser, whatever it contains.
+        resp.content_type = "text/plain; charset=utf-8"
+        resp.set_header("X-Content-Type-Options", "nosniff")
+        resp.downloadable_as = identifier
 
 
 class AgentUpdateResource:

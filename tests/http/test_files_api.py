@@ -38,7 +38,9 @@ def test_a_log_is_registered_uploaded_listed_and_downloaded(farm: Harness) -> No
     assert upload.status_code == 201 and upload.json["size"] == len(text)
     download = farm.client.simulate_get(f"{path}/2026-01-01_frame1.csv/logfile")
     assert download.status_code == 200 and download.text == text
-    assert download.headers["content-type"].startswith("text/csv")
+    assert download.headers["content-type"] == "text/plain; charset=utf-8"
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-disposition"] == 'attachment; filename="2026-01-01_frame1.csv"'
     state = farm.client.simulate_post(f"{path}/2026-01-01_frame1.csv", json={"state": "done"})
     assert state.status_code == 200 and state.json["state"] == "done"
     listed = farm.client.simulate_get(path).json
