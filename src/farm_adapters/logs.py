@@ -12,6 +12,13 @@ import orjson
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
+_FIXED = frozenset({"ts", "level", "logger", "msg", "exc"})
+
+
+def _text(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | None) else str(value)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -22,10 +29,16 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+                # An extra never replaces a fixed field (a record claiming another level).
+                entry[f"extra_{key}" if key in _FIXED else key] = value
         if record.exc_info:
+            # The traceback is one field: orjson escapes its newlines, as it does the message's,
+            # so nothing a client sends can start a line of its own.
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        try:
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:  # e.g. a dict with non-string keys among the extras
+            return orjson.dumps({k: _text(v) for k, v in entry.items()}).decode()
 
 
 class TextFormatter(logging.Formatter):
