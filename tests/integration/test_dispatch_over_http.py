@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import sys
 import threading
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 
-from farm_adapters.agent_client import HttpAgentClient, resolve
+from farm_adapters.agent_client import MAX_ANSWER_BYTES, HttpAgentClient, resolve
 from farm_adapters.composition import Runtime, build_runtime
 from farm_adapters.settings import Settings
 from farm_adapters.signing import AgentSigningKeys
@@ -207,6 +210,108 @@ class TestHttpAgentClient:
         )
         assert answer == Unreachable("answered 302")
         assert len(agent.calls("POST", "/api/v1/assign")) == 1
+
+
+class _CountingStream(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, counted: list[int]) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._counted.append(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """The real transport, counting the bytes of answers the client pulls off the network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _CountingStream(response.stream, self.counted)
+        return response
+
+
+@contextlib.contextmanager
+def huge_answerer(size: int, declare: bool) -> Iterator[int]:
+    """A loopback agent answering every request with ``size`` bytes of a JSON string, with
+    or without a Content-Length; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                    length = f"Content-Length: {size}\r\n" if declare else ""
+                    conn.sendall(
+                        b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                        + length.encode()
+                        + b"Connection: close\r\n\r\n"
+                    )
+                    piece = b"a" * 65536
+                    conn.sendall(b'"')
+                    for _ in range(size // len(piece)):
+                        conn.sendall(piece)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stopping.set()
+        listener.close()
+        thread.join(5)
+
+
+class TestBoundedAnswers:
+    """An agent's answer is read up to MAX_ANSWER_BYTES: a larger one is that agent's refusal,
+    and the client never pulls much more than the cap off the network."""
+
+    @pytest.mark.parametrize("declare", [True, False], ids=["declared", "undeclared"])
+    def test_a_ten_megabyte_answer_is_a_refusal_read_no_further_than_the_cap(
+        self, declare: bool, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        transport = CountingTransport()
+        client = agent_client(retries=0, transport=transport)
+        with huge_answerer(10 * 1024 * 1024, declare) as port:
+            url = f"http://127.0.0.1:{port}/api/v1"
+            with caplog.at_level(logging.WARNING, logger="farm.agent_client"):
+                answers = [
+                    client.assign(AGENT_ID, url, JOB, BATCH),
+                    client.tasks(AGENT_ID, url),
+                    client.stop_task(AGENT_ID, url, 5),
+                    client.update(AGENT_ID, url, "1.0"),
+                ]
+        for answer in answers:
+            assert isinstance(answer, Refused) and "larger than" in answer.reason, answer
+        # each call pulled at most the cap and one more network read
+        assert sum(transport.counted) <= 4 * (MAX_ANSWER_BYTES + 65536)
+        refusals = [r for r in caplog.records if r.getMessage() == "agent answer refused"]
+        assert len(refusals) == 4
+        assert all(getattr(r, "agent_id", None) == str(AGENT_ID) for r in refusals)
+
+    def test_an_answer_just_under_the_cap_is_read(self, agents: list[FakeAgent]) -> None:
+        agent = fake_agent(agents)
+        agent.assign_answer = lambda body: (400, {"error": "x" * (MAX_ANSWER_BYTES - 100)})
+        answer = agent_client(retries=0).assign(
+            AGENT_ID, f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH
+        )
+        assert answer == Refused("x" * (MAX_ANSWER_BYTES - 100))
 
 
 class TestSignedCallsToAFarmAgent:
