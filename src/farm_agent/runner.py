@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from farm_agent.paths import inside
+
 log = logging.getLogger("farm_agent.runner")
 
 
@@ -170,8 +172,8 @@ class Runner:
         argv = command_for(template, task.frame, assignment.start, assignment.end)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         identifier = f"{stamp}_job{task.job_id}_task{task.id}_attempt{task.attempt}.csv"
-        log_path = self._logs_dir / identifier
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = inside(self._logs_dir, identifier)
         self._register_log(task, identifier)
         self._report(task, {"state": "running", "time_started": "now"}, False)
         tail: deque[str] = deque(maxlen=20)
