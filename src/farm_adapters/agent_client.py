@@ -60,8 +60,11 @@ class _TooLarge(NamedTuple):
 
 
 class HttpAgentClient:
-    """Calls agents with PyFarm's User-Agent, a timeout, no redirects and no proxies from the
-    environment; connection errors and timeouts are retried with exponential back-off.
+    """Calls agents with PyFarm's User-Agent, timeouts, no redirects and no proxies from the
+    environment. A call that cannot connect (refused, or past the short connect timeout) is
+    reported at once: the agent is not there, and sleeping through retries would hold the
+    queue consumer that others' work waits for. Other transport errors (a timeout or a broken
+    answer once connected) are retried with exponential back-off.
 
     Every call is signed with the agent's key (``farm_adapters.signing``), each attempt afresh:
     a farm agent runs nothing it cannot verify; PyFarm agents ignore the headers.
@@ -78,6 +81,7 @@ class HttpAgentClient:
         keys: AgentKeys,
         *,
         timeout: float,
+        connect_timeout: float | None = None,
         retries: int,
         retry_delay: float,
         sleep: Callable[[float], None] = time.sleep,
@@ -93,7 +97,9 @@ class HttpAgentClient:
         self._retry_delay = retry_delay
         self._sleep = sleep
         self._http = httpx.Client(
-            timeout=timeout,
+            timeout=httpx.Timeout(
+                timeout, connect=timeout if connect_timeout is None else connect_timeout
+            ),
             follow_redirects=False,
             trust_env=False,
             # Read raw (below): a compressed answer could unpack to far more than the cap.
@@ -155,6 +161,9 @@ class HttpAgentClient:
                     method, target, content=content, headers={**headers, **signed}
                 ) as response:
                     read = _read_capped(response)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                break
             except httpx.TransportError as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if attempt < self._retries:
