@@ -178,7 +178,7 @@ class HttpAgentClient:
                 return Refused(reason)
             try:
                 answer = json.loads(read) if read else None
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 answer = read.decode("utf-8", "replace")
             return _Reply(response.status_code, answer)
         return Unreachable(error)

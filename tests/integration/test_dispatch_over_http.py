@@ -342,6 +342,31 @@ def huge_answerer(size: int, declare: bool) -> Iterator[int]:
         thread.join(5)
 
 
+@contextlib.contextmanager
+def raw_answerer(body: bytes) -> Iterator[int]:
+    """A loopback agent answering one request 200 with ``body`` as is; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(5)
+
+
 class TestBoundedAnswers:
     """An agent's answer is read up to MAX_ANSWER_BYTES: a larger one is that agent's refusal,
     and the client never pulls much more than the cap off the network."""
@@ -376,6 +401,12 @@ class TestBoundedAnswers:
             AGENT_ID, f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH
         )
         assert answer == Refused("x" * (MAX_ANSWER_BYTES - 100))
+
+    def test_an_answer_nested_too_deep_to_parse_is_not_json(self) -> None:
+        nested = b"[" * 30000 + b"]" * 30000  # under the cap, past the parser's depth
+        with raw_answerer(nested) as port:
+            answer = agent_client(retries=0).tasks(AGENT_ID, f"http://127.0.0.1:{port}/api/v1")
+        assert answer == Unreachable("answered 200 without a list of tasks")
 
 
 class TestSignedCallsToAFarmAgent:
