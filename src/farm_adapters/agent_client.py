@@ -45,14 +45,26 @@ def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
+MAX_ANSWER_BYTES = 64 * 1024
+"""The most of an agent's answer the master reads: every answer the protocol has is far
+smaller, and a larger one is a refusal by that agent, never held in memory."""
+
+
 class _Reply(NamedTuple):
     status: int
     body: Any
 
 
+class _TooLarge(NamedTuple):
+    size: str
+
+
 class HttpAgentClient:
-    """Calls agents with PyFarm's User-Agent, a timeout, no redirects and no proxies from the
-    environment; connection errors and timeouts are retried with exponential back-off.
+    """Calls agents with PyFarm's User-Agent, timeouts, no redirects and no proxies from the
+    environment. A call that cannot connect (refused, or past the short connect timeout) is
+    reported at once: the agent is not there, and sleeping through retries would hold the
+    queue consumer that others' work waits for. Other transport errors (a timeout or a broken
+    answer once connected) are retried with exponential back-off.
 
     Every call is signed with the agent's key (``farm_adapters.signing``), each attempt afresh:
     a farm agent runs nothing it cannot verify; PyFarm agents ignore the headers.
@@ -69,11 +81,13 @@ class HttpAgentClient:
         keys: AgentKeys,
         *,
         timeout: float,
+        connect_timeout: float | None = None,
         retries: int,
         retry_delay: float,
         sleep: Callable[[float], None] = time.sleep,
         resolver: Resolver = resolve,
         wall_clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._networks = networks
         self._keys = keys
@@ -83,10 +97,14 @@ class HttpAgentClient:
         self._retry_delay = retry_delay
         self._sleep = sleep
         self._http = httpx.Client(
-            timeout=timeout,
+            timeout=httpx.Timeout(
+                timeout, connect=timeout if connect_timeout is None else connect_timeout
+            ),
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": "PyFarm/1.0 (master)"},
+            # Read raw (below): a compressed answer could unpack to far more than the cap.
+            headers={"User-Agent": "PyFarm/1.0 (master)", "Accept-Encoding": "identity"},
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -123,7 +141,7 @@ class HttpAgentClient:
 
     def _call(
         self, agent_id: uuid.UUID, method: str, url: str, body: Any = None
-    ) -> _Reply | Unreachable:
+    ) -> _Reply | Refused | Unreachable:
         """The agent's status and decoded body, or why there is none after the retries."""
         pinned = self._pinned(url)
         if isinstance(pinned, str):
@@ -139,18 +157,29 @@ class HttpAgentClient:
         for attempt in range(self._retries + 1):
             signed = signed_headers(key, method, path, content, self._wall_clock())
             try:
-                response = self._http.request(
+                with self._http.stream(
                     method, target, content=content, headers={**headers, **signed}
-                )
+                ) as response:
+                    read = _read_capped(response)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                break
             except httpx.TransportError as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if attempt < self._retries:
                     self._sleep(self._retry_delay * 2**attempt)
                 continue
+            if isinstance(read, _TooLarge):
+                reason = f"answer larger than {MAX_ANSWER_BYTES} bytes ({read.size})"
+                log.warning(
+                    "agent answer refused",
+                    extra={"agent_id": str(agent_id), "url": url, "reason": reason},
+                )
+                return Refused(reason)
             try:
-                answer = response.json() if response.content else None
-            except ValueError:
-                answer = response.text
+                answer = json.loads(read) if read else None
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+                answer = read.decode("utf-8", "replace")
             return _Reply(response.status_code, answer)
         return Unreachable(error)
 
@@ -158,7 +187,7 @@ class HttpAgentClient:
         self, agent_id: uuid.UUID, base_url: str, job: Job, tasks: Sequence[Task]
     ) -> AssignAnswer:
         reply = self._call(agent_id, "POST", f"{base_url}/assign", assign_body(job, tasks))
-        if isinstance(reply, Unreachable):
+        if isinstance(reply, Refused | Unreachable):
             return reply
         if _succeeded(reply):
             return Accepted()
@@ -168,7 +197,7 @@ class HttpAgentClient:
 
     def tasks(self, agent_id: uuid.UUID, base_url: str) -> PollAnswer:
         reply = self._call(agent_id, "GET", f"{base_url}/tasks/")
-        if isinstance(reply, Unreachable):
+        if isinstance(reply, Refused | Unreachable):
             return reply
         if reply.status == 200 and isinstance(reply.body, list):
             return Running(
@@ -184,7 +213,7 @@ class HttpAgentClient:
 
     def stop_task(self, agent_id: uuid.UUID, base_url: str, task_id: int) -> StopAnswer:
         reply = self._call(agent_id, "DELETE", f"{base_url}/tasks/{task_id}")
-        if isinstance(reply, Unreachable):
+        if isinstance(reply, Refused | Unreachable):
             return reply
         if reply.status == 204:
             return NotRunning()
@@ -192,9 +221,23 @@ class HttpAgentClient:
 
     def update(self, agent_id: uuid.UUID, base_url: str, version: str) -> UpdateAnswer:
         reply = self._call(agent_id, "POST", f"{base_url}/update", {"version": version})
-        if isinstance(reply, Unreachable):
+        if isinstance(reply, Refused | Unreachable):
             return reply
         return Accepted() if _succeeded(reply) else _declined(reply)
+
+
+def _read_capped(response: httpx.Response) -> bytes | _TooLarge:
+    """The answer's body, read as it arrives and given up on once past MAX_ANSWER_BYTES (a
+    declared length past it is not read at all)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        return _TooLarge(f"declared {declared}")
+    read = bytearray()
+    for chunk in response.iter_raw():
+        read += chunk
+        if len(read) > MAX_ANSWER_BYTES:
+            return _TooLarge("not declared" if not declared else f"declared {declared}")
+    return bytes(read)
 
 
 def assign_body(job: Job, tasks: Sequence[Task]) -> dict[str, Any]:

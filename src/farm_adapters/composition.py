@@ -100,6 +100,7 @@ def build_runtime(
         networks,
         keys,
         timeout=settings.agent_request_timeout,
+        connect_timeout=settings.agent_connect_timeout,
         retries=settings.agent_retries,
         retry_delay=settings.agent_retry_delay,
     )

@@ -510,11 +510,17 @@ class Settings:
         10.0,
         "seconds for each call to an agent",
     )
+    agent_connect_timeout: float = setting(
+        "FARM_AGENT_CONNECT_TIMEOUT",
+        Number(0.01, 600),
+        2.0,
+        "seconds to connect to an agent; a connection that fails is not retried in the call",
+    )
     agent_retries: int = setting(
         "FARM_AGENT_RETRIES",
         Whole(0, 20),
         3,
-        "retries of a call to an agent that got no answer",
+        "retries of a call to an agent that connected but got no answer",
     )
     agent_retry_delay: float = setting(
         "FARM_AGENT_RETRY_DELAY",

@@ -19,6 +19,7 @@ from farm_agent import VERSION, system
 from farm_agent.credentials import Credentials, CredentialStore, parsed
 from farm_agent.master import Master
 from farm_agent.outbox import Outbox
+from farm_agent.paths import OutsideDataDir, inside, version_problem
 from farm_agent.runner import Assignment, Runner, TaskRun
 from farm_agent.server import AgentServer
 from farm_agent.signing import SeenNonces, Verifier
@@ -142,6 +143,9 @@ class Agent:
     def update(self, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("version"), str):
             return 400, {"error": 'send {"version": "<version>"}'}
+        problem = version_problem(body["version"])
+        if problem:
+            return 400, {"error": problem}
         threading.Thread(target=self._download_update, args=(body["version"],), daemon=True).start()
         return 202, {"version": body["version"]}
 
@@ -285,11 +289,19 @@ class Agent:
         self._beat_now.set()
 
     def _download_update(self, version: str) -> None:
+        problem = version_problem(version)
+        if problem:
+            log.warning("update refused", extra={"version": version, "reason": problem})
+            return
+        try:
+            target = inside(self.config.data_dir, "updates", f"farm-agent-{version}.zip")
+        except OutsideDataDir as outside:
+            log.warning("update refused", extra={"version": version, "reason": str(outside)})
+            return
         response = self.master.request("GET", f"/agents/updates/{version}")
         if response is None or response.status_code != 200:
             log.warning("update not downloaded", extra={"version": version})
             return
-        target = self.config.data_dir / "updates" / f"farm-agent-{version}.zip"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(response.content)
         log.info("update downloaded", extra={"version": version, "file": str(target)})
@@ -398,6 +410,9 @@ def _check_assignment(body: Any) -> str | None:
             or type(task.get("frame")) not in (int, float)
         ):
             return "each task needs an integer id and a numeric frame"
+        attempt = task.get("attempt")
+        if attempt is not None and (type(attempt) is not int or attempt < 0):
+            return "a task's attempt must be a whole number"
     if jobtype.get("name") == "command":
         command = (
             (job.get("data") or {}).get("command") if isinstance(job.get("data"), dict) else None

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from farm_agent.paths import inside
+
 log = logging.getLogger("farm_agent.runner")
 
 
@@ -158,11 +160,26 @@ class Runner:
                 if task.stopped:
                     self._finish(task, {"state": "queued", "agent_id": None})
                     continue
-                self._run_task(assignment, task, template, environ)
+                try:
+                    self._run_task(assignment, task, template, environ)
+                except Exception as error:  # noqa: BLE001  # the task fails, not the batch thread
+                    self._could_not_run(task, error)
         finally:
             with self._lock:
                 self.assignments.pop(assignment.id, None)
             self._on_change()
+
+    def _could_not_run(self, task: TaskRun, error: Exception) -> None:
+        log.error(
+            "task could not run",
+            exc_info=error,
+            extra={"job_id": task.job_id, "task_id": task.id, "attempt": task.attempt},
+        )
+        process = task.process
+        if process is not None and process.poll() is None:
+            _kill_group(process, self._kill_grace)
+        reason = f"could not run: {type(error).__name__}: {error}"
+        self._finish(task, {"state": "failed", "last_error": reason[:2000]})
 
     def _run_task(
         self, assignment: Assignment, task: TaskRun, template: list[str], environ: dict[str, str]
@@ -170,8 +187,8 @@ class Runner:
         argv = command_for(template, task.frame, assignment.start, assignment.end)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         identifier = f"{stamp}_job{task.job_id}_task{task.id}_attempt{task.attempt}.csv"
-        log_path = self._logs_dir / identifier
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = inside(self._logs_dir, identifier)
         self._register_log(task, identifier)
         self._report(task, {"state": "running", "time_started": "now"}, False)
         tail: deque[str] = deque(maxlen=20)
@@ -189,7 +206,8 @@ class Runner:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-            except OSError as error:
+            except (OSError, ValueError, TypeError, subprocess.SubprocessError) as error:
+                # ValueError: a NUL byte in the environment or argv, or "=" in a variable's name
                 writer.writerow([_now(), "agent", f"could not start: {error}"])
                 handle.flush()
                 self._upload_log(task, identifier, log_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import sys
 import threading
@@ -12,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 
-from farm_adapters.agent_client import HttpAgentClient, resolve
+from farm_adapters.agent_client import MAX_ANSWER_BYTES, HttpAgentClient, resolve
 from farm_adapters.composition import Runtime, build_runtime
+from farm_adapters.queue import start_embedded_consumer
 from farm_adapters.settings import Settings
 from farm_adapters.signing import AgentSigningKeys
 from farm_agent.agent import Agent, AgentConfig
@@ -60,6 +64,14 @@ def fake_agent(agents: list[FakeAgent]) -> FakeAgent:
     return agent
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    return port
+
+
 JOB = Job(
     id=7,
     title="shot",
@@ -75,13 +87,20 @@ BATCH = [Task(id=12, job_id=7, frame=2.0, attempts=1), Task(id=11, job_id=7, fra
 def agent_client(
     *,
     timeout: float = DEFAULTS.agent_request_timeout,
+    connect_timeout: float = DEFAULTS.agent_connect_timeout,
     retries: int = DEFAULTS.agent_retries,
     retry_delay: float = DEFAULTS.agent_retry_delay,
     **collaborators: Any,
 ) -> HttpAgentClient:
     """The master's agent client on loopback, with the farm's default timeouts unless given."""
     return HttpAgentClient(
-        LOOPBACK, KEYS, timeout=timeout, retries=retries, retry_delay=retry_delay, **collaborators
+        LOOPBACK,
+        KEYS,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        retry_delay=retry_delay,
+        **collaborators,
     )
 
 
@@ -144,15 +163,63 @@ class TestHttpAgentClient:
         assert client.update(AGENT_ID, url, "1.0") == Accepted()  # 202
         assert agent.calls("POST", "/api/v1/update") == [{"version": "1.0"}]
 
-    def test_connection_errors_are_retried_with_back_off_then_reported(self) -> None:
+    def test_a_connection_refused_is_reported_at_once_without_retries(self) -> None:
         slept: list[float] = []
         client = agent_client(retries=3, retry_delay=0.5, sleep=slept.append)
-        probe = FakeAgent()
-        port = probe.port
-        probe.close()  # nothing listens there now
-        answer = client.tasks(AGENT_ID, f"http://127.0.0.1:{port}/api/v1")
+        answer = client.tasks(AGENT_ID, f"http://127.0.0.1:{closed_port()}/api/v1")
         assert isinstance(answer, Unreachable) and "ConnectError" in answer.reason
+        assert slept == []
+
+    def test_an_agent_that_never_accepts_costs_one_short_connect_timeout(self) -> None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        fillers = []
+        try:
+            # Fill the accept queue: the kernel drops further connection attempts, as a
+            # firewall that drops packets or a machine that is gone would.
+            for _ in range(4):
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(listener.getsockname())
+                fillers.append(filler)
+            time.sleep(0.1)
+            slept: list[float] = []
+            client = agent_client(timeout=30, connect_timeout=0.3, retries=3, sleep=slept.append)
+            started = time.monotonic()
+            answer = client.tasks(AGENT_ID, f"http://127.0.0.1:{listener.getsockname()[1]}/x")
+            assert isinstance(answer, Unreachable) and "ConnectTimeout" in answer.reason
+            assert time.monotonic() - started < 3
+            assert slept == []
+        finally:
+            for filler in fillers:
+                filler.close()
+            listener.close()
+
+    def test_a_connected_call_without_an_answer_is_retried_with_back_off(self) -> None:
+        listener = socket.create_server(("127.0.0.1", 0))
+        accepted: list[int] = []
+
+        def hang_up() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                accepted.append(1)
+                with conn:
+                    conn.recv(65536)
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        try:
+            slept: list[float] = []
+            client = agent_client(retries=3, retry_delay=0.5, sleep=slept.append)
+            answer = client.tasks(AGENT_ID, f"http://127.0.0.1:{listener.getsockname()[1]}/x")
+        finally:
+            listener.close()
+        assert isinstance(answer, Unreachable) and "RemoteProtocolError" in answer.reason
         assert slept == [0.5, 1.0, 2.0]
+        assert len(accepted) == 4
 
     def test_a_slow_agent_times_out(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
@@ -207,6 +274,139 @@ class TestHttpAgentClient:
         )
         assert answer == Unreachable("answered 302")
         assert len(agent.calls("POST", "/api/v1/assign")) == 1
+
+
+class _CountingStream(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, counted: list[int]) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._counted.append(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """The real transport, counting the bytes of answers the client pulls off the network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _CountingStream(response.stream, self.counted)
+        return response
+
+
+@contextlib.contextmanager
+def huge_answerer(size: int, declare: bool) -> Iterator[int]:
+    """A loopback agent answering every request with ``size`` bytes of a JSON string, with
+    or without a Content-Length; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                    length = f"Content-Length: {size}\r\n" if declare else ""
+                    conn.sendall(
+                        b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                        + length.encode()
+                        + b"Connection: close\r\n\r\n"
+                    )
+                    piece = b"a" * 65536
+                    conn.sendall(b'"')
+                    for _ in range(size // len(piece)):
+                        conn.sendall(piece)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stopping.set()
+        listener.close()
+        thread.join(5)
+
+
+@contextlib.contextmanager
+def raw_answerer(body: bytes) -> Iterator[int]:
+    """A loopback agent answering one request 200 with ``body`` as is; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+class TestBoundedAnswers:
+    """An agent's answer is read up to MAX_ANSWER_BYTES: a larger one is that agent's refusal,
+    and the client never pulls much more than the cap off the network."""
+
+    @pytest.mark.parametrize("declare", [True, False], ids=["declared", "undeclared"])
+    def test_a_ten_megabyte_answer_is_a_refusal_read_no_further_than_the_cap(
+        self, declare: bool, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        transport = CountingTransport()
+        client = agent_client(retries=0, transport=transport)
+        with huge_answerer(10 * 1024 * 1024, declare) as port:
+            url = f"http://127.0.0.1:{port}/api/v1"
+            with caplog.at_level(logging.WARNING, logger="farm.agent_client"):
+                answers = [
+                    client.assign(AGENT_ID, url, JOB, BATCH),
+                    client.tasks(AGENT_ID, url),
+                    client.stop_task(AGENT_ID, url, 5),
+                    client.update(AGENT_ID, url, "1.0"),
+                ]
+        for answer in answers:
+            assert isinstance(answer, Refused) and "larger than" in answer.reason, answer
+        # each call pulled at most the cap and one more network read
+        assert sum(transport.counted) <= 4 * (MAX_ANSWER_BYTES + 65536)
+        refusals = [r for r in caplog.records if r.getMessage() == "agent answer refused"]
+        assert len(refusals) == 4
+        assert all(getattr(r, "agent_id", None) == str(AGENT_ID) for r in refusals)
+
+    def test_an_answer_just_under_the_cap_is_read(self, agents: list[FakeAgent]) -> None:
+        agent = fake_agent(agents)
+        agent.assign_answer = lambda body: (400, {"error": "x" * (MAX_ANSWER_BYTES - 100)})
+        answer = agent_client(retries=0).assign(
+            AGENT_ID, f"http://127.0.0.1:{agent.port}/api/v1", JOB, BATCH
+        )
+        assert answer == Refused("x" * (MAX_ANSWER_BYTES - 100))
+
+    def test_an_answer_nested_too_deep_to_parse_is_not_json(self) -> None:
+        nested = b"[" * 30000 + b"]" * 30000  # under the cap, past the parser's depth
+        with raw_answerer(nested) as port:
+            answer = agent_client(retries=0).tasks(AGENT_ID, f"http://127.0.0.1:{port}/api/v1")
+        assert answer == Unreachable("answered 200 without a list of tasks")
 
 
 class TestSignedCallsToAFarmAgent:
@@ -381,3 +581,53 @@ def test_an_agent_that_stops_answering_loses_its_tasks_to_the_others(
     tasks = runtime.farm.jobs.tasks(ADMIN, job_id)
     assert all(t.agent_id == second_id and str(t.state) == "done" for t in tasks)
     assert all(t.failures == 0 for t in tasks if t.id in held)
+
+
+@pytest.fixture
+def queued_runtime(sqlite_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    """The farm with its embedded queue (two consumers, as `farm serve` runs) and the default
+    timeouts and retries for calls to agents."""
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": sqlite_url,
+            "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+            "FARM_AGENT_NETWORKS": "127.0.0.0/8",
+        }
+    )
+    runtime = build_runtime(settings)
+    runtime.farm.jobtypes.create(ADMIN, JobTypeSpec(name="command", max_batch=1))
+    consumer = start_embedded_consumer(runtime.huey, workers=2, periodic=False)
+    yield runtime
+    consumer.stop(graceful=False)
+    runtime.huey.storage.flush_queue()
+    runtime.close()
+
+
+def test_unreachable_agents_do_not_starve_the_queue(
+    queued_runtime: Runtime, agents: list[FakeAgent]
+) -> None:
+    runtime = queued_runtime
+    for index in range(6):
+        runtime.farm.agents.announce(
+            ADMIN,
+            AgentChanges(
+                id=str(uuid.uuid4()),
+                hostname=f"dead{index}",
+                ram=8192,
+                free_ram=4096,
+                cpus=8,
+                port=closed_port(),
+            ),
+            "127.0.0.1",
+        )
+    runtime.farm.jobs.submit(ADMIN, JobSpec(title="j", jobtype="command", start=1, end=40))
+    time.sleep(0.5)  # the dead agents' batches are on their way
+    real = fake_agent(agents)
+    announced = time.monotonic()
+    announce(runtime, real, "real")
+    with real.changed:
+        assert real.changed.wait_for(lambda: real.calls("POST", "/api/v1/assign"), 5), (
+            "the real agent got no work within 5 s"
+        )
+    assert time.monotonic() - announced < 5
