@@ -192,6 +192,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     # Workers are spawned, not forked: this process holds SQLite connections (the embedded
     # queue's consumer), and a forked child inherits SQLite's in-memory lock state with them —
@@ -246,6 +247,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             interface=Interfaces.WSGI,
             workers=settings.workers,
             blocking_threads=settings.threads,
+            backpressure=settings.max_connections,
+            # Also the keep-alive timeout: hyper times an idle connection's next headers.
+            http1_settings=HTTP1Settings(
+                header_read_timeout=round(settings.idle_timeout_seconds * 1000)
+            ),
             log_access=False,
             respawn_failed_workers=True,
         ).serve()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,58 @@ def test_a_second_master_on_the_same_port_refuses_to_start(
     api = first.api()
     assert api.post("/jobtypes/", json={"name": "command"}).status_code == 201
     assert all(len(api.get("/jobtypes/").json()) == 1 for _ in range(20))
+
+
+def closed_by_server(connection: socket.socket, within: float) -> bool:
+    connection.settimeout(within)
+    try:
+        return connection.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_idle_connections_are_closed_and_leave_room_for_agents(start_master: StartMaster) -> None:
+    master = start_master(FARM_IDLE_TIMEOUT_SECONDS="1", FARM_THREADS="2")
+    address = ("127.0.0.1", master.port)
+    after_a_request, mid_headers, silent = [], [], []
+    try:
+        for _ in range(6):  # more of each than the master has threads
+            connection = socket.create_connection(address)
+            connection.sendall(b"GET /api/v1/agents/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = connection.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            after_a_request.append(connection)
+            connection = socket.create_connection(address)
+            connection.sendall(b"GET /api/v1/agents/ HTTP/1.1\r\nHost: 127")
+            mid_headers.append(connection)
+            silent.append(socket.create_connection(address))
+
+        started = time.monotonic()
+        agent_id = str(uuid.uuid4())
+        api = master.api()
+        announced = api.post(
+            "/agents/",
+            json={
+                "id": agent_id,
+                "hostname": "render00",
+                "ram": 4096,
+                "free_ram": 2048,
+                "cpus": 4,
+                "port": free_port(),
+            },
+        )
+        assert announced.status_code == 201, announced.text
+        beat = api.post(
+            f"/agents/{agent_id}",
+            json={"state": "online", "current_assignments": {}, "free_ram": 1000},
+        )
+        assert beat.status_code == 200, beat.text
+        assert time.monotonic() - started < 5
+
+        for connection in (*after_a_request, *mid_headers):
+            assert closed_by_server(connection, within=5)
+    finally:
+        for connection in (*after_a_request, *mid_headers, *silent):
+            connection.close()
