@@ -8,6 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.processes import Process, StartMaster, base_env, farm_command, free_port
@@ -103,4 +104,29 @@ def test_idle_connections_are_closed_and_leave_room_for_agents(start_master: Sta
             assert closed_by_server(connection, within=5)
     finally:
         for connection in (*after_a_request, *mid_headers, *silent):
+            connection.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="granian hands a request to a thread before its body has arrived and reads the body "
+    "with no timeout: slow senders hold every thread until a buffering proxy is put in front "
+    "(README, Configuration)",
+)
+def test_slow_bodies_leave_room_for_agents(start_master: StartMaster) -> None:
+    master = start_master(FARM_THREADS="2")
+    slow = []
+    try:
+        for _ in range(4):  # more than the master has threads
+            connection = socket.create_connection(("127.0.0.1", master.port))
+            connection.sendall(
+                b"POST /api/v1/jobtypes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+            )
+            slow.append(connection)
+        time.sleep(0.5)
+        with httpx.Client(base_url=f"{master.url}/api/v1", timeout=3) as api:
+            assert api.get("/agents/").status_code == 200
+    finally:
+        for connection in slow:
             connection.close()
