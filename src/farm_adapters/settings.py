@@ -332,6 +332,19 @@ class Settings:
         8,
         "threads per worker, also the database pool size",
     )
+    idle_timeout_seconds: float = setting(
+        "FARM_IDLE_TIMEOUT_SECONDS",
+        Number(0.5, 3600),
+        30.0,
+        "a connection idle after a response, or still sending its request's headers, for this "
+        "long is closed",
+    )
+    max_connections: int = setting(
+        "FARM_MAX_CONNECTIONS",
+        Whole(1, 100_000),
+        1024,
+        "connections each worker serves at once; further ones wait to be accepted",
+    )
     queue_workers: int = setting("FARM_QUEUE_WORKERS", Whole(1, 64), 2, "queue consumer threads")
     default_agent_software: SoftwareDefaults = setting(  # noqa: RUF009  # as data_dir
         "FARM_DEFAULT_AGENT_SOFTWARE",

@@ -19,6 +19,7 @@ from farm_adapters.logs import configure_logging
 from farm_adapters.queue import run_consumer, start_embedded_consumer, start_watching
 from farm_adapters.settings import Settings, SettingsError, Whole
 from farm_cli import credentials, operators
+from farm_cli.single_master import AlreadyServed, check_port_free, hold_data_dir
 from farm_domain.errors import DomainError, ValidationError
 
 log = logging.getLogger("farm.cli")
@@ -191,12 +192,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     # Workers are spawned, not forked: this process holds SQLite connections (the embedded
     # queue's consumer), and a forked child inherits SQLite's in-memory lock state with them —
     # a worker forked while a consumer thread was mid-transaction saw its queue locked forever.
     multiprocessing.set_start_method("spawn", force=True)
 
+    try:
+        # Held until this process exits; only embedded stores are owned by one master.
+        data_dir_lock = (
+            hold_data_dir(settings.data_dir)
+            if settings.database_is_embedded or settings.queue_is_embedded
+            else None
+        )
+        check_port_free(settings.host, settings.port)
+    except AlreadyServed as error:
+        print(f"farm: {error}", file=sys.stderr)
+        return 1
     if settings.database_is_embedded:
         migrate(settings)
     else:
@@ -234,6 +247,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             interface=Interfaces.WSGI,
             workers=settings.workers,
             blocking_threads=settings.threads,
+            backpressure=settings.max_connections,
+            # Also the keep-alive timeout: hyper times an idle connection's next headers.
+            http1_settings=HTTP1Settings(
+                header_read_timeout=round(settings.idle_timeout_seconds * 1000)
+            ),
             log_access=False,
             respawn_failed_workers=True,
         ).serve()
@@ -242,6 +260,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             consumer.stop(graceful=True)
         if runtime is not None:
             runtime.close()
+        if data_dir_lock is not None:
+            data_dir_lock.close()
     return 0
 
 

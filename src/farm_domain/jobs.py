@@ -25,6 +25,8 @@ from farm_domain.work import Job, JobOptions, JobQuery, Task, TaskStatus, job_st
 log = logging.getLogger("farm.jobs")
 
 MAX_FRAMES = 100_000
+TASK_PAGE = 1000  # a job's tasks are listed this many at a time unless asked otherwise
+MAX_TASK_PAGE = 10_000
 
 
 def frames(start: float, end: float, by: float) -> list[float]:
@@ -467,12 +469,21 @@ class JobService:
         log.info("agent unblocked", extra={"job_id": job_id, "agent_id": str(agent_id)})
         self._queue.assign_tasks_to_agent(agent_id)
 
-    def tasks(self, actor: Identity, job_id: int) -> list[Task]:
-        """Raises Forbidden, NotFound."""
+    def tasks(
+        self, actor: Identity, job_id: int, *, limit: int = TASK_PAGE, offset: int = 0
+    ) -> list[Task]:
+        """``limit`` of the job's tasks by frame from ``offset``.
+
+        Raises Forbidden, NotFound, ValidationError (``limit`` or ``offset`` out of range).
+        """
         self._policy.require(actor, Permission.READ)
+        if not 1 <= limit <= MAX_TASK_PAGE:
+            raise ValidationError(f"`limit` must be between 1 and {MAX_TASK_PAGE}", field="limit")
+        if not 0 <= offset <= INT32_MAX:
+            raise ValidationError(f"`offset` must be between 0 and {INT32_MAX}", field="offset")
         with self._uow(read_only=True) as uow:
             self._job(uow, job_id)
-            return uow.tasks.of_job(job_id)
+            return uow.tasks.of_job(job_id, limit=limit, offset=offset)
 
     def task(self, actor: Identity, job_id: int, task_id: int) -> Task:
         """Raises Forbidden, NotFound (``Task not found``) when the task is not in that job."""

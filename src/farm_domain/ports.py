@@ -91,8 +91,8 @@ class TaskRepository(Protocol):
     def add_many(self, tasks: Sequence[Task]) -> None:
         """Store new tasks in bulk (their ids are assigned by storage)."""
 
-    def of_job(self, job_id: int) -> list[Task]:
-        """The job's tasks ordered by frame."""
+    def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
+        """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
 
 
 class JobRepository(Protocol):

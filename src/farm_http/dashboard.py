@@ -156,7 +156,10 @@ class JobPage:
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: int) -> None:
         identity = page_identity(req)
         view = self._farm.jobs.get(identity, job_id)
-        tasks = self._farm.jobs.tasks(identity, job_id)
+        page = _page(req)
+        tasks = self._farm.jobs.tasks(identity, job_id, limit=PAGE + 1, offset=(page - 1) * PAGE)
+        more = len(tasks) > PAGE
+        tasks = tasks[:PAGE]
         blocks = self._farm.jobs.blocklist(identity, job_id)
         hostnames = self._farm.agents.hostnames(
             identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
@@ -169,6 +172,8 @@ class JobPage:
             section="jobs",
             view=view,
             tasks=tasks,
+            page=page,
+            more=more,
             blocks=blocks,
             hostnames=hostnames,
         )

@@ -18,6 +18,7 @@ from farm_http.schemas.jobs import (
     job_query,
     job_spec,
     task_json,
+    task_page,
     task_report_parts,
 )
 
@@ -86,7 +87,8 @@ class JobTasksResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        resp.media = [task_json(task) for task in self._jobs.tasks(actor(req), _job_id(job))]
+        tasks = self._jobs.tasks(actor(req), _job_id(job), **task_page(req.params))
+        resp.media = [task_json(task) for task in tasks]
 
 
 class JobTaskResource:

@@ -451,6 +451,8 @@ def test_jobs_round_trip_with_tags_parents_and_requirements(uow) -> None:
     with uow() as u:
         assert u.jobs.get(added.id) == expected
         assert [t.frame for t in u.tasks.of_job(added.id)] == [1.0, 1.5, 2.0]
+        assert [t.frame for t in u.tasks.of_job(added.id, limit=1, offset=1)] == [1.5]
+        assert [t.frame for t in u.tasks.of_job(added.id, offset=2)] == [2.0]
         assert u.tasks.status_counts_of([added.id, parent.id]) == {added.id: {TaskStatus.QUEUED: 3}}
         assert u.jobs.find_by_title("shot") == expected
         assert u.jobs.find_by_title("nope") is None

@@ -116,6 +116,19 @@ def test_the_agents_page_is_paged_and_escapes_names(dash: Farm) -> None:
     assert vic.get("/", params={"page": "zero"}).status_code == 400
 
 
+def test_the_job_page_lists_its_tasks_a_page_at_a_time(dash: Farm) -> None:
+    dash.submit()
+    job = dash.api(
+        "POST", "/jobs", json={"title": "long", "jobtype": "render", "start": 1, "end": 101}
+    )
+    vic = dash.session("vic", Role.VIEWER)
+    first = vic.get(f"/jobs/{job['id']}").text
+    assert first.count("<tr data-task=") == 100 and "next" in first
+    second = vic.get(f"/jobs/{job['id']}", params={"page": "2"}).text
+    assert second.count("<tr data-task=") == 1 and "<td>101</td>" in second
+    assert "previous" in second and "next" not in second
+
+
 def test_jobs_pages_and_actions(dash: Farm) -> None:
     job = dash.submit("<b>shot</b>")
     agent_id = uuid.uuid4()

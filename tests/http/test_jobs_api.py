@@ -368,3 +368,23 @@ def test_tag_requirements_steer_jobs_to_tagged_agents(jobs: Harness) -> None:
     assert (
         jobs.client.simulate_put(f"/api/v1/agents/{uuid.uuid4()}/tags", json=[]).status_code == 404
     )
+
+
+def test_a_jobs_tasks_are_paged(jobs: Harness) -> None:
+    job = submit(jobs, start=1, end=1200)
+    path = f"/api/v1/jobs/{job['id']}/tasks/"
+    first = jobs.client.simulate_get(path).json
+    assert [t["frame"] for t in first] == [float(f) for f in range(1, 1001)]
+    rest = jobs.client.simulate_get(path, params={"limit": "1000", "offset": "1000"}).json
+    assert [t["frame"] for t in rest] == [float(f) for f in range(1001, 1201)]
+    some = jobs.client.simulate_get(path, params={"limit": "2", "offset": "5"}).json
+    assert [t["frame"] for t in some] == [6.0, 7.0]
+    for params in (
+        {"limit": "10001"},
+        {"limit": "0"},
+        {"limit": "\u00b2"},
+        {"offset": "-1"},
+        {"offset": "x"},
+    ):
+        refused = jobs.client.simulate_get(path, params=params)
+        assert refused.status_code == 400 and refused.json["error"], params

@@ -104,11 +104,13 @@ class SqlTaskRepository:
         if tasks:
             self._c.execute(insert(t.tasks), [task_row(task) for task in tasks])
 
-    def of_job(self, job_id: int) -> list[Task]:
+    def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
         rows = self._c.execute(
             select(t.tasks)
             .where(t.tasks.c.job_id == job_id)
             .order_by(t.tasks.c.frame, t.tasks.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         return [task_from(row._mapping) for row in rows]
 

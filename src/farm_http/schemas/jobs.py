@@ -97,6 +97,19 @@ def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]
     return {k: getattr(typed, k) for k in fields}, give_back, started_now
 
 
+def task_page(params: Mapping[str, str | list[str]]) -> dict[str, int]:
+    """``limit`` and ``offset`` of a job's tasks, where given; the service checks the range."""
+    page = {}
+    for name in ("limit", "offset"):
+        value = params.get(name)
+        if value is None:
+            continue
+        if isinstance(value, list) or not (value.isascii() and value.isdigit()) or len(value) > 10:
+            raise url_argument_error(name, f"{value!r} is not a whole number")
+        page[name] = int(value)
+    return page
+
+
 def job_query(params: Mapping[str, str | list[str]]) -> JobQuery:
     state = params.get("state")
     title = params.get("title")

@@ -88,10 +88,11 @@ class FakeTaskRepository:
         for task in tasks:
             self.add(task)
 
-    def of_job(self, job_id: int) -> list[Task]:
-        return sorted(
+    def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
+        ordered = sorted(
             (t for t in self._d.tasks.values() if t.job_id == job_id), key=lambda t: (t.frame, t.id)
         )
+        return ordered[offset:] if limit is None else ordered[offset : offset + limit]
 
 
 class FakeJobRepository:
