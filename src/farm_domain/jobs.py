@@ -19,7 +19,13 @@ from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
-from farm_domain.validation import INT32_MAX, parse_id
+from farm_domain.validation import (
+    INT32_MAX,
+    MAX_DATA_BYTES,
+    environment,
+    json_shape,
+    parse_id,
+)
 from farm_domain.work import Job, JobOptions, JobQuery, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
@@ -138,6 +144,14 @@ class JobView:
     busy_agents: int = 0
 
 
+def _check_free_json(values: dict[str, Any]) -> None:
+    """``data`` and ``environ`` as sent (never the stored ones, which may predate the limits)."""
+    if "data" in values:
+        json_shape("data", values["data"], MAX_DATA_BYTES)
+    if "environ" in values:
+        environment("environ", values["environ"])
+
+
 def _check_scalars(values: dict[str, Any]) -> None:
     """The rules every job field follows, at submission and on change."""
     rules: dict[str, tuple[int | None, int | None]] = {
@@ -208,6 +222,7 @@ class JobService:
         end = spec.start if spec.end is None else spec.end
         frame_list = frames(spec.start, end, spec.by)
         _check_scalars(attrs.asdict(spec, recurse=False))
+        _check_free_json(attrs.asdict(spec, recurse=False))
         if any(not 0 < parent <= INT32_MAX for parent in spec.parents):
             raise ValidationError("`parents` must be job ids", field="parents")
         if spec.jobtype_version is not None and not 0 < spec.jobtype_version <= INT32_MAX:
@@ -318,6 +333,7 @@ class JobService:
         if "tags" in values:
             values["tags"] = tuple(values["tags"])
         _check_scalars(values)
+        _check_free_json(values)
         now = self._clock.now()
         with self._uow() as uow:
             job = self._job(uow, job_id, for_update=True)

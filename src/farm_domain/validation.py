@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 
@@ -95,3 +96,60 @@ def without_nul(field: str, value: str | None) -> str | None:
     if value is not None and "\x00" in value:
         raise ValidationError(f"`{field}` must not contain NUL characters", field=field)
     return value
+
+
+MAX_JSON_DEPTH = 32
+"""How deeply free JSON (a job's ``data``) may nest: far beyond any real use, far below what
+the JSON encoders accept (orjson refuses more than 254 levels when it renders a response)."""
+MAX_JSON_ITEMS = 10_000
+"""Keys and list items in one free JSON value, counted at every level."""
+MAX_DATA_BYTES = 256 * 1024
+"""A job's ``data`` encoded as JSON; every jobs list carries it."""
+MAX_ENVIRON_VARIABLES = 1_000
+MAX_ENVIRON_BYTES = 64 * 1024
+
+
+def json_shape(field: str, value: object, max_bytes: int) -> None:
+    """Free JSON kept as sent, within a depth, a number of items and an encoded size."""
+    items, depth = 0, 0
+    containers = [value] if isinstance(value, dict | list) else []
+    while containers:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationError(
+                f"`{field}` nests more than {MAX_JSON_DEPTH} levels deep", field=field
+            )
+        children: list[object] = []
+        for node in containers:
+            children.extend(node.values() if isinstance(node, dict) else node)
+        items += len(children)
+        if items > MAX_JSON_ITEMS:
+            raise ValidationError(
+                f"`{field}` holds more than {MAX_JSON_ITEMS} keys and items", field=field
+            )
+        containers = [child for child in children if isinstance(child, dict | list)]
+    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ValidationError(
+            f"`{field}` is {size} bytes as JSON; at most {max_bytes}", field=field
+        )
+
+
+def environment(field: str, variables: dict[str, str]) -> None:
+    """Environment variables a process can be started with: names without ``=`` or control
+    characters, values without NUL (which no process environment can hold)."""
+    if len(variables) > MAX_ENVIRON_VARIABLES:
+        raise ValidationError(
+            f"`{field}` has more than {MAX_ENVIRON_VARIABLES} variables", field=field
+        )
+    for name, value in variables.items():
+        if not name or "=" in name or not name.isprintable():
+            raise ValidationError(
+                f"`{field}`: {name!r} is not a variable name (no '=', no control characters)",
+                field=field,
+            )
+        if "\x00" in value:
+            raise ValidationError(
+                f"`{field}`: the value of {name} must not contain NUL characters", field=field
+            )
+    json_shape(field, variables, MAX_ENVIRON_BYTES)

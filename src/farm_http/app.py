@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -79,7 +80,12 @@ class HttpOptions:
 
 
 def _dumps(value: object) -> bytes:
-    return orjson.dumps(value)
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # Deeper than orjson renders (a job's data stored before depth was limited): the
+        # standard library's encoder goes as deep as its reader went.
+        return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, falcon.Response]:

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import falcon.testing
 import orjson
 import pytest
@@ -87,3 +88,63 @@ def test_uploads_keep_their_own_limit(small: Harness) -> None:
         headers={"Content-Type": "application/zip"},
     )
     assert version.status_code < 300, version.text
+
+
+@pytest.fixture
+def jobs(farm: Harness) -> Harness:
+    assert farm.client.simulate_post("/api/v1/jobtypes", json={"name": "render"}).status_code == 201
+    return farm
+
+
+def nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"data": nested(300)}, "data", "levels deep"),
+        ({"data": nested(33)}, "data", "levels deep"),
+        ({"data": {"list": [[0]] * 10_001}}, "data", "keys and items"),
+        ({"data": {"big": "x" * (300 * 1024)}}, "data", "bytes as JSON"),
+        ({"environ": {"A": "x\x00y"}}, "environ", "NUL"),
+        ({"environ": {"A\x00": "x"}}, "environ", "variable name"),
+        ({"environ": {"A\nB": "x"}}, "environ", "variable name"),
+        ({"environ": {"A=B": "x"}}, "environ", "variable name"),
+        ({"environ": {"": "x"}}, "environ", "variable name"),
+        ({"environ": {f"V{i}": "" for i in range(1001)}}, "environ", "variables"),
+    ],
+)
+def test_free_json_has_a_shape_limit_naming_the_field(
+    jobs: Harness, fields: dict[str, object], field: str, words: str
+) -> None:
+    result = jobs.client.simulate_post("/api/v1/jobs", json={**JOB, **fields})
+    assert result.status_code == 400, result.text
+    assert result.json["field"] == field and words in result.json["error"]
+    assert jobs_listed(jobs) == 0
+
+
+def test_free_json_within_the_limits_is_kept(jobs: Harness) -> None:
+    data = {**nested(32), "list": list(range(9_000)), "text": "a\x00\n"}
+    environ = {"PATH": "/bin", "MULTI": "line 1\nline 2", "EMPTY": ""}
+    result = jobs.client.simulate_post(
+        "/api/v1/jobs", json={**JOB, "data": data, "environ": environ}
+    )
+    assert result.status_code == 201, result.text
+    assert result.json["data"] == data and result.json["environ"] == environ
+
+
+def test_a_stored_row_deeper_than_the_encoder_accepts_is_still_served(jobs: Harness) -> None:
+    job = jobs.job(title="old")
+    with jobs.uow() as uow:
+        uow.jobs.save(attrs.evolve(job, data=nested(300)))
+        uow.commit()
+    listed = jobs.client.simulate_get("/api/v1/jobs")
+    assert listed.status_code == 200, listed.text
+    one = jobs.client.simulate_get(f"/api/v1/jobs/{job.id}")
+    assert one.status_code == 200 and one.json["data"] == nested(300)
+    paused = jobs.client.simulate_post(f"/api/v1/jobs/{job.id}", json={"state": "paused"})
+    assert paused.status_code == 200, paused.text
