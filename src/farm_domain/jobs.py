@@ -22,6 +22,8 @@ from farm_domain.scheduling import JobAgentBlock
 from farm_domain.validation import (
     INT32_MAX,
     MAX_DATA_BYTES,
+    MAX_TAGS,
+    at_most,
     environment,
     json_shape,
     parse_id,
@@ -144,6 +146,15 @@ class JobView:
     busy_agents: int = 0
 
 
+MAX_PARENTS = 1_000
+_LIST_LIMITS = {
+    "tags": MAX_TAGS,
+    "tag_requirements": MAX_TAGS,
+    "software_requirements": MAX_TAGS,
+    "parents": MAX_PARENTS,
+}
+
+
 def _check_free_json(values: dict[str, Any]) -> None:
     """``data`` and ``environ`` as sent (never the stored ones, which may predate the limits)."""
     if "data" in values:
@@ -176,6 +187,9 @@ def _check_scalars(values: dict[str, Any]) -> None:
     title = values.get("title")
     if title is not None and not (1 <= len(title) <= 255 and title.isprintable()):
         raise ValidationError("`title` must be 1 to 255 printable characters", field="title")
+    for name, limit in _LIST_LIMITS.items():
+        if values.get(name) is not None:
+            at_most(name, values[name], limit)
     required = [r.tag for r in values.get("tag_requirements") or ()]
     if len(required) != len(set(required)):
         raise ValidationError("a tag is required twice", field="tag_requirements")

@@ -6,11 +6,17 @@ import ipaddress
 import json
 import math
 import re
+from collections.abc import Sized
 
 from farm_domain.errors import ValidationError
 
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_MAC = re.compile(r"^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$")
+# Matched with fullmatch: `$` would also match before a trailing newline.
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+MAX_MAC_ADDRESSES = 64
+MAX_GPUS = 64
+MAX_TAGS = 256
+"""Tags of a job or an agent, and tag or software requirements of a job."""
 INT32_MAX = 2**31 - 1
 
 
@@ -25,7 +31,11 @@ def parse_id(text: str) -> int | None:
 def hostname(value: str) -> str:
     """An RFC 1123 host name, case kept; an optional trailing dot is allowed."""
     body = value.removesuffix(".")
-    if not body or len(value) > 255 or not all(_LABEL.match(label) for label in body.split(".")):
+    if (
+        not body
+        or len(value) > 255
+        or not all(_LABEL.fullmatch(label) for label in body.split("."))
+    ):
         raise ValidationError(f"{value} is not valid for hostname", field="hostname")
     return value
 
@@ -50,19 +60,26 @@ def ip_address(value: str, *, field: str = "remote_ip", allow_loopback: bool = T
 
 def mac_addresses(values: list[str]) -> frozenset[str]:
     """MAC addresses ``aa:bb:cc:dd:ee:ff`` in any case, stored lowercase and deduplicated."""
+    at_most("mac_addresses", values, MAX_MAC_ADDRESSES)
     for value in values:
-        if not _MAC.match(value):
+        if not _MAC.fullmatch(value):
             raise ValidationError(f"{value} is not a valid MAC address", field="mac_addresses")
     return frozenset(value.lower() for value in values)
 
 
 def gpu_names(values: list[str]) -> frozenset[str]:
+    at_most("gpus", values, MAX_GPUS)
     for value in values:
         if not value.strip() or len(value) > 128 or not value.isprintable():
             raise ValidationError(
                 f"{value!r} is not a valid GPU name (1 to 128 characters)", field="gpus"
             )
     return frozenset(values)
+
+
+def at_most(field: str, values: Sized, limit: int) -> None:
+    if len(values) > limit:
+        raise ValidationError(f"`{field}` may list at most {limit} items", field=field)
 
 
 def integer(field: str, value: int, low: int = -INT32_MAX, high: int = INT32_MAX) -> int:

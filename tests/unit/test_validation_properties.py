@@ -28,7 +28,7 @@ def test_hostnames_with_foreign_characters_are_refused(name: str, bad: str) -> N
         validation.hostname(name + bad + "x")
 
 
-@pytest.mark.parametrize("value", ["", ".", "-a", "a-", "a" * 64, "a..b", "a b"])
+@pytest.mark.parametrize("value", ["", ".", "-a", "a-", "a" * 64, "a..b", "a b", "a\n", "a.\n"])
 def test_hostname_edge_cases_are_refused(value: str) -> None:
     with pytest.raises(ValidationError, match=f"{value} is not valid for hostname"):
         validation.hostname(value)
