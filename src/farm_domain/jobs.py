@@ -331,7 +331,7 @@ class JobService:
     def update(self, actor: Identity, job_id: int, wanted: JobChanges) -> JobView:
         """Change a job's settings, pause it or resume it: the submitter (an artist) or a
         wrangler. Raises Forbidden, NotFound, ValidationError, Conflict (pausing or resuming a
-        finished job)."""
+        finished job; changing ``data`` or ``environ`` once a task was handed out)."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         values = {
             a.name: v
@@ -352,6 +352,11 @@ class JobService:
         with self._uow() as uow:
             job = self._job(uow, job_id, for_update=True)
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
+            if job.time_started is not None and values.keys() & {"data", "environ"}:
+                raise Conflict(
+                    f"Job {job_id} has started: its `data` and `environ` can no longer change "
+                    "(its tasks would run with different values)"
+                )
             updated = attrs.evolve(job, **values)
             _check_scalars(attrs.asdict(updated, recurse=False))
             if wanted_state is not None:
