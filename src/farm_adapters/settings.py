@@ -459,6 +459,13 @@ class Settings:
         "that reached the master over http (behind a proxy that terminates TLS); requests "
         "over https get it anyway",
     )
+    max_json_bytes: int = setting(
+        "FARM_MAX_JSON_BYTES",
+        Whole(1, 2**40),
+        _MIB,
+        "largest JSON request body (larger: 413, refused before it is read)",
+        shown="1 MiB",
+    )
     max_log_bytes: int = setting(
         "FARM_MAX_LOG_BYTES",
         Whole(1, 2**40),

@@ -13,7 +13,7 @@ from farm_domain.audit import agent_target, record
 from farm_domain.errors import Conflict, NotFound, ValidationError
 from farm_domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from farm_domain.software import Software, SoftwareVersion
-from farm_domain.validation import INT32_MAX
+from farm_domain.validation import INT32_MAX, at_most
 
 RANK_STEP = 100
 
@@ -49,9 +49,14 @@ def _name(value: str, what: str) -> str:
     return value
 
 
+MAX_VERSIONS = 1_000
+"""Versions listed in one request."""
+
+
 def _check_versions(specs: Sequence[VersionSpec]) -> None:
     seen_versions: set[str] = set()
     seen_ranks: set[int] = set()
+    at_most("versions", specs, MAX_VERSIONS)
     for spec in specs:
         _name(spec.version, "version")
         if spec.version in seen_versions:

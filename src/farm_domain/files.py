@@ -13,16 +13,18 @@ from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Task, TaskLog
 
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# Matched with fullmatch (`$` also matches before a trailing newline). An identifier is a file
+# name with ".csv" appended: at most 251 characters, so that the name fits in 255.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,250}")
 # PyFarm's agent version format: 1, 1.2, 1.2.3 with an optional -dev/-pre/-rc/-alpha/-beta tag.
-_VERSION = re.compile(r"^\d+(\.\d+(\.\d+)?)?(-(pre|dev|rc|alpha|beta)\d*)?$")
+_VERSION = re.compile(r"\d+(\.\d+(\.\d+)?)?(-(pre|dev|rc|alpha|beta)\d*)?", re.ASCII)
 
 
 def _identifier(value: str) -> str:
-    if not _IDENTIFIER.match(value) or ".." in value:
+    if not _IDENTIFIER.fullmatch(value) or ".." in value:
         raise ValidationError(
             f"{value!r} is not a valid log identifier: letters, digits, '.', '_' and '-', "
-            "at most 255",
+            "at most 251",
             field="identifier",
         )
     return value
@@ -217,7 +219,7 @@ class AgentUpdates:
 
     @staticmethod
     def _key(version: str) -> str:
-        if not _VERSION.match(version):
+        if not _VERSION.fullmatch(version):
             raise ValidationError(f"{version!r} is not a valid agent version", field="version")
         return f"updates/pyfarm-agent-{version}.zip"
 

@@ -19,7 +19,15 @@ from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
 from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
-from farm_domain.validation import INT32_MAX, parse_id
+from farm_domain.validation import (
+    INT32_MAX,
+    MAX_DATA_BYTES,
+    MAX_TAGS,
+    at_most,
+    environment,
+    json_shape,
+    parse_id,
+)
 from farm_domain.work import Job, JobOptions, JobQuery, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
@@ -140,6 +148,23 @@ class JobView:
     busy_agents: int = 0
 
 
+MAX_PARENTS = 1_000
+_LIST_LIMITS = {
+    "tags": MAX_TAGS,
+    "tag_requirements": MAX_TAGS,
+    "software_requirements": MAX_TAGS,
+    "parents": MAX_PARENTS,
+}
+
+
+def _check_free_json(values: dict[str, Any]) -> None:
+    """``data`` and ``environ`` as sent (never the stored ones, which may predate the limits)."""
+    if "data" in values:
+        json_shape("data", values["data"], MAX_DATA_BYTES)
+    if "environ" in values:
+        environment("environ", values["environ"])
+
+
 def _check_scalars(values: dict[str, Any]) -> None:
     """The rules every job field follows, at submission and on change."""
     rules: dict[str, tuple[int | None, int | None]] = {
@@ -164,6 +189,9 @@ def _check_scalars(values: dict[str, Any]) -> None:
     title = values.get("title")
     if title is not None and not (1 <= len(title) <= 255 and title.isprintable()):
         raise ValidationError("`title` must be 1 to 255 printable characters", field="title")
+    for name, limit in _LIST_LIMITS.items():
+        if values.get(name) is not None:
+            at_most(name, values[name], limit)
     required = [r.tag for r in values.get("tag_requirements") or ()]
     if len(required) != len(set(required)):
         raise ValidationError("a tag is required twice", field="tag_requirements")
@@ -210,6 +238,7 @@ class JobService:
         end = spec.start if spec.end is None else spec.end
         frame_list = frames(spec.start, end, spec.by)
         _check_scalars(attrs.asdict(spec, recurse=False))
+        _check_free_json(attrs.asdict(spec, recurse=False))
         if any(not 0 < parent <= INT32_MAX for parent in spec.parents):
             raise ValidationError("`parents` must be job ids", field="parents")
         if spec.jobtype_version is not None and not 0 < spec.jobtype_version <= INT32_MAX:
@@ -304,7 +333,7 @@ class JobService:
     def update(self, actor: Identity, job_id: int, wanted: JobChanges) -> JobView:
         """Change a job's settings, pause it or resume it: the submitter (an artist) or a
         wrangler. Raises Forbidden, NotFound, ValidationError, Conflict (pausing or resuming a
-        finished job)."""
+        finished job; changing ``data`` or ``environ`` once a task was handed out)."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         values = {
             a.name: v
@@ -320,10 +349,16 @@ class JobService:
         if "tags" in values:
             values["tags"] = tuple(values["tags"])
         _check_scalars(values)
+        _check_free_json(values)
         now = self._clock.now()
         with self._uow() as uow:
             job = self._job(uow, job_id, for_update=True)
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
+            if job.time_started is not None and values.keys() & {"data", "environ"}:
+                raise Conflict(
+                    f"Job {job_id} has started: its `data` and `environ` can no longer change "
+                    "(its tasks would run with different values)"
+                )
             updated = attrs.evolve(job, **values)
             _check_scalars(attrs.asdict(updated, recurse=False))
             if wanted_state is not None:

@@ -349,6 +349,7 @@ class AgentRegistry:
         """Replace the agent's tags. Raises Forbidden, NotFound, ValidationError."""
         self._policy.require(actor, Permission.MANAGE_AGENTS)
         wanted = frozenset(tags)
+        validation.at_most("tags", wanted, validation.MAX_TAGS)
         for tag in wanted:
             if not 1 <= len(tag) <= 64 or not tag.isprintable():
                 raise ValidationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from farm_http.authentication import Authentication
 from farm_http.browser_safety import BrowserSafety
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
+from farm_http.request_shape import RequestShape
 from farm_http.routes import ID, ROUTES, responders
 
 
@@ -40,6 +42,8 @@ class HttpSettings(Protocol):
     def anonymous_networks(self) -> Sequence[Network]: ...
     @property
     def anonymous_role(self) -> Role: ...
+    @property
+    def max_json_bytes(self) -> int: ...
 
 
 @attrs.frozen
@@ -57,6 +61,8 @@ class HttpOptions:
     anonymous_networks: Sequence[Network]
     """Requests without a token from these act as ``anonymous_role``."""
     anonymous_role: Role
+    max_json_bytes: int
+    """Largest JSON request body (larger: 413)."""
 
     @classmethod
     def of(cls, settings: HttpSettings) -> HttpOptions:
@@ -69,29 +75,33 @@ class HttpOptions:
             allowed_hosts=settings.allowed_hosts,
             anonymous_networks=settings.anonymous_networks,
             anonymous_role=settings.anonymous_role,
+            max_json_bytes=settings.max_json_bytes,
         )
 
 
 def _dumps(value: object) -> bytes:
-    return orjson.dumps(value)
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # Deeper than orjson renders (a job's data stored before depth was limited): the
+        # standard library's encoder goes as deep as its reader went.
+        return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, falcon.Response]:
     peers = PeerResolver(options.trusted_proxies)
-    middleware: list[RequestLog | BrowserSafety | Authentication] = (
+    middleware: list[RequestLog | BrowserSafety | Authentication | RequestShape] = (
         []
         if options.access_log == "off"
         else [RequestLog(options.access_log, options.slow_request_ms)]
     )
     # In this order: a foreign Host is refused before any credential is looked at.
-    middleware.append(
-        BrowserSafety(
-            options.allowed_hosts, {route.template: route.json_bodies for route in ROUTES}
-        )
-    )
+    json_bodies = {route.template: route.json_bodies for route in ROUTES}
+    middleware.append(BrowserSafety(options.allowed_hosts, json_bodies))
     middleware.append(
         Authentication(farm.identities, peers, options.anonymous_networks, options.anonymous_role)
     )
+    middleware.append(RequestShape(options.max_json_bytes, json_bodies))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)

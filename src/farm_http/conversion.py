@@ -108,6 +108,12 @@ def _strict_dict(tp: Any) -> Callable[[Any, Any], Any]:
     return hook
 
 
+def _strict_unset_union(tp: Any) -> Callable[[Any, Any], Any]:
+    """A field a change may leave out (UNSET): the rules of the type it has when sent."""
+    sent = _without_unset(tp)
+    return _strict_dict(sent) if _is_dict(sent) else _strict(sent)
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook_factory(_is_dict, _strict_dict)
@@ -117,10 +123,7 @@ def _make_converter() -> cattrs.Converter:
         _is_sequence,
         lambda tp: _strict_list(tp, converter),
     )
-    converter.register_structure_hook_factory(
-        _is_unset_union,
-        lambda tp: _strict(_without_unset(tp)),
-    )
+    converter.register_structure_hook_factory(_is_unset_union, _strict_unset_union)
     return converter
 
 

@@ -388,3 +388,28 @@ def test_a_jobs_tasks_are_paged(jobs: Harness) -> None:
     ):
         refused = jobs.client.simulate_get(path, params=params)
         assert refused.status_code == 400 and refused.json["error"], params
+
+
+def test_data_and_environ_change_until_the_job_has_started(jobs: Harness) -> None:
+    job = submit(jobs, end=2)
+    path = f"/api/v1/jobs/{job['id']}"
+    changed = jobs.client.simulate_post(path, json={"data": {"k": [1]}, "environ": {"A": "b"}})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json["data"], changed.json["environ"]) == ({"k": [1]}, {"A": "b"})
+    wrong = jobs.client.simulate_post(path, json={"environ": {"A": 1}})
+    assert wrong.status_code == 400 and "`environ` must map names to strings" in wrong.json["error"]
+    not_object = jobs.client.simulate_post(path, json={"data": [1]})
+    assert not_object.status_code == 400 and "`data` must be an object" in not_object.json["error"]
+    nul = jobs.client.simulate_post(path, json={"environ": {"A": "\x00"}})
+    assert nul.status_code == 400 and nul.json["field"] == "environ"
+    agent_id = uuid.uuid4()
+    jobs.announce(agent_id)
+    task = jobs.client.simulate_get(f"{path}/tasks").json[0]
+    assigned = jobs.client.simulate_post(
+        f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]}
+    )
+    assert assigned.status_code == 200
+    late = jobs.client.simulate_post(path, json={"data": {"k": [2]}})
+    assert late.status_code == 409 and "started" in late.json["error"]
+    assert jobs.client.simulate_get(path).json["data"] == {"k": [1]}
+    assert jobs.client.simulate_post(path, json={"priority": 5}).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from farm_http.routes import ROUTES, Route
 from tests.support.http_harness import Harness, make_harness
 
 FIELDS = [
@@ -203,3 +205,86 @@ def test_job_endpoints_never_fail_with_a_500(job_farm, body) -> None:
         assert result.status_code < 500, (path, body, result.text)
         if result.status_code >= 400:
             assert isinstance(result.json.get("error"), str)
+
+
+TEXT = st.characters(exclude_categories=["Cs"])
+"""Any character but lone surrogates, which no URL can carry."""
+SEGMENT = st.text(TEXT, max_size=20) | st.sampled_from(
+    ["0", "1", "2147483648", "-1", "%00", "\x00", "..", ".", "²", "1\n", "a" * 300, str(KNOWN)]
+)
+
+
+def _fill(template: str, segments: list[str]) -> str:
+    parts = []
+    for part in template.split("/"):
+        if part.startswith("{"):
+            part = urllib.parse.quote(segments.pop() if segments else "x", safe="")
+        parts.append(part)
+    return "/".join(parts)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    route=st.sampled_from(ROUTES),
+    segments=st.lists(SEGMENT, min_size=4, max_size=4),
+    body=JSON,
+)
+def test_every_route_with_any_path_segment_never_fails_with_a_500(
+    job_farm, route: Route, segments: list[str], body: object
+) -> None:
+    farm, _, _ = job_farm
+    path = _fill(route.template, segments)
+    for method in sorted(route.needs):
+        if method == "DELETE":
+            continue
+        if method in route.raw_bodies:
+            result = farm.client.simulate_request(
+                method, path, body=b"x", headers={"Content-Type": "application/octet-stream"}
+            )
+        elif method == "GET":
+            result = farm.client.simulate_get(path)
+        else:
+            result = farm.client.simulate_request(method, path, json=body)
+        assert result.status_code < 500, (method, path, body, result.text[:300])
+
+
+QUERY_KEYS = ["limit", "offset", "state", "title", "target", "actor", "since", "hostname", "other"]
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    path=st.sampled_from(["/api/v1/jobs", "/api/v1/events", "/api/v1/agents", "/api/v1/software"]),
+    params=st.dictionaries(st.sampled_from(QUERY_KEYS), SEGMENT, max_size=4),
+    raw=st.text(TEXT, max_size=20),
+)
+def test_query_strings_never_fail_with_a_500(
+    job_farm, path: str, params: dict[str, str], raw: str
+) -> None:
+    farm, _, _ = job_farm
+    encoded = urllib.parse.urlencode(params)
+    for query in (encoded, urllib.parse.quote(raw, safe="=&%")):
+        result = farm.client.simulate_get(path, query_string=query)
+        assert result.status_code in (200, 400), (path, query, result.text[:300])
+
+
+def test_what_was_stored_reads_back(job_farm) -> None:
+    farm, job_id, task_id = job_farm
+    for path in (
+        "/api/v1/jobs",
+        f"/api/v1/jobs/{job_id}",
+        f"/api/v1/jobs/{job_id}/tasks",
+        f"/api/v1/jobs/{job_id}/tasks/{task_id}",
+        "/api/v1/agents",
+        "/api/v1/software",
+        "/api/v1/jobtypes",
+        "/api/v1/events",
+    ):
+        assert farm.client.simulate_get(path).status_code == 200, path

@@ -28,7 +28,7 @@ def test_hostnames_with_foreign_characters_are_refused(name: str, bad: str) -> N
         validation.hostname(name + bad + "x")
 
 
-@pytest.mark.parametrize("value", ["", ".", "-a", "a-", "a" * 64, "a..b", "a b"])
+@pytest.mark.parametrize("value", ["", ".", "-a", "a-", "a" * 64, "a..b", "a b", "a\n", "a.\n"])
 def test_hostname_edge_cases_are_refused(value: str) -> None:
     with pytest.raises(ValidationError, match=f"{value} is not valid for hostname"):
         validation.hostname(value)
@@ -96,3 +96,44 @@ def test_integer_ranges_are_inclusive(value: int) -> None:
     else:
         with pytest.raises(ValidationError, match="`port` must be between 1024 and 65535"):
             validation.integer("port", value, 1024, 65535)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+FREE_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@given(FREE_JSON, st.integers(0, 40))
+def test_free_json_is_refused_exactly_when_it_nests_too_deep(value: object, wrap: int) -> None:
+    for _ in range(wrap):
+        value = [value]
+    if _depth(value) > validation.MAX_JSON_DEPTH:
+        with pytest.raises(ValidationError, match="levels deep"):
+            validation.json_shape("data", value, 10**9)
+    else:
+        validation.json_shape("data", value, 10**9)
+
+
+@given(st.dictionaries(st.text(), st.text()))
+def test_environments_refuse_exactly_what_no_process_can_hold(variables: dict[str, str]) -> None:
+    holdable = len(variables) <= validation.MAX_ENVIRON_VARIABLES and all(
+        name and "=" not in name and name.isprintable() and "\x00" not in value
+        for name, value in variables.items()
+    )
+    if holdable:
+        validation.environment("environ", variables)
+    else:
+        with pytest.raises(ValidationError):
+            validation.environment("environ", variables)

@@ -129,7 +129,11 @@ def job_query(params: Mapping[str, str | list[str]]) -> JobQuery:
         value = params.get(name)
         if value is None:
             return None
-        if isinstance(value, list) or not value.isdigit() or not low <= int(value) <= INT32_MAX:
+        if (
+            isinstance(value, list)
+            or not (value.isascii() and value.isdigit() and len(value) <= 10)
+            or not low <= int(value) <= INT32_MAX
+        ):
             raise url_argument_error(name, f"{value!r} is not a whole number of at least {low}")
         return int(value)
 
