@@ -201,6 +201,10 @@ class Backend:
                 "FARM_DATABASE_URL": database,
                 "FARM_QUEUE_URL": queue,
                 "FARM_AGENT_NETWORKS": "127.0.0.0/8",
+                # The load comes as PyFarm agents send it: without tokens, from a network the
+                # master admits (setting up and reading back act as admin from there too).
+                "FARM_ANONYMOUS_NETWORKS": "127.0.0.0/8",
+                "FARM_ANONYMOUS_ROLE": "admin",
                 "FARM_LOG_LEVEL": "INFO",
                 "PYTHONPATH": str(ROOT / "src"),
             }
