@@ -6,12 +6,21 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import Process, StartMaster, base_env, farm_command, free_port
+from tests.support.fake_agent import FakeAgent
+from tests.support.processes import (
+    Master,
+    Process,
+    StartMaster,
+    base_env,
+    farm_command,
+    free_port,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +69,160 @@ def closed_by_server(connection: socket.socket, within: float) -> bool:
         return False
     except OSError:
         return True
+
+
+def announce(api: httpx.Client, port: int, hostname: str = "render00") -> str:
+    agent_id = str(uuid.uuid4())
+    answer = api.post(
+        "/agents/",
+        json={
+            "id": agent_id,
+            "hostname": hostname,
+            "ram": 4096,
+            "free_ram": 2048,
+            "cpus": 4,
+            "port": port,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    return agent_id
+
+
+def a_heartbeat_answers_quickly(master: Master) -> None:
+    """A normal agent's heartbeat, made while the hostile client is at work, answers within a
+    couple of seconds (an agent's own timeout is far longer)."""
+    with master.api() as api:
+        agent_id = announce(api, free_port(), hostname="bystander")
+        started = time.monotonic()
+        beat = api.post(f"/agents/{agent_id}", json={"state": "running", "free_ram": 1234})
+        took = time.monotonic() - started
+    assert beat.status_code == 200, beat.text
+    assert beat.json()["free_ram"] == 1234
+    assert took < 2, f"a heartbeat took {took:.1f}s"
+
+
+def submit(api: httpx.Client, frames: int = 1, **extra: object) -> dict[str, object]:
+    if api.get("/jobtypes/command").status_code == 404:
+        assert api.post("/jobtypes/", json={"name": "command"}).status_code == 201
+    created = api.post(
+        "/jobs/", json={"title": "t", "jobtype": "command", "start": 1, "end": frames, **extra}
+    )
+    assert created.status_code == 201, created.text
+    job: dict[str, object] = created.json()
+    return job
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(start_master: StartMaster) -> None:
+    master = start_master(FARM_MAX_JSON_BYTES="65536")
+    with socket.create_connection(("127.0.0.1", master.port)) as connection:
+        # Headers only: the refusal comes without the master waiting for 50 MB.
+        connection.sendall(
+            b"POST /api/v1/jobs/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{"
+        )
+        connection.settimeout(5)
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert b'"error"' in answer
+    with master.api() as api:
+        assert api.get("/jobs/").json() == []
+    a_heartbeat_answers_quickly(master)
+
+
+def test_data_nested_too_deep_is_refused_and_lists_still_answer(
+    start_master: StartMaster,
+) -> None:
+    master = start_master()
+    deep: dict[str, object] = {}
+    for _ in range(253):
+        deep = {"d": deep}
+    with master.api() as api:
+        refused = api.post(
+            "/jobs/", json={"title": "t", "jobtype": "command", "start": 1, "end": 1, "data": deep}
+        )
+        assert refused.status_code == 400 and "data" in refused.json()["error"]
+        job = submit(api)
+        listed = api.get("/jobs/")
+        assert listed.status_code == 200 and [j["id"] for j in listed.json()] == [job["id"]]
+        assert api.get(f"/jobs/{job['id']}").status_code == 200
+    a_heartbeat_answers_quickly(master)
+
+
+def test_a_huge_answer_from_an_agent_is_its_refusal(start_master: StartMaster) -> None:
+    master = start_master()
+    huge, normal = FakeAgent(), FakeAgent()
+    huge.assign_answer = lambda body: (202, {"padding": "a" * 8_000_000})
+    try:
+        with master.api() as api:
+            announce(api, huge.port, hostname="huge")
+            submit(api)
+            huge.wait_for(lambda: bool(huge.calls("POST", "/api/v1/assign")))
+            a_heartbeat_answers_quickly(master)
+            # Refused by the agent that answered too much, the frame goes to another one.
+            normal_id = announce(api, normal.port, hostname="normal")
+            normal.wait_for(lambda: bool(normal.calls("POST", "/api/v1/assign")))
+            deadline = time.monotonic() + 20
+            while True:
+                (task,) = api.get("/jobs/1/tasks/").json()
+                if task["agent_id"] == normal_id and task["state"] == "assigned":
+                    break
+                assert time.monotonic() < deadline, task
+                time.sleep(0.1)
+        assert "agent answer refused" in master.process.output()
+    finally:
+        huge.close()
+        normal.close()
+
+
+def test_unreachable_agents_do_not_delay_a_reachable_one(start_master: StartMaster) -> None:
+    master = start_master()
+    agent = FakeAgent()
+    try:
+        with master.api() as api:
+            # Loopback ports nothing listens on: each call fails at once, with no retries.
+            gone = [announce(api, free_port(), hostname=f"gone{n}") for n in range(4)]
+            submit(api, frames=8, batch=1)
+            started = time.monotonic()
+            announce(api, agent.port, hostname="alive")
+            agent.wait_for(lambda: bool(agent.calls("POST", "/api/v1/assign")), timeout=20)
+            took = time.monotonic() - started
+            assert took < 5, f"the reachable agent waited {took:.1f}s for work"
+            # Those offered work went offline at the first refused connection.
+            states = [api.get(f"/agents/{agent_id}").json()["state"] for agent_id in gone]
+            assert "offline" in states, states
+        a_heartbeat_answers_quickly(master)
+    finally:
+        agent.close()
+
+
+def test_chunked_log_uploads_are_stored_whole_or_refused(start_master: StartMaster) -> None:
+    master = start_master(FARM_MAX_LOG_BYTES="100000")
+    agent = FakeAgent()
+
+    def chunks(size: int, letter: bytes) -> Iterator[bytes]:
+        for _ in range(size // 1000):
+            yield letter * 1000
+
+    try:
+        with master.api() as api:
+            agent_id = announce(api, agent.port)
+            job = submit(api)
+            agent.wait_for(lambda: bool(agent.calls("POST", "/api/v1/assign")))
+            (task,) = api.get(f"/jobs/{job['id']}/tasks/").json()
+            logs = f"/jobs/{job['id']}/tasks/{task['id']}/attempts/1/logs"
+            registered = api.post(f"{logs}/", json={"identifier": "a.log", "agent_id": agent_id})
+            assert registered.status_code == 201, registered.text
+            logfile = f"{logs}/a.log/logfile"
+            headers = {"Content-Type": "text/csv"}
+            # httpx sends a body of unknown length chunked.
+            stored = api.put(logfile, content=chunks(50_000, b"x"), headers=headers)
+            assert stored.status_code == 201 and stored.json()["size"] == 50_000, stored.text
+            too_big = api.put(logfile, content=chunks(200_000, b"y"), headers=headers)
+            assert too_big.status_code == 413 and too_big.json()["error"]
+            assert api.get(logfile).content == b"x" * 50_000
+        a_heartbeat_answers_quickly(master)
+    finally:
+        agent.close()
 
 
 def test_idle_connections_are_closed_and_leave_room_for_agents(start_master: StartMaster) -> None:
