@@ -250,7 +250,8 @@ def assign_body(job: Job, tasks: Sequence[Task]) -> dict[str, Any]:
             "environ": job.environ,
             "by": job.frame_by,
             "batch": job.batch,
-            "user": job.user,
+            # PyFarm's agent wants a string here and refuses the assignment for a null.
+            "user": job.user or job.submitted_by or "",
             "ram": job.ram,
             "ram_warning": job.ram_warning,
             "ram_max": job.ram_max,

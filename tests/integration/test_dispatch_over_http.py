@@ -142,6 +142,22 @@ class TestHttpAgentClient:
             (12, 2.0, 1),
         ]
 
+    @pytest.mark.parametrize(
+        ("user", "submitted_by", "sent"),
+        [("ana", "tok", "ana"), (None, "pipeline-token", "pipeline-token"), (None, None, "")],
+    )
+    def test_the_user_sent_to_agents_is_always_a_string(
+        self, agents: list[FakeAgent], user: str | None, submitted_by: str | None, sent: str
+    ) -> None:
+        """PyFarm's agent validates ``user`` as a string: a null made it refuse every task."""
+        agent = fake_agent(agents)
+        job = attrs.evolve(JOB, user=user, submitted_by=submitted_by)
+        agent_client(retries=0).assign(
+            AGENT_ID, f"http://127.0.0.1:{agent.port}/api/v1", job, BATCH
+        )
+        (body,) = agent.calls("POST", "/api/v1/assign")
+        assert body["job"]["user"] == sent
+
     def test_each_status_is_passed_back_as_its_answer(self, agents: list[FakeAgent]) -> None:
         agent = fake_agent(agents)
         client = agent_client(retries=0)
