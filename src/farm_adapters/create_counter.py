@@ -8,6 +8,7 @@ every master host: the budget is the budget.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from limits import RateLimitItemPerSecond
@@ -15,6 +16,8 @@ from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from farm_domain.budgets import CreateRate
+
+log = logging.getLogger("farm.creates")
 
 SHARED_SCHEMES = ("redis://", "rediss://")
 NAMESPACE = "farm-creates"
@@ -26,6 +29,7 @@ class LimitsCreateCounter:
         # wait it reports is exact: until the oldest create in the window leaves it.
         self._item = RateLimitItemPerSecond(rate.burst, rate.window_seconds)
         self._limiter = MovingWindowRateLimiter(storage)
+        self._errors = storage.base_exceptions
 
     @classmethod
     def of(cls, rate: CreateRate, queue_url: str) -> LimitsCreateCounter:
@@ -34,10 +38,18 @@ class LimitsCreateCounter:
         return cls(rate, RedisStorage(queue_url) if shared else MemoryStorage())
 
     def wait(self, payer: str) -> float | None:
-        if self._limiter.test(self._item, NAMESPACE, payer):
+        # Open when the counts cannot be reached: a limit on floods must not stop the farm.
+        try:
+            if self._limiter.test(self._item, NAMESPACE, payer):
+                return None
+            stats = self._limiter.get_window_stats(self._item, NAMESPACE, payer)
+        except self._errors as error:
+            log.warning("create budgets not checked", extra={"error": str(error)})
             return None
-        stats = self._limiter.get_window_stats(self._item, NAMESPACE, payer)
         return max(0.0, stats.reset_time - time.time())
 
     def spend(self, payer: str) -> None:
-        self._limiter.hit(self._item, NAMESPACE, payer)
+        try:
+            self._limiter.hit(self._item, NAMESPACE, payer)
+        except self._errors as error:
+            log.warning("create not counted", extra={"error": str(error)})

@@ -35,5 +35,6 @@ class CreateLimit:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
-        if req_succeeded and resp.status_code == 201 and self._creating(req):
-            self._budgets.spend(actor(req))
+        identity = getattr(req.context, "identity", None)
+        if req_succeeded and resp.status_code == 201 and self._creating(req) and identity:
+            self._budgets.spend(identity)

@@ -45,3 +45,10 @@ def test_with_a_redis_queue_every_worker_shares_one_budget() -> None:
     assert wait is not None and 0 < wait <= RATE.window_seconds
     assert two.wait(payer) is not None
     assert one.wait(f"credential:{uuid.uuid4()}") is None
+
+
+def test_an_unreachable_redis_leaves_creates_unlimited() -> None:
+    counter = LimitsCreateCounter.of(RATE, "redis://127.0.0.1:1/0")  # nothing listens there
+    for _ in range(RATE.burst + 1):
+        counter.spend("address:10.0.0.1")
+    assert counter.wait("address:10.0.0.1") is None
