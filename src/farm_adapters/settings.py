@@ -494,7 +494,8 @@ class Settings:
         Number(0, 10**6),
         20.0,
         "creates (agents, jobs, software, job types, logs, uploads) each client may make a "
-        "second, after its burst; 0 turns the limit off",
+        "second on average: at most FARM_CREATE_BURST in any BURST/RATE seconds; 0 turns the "
+        "limit off",
     )
     create_burst: int = setting(
         "FARM_CREATE_BURST",
