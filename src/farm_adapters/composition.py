@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from farm_adapters import schema_migrations
 from farm_adapters.agent_client import HttpAgentClient
 from farm_adapters.clock import SystemClock
+from farm_adapters.create_counter import LimitsCreateCounter
 from farm_adapters.files import FilesystemStore
 from farm_adapters.passwords import Argon2PasswordHasher, SystemSecrets
 from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
@@ -21,6 +22,7 @@ from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.access import AccessPolicy
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.audit import AuditTrail
+from farm_domain.budgets import CreateBudgets
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.farm import Farm
@@ -139,8 +141,16 @@ def build_runtime(
         updates=AgentUpdates(uow, files, clock, settings.max_update_bytes, policy=policy),
         events=AuditTrail(uow, policy=policy),
         identities=identities,
+        creates=create_budgets(settings),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs)
+
+
+def create_budgets(settings: Settings) -> CreateBudgets:
+    rate = settings.create_rate
+    if not rate.limited:
+        return CreateBudgets(None)
+    return CreateBudgets(LimitsCreateCounter.of(rate, settings.queue_url))
 
 
 def identity_service(uow: UnitOfWorkFactory, clock: Clock) -> IdentityService:

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from farm_domain.access import Role
+from farm_domain.budgets import CreateRate
 from farm_domain.defaults import SoftwareDefaults
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -292,6 +293,7 @@ def _embedded(file_name: str) -> str:
 
 
 _MIB = 1024 * 1024
+MAX_CREATE_WINDOW = 86_400
 _LOOPBACK_AND_PRIVATE = tuple(
     ipaddress.ip_network(cidr)
     for cidr in (
@@ -487,6 +489,21 @@ class Settings:
         "disk budget for all task logs and update archives together (full: 507)",
         shown="20 GiB",
     )
+    create_rate_per_second: float = setting(
+        "FARM_CREATE_RATE",
+        Number(0, 10**6),
+        20.0,
+        "creates (agents, jobs, software, job types, logs, uploads) each client may make a "
+        "second on average: at most FARM_CREATE_BURST in any BURST/RATE seconds; 0 turns the "
+        "limit off",
+    )
+    create_burst: int = setting(
+        "FARM_CREATE_BURST",
+        Whole(0, 10**6),
+        2000,
+        "creates each client may make at once (more within BURST/RATE seconds: 429); "
+        "0 turns the limit off",
+    )
     ram_check: str = setting(
         "FARM_RAM_CHECK",
         OneOf(("free", "allocation")),
@@ -588,6 +605,10 @@ class Settings:
         return self.queue_url.startswith("sqlite:///")
 
     @property
+    def create_rate(self) -> CreateRate:
+        return CreateRate(self.create_rate_per_second, self.create_burst)
+
+    @property
     def database_is_embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -626,7 +647,15 @@ class Settings:
                 problems.extend(error.problems)
         if problems:
             raise SettingsError(problems)
-        return cls(**values)
+        settings = cls(**values)
+        window = settings.create_rate.window_seconds
+        if window > MAX_CREATE_WINDOW:
+            problem = (
+                f"FARM_CREATE_BURST / FARM_CREATE_RATE: a client who spent its burst would wait "
+                f"{window} s, more than a day; raise FARM_CREATE_RATE or lower FARM_CREATE_BURST"
+            )
+            raise SettingsError([problem])
+        return settings
 
 
 def _declaration(field: attrs.Attribute[Any]) -> Declaration[object]:

@@ -92,6 +92,8 @@ class Identity:
     network (PyFarm agents, which carry no credential): it may act as any agent."""
     address: str | None = None
     """Where the request came from, for the audit trail."""
+    anonymous: bool = False
+    """Admitted by its network, without a credential: ``address`` is all that tells it."""
 
     @classmethod
     def local_operator(cls, name: str) -> Identity:

@@ -58,3 +58,12 @@ class StorageFull(DomainError):
 
 class Unavailable(DomainError):
     """A service the master needs (its database) cannot be reached now; retry (HTTP 503)."""
+
+
+class TooManyRequests(DomainError):
+    """A client spent its budget (of creates); nothing was done. Retry after ``retry_after``
+    seconds (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from farm_domain.audit import AuditTrail
+from farm_domain.budgets import CreateBudgets
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
@@ -25,3 +26,4 @@ class Farm:
     updates: AgentUpdates
     identities: IdentityService
     events: AuditTrail
+    creates: CreateBudgets

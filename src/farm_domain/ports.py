@@ -425,6 +425,16 @@ class Clock(Protocol):
         """The current time, timezone-aware UTC."""
 
 
+class CreateCounter(Protocol):
+    """Counts each client's creates against its budget (see ``farm_domain.budgets``)."""
+
+    def wait(self, payer: str) -> float | None:
+        """None when ``payer`` may create now; otherwise the seconds until it may."""
+
+    def spend(self, payer: str) -> None:
+        """Count one create of ``payer``'s."""
+
+
 class Secrets(Protocol):
     """Randomness for credentials."""
 

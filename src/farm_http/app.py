@@ -16,6 +16,7 @@ from farm_domain.farm import Farm
 from farm_http import dashboard, errors
 from farm_http.authentication import Authentication
 from farm_http.browser_safety import BrowserSafety
+from farm_http.create_limit import CreateLimit
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 from farm_http.request_shape import RequestShape
@@ -90,7 +91,7 @@ def _dumps(value: object) -> bytes:
 
 def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, falcon.Response]:
     peers = PeerResolver(options.trusted_proxies)
-    middleware: list[RequestLog | BrowserSafety | Authentication | RequestShape] = (
+    middleware: list[RequestLog | BrowserSafety | Authentication | RequestShape | CreateLimit] = (
         []
         if options.access_log == "off"
         else [RequestLog(options.access_log, options.slow_request_ms)]
@@ -102,6 +103,9 @@ def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, f
         Authentication(farm.identities, peers, options.anonymous_networks, options.anonymous_role)
     )
     middleware.append(RequestShape(options.max_json_bytes, json_bodies))
+    middleware.append(
+        CreateLimit(farm.creates, {route.template: route.creates for route in ROUTES})
+    )
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)

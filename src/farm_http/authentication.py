@@ -60,7 +60,9 @@ class Authentication:
             req.context.identity = self._identities.authenticate(secret, address)
             req.context.credential = BEARER
         elif self._admitted(address):
-            req.context.identity = Identity(ANONYMOUS, self._anonymous_role, address=address)
+            req.context.identity = Identity(
+                ANONYMOUS, self._anonymous_role, address=address, anonymous=True
+            )
             req.context.credential = ANONYMOUS
         elif is_api(req):
             raise Unauthenticated("a credential is required (Authorization: Bearer <token>)")

@@ -16,6 +16,7 @@ from farm_domain.errors import (
     NotFound,
     StorageFull,
     TooLarge,
+    TooManyRequests,
     Unauthenticated,
     Unavailable,
     ValidationError,
@@ -30,6 +31,7 @@ STATUS_OF: list[tuple[type[DomainError], str]] = [
     (NotFound, falcon.HTTP_404),
     (Conflict, falcon.HTTP_409),
     (TooLarge, falcon.HTTP_413),
+    (TooManyRequests, falcon.HTTP_429),
     (StorageFull, falcon.HTTP_507),
     (Unavailable, falcon.HTTP_503),
     # The operator's configuration is wrong, not the request: the contract answers 500.
@@ -57,6 +59,8 @@ def _domain_error(
     elif status == falcon.HTTP_503:
         log.warning("database unavailable", extra={"error": error.message, "path": req.path})
         resp.set_header("Retry-After", "1")
+    elif isinstance(error, TooManyRequests):
+        resp.set_header("Retry-After", str(error.retry_after))
     elif status == falcon.HTTP_401:
         resp.set_header("WWW-Authenticate", 'Bearer realm="farm"')
     resp.status = status

@@ -61,6 +61,8 @@ class Route:
     """Method -> what it needs."""
     raw_bodies: frozenset[str] = frozenset()
     """Methods whose body is an upload of its own type, not JSON."""
+    creates: frozenset[str] = frozenset()
+    """Methods that may create (answering 201): each client's create budget applies."""
 
     @property
     def json_bodies(self) -> frozenset[str]:
@@ -81,6 +83,7 @@ ROUTES: tuple[Route, ...] = (
                 "announce: as this agent; enroll agents: a new agent only",
             ),
         },
+        creates=frozenset({"POST"}),
     ),
     Route(
         "/api/v1/agents/schema",
@@ -113,6 +116,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/software",
         lambda farm, peers: software.SoftwareCollectionResource(farm.software),
         {"GET": READ, "POST": ADMINISTER},
+        creates=frozenset({"POST"}),
     ),
     Route(
         "/api/v1/software/{name}",
@@ -123,6 +127,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/software/{name}/versions",
         lambda farm, peers: software.SoftwareVersionsResource(farm.software),
         {"GET": READ, "POST": ADMINISTER},
+        creates=frozenset({"POST"}),
     ),
     Route(
         "/api/v1/software/{name}/versions/{version}",
@@ -143,11 +148,13 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/jobtypes",
         lambda farm, peers: jobtypes.JobTypeCollectionResource(farm.jobtypes),
         {"GET": READ, "POST": ADMINISTER},
+        creates=frozenset({"POST"}),
     ),
     Route(
         "/api/v1/jobtypes/{name}",
         lambda farm, peers: jobtypes.JobTypeResource(farm.jobtypes),
         {"GET": READ, "PUT": ADMINISTER, "DELETE": ADMINISTER},
+        creates=frozenset({"PUT"}),
     ),
     Route(
         "/api/v1/jobtypes/{name}/versions",
@@ -163,6 +170,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/jobs",
         lambda farm, peers: jobs.JobCollectionResource(farm.jobs),
         {"GET": READ, "POST": Need((Permission.SUBMIT_JOBS,))},
+        creates=frozenset({"POST"}),
     ),
     Route(
         "/api/v1/jobs/{job}",
@@ -193,6 +201,7 @@ ROUTES: tuple[Route, ...] = (
         f"{_ATTEMPT}/logs",
         lambda farm, peers: files.TaskLogsResource(farm.logs),
         {"GET": READ, "POST": AS_THE_TASKS_AGENT},
+        creates=frozenset({"POST"}),
     ),
     Route(
         f"{_ATTEMPT}/logs/{{identifier}}",
@@ -204,12 +213,14 @@ ROUTES: tuple[Route, ...] = (
         lambda farm, peers: files.TaskLogFileResource(farm.logs),
         {"GET": READ, "PUT": AS_THE_TASKS_AGENT},
         raw_bodies=frozenset({"PUT"}),
+        creates=frozenset({"PUT"}),
     ),
     Route(
         "/api/v1/agents/updates/{version}",
         lambda farm, peers: files.AgentUpdateResource(farm.updates),
         {"GET": READ, "PUT": ADMINISTER},
         raw_bodies=frozenset({"PUT"}),
+        creates=frozenset({"PUT"}),
     ),
     Route(
         "/api/v1/events",

@@ -293,3 +293,41 @@ def test_slow_bodies_leave_room_for_agents(start_master: StartMaster) -> None:
     finally:
         for connection in slow:
             connection.close()
+
+
+def agent_body(hostname: str) -> dict[str, object]:
+    return {
+        "id": str(uuid.uuid4()),
+        "hostname": hostname,
+        "ram": 4096,
+        "free_ram": 2048,
+        "cpus": 4,
+        "port": 50000,
+    }
+
+
+def test_a_flood_of_new_agents_is_refused_while_heartbeats_answer(
+    start_master: StartMaster,
+) -> None:
+    burst = 20
+    # 20 creates in any 200 s: the flood cannot outlast the window.
+    master = start_master(FARM_CREATE_BURST=str(burst), FARM_CREATE_RATE="0.1")
+    api = master.api()
+    node = agent_body("node")
+    assert api.post("/agents/", json=node).status_code == 201
+    answers = [api.post("/agents/", json=agent_body(f"flood{n}")) for n in range(200)]
+    assert [a.status_code for a in answers].count(201) == burst - 1
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(refused) == 200 - (burst - 1)
+    assert all(int(a.headers["Retry-After"]) >= 1 and "error" in a.json() for a in refused)
+    # The same client's heartbeat still answers: it creates nothing.
+    heartbeat = api.post(f"/agents/{node['id']}", json={"free_ram": 1024})
+    assert heartbeat.status_code == 200, heartbeat.text
+    assert len(api.get("/agents/").json()) == burst
+    # Another client (another loopback address) enrolls as usual.
+    elsewhere = httpx.Client(
+        base_url=f"{master.url}/api/v1",
+        timeout=10,
+        transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+    )
+    assert elsewhere.post("/agents/", json=agent_body("other")).status_code == 201

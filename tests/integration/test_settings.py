@@ -134,3 +134,20 @@ def test_trust_settings_are_read_and_checked() -> None:
     assert len(caught.value.problems) == 4
     with pytest.raises(SettingsError, match="names no host"):
         Settings.load({"FARM_ALLOWED_HOSTS": " , "})
+
+
+def test_create_limit_settings_are_read_and_checked() -> None:
+    default = Settings.load({}).create_rate
+    assert (default.per_second, default.burst, default.window_seconds) == (20, 2000, 100)
+    read = Settings.load({"FARM_CREATE_RATE": "2.5", "FARM_CREATE_BURST": "10"}).create_rate
+    assert (read.limited, read.window_seconds) == (True, 4)
+    assert not Settings.load({"FARM_CREATE_RATE": "0"}).create_rate.limited
+    assert not Settings.load({"FARM_CREATE_BURST": "0"}).create_rate.limited
+    with pytest.raises(SettingsError) as caught:
+        Settings.load({"FARM_CREATE_RATE": "-1", "FARM_CREATE_BURST": "many"})
+    problems = "\n".join(caught.value.problems)
+    assert "FARM_CREATE_RATE='-1': must be between 0 and" in problems
+    assert "FARM_CREATE_BURST='many': must be a whole number" in problems
+    # 1,000,000 creates at 0.001 a second: a spent client would wait for years.
+    with pytest.raises(SettingsError, match="FARM_CREATE_BURST / FARM_CREATE_RATE"):
+        Settings.load({"FARM_CREATE_RATE": "0.001", "FARM_CREATE_BURST": "1000000"})

@@ -1,0 +1,55 @@
+"""The ``CreateCounter`` port on the ``limits`` library: a moving window of each payer's creates.
+
+Where the counts live decides how exact the limit is. In memory, each web worker counts on its
+own (``FARM_WORKERS`` of them: a client may create up to that many times its budget). With a Redis
+queue (``FARM_QUEUE_URL=redis://...``) the counts live in that Redis, shared by every worker and
+every master host: the budget is the budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from farm_domain.budgets import CreateRate
+
+log = logging.getLogger("farm.creates")
+
+SHARED_SCHEMES = ("redis://", "rediss://")
+NAMESPACE = "farm-creates"
+
+
+class LimitsCreateCounter:
+    def __init__(self, rate: CreateRate, storage: Storage) -> None:
+        # A moving window remembers each create's time (at most ``burst`` per payer), so the
+        # wait it reports is exact: until the oldest create in the window leaves it.
+        self._item = RateLimitItemPerSecond(rate.burst, rate.window_seconds)
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._errors = storage.base_exceptions
+
+    @classmethod
+    def of(cls, rate: CreateRate, queue_url: str) -> LimitsCreateCounter:
+        """Counts in the queue's Redis when there is one, in this process otherwise."""
+        shared = queue_url.startswith(SHARED_SCHEMES)
+        return cls(rate, RedisStorage(queue_url) if shared else MemoryStorage())
+
+    def wait(self, payer: str) -> float | None:
+        # Open when the counts cannot be reached: a limit on floods must not stop the farm.
+        try:
+            if self._limiter.test(self._item, NAMESPACE, payer):
+                return None
+            stats = self._limiter.get_window_stats(self._item, NAMESPACE, payer)
+        except self._errors as error:
+            log.warning("create budgets not checked", extra={"error": str(error)})
+            return None
+        return max(0.0, stats.reset_time - time.time())
+
+    def spend(self, payer: str) -> None:
+        try:
+            self._limiter.hit(self._item, NAMESPACE, payer)
+        except self._errors as error:
+            log.warning("create not counted", extra={"error": str(error)})
