@@ -15,9 +15,10 @@ from farm_domain.assignments import recompute_job_states
 from farm_domain.audit import changes, job_target, record
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.files import forget_task_files
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
-from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import Clock, FileStore, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.validation import (
     INT32_MAX,
@@ -216,12 +217,14 @@ class JobService:
         max_failures: int,
         *,
         policy: AccessPolicy,
+        files: FileStore,
     ) -> None:
         self._uow = uow
         self._queue = queue
         self._clock = clock
         self._max_failures = max_failures
         self._policy = policy
+        self._files = files
 
     # -- submitters and operators ---------------------------------------------------------
 
@@ -398,8 +401,8 @@ class JobService:
         return view
 
     def delete(self, actor: Identity, job_id: int) -> bool:
-        """Delete the job and its tasks (the submitter or a wrangler); agents running them are
-        asked to stop. Returns whether it existed. Raises Forbidden."""
+        """Delete the job, its tasks and their files (the submitter or a wrangler); agents
+        running them are asked to stop. Returns whether it existed. Raises Forbidden."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         stops: dict[tuple[uuid.UUID, str, int], list[int]] = {}
         with self._uow() as uow:
@@ -407,7 +410,8 @@ class JobService:
             if job is None:
                 return False
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
-            for task in uow.tasks.of_job(job_id):
+            tasks = uow.tasks.of_job(job_id)
+            for task in tasks:
                 if task.agent_id is None or task.is_finished:
                     continue
                 agent = uow.agents.get(task.agent_id)
@@ -429,6 +433,7 @@ class JobService:
             )
             uow.commit()
         log.info("job deleted", extra={"job_id": job_id, "title": job.title})
+        forget_task_files(self._files, (task.id for task in tasks))
         for (agent_id, host, port), task_ids in stops.items():
             self._queue.stop_tasks(agent_id, host, port, task_ids)
         if stops:

@@ -316,6 +316,10 @@ class FileStore(Protocol):
     def read(self, key: str) -> Iterator[bytes] | None:
         """The bytes under ``key`` in chunks, or None when there are none."""
 
+    def delete(self, key: str) -> None:
+        """Forget the bytes under ``key`` and under every key below it (``logs/7`` takes
+        ``logs/7/...`` along); a key with nothing under it is not an error. Raises OSError."""
+
 
 class UnitOfWork(Protocol):
     """One transaction: rolls back on exit unless ``commit`` was called."""
