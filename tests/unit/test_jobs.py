@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.files import TaskLogs
 from farm_domain.jobs import JobChanges, JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.work import TaskStatus
@@ -104,6 +106,41 @@ def test_delete_asks_agents_to_stop_their_tasks(world: World) -> None:
     ) in world.queue.calls
     assert not world.jobs.delete(ADMIN, job.id)
     assert world.registry.tasks(ADMIN, agent.id) == []
+
+
+def test_deleting_a_job_deletes_its_tasks_files_and_only_theirs(world: World) -> None:
+    logs = TaskLogs(world.uow, world.files, world.clock, 1000, policy=world.policy)
+    deleted, kept = submit(world, end=2).job, submit(world, end=1).job
+    for job in (deleted, kept):
+        for task in world.jobs.tasks(ADMIN, job.id):
+            logs.register(ADMIN, job.id, task.id, 0, "render", None)
+            logs.upload(ADMIN, job.id, task.id, 0, "render", [b"text"])
+    kept_files = {
+        k
+        for k in world.files.files
+        if k.startswith(f"logs/{world.jobs.tasks(ADMIN, kept.id)[0].id}/")
+    }
+    assert len(world.files.files) == 3 and len(kept_files) == 1
+
+    assert world.jobs.delete(ADMIN, deleted.id)
+
+    assert set(world.files.files) == kept_files
+
+
+def test_a_log_upload_that_ends_after_its_job_was_deleted_keeps_nothing(world: World) -> None:
+    logs = TaskLogs(world.uow, world.files, world.clock, 1000, policy=world.policy)
+    job = submit(world, end=1).job
+    task = world.jobs.tasks(ADMIN, job.id)[0]
+    logs.register(ADMIN, job.id, task.id, 0, "render", None)
+
+    def text_while_the_job_is_deleted() -> Iterator[bytes]:
+        yield b"first "
+        assert world.jobs.delete(ADMIN, job.id)
+        yield b"last"
+
+    with pytest.raises(NotFound):
+        logs.upload(ADMIN, job.id, task.id, 0, "render", text_while_the_job_is_deleted())
+    assert world.files.files == {}
 
 
 def assigned(world: World, requeue: int = 3):
