@@ -8,11 +8,13 @@ from collections.abc import Iterator
 import pytest
 
 from farm_domain.enums import WorkState
-from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from farm_domain.events import EventQuery
 from farm_domain.files import TaskLogs
-from farm_domain.jobs import JobChanges, JobSpec, TaskReport
+from farm_domain.jobs import ABANDONED_AFTER, JobChanges, JobService, JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
-from farm_domain.work import TaskStatus
+from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
+from farm_domain.work import Job, Task, TaskStatus
 from tests.support.builders import World
 from tests.support.identities import ADMIN
 
@@ -141,6 +143,75 @@ def test_a_log_upload_that_ends_after_its_job_was_deleted_keeps_nothing(world: W
     with pytest.raises(NotFound):
         logs.upload(ADMIN, job.id, task.id, 0, "render", text_while_the_job_is_deleted())
     assert world.files.files == {}
+
+
+class FailingOn:
+    """A unit of work factory whose ``nth`` unit fails to start (the database went away)."""
+
+    def __init__(self, inner: UnitOfWorkFactory, nth: int) -> None:
+        self._inner = inner
+        self._nth = nth
+        self.started = 0
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        self.started += 1
+        if self.started == self._nth:
+            raise Unavailable("the database is unavailable; retry shortly")
+        return self._inner(read_only=read_only)
+
+
+def chunked(world: World, uow: UnitOfWorkFactory | None = None) -> JobService:
+    """The world's job service, storing tasks 3 at a time."""
+    return JobService(
+        uow or world.uow,
+        world.queue,
+        world.clock,
+        3,
+        policy=world.policy,
+        files=world.files,
+        task_chunk=3,
+    )
+
+
+def test_a_job_of_many_chunks_is_stored_whole_with_one_event(world: World) -> None:
+    view = chunked(world).submit(ADMIN, JobSpec(title="big", jobtype="render", start=1, end=10))
+    assert view.counts == {TaskStatus.QUEUED: 10}
+    assert world.jobs.get(ADMIN, view.job.id).counts == {TaskStatus.QUEUED: 10}
+    assert [t.frame for t in world.jobs.tasks(ADMIN, view.job.id)] == [
+        float(f) for f in range(1, 11)
+    ]
+    submitted = [e for e in world.events.query(ADMIN, EventQuery()) if e.action == "job.submit"]
+    assert [e.after["tasks"] for e in submitted if e.after] == [10]
+    assert world.queue.names() == ["assign_tasks"]
+
+
+@pytest.mark.parametrize("failing", [2, 3, 5])  # the first chunk, the second, making it ready
+def test_a_submission_failing_midway_leaves_no_job(world: World, failing: int) -> None:
+    jobs = chunked(world, FailingOn(world.uow, failing))
+    with pytest.raises(Unavailable):
+        jobs.submit(ADMIN, JobSpec(title="big", jobtype="render", start=1, end=9))
+    assert world.jobs.query(ADMIN) == []
+    assert world.uow.store.data.jobs == {} and world.uow.store.data.tasks == {}
+    assert "job.submit" not in {e.action for e in world.events.query(ADMIN, EventQuery())}
+    assert world.queue.calls == []
+
+
+def test_a_job_its_master_left_half_stored_is_discarded_once_abandoned(world: World) -> None:
+    with world.uow() as uow:
+        version = uow.jobtypes.latest("render")
+        assert version is not None
+        job = uow.jobs.add(
+            Job(id=0, title="big", jobtype_version_id=version.id, time_submitted=world.clock.now()),
+            ready=False,
+        )
+        uow.tasks.add_many([Task(id=0, job_id=job.id, frame=1.0)])
+        uow.commit()
+    world.clock.advance(ABANDONED_AFTER.total_seconds() - 1)
+    world.dispatcher.watch_agents()  # maybe still being stored
+    assert job.id in world.uow.store.data.jobs
+    world.clock.advance(2)
+    world.dispatcher.watch_agents()
+    assert world.uow.store.data.jobs == {} and world.uow.store.data.tasks == {}
 
 
 def assigned(world: World, requeue: int = 3):
