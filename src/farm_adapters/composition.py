@@ -117,6 +117,7 @@ def build_runtime(
     )
     holder.append(dispatcher)
     policy = AccessPolicy()
+    files = FilesystemStore(settings.data_dir / "files", settings.max_files_bytes)
     identities = identity_service(uow, clock)
     registry = AgentRegistry(
         uow,
@@ -131,12 +132,13 @@ def build_runtime(
         credentials=identities,
         keys=keys,
     )
-    files = FilesystemStore(settings.data_dir / "files", settings.max_files_bytes)
     farm = Farm(
         agents=registry,
         software=SoftwareCatalogue(uow, clock, policy=policy),
         jobtypes=JobTypeCatalogue(uow, clock, policy=policy),
-        jobs=JobService(uow, queue, clock, settings.max_failures_per_agent, policy=policy),
+        jobs=JobService(
+            uow, queue, clock, settings.max_failures_per_agent, policy=policy, files=files
+        ),
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes, policy=policy),
         updates=AgentUpdates(uow, files, clock, settings.max_update_bytes, policy=policy),
         events=AuditTrail(uow, policy=policy),

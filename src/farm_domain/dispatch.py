@@ -33,6 +33,7 @@ from farm_domain.assignments import (
 )
 from farm_domain.audit import agent_target, record
 from farm_domain.enums import AgentState
+from farm_domain.jobs import discard_abandoned
 from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
     AgentClient,
@@ -503,9 +504,11 @@ class Dispatcher:
     # -- liveness --------------------------------------------------------------------------
 
     def watch_agents(self) -> None:
-        """The periodic liveness sweep: silent agents go offline, agents are polled."""
+        """The periodic liveness sweep: silent agents go offline, agents are polled, and jobs
+        a stopped master left half stored are discarded."""
         self.expire_silent_agents()
         self.poll_agents()
+        discard_abandoned(self._uow, self._clock)
 
     def expire_silent_agents(self) -> list[uuid.UUID]:
         """Agents not heard from (nor polled) for longer than the heartbeat timeout go offline;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -13,11 +14,32 @@ from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Task, TaskLog
 
+logger = logging.getLogger("farm.files")
+
 # Matched with fullmatch (`$` also matches before a trailing newline). An identifier is a file
 # name with ".csv" appended: at most 251 characters, so that the name fits in 255.
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,250}")
 # PyFarm's agent version format: 1, 1.2, 1.2.3 with an optional -dev/-pre/-rc/-alpha/-beta tag.
 _VERSION = re.compile(r"\d+(\.\d+(\.\d+)?)?(-(pre|dev|rc|alpha|beta)\d*)?", re.ASCII)
+
+
+def task_files(task_id: int) -> str:
+    """The key under which a task's files (its logs) are kept: they go when the task goes."""
+    return f"logs/{task_id}"
+
+
+def forget_task_files(files: FileStore, task_ids: Iterable[int]) -> None:
+    """Delete the files of tasks whose rows are gone (after the commit: a rolled-back delete
+    must not lose them). A failure is logged: the tasks are gone either way, and ids are never
+    reused, so what stays on disk is never served."""
+    for task_id in task_ids:
+        try:
+            files.delete(task_files(task_id))
+        except OSError as error:
+            logger.warning(
+                "could not delete a deleted task's files",
+                extra={"task_id": task_id, "error": str(error)},
+            )
 
 
 def _identifier(value: str) -> str:
@@ -60,7 +82,7 @@ class TaskLogs:
 
     @staticmethod
     def _key(log: TaskLog) -> str:
-        return f"logs/{log.task_id}/{log.attempt}/{log.identifier}.csv"
+        return f"{task_files(log.task_id)}/{log.attempt}/{log.identifier}.csv"
 
     def _task(self, uow: UnitOfWork, job_id: int, task_id: int) -> Task:
         task = uow.tasks.get(task_id)
@@ -138,7 +160,10 @@ class TaskLogs:
         log = self._owned(actor, job_id, task_id, attempt, identifier)
         size = self._files.write(self._key(log), chunks, self._max_bytes)
         with self._uow() as uow:
-            current = uow.logs.get(task_id, attempt, identifier) or log
+            current = uow.logs.get(task_id, attempt, identifier)
+            if current is None:  # its job was deleted while the text came in
+                forget_task_files(self._files, [task_id])
+                raise NotFound(f"Log {identifier} not found")
             saved = TaskLog(
                 current.id,
                 current.task_id,

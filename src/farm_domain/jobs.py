@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,10 +16,11 @@ from farm_domain.agents import UNSET, Unset, agent_address
 from farm_domain.assignments import recompute_job_states
 from farm_domain.audit import changes, job_target, record
 from farm_domain.enums import FINISHED_STATES, WorkState
-from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from farm_domain.files import forget_task_files
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.jobtypes import RequirementSpec, resolve_requirements
-from farm_domain.ports import Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import Clock, FileStore, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.validation import (
     INT32_MAX,
@@ -33,6 +36,12 @@ from farm_domain.work import Job, JobOptions, JobQuery, Task, TaskStatus, job_st
 log = logging.getLogger("farm.jobs")
 
 MAX_FRAMES = 100_000
+TASK_CHUNK = 1_000
+"""A job's tasks are stored (and a discarded job's deleted) this many per transaction: on SQLite
+each transaction holds the write lock that every heartbeat waits for."""
+ABANDONED_AFTER = timedelta(minutes=10)
+"""A job whose tasks are still being stored this long after its submission began was abandoned
+(its master stopped midway): it is discarded."""
 TASK_PAGE = 1000  # a job's tasks are listed this many at a time unless asked otherwise
 MAX_TASK_PAGE = 10_000
 
@@ -205,6 +214,63 @@ def _check_scalars(values: dict[str, Any]) -> None:
         )
 
 
+def _tasks(job: Job, frames_: Sequence[float], now: datetime) -> list[Task]:
+    return [
+        Task(id=0, job_id=job.id, frame=frame, priority=job.priority, time_submitted=now)
+        for frame in frames_
+    ]
+
+
+def _record_submission(
+    uow: UnitOfWork, actor: Identity, now: datetime, job: Job, tasks: int
+) -> None:
+    record(
+        uow,
+        actor,
+        now,
+        "job.submit",
+        job_target(job.id),
+        after={
+            "title": job.title,
+            "jobtype": job.jobtype,
+            "jobtype_version": job.jobtype_version,
+            "user": job.user,
+            "priority": job.priority,
+            "frames": [job.frame_start, job.frame_end, job.frame_by],
+            "tasks": tasks,
+        },
+    )
+
+
+def discard_unready(uow: UnitOfWorkFactory, job_id: int, chunk: int = TASK_CHUNK) -> None:
+    """Delete a job that is not ready yet and its tasks, ``chunk`` tasks per transaction. A
+    failure is logged: ``discard_abandoned`` tries again later."""
+    try:
+        while True:
+            with uow() as unit:
+                gone = unit.jobs.discard_unready(job_id, chunk)
+                unit.commit()
+            if gone:
+                break
+    except Unavailable:
+        log.warning("could not discard a job stored halfway", extra={"job_id": job_id})
+        return
+    log.info("job discarded", extra={"job_id": job_id, "reason": "stored halfway"})
+
+
+def discard_abandoned(uow: UnitOfWorkFactory, clock: Clock) -> list[int]:
+    """Discard the jobs whose tasks are still being stored ABANDONED_AFTER after their
+    submission began: their master stopped midway, and their submitter never heard they were
+    created (finishing them would run a job nobody knows of, twice if they submit again).
+    Returns their ids."""
+    with uow(read_only=True) as unit:
+        abandoned = unit.jobs.unready_since(clock.now() - ABANDONED_AFTER)
+    for job_id in abandoned:
+        log.warning("job abandoned while its tasks were stored", extra={"job_id": job_id})
+        discard_unready(uow, job_id)
+    return abandoned
+
+
 class JobService:
     """Jobs and their tasks, for submitters, operators and agents."""
 
@@ -216,12 +282,16 @@ class JobService:
         max_failures: int,
         *,
         policy: AccessPolicy,
+        files: FileStore,
+        task_chunk: int = TASK_CHUNK,
     ) -> None:
         self._uow = uow
         self._queue = queue
         self._clock = clock
         self._max_failures = max_failures
         self._policy = policy
+        self._files = files
+        self._task_chunk = task_chunk
 
     # -- submitters and operators ---------------------------------------------------------
 
@@ -229,8 +299,13 @@ class JobService:
         """Create the job and one task per frame; the queue is asked to assign work. The job
         records ``actor`` as its submitter, and as its ``user`` unless the spec names one.
 
-        Raises Forbidden, ValidationError (including ``No jobtype specified``) and NotFound
-        (job type, software, version).
+        A job of more than one chunk of tasks is stored in steps, each a short transaction:
+        the job, not ready (seen by no query nor the scheduler), then its tasks a chunk at a
+        time, then the job made ready. A submission that fails midway discards what it stored
+        (and ``discard_abandoned`` discards what a master that stopped midway left).
+
+        Raises Forbidden, ValidationError (including ``No jobtype specified``), NotFound (job
+        type, software, version) and Unavailable.
         """
         self._policy.require(actor, Permission.SUBMIT_JOBS)
         if spec.jobtype is None:
@@ -246,6 +321,9 @@ class JobService:
                 "`jobtype_version` must be a version number", field="jobtype_version"
             )
         now = self._clock.now()
+        size = self._task_chunk
+        chunks = [frame_list[at : at + size] for at in range(0, len(frame_list), size)]
+        in_one = len(chunks) == 1
         with self._uow() as uow:
             version = self._jobtype(uow, spec.jobtype, spec.jobtype_version)
             requirements = resolve_requirements(uow, spec.software_requirements)
@@ -281,38 +359,45 @@ class JobService:
                     software_requirements=requirements,
                     tag_requirements=tuple(spec.tag_requirements),
                     time_submitted=now,
-                )
+                ),
+                ready=in_one,
             )
-            uow.tasks.add_many(
-                [
-                    Task(
-                        id=0, job_id=job.id, frame=frame, priority=spec.priority, time_submitted=now
-                    )
-                    for frame in frame_list
-                ]
-            )
-            record(
-                uow,
-                actor,
-                now,
-                "job.submit",
-                job_target(job.id),
-                after={
-                    "title": job.title,
-                    "jobtype": job.jobtype,
-                    "jobtype_version": job.jobtype_version,
-                    "user": job.user,
-                    "priority": job.priority,
-                    "frames": [job.frame_start, job.frame_end, job.frame_by],
-                    "tasks": len(frame_list),
-                },
-            )
+            if in_one:
+                uow.tasks.add_many(_tasks(job, chunks[0], now))
+                _record_submission(uow, actor, now, job, len(frame_list))
             uow.commit()
+        if not in_one:
+            try:
+                self._store_tasks(actor, job, chunks, now)
+            except BaseException:
+                discard_unready(self._uow, job.id, self._task_chunk)
+                raise
         log.info(
             "job submitted", extra={"job_id": job.id, "title": job.title, "tasks": len(frame_list)}
         )
         self._queue.assign_tasks()
         return JobView(job, {TaskStatus.QUEUED: len(frame_list)})
+
+    def _store_tasks(
+        self, actor: Identity, job: Job, chunks: list[list[float]], now: datetime
+    ) -> None:
+        """Store a job's tasks a chunk per transaction, then make the job ready. Raises
+        Unavailable when the job was discarded meanwhile (the submission took too long)."""
+        gone = Unavailable(
+            f"Job {job.id} was discarded before all its tasks were stored: submit it again"
+        )
+        for chunk in chunks:
+            tasks = _tasks(job, chunk, now)  # built before the transaction, not while it locks
+            with self._uow() as uow:
+                if not uow.jobs.lock_unready(job.id):
+                    raise gone
+                uow.tasks.add_many(tasks)
+                uow.commit()
+        with self._uow() as uow:
+            if not uow.jobs.make_ready(job.id):
+                raise gone
+            _record_submission(uow, actor, now, job, sum(map(len, chunks)))
+            uow.commit()
 
     def query(self, actor: Identity, query: JobQuery = JobQuery()) -> list[JobView]:
         """Jobs matching the query, newest first, with their task counts. Raises Forbidden."""
@@ -398,8 +483,8 @@ class JobService:
         return view
 
     def delete(self, actor: Identity, job_id: int) -> bool:
-        """Delete the job and its tasks (the submitter or a wrangler); agents running them are
-        asked to stop. Returns whether it existed. Raises Forbidden."""
+        """Delete the job, its tasks and their files (the submitter or a wrangler); agents
+        running them are asked to stop. Returns whether it existed. Raises Forbidden."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         stops: dict[tuple[uuid.UUID, str, int], list[int]] = {}
         with self._uow() as uow:
@@ -407,7 +492,8 @@ class JobService:
             if job is None:
                 return False
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
-            for task in uow.tasks.of_job(job_id):
+            tasks = uow.tasks.of_job(job_id)
+            for task in tasks:
                 if task.agent_id is None or task.is_finished:
                     continue
                 agent = uow.agents.get(task.agent_id)
@@ -429,6 +515,7 @@ class JobService:
             )
             uow.commit()
         log.info("job deleted", extra={"job_id": job_id, "title": job.title})
+        forget_task_files(self._files, (task.id for task in tasks))
         for (agent_id, host, port), task_ids in stops.items():
             self._queue.stop_tasks(agent_id, host, port, task_ids)
         if stops:
@@ -573,7 +660,8 @@ class JobService:
             if task.is_finished:
                 return task
             job = uow.jobs.get(job_id)
-            assert job is not None
+            if job is None:  # its tasks are still being stored: no agent has one
+                raise NotFound("Task not found")
             updated = self._apply_report(task, job, report, now)
             uow.tasks.save(updated)
             if report.state == "failed" and task.agent_id is not None:

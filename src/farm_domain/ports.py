@@ -96,11 +96,28 @@ class TaskRepository(Protocol):
 
 
 class JobRepository(Protocol):
+    """Jobs. A job stored not ``ready`` (its tasks are still being stored) is seen by no query
+    here nor by the scheduler until ``make_ready``: only the methods that name it see it."""
+
     def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
         """The job with its tags, parents, requirements and job type name and version."""
 
-    def add(self, job: Job) -> Job:
+    def add(self, job: Job, *, ready: bool = True) -> Job:
         """Store a new job with its tags, parents and requirements; returns it with its id."""
+
+    def lock_unready(self, job_id: int) -> bool:
+        """Lock the job until the transaction ends if it is stored and not ready yet; returns
+        whether it is."""
+
+    def make_ready(self, job_id: int) -> bool:
+        """Make a job that is not ready yet ready (and queued); returns whether it was one."""
+
+    def discard_unready(self, job_id: int, tasks: int) -> bool:
+        """Delete up to ``tasks`` of the tasks of a job that is not ready, then the job once it
+        has none; returns whether no such job is left (a ready job is never touched)."""
+
+    def unready_since(self, before: datetime) -> list[int]:
+        """The jobs still not ready that were submitted before ``before``."""
 
     def save(self, job: Job) -> None:
         """Write the job's scalar fields and its tags."""
@@ -315,6 +332,10 @@ class FileStore(Protocol):
 
     def read(self, key: str) -> Iterator[bytes] | None:
         """The bytes under ``key`` in chunks, or None when there are none."""
+
+    def delete(self, key: str) -> None:
+        """Forget the bytes under ``key`` and under every key below it (``logs/7`` takes
+        ``logs/7/...`` along); a key with nothing under it is not an error. Raises OSError."""
 
 
 class UnitOfWork(Protocol):

@@ -16,7 +16,7 @@ from farm_domain.agents import Agent, AgentQuery, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress, WorkState
 from farm_domain.events import Event, EventQuery
 from farm_domain.ports import UnitOfWorkFactory
-from farm_domain.work import Job, Task, TaskStatus
+from farm_domain.work import Job, JobQuery, Task, TaskStatus
 from tests.support.fakes.unit_of_work import FakeUnitOfWorkFactory
 
 T0 = datetime(2026, 3, 1, 10, 30, 15, 250000, tzinfo=UTC)
@@ -896,3 +896,63 @@ def test_jobs_keep_who_submitted_them(uow) -> None:
         found, found_old = u.jobs.get(job.id), u.jobs.get(old.id)
     assert found is not None and found.submitted_by == "ana"
     assert found_old is not None and found_old.submitted_by is None
+
+
+def test_a_job_not_ready_is_seen_by_no_query_until_made_ready(uow) -> None:
+    ready = add_job(uow, title="ready")
+    with uow() as u:
+        version = u.jobtypes.latest("render")
+        assert version is not None
+        job = u.jobs.add(
+            Job(id=0, title="big", jobtype_version_id=version.id, time_submitted=T0),
+            ready=False,
+        )
+        u.tasks.add_many([Task(id=0, job_id=job.id, frame=f, time_submitted=T0) for f in (1, 2)])
+        u.commit()
+    assert job.id > ready.id and job.title == "big" and job.state is None
+    with uow() as u:
+        assert u.jobs.get(job.id) is None and u.jobs.find_by_title("big") is None
+        assert [j.id for j in u.jobs.query(JobQuery())] == [ready.id]
+        assert u.jobs.query(JobQuery(queued=True)) == [u.jobs.get(ready.id)]
+        assert u.jobs.existing_ids([job.id, ready.id]) == {ready.id}
+        assert job.id not in {p.id for p in u.scheduling.candidate_jobs()}
+        assert u.jobs.unready_since(T0 + timedelta(seconds=1)) == [job.id]
+        assert u.jobs.unready_since(T0) == []
+        assert u.jobs.lock_unready(job.id) and not u.jobs.lock_unready(ready.id)
+        assert not u.jobs.make_ready(ready.id)
+        assert u.jobs.make_ready(job.id)
+        assert not u.jobs.make_ready(job.id)
+        u.commit()
+    with uow() as u:
+        made = u.jobs.get(job.id)
+        assert made is not None and made.state is None and made.title == "big"
+        assert job.id in {p.id for p in u.scheduling.candidate_jobs()}
+        assert u.jobs.unready_since(T0 + timedelta(days=1)) == []
+        assert u.jobs.discard_unready(job.id, 1)  # ready: never discarded
+        assert len(u.tasks.of_job(job.id)) == 2
+
+
+def test_a_job_not_ready_is_discarded_a_chunk_of_tasks_at_a_time(uow) -> None:
+    with uow() as u:
+        version = u.jobtypes.add("render")
+        job = u.jobs.add(
+            Job(id=0, title="big", jobtype_version_id=version.id, time_submitted=T0),
+            ready=False,
+        )
+        frames = range(5)
+        u.tasks.add_many([Task(id=0, job_id=job.id, frame=f, time_submitted=T0) for f in frames])
+        u.commit()
+    left = []
+    while True:
+        with uow() as u:
+            gone = u.jobs.discard_unready(job.id, 2)
+            u.commit()
+        with uow() as u:
+            left.append(len(u.tasks.of_job(job.id)))
+        if gone:
+            break
+    assert left == [3, 1, 0]
+    with uow() as u:
+        assert u.jobs.unready_since(T0 + timedelta(days=1)) == []
+        assert not u.jobs.make_ready(job.id) and not u.jobs.lock_unready(job.id)
+        assert u.jobs.discard_unready(job.id, 2)

@@ -204,3 +204,43 @@ def test_logs_and_updates_share_a_disk_budget(database_url: str, tmp_path) -> No
         # Replacing a file counts its new size, not both.
         assert put(f"{path}/a.csv/logfile", body="w" * 50, headers=CSV).status_code == 201
         assert put("/api/v1/agents/updates/1.1", body=b"z", headers=zip_type).status_code == 507
+
+
+def test_a_deleted_jobs_logs_go_with_it_and_never_reach_a_new_job(farm: Harness, tmp_path) -> None:
+    assert (
+        farm.client.simulate_post("/api/v1/jobtypes", json={"name": "render"}).status
+        == "201 Created"
+    )
+    job = {"title": "shot", "jobtype": "render", "start": 1, "end": 2}
+
+    def submit() -> tuple[int, list[int]]:
+        created = farm.client.simulate_post("/api/v1/jobs/", json=job)
+        assert created.status_code == 201
+        tasks = farm.client.simulate_get(f"/api/v1/jobs/{created.json['id']}/tasks/").json
+        return created.json["id"], [task["id"] for task in tasks]
+
+    def logs(job_id: int, task_id: int) -> str:
+        return f"/api/v1/jobs/{job_id}/tasks/{task_id}/attempts/0/logs"
+
+    farm.job(title="earlier")  # ids deleted from the end of a table were the ones SQLite reused
+    old_job, old_tasks = submit()
+    for task_id in old_tasks:
+        path = logs(old_job, task_id)
+        assert farm.client.simulate_post(path, json={"identifier": "render.csv"}).status_code == 201
+        put = farm.client.simulate_put(f"{path}/render.csv/logfile", body="old text", headers=CSV)
+        assert put.status_code == 201
+    task_folders = [tmp_path / "files" / "logs" / str(task_id) for task_id in old_tasks]
+    assert all(folder.is_dir() for folder in task_folders)
+
+    assert farm.client.simulate_delete(f"/api/v1/jobs/{old_job}").status_code == 204
+    assert not any(folder.exists() for folder in task_folders)
+
+    new_job, new_tasks = submit()
+    assert new_job > old_job and min(new_tasks) > max(old_tasks)
+    for task_id in new_tasks:
+        path = logs(new_job, task_id)
+        assert farm.client.simulate_post(path, json={"identifier": "render.csv"}).status_code == 201
+        assert farm.client.simulate_get(f"{path}/render.csv/logfile").status_code == 404
+    for task_id in old_tasks:
+        gone = farm.client.simulate_get(f"{logs(old_job, task_id)}/render.csv/logfile")
+        assert gone.status_code == 404

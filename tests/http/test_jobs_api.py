@@ -413,3 +413,15 @@ def test_data_and_environ_change_until_the_job_has_started(jobs: Harness) -> Non
     assert late.status_code == 409 and "started" in late.json["error"]
     assert jobs.client.simulate_get(path).json["data"] == {"k": [1]}
     assert jobs.client.simulate_post(path, json={"priority": 5}).status_code == 200
+
+
+def test_a_job_stored_in_several_chunks_answers_as_one(jobs: Harness) -> None:
+    job = submit(jobs, end=2500)  # three chunks of tasks, each its own transaction
+    assert job["state"] == "queued" and job["tasks"]["queued"] == 2500
+    shown = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json
+    assert shown["tasks"]["queued"] == sum(shown["tasks"].values()) == 2500
+    assert [j["id"] for j in jobs.client.simulate_get("/api/v1/jobs/").json] == [job["id"]]
+    last = jobs.client.simulate_get(
+        f"/api/v1/jobs/{job['id']}/tasks/", params={"offset": "2499", "limit": "10"}
+    ).json
+    assert [t["frame"] for t in last] == [2500.0]

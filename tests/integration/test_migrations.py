@@ -5,30 +5,34 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, Integer, Table, insert, select, text
 
 from farm_adapters import schema_migrations
 from farm_adapters.clock import SystemClock
+from farm_adapters.files import FilesystemStore
 from farm_adapters.passwords import SystemSecrets
+from farm_adapters.sql import tables as t
 from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.tables import metadata
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.access import AccessPolicy, Identity, Role
 from farm_domain.enums import WorkState
-from farm_domain.errors import Forbidden
+from farm_domain.errors import Forbidden, NotFound
 from farm_domain.events import EventQuery
+from farm_domain.files import TaskLogs
 from farm_domain.identities import IdentityService
-from farm_domain.jobs import JobChanges, JobService
+from farm_domain.jobs import JobChanges, JobService, JobSpec
 from tests.support.databases import POSTGRES_URL, create_empty_postgres_database
-from tests.support.fakes.collaborators import FixedClock, RecordingQueue
+from tests.support.fakes.collaborators import FixedClock, MemoryFileStore, RecordingQueue
 from tests.support.fakes.identities import PlainPasswordHasher
-from tests.support.identities import ARTIST, WRANGLER
+from tests.support.identities import ARTIST, WRANGLER, agent
 
 
 def test_migrated_database_matches_the_tables(database_url: str) -> None:
@@ -192,9 +196,213 @@ def test_0007_keeps_every_job_and_leaves_old_jobs_without_a_submitter(
         assert [t.id for t in tasks] == [70]
         assert events == []
         # A job nobody is known to have submitted: an artist may not change it, a wrangler may.
-        world_jobs = JobService(uow, RecordingQueue(), FixedClock(), 3, policy=AccessPolicy())
+        world_jobs = JobService(
+            uow, RecordingQueue(), FixedClock(), 3, policy=AccessPolicy(), files=MemoryFileStore()
+        )
         with pytest.raises(Forbidden):
             world_jobs.update(ARTIST, 7, JobChanges(priority=1))
         assert world_jobs.update(WRANGLER, 7, JobChanges(priority=1)).job.priority == 1
     finally:
         engine.dispose()
+
+
+def _farm_at_0007(connection: Connection, agent_id: uuid.UUID, at: datetime) -> None:
+    """A farm with a row in every table: two jobs, the newest holding the highest task ids."""
+    rows: list[tuple[Table, list[dict[str, Any]]]] = [
+        (
+            t.agents,
+            [
+                {
+                    "id": agent_id,
+                    "hostname": "node1",
+                    "use_address": "remote",
+                    "ram": 4096,
+                    "free_ram": 2048,
+                    "cpus": 8,
+                    "port": 50000,
+                    "time_offset": 0,
+                    "ram_allocation": 0.8,
+                    "cpu_allocation": 1.0,
+                    "restart_requested": False,
+                    "state": "online",
+                    "disabled": False,
+                }
+            ],
+        ),
+        (t.agent_mac_addresses, [{"agent_id": agent_id, "mac_address": "aa:bb:cc:dd:ee:ff"}]),
+        (t.agent_tags, [{"agent_id": agent_id, "tag": "gpu"}]),
+        (t.gpus, [{"id": 3, "fullname": "GeForce"}]),
+        (t.agent_gpus, [{"agent_id": agent_id, "gpu_id": 3}]),
+        (t.software, [{"id": 2, "software": "blender"}]),
+        (t.software_versions, [{"id": 4, "software_id": 2, "version": "2.79", "rank": 100}]),
+        (t.agent_software_versions, [{"agent_id": agent_id, "software_version_id": 4}]),
+        (t.jobtypes, [{"id": 1, "name": "render"}]),
+        (
+            t.jobtype_versions,
+            [{"id": 1, "jobtype_id": 1, "version": 1, "batch_contiguous": True}],
+        ),
+        (
+            t.jobtype_software_requirements,
+            [{"jobtype_version_id": 1, "software_id": 2, "min_version_id": 4}],
+        ),
+        (
+            t.jobs,
+            [
+                {
+                    "id": job_id,
+                    "title": f"shot {job_id}",
+                    "jobtype_version_id": 1,
+                    "priority": 0,
+                    "requeue": 3,
+                    "time_submitted": at,
+                    "submitted_by": "wendy",
+                }
+                for job_id in (1, 5)
+            ],
+        ),
+        (t.job_tags, [{"job_id": 5, "tag": "lighting"}]),
+        (t.job_tag_requirements, [{"job_id": 5, "tag": "gpu", "negate": False}]),
+        (t.job_parents, [{"child_id": 5, "parent_id": 1}]),
+        (t.job_software_requirements, [{"job_id": 5, "software_id": 2, "max_version_id": 4}]),
+        (
+            t.tasks,
+            [
+                {
+                    "id": task_id,
+                    "job_id": job_id,
+                    "frame": 1.0,
+                    "priority": 0,
+                    "attempts": 1,
+                    "failures": 0,
+                    "agent_id": agent_id if task_id == 10 else None,
+                    "sent_to_agent": False,
+                    "hidden": False,
+                }
+                for task_id, job_id in ((10, 1), (50, 5), (51, 5))
+            ],
+        ),
+        (
+            t.job_agent_blocks,
+            [{"job_id": 5, "agent_id": agent_id, "failures": 1, "updated_on": at}],
+        ),
+        (
+            t.task_logs,
+            [
+                {
+                    "id": 3,
+                    "task_id": 51,
+                    "attempt": 1,
+                    "identifier": "render",
+                    "agent_id": None,
+                    "created_on": at,
+                }
+            ],
+        ),
+        (t.tokens, [{"name": "ci", "digest": "d" * 64, "role": "artist", "created": at}]),
+        (t.users, [{"name": "ana", "role": "artist", "password_hash": "x", "created": at}]),
+        (
+            t.sessions,
+            [
+                {
+                    "digest": "s" * 64,
+                    "user_name": "ana",
+                    "csrf_token": "c",
+                    "created": at,
+                    "expires": at,
+                }
+            ],
+        ),
+        (
+            t.events,
+            [
+                {
+                    "id": 4,
+                    "at": at,
+                    "actor": "wendy",
+                    "role": "wrangler",
+                    "action": "job.submit",
+                    "target": "job:5",
+                    "after": {"tasks": 2},
+                }
+            ],
+        ),
+    ]
+    assert {table.name for table, _ in rows} == set(metadata.tables)
+    for table, values in rows:
+        connection.execute(insert(table), values)
+
+
+def _every_row(engine: Engine) -> dict[str, list[Any]]:
+    with engine.connect() as connection:
+        return {
+            table.name: [
+                tuple(row)
+                for row in connection.execute(select(table).order_by(*table.primary_key.columns))
+            ]
+            for table in metadata.sorted_tables
+        }
+
+
+def test_0008_keeps_every_row_and_ids_are_never_given_again(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    engine = create_database_engine(empty_database_url)
+    try:
+        schema_migrations.upgrade(engine, "0007")
+        agent_id = uuid.uuid4()
+        with engine.begin() as connection:
+            _farm_at_0007(connection, agent_id, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+        before = _every_row(engine)
+
+        schema_migrations.upgrade(engine)
+
+        assert _every_row(engine) == before
+        with engine.connect() as connection:  # the pool's connections enforce them again
+            if engine.dialect.name == "sqlite":
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        uow = SqlUnitOfWorkFactory(engine)
+        files = FilesystemStore(tmp_path / "files", 10**6)
+        jobs = JobService(
+            uow, RecordingQueue(), FixedClock(), 3, policy=AccessPolicy(), files=files
+        )
+        logs = TaskLogs(uow, files, FixedClock(), 1000, policy=AccessPolicy())
+        node = agent(agent_id)
+        logs.upload(node, 5, 51, 1, "render", [b"old text"])
+        assert (tmp_path / "files" / "logs" / "51").is_dir()
+
+        assert jobs.delete(WRANGLER, 5)
+        assert not (tmp_path / "files" / "logs" / "51").exists()
+        new = jobs.submit(WRANGLER, JobSpec(title="next", jobtype="render", start=1, end=2))
+        new_tasks = jobs.tasks(WRANGLER, new.job.id)
+        assert new.job.id > 5 and min(task.id for task in new_tasks) > 51
+        for task in new_tasks:
+            logs.register(node, new.job.id, task.id, 0, "render", None)
+            with pytest.raises(NotFound):
+                list(logs.download(WRANGLER, new.job.id, task.id, 0, "render"))
+        with uow(read_only=True) as u:
+            assert u.jobs.get(1) is not None and u.agents.get(agent_id) is not None
+            assert [task.id for task in u.tasks.of_job(1)] == [10]
+    finally:
+        engine.dispose()
+
+
+def test_every_integer_id_is_autoincrement_on_sqlite(sqlite_engine: Engine) -> None:
+    with sqlite_engine.connect() as connection:
+        migrated = {
+            name
+            for name, sql in connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            )
+            if "AUTOINCREMENT" in sql
+        }
+    integer_ids = {
+        table.name
+        for table in metadata.sorted_tables
+        if [(c.name, type(c.type)) for c in table.primary_key.columns] == [("id", Integer)]
+    }
+    declared = {
+        table.name
+        for table in metadata.sorted_tables
+        if table.dialect_options["sqlite"]["autoincrement"]
+    }
+    assert migrated == declared == integer_ids

@@ -29,6 +29,7 @@ from farm_domain.work import Job, Task
 from tests.support.fakes.collaborators import (
     DigestKeys,
     FixedClock,
+    MemoryFileStore,
     RecordingQueue,
     ScriptedAgentClient,
 )
@@ -96,12 +97,14 @@ class World:
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
         self.policy = AccessPolicy()
+        self.files = MemoryFileStore()
         self.jobs = JobService(
             self.uow,
             self.queue,
             self.clock,
             FARM_DEFAULTS.max_failures_per_agent,
             policy=self.policy,
+            files=self.files,
         )
         self.software = SoftwareCatalogue(self.uow, self.clock, policy=self.policy)
         self.jobtypes = JobTypeCatalogue(self.uow, self.clock, policy=self.policy)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from farm_domain.enums import WorkState
-from farm_domain.errors import Conflict, NotFound, ValidationError
-from farm_domain.jobs import JobChanges, JobSpec, TaskReport
+from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from farm_domain.events import EventQuery
+from farm_domain.files import TaskLogs
+from farm_domain.jobs import ABANDONED_AFTER, JobChanges, JobService, JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
-from farm_domain.work import TaskStatus
+from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
+from farm_domain.work import Job, Task, TaskStatus
 from tests.support.builders import World
 from tests.support.identities import ADMIN
 
@@ -104,6 +108,110 @@ def test_delete_asks_agents_to_stop_their_tasks(world: World) -> None:
     ) in world.queue.calls
     assert not world.jobs.delete(ADMIN, job.id)
     assert world.registry.tasks(ADMIN, agent.id) == []
+
+
+def test_deleting_a_job_deletes_its_tasks_files_and_only_theirs(world: World) -> None:
+    logs = TaskLogs(world.uow, world.files, world.clock, 1000, policy=world.policy)
+    deleted, kept = submit(world, end=2).job, submit(world, end=1).job
+    for job in (deleted, kept):
+        for task in world.jobs.tasks(ADMIN, job.id):
+            logs.register(ADMIN, job.id, task.id, 0, "render", None)
+            logs.upload(ADMIN, job.id, task.id, 0, "render", [b"text"])
+    kept_files = {
+        k
+        for k in world.files.files
+        if k.startswith(f"logs/{world.jobs.tasks(ADMIN, kept.id)[0].id}/")
+    }
+    assert len(world.files.files) == 3 and len(kept_files) == 1
+
+    assert world.jobs.delete(ADMIN, deleted.id)
+
+    assert set(world.files.files) == kept_files
+
+
+def test_a_log_upload_that_ends_after_its_job_was_deleted_keeps_nothing(world: World) -> None:
+    logs = TaskLogs(world.uow, world.files, world.clock, 1000, policy=world.policy)
+    job = submit(world, end=1).job
+    task = world.jobs.tasks(ADMIN, job.id)[0]
+    logs.register(ADMIN, job.id, task.id, 0, "render", None)
+
+    def text_while_the_job_is_deleted() -> Iterator[bytes]:
+        yield b"first "
+        assert world.jobs.delete(ADMIN, job.id)
+        yield b"last"
+
+    with pytest.raises(NotFound):
+        logs.upload(ADMIN, job.id, task.id, 0, "render", text_while_the_job_is_deleted())
+    assert world.files.files == {}
+
+
+class FailingOn:
+    """A unit of work factory whose ``nth`` unit fails to start (the database went away)."""
+
+    def __init__(self, inner: UnitOfWorkFactory, nth: int) -> None:
+        self._inner = inner
+        self._nth = nth
+        self.started = 0
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        self.started += 1
+        if self.started == self._nth:
+            raise Unavailable("the database is unavailable; retry shortly")
+        return self._inner(read_only=read_only)
+
+
+def chunked(world: World, uow: UnitOfWorkFactory | None = None) -> JobService:
+    """The world's job service, storing tasks 3 at a time."""
+    return JobService(
+        uow or world.uow,
+        world.queue,
+        world.clock,
+        3,
+        policy=world.policy,
+        files=world.files,
+        task_chunk=3,
+    )
+
+
+def test_a_job_of_many_chunks_is_stored_whole_with_one_event(world: World) -> None:
+    view = chunked(world).submit(ADMIN, JobSpec(title="big", jobtype="render", start=1, end=10))
+    assert view.counts == {TaskStatus.QUEUED: 10}
+    assert world.jobs.get(ADMIN, view.job.id).counts == {TaskStatus.QUEUED: 10}
+    assert [t.frame for t in world.jobs.tasks(ADMIN, view.job.id)] == [
+        float(f) for f in range(1, 11)
+    ]
+    submitted = [e for e in world.events.query(ADMIN, EventQuery()) if e.action == "job.submit"]
+    assert [e.after["tasks"] for e in submitted if e.after] == [10]
+    assert world.queue.names() == ["assign_tasks"]
+
+
+@pytest.mark.parametrize("failing", [2, 3, 5])  # the first chunk, the second, making it ready
+def test_a_submission_failing_midway_leaves_no_job(world: World, failing: int) -> None:
+    jobs = chunked(world, FailingOn(world.uow, failing))
+    with pytest.raises(Unavailable):
+        jobs.submit(ADMIN, JobSpec(title="big", jobtype="render", start=1, end=9))
+    assert world.jobs.query(ADMIN) == []
+    assert world.uow.store.data.jobs == {} and world.uow.store.data.tasks == {}
+    assert "job.submit" not in {e.action for e in world.events.query(ADMIN, EventQuery())}
+    assert world.queue.calls == []
+
+
+def test_a_job_its_master_left_half_stored_is_discarded_once_abandoned(world: World) -> None:
+    with world.uow() as uow:
+        version = uow.jobtypes.latest("render")
+        assert version is not None
+        job = uow.jobs.add(
+            Job(id=0, title="big", jobtype_version_id=version.id, time_submitted=world.clock.now()),
+            ready=False,
+        )
+        uow.tasks.add_many([Task(id=0, job_id=job.id, frame=1.0)])
+        uow.commit()
+    world.clock.advance(ABANDONED_AFTER.total_seconds() - 1)
+    world.dispatcher.watch_agents()  # maybe still being stored
+    assert job.id in world.uow.store.data.jobs
+    world.clock.advance(2)
+    world.dispatcher.watch_agents()
+    assert world.uow.store.data.jobs == {} and world.uow.store.data.tasks == {}
 
 
 def assigned(world: World, requeue: int = 3):

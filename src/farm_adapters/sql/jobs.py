@@ -17,6 +17,7 @@ from sqlalchemy import (
     distinct,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -188,6 +189,12 @@ _JOB_SCALARS = (
 )
 
 
+# The state of a job whose tasks are still being stored: no state a client or the scheduler
+# knows (the scheduler takes queued and running jobs only), hidden from every query here.
+_UNREADY = "creating"
+_IS_READY = or_(t.jobs.c.state.is_(None), t.jobs.c.state != _UNREADY)
+
+
 def _job_row(job: Job) -> dict[str, Any]:
     row = {name: getattr(job, name) for name in _JOB_SCALARS}
     row["state"] = job.state.value if job.state else None
@@ -205,8 +212,11 @@ class SqlJobRepository:
         order: Sequence[ColumnElement[Any]] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        unready: bool = False,
     ) -> list[Job]:
         j = t.jobs.c
+        if not unready:
+            conditions = (*conditions, _IS_READY)
         statement = (
             select(
                 t.jobs,
@@ -246,7 +256,7 @@ class SqlJobRepository:
             jobs.append(
                 Job(
                     id=m["id"],
-                    state=WorkState(m["state"]) if m["state"] else None,
+                    state=WorkState(m["state"]) if m["state"] not in (None, _UNREADY) else None,
                     **{name: m[name] for name in _JOB_SCALARS},
                     tags=tuple(tags.get(m["id"], ())),
                     parents=tuple(parents.get(m["id"], ())),
@@ -272,8 +282,11 @@ class SqlJobRepository:
         found = self._select(t.jobs.c.id == job_id, for_update=for_update)
         return found[0] if found else None
 
-    def add(self, job: Job) -> Job:
-        new_id = inserted_id(self._c.execute(insert(t.jobs).values(_job_row(job))))
+    def add(self, job: Job, *, ready: bool = True) -> Job:
+        row = _job_row(job)
+        if not ready:
+            row["state"] = _UNREADY
+        new_id = inserted_id(self._c.execute(insert(t.jobs).values(row)))
         self._replace_tags(new_id, job.tags)
         if job.parents:
             self._c.execute(
@@ -300,9 +313,39 @@ class SqlJobRepository:
                     for r in job.software_requirements
                 ],
             )
-        found = self.get(new_id)
-        assert found is not None
-        return found
+        found = self._select(t.jobs.c.id == new_id, unready=True)
+        assert found
+        return found[0]
+
+    def _unready(self, job_id: int) -> ColumnElement[bool]:
+        return (t.jobs.c.id == job_id) & (t.jobs.c.state == _UNREADY)
+
+    def lock_unready(self, job_id: int) -> bool:
+        statement = select(t.jobs.c.id).where(self._unready(job_id)).with_for_update()
+        return self._c.execute(statement).first() is not None
+
+    def make_ready(self, job_id: int) -> bool:
+        done = self._c.execute(update(t.jobs).where(self._unready(job_id)).values(state=None))
+        return done.rowcount == 1
+
+    def discard_unready(self, job_id: int, tasks: int) -> bool:
+        if not self.lock_unready(job_id):
+            return True
+        some = select(t.tasks.c.id).where(t.tasks.c.job_id == job_id).limit(tasks)
+        deleted = self._c.execute(delete(t.tasks).where(t.tasks.c.id.in_(some))).rowcount
+        if deleted == tasks:
+            return False
+        self._c.execute(delete(t.jobs).where(self._unready(job_id)))
+        return True
+
+    def unready_since(self, before: datetime) -> list[int]:
+        return list(
+            self._c.execute(
+                select(t.jobs.c.id).where(
+                    t.jobs.c.state == _UNREADY, t.jobs.c.time_submitted < before
+                )
+            ).scalars()
+        )
 
     def _replace_tags(self, job_id: int, tags: tuple[str, ...]) -> None:
         self._c.execute(delete(t.job_tags).where(t.job_tags.c.job_id == job_id))
@@ -345,7 +388,9 @@ class SqlJobRepository:
         wanted = list(job_ids)
         if not wanted:
             return set()
-        return set(self._c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(wanted))).scalars())
+        return set(
+            self._c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(wanted), _IS_READY)).scalars()
+        )
 
     def delete(self, job_id: int) -> None:
         self._c.execute(delete(t.jobs).where(t.jobs.c.id == job_id))

@@ -108,6 +108,7 @@ gpus = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("fullname", String(128), nullable=False, unique=True),
+    sqlite_autoincrement=True,
 )
 
 agent_gpus = Table(
@@ -122,6 +123,7 @@ software = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("software", String(64), nullable=False, unique=True),
+    sqlite_autoincrement=True,
 )
 
 software_versions = Table(
@@ -132,6 +134,7 @@ software_versions = Table(
     Column("version", String(64), nullable=False),
     Column("rank", Integer, nullable=False),
     UniqueConstraint("software_id", "version"),
+    sqlite_autoincrement=True,
 )
 
 agent_software_versions = Table(
@@ -152,6 +155,7 @@ jobtypes = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("description", Text),
+    sqlite_autoincrement=True,
 )
 
 jobtype_versions = Table(
@@ -165,6 +169,7 @@ jobtype_versions = Table(
     Column("max_batch", Integer),
     Column("batch_contiguous", Boolean, nullable=False, default=True),
     UniqueConstraint("jobtype_id", "version"),
+    sqlite_autoincrement=True,
 )
 
 jobtype_software_requirements = Table(
@@ -211,6 +216,7 @@ jobs = Table(
     Column("time_finished", UtcDateTime),
     Index("ix_jobs_title", "title"),
     Index("ix_jobs_state", "state"),
+    sqlite_autoincrement=True,
 )
 
 job_tags = Table(
@@ -266,6 +272,7 @@ tasks = Table(
     Column("time_started", UtcDateTime),
     Column("time_finished", UtcDateTime),
     Index("ix_tasks_job_id_state", "job_id", "state"),
+    sqlite_autoincrement=True,
 )
 
 job_agent_blocks = Table(
@@ -292,6 +299,7 @@ task_logs = Table(
     Column("size", Integer),
     Column("state", String(16)),
     UniqueConstraint("task_id", "attempt", "identifier"),
+    sqlite_autoincrement=True,
 )
 
 tokens = Table(
@@ -350,6 +358,7 @@ events = Table(
     Index("ix_events_at", "at"),
     Index("ix_events_target_at", "target", "at"),
     Index("ix_events_actor_at", "actor", "at"),
+    sqlite_autoincrement=True,
 )
 
 # "The tasks of agent X that are neither done nor failed": the reconciler's and the heartbeat's

@@ -159,6 +159,10 @@ class MemoryFileStore:
         data = self.files.get(key)
         return None if data is None else iter([data])
 
+    def delete(self, key: str) -> None:
+        for name in [name for name in self.files if name == key or name.startswith(key + "/")]:
+            del self.files[name]
+
 
 class DigestKeys:
     """An AgentKeys that derives each agent's key from its id alone (tests only)."""

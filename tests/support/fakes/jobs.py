@@ -111,9 +111,40 @@ class FakeJobRepository:
 
     def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
         job = self._d.jobs.get(job_id)
-        return None if job is None else self._view(job)
+        return None if job is None or job_id in self._d.unready_jobs else self._view(job)
 
-    def add(self, job: Job) -> Job:
+    def _ready(self) -> list[Job]:
+        return [job for job in self._d.jobs.values() if job.id not in self._d.unready_jobs]
+
+    def lock_unready(self, job_id: int) -> bool:
+        return job_id in self._d.unready_jobs
+
+    def make_ready(self, job_id: int) -> bool:
+        if job_id not in self._d.unready_jobs:
+            return False
+        self._d.unready_jobs.discard(job_id)
+        return True
+
+    def discard_unready(self, job_id: int, tasks: int) -> bool:
+        if job_id not in self._d.unready_jobs:
+            return True
+        some = [t.id for t in self._d.tasks.values() if t.job_id == job_id][:tasks]
+        for task_id in some:
+            del self._d.tasks[task_id]
+        if len(some) == tasks:
+            return False
+        self._d.unready_jobs.discard(job_id)
+        self.delete(job_id)
+        return True
+
+    def unready_since(self, before: datetime) -> list[int]:
+        return sorted(
+            job_id
+            for job_id in self._d.unready_jobs
+            if (submitted := self._d.jobs[job_id].time_submitted) is not None and submitted < before
+        )
+
+    def add(self, job: Job, *, ready: bool = True) -> Job:
         if job.jobtype_version_id not in self._d.jobtype_versions:
             raise KeyError(f"no job type version {job.jobtype_version_id}")
         if not set(job.parents) <= set(self._d.jobs):
@@ -128,6 +159,8 @@ class FakeJobRepository:
             jobtype_version=None,
         )
         self._d.jobs[job.id] = job
+        if not ready:
+            self._d.unready_jobs.add(job.id)
         return self._view(job)
 
     def save(self, job: Job) -> None:
@@ -153,7 +186,7 @@ class FakeJobRepository:
     def query(self, query: JobQuery) -> list[Job]:
         found = [
             job
-            for job in sorted(self._d.jobs.values(), key=lambda j: -j.id)
+            for job in sorted(self._ready(), key=lambda j: -j.id)
             if (not query.queued or job.state is None)
             and (query.queued or query.state is None or job.state is query.state)
             and (query.title is None or job.title == query.title)
@@ -167,7 +200,7 @@ class FakeJobRepository:
         return found[0] if found else None
 
     def existing_ids(self, job_ids: Iterable[int]) -> set[int]:
-        return set(job_ids) & set(self._d.jobs)
+        return set(job_ids) & {job.id for job in self._ready()}
 
     def delete(self, job_id: int) -> None:
         self._d.jobs.pop(job_id, None)

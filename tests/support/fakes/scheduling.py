@@ -34,7 +34,7 @@ class FakeSchedulingRepository:
         profiles = []
         for job in self._d.jobs.values():
             tasks = [t for t in self._d.tasks.values() if t.job_id == job.id]
-            if job.state not in (None, WorkState.RUNNING):
+            if job.state not in (None, WorkState.RUNNING) or job.id in self._d.unready_jobs:
                 continue
             if not any(t.status is TaskStatus.QUEUED for t in tasks):
                 continue

@@ -24,6 +24,8 @@ class FakeData:
     gpu_catalogue: set[str] = attrs.Factory(set)
     tasks: dict[int, Task] = attrs.Factory(dict)
     jobs: dict[int, Job] = attrs.Factory(dict)
+    unready_jobs: set[int] = attrs.Factory(set)
+    """Jobs whose tasks are still being stored: in ``jobs``, but seen by no query."""
     jobtypes: dict[str, int] = attrs.Factory(dict)
     jobtype_versions: dict[int, JobTypeVersion] = attrs.Factory(dict)
     software: dict[str, Software] = attrs.Factory(dict)
