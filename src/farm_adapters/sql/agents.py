@@ -30,6 +30,7 @@ from farm_adapters.sql import tables as t
 from farm_adapters.sql.rows import AGENT_ID, by_label, insert_ignoring_duplicates
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress
+from farm_domain.errors import AlreadyExists
 
 
 def _agent_row(agent: Agent) -> dict[str, Any]:
@@ -174,7 +175,13 @@ class SqlAgentRepository:
         )
 
     def add(self, agent: Agent) -> None:
-        self._c.execute(insert(t.agents), [_agent_row(agent)])
+        added = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.agents)
+            .values(_agent_row(agent))
+            .returning(t.agents.c.id)
+        ).first()
+        if added is None:  # announced by a concurrent request a moment before
+            raise AlreadyExists(f"Agent {agent.id} already exists")
         if agent.mac_addresses:
             self.replace_mac_addresses(agent.id, agent.mac_addresses)
         if agent.gpus:
