@@ -104,7 +104,12 @@ def _agent_statement(
     # row lock, so a read that had to wait would pair the current row with the sets and tasks
     # as they were before the lock holder committed. A locked row reads as no row instead, and
     # the repository waits for the lock with a statement of its own, then reads again.
-    return statement.with_for_update(of=t.agents, skip_locked=True) if for_update else statement
+    # NO KEY UPDATE (see _LOCK_AGENT): not the stronger FOR UPDATE.
+    return (
+        statement.with_for_update(of=t.agents, skip_locked=True, key_share=True)
+        if for_update
+        else statement
+    )
 
 
 _GET_AGENT = {
@@ -116,7 +121,11 @@ _GET_AGENT_WITH_ACTIVE = {
     dialect: _agent_statement(dialect, for_update=True, with_active=True)
     for dialect in ("sqlite", "postgresql")
 }
-_LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == AGENT_ID).with_for_update()
+# FOR NO KEY UPDATE, what an UPDATE of the row takes anyway: a report that refers to the agent
+# (its blocklist entry's foreign key) holds a task and takes KEY SHARE on the agent, while a
+# heartbeat holds the agent and waits for that task; FOR UPDATE would make them wait on each
+# other (a deadlock on PostgreSQL). Deleting the agent still waits for both.
+_LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == AGENT_ID).with_for_update(key_share=True)
 
 
 def _json_list(value: Any) -> list[Any]:
