@@ -35,6 +35,12 @@ class Conflict(DomainError):
     """The request contradicts the current state (HTTP 409)."""
 
 
+class AlreadyExists(Conflict):
+    """What a request creates exists already, perhaps created by a concurrent request a moment
+    before (HTTP 409). Repositories raise it instead of storing a duplicate; services whose
+    answer is "create or return the existing one" catch it."""
+
+
 class WrongFarm(ValidationError):
     """An agent configured for another farm announced itself here (HTTP 400)."""
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.audit import record
-from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.errors import AlreadyExists, Conflict, NotFound, ValidationError
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Task, TaskLog
@@ -119,9 +119,15 @@ class TaskLogs:
             existing = uow.logs.get(task_id, attempt, identifier)
             if existing is not None:
                 return existing, False
-            log = uow.logs.add(
-                TaskLog(0, task_id, attempt, identifier, agent_id, self._clock.now())
-            )
+            try:
+                log = uow.logs.add(
+                    TaskLog(0, task_id, attempt, identifier, agent_id, self._clock.now())
+                )
+            except AlreadyExists:  # registered by a concurrent request a moment before
+                existing = uow.logs.get(task_id, attempt, identifier)
+                if existing is None:
+                    raise
+                return existing, False
             uow.commit()
         return log, True
 

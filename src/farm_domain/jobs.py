@@ -488,6 +488,8 @@ class JobService:
         self._policy.require(actor, Permission.CHANGE_JOBS)
         stops: dict[tuple[uuid.UUID, str, int], list[int]] = {}
         with self._uow() as uow:
+            # Its tasks before the job, as agents' reports and heartbeats take them.
+            uow.tasks.lock_of_job(job_id)
             job = uow.jobs.get(job_id, for_update=True)
             if job is None:
                 return False
@@ -528,6 +530,7 @@ class JobService:
         self._policy.require(actor, Permission.CHANGE_JOBS)
         now = self._clock.now()
         with self._uow() as uow:
+            uow.tasks.lock_of_job(job_id)  # before the job, as reports and heartbeats do
             job = self._job(uow, job_id, for_update=True)
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
             failed = [t for t in uow.tasks.of_job(job.id) if t.state is WorkState.FAILED]

@@ -9,10 +9,14 @@ import attrs
 from farm_domain import validation
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.audit import record
-from farm_domain.errors import Conflict, NotFound, ValidationError
+from farm_domain.errors import AlreadyExists, Conflict, NotFound, ValidationError
 from farm_domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from farm_domain.validation import parse_id
 from farm_domain.work import JobTypeVersion, SoftwareRequirement
+
+_NEXT_VERSION_TRIES = 10
+"""Concurrent PUTs of one job type each take the next number; one that loses the race this
+often answers Conflict rather than trying for ever."""
 
 
 @attrs.frozen
@@ -131,9 +135,13 @@ class JobTypeCatalogue:
         self._policy.require(actor, Permission.ADMINISTER)
         _check(spec)
         with self._uow() as uow:
+            exists = Conflict(f"JobType {spec.name} already exists")
             if uow.jobtypes.latest(spec.name) is not None:
-                raise Conflict(f"JobType {spec.name} already exists")
-            created = self._add(uow, spec, 1)
+                raise exists
+            try:
+                created = self._add(uow, spec, 1)
+            except AlreadyExists:  # created by a concurrent request
+                raise exists from None
             self._record(uow, actor, created)
             uow.commit()
         return created
@@ -144,15 +152,22 @@ class JobTypeCatalogue:
         """The next version of ``name`` (version 1 when it is new); returns (version, created).
 
         Raises Forbidden, ValidationError (including a body renaming the job type), NotFound
-        (software).
+        (software), Conflict (lost the race for the next number too often).
         """
         self._policy.require(actor, Permission.ADMINISTER)
         if spec.name != name:
             raise ValidationError("`name` in the request body does not match the URL", field="name")
         _check(spec)
         with self._uow() as uow:
-            latest = uow.jobtypes.latest(name)
-            created = self._add(uow, spec, 1 if latest is None else latest.version + 1)
+            for _ in range(_NEXT_VERSION_TRIES):
+                latest = uow.jobtypes.latest(name)
+                try:
+                    created = self._add(uow, spec, 1 if latest is None else latest.version + 1)
+                    break
+                except AlreadyExists:  # a concurrent request took that number: take the next
+                    continue
+            else:
+                raise Conflict(f"JobType {name} is being changed by many requests; retry")
             self._record(uow, actor, created)
             uow.commit()
         return created, latest is None

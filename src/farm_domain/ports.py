@@ -35,7 +35,8 @@ class AgentRepository(Protocol):
         changed."""
 
     def add(self, agent: Agent) -> None:
-        """Store a new agent with its MAC addresses, GPUs and software."""
+        """Store a new agent with its MAC addresses, GPUs and software. Raises AlreadyExists
+        (its id is stored, perhaps by a concurrent announce)."""
 
     def save(self, agent: Agent, previous: Agent | None = None) -> None:
         """Write an existing agent's scalar fields (not its sets); with ``previous`` (the agent
@@ -94,6 +95,11 @@ class TaskRepository(Protocol):
     def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
         """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
 
+    def lock_of_job(self, job_id: int) -> None:
+        """Lock the job's tasks for this transaction. Tasks are locked before their job (an
+        agent's report or heartbeat locks a task, then updates its job's state): a change of
+        the whole job (its deletion) locks its tasks first, or the two wait on each other."""
+
 
 class JobRepository(Protocol):
     """Jobs. A job stored not ``ready`` (its tasks are still being stored) is seen by no query
@@ -144,7 +150,8 @@ class JobTypeRepository(Protocol):
         self, name: str, version: int = 1, spec: JobTypeVersion | None = None
     ) -> JobTypeVersion:
         """Store version ``version`` of job type ``name``, creating the job type when it is new;
-        the other fields (and requirements) come from ``spec`` when given."""
+        the other fields (and requirements) come from ``spec`` when given. Raises AlreadyExists
+        (that version is stored, perhaps by a concurrent request)."""
 
     def latest(self, name: str) -> JobTypeVersion | None:
         """The newest version of the job type named ``name``."""
@@ -171,13 +178,15 @@ class SoftwareRepository(Protocol):
     def list_all(self) -> list[Software]:
         """Every software, ordered by name, each with its versions ordered by rank."""
 
-    def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software: ...
+    def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software:
+        """Raises AlreadyExists (the name is taken, perhaps by a concurrent request)."""
 
     def rename(self, software_id: int, name: str) -> None: ...
 
     def delete(self, software_id: int) -> None: ...
 
-    def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion: ...
+    def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion:
+        """Raises AlreadyExists (the version is stored, perhaps by a concurrent request)."""
 
     def set_rank(self, version_id: int, rank: int) -> None: ...
 
@@ -185,7 +194,9 @@ class SoftwareRepository(Protocol):
 
 
 class TaskLogRepository(Protocol):
-    def add(self, log: TaskLog) -> TaskLog: ...
+    def add(self, log: TaskLog) -> TaskLog:
+        """Raises AlreadyExists (the identifier is registered for the attempt already,
+        perhaps by a concurrent request)."""
 
     def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None: ...
 
@@ -255,7 +266,8 @@ class SchedulingRepository(Protocol):
 class TokenRepository(Protocol):
     """Bearer tokens by name, each stored with its secret's digest (never the secret)."""
 
-    def add(self, token: Token, digest: str) -> None: ...
+    def add(self, token: Token, digest: str) -> None:
+        """Raises AlreadyExists (the name is taken, perhaps by a concurrent request)."""
 
     def get(self, name: str) -> Token | None: ...
 
@@ -277,7 +289,8 @@ class TokenRepository(Protocol):
 class UserRepository(Protocol):
     """People who log in, each stored with their password's hash."""
 
-    def add(self, user: User, password_hash: str) -> None: ...
+    def add(self, user: User, password_hash: str) -> None:
+        """Raises AlreadyExists (the name is taken, perhaps by a concurrent request)."""
 
     def get(self, name: str) -> User | None: ...
 

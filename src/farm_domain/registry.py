@@ -33,7 +33,7 @@ from farm_domain.assignments import (
 from farm_domain.audit import agent_target, changes, job_target, record
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.enums import AgentState, WorkState
-from farm_domain.errors import Conflict, NotFound, ValidationError, WrongFarm
+from farm_domain.errors import AlreadyExists, Conflict, NotFound, ValidationError, WrongFarm
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentKeys, Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
@@ -185,8 +185,7 @@ class AgentRegistry:
         credential = None
         with self._uow() as uow:
             found = uow.agents.get_with_active(agent_id)
-            if found is not None:
-                refuse_unbound_for_enrolled(uow, actor, agent_id, self._clock.now())
+            created = False
             if found is None:
                 enrolling = actor.may(Permission.ENROLL_AGENTS)
                 self._authorize(
@@ -199,13 +198,22 @@ class AgentRegistry:
                     from_agent=True,
                     enrolling=enrolling,
                 )
-                agent = self._create(uow, actor, agent_id, values, sets)
-                created = True
-                if enrolling and actor.role is Role.AGENT_JOIN:
+                try:
+                    agent = self._create(uow, actor, agent_id, dict(values), sets)
+                    created = True
+                except AlreadyExists:
+                    # A concurrent announce of the same id created it first (nothing is
+                    # written yet): this one is an update of that agent, as if it came second.
+                    found = uow.agents.get_with_active(agent_id)
+                    if found is None:
+                        raise
+                if created and enrolling and actor.role is Role.AGENT_JOIN:
                     credential = self._credentials.issue_agent_credential(
                         uow, agent_id, self._clock.now()
                     )
-            else:
+            if not created:
+                assert found is not None
+                refuse_unbound_for_enrolled(uow, actor, agent_id, self._clock.now())
                 self._policy.require_agent(actor, agent_id)
                 agent = self._apply(
                     uow,
@@ -218,7 +226,6 @@ class AgentRegistry:
                     from_agent=True,
                     active=found[1],
                 )
-                created = False
             uow.commit()
         if agent.is_available and not after.busy:
             after.assign_to_agent = agent.id

@@ -956,3 +956,132 @@ def test_a_job_not_ready_is_discarded_a_chunk_of_tasks_at_a_time(uow) -> None:
         assert u.jobs.unready_since(T0 + timedelta(days=1)) == []
         assert not u.jobs.make_ready(job.id) and not u.jobs.lock_unready(job.id)
         assert u.jobs.discard_unready(job.id, 2)
+
+
+def test_a_duplicate_is_refused_with_already_exists_and_the_transaction_goes_on(uow) -> None:
+    """The repositories never store a duplicate nor break the transaction (no unique violation
+    on PostgreSQL): the service decides whether that is a conflict or the existing one."""
+    from farm_domain.credentials import Token, User
+    from farm_domain.errors import AlreadyExists
+    from farm_domain.work import TaskLog
+
+    agent = make_agent()
+    job = add_job(uow)
+    (task,) = add_tasks(uow, job, Task(id=0, job_id=0, frame=1.0))
+    with uow() as u:
+        u.agents.add(agent)
+        maya = u.software.add("maya", [("2018", 100)])
+        u.logs.add(TaskLog(0, task.id, 1, "a.csv", None, T0))
+        u.tokens.add(Token("ci", Role.ADMIN, T0), "d" * 64)
+        u.users.add(User("ana", Role.ADMIN, T0), "hash")
+        u.commit()
+    refused = {
+        "agent": lambda u: u.agents.add(make_agent(id=agent.id, hostname="other")),
+        "software": lambda u: u.software.add("maya", []),
+        "version": lambda u: u.software.add_version(maya.id, "2018", 300),
+        "job type version": lambda u: u.jobtypes.add("render", 1),
+        "log": lambda u: u.logs.add(TaskLog(0, task.id, 1, "a.csv", agent.id, T0)),
+        "token": lambda u: u.tokens.add(Token("ci", Role.ARTIST, T0), "e" * 64),
+        "user": lambda u: u.users.add(User("ana", Role.ARTIST, T0), "other"),
+    }
+    for what, add in refused.items():
+        with uow() as u:
+            with pytest.raises(AlreadyExists):
+                add(u)
+            u.software.add("after " + what, [])  # the transaction is still usable
+            u.commit()
+    with uow() as u:
+        assert u.agents.get(agent.id).hostname == "node1"
+        assert [v.rank for v in u.software.get_by_name("maya").versions] == [100]
+        assert [v.version for v in u.jobtypes.versions("render")] == [1]
+        assert u.logs.get(task.id, 1, "a.csv").agent_id is None
+        assert u.tokens.get("ci").role is Role.ADMIN
+        assert u.users.get("ana").role is Role.ADMIN
+        assert {s.name for s in u.software.list_all()} == {"maya"} | {
+            "after " + what for what in refused
+        }
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_constraint_violation_that_reaches_the_unit_of_work_is_a_conflict(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The backstop: a write the repositories do not guard (a rename onto a name just taken,
+    a log of a task just deleted) is a Conflict (409) with a message, never a 500."""
+    from farm_domain.errors import AlreadyExists, Conflict
+    from farm_domain.work import TaskLog
+
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "database_url_pg")
+    engine = create_database_engine(url)
+    uow = SqlUnitOfWorkFactory(engine)
+    with uow() as u:
+        maya = u.software.add("maya", [])
+        u.software.add("blender", [])
+        u.commit()
+    with pytest.raises(AlreadyExists, match="software"), uow() as u:
+        u.software.rename(maya.id, "blender")
+    with pytest.raises(Conflict, match="deleted or changed"), uow() as u:
+        u.logs.add(TaskLog(0, 12345, 1, "a.csv", None, T0))
+        u.commit()
+    with uow() as u:
+        assert u.software.get_by_name("maya") is not None
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_locking_a_jobs_tasks_waits_for_a_report_in_progress(database_url_pg: str) -> None:
+    """A job's deletion takes its tasks' locks before the job's, as a report does: it waits
+    for the report to finish rather than holding the job the report needs next."""
+    import threading
+
+    engine = create_database_engine(database_url_pg)
+    uow = SqlUnitOfWorkFactory(engine)
+    job = add_job(uow)
+    first, second = add_tasks(
+        uow, job, Task(id=0, job_id=0, frame=1.0), Task(id=0, job_id=0, frame=2.0)
+    )
+    locked = threading.Event()
+
+    def delete() -> None:
+        with uow() as u:
+            u.tasks.lock_of_job(job.id)
+            locked.set()
+            u.jobs.delete(job.id)
+            u.commit()
+
+    with uow() as report:
+        report.tasks.get(second.id, for_update=True)
+        deleter = threading.Thread(target=delete)
+        deleter.start()
+        _wait_for_a_lock_wait(engine)
+        assert not locked.is_set()
+        report.jobs.set_state(job.id, WorkState.RUNNING)  # the job is free for the report
+        report.commit()
+    deleter.join(timeout=30)
+    assert locked.is_set() and not deleter.is_alive()
+    with uow() as u:
+        assert u.jobs.get(job.id) is None and u.tasks.get(first.id) is None
+    engine.dispose()
+
+
+def _wait_for_a_lock_wait(engine) -> None:
+    """Poll (with a deadline) until a session of the database waits for a row lock."""
+    import time
+
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            waiting = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError("nothing waited for the lock")

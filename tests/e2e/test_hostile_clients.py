@@ -7,12 +7,17 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
 
+from tests.support.databases import create_empty_postgres_database, migrate, needs_postgres
 from tests.support.fake_agent import FakeAgent
 from tests.support.processes import (
     Master,
@@ -392,3 +397,223 @@ def test_a_100000_frame_job_leaves_room_for_heartbeats(start_master: StartMaster
     # waited for nearly all of it (3.2 s of 3.3 s, measured before the tasks were chunked).
     assert max(latencies) < max(1.0, submitted_in / 5)
     assert len(latencies) >= 3  # they ran while the tasks were stored
+
+
+def _on_a_fresh_postgres_database(start_master: StartMaster, *args: str) -> Master:
+    """``farm serve`` (embedded queue) on a new, migrated PostgreSQL database."""
+    database = create_empty_postgres_database()
+    migrate(database)
+    return start_master(*args, FARM_DATABASE_URL=database)
+
+
+class Heartbeats:
+    """A normal agent's heartbeats, sent one after the other in a thread while a test runs;
+    records each one's status and how long it took."""
+
+    def __init__(self, master: Master, agent: FakeAgent) -> None:
+        self.agent_id = str(uuid.uuid4())
+        self.answers: list[tuple[int, float]] = []
+        self._api = master.api()
+        announced = self._api.post("/agents/", json=_agent_body(self.agent_id, agent.port))
+        assert announced.status_code == 201, announced.text
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat)
+
+    def _beat(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            answer = self._api.post(f"/agents/{self.agent_id}", json={"free_ram": 2000})
+            self.answers.append((answer.status_code, time.monotonic() - started))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._api.close()
+
+    def assert_quick(self, within: float = 3.0) -> None:
+        assert self.answers, "no heartbeat was made"
+        assert {status for status, _ in self.answers} == {200}, self.answers
+        slowest = max(seconds for _, seconds in self.answers)
+        assert slowest < within, f"a heartbeat took {slowest:.2f}s"
+
+
+def _agent_body(agent_id: str, port: int, hostname: str = "node") -> dict[str, object]:
+    return {
+        "id": agent_id,
+        "hostname": hostname,
+        "ram": 4096,
+        "free_ram": 2048,
+        "cpus": 4,
+        "port": port,
+    }
+
+
+def _at_once(
+    count: int, call: Callable[[httpx.Client, int], httpx.Response], master: Master
+) -> list[httpx.Response]:
+    """``call(client, number)`` in ``count`` threads released together, each on its own
+    connection; their answers in order."""
+    start = threading.Barrier(count)
+    clients = [master.api() for _ in range(count)]
+
+    def run(number: int) -> httpx.Response:
+        start.wait()
+        return call(clients[number], number)
+
+    try:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(run, range(count)))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _race(master: Master, count: int, method: str, path: str, body: object) -> list[httpx.Response]:
+    """The same request ``count`` times at once; ``body`` may be a function of the number."""
+    return _at_once(
+        count,
+        lambda client, n: client.request(
+            method, path, json=body(f"racer{n}") if callable(body) else body
+        ),
+        master,
+    )
+
+
+def _statuses(answers: list[httpx.Response]) -> Counter[int]:
+    return Counter(answer.status_code for answer in answers)
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_concurrent_creates_on_postgresql_make_one_of_each(start_master: StartMaster) -> None:
+    master = _on_a_fresh_postgres_database(start_master, "--workers", "2")
+    api = master.api()
+    fake = FakeAgent()
+    racers = 8
+    try:
+        assert api.post("/software/", json={"software": "maya"}).status_code == 201
+        with Heartbeats(master, fake) as heartbeats:
+            for round_ in range(4):
+                agent_id = str(uuid.uuid4())
+                announced = _race(
+                    master,
+                    racers,
+                    "POST",
+                    "/agents/",
+                    partial(_agent_body, agent_id, fake.port),
+                )
+                assert _statuses(announced) == {201: 1, 200: racers - 1}, announced
+                creates = {
+                    "/software/": {"software": f"blender{round_}"},
+                    "/software/maya/versions/": {"version": f"20{round_:02}"},
+                    "/jobtypes/": {"name": f"render{round_}"},
+                }
+                for path, body in creates.items():
+                    answers = _race(master, racers, "POST", path, body)
+                    assert _statuses(answers) == {201: 1, 409: racers - 1}, (path, answers)
+                    refusals = [a.json()["error"] for a in answers if a.status_code == 409]
+                    assert all("already" in error for error in refusals), refusals
+                name = f"comp{round_}"
+                versions = _race(master, racers, "PUT", f"/jobtypes/{name}", {"name": name})
+                assert _statuses(versions) == {201: 1, 200: racers - 1}, versions
+                assert sorted(v.json()["version"] for v in versions) == list(range(1, racers + 1))
+            job = api.post(
+                "/jobs/", json={"title": "logs", "jobtype": "render0", "start": 1, "end": 1}
+            )
+            assert job.status_code == 201, job.text
+            (task,) = api.get(f"/jobs/{job.json()['id']}/tasks/").json()
+            logs = f"/jobs/{job.json()['id']}/tasks/{task['id']}/attempts/0/logs/"
+            registered = _race(master, racers, "POST", logs, {"identifier": "frame1.csv"})
+            assert _statuses(registered) == {201: 1, 200: racers - 1}, registered
+        heartbeats.assert_quick()
+        # Nothing stored twice, nothing lost.
+        assert len(api.get("/agents/").json()) == 4 + 1
+        assert sorted(s["software"] for s in api.get("/software/").json()) == [
+            "blender0",
+            "blender1",
+            "blender2",
+            "blender3",
+            "maya",
+        ]
+        assert [v["version"] for v in api.get("/software/maya/versions/").json()] == [
+            "2000",
+            "2001",
+            "2002",
+            "2003",
+        ]
+        assert len(api.get("/jobtypes/").json()) == 8
+        assert [log["identifier"] for log in api.get(logs).json()] == ["frame1.csv"]
+    finally:
+        api.close()
+        fake.close()
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_deleting_jobs_while_their_tasks_report_on_postgresql(start_master: StartMaster) -> None:
+    master = _on_a_fresh_postgres_database(start_master, "--workers", "2")
+    api = master.api()
+    worker, idle = FakeAgent(), FakeAgent()
+    frames = 6
+    try:
+        assert (
+            api.post("/jobtypes/", json={"name": "render", "max_batch": frames}).status_code == 201
+        )
+        worker_id = str(uuid.uuid4())
+        assert api.post("/agents/", json=_agent_body(worker_id, worker.port)).status_code == 201
+        with Heartbeats(master, idle) as heartbeats:
+            for round_ in range(5):
+                submitted = api.post(
+                    "/jobs/",
+                    json={
+                        "title": f"doomed{round_}",
+                        "jobtype": "render",
+                        "start": 1,
+                        "end": frames,
+                        "batch": frames,
+                    },
+                )
+                assert submitted.status_code == 201, submitted.text
+                job_id = submitted.json()["id"]
+                path = f"/jobs/{job_id}/tasks/"
+                deadline = time.monotonic() + 30
+                while not all(t["agent_id"] for t in api.get(path).json()):
+                    assert time.monotonic() < deadline, api.get(path).json()
+                    time.sleep(0.05)
+                task_ids = [t["id"] for t in api.get(path).json()]
+
+                def act(client: httpx.Client, n: int, job_id=job_id, task_ids=task_ids):
+                    if n == len(task_ids) + 1:
+                        return client.delete(f"/jobs/{job_id}")
+                    if n == len(task_ids):  # the worker's heartbeat, as its tasks end
+                        return client.post(
+                            f"/agents/{worker_id}",
+                            json={"state": "running", "current_assignments": {}},
+                        )
+                    return client.post(
+                        f"/jobs/{job_id}/tasks/{task_ids[n]}",
+                        json={"state": "done" if n % 2 else "failed", "last_error": "x"},
+                    )
+
+                answers = _at_once(len(task_ids) + 2, act, master)
+                assert answers[-1].status_code == 204, answers[-1].text
+                assert answers[-2].status_code == 200, answers[-2].text
+                assert all(a.status_code in (200, 404, 409) for a in answers[:-2]), [
+                    (a.status_code, a.text) for a in answers
+                ]
+                # Gone entirely: the job, and every task (none left behind half reported).
+                assert api.get(f"/jobs/{job_id}").status_code == 404
+                assert api.get(path).status_code == 404
+                held = {t["id"] for t in api.get(f"/agents/{worker_id}/tasks/").json()}
+                held |= {t["id"] for t in api.get(f"/agents/{heartbeats.agent_id}/tasks/").json()}
+                assert not held & set(task_ids)
+        heartbeats.assert_quick()
+        assert api.get("/jobs/").json() == []
+    finally:
+        api.close()
+        worker.close()
+        idle.close()

@@ -30,6 +30,7 @@ from farm_adapters.sql import tables as t
 from farm_adapters.sql.rows import AGENT_ID, by_label, insert_ignoring_duplicates
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
 from farm_domain.enums import AgentState, OsClass, UseAddress
+from farm_domain.errors import AlreadyExists
 
 
 def _agent_row(agent: Agent) -> dict[str, Any]:
@@ -103,7 +104,12 @@ def _agent_statement(
     # row lock, so a read that had to wait would pair the current row with the sets and tasks
     # as they were before the lock holder committed. A locked row reads as no row instead, and
     # the repository waits for the lock with a statement of its own, then reads again.
-    return statement.with_for_update(of=t.agents, skip_locked=True) if for_update else statement
+    # NO KEY UPDATE (see _LOCK_AGENT): not the stronger FOR UPDATE.
+    return (
+        statement.with_for_update(of=t.agents, skip_locked=True, key_share=True)
+        if for_update
+        else statement
+    )
 
 
 _GET_AGENT = {
@@ -115,7 +121,11 @@ _GET_AGENT_WITH_ACTIVE = {
     dialect: _agent_statement(dialect, for_update=True, with_active=True)
     for dialect in ("sqlite", "postgresql")
 }
-_LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == AGENT_ID).with_for_update()
+# FOR NO KEY UPDATE, what an UPDATE of the row takes anyway: a report that refers to the agent
+# (its blocklist entry's foreign key) holds a task and takes KEY SHARE on the agent, while a
+# heartbeat holds the agent and waits for that task; FOR UPDATE would make them wait on each
+# other (a deadlock on PostgreSQL). Deleting the agent still waits for both.
+_LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == AGENT_ID).with_for_update(key_share=True)
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -174,7 +184,13 @@ class SqlAgentRepository:
         )
 
     def add(self, agent: Agent) -> None:
-        self._c.execute(insert(t.agents), [_agent_row(agent)])
+        added = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.agents)
+            .values(_agent_row(agent))
+            .returning(t.agents.c.id)
+        ).first()
+        if added is None:  # announced by a concurrent request a moment before
+            raise AlreadyExists(f"Agent {agent.id} already exists")
         if agent.mac_addresses:
             self.replace_mac_addresses(agent.id, agent.mac_addresses)
         if agent.gpus:

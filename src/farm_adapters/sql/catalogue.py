@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 
 from farm_adapters.sql import tables as t
-from farm_adapters.sql.rows import inserted_id, requirements_of
+from farm_adapters.sql.rows import insert_ignoring_duplicates, requirements_of
+from farm_domain.errors import AlreadyExists
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import JobTypeVersion
 
@@ -19,32 +20,41 @@ class SqlJobTypeRepository:
     def add(
         self, name: str, version: int = 1, spec: JobTypeVersion | None = None
     ) -> JobTypeVersion:
-        jobtype_id = self._c.execute(
-            select(t.jobtypes.c.id).where(t.jobtypes.c.name == name)
-        ).scalar()
         description = spec.description if spec else None
-        if jobtype_id is None:
-            jobtype_id = inserted_id(
-                self._c.execute(insert(t.jobtypes).values(name=name, description=description))
+        # A concurrent request may be creating the same job type: its row is waited for and
+        # kept (PostgreSQL reads it once that request commits), not a unique violation.
+        inserted = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.jobtypes)
+            .values(name=name, description=description)
+            .returning(t.jobtypes.c.id)
+        ).scalar()
+        jobtype_id: int = (
+            inserted
+            if inserted is not None
+            else self._c.execute(
+                select(t.jobtypes.c.id).where(t.jobtypes.c.name == name)
+            ).scalar_one()
+        )
+        version_id = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.jobtype_versions)
+            .values(
+                jobtype_id=jobtype_id,
+                version=version,
+                classname=spec.classname if spec else None,
+                code=spec.code if spec else None,
+                max_batch=spec.max_batch if spec else None,
+                batch_contiguous=spec.batch_contiguous if spec else True,
             )
-        elif spec is not None:
+            .returning(t.jobtype_versions.c.id)
+        ).scalar()
+        if version_id is None:
+            raise AlreadyExists(f"JobType {name} version {version} already exists")
+        if inserted is None and spec is not None:
             self._c.execute(
                 update(t.jobtypes)
                 .where(t.jobtypes.c.id == jobtype_id)
                 .values(description=description)
             )
-        version_id = inserted_id(
-            self._c.execute(
-                insert(t.jobtype_versions).values(
-                    jobtype_id=jobtype_id,
-                    version=version,
-                    classname=spec.classname if spec else None,
-                    code=spec.code if spec else None,
-                    max_batch=spec.max_batch if spec else None,
-                    batch_contiguous=spec.batch_contiguous if spec else True,
-                )
-            )
-        )
         if spec is not None and spec.software_requirements:
             self._c.execute(
                 insert(t.jobtype_software_requirements),
@@ -158,7 +168,13 @@ class SqlSoftwareRepository:
         return self._with_versions([tuple(row) for row in rows])
 
     def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software:
-        software_id = inserted_id(self._c.execute(insert(t.software).values(software=name)))
+        software_id = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.software)
+            .values(software=name)
+            .returning(t.software.c.id)
+        ).scalar()
+        if software_id is None:  # perhaps added by a concurrent request
+            raise AlreadyExists(f"Software {name} already exists")
         if versions:
             self._c.execute(
                 insert(t.software_versions),
@@ -177,13 +193,16 @@ class SqlSoftwareRepository:
         self._c.execute(delete(t.software).where(t.software.c.id == software_id))
 
     def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion:
-        version_id = inserted_id(
-            self._c.execute(
-                insert(t.software_versions).values(
-                    software_id=software_id, version=version, rank=rank
-                )
-            )
-        )
+        version_id = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.software_versions)
+            .values(software_id=software_id, version=version, rank=rank)
+            .returning(t.software_versions.c.id)
+        ).scalar()
+        if version_id is None:  # perhaps added by a concurrent request
+            name = self._c.execute(
+                select(t.software.c.software).where(t.software.c.id == software_id)
+            ).scalar()
+            raise AlreadyExists(f"Software {name} already has version {version}")
         return SoftwareVersion(version_id, software_id, version, rank)
 
     def set_rank(self, version_id: int, rank: int) -> None:

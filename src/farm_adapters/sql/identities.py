@@ -9,8 +9,10 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from farm_adapters.sql import tables as t
+from farm_adapters.sql.rows import insert_ignoring_duplicates
 from farm_domain.access import Role
 from farm_domain.credentials import Session, Token, User
+from farm_domain.errors import AlreadyExists
 
 _TOKEN_COLUMNS = (
     t.tokens.c.name,
@@ -48,8 +50,9 @@ class SqlTokenRepository:
         self._c = connection
 
     def add(self, token: Token, digest: str) -> None:
-        self._c.execute(
-            insert(t.tokens).values(
+        added = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.tokens)
+            .values(
                 name=token.name,
                 digest=digest,
                 role=token.role.value,
@@ -58,7 +61,10 @@ class SqlTokenRepository:
                 expires=token.expires,
                 revoked=token.revoked,
             )
-        )
+            .returning(t.tokens.c.name)
+        ).first()
+        if added is None:  # perhaps added by a concurrent request
+            raise AlreadyExists(f"a token named {token.name} exists")
 
     def get(self, name: str) -> Token | None:
         row = self._c.execute(select(*_TOKEN_COLUMNS).where(t.tokens.c.name == name)).first()
@@ -92,14 +98,18 @@ class SqlUserRepository:
         self._c = connection
 
     def add(self, user: User, password_hash: str) -> None:
-        self._c.execute(
-            insert(t.users).values(
+        added = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.users)
+            .values(
                 name=user.name,
                 role=user.role.value,
                 password_hash=password_hash,
                 created=user.created,
             )
-        )
+            .returning(t.users.c.name)
+        ).first()
+        if added is None:  # perhaps added by a concurrent request
+            raise AlreadyExists(f"a user named {user.name} exists")
 
     def get(self, name: str) -> User | None:
         row = self._c.execute(select(t.users).where(t.users.c.name == name)).first()

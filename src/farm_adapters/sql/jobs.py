@@ -26,6 +26,7 @@ from sqlalchemy.engine import Row
 from farm_adapters.sql import tables as t
 from farm_adapters.sql.rows import (
     AGENT_ID,
+    insert_ignoring_duplicates,
     inserted_id,
     requirements_of,
     tag_requirements_of,
@@ -33,6 +34,7 @@ from farm_adapters.sql.rows import (
     task_row,
 )
 from farm_domain.enums import WorkState
+from farm_domain.errors import AlreadyExists
 from farm_domain.work import (
     Job,
     JobQuery,
@@ -114,6 +116,15 @@ class SqlTaskRepository:
             .offset(offset)
         )
         return [task_from(row._mapping) for row in rows]
+
+    def lock_of_job(self, job_id: int) -> None:
+        # In id order, as an agent's report or heartbeat locks the tasks it holds.
+        self._c.execute(
+            select(t.tasks.c.id)
+            .where(t.tasks.c.job_id == job_id)
+            .order_by(t.tasks.c.id)
+            .with_for_update()
+        ).all()
 
     def status_counts_of(self, job_ids: Iterable[int]) -> dict[int, dict[TaskStatus, int]]:
         wanted = list(job_ids)
@@ -415,19 +426,21 @@ class SqlTaskLogRepository:
         )
 
     def add(self, log: TaskLog) -> TaskLog:
-        new_id = inserted_id(
-            self._c.execute(
-                insert(t.task_logs).values(
-                    task_id=log.task_id,
-                    attempt=log.attempt,
-                    identifier=log.identifier,
-                    agent_id=log.agent_id,
-                    created_on=log.created_on,
-                    size=log.size,
-                    state=log.state,
-                )
+        new_id = self._c.execute(
+            insert_ignoring_duplicates(self._c, t.task_logs)
+            .values(
+                task_id=log.task_id,
+                attempt=log.attempt,
+                identifier=log.identifier,
+                agent_id=log.agent_id,
+                created_on=log.created_on,
+                size=log.size,
+                state=log.state,
             )
-        )
+            .returning(t.task_logs.c.id)
+        ).scalar()
+        if new_id is None:  # perhaps registered by a concurrent request
+            raise AlreadyExists(f"Log {log.identifier} already exists")
         return attrs.evolve(log, id=new_id)
 
     def get(self, task_id: int, attempt: int, identifier: str) -> TaskLog | None:

@@ -186,7 +186,7 @@ class SqlSchedulingRepository:
             )
             .where(a.id.in_(agent_ids), a.state.in_(["online", "running"]), a.disabled.is_(False))
             .order_by(a.id)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)  # as agents' heartbeats lock them
         ).all()
         ids = [row.id for row in rows]
         if not ids:

@@ -3,11 +3,12 @@ mean the database is unavailable for now."""
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from farm_adapters.sql.agents import SqlAgentRepository
 from farm_adapters.sql.blocklist import SqlBlocklistRepository
@@ -21,7 +22,9 @@ from farm_adapters.sql.identities import (
 )
 from farm_adapters.sql.jobs import SqlJobRepository, SqlTaskLogRepository, SqlTaskRepository
 from farm_adapters.sql.scheduling import SqlSchedulingRepository
-from farm_domain.errors import Unavailable
+from farm_domain.errors import AlreadyExists, Conflict, Unavailable
+
+log = logging.getLogger("farm.database")
 
 # What "retry shortly" is the honest answer to; anything else stays a bug (500).
 _RETRY_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
@@ -50,6 +53,32 @@ def _raise_if_unavailable(error: BaseException) -> None:
         retry = isinstance(error, OperationalError) and any(m in text for m in _RETRY_MESSAGES)
     if error.connection_invalidated or retry:
         raise Unavailable("the database is unavailable; retry shortly") from error
+
+
+def _raise_if_conflict(error: BaseException) -> None:
+    """A unique or foreign-key violation that reached the unit of work: two requests raced
+    (the repositories insert with ON CONFLICT where a race is expected; this is the backstop
+    for the others, such as a rename onto a name just taken). The request conflicts with what
+    another one did (409); logged, since it may also be a check that a service lacks."""
+    if not isinstance(error, IntegrityError):
+        return
+    state = getattr(error.orig, "sqlstate", None)
+    text = str(error.orig)
+    diag = getattr(error.orig, "diag", None)
+    table = getattr(diag, "table_name", None) or (
+        text.split(": ", 1)[1].split(".", 1)[0] if ": " in text else "row"
+    )
+    if state == "23505" or text.startswith("UNIQUE constraint failed"):
+        log.warning("unique violation answered 409", extra={"table": table, "error": text})
+        raise AlreadyExists(
+            f"a {table} entry with the same name or key exists already "
+            "(perhaps stored by a concurrent request)"
+        ) from error
+    if state == "23503" or text.startswith("FOREIGN KEY constraint failed"):
+        log.warning("foreign key violation answered 409", extra={"table": table, "error": text})
+        raise Conflict(
+            "what this request refers to was deleted or changed by a concurrent request"
+        ) from error
 
 
 class SqlUnitOfWork:
@@ -121,6 +150,7 @@ class SqlUnitOfWork:
                 self._writer_lock.release()
         if exc is not None:
             _raise_if_unavailable(exc)
+            _raise_if_conflict(exc)
 
     def commit(self) -> None:
         if self._read_only:
@@ -129,6 +159,7 @@ class SqlUnitOfWork:
             self._transaction.commit()
         except DBAPIError as error:
             _raise_if_unavailable(error)
+            _raise_if_conflict(error)
             raise
         self._committed = True
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import attrs
 
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
+from farm_domain.errors import AlreadyExists
 from tests.support.fakes.store import FakeData
 
 
@@ -39,7 +40,7 @@ class FakeAgentRepository:
 
     def add(self, agent: Agent) -> None:
         if agent.id in self._d.agents:
-            raise KeyError(f"duplicate agent {agent.id}")
+            raise AlreadyExists(f"Agent {agent.id} already exists")
         self._d.agents[agent.id] = attrs.evolve(agent, software=())
         self._d.gpu_catalogue |= agent.gpus
 

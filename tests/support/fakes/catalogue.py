@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from farm_domain.errors import AlreadyExists
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import JobTypeVersion, SoftwareRequirement
 from tests.support.fakes.store import FakeData, FakeStore
@@ -24,7 +25,7 @@ class FakeJobTypeRepository:
             v.jobtype_id == jobtype_id and v.version == version
             for v in self._d.jobtype_versions.values()
         ):
-            raise KeyError(f"duplicate job type version {name} {version}")
+            raise AlreadyExists(f"JobType {name} version {version} already exists")
         fields = {} if spec is None else attrs.asdict(spec, recurse=False)
         fields.update(id=self._store.next_id(), jobtype_id=jobtype_id, name=name, version=version)
         created = JobTypeVersion(**fields)
@@ -122,7 +123,7 @@ class FakeSoftwareRepository:
 
     def add(self, name: str, versions: Sequence[tuple[str, int]]) -> Software:
         if name in self._d.software:
-            raise KeyError(f"duplicate software {name}")
+            raise AlreadyExists(f"Software {name} already exists")
         software_id = self._store.next_id()
         self._put(
             Software(
@@ -149,7 +150,7 @@ class FakeSoftwareRepository:
     def add_version(self, software_id: int, version: str, rank: int) -> SoftwareVersion:
         software = self._by_id(software_id)
         if any(v.version == version for v in software.versions):
-            raise KeyError(f"duplicate version {version}")
+            raise AlreadyExists(f"Software {software.name} already has version {version}")
         created = SoftwareVersion(self._store.next_id(), software_id, version, rank)
         self._put(attrs.evolve(software, versions=(*software.versions, created)))
         return created

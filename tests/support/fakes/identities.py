@@ -9,6 +9,7 @@ from datetime import datetime
 import attrs
 
 from farm_domain.credentials import Session, Token, User
+from farm_domain.errors import AlreadyExists
 from tests.support.fakes.store import FakeData
 
 
@@ -18,7 +19,7 @@ class FakeTokenRepository:
 
     def add(self, token: Token, digest: str) -> None:
         if token.name in self._d.tokens or any(d == digest for _, d in self._d.tokens.values()):
-            raise KeyError("a token with this name or digest exists")
+            raise AlreadyExists(f"a token named {token.name} exists")
         self._d.tokens[token.name] = (token, digest)
 
     def get(self, name: str) -> Token | None:
@@ -49,7 +50,7 @@ class FakeUserRepository:
 
     def add(self, user: User, password_hash: str) -> None:
         if user.name in self._d.users:
-            raise KeyError("a user with this name exists")
+            raise AlreadyExists(f"a user named {user.name} exists")
         self._d.users[user.name] = (user, password_hash)
 
     def get(self, name: str) -> User | None:

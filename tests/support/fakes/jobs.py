@@ -9,6 +9,7 @@ from datetime import datetime
 import attrs
 
 from farm_domain.enums import WorkState
+from farm_domain.errors import AlreadyExists
 from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskLog, TaskStatus
 from tests.support.fakes.catalogue import FakeJobTypeRepository
 from tests.support.fakes.store import FakeData, FakeStore
@@ -93,6 +94,9 @@ class FakeTaskRepository:
             (t for t in self._d.tasks.values() if t.job_id == job_id), key=lambda t: (t.frame, t.id)
         )
         return ordered[offset:] if limit is None else ordered[offset : offset + limit]
+
+    def lock_of_job(self, job_id: int) -> None:
+        """Nothing to lock: the fakes serve one thread."""
 
 
 class FakeJobRepository:
@@ -225,8 +229,10 @@ class FakeTaskLogRepository:
         self._store = store
 
     def add(self, log: TaskLog) -> TaskLog:
-        if log.task_id not in self._d.tasks or self.get(log.task_id, log.attempt, log.identifier):
-            raise KeyError("no such task, or a duplicate log")
+        if log.task_id not in self._d.tasks:
+            raise KeyError("no such task")
+        if self.get(log.task_id, log.attempt, log.identifier):
+            raise AlreadyExists(f"Log {log.identifier} already exists")
         log = attrs.evolve(log, id=self._store.next_id())
         self._d.logs[log.id] = log
         return log
