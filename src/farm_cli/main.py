@@ -241,12 +241,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         Granian(
-            "farm_http.wsgi:app",
+            # ASGI, so that a request reaches one of the FARM_THREADS threads only once its body
+            # has arrived (farm_http.front); granian's WSGI reads the body on the thread.
+            "farm_http.wsgi:front",
             address=settings.host,
             port=settings.port,
-            interface=Interfaces.WSGI,
+            interface=Interfaces.ASGI,
             workers=settings.workers,
-            blocking_threads=settings.threads,
+            websockets=False,
             backpressure=settings.max_connections,
             # Also the keep-alive timeout: hyper times an idle connection's next headers.
             http1_settings=HTTP1Settings(
