@@ -134,3 +134,11 @@ def test_trust_settings_are_read_and_checked() -> None:
     assert len(caught.value.problems) == 4
     with pytest.raises(SettingsError, match="names no host"):
         Settings.load({"FARM_ALLOWED_HOSTS": " , "})
+
+
+def test_the_body_timeout_is_a_positive_number_of_seconds() -> None:
+    assert Settings.load({}).body_timeout_seconds == 30
+    assert Settings.load({"FARM_BODY_TIMEOUT_SECONDS": "2.5"}).body_timeout_seconds == 2.5
+    for bad in ("0", "-1", "nan", "soon", "1e9"):
+        with pytest.raises(SettingsError, match="FARM_BODY_TIMEOUT_SECONDS"):
+            Settings.load({"FARM_BODY_TIMEOUT_SECONDS": bad})
