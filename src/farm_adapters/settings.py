@@ -341,6 +341,13 @@ class Settings:
         "a connection idle after a response, or still sending its request's headers, for this "
         "long is closed",
     )
+    body_timeout_seconds: float = setting(
+        "FARM_BODY_TIMEOUT_SECONDS",
+        Number(0.5, 3600),
+        30.0,
+        "a request whose body sends nothing for this long is answered 408 and closed (bodies "
+        "are received in full before a thread sees the request)",
+    )
     max_connections: int = setting(
         "FARM_MAX_CONNECTIONS",
         Whole(1, 100_000),

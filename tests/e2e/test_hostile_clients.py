@@ -276,12 +276,6 @@ def test_idle_connections_are_closed_and_leave_room_for_agents(start_master: Sta
             connection.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="granian hands a request to a thread before its body has arrived and reads the body "
-    "with no timeout: slow senders hold every thread until a buffering proxy is put in front "
-    "(README, Configuration)",
-)
 def test_slow_bodies_leave_room_for_agents(start_master: StartMaster) -> None:
     master = start_master(FARM_THREADS="2")
     slow = []
@@ -617,3 +611,84 @@ def test_deleting_jobs_while_their_tasks_report_on_postgresql(start_master: Star
         api.close()
         worker.close()
         idle.close()
+
+
+def answer_then_close(connection: socket.socket, within: float) -> bytes:
+    """Everything the server sends until it closes the connection (or ``within`` runs out)."""
+    connection.settimeout(within)
+    answer = b""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            chunk = connection.recv(65536)
+        except TimeoutError:
+            break
+        except OSError:
+            return answer + b"<reset>"
+        if not chunk:
+            return answer + b"<closed>"
+        answer += chunk
+    return answer
+
+
+def test_a_stalled_body_is_cut_off_and_changes_nothing(start_master: StartMaster) -> None:
+    master = start_master(FARM_BODY_TIMEOUT_SECONDS="1", FARM_THREADS="2")
+    stalled = socket.create_connection(("127.0.0.1", master.port))
+    try:
+        body = b'{"name": "stalled"}'
+        stalled.sendall(
+            b"POST /api/v1/jobtypes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body) + 10, body)
+        )
+        started = time.monotonic()
+        answer = answer_then_close(stalled, within=10)
+        assert time.monotonic() - started < 5
+    finally:
+        stalled.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"FARM_BODY_TIMEOUT_SECONDS" in answer and answer.endswith(b"<closed>"), answer
+    api = master.api()
+    assert api.get("/jobtypes/").json() == []
+    assert api.post("/jobtypes/", json={"name": "complete"}).status_code == 201
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(
+    start_master: StartMaster,
+) -> None:
+    master = start_master(
+        FARM_MAX_JSON_BYTES="1000", FARM_MAX_LOG_BYTES="5000", FARM_MAX_UPDATE_BYTES="5000"
+    )
+    address = ("127.0.0.1", master.port)
+    huge = socket.create_connection(address)
+    try:
+        # Nothing of the body is sent: a master that waited for it would not answer.
+        huge.sendall(
+            b"POST /api/v1/jobtypes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1001\r\n\r\n"
+        )
+        answer = answer_then_close(huge, within=5)
+    finally:
+        huge.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert b"FARM_MAX_JSON_BYTES" in answer, answer
+
+    # An upload route takes bodies up to the upload limits, chunked ones too.
+    api = master.api()
+    big_json = api.post("/jobtypes/", json={"name": "x" * 2000})
+    assert big_json.status_code == 413, big_json.text
+    archive = b"PK\x05\x06" + b"\0" * 18  # an empty zip
+    upload = api.put(
+        "/agents/updates/2.0",
+        content=iter([archive[:10], archive[10:]]),  # chunked: no Content-Length
+        headers={"Content-Type": "application/zip"},
+    )
+    assert upload.status_code == 201, upload.text
+    assert api.get("/agents/updates/2.0").content == archive
+    too_big = api.put(
+        "/agents/updates/2.1",
+        content=iter([b"x" * 3000] * 200),
+        headers={"Content-Type": "application/zip"},
+    )
+    assert too_big.status_code == 413, too_big.text
+    assert api.get("/jobtypes/").json() == []

@@ -151,3 +151,11 @@ def test_create_limit_settings_are_read_and_checked() -> None:
     # 1,000,000 creates at 0.001 a second: a spent client would wait for years.
     with pytest.raises(SettingsError, match="FARM_CREATE_BURST / FARM_CREATE_RATE"):
         Settings.load({"FARM_CREATE_RATE": "0.001", "FARM_CREATE_BURST": "1000000"})
+
+
+def test_the_body_timeout_is_a_positive_number_of_seconds() -> None:
+    assert Settings.load({}).body_timeout_seconds == 30
+    assert Settings.load({"FARM_BODY_TIMEOUT_SECONDS": "2.5"}).body_timeout_seconds == 2.5
+    for bad in ("0", "-1", "nan", "soon", "1e9"):
+        with pytest.raises(SettingsError, match="FARM_BODY_TIMEOUT_SECONDS"):
+            Settings.load({"FARM_BODY_TIMEOUT_SECONDS": bad})
