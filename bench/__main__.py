@@ -1,5 +1,10 @@
 """``make bench``: start the master on loopback, load it, print a table.
 
+Heartbeats as real agents send them lead (``--only-heartbeats`` runs them alone): 10,000
+registered agents, a fresh ``free_ram`` every time, idle and busy agents mixed, beside the
+bare-Falcon baseline and PyFarm master 0.8.5 in the same rounds, then a check that no heartbeat
+was lost (see bench/heartbeats.py and bench/pyfarm.py).
+
 Every scenario is reported with throughput, p50 and p99 latency, errors, and its ratio to a
 baseline measured in the same run: a bare Falcon endpoint parsing the same JSON, served by the
 same server stack (granian, same workers). In-process scenarios (scheduling, reconciliation)
