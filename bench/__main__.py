@@ -583,7 +583,7 @@ def run_http(
         for size, _, pid, _, _, _ in farms:
             table.add(
                 backend.name,
-                f"heartbeats, {size:,} agents",
+                f"unchanged heartbeats, {size:,} agents",
                 results[size],
                 baseline,
                 note=f"RSS {start_rss[size]:.0f}→{rss_mb(pid):.0f} MB, {ROUNDS} rounds",
@@ -593,7 +593,11 @@ def run_http(
         rnd = random.Random(size)
         paced = load(port, heartbeats(busy, bodies, rnd), connections=16, seconds=seconds, rate=300)
         table.add(
-            backend.name, f"heartbeats at 300/s, {size:,} agents", paced, None, note="open loop"
+            backend.name,
+            f"unchanged heartbeats at 300/s, {size:,} agents",
+            paced,
+            None,
+            note="open loop",
         )
         known = agents[rnd.randrange(len(agents))]
 
