@@ -45,7 +45,9 @@ test-fast: install
 	$(BIN)/python -m pytest $(FAST_TESTS) $(PYTEST_ARGS)
 
 # The benchmark table (PostgreSQL + Redis too when FARM_BENCH_POSTGRES_URL and
-# FARM_BENCH_REDIS_URL are set). BENCH_ARGS=--quick for a shorter run.
+# FARM_BENCH_REDIS_URL are set), with PyFarm master 0.8.5 beside farm (built once in
+# .bench-cache/). BENCH_ARGS=--quick for a shorter run, --only-heartbeats for the heartbeat
+# scenarios alone.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

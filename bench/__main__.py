@@ -1,5 +1,10 @@
 """``make bench``: start the master on loopback, load it, print a table.
 
+Heartbeats as real agents send them lead (``--only-heartbeats`` runs them alone): 10,000
+registered agents, a fresh ``free_ram`` every time, idle and busy agents mixed, beside the
+bare-Falcon baseline and PyFarm master 0.8.5 in the same rounds, then a check that no heartbeat
+was lost (see bench/heartbeats.py and bench/pyfarm.py).
+
 Every scenario is reported with throughput, p50 and p99 latency, errors, and its ratio to a
 baseline measured in the same run: a bare Falcon endpoint parsing the same JSON, served by the
 same server stack (granian, same workers). In-process scenarios (scheduling, reconciliation)
@@ -20,15 +25,25 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from bench import hostile, seed
+from bench import hostile, pyfarm, seed
+from bench.heartbeats import (
+    TASKS_PER_RUNNING,
+    Fleet,
+    Heartbeats,
+    Ledger,
+    check,
+    running_share,
+)
 from bench.load import Result, load
 from tests.support.identities import ADMIN
 
 ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".bench-cache"  # PyFarm master's virtualenv, kept between runs
 BUSY = 1000  # agents that run 4 tasks and heartbeat during the load
 
 
@@ -120,6 +135,34 @@ class Table:
             )
         )
         print("  " + " | ".join(self.rows[-1]), flush=True)
+
+    def add_rounds(
+        self,
+        backend: str,
+        scenario: str,
+        rounds: list[Result],
+        baseline: float | None,
+        note: str = "",
+    ) -> float:
+        """A load taken in rounds: the median throughput and p50, the median p99 with its range
+        over the rounds; returns the median throughput."""
+        throughput = statistics.median(r.throughput for r in rounds)
+        p99s = [r.percentile(99) for r in rounds]
+        p99 = f"{statistics.median(p99s):.1f} ({min(p99s):.1f}–{max(p99s):.1f})"
+        self.rows.append(
+            (
+                backend,
+                scenario,
+                f"{throughput:,.0f} req/s",
+                f"{statistics.median(r.percentile(50) for r in rounds):.1f}",
+                p99 if len(rounds) > 1 else f"{p99s[0]:.1f}",
+                str(sum(r.errors for r in rounds)),
+                f"{throughput / baseline:.2f}" if baseline else "-",
+                note,
+            )
+        )
+        print("  " + " | ".join(self.rows[-1]), flush=True)
+        return throughput
 
     def render(self) -> str:
         head = ("backend", "scenario", "throughput", "p50 ms", "p99 ms", "errors", "ratio", "notes")
@@ -343,6 +386,204 @@ ROUNDS = 3
 this shared machine falls on every size alike and the ratios between sizes stay fair."""
 
 
+@dataclass
+class Target:
+    """A server under the heartbeat load: its fleet of agents and the ledger of what was sent."""
+
+    backend: str
+    scenario: str
+    port: int
+    fleet: Fleet
+    ledger: Ledger = field(default_factory=Ledger)
+    realistic: list[Result] = field(default_factory=list)
+    unchanged: list[Result] = field(default_factory=list)
+    checked: bool = False  # farm's agents are read back after the load
+
+    def realistic_load(self, seed: int, seconds: float, rate: float | None = None) -> Result:
+        beats = Heartbeats(self.fleet, self.ledger, seed)
+        return load(
+            self.port, beats, connections=16, seconds=seconds, rate=rate, answered=beats.answered
+        )
+
+    def unchanged_load(self, seed: int, seconds: float) -> Result:
+        beats = Heartbeats(self.fleet, self.ledger, seed, changing=False)
+        return load(self.port, beats, connections=16, seconds=seconds, answered=beats.answered)
+
+
+def farm_target(
+    stack: ExitStack, backend: Backend, agents: int, workers: int
+) -> tuple[Target, int]:
+    """A farm with ``agents`` registered, three in ten busy with their tasks, served; returns the
+    target and the master's pid."""
+    from farm_adapters.schema_migrations import analyze
+    from farm_adapters.sql.engine import create_database_engine
+
+    database, _queue, env = backend.fresh()
+    engine = create_database_engine(database)
+    print(f"[{backend.name}] seeding {agents:,} agents ...", flush=True)
+    ids = seed.agents(engine, agents)
+    busy = running_share(ids)
+    seed.tasks(
+        engine,
+        seed.job(engine),
+        len(busy) * TASKS_PER_RUNNING,
+        owners=busy,
+        per_owner=TASKS_PER_RUNNING,
+    )
+    seed.set_state(engine, busy, "running")
+    owned = seed.task_ids_of(engine, busy)
+    analyze(engine)
+    engine.dispose()
+    port = free_port()
+    pid = start_master(stack, backend, env, port, workers, backend.work / "heartbeats.log")
+    target = Target(backend.name, "farm serve", port, Fleet(ids, owned), checked=True)
+    return target, pid
+
+
+def pyfarm_target(stack: ExitStack, work: Path, agents: int, workers: int) -> Target | None:
+    """PyFarm master 0.8.5 with ``agents`` registered through its API, or None (said why)."""
+    try:
+        python = pyfarm.build(CACHE)
+        home = python.parent.parent.parent
+        data = work / "pyfarm"
+        data.mkdir()
+        env = pyfarm.environment(home, data)
+        pyfarm.create_tables(python, env)
+        port = free_port()
+        log = work / "pyfarm.log"
+        out = stack.enter_context(log.open("wb"))
+        process = subprocess.Popen(
+            pyfarm.server_command(python, port, workers),
+            env=env,
+            cwd=home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        stack.callback(process.wait, 30)
+        stack.callback(process.terminate)
+        wait_port(port, process)
+        print(f"[pyfarm] registering {agents:,} agents through its API ...", flush=True)
+        ids = pyfarm.register(port, agents)
+        fleet = pyfarm.give_tasks(python, env, home, ids)
+    except (pyfarm.Unavailable, SystemExit) as error:
+        print(f"skipping PyFarm master {pyfarm.VERSION}: {error}", flush=True)
+        return None
+    return Target("pyfarm", f"PyFarm {pyfarm.VERSION}, gunicorn, SQLite", port, fleet)
+
+
+def run_heartbeats(
+    work: Path,
+    backends: list[Backend],
+    agents: int,
+    seconds: float,
+    workers: int,
+    table: Table,
+    *,
+    with_pyfarm: bool,
+) -> float:
+    """The heartbeat scenarios: every server is started first, then the loads are taken in
+    rounds over all of them (so that a slow spell of this shared machine falls on each alike);
+    returns the bare-Falcon baseline's median throughput."""
+    with ExitStack() as stack:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
+        baseline_cmd = [
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(workers),
+            "--port",
+            str(port),
+            "--no-ws",
+            "bench.baseline:app",
+        ]
+        stack.enter_context(served(baseline_cmd, env, work / "baseline.log", port))
+        synthetic = [uuid.UUID(int=n + 1) for n in range(agents)]
+        busy = running_share(synthetic)
+        baseline = Target(
+            "-",
+            "bare Falcon",
+            port,
+            Fleet(synthetic, {a: list(range(4 * n, 4 * n + 4)) for n, a in enumerate(busy)}),
+        )
+        targets = [baseline]
+        pids: dict[str, int] = {}
+        for backend in backends:
+            target, pids[backend.name] = farm_target(stack, backend, agents, workers)
+            targets.append(target)
+        reference = pyfarm_target(stack, work, agents, workers) if with_pyfarm else None
+        if reference is not None:
+            targets.append(reference)
+        farms = [t for t in targets if t.checked]
+        start_rss = {}
+        for target in targets:  # warm up
+            target.realistic_load(0, 1)
+        for name, pid in pids.items():
+            start_rss[name] = rss_mb(pid)
+        for round_ in range(ROUNDS):
+            print(f"heartbeats: round {round_ + 1} of {ROUNDS} ...", flush=True)
+            for target in targets:
+                target.realistic.append(target.realistic_load(100 + round_, seconds))
+            for target in farms:
+                target.unchanged.append(target.unchanged_load(200 + round_, seconds))
+        paced = {t.backend: t.realistic_load(300, seconds, rate=300) for t in targets[1:]}
+        losses = {t.backend: check(t.port, t.ledger) for t in farms}
+
+        running = len(busy)
+        base = table.add_rounds(
+            "-",
+            "baseline: bare Falcon parsing realistic heartbeats",
+            baseline.realistic,
+            target_rate(baseline),
+            note=f"granian, {workers} workers, {ROUNDS} rounds",
+        )
+        pyfarm_rate = None
+        if reference is not None:
+            pyfarm_rate = table.add_rounds(
+                "pyfarm",
+                f"PyFarm {pyfarm.VERSION}: realistic heartbeats, {agents:,} agents",
+                reference.realistic,
+                base,
+                note=f"gunicorn -w {workers}, SQLite, {ROUNDS} rounds",
+            )
+        for target in farms:
+            loss = losses[target.backend]
+            versus = f"{target_rate(target) / pyfarm_rate:.1f}× PyFarm, " if pyfarm_rate else ""
+            table.add_rounds(
+                target.backend,
+                f"realistic heartbeats, {agents:,} agents",
+                target.realistic,
+                base,
+                note=f"{versus}{loss.summary()}, RSS {start_rss[target.backend]:.0f}→"
+                f"{rss_mb(pids[target.backend]):.0f} MB",
+            )
+            table.add_rounds(
+                target.backend,
+                f"unchanged bodies, {running:,} running agents",
+                target.unchanged,
+                base,
+                note=f"{ROUNDS} rounds",
+            )
+        for target in targets[1:]:
+            table.add(
+                target.backend,
+                "realistic heartbeats at 300/s",
+                paced[target.backend],
+                None,
+                note="open loop",
+            )
+        for target in farms:
+            for agent, why in list(losses[target.backend].lost.items())[:5]:
+                print(f"  lost on {target.backend}: agent {agent}: {why}")
+        return base
+
+
+def target_rate(target: Target) -> float:
+    return statistics.median(r.throughput for r in target.realistic)
+
+
 def run_http(
     backend: Backend, sizes: list[int], seconds: float, workers: int, table: Table, baseline: float
 ) -> None:
@@ -400,7 +641,7 @@ def run_http(
         for size, _, pid, _, _, _ in farms:
             table.add(
                 backend.name,
-                f"heartbeats, {size:,} agents",
+                f"unchanged heartbeats, {size:,} agents",
                 results[size],
                 baseline,
                 note=f"RSS {start_rss[size]:.0f}→{rss_mb(pid):.0f} MB, {ROUNDS} rounds",
@@ -410,7 +651,11 @@ def run_http(
         rnd = random.Random(size)
         paced = load(port, heartbeats(busy, bodies, rnd), connections=16, seconds=seconds, rate=300)
         table.add(
-            backend.name, f"heartbeats at 300/s, {size:,} agents", paced, None, note="open loop"
+            backend.name,
+            f"unchanged heartbeats at 300/s, {size:,} agents",
+            paced,
+            None,
+            note="open loop",
         )
         known = agents[rnd.randrange(len(agents))]
 
@@ -539,8 +784,26 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="smaller sizes and shorter loads (a few minutes)"
     )
-    parser.add_argument("--seconds", type=float, default=None, help="length of each load")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="length of each load (each round's)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="WSGI workers (default 2)")
+    parser.add_argument(
+        "--agents",
+        type=int,
+        default=10000,
+        help="registered agents in the heartbeat scenarios (default 10,000)",
+    )
+    parser.add_argument(
+        "--only-heartbeats",
+        action="store_true",
+        help="run the heartbeat scenarios alone (realistic, unchanged, paced, PyFarm)",
+    )
+    parser.add_argument(
+        "--no-pyfarm",
+        action="store_true",
+        help=f"leave out the PyFarm master {pyfarm.VERSION} comparison",
+    )
     parser.add_argument(
         "--soak",
         type=float,
@@ -568,62 +831,45 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     table = Table()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="farm-bench-") as work:
+    names = []
+    for name in args.backends.split(","):
+        if name == "postgres" and not (postgres and redis):
+            print("skipping postgres: set FARM_BENCH_POSTGRES_URL and FARM_BENCH_REDIS_URL")
+            continue
+        names.append(name)
+    with tempfile.TemporaryDirectory(prefix="farm-bench-") as work, ExitStack() as backends:
         work_dir = Path(work)
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
-        baseline_cmd = [
-            "-m",
-            "granian",
-            "--interface",
-            "wsgi",
-            "--workers",
-            str(args.workers),
-            "--port",
-            str(port),
-            "--no-ws",
-            "bench.baseline:app",
-        ]
-        if args.only_soak or args.only_hostile:
-            for name in args.backends.split(","):
-                with closing(
+        chosen = [
+            backends.enter_context(
+                closing(
                     Backend(
                         name,
                         work_dir,
                         postgres if name == "postgres" else None,
                         redis if name == "postgres" else None,
                     )
-                ) as backend:
-                    if args.only_hostile:
-                        run_hostile(backend, args.workers, seconds, table)
-                    else:
-                        run_soak(backend, args.soak or 600, args.workers, table)
-            print()
-            print(table.render())
-            return 0
-        with served(baseline_cmd, env, work_dir / "baseline.log", port):
-            body = heartbeat_body([1, 2, 3, 4])
-            load(port, lambda n: ("POST", f"/api/v1/agents/{n}", body), seconds=1)
-            base = load(
-                port,
-                lambda n: ("POST", f"/api/v1/agents/{n}", body),
-                connections=16,
-                seconds=seconds,
-            )
-        table.add("-", "baseline: bare Falcon parsing the same body", base, base.throughput)
-        for name in args.backends.split(","):
-            if name == "postgres" and not (postgres and redis):
-                print("skipping postgres: set FARM_BENCH_POSTGRES_URL and FARM_BENCH_REDIS_URL")
-                continue
-            with closing(
-                Backend(
-                    name,
-                    work_dir,
-                    postgres if name == "postgres" else None,
-                    redis if name == "postgres" else None,
                 )
-            ) as backend:
-                run_http(backend, sizes, seconds, args.workers, table, base.throughput)
+            )
+            for name in names
+        ]
+        if args.only_soak or args.only_hostile:
+            for backend in chosen:
+                if args.only_hostile:
+                    run_hostile(backend, args.workers, seconds, table)
+                else:
+                    run_soak(backend, args.soak or 600, args.workers, table)
+        else:
+            base = run_heartbeats(
+                work_dir,
+                chosen,
+                args.agents,
+                seconds,
+                args.workers,
+                table,
+                with_pyfarm=not args.no_pyfarm,
+            )
+            for backend in [] if args.only_heartbeats else chosen:
+                run_http(backend, sizes, seconds, args.workers, table, base)
                 run_in_process(backend, table, reconcile_sizes)
                 run_hostile(backend, args.workers, seconds, table)
                 if args.soak:

@@ -136,3 +136,12 @@ def task_ids_of(engine: Engine, owners: list[uuid.UUID]) -> dict[uuid.UUID, list
             for owner, task_id in rows:
                 found[owner].append(task_id)
     return found
+
+
+def set_state(engine: Engine, agents: list[uuid.UUID], state: str) -> None:
+    from sqlalchemy import update
+
+    with engine.begin() as connection:
+        for offset in range(0, len(agents), CHUNK):
+            chunk = agents[offset : offset + CHUNK]
+            connection.execute(update(t.agents).where(t.agents.c.id.in_(chunk)).values(state=state))
