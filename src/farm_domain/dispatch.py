@@ -32,7 +32,7 @@ from farm_domain.assignments import (
     release_agent_tasks,
 )
 from farm_domain.audit import agent_target, record
-from farm_domain.enums import AgentState
+from farm_domain.enums import AgentState, UseAddress
 from farm_domain.jobs import discard_abandoned
 from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
@@ -317,6 +317,10 @@ class Dispatcher:
                 assert job is not None
                 batches.append((job, [t for t in unsent if t.job_id == job_id]))
         if not unsent:
+            return
+        if agent.use_address is UseAddress.PASSIVE:
+            # PyFarm's master returns at once for a passive agent: it keeps what was assigned to
+            # it (by hand) and reports on it itself.
             return
         refusal = self._networks.refusal(agent)
         if refusal is not None:

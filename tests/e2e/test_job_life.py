@@ -63,6 +63,8 @@ def test_a_job_from_submission_to_done(start_master: StartMaster) -> None:
                 "cpus": 8,
                 "port": 50000 + number,
                 "current_assignments": {},
+                # This test plays the agents: the master must not call them (none listens).
+                "use_address": "passive",
             },
         )
         assert announced.status_code == 201

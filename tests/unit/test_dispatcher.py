@@ -186,6 +186,20 @@ def test_an_unreachable_agent_goes_offline_and_its_tasks_are_released(world: Wor
     assert all(t.agent_id is None and t.failures == 0 for t in tasks_of(world, job_id))
 
 
+def test_a_passive_agent_keeps_what_was_assigned_to_it_by_hand(world: World) -> None:
+    """It is never called, and its tasks are neither sent nor released: it reports on them."""
+    job_id = submit(world)
+    agent, _ = world.announce(use_address="passive")
+    first = tasks_of(world, job_id)[0]
+    world.registry.assign_task(ADMIN, agent.id, first.id)
+    world.dispatcher.send_tasks_to_agent(agent.id)
+    assert world.client.calls == []
+    (kept,) = [t for t in tasks_of(world, job_id) if t.agent_id]
+    assert (kept.id, kept.agent_id, kept.sent_to_agent) == (first.id, agent.id, False)
+    world.jobs.report(ADMIN, job_id, first.id, TaskReport(state="running"))
+    assert tasks_of(world, job_id)[0].state is WorkState.RUNNING
+
+
 def test_stop_and_update_calls(world: World) -> None:
     agent, _ = world.announce(remote_ip="10.0.0.8", port=50001)
     world.registry.update(ADMIN, agent.id, AgentChanges(upgrade_to="0.9.0"))
