@@ -29,6 +29,7 @@ from farm_domain.work import Job, Task
 from tests.support.fakes.collaborators import (
     DigestKeys,
     FixedClock,
+    PendingSoftState,
     RecordingQueue,
     ScriptedAgentClient,
 )
@@ -90,8 +91,12 @@ class World:
         allow_loopback: bool = FARM_DEFAULTS.allow_loopback_agents,
         grace: float = FARM_DEFAULTS.reconcile_grace_seconds,
         policy: DispatchPolicy | None = None,
+        soft_state: bool = False,
     ) -> None:
+        """``soft_state``: heartbeats' soft state waits in ``self.soft_state`` until flushed
+        (otherwise every update is written in its own transaction)."""
         self.uow = FakeUnitOfWorkFactory()
+        self.soft_state = PendingSoftState(self.uow) if soft_state else None
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
@@ -124,6 +129,7 @@ class World:
             policy=self.policy,
             credentials=self.identities,
             keys=DigestKeys(),
+            soft_state=self.soft_state,
         )
         self.client = ScriptedAgentClient()
         self.dispatcher = Dispatcher(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVarTuple
 
 import orjson
@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -28,7 +29,14 @@ from sqlalchemy.engine import Connection, Row
 
 from farm_adapters.sql import tables as t
 from farm_adapters.sql.rows import AGENT_ID, by_label, insert_ignoring_duplicates
-from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
+from farm_domain.agents import (
+    Agent,
+    AgentOverview,
+    AgentQuery,
+    AgentSummary,
+    SoftReport,
+    SoftwareRef,
+)
 from farm_domain.enums import AgentState, OsClass, UseAddress
 
 
@@ -112,8 +120,9 @@ _GET_AGENT = {
     for for_update in (False, True)
 }
 _GET_AGENT_WITH_ACTIVE = {
-    dialect: _agent_statement(dialect, for_update=True, with_active=True)
+    (dialect, for_update): _agent_statement(dialect, for_update=for_update, with_active=True)
     for dialect in ("sqlite", "postgresql")
+    for for_update in (False, True)
 }
 _LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == AGENT_ID).with_for_update()
 
@@ -127,6 +136,18 @@ def _json_list(value: Any) -> list[Any]:
 
 _SAVE_AGENT = update(t.agents).where(t.agents.c.id == bindparam("agent_key", type_=Uuid()))
 
+# A batch of soft reports, one statement executed for many agents: an UPDATE never creates a
+# deleted agent, and the guard keeps a later contact (a transaction's, another worker's batch).
+_HEARD = bindparam("heard", type_=t.agents.c.last_heard_from.type)
+_RECORD_HEARD = (
+    update(t.agents)
+    .where(
+        t.agents.c.id == bindparam("agent_key", type_=Uuid()),
+        or_(t.agents.c.last_heard_from.is_(None), t.agents.c.last_heard_from <= _HEARD),
+    )
+    .values(free_ram=bindparam("free"), time_offset=bindparam("offset"), last_heard_from=_HEARD)
+)
+
 
 class SqlAgentRepository:
     def __init__(self, connection: Connection) -> None:
@@ -137,9 +158,11 @@ class SqlAgentRepository:
         row = self._read(statement, agent_id, locking=for_update)
         return None if row is None else self._agent_of(row)
 
-    def get_with_active(self, agent_id: uuid.UUID) -> tuple[Agent, dict[int, int]] | None:
-        statement = _GET_AGENT_WITH_ACTIVE[self._c.dialect.name]
-        row = self._read(statement, agent_id, locking=True)
+    def get_with_active(
+        self, agent_id: uuid.UUID, *, for_update: bool = True
+    ) -> tuple[Agent, dict[int, int]] | None:
+        statement = _GET_AGENT_WITH_ACTIVE[self._c.dialect.name, for_update]
+        row = self._read(statement, agent_id, locking=for_update)
         if row is None:
             return None
         active = {
@@ -242,6 +265,23 @@ class SqlAgentRepository:
                 t.agent_software_versions.c.software_version_id == version_id,
             )
         )
+
+    def record_heard(self, reports: Sequence[SoftReport]) -> int:
+        if not reports:
+            return 0
+        # In id order: two workers' batches then lock shared rows in the same order
+        # (PostgreSQL), and cannot deadlock on each other.
+        rows = [
+            {
+                "agent_key": r.agent_id,
+                "free": r.free_ram,
+                "offset": r.time_offset,
+                "heard": r.heard,
+            }
+            for r in sorted(reports, key=lambda r: r.agent_id)
+        ]
+        result = self._c.execute(_RECORD_HEARD, rows)
+        return max(result.rowcount, 0)
 
     def delete(self, agent_id: uuid.UUID) -> bool:
         result = self._c.execute(delete(t.agents).where(t.agents.c.id == agent_id))
