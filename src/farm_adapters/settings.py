@@ -549,6 +549,13 @@ class Settings:
         "seconds before the first retry; each next one waits twice as long",
         shown="1.0",
     )
+    heartbeat_flush_seconds: float = setting(
+        "FARM_HEARTBEAT_FLUSH_SECONDS",
+        Number(0, 60),
+        1.0,
+        "each web worker writes heartbeats' soft state (last_heard_from, free_ram, time_offset) "
+        "and idle agents' requests for work in batches this often; 0 writes each at once",
+    )
     assign_interval_minutes: int = setting(
         "FARM_ASSIGN_INTERVAL_MINUTES",
         Whole(1, 60),
@@ -626,7 +633,21 @@ class Settings:
                 problems.extend(error.problems)
         if problems:
             raise SettingsError(problems)
-        return cls(**values)
+        settings = cls(**values)
+        if problems := settings.contradictions():
+            raise SettingsError(problems)
+        return settings
+
+    def contradictions(self) -> list[str]:
+        """Problems of settings that are valid alone but not together."""
+        problems = []
+        if self.heartbeat_flush_seconds >= self.agent_timeout_seconds:
+            problems.append(
+                f"FARM_HEARTBEAT_FLUSH_SECONDS={self.heartbeat_flush_seconds:g}: must be shorter "
+                f"than FARM_AGENT_TIMEOUT_SECONDS={self.agent_timeout_seconds:g}, or agents "
+                "heard from would time out before their heartbeats are written"
+            )
+        return problems
 
 
 def _declaration(field: attrs.Attribute[Any]) -> Declaration[object]:
