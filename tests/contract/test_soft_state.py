@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
+
 from farm_adapters.batching import BatchedSoftState
 from farm_domain.agents import SoftReport
 from farm_domain.ports import UnitOfWorkFactory
@@ -15,6 +17,7 @@ from tests.contract.test_repositories import (  # noqa: F401  # the fixtures
     make_agent,
     uow,
 )
+from tests.support.fakes.unit_of_work import FakeUnitOfWork, FakeUnitOfWorkFactory
 
 
 def add_agents(uow_factory: UnitOfWorkFactory, count: int) -> list[uuid.UUID]:
@@ -114,3 +117,38 @@ def test_write_through_writes_each_report_at_once(uow: UnitOfWorkFactory) -> Non
     soft.report(SoftReport(agent_id, T0 + timedelta(seconds=1), 777, 3))
     assert read(uow, agent_id) == (777, 3, T0 + timedelta(seconds=1))
     assert soft.pending == 0
+
+
+class _Unavailable(Exception):
+    pass
+
+
+class _RefusingOnce(FakeUnitOfWorkFactory):
+    """The database refuses the first commit."""
+
+    refused = False
+
+    def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork:
+        unit = super().__call__(read_only=read_only)
+        if not self.refused and not read_only:
+            self.refused = True
+            unit.commit = self._refuse  # type: ignore[method-assign]  # this one unit only
+        return unit
+
+    @staticmethod
+    def _refuse() -> None:
+        raise _Unavailable
+
+
+def test_a_batch_that_cannot_be_written_is_kept_for_the_next_flush() -> None:
+    factory = _RefusingOnce()
+    first, second = add_agents(FakeUnitOfWorkFactory(factory.store), 2)
+    soft = BatchedSoftState(factory)
+    soft.report(SoftReport(first, T0 + timedelta(seconds=1), 111, 1))
+    soft.report(SoftReport(second, T0 + timedelta(seconds=1), 222, 1))
+    with pytest.raises(_Unavailable):
+        soft.flush()
+    soft.report(SoftReport(second, T0 + timedelta(seconds=2), 333, 2))  # newer: replaces it
+    assert soft.flush() == 2
+    assert read(factory, first) == (111, 1, T0 + timedelta(seconds=1))
+    assert read(factory, second) == (333, 2, T0 + timedelta(seconds=2))

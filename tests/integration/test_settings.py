@@ -134,3 +134,16 @@ def test_trust_settings_are_read_and_checked() -> None:
     assert len(caught.value.problems) == 4
     with pytest.raises(SettingsError, match="names no host"):
         Settings.load({"FARM_ALLOWED_HOSTS": " , "})
+
+
+def test_the_heartbeat_flush_interval_is_checked_and_shorter_than_the_agent_timeout() -> None:
+    assert Settings.load({}).heartbeat_flush_seconds == 1.0
+    assert Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "0"}).heartbeat_flush_seconds == 0
+    with pytest.raises(
+        SettingsError, match="FARM_HEARTBEAT_FLUSH_SECONDS='soon': must be a number"
+    ):
+        Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "soon"})
+    with pytest.raises(SettingsError, match="FARM_HEARTBEAT_FLUSH_SECONDS='61': must be between"):
+        Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "61"})
+    with pytest.raises(SettingsError, match="must be shorter than FARM_AGENT_TIMEOUT_SECONDS=5"):
+        Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "5", "FARM_AGENT_TIMEOUT_SECONDS": "5"})
