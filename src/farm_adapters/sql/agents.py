@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVarTuple
 
 import orjson
@@ -21,11 +21,12 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
-    or_,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Dialect, Row
+from sqlalchemy.types import TypeEngine
 
 from farm_adapters.sql import tables as t
 from farm_adapters.sql.rows import AGENT_ID, by_label, insert_ignoring_duplicates
@@ -127,6 +128,12 @@ _GET_AGENT_WITH_ACTIVE = {
 _LOCK_AGENT = select(t.agents.c.id).where(t.agents.c.id == AGENT_ID).with_for_update()
 
 
+def _stored(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """How a column's type writes a value on this database."""
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else lambda value: value
+
+
 def _json_list(value: Any) -> list[Any]:
     """An aggregated set: a list from psycopg, JSON text from SQLite, NULL for none."""
     if value is None:
@@ -136,16 +143,31 @@ def _json_list(value: Any) -> list[Any]:
 
 _SAVE_AGENT = update(t.agents).where(t.agents.c.id == bindparam("agent_key", type_=Uuid()))
 
-# A batch of soft reports, one statement executed for many agents: an UPDATE never creates a
-# deleted agent, and the guard keeps a later contact (a transaction's, another worker's batch).
-_HEARD = bindparam("heard", type_=t.agents.c.last_heard_from.type)
-_RECORD_HEARD = (
-    update(t.agents)
-    .where(
-        t.agents.c.id == bindparam("agent_key", type_=Uuid()),
-        or_(t.agents.c.last_heard_from.is_(None), t.agents.c.last_heard_from <= _HEARD),
-    )
-    .values(free_ram=bindparam("free"), time_offset=bindparam("offset"), last_heard_from=_HEARD)
+# A batch of soft reports is one statement for many agents (executemany cost ~0.1 ms an agent
+# on PostgreSQL, holding the worker's GIL for 100 ms a batch): an UPDATE never creates a deleted
+# agent, and the guard keeps a later contact (a transaction's, another worker's batch).
+_RECORD_HEARD = {
+    "sqlite": text(
+        "UPDATE agents SET free_ram = v.free_ram, time_offset = v.time_offset, "
+        "last_heard_from = v.heard "
+        "FROM (SELECT value ->> 0 AS id, value ->> 1 AS free_ram, value ->> 2 AS time_offset, "
+        "value ->> 3 AS heard FROM json_each(:batch)) AS v "
+        "WHERE agents.id = v.id "
+        "AND (agents.last_heard_from IS NULL OR agents.last_heard_from <= v.heard)"
+    ),
+    "postgresql": text(
+        "UPDATE agents SET free_ram = v.free_ram, time_offset = v.time_offset, "
+        "last_heard_from = v.heard "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:free AS integer[]), "
+        "CAST(:offsets AS integer[]), CAST(:heard AS timestamptz[])) "
+        "AS v(id, free_ram, time_offset, heard) "
+        "WHERE agents.id = v.id "
+        "AND (agents.last_heard_from IS NULL OR agents.last_heard_from <= v.heard)"
+    ),
+}
+# Two workers' batches lock their shared agents in one order, so never deadlock on each other.
+_LOCK_HEARD = text(
+    "SELECT id FROM agents WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
 )
 
 
@@ -269,18 +291,26 @@ class SqlAgentRepository:
     def record_heard(self, reports: Sequence[SoftReport]) -> int:
         if not reports:
             return 0
-        # In id order: two workers' batches then lock shared rows in the same order
-        # (PostgreSQL), and cannot deadlock on each other.
-        rows = [
-            {
-                "agent_key": r.agent_id,
-                "free": r.free_ram,
-                "offset": r.time_offset,
-                "heard": r.heard,
+        dialect = self._c.dialect
+        if dialect.name == "postgresql":
+            ids = sorted(r.agent_id for r in reports)
+            self._c.execute(_LOCK_HEARD, {"ids": ids})
+            params: dict[str, Any] = {
+                "ids": [r.agent_id for r in reports],
+                "free": [r.free_ram for r in reports],
+                "offsets": [r.time_offset for r in reports],
+                "heard": [r.heard for r in reports],
             }
-            for r in sorted(reports, key=lambda r: r.agent_id)
-        ]
-        result = self._c.execute(_RECORD_HEARD, rows)
+        else:
+            # One JSON parameter, each value as the columns' types store it.
+            key = _stored(t.agents.c.id.type, dialect)
+            heard = _stored(t.agents.c.last_heard_from.type, dialect)
+            params = {
+                "batch": orjson.dumps(
+                    [[key(r.agent_id), r.free_ram, r.time_offset, heard(r.heard)] for r in reports]
+                ).decode()
+            }
+        result = self._c.execute(_RECORD_HEARD[dialect.name], params)
         return max(result.rowcount, 0)
 
     def delete(self, agent_id: uuid.UUID) -> bool:
