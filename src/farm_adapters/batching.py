@@ -66,38 +66,43 @@ class BatchedSoftState:
             return len(batch)
 
 
+AT_ONCE = 8
+"""How many agents' requests for work a web worker sends at once in one flush interval."""
+
+
 class CoalescedWorkRequests:
     """A TaskQueue that coalesces idle agents' requests for work (``assign_tasks_to_agent``).
 
     Every ``online`` heartbeat asks for work; at thousands per second, one queue job each (and
-    its assignment transaction) was most of the master's work. Here the first request of a
-    flush interval goes to the queue at once, so a lone agent waits for nothing; the others
-    wait for the interval's end and then go as one request: the agent's own pass when one
-    agent asked, a single global pass when several did. The queue keeps at most one of each
-    waiting (its pending marks), so however many heartbeats ask, at most one pass per agent
-    and one global pass are pending. Everything else goes straight through.
+    its assignment transaction) was most of the master's work. Here the first ``at_once``
+    agents asking in a flush interval are sent at once, so a small farm waits for nothing; the
+    others (and an agent asking again) wait for the interval's end and then go as one request:
+    the agent's own pass when one agent waited, a single global pass when several did. The
+    queue keeps at most one of each pending (its pending marks), so however many heartbeats
+    ask, at most ``at_once`` passes per interval and one global pass are pending. Everything
+    else goes straight through.
     """
 
-    def __init__(self, queue: TaskQueue) -> None:
+    def __init__(self, queue: TaskQueue, at_once: int = AT_ONCE) -> None:
         self._queue = queue
+        self._at_once = at_once
         self._lock = threading.Lock()
+        self._sent: set[uuid.UUID] = set()
         self._waiting: set[uuid.UUID] = set()
-        self._sent_this_interval = False
 
     def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
         with self._lock:
-            if self._sent_this_interval:
+            if agent_id in self._sent or len(self._sent) >= self._at_once:
                 self._waiting.add(agent_id)
                 return
-            self._sent_this_interval = True
+            self._sent.add(agent_id)
         self._queue.assign_tasks_to_agent(agent_id)
 
     def flush(self) -> int:
-        """End the interval: send what waited as one request; returns how many agents asked."""
+        """End the interval: send what waited as one request; returns how many agents waited."""
         with self._lock:
             waiting, self._waiting = self._waiting, set()
-            # Something goes out now: the next interval's requests wait for its end again.
-            self._sent_this_interval = bool(waiting)
+            self._sent = set()
         if len(waiting) == 1:
             self._queue.assign_tasks_to_agent(next(iter(waiting)))
         elif waiting:
