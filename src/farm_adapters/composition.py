@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from farm_adapters import schema_migrations
 from farm_adapters.agent_client import HttpAgentClient
+from farm_adapters.batching import BatchedSoftState, CoalescedWorkRequests, Flusher
 from farm_adapters.clock import SystemClock
 from farm_adapters.create_counter import LimitsCreateCounter
 from farm_adapters.files import FilesystemStore
@@ -50,8 +51,18 @@ class Runtime:
     farm: Farm
     dispatcher: Dispatcher
     jobs: QueueJobs
+    flusher: Flusher | None = None
+    """Writes the web worker's batches (``build_runtime(batching=True)``); started by
+    ``start_batching``."""
+
+    def start_batching(self) -> None:
+        if self.flusher is not None:
+            self.flusher.start()
 
     def close(self) -> None:
+        """Flush what waits, then let the connections go."""
+        if self.flusher is not None:
+            self.flusher.stop()
         self.engine.dispose()
 
 
@@ -76,9 +87,13 @@ def build_runtime(
     client: AgentClient | None = None,
     create_queue_tables: bool = True,
     pre_ping: bool = True,
+    batching: bool = False,
 ) -> Runtime:
     """Wire the master. ``queue``, ``dispatcher`` and ``client`` replace the real ones (tests);
-    ``pre_ping=False`` for web workers (see create_database_engine)."""
+    ``pre_ping=False`` for web workers (see create_database_engine). ``batching`` (web workers):
+    heartbeats' soft state and idle agents' requests for work are flushed every
+    ``heartbeat_flush_seconds`` by a thread that ``Runtime.start_batching`` starts; otherwise
+    each is written or sent at once."""
     clock = clock or SystemClock()
     engine = create_database_engine(
         settings.database_url, pool_size=settings.threads, pre_ping=pre_ping
@@ -119,9 +134,18 @@ def build_runtime(
     policy = AccessPolicy()
     files = FilesystemStore(settings.data_dir / "files", settings.max_files_bytes)
     identities = identity_service(uow, clock)
+    flusher = None
+    agents_queue: TaskQueue = queue
+    if batching and settings.heartbeat_flush_seconds > 0:
+        soft_state = BatchedSoftState(uow)
+        work_requests = CoalescedWorkRequests(queue)
+        agents_queue = work_requests
+        flusher = Flusher(settings.heartbeat_flush_seconds, [soft_state.flush, work_requests.flush])
+    else:
+        soft_state = BatchedSoftState(uow, write_through=True)
     registry = AgentRegistry(
         uow,
-        queue,
+        agents_queue,
         clock,
         reconciler,
         settings.default_agent_software,
@@ -131,6 +155,7 @@ def build_runtime(
         policy=policy,
         credentials=identities,
         keys=keys,
+        soft_state=soft_state,
     )
     farm = Farm(
         agents=registry,
@@ -145,7 +170,7 @@ def build_runtime(
         identities=identities,
         creates=create_budgets(settings),
     )
-    return Runtime(settings, engine, huey, farm, dispatcher, jobs)
+    return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
 
 
 def create_budgets(settings: Settings) -> CreateBudgets:

@@ -573,6 +573,13 @@ class Settings:
         "seconds before the first retry; each next one waits twice as long",
         shown="1.0",
     )
+    heartbeat_flush_seconds: float = setting(
+        "FARM_HEARTBEAT_FLUSH_SECONDS",
+        Number(0, 60),
+        1.0,
+        "each web worker writes heartbeats' soft state (last_heard_from, free_ram, time_offset) "
+        "and idle agents' requests for work in batches this often; 0 writes each at once",
+    )
     assign_interval_minutes: int = setting(
         "FARM_ASSIGN_INTERVAL_MINUTES",
         Whole(1, 60),
@@ -655,14 +662,26 @@ class Settings:
         if problems:
             raise SettingsError(problems)
         settings = cls(**values)
-        window = settings.create_rate.window_seconds
+        if problems := settings.contradictions():
+            raise SettingsError(problems)
+        return settings
+
+    def contradictions(self) -> list[str]:
+        """Problems of settings that are valid alone but not together."""
+        problems = []
+        if self.heartbeat_flush_seconds >= self.agent_timeout_seconds:
+            problems.append(
+                f"FARM_HEARTBEAT_FLUSH_SECONDS={self.heartbeat_flush_seconds:g}: must be shorter "
+                f"than FARM_AGENT_TIMEOUT_SECONDS={self.agent_timeout_seconds:g}, or agents "
+                "heard from would time out before their heartbeats are written"
+            )
+        window = self.create_rate.window_seconds
         if window > MAX_CREATE_WINDOW:
-            problem = (
+            problems.append(
                 f"FARM_CREATE_BURST / FARM_CREATE_RATE: a client who spent its burst would wait "
                 f"{window} s, more than a day; raise FARM_CREATE_RATE or lower FARM_CREATE_BURST"
             )
-            raise SettingsError([problem])
-        return settings
+        return problems
 
 
 def _declaration(field: attrs.Attribute[Any]) -> Declaration[object]:

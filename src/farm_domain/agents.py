@@ -3,7 +3,7 @@
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import attrs
 
@@ -77,6 +77,24 @@ class Agent:
     def is_available(self) -> bool:
         """Online, enabled and so a candidate for work."""
         return not self.disabled and self.state in (AgentState.ONLINE, AgentState.RUNNING)
+
+
+@attrs.frozen
+class SoftReport:
+    """How an agent was last heard of: the part of a heartbeat that is soft state.
+
+    Liveness and resources move with every heartbeat and nothing else hangs on them, so they
+    may be written late (within the batch interval) and coalesced: of two reports of one agent
+    the later ``heard`` wins, and a report never creates an agent.
+    """
+
+    agent_id: uuid.UUID
+    heard: datetime
+    free_ram: int
+    time_offset: int
+
+    def newer_than(self, other: Self) -> bool:
+        return self.heard >= other.heard
 
 
 @attrs.frozen

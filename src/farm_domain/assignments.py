@@ -110,6 +110,24 @@ class AssignmentReconciler:
         self._clock = clock
         self._grace = grace
 
+    @staticmethod
+    def settled(
+        agent: Agent,
+        reported: frozenset[int],
+        attempts: Mapping[int, int] | None,
+        active: Mapping[int, int],
+    ) -> bool:
+        """Whether reconciling this report would change nothing, decided from the agent's
+        unfinished tasks and their attempts (``active``) as read with it: the usual heartbeat
+        reports exactly what it holds. An offline agent is never reconciled."""
+        if agent.state is AgentState.OFFLINE:
+            return True
+        attempts = attempts or {}
+        return all(
+            task_id in reported and attempts.get(task_id, attempt) == attempt
+            for task_id, attempt in active.items()
+        )
+
     def reconcile(
         self,
         uow: UnitOfWork,
@@ -128,10 +146,7 @@ class AssignmentReconciler:
         if agent.state is AgentState.OFFLINE:
             return Reconciliation()
         attempts = attempts or {}
-        if active is not None and all(
-            task_id in reported and attempts.get(task_id, attempt) == attempt
-            for task_id, attempt in active.items()
-        ):
+        if active is not None and self.settled(agent, reported, attempts, active):
             return Reconciliation(still_held=len(active))
         now = self._clock.now()
         failed, requeued, unsent, jobs = [], [], [], set()

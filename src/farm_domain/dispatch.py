@@ -140,8 +140,10 @@ class Dispatcher:
         time can only make a claim fail, never double it.
         """
         with self._uow(read_only=True) as uow:
-            idle = uow.scheduling.idle_agents()
             jobs = uow.scheduling.candidate_jobs()
+            # Idle agents asking for work start this pass too, most often with no work to
+            # give: then the (many) idle agents need not be read.
+            idle = uow.scheduling.idle_agents() if jobs else []
         given, touched = 0, set()
         for start in range(0, len(idle), SWEEP_CHUNK):
             if not jobs:

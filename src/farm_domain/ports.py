@@ -8,7 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary
+from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftReport
 from farm_domain.answers import AssignAnswer, PollAnswer, StopAnswer, UpdateAnswer
 from farm_domain.credentials import Session, Token, User
 from farm_domain.enums import WorkState
@@ -29,10 +29,12 @@ from farm_domain.work import (
 class AgentRepository(Protocol):
     def get(self, agent_id: uuid.UUID, *, for_update: bool = False) -> Agent | None: ...
 
-    def get_with_active(self, agent_id: uuid.UUID) -> tuple[Agent, dict[int, int]] | None:
-        """The agent, locked until the transaction ends, with the attempts of its unfinished
-        tasks (task id -> attempt), read together: what a heartbeat needs to see that nothing
-        changed."""
+    def get_with_active(
+        self, agent_id: uuid.UUID, *, for_update: bool = True
+    ) -> tuple[Agent, dict[int, int]] | None:
+        """The agent with the attempts of its unfinished tasks (task id -> attempt), read
+        together: what a heartbeat needs to see that nothing changed. ``for_update``: the
+        agent stays locked until the transaction ends."""
 
     def add(self, agent: Agent) -> None:
         """Store a new agent with its MAC addresses, GPUs and software. Raises AlreadyExists
@@ -66,6 +68,10 @@ class AgentRepository(Protocol):
 
     def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The hostnames of those of these agents that exist."""
+
+    def record_heard(self, reports: Sequence[SoftReport]) -> int:
+        """Write these soft reports (at most one per agent), each only where the agent exists
+        and was not heard from later; returns how many agents changed."""
 
 
 class TaskRepository(Protocol):
@@ -407,6 +413,17 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
         """A new unit of work; ``read_only`` ones never write (and may not lock)."""
+
+
+class SoftState(Protocol):
+    """Soft state on its way to storage: heartbeats' reports kept, the latest per agent, and
+    written in batches, so that a heartbeat moving only them takes no write lock of its own."""
+
+    def report(self, report: SoftReport) -> None:
+        """Keep the report until the next batch (a later report of the agent replaces it)."""
+
+    def flush(self) -> int:
+        """Write every pending report now, in one statement; returns how many were pending."""
 
 
 class TaskQueue(Protocol):

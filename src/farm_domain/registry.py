@@ -20,6 +20,7 @@ from farm_domain.agents import (
     AgentOverview,
     AgentQuery,
     AgentSummary,
+    SoftReport,
     agent_address,
     parse_agent_id,
     state_changes,
@@ -36,7 +37,14 @@ from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import AlreadyExists, Conflict, NotFound, ValidationError, WrongFarm
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.networks import AgentNetworks
-from farm_domain.ports import AgentKeys, Clock, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import (
+    AgentKeys,
+    Clock,
+    SoftState,
+    TaskQueue,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from farm_domain.validation import INT32_MAX
 from farm_domain.work import JobSummary, Task
 
@@ -90,6 +98,23 @@ have events of their own; ``free_ram``, ``time_offset`` and the contact times ch
 every heartbeat and are not events."""
 
 
+SOFT_FIELDS = frozenset({"free_ram", "time_offset", "last_heard_from"})
+"""An agent's soft state: what moves with every heartbeat, that nothing else hangs on. It may be
+written late and in batches (``SoftState``); every other change is written in the request's own
+transaction, as is any heartbeat that reconciles, requeues or fails a task."""
+
+
+def soft_report(before: Agent, after: Agent) -> SoftReport | None:
+    """``after`` as a soft report when it differs from ``before`` in soft state alone; None when
+    anything else changed (a state, the operator's flag, a set, an audited field): those are
+    never deferred."""
+    if after.last_heard_from is None:
+        return None
+    if attrs.evolve(after, **{name: getattr(before, name) for name in SOFT_FIELDS}) != before:
+        return None
+    return SoftReport(after.id, after.last_heard_from, after.free_ram, after.time_offset)
+
+
 @attrs.define
 class _AfterCommit:
     """Queue requests gathered during a transaction, sent once it has committed."""
@@ -132,7 +157,9 @@ class AgentRegistry:
         policy: AccessPolicy,
         credentials: AgentCredentials,
         keys: AgentKeys,
+        soft_state: SoftState | None = None,
     ) -> None:
+        self._soft_state = soft_state
         self._credentials = credentials
         self._keys = keys
         self._uow = uow
@@ -251,6 +278,10 @@ class AgentRegistry:
         sets = self._sets(changes)
         # An agent's own identity always speaks as the agent: its "online" never re-enables.
         from_agent = changes.reported_task_ids is not UNSET or actor.role is Role.AGENT
+        if self._soft_state is not None:
+            heard = self._heard(actor, agent_id, values, sets, changes, from_agent=from_agent)
+            if heard is not None:
+                return heard
         after = _AfterCommit()
         with self._uow() as uow:
             found = uow.agents.get_with_active(agent_id)
@@ -273,6 +304,60 @@ class AgentRegistry:
             after.assign_to_agent = agent.id
         self._enqueue(after)
         return agent
+
+    def _heard(
+        self,
+        actor: Identity,
+        agent_id: uuid.UUID,
+        values: dict[str, Any],
+        sets: _Sets,
+        changes: AgentChanges,
+        *,
+        from_agent: bool,
+    ) -> Agent | None:
+        """The usual heartbeat, read without a lock: when it moves soft state alone (and its
+        ``current_assignments`` match what the agent holds), its report is handed to the soft
+        state and the agent is returned as heard. None: anything else changes, and the caller
+        applies the update in a transaction (which reads the agent again, locked).
+
+        A request that changes nothing but soft state writes nothing that the transaction
+        would not write, so racing it is safe: a report never creates an agent, and never
+        overwrites one heard from later. Raises what ``update`` raises."""
+        with self._uow(read_only=True) as uow:
+            found = uow.agents.get_with_active(agent_id, for_update=False)
+            if found is None:
+                raise NotFound(f"Agent {agent_id} not found")
+            refuse_unbound_for_enrolled(uow, actor, agent_id, self._clock.now())
+        before, active = found
+        self._authorize(actor, agent_id, before, values, sets, changes, from_agent=from_agent)
+        agent = self._changed(before, values, sets, self._clock.now(), from_agent=from_agent)
+        if changes.reported_task_ids is not UNSET and not self._reconciler.settled(
+            agent, changes.reported_task_ids, changes.reported_attempts, active
+        ):
+            return None
+        report = soft_report(before, agent)
+        if report is None or self._soft_state is None:
+            return None
+        self._soft_state.report(report)
+        # An agent that holds unfinished tasks gets no new work: no need to ask.
+        if agent.is_available and not active:
+            self._queue.assign_tasks_to_agent(agent.id)
+        return agent
+
+    @staticmethod
+    def _changed(
+        agent: Agent, values: dict[str, Any], sets: _Sets, now: datetime, *, from_agent: bool
+    ) -> Agent:
+        """The agent with a request's changes applied, as heard from at ``now``."""
+        fields = dict(values, last_heard_from=now)
+        state = fields.pop("state", None)
+        if state is not None:
+            fields.update(state_changes(agent, state, from_agent=from_agent))
+        if sets.macs is not None:
+            fields["mac_addresses"] = sets.macs
+        if sets.gpus is not None:
+            fields["gpus"] = sets.gpus
+        return attrs.evolve(agent, **fields)
 
     # -- operators and frontends ---------------------------------------------------------------
 
@@ -583,16 +668,8 @@ class AgentRegistry:
         before = agent
         self._authorize(actor, agent.id, before, values, sets, changes, from_agent=from_agent)
         now = self._clock.now()
-        state = values.pop("state", None)
-        fields = dict(values, last_heard_from=now)
-        if state is not None:
-            fields.update(state_changes(agent, state, from_agent=from_agent))
+        agent = self._changed(agent, values, sets, now, from_agent=from_agent)
         macs, gpus = sets.macs, sets.gpus
-        if macs is not None:
-            fields["mac_addresses"] = macs
-        if gpus is not None:
-            fields["gpus"] = gpus
-        agent = attrs.evolve(agent, **fields)
         uow.agents.save(agent, before)
         if macs is not None and macs != before.mac_addresses:
             uow.agents.replace_mac_addresses(agent.id, macs)

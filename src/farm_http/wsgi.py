@@ -7,6 +7,7 @@ app itself.
 This is the one module of the HTTP layer that imports the composition root.
 """
 
+import atexit
 import os
 
 from farm_adapters.composition import build_runtime
@@ -20,7 +21,10 @@ settings = Settings.load(os.environ)
 configure_logging(settings.log_level, settings.log_format)
 # `farm serve` created the queue's tables before starting this worker.
 # No connection pre-ping here: see create_database_engine.
-runtime = build_runtime(settings, create_queue_tables=False, pre_ping=False)
+runtime = build_runtime(settings, create_queue_tables=False, pre_ping=False, batching=True)
+runtime.start_batching()
+# What waits in the batches is written as the worker exits (farm serve stopping on SIGTERM).
+atexit.register(runtime.close)
 app = create_app(runtime.farm, HttpOptions.of(settings))
 front = BufferedFront(
     app,

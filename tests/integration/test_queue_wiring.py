@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 from huey import Huey
 
+from farm_adapters.batching import AT_ONCE
 from farm_adapters.composition import build_runtime
 from farm_adapters.queue import (
     DispatchService,
@@ -251,3 +252,73 @@ def test_the_liveness_sweep_chains_itself_once_however_often_started(tmp_path) -
         consumer.stop(graceful=True)
     assert set(ran) == {("watch_agents", ())}
     assert huey.pending_count() + huey.scheduled_count() <= 1  # still one chain
+
+
+def test_online_heartbeats_of_many_idle_agents_leave_few_passes_pending(
+    sqlite_url: str, tmp_path
+) -> None:
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": sqlite_url,
+            "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+        }
+    )
+    # As a web worker has it, with no consumer running: what waits in the queue stays there.
+    runtime = build_runtime(settings, dispatcher=WaitingDispatcher(), batching=True)  # type: ignore[arg-type]  # a stand-in dispatcher
+    assert runtime.flusher is not None
+    try:
+        agents = [uuid.uuid4() for _ in range(4 * AT_ONCE)]
+        for agent_id in agents:
+            runtime.farm.agents.announce(
+                ADMIN,
+                AgentChanges(id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000),
+                "127.0.0.1",
+            )
+        for free_ram in range(2, 7):
+            for agent_id in agents:
+                runtime.farm.agents.update(
+                    ADMIN, agent_id, AgentChanges(state="online", free_ram=free_ram)
+                )
+            # An interval's first AT_ONCE agents went at once; the others wait for its end,
+            # and then go as one global pass, which the queue keeps once however often asked.
+            assert runtime.huey.pending_count() <= AT_ONCE + 1
+            runtime.flusher.flush_now()
+        # 4 * AT_ONCE announces and 5 heartbeats each: before, one job per agent.
+        pending = [task.name for task in runtime.huey.pending()]
+        assert pending.count("farm.assign_tasks_to_agent") == AT_ONCE
+        assert pending.count("farm.assign_tasks") == 1
+    finally:
+        runtime.close()
+
+
+def test_many_online_heartbeats_of_one_idle_agent_leave_one_pass_pending(
+    sqlite_url: str, tmp_path
+) -> None:
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_DATABASE_URL": sqlite_url,
+            "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+        }
+    )
+    runtime = build_runtime(settings, dispatcher=WaitingDispatcher(), batching=True)  # type: ignore[arg-type]  # a stand-in dispatcher
+    assert runtime.flusher is not None
+    try:
+        agent_id = uuid.uuid4()
+        runtime.farm.agents.announce(
+            ADMIN,
+            AgentChanges(id=str(agent_id), hostname="n", ram=64, free_ram=1, cpus=1, port=2000),
+            "127.0.0.1",
+        )
+        for free_ram in range(2, 50):
+            runtime.farm.agents.update(
+                ADMIN, agent_id, AgentChanges(state="online", free_ram=free_ram)
+            )
+            if free_ram % 10 == 0:
+                runtime.flusher.flush_now()
+        runtime.flusher.flush_now()
+        assert [task.name for task in runtime.huey.pending()] == ["farm.assign_tasks_to_agent"]
+        assert runtime.farm.agents.get(ADMIN, agent_id).free_ram == 49
+    finally:
+        runtime.close()

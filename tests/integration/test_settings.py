@@ -159,3 +159,16 @@ def test_the_body_timeout_is_a_positive_number_of_seconds() -> None:
     for bad in ("0", "-1", "nan", "soon", "1e9"):
         with pytest.raises(SettingsError, match="FARM_BODY_TIMEOUT_SECONDS"):
             Settings.load({"FARM_BODY_TIMEOUT_SECONDS": bad})
+
+
+def test_the_heartbeat_flush_interval_is_checked_and_shorter_than_the_agent_timeout() -> None:
+    assert Settings.load({}).heartbeat_flush_seconds == 1.0
+    assert Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "0"}).heartbeat_flush_seconds == 0
+    with pytest.raises(
+        SettingsError, match="FARM_HEARTBEAT_FLUSH_SECONDS='soon': must be a number"
+    ):
+        Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "soon"})
+    with pytest.raises(SettingsError, match="FARM_HEARTBEAT_FLUSH_SECONDS='61': must be between"):
+        Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "61"})
+    with pytest.raises(SettingsError, match="must be shorter than FARM_AGENT_TIMEOUT_SECONDS=5"):
+        Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "5", "FARM_AGENT_TIMEOUT_SECONDS": "5"})

@@ -30,6 +30,7 @@ from tests.support.fakes.collaborators import (
     DigestKeys,
     FixedClock,
     MemoryFileStore,
+    PendingSoftState,
     RecordingQueue,
     ScriptedAgentClient,
 )
@@ -91,8 +92,12 @@ class World:
         allow_loopback: bool = FARM_DEFAULTS.allow_loopback_agents,
         grace: float = FARM_DEFAULTS.reconcile_grace_seconds,
         policy: DispatchPolicy | None = None,
+        soft_state: bool = False,
     ) -> None:
+        """``soft_state``: heartbeats' soft state waits in ``self.soft_state`` until flushed
+        (otherwise every update is written in its own transaction)."""
         self.uow = FakeUnitOfWorkFactory()
+        self.soft_state = PendingSoftState(self.uow) if soft_state else None
         self.queue = RecordingQueue()
         self.clock = FixedClock()
         self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
@@ -127,6 +132,7 @@ class World:
             policy=self.policy,
             credentials=self.identities,
             keys=DigestKeys(),
+            soft_state=self.soft_state,
         )
         self.client = ScriptedAgentClient()
         self.dispatcher = Dispatcher(

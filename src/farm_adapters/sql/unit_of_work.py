@@ -115,6 +115,10 @@ class SqlUnitOfWork:
     def _begin(self) -> Self:
         connection = self._engine.connect()
         connection.info[READ_ONLY] = self._read_only
+        if self._read_only and connection.dialect.name == "postgresql":
+            # At READ COMMITTED each statement reads its own snapshot, in a transaction or
+            # not; outside one, a read is one round trip instead of three (BEGIN, ROLLBACK).
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         self._connection = connection
         self._transaction = connection.begin()
         self.agents = SqlAgentRepository(connection)

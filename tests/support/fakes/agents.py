@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 
-from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftwareRef
+from farm_domain.agents import (
+    Agent,
+    AgentOverview,
+    AgentQuery,
+    AgentSummary,
+    SoftReport,
+    SoftwareRef,
+)
 from farm_domain.errors import AlreadyExists
 from tests.support.fakes.store import FakeData
 
@@ -28,8 +35,10 @@ class FakeAgentRepository:
         agent = self._d.agents.get(agent_id)
         return None if agent is None else self._with_software(agent)
 
-    def get_with_active(self, agent_id: uuid.UUID) -> tuple[Agent, dict[int, int]] | None:
-        agent = self.get(agent_id, for_update=True)
+    def get_with_active(
+        self, agent_id: uuid.UUID, *, for_update: bool = True
+    ) -> tuple[Agent, dict[int, int]] | None:
+        agent = self.get(agent_id, for_update=for_update)
         if agent is None:
             return None
         return agent, {
@@ -68,6 +77,23 @@ class FakeAgentRepository:
 
     def detach_software(self, agent_id: uuid.UUID, version_id: int) -> None:
         self._d.agent_software.get(agent_id, set()).discard(version_id)
+
+    def record_heard(self, reports: Sequence[SoftReport]) -> int:
+        written = 0
+        for report in reports:
+            agent = self._d.agents.get(report.agent_id)
+            if agent is None or (
+                agent.last_heard_from is not None and agent.last_heard_from > report.heard
+            ):
+                continue
+            self._d.agents[report.agent_id] = attrs.evolve(
+                agent,
+                last_heard_from=report.heard,
+                free_ram=report.free_ram,
+                time_offset=report.time_offset,
+            )
+            written += 1
+        return written
 
     def delete(self, agent_id: uuid.UUID) -> bool:
         if self._d.agents.pop(agent_id, None) is None:

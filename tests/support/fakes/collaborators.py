@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
+from farm_domain.agents import SoftReport
 from farm_domain.answers import (
     Accepted,
     AssignAnswer,
@@ -22,6 +23,7 @@ from farm_domain.answers import (
     UpdateAnswer,
 )
 from farm_domain.errors import TooLarge
+from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.work import Job, Task
 
 
@@ -50,6 +52,28 @@ class RecordingQueue:
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
+
+
+class PendingSoftState:
+    """The SoftState port in memory: reports wait in ``pending`` (the latest per agent) until
+    ``flush`` writes them through the unit of work."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+        self.pending: dict[uuid.UUID, SoftReport] = {}
+
+    def report(self, report: SoftReport) -> None:
+        held = self.pending.get(report.agent_id)
+        if held is None or report.newer_than(held):
+            self.pending[report.agent_id] = report
+
+    def flush(self) -> int:
+        batch, self.pending = list(self.pending.values()), {}
+        if batch:
+            with self._uow() as uow:
+                uow.agents.record_heard(batch)
+                uow.commit()
+        return len(batch)
 
 
 class FixedClock:
