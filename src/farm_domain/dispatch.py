@@ -38,6 +38,7 @@ from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
     AgentClient,
     Clock,
+    FileStore,
     TaskQueue,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -119,7 +120,10 @@ class Dispatcher:
         networks: AgentNetworks,
         reconciler: AssignmentReconciler,
         policy: DispatchPolicy,
+        *,
+        files: FileStore | None = None,
     ) -> None:
+        self._files = files
         self._uow = uow
         self._queue = queue
         self._clock = clock
@@ -504,11 +508,12 @@ class Dispatcher:
     # -- liveness --------------------------------------------------------------------------
 
     def watch_agents(self) -> None:
-        """The periodic liveness sweep: silent agents go offline, agents are polled, and jobs
-        a stopped master left half stored are discarded."""
+        """The periodic liveness sweep: silent agents go offline, agents are polled, jobs
+        a stopped master left half stored are discarded, and deletions left midway finished
+        (their tasks' files too, given ``files``)."""
         self.expire_silent_agents()
         self.poll_agents()
-        discard_abandoned(self._uow, self._clock)
+        discard_abandoned(self._uow, self._clock, self._files)
 
     def expire_silent_agents(self) -> list[uuid.UUID]:
         """Agents not heard from (nor polled) for longer than the heartbeat timeout go offline;

@@ -214,6 +214,54 @@ def test_a_job_its_master_left_half_stored_is_discarded_once_abandoned(world: Wo
     assert world.uow.store.data.jobs == {} and world.uow.store.data.tasks == {}
 
 
+def test_a_deletion_is_a_chunk_per_transaction_and_the_sweep_finishes_one_left_midway(
+    world: World,
+) -> None:
+    logs = TaskLogs(world.uow, world.files, world.clock, 1000, policy=world.policy)
+    job = submit(world, end=10).job
+    tasks = world.jobs.tasks(ADMIN, job.id)
+    for task in tasks:
+        logs.register(ADMIN, job.id, task.id, 0, "render", None)
+        logs.upload(ADMIN, job.id, task.id, 0, "render", [b"text"])
+    # Units: hiding the job, its first chunk of 3 tasks, then the database goes away.
+    assert chunked(world, FailingOn(world.uow, 3)).delete(ADMIN, job.id)
+
+    data = world.uow.store.data
+    assert sorted(data.tasks) == [task.id for task in tasks[3:]]
+    assert {key.split("/")[1] for key in world.files.files} == {str(t.id) for t in tasks[3:]}
+    assert world.jobs.query(ADMIN) == []
+    with pytest.raises(NotFound):
+        world.jobs.get(ADMIN, job.id)
+    with pytest.raises(NotFound):
+        world.jobs.task(ADMIN, job.id, tasks[5].id)
+    with pytest.raises(NotFound):
+        logs.download(ADMIN, job.id, tasks[5].id, 0, "render")
+    assert not world.jobs.delete(ADMIN, job.id)
+    deleted = [e for e in world.events.query(ADMIN, EventQuery()) if e.action == "job.delete"]
+    assert len(deleted) == 1
+
+    world.dispatcher.watch_agents()
+    data = world.uow.store.data
+    assert data.jobs == {} and data.tasks == {} and data.logs == {}
+    assert world.files.files == {}
+
+
+def test_a_job_being_deleted_takes_no_report_and_frees_its_agents_first(world: World) -> None:
+    job = submit(world, end=2).job
+    agent, _ = world.announce(remote_ip="10.0.0.9", port=50001)
+    first, second = world.jobs.tasks(ADMIN, job.id)
+    world.registry.assign_task(ADMIN, agent.id, first.id)
+    # The database goes away after the job is hidden: its tasks are still stored.
+    assert chunked(world, FailingOn(world.uow, 2)).delete(ADMIN, job.id)
+    assert set(world.uow.store.data.tasks) == {first.id, second.id}
+    assert world.registry.tasks(ADMIN, agent.id) == []
+    assert ("stop_tasks", (agent.id, "10.0.0.9", 50001, (first.id,))) in world.queue.calls
+    with pytest.raises(NotFound):
+        world.jobs.report(ADMIN, job.id, first.id, TaskReport(state="done"), agent.id)
+    with pytest.raises(NotFound):
+        world.registry.assign_task(ADMIN, agent.id, second.id)
+
+
 def assigned(world: World, requeue: int = 3):
     job = submit(world, end=2, requeue=requeue).job
     agent, _ = world.announce()
