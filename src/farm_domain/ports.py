@@ -348,7 +348,8 @@ class FileStore(Protocol):
         """Store the chunks under ``key`` atomically; returns the size.
 
         Raises TooLarge (and keeps nothing) when they add up to more than ``limit`` bytes,
-        StorageFull (and keeps nothing) when the store would exceed its total budget.
+        StorageFull (and keeps nothing) when the store would exceed its total budget,
+        WrittenAway (and keeps nothing) when a ``delete`` of a key above it ran meanwhile.
         """
 
     def read(self, key: str) -> Iterator[bytes] | None:

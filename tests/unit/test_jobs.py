@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
 from farm_domain.enums import WorkState
-from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError, WrittenAway
 from farm_domain.events import EventQuery
 from farm_domain.files import TaskLogs
 from farm_domain.jobs import ABANDONED_AFTER, JobChanges, JobService, JobSpec, TaskReport
@@ -16,6 +16,7 @@ from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Job, Task, TaskStatus
 from tests.support.builders import World
+from tests.support.fakes.collaborators import MemoryFileStore
 from tests.support.identities import ADMIN
 
 
@@ -214,6 +215,25 @@ def test_a_job_its_master_left_half_stored_is_discarded_once_abandoned(world: Wo
     assert world.uow.store.data.jobs == {} and world.uow.store.data.tasks == {}
 
 
+class FolderDeletedMidway(MemoryFileStore):
+    """A store whose task folder is deleted while a file is written into it."""
+
+    def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
+        self.delete(key.rsplit("/", 2)[0])
+        raise WrittenAway(f"{key} was deleted while it was written")
+
+
+def test_a_log_upload_whose_folder_is_deleted_midway_is_not_found(world: World) -> None:
+    files = FolderDeletedMidway()
+    logs = TaskLogs(world.uow, files, world.clock, 1000, policy=world.policy)
+    job = submit(world, end=1).job
+    task = world.jobs.tasks(ADMIN, job.id)[0]
+    logs.register(ADMIN, job.id, task.id, 0, "render", None)
+    with pytest.raises(NotFound, match="Log render not found"):
+        logs.upload(ADMIN, job.id, task.id, 0, "render", [b"text"])
+    assert files.files == {}
+
+
 def test_a_deletion_is_a_chunk_per_transaction_and_the_sweep_finishes_one_left_midway(
     world: World,
 ) -> None:
@@ -236,6 +256,8 @@ def test_a_deletion_is_a_chunk_per_transaction_and_the_sweep_finishes_one_left_m
         world.jobs.task(ADMIN, job.id, tasks[5].id)
     with pytest.raises(NotFound):
         logs.download(ADMIN, job.id, tasks[5].id, 0, "render")
+    with pytest.raises(NotFound):
+        logs.of_attempt(ADMIN, job.id, tasks[5].id, 0)
     assert not world.jobs.delete(ADMIN, job.id)
     deleted = [e for e in world.events.query(ADMIN, EventQuery()) if e.action == "job.delete"]
     assert len(deleted) == 1
