@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from farm_adapters import files as files_module
 from farm_adapters.files import FilesystemStore
 from farm_domain.errors import NotFound, WrittenAway
 
@@ -39,7 +38,7 @@ def test_a_folder_deleted_before_the_file_is_opened_keeps_nothing(
         store.delete("logs/7")
         return real(**kwargs)  # type: ignore[call-overload,no-any-return]
 
-    monkeypatch.setattr(files_module.tempfile, "mkstemp", deleted_first)
+    monkeypatch.setattr("farm_adapters.files.tempfile.mkstemp", deleted_first)
     with pytest.raises(WrittenAway):
         store.write("logs/7/1/a.csv", [b"text"], 100)
     assert not (tmp_path / "logs" / "7").exists()
