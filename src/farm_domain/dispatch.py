@@ -318,8 +318,10 @@ class Dispatcher:
             batches: list[tuple[Job, list[Task]]] = []
             for job_id in sorted({t.job_id for t in unsent}):
                 job = uow.jobs.get(job_id)
-                assert job is not None
+                if job is None:  # hidden for its deletion since its tasks were read: not sent
+                    continue
                 batches.append((job, [t for t in unsent if t.job_id == job_id]))
+        unsent = [task for _, batch in batches for task in batch]
         if not unsent:
             return
         refusal = self._networks.refusal(agent)
