@@ -121,6 +121,7 @@ def build_runtime(
         retries=settings.agent_retries,
         retry_delay=settings.agent_retry_delay,
     )
+    files = FilesystemStore(settings.data_dir / "files", settings.max_files_bytes)
     dispatcher = dispatcher or Dispatcher(
         uow,
         queue,
@@ -129,10 +130,10 @@ def build_runtime(
         networks,
         reconciler,
         dispatch_policy(settings),
+        files=files,
     )
     holder.append(dispatcher)
     policy = AccessPolicy()
-    files = FilesystemStore(settings.data_dir / "files", settings.max_files_bytes)
     identities = identity_service(uow, clock)
     flusher = None
     agents_queue: TaskQueue = queue

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from farm_domain.errors import StorageFull, TooLarge
+from farm_domain.errors import StorageFull, TooLarge, WrittenAway
 
 CHUNK = 64 * 1024
 
@@ -43,8 +43,19 @@ class FilesystemStore:
 
     def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
         path = self._path(key)
+        try:
+            return self._write(path, chunks, limit)
+        except FileNotFoundError:
+            # A delete of a key above (a task's files, its job deleted) removed the folder, or
+            # the file being written, between two steps: what it deleted is not brought back.
+            raise WrittenAway(f"{key} was deleted while it was written") from None
+
+    def _write(self, path: Path, chunks: Iterable[bytes], limit: int) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
-        replaced = path.stat().st_size if path.is_file() else 0
+        try:
+            replaced = path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:  # deleted since is_file
+            replaced = 0
         room = self._budget - (_size_of_tree(self._root) - replaced)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         size = 0

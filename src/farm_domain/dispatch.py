@@ -38,6 +38,7 @@ from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
     AgentClient,
     Clock,
+    FileStore,
     TaskQueue,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -119,7 +120,10 @@ class Dispatcher:
         networks: AgentNetworks,
         reconciler: AssignmentReconciler,
         policy: DispatchPolicy,
+        *,
+        files: FileStore | None = None,
     ) -> None:
+        self._files = files
         self._uow = uow
         self._queue = queue
         self._clock = clock
@@ -316,8 +320,10 @@ class Dispatcher:
             batches: list[tuple[Job, list[Task]]] = []
             for job_id in sorted({t.job_id for t in unsent}):
                 job = uow.jobs.get(job_id)
-                assert job is not None
+                if job is None:  # hidden for its deletion since its tasks were read: not sent
+                    continue
                 batches.append((job, [t for t in unsent if t.job_id == job_id]))
+        unsent = [task for _, batch in batches for task in batch]
         if not unsent:
             return
         if agent.use_address is UseAddress.PASSIVE:
@@ -510,11 +516,12 @@ class Dispatcher:
     # -- liveness --------------------------------------------------------------------------
 
     def watch_agents(self) -> None:
-        """The periodic liveness sweep: silent agents go offline, agents are polled, and jobs
-        a stopped master left half stored are discarded."""
+        """The periodic liveness sweep: silent agents go offline, agents are polled, jobs
+        a stopped master left half stored are discarded, and deletions left midway finished
+        (their tasks' files too, given ``files``)."""
         self.expire_silent_agents()
         self.poll_agents()
-        discard_abandoned(self._uow, self._clock)
+        discard_abandoned(self._uow, self._clock, self._files)
 
     def expire_silent_agents(self) -> list[uuid.UUID]:
         """Agents not heard from (nor polled) for longer than the heartbeat timeout go offline;

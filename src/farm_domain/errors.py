@@ -57,6 +57,11 @@ class TooLarge(DomainError):
     """An upload exceeds the configured size limit (HTTP 413)."""
 
 
+class WrittenAway(NotFound):
+    """A file's folder was deleted while the file was written into it (the files of a task
+    whose job was deleted meanwhile); nothing was kept (HTTP 404)."""
+
+
 class StorageFull(DomainError):
     """The files the master keeps (logs, update archives) would exceed their disk budget
     (HTTP 507)."""

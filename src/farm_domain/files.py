@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.audit import record
-from farm_domain.errors import AlreadyExists, Conflict, NotFound, ValidationError
+from farm_domain.errors import AlreadyExists, Conflict, NotFound, ValidationError, WrittenAway
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Task, TaskLog
@@ -164,7 +164,10 @@ class TaskLogs:
         """Store the log's text (the task's agent), replacing any earlier upload. Raises
         Forbidden, NotFound, TooLarge."""
         log = self._owned(actor, job_id, task_id, attempt, identifier)
-        size = self._files.write(self._key(log), chunks, self._max_bytes)
+        try:
+            size = self._files.write(self._key(log), chunks, self._max_bytes)
+        except WrittenAway:  # its job was deleted while the text came in
+            raise NotFound(f"Log {identifier} not found") from None
         with self._uow() as uow:
             current = uow.logs.get(task_id, attempt, identifier)
             if current is None:  # its job was deleted while the text came in

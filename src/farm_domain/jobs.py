@@ -258,17 +258,44 @@ def discard_unready(uow: UnitOfWorkFactory, job_id: int, chunk: int = TASK_CHUNK
     log.info("job discarded", extra={"job_id": job_id, "reason": "stored halfway"})
 
 
-def discard_abandoned(uow: UnitOfWorkFactory, clock: Clock) -> list[int]:
+def purge_deleted(
+    uow: UnitOfWorkFactory, files: FileStore | None, job_id: int, chunk: int = TASK_CHUNK
+) -> bool:
+    """Delete a job hidden for its deletion: its tasks ``chunk`` per transaction (each chunk's
+    files after its commit), then the job. Returns whether it is gone; a failure is logged and
+    ``discard_abandoned`` finishes it later (hidden, it is seen by nobody meanwhile)."""
+    try:
+        while True:
+            with uow() as unit:
+                deleted, gone = unit.jobs.purge(job_id, chunk)
+                unit.commit()
+            if files is not None:
+                forget_task_files(files, deleted)
+            if gone:
+                return True
+    except Unavailable:
+        log.warning("could not finish deleting a job", extra={"job_id": job_id})
+        return False
+
+
+def discard_abandoned(
+    uow: UnitOfWorkFactory, clock: Clock, files: FileStore | None = None
+) -> list[int]:
     """Discard the jobs whose tasks are still being stored ABANDONED_AFTER after their
     submission began: their master stopped midway, and their submitter never heard they were
-    created (finishing them would run a job nobody knows of, twice if they submit again).
-    Returns their ids."""
+    created (finishing them would run a job nobody knows of, twice if they submit again). And
+    finish the deletions begun and not finished (their master stopped, or the database failed,
+    midway; one still under way is harmlessly helped). Returns the ids of both."""
     with uow(read_only=True) as unit:
         abandoned = unit.jobs.unready_since(clock.now() - ABANDONED_AFTER)
+        deleting = unit.jobs.deleting()
     for job_id in abandoned:
         log.warning("job abandoned while its tasks were stored", extra={"job_id": job_id})
         discard_unready(uow, job_id)
-    return abandoned
+    for job_id in deleting:
+        if purge_deleted(uow, files, job_id):
+            log.info("job deleted", extra={"job_id": job_id, "reason": "deletion finished"})
+    return [*abandoned, *deleting]
 
 
 class JobService:
@@ -484,25 +511,29 @@ class JobService:
 
     def delete(self, actor: Identity, job_id: int) -> bool:
         """Delete the job, its tasks and their files (the submitter or a wrangler); agents
-        running them are asked to stop. Returns whether it existed. Raises Forbidden."""
+        running them are asked to stop. Returns whether it existed. Raises Forbidden.
+
+        In steps, each a short transaction (a 100,000-task job in one held the write lock every
+        heartbeat waits for): the job is hidden (no query, page, scheduler or report sees it
+        from then on) and its tasks taken from their agents, then its tasks are deleted a chunk
+        at a time, each chunk's files after its commit, then the job. A deletion that stops
+        midway leaves the job hidden, and ``discard_abandoned`` finishes it."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         stops: dict[tuple[uuid.UUID, str, int], list[int]] = {}
         with self._uow() as uow:
-            # Its tasks before the job, as agents' reports and heartbeats take them.
-            uow.tasks.lock_of_job(job_id)
-            job = uow.jobs.get(job_id, for_update=True)
+            job = uow.jobs.get(job_id)
             if job is None:
                 return False
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
-            tasks = uow.tasks.of_job(job_id)
-            for task in tasks:
-                if task.agent_id is None or task.is_finished:
-                    continue
+            # The held tasks are locked before the job is: the order a task's report takes.
+            for task in uow.tasks.release_of_job(job_id):
+                assert task.agent_id is not None
                 agent = uow.agents.get(task.agent_id)
                 address = None if agent is None else agent_address(agent)
                 if agent is not None and address is not None:
                     stops.setdefault((agent.id, address, agent.port), []).append(task.id)
-            uow.jobs.delete(job_id)
+            if not uow.jobs.hide(job_id):  # deleted meanwhile
+                return False
             record(
                 uow,
                 actor,
@@ -516,12 +547,12 @@ class JobService:
                 },
             )
             uow.commit()
-        log.info("job deleted", extra={"job_id": job_id, "title": job.title})
-        forget_task_files(self._files, (task.id for task in tasks))
         for (agent_id, host, port), task_ids in stops.items():
             self._queue.stop_tasks(agent_id, host, port, task_ids)
         if stops:
             self._queue.assign_tasks()
+        if purge_deleted(self._uow, self._files, job_id, self._task_chunk):
+            log.info("job deleted", extra={"job_id": job_id, "title": job.title})
         return True
 
     def requeue_failed(self, actor: Identity, job_id: int) -> list[int]:

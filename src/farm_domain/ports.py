@@ -75,7 +75,8 @@ class AgentRepository(Protocol):
 
 
 class TaskRepository(Protocol):
-    def get(self, task_id: int, *, for_update: bool = False) -> Task | None: ...
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
+        """The task, unless its job is hidden (being stored or deleted)."""
 
     def add(self, task: Task) -> Task:
         """Store a new task; returns it with its id."""
@@ -85,7 +86,8 @@ class TaskRepository(Protocol):
     def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
         """The agent's tasks that are neither done nor failed."""
 
-    def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]: ...
+    def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
+        """The agent's tasks with their jobs (hidden jobs' tasks left out)."""
 
     def status_counts(self, job_id: int) -> dict[TaskStatus, int]: ...
 
@@ -98,6 +100,10 @@ class TaskRepository(Protocol):
     def add_many(self, tasks: Sequence[Task]) -> None:
         """Store new tasks in bulk (their ids are assigned by storage)."""
 
+    def release_of_job(self, job_id: int) -> list[Task]:
+        """Lock the job's unfinished tasks that agents hold (by id) and take them from their
+        agents, counting no failure; returns them as they were."""
+
     def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
         """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
 
@@ -109,7 +115,9 @@ class TaskRepository(Protocol):
 
 class JobRepository(Protocol):
     """Jobs. A job stored not ``ready`` (its tasks are still being stored) is seen by no query
-    here nor by the scheduler until ``make_ready``: only the methods that name it see it."""
+    here nor by the scheduler until ``make_ready``, and a job ``hide``-den for its deletion
+    never again: only the methods that name them see them. A hidden job's state, times and
+    settings are never changed."""
 
     def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
         """The job with its tags, parents, requirements and job type name and version."""
@@ -127,6 +135,19 @@ class JobRepository(Protocol):
     def discard_unready(self, job_id: int, tasks: int) -> bool:
         """Delete up to ``tasks`` of the tasks of a job that is not ready, then the job once it
         has none; returns whether no such job is left (a ready job is never touched)."""
+
+    def hide(self, job_id: int) -> bool:
+        """Hide a ready job for its deletion (state ``deleting``): from now on no query here,
+        nor the scheduler, nor ``TaskRepository.get`` sees it or its tasks; returns whether it
+        was a ready job."""
+
+    def purge(self, job_id: int, tasks: int) -> tuple[list[int], bool]:
+        """Delete up to ``tasks`` of the tasks of a hidden job being deleted, then the job once
+        it has none; returns the ids of the tasks deleted and whether no such job is left (any
+        other job is never touched)."""
+
+    def deleting(self) -> list[int]:
+        """The hidden jobs whose deletion has begun."""
 
     def unready_since(self, before: datetime) -> list[int]:
         """The jobs still not ready that were submitted before ``before``."""
@@ -346,7 +367,8 @@ class FileStore(Protocol):
         """Store the chunks under ``key`` atomically; returns the size.
 
         Raises TooLarge (and keeps nothing) when they add up to more than ``limit`` bytes,
-        StorageFull (and keeps nothing) when the store would exceed its total budget.
+        StorageFull (and keeps nothing) when the store would exceed its total budget,
+        WrittenAway (and keeps nothing) when a ``delete`` of a key above it ran meanwhile.
         """
 
     def read(self, key: str) -> Iterator[bytes] | None:

@@ -1085,3 +1085,55 @@ def _wait_for_a_lock_wait(engine) -> None:
             return
         time.sleep(0.01)
     raise AssertionError("nothing waited for the lock")
+
+
+def test_a_job_hidden_for_its_deletion_and_its_tasks_are_seen_by_nobody(uow) -> None:
+    job = add_job(uow, title="deleted")
+    agent = make_agent()
+    with uow() as u:
+        u.agents.add(agent)
+        other = u.jobs.add(attrs.evolve(job, id=0, title="kept"))
+        u.commit()
+    held, done, queued = add_tasks(
+        uow,
+        job,
+        Task(id=0, job_id=0, frame=1, agent_id=agent.id, state=WorkState.RUNNING),
+        Task(id=0, job_id=0, frame=2, agent_id=agent.id, state=WorkState.DONE),
+        Task(id=0, job_id=0, frame=3),
+    )
+    with uow() as u:
+        released = u.tasks.release_of_job(job.id)
+        assert u.jobs.hide(job.id) and not u.jobs.hide(job.id)
+        u.commit()
+    assert [task.id for task in released] == [held.id]
+    with uow() as u:
+        assert u.jobs.get(job.id) is None and u.jobs.find_by_title("deleted") is None
+        assert [j.id for j in u.jobs.query(JobQuery())] == [other.id]
+        assert u.jobs.existing_ids([job.id]) == set()
+        assert job.id not in {p.id for p in u.scheduling.candidate_jobs()}
+        assert u.scheduling.lock_job(job.id) is None
+        assert u.tasks.get(held.id) is None and u.tasks.get(queued.id, for_update=True) is None
+        assert u.tasks.of_agent(agent.id) == [] and u.tasks.active_of_agent(agent.id) == []
+        assert u.jobs.deleting() == [job.id]
+        # A report that read the job before it was hidden never makes it seen again.
+        u.jobs.set_state(job.id, WorkState.RUNNING)
+        u.jobs.set_times(job.id, T0, None)
+        u.commit()
+    with uow() as u:
+        assert u.jobs.get(job.id) is None and u.jobs.deleting() == [job.id]
+        assert u.jobs.purge(other.id, 2) == ([], True)  # never a visible job
+    left, deleted = [], []
+    while True:
+        with uow() as u:
+            ids, gone = u.jobs.purge(job.id, 2)
+            u.commit()
+        deleted += ids
+        with uow() as u:
+            left.append(len(u.tasks.of_job(job.id)))
+        if gone:
+            break
+    assert sorted(deleted) == sorted([held.id, done.id, queued.id])
+    assert left == [1, 0]
+    with uow() as u:
+        assert u.jobs.deleting() == [] and u.jobs.get(other.id) is not None
+        assert u.jobs.purge(job.id, 2) == ([], True)

@@ -244,3 +244,42 @@ def test_a_deleted_jobs_logs_go_with_it_and_never_reach_a_new_job(farm: Harness,
     for task_id in old_tasks:
         gone = farm.client.simulate_get(f"{logs(old_job, task_id)}/render.csv/logfile")
         assert gone.status_code == 404
+
+
+class _BodyThen(io.BytesIO):
+    """A request body that runs ``then`` when its first bytes are read (the upload is under
+    way: its file is open in its task's folder)."""
+
+    def __init__(self, body: bytes, then: Any) -> None:
+        super().__init__(body)
+        self._then = then
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._then is not None:
+            then, self._then = self._then, None
+            then()
+        return super().read(size)
+
+
+def test_a_log_upload_racing_its_jobs_deletion_is_404_and_keeps_nothing(farm: Harness) -> None:
+    path, job_id, task_id = logs_path(farm)
+    farm.client.simulate_post(path, json={"identifier": "a.csv"})
+    assert (
+        farm.client.simulate_put(f"{path}/a.csv/logfile", body="old", headers=CSV).status_code
+        == 201
+    )
+    folder = farm.runtime.settings.data_dir / "files" / "logs" / str(task_id)
+    assert folder.is_dir()
+
+    def delete_the_job() -> None:
+        assert farm.client.simulate_delete(f"/api/v1/jobs/{job_id}").status_code == 204
+
+    body = b"x" * 100_000
+    raced = farm.client.simulate_put(
+        f"{path}/a.csv/logfile",
+        headers={**CSV, "Content-Length": str(len(body))},
+        extras={"wsgi.input": _BodyThen(body, delete_the_job)},
+    )
+    assert raced.status_code == 404 and raced.json["error"]
+    assert not folder.exists()
+    assert farm.client.simulate_get(f"{path}/a.csv/logfile").status_code == 404

@@ -143,6 +143,7 @@ class World:
             self.networks,
             self.reconciler,
             policy or dispatch_policy(),
+            files=self.files,
         )
 
     def announce(

@@ -145,6 +145,17 @@ def test_send_hands_the_agent_the_job_and_its_batch_and_marks_the_batch_sent(
     assert len(world.client.of("assign")) == 1  # nothing left unsent
 
 
+def test_send_skips_a_job_hidden_between_reading_the_tasks_and_the_job(world: World) -> None:
+    job_id = submit(world)
+    agent, _ = world.announce(remote_ip="10.0.0.7", port=50123)
+    world.dispatcher.assign_tasks_to_agent(agent.id)
+    # As PostgreSQL reads it: each statement sees the latest commit, so the job's deletion may
+    # hide it after its tasks were read as the agent's (the fake hides it without them).
+    world.uow.store.data.deleting_jobs.add(job_id)
+    world.dispatcher.send_tasks_to_agent(agent.id)
+    assert world.client.assignments == []
+
+
 @pytest.mark.parametrize(
     "answer", [Refused("Not enough ram"), Conflict(frozenset({1}), "tasks already assigned")]
 )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
 from farm_domain.enums import WorkState
-from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError, WrittenAway
 from farm_domain.events import EventQuery
 from farm_domain.files import TaskLogs
 from farm_domain.jobs import ABANDONED_AFTER, JobChanges, JobService, JobSpec, TaskReport
@@ -16,6 +16,7 @@ from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Job, Task, TaskStatus
 from tests.support.builders import World
+from tests.support.fakes.collaborators import MemoryFileStore
 from tests.support.identities import ADMIN
 
 
@@ -212,6 +213,75 @@ def test_a_job_its_master_left_half_stored_is_discarded_once_abandoned(world: Wo
     world.clock.advance(2)
     world.dispatcher.watch_agents()
     assert world.uow.store.data.jobs == {} and world.uow.store.data.tasks == {}
+
+
+class FolderDeletedMidway(MemoryFileStore):
+    """A store whose task folder is deleted while a file is written into it."""
+
+    def write(self, key: str, chunks: Iterable[bytes], limit: int) -> int:
+        self.delete(key.rsplit("/", 2)[0])
+        raise WrittenAway(f"{key} was deleted while it was written")
+
+
+def test_a_log_upload_whose_folder_is_deleted_midway_is_not_found(world: World) -> None:
+    files = FolderDeletedMidway()
+    logs = TaskLogs(world.uow, files, world.clock, 1000, policy=world.policy)
+    job = submit(world, end=1).job
+    task = world.jobs.tasks(ADMIN, job.id)[0]
+    logs.register(ADMIN, job.id, task.id, 0, "render", None)
+    with pytest.raises(NotFound, match="Log render not found"):
+        logs.upload(ADMIN, job.id, task.id, 0, "render", [b"text"])
+    assert files.files == {}
+
+
+def test_a_deletion_is_a_chunk_per_transaction_and_the_sweep_finishes_one_left_midway(
+    world: World,
+) -> None:
+    logs = TaskLogs(world.uow, world.files, world.clock, 1000, policy=world.policy)
+    job = submit(world, end=10).job
+    tasks = world.jobs.tasks(ADMIN, job.id)
+    for task in tasks:
+        logs.register(ADMIN, job.id, task.id, 0, "render", None)
+        logs.upload(ADMIN, job.id, task.id, 0, "render", [b"text"])
+    # Units: hiding the job, its first chunk of 3 tasks, then the database goes away.
+    assert chunked(world, FailingOn(world.uow, 3)).delete(ADMIN, job.id)
+
+    data = world.uow.store.data
+    assert sorted(data.tasks) == [task.id for task in tasks[3:]]
+    assert {key.split("/")[1] for key in world.files.files} == {str(t.id) for t in tasks[3:]}
+    assert world.jobs.query(ADMIN) == []
+    with pytest.raises(NotFound):
+        world.jobs.get(ADMIN, job.id)
+    with pytest.raises(NotFound):
+        world.jobs.task(ADMIN, job.id, tasks[5].id)
+    with pytest.raises(NotFound):
+        logs.download(ADMIN, job.id, tasks[5].id, 0, "render")
+    with pytest.raises(NotFound):
+        logs.of_attempt(ADMIN, job.id, tasks[5].id, 0)
+    assert not world.jobs.delete(ADMIN, job.id)
+    deleted = [e for e in world.events.query(ADMIN, EventQuery()) if e.action == "job.delete"]
+    assert len(deleted) == 1
+
+    world.dispatcher.watch_agents()
+    data = world.uow.store.data
+    assert data.jobs == {} and data.tasks == {} and data.logs == {}
+    assert world.files.files == {}
+
+
+def test_a_job_being_deleted_takes_no_report_and_frees_its_agents_first(world: World) -> None:
+    job = submit(world, end=2).job
+    agent, _ = world.announce(remote_ip="10.0.0.9", port=50001)
+    first, second = world.jobs.tasks(ADMIN, job.id)
+    world.registry.assign_task(ADMIN, agent.id, first.id)
+    # The database goes away after the job is hidden: its tasks are still stored.
+    assert chunked(world, FailingOn(world.uow, 2)).delete(ADMIN, job.id)
+    assert set(world.uow.store.data.tasks) == {first.id, second.id}
+    assert world.registry.tasks(ADMIN, agent.id) == []
+    assert ("stop_tasks", (agent.id, "10.0.0.9", 50001, (first.id,))) in world.queue.calls
+    with pytest.raises(NotFound):
+        world.jobs.report(ADMIN, job.id, first.id, TaskReport(state="done"), agent.id)
+    with pytest.raises(NotFound):
+        world.registry.assign_task(ADMIN, agent.id, second.id)
 
 
 def assigned(world: World, requeue: int = 3):

@@ -15,9 +15,9 @@ from sqlalchemy import (
     Executable,
     delete,
     distinct,
+    exists,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -56,9 +56,13 @@ class SqlTaskRepository:
         self._c = connection
 
     def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
-        statement = select(t.tasks).where(t.tasks.c.id == task_id)
+        statement = (
+            select(t.tasks)
+            .join(t.jobs, t.jobs.c.id == t.tasks.c.job_id)
+            .where(t.tasks.c.id == task_id, t.JOB_IS_VISIBLE)
+        )
         if for_update:
-            statement = statement.with_for_update()
+            statement = statement.with_for_update(of=t.tasks)
         row = self._c.execute(statement).first()
         return None if row is None else task_from(row._mapping)
 
@@ -87,7 +91,7 @@ class SqlTaskRepository:
             .join(t.jobs, t.jobs.c.id == t.tasks.c.job_id)
             .join(t.jobtype_versions, t.jobtype_versions.c.id == t.jobs.c.jobtype_version_id)
             .join(t.jobtypes, t.jobtypes.c.id == t.jobtype_versions.c.jobtype_id)
-            .where(t.tasks.c.agent_id == agent_id)
+            .where(t.tasks.c.agent_id == agent_id, t.JOB_IS_VISIBLE)
             .order_by(t.tasks.c.id)
         )
         result = []
@@ -102,6 +106,25 @@ class SqlTaskRepository:
             )
             result.append((task_from(m), summary))
         return result
+
+    def release_of_job(self, job_id: int) -> list[Task]:
+        tk = t.tasks.c
+        held = [
+            task_from(row._mapping)
+            for row in self._c.execute(
+                select(t.tasks)
+                .where(tk.job_id == job_id, tk.agent_id.is_not(None), t.TASK_IS_ACTIVE)
+                .order_by(tk.id)
+                .with_for_update()
+            )
+        ]
+        if held:
+            self._c.execute(
+                update(t.tasks)
+                .where(tk.id.in_([task.id for task in held]))
+                .values(agent_id=None, sent_to_agent=False, sent_at=None)
+            )
+        return held
 
     def add_many(self, tasks: Sequence[Task]) -> None:
         if tasks:
@@ -200,10 +223,8 @@ _JOB_SCALARS = (
 )
 
 
-# The state of a job whose tasks are still being stored: no state a client or the scheduler
-# knows (the scheduler takes queued and running jobs only), hidden from every query here.
-_UNREADY = "creating"
-_IS_READY = or_(t.jobs.c.state.is_(None), t.jobs.c.state != _UNREADY)
+_UNREADY = t.JOB_CREATING
+_IS_READY = t.JOB_IS_VISIBLE
 
 
 def _job_row(job: Job) -> dict[str, Any]:
@@ -267,7 +288,9 @@ class SqlJobRepository:
             jobs.append(
                 Job(
                     id=m["id"],
-                    state=WorkState(m["state"]) if m["state"] not in (None, _UNREADY) else None,
+                    state=WorkState(m["state"])
+                    if m["state"] not in (None, t.JOB_CREATING, t.JOB_DELETING)
+                    else None,
                     **{name: m[name] for name in _JOB_SCALARS},
                     tags=tuple(tags.get(m["id"], ())),
                     parents=tuple(parents.get(m["id"], ())),
@@ -349,6 +372,45 @@ class SqlJobRepository:
         self._c.execute(delete(t.jobs).where(self._unready(job_id)))
         return True
 
+    def hide(self, job_id: int) -> bool:
+        done = self._c.execute(
+            update(t.jobs).where(t.jobs.c.id == job_id, _IS_READY).values(state=t.JOB_DELETING)
+        )
+        return done.rowcount == 1
+
+    def purge(self, job_id: int, tasks: int) -> tuple[list[int], bool]:
+        j, tk = t.jobs.c, t.tasks.c
+        state = self._c.execute(select(j.state).where(j.id == job_id)).first()
+        if state is None or state.state != t.JOB_DELETING:
+            return [], True
+        # The tasks first, the job last, each row locked as it is deleted: the order in which a
+        # task's report locks them (its task, then its job), and the job row is never held
+        # while tasks are deleted.
+        ids = list(
+            self._c.execute(
+                select(tk.id).where(tk.job_id == job_id).order_by(tk.id).limit(tasks)
+            ).scalars()
+        )
+        if ids:
+            self._c.execute(delete(t.tasks).where(tk.id.in_(ids)))
+        if len(ids) == tasks:
+            return ids, False
+        gone = self._c.execute(
+            delete(t.jobs).where(
+                j.id == job_id,
+                j.state == t.JOB_DELETING,
+                ~exists().where(tk.job_id == job_id),
+            )
+        )
+        return ids, gone.rowcount == 1
+
+    def deleting(self) -> list[int]:
+        return list(
+            self._c.execute(
+                select(t.jobs.c.id).where(t.jobs.c.state == t.JOB_DELETING).order_by(t.jobs.c.id)
+            ).scalars()
+        )
+
     def unready_since(self, before: datetime) -> list[int]:
         return list(
             self._c.execute(
@@ -366,18 +428,25 @@ class SqlJobRepository:
             )
 
     def save(self, job: Job) -> None:
-        self._c.execute(update(t.jobs).where(t.jobs.c.id == job.id).values(_job_row(job)))
-        self._replace_tags(job.id, job.tags)
+        saved = self._c.execute(
+            update(t.jobs).where(t.jobs.c.id == job.id, _IS_READY).values(_job_row(job))
+        )
+        if saved.rowcount == 1:
+            self._replace_tags(job.id, job.tags)
 
+    # A hidden job's state and times are never changed: a task report that read the job before
+    # it was hidden must not make it seen again.
     def set_state(self, job_id: int, state: WorkState | None) -> None:
         self._c.execute(
-            update(t.jobs).where(t.jobs.c.id == job_id).values(state=state.value if state else None)
+            update(t.jobs)
+            .where(t.jobs.c.id == job_id, _IS_READY)
+            .values(state=state.value if state else None)
         )
 
     def set_times(self, job_id: int, started: datetime | None, finished: datetime | None) -> None:
         self._c.execute(
             update(t.jobs)
-            .where(t.jobs.c.id == job_id)
+            .where(t.jobs.c.id == job_id, _IS_READY)
             .values(time_started=started, time_finished=finished)
         )
 

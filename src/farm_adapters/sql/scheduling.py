@@ -49,7 +49,8 @@ class SqlSchedulingRepository:
             .select_from(t.job_parents.join(parent, parent.c.id == t.job_parents.c.parent_id))
             .where(
                 t.job_parents.c.child_id == j.id,
-                or_(parent.c.state.is_(None), parent.c.state != "done"),
+                # A parent being deleted is gone already.
+                or_(parent.c.state.is_(None), parent.c.state.notin_(["done", t.JOB_DELETING])),
             )
         )
         rows = self._c.execute(
@@ -275,7 +276,10 @@ class SqlSchedulingRepository:
     def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
         tk = t.tasks.c
         locked = self._c.execute(
-            select(t.jobs.c.id).where(t.jobs.c.id == job_id).with_for_update(skip_locked=not wait)
+            # Read as a candidate before it was locked: it may have been hidden meanwhile.
+            select(t.jobs.c.id)
+            .where(t.jobs.c.id == job_id, t.JOB_IS_VISIBLE)
+            .with_for_update(skip_locked=not wait)
         ).first()
         if locked is None:
             return None

@@ -361,6 +361,16 @@ events = Table(
     sqlite_autoincrement=True,
 )
 
+# A job is stored hidden while its tasks are stored (``creating``) and while they are deleted
+# (``deleting``): states no client or scheduler knows, seen by no query but the ones that name
+# them.
+JOB_CREATING = "creating"
+JOB_DELETING = "deleting"
+JOB_IS_VISIBLE = or_(
+    jobs.c.state.is_(None),
+    jobs.c.state.notin_([literal_column("'creating'"), literal_column("'deleting'")]),
+)
+
 # "The tasks of agent X that are neither done nor failed": the reconciler's and the heartbeat's
 # query. Partial, so it stays small however many finished tasks the farm keeps.
 # Literal values, not bound parameters: SQLite uses a partial index only when it can see that

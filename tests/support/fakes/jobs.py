@@ -20,8 +20,12 @@ class FakeTaskRepository:
         self._d = data
         self._store = store
 
+    def _hidden(self, task: Task) -> bool:
+        return task.job_id in self._d.unready_jobs or task.job_id in self._d.deleting_jobs
+
     def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
-        return self._d.tasks.get(task_id)
+        task = self._d.tasks.get(task_id)
+        return None if task is None or self._hidden(task) else task
 
     def add(self, task: Task) -> Task:
         if task.job_id not in self._d.jobs:
@@ -44,7 +48,7 @@ class FakeTaskRepository:
     def of_agent(self, agent_id: uuid.UUID) -> list[tuple[Task, JobSummary]]:
         result = []
         for task in sorted(self._d.tasks.values(), key=lambda t: t.id):
-            if task.agent_id != agent_id:
+            if task.agent_id != agent_id or self._hidden(task):
                 continue
             job = self._d.jobs[task.job_id]
             version = self._d.jobtype_versions[job.jobtype_version_id]
@@ -85,6 +89,21 @@ class FakeTaskRepository:
                 found[job_id] = len(agents)
         return found
 
+    def release_of_job(self, job_id: int) -> list[Task]:
+        held = sorted(
+            (
+                t
+                for t in self._d.tasks.values()
+                if t.job_id == job_id and t.agent_id is not None and not t.is_finished
+            ),
+            key=lambda t: t.id,
+        )
+        for task in held:
+            self._d.tasks[task.id] = attrs.evolve(
+                task, agent_id=None, sent_to_agent=False, sent_at=None
+            )
+        return held
+
     def add_many(self, tasks: Sequence[Task]) -> None:
         for task in tasks:
             self.add(task)
@@ -115,10 +134,37 @@ class FakeJobRepository:
 
     def get(self, job_id: int, *, for_update: bool = False) -> Job | None:
         job = self._d.jobs.get(job_id)
-        return None if job is None or job_id in self._d.unready_jobs else self._view(job)
+        return None if job is None or self._hidden(job_id) else self._view(job)
+
+    def _hidden(self, job_id: int) -> bool:
+        return job_id in self._d.unready_jobs or job_id in self._d.deleting_jobs
 
     def _ready(self) -> list[Job]:
-        return [job for job in self._d.jobs.values() if job.id not in self._d.unready_jobs]
+        return [job for job in self._d.jobs.values() if not self._hidden(job.id)]
+
+    def hide(self, job_id: int) -> bool:
+        if job_id not in self._d.jobs or self._hidden(job_id):
+            return False
+        self._d.deleting_jobs.add(job_id)
+        return True
+
+    def purge(self, job_id: int, tasks: int) -> tuple[list[int], bool]:
+        if job_id not in self._d.deleting_jobs:
+            return [], True
+        some = sorted(t.id for t in self._d.tasks.values() if t.job_id == job_id)[:tasks]
+        for task_id in some:
+            del self._d.tasks[task_id]
+            for log_id, log in list(self._d.logs.items()):
+                if log.task_id == task_id:
+                    del self._d.logs[log_id]
+        if len(some) == tasks:
+            return some, False
+        self._d.deleting_jobs.discard(job_id)
+        self.delete(job_id)
+        return some, True
+
+    def deleting(self) -> list[int]:
+        return sorted(self._d.deleting_jobs)
 
     def lock_unready(self, job_id: int) -> bool:
         return job_id in self._d.unready_jobs
@@ -168,6 +214,8 @@ class FakeJobRepository:
         return self._view(job)
 
     def save(self, job: Job) -> None:
+        if self._hidden(job.id):
+            return
         old = self._d.jobs[job.id]
         self._d.jobs[job.id] = attrs.evolve(
             job,
@@ -180,9 +228,13 @@ class FakeJobRepository:
         )
 
     def set_state(self, job_id: int, state: WorkState | None) -> None:
+        if self._hidden(job_id):
+            return
         self._d.jobs[job_id] = attrs.evolve(self._d.jobs[job_id], state=state)
 
     def set_times(self, job_id: int, started: datetime | None, finished: datetime | None) -> None:
+        if self._hidden(job_id):
+            return
         self._d.jobs[job_id] = attrs.evolve(
             self._d.jobs[job_id], time_started=started, time_finished=finished
         )

@@ -34,14 +34,15 @@ class FakeSchedulingRepository:
         profiles = []
         for job in self._d.jobs.values():
             tasks = [t for t in self._d.tasks.values() if t.job_id == job.id]
-            if job.state not in (None, WorkState.RUNNING) or job.id in self._d.unready_jobs:
+            hidden = job.id in self._d.unready_jobs or job.id in self._d.deleting_jobs
+            if job.state not in (None, WorkState.RUNNING) or hidden:
                 continue
             if not any(t.status is TaskStatus.QUEUED for t in tasks):
                 continue
             if any(
                 self._d.jobs[p].state is not WorkState.DONE
                 for p in job.parents
-                if p in self._d.jobs
+                if p in self._d.jobs and p not in self._d.deleting_jobs
             ):
                 continue
             version = self._d.jobtype_versions[job.jobtype_version_id]
@@ -147,6 +148,8 @@ class FakeSchedulingRepository:
         ]
 
     def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
+        if job_id not in self._d.jobs or job_id in self._d.deleting_jobs:
+            return None
         return len(
             {
                 t.agent_id

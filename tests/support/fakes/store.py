@@ -26,6 +26,8 @@ class FakeData:
     jobs: dict[int, Job] = attrs.Factory(dict)
     unready_jobs: set[int] = attrs.Factory(set)
     """Jobs whose tasks are still being stored: in ``jobs``, but seen by no query."""
+    deleting_jobs: set[int] = attrs.Factory(set)
+    """Jobs hidden for their deletion: in ``jobs``, but seen by no query."""
     jobtypes: dict[str, int] = attrs.Factory(dict)
     jobtype_versions: dict[int, JobTypeVersion] = attrs.Factory(dict)
     software: dict[str, Software] = attrs.Factory(dict)
