@@ -397,6 +397,7 @@ class Target:
     ledger: Ledger = field(default_factory=Ledger)
     realistic: list[Result] = field(default_factory=list)
     unchanged: list[Result] = field(default_factory=list)
+    idle: list[Result] = field(default_factory=list)
     checked: bool = False  # farm's agents are read back after the load
 
     def realistic_load(self, seed: int, seconds: float, rate: float | None = None) -> Result:
@@ -404,6 +405,10 @@ class Target:
         return load(
             self.port, beats, connections=16, seconds=seconds, rate=rate, answered=beats.answered
         )
+
+    def idle_load(self, seed: int, seconds: float) -> Result:
+        beats = Heartbeats(self.fleet, self.ledger, seed, idle=True)
+        return load(self.port, beats, connections=16, seconds=seconds, answered=beats.answered)
 
     def unchanged_load(self, seed: int, seconds: float) -> Result:
         beats = Heartbeats(self.fleet, self.ledger, seed, changing=False)
@@ -500,15 +505,30 @@ def run_heartbeats(
             "bench.baseline:app",
         ]
         stack.enter_context(served(baseline_cmd, env, work / "baseline.log", port))
+        front_port = free_port()
+        front_cmd = [
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--loop",
+            "auto",
+            "--workers",
+            str(workers),
+            "--port",
+            str(front_port),
+            "--no-ws",
+            "bench.baseline:front",
+        ]
+        stack.enter_context(served(front_cmd, env, work / "front.log", front_port))
         synthetic = [uuid.UUID(int=n + 1) for n in range(agents)]
         busy = running_share(synthetic)
-        baseline = Target(
-            "-",
-            "bare Falcon",
-            port,
-            Fleet(synthetic, {a: list(range(4 * n, 4 * n + 4)) for n, a in enumerate(busy)}),
+        synthetic_fleet = Fleet(
+            synthetic, {a: list(range(4 * n, 4 * n + 4)) for n, a in enumerate(busy)}
         )
-        targets = [baseline]
+        baseline = Target("-", "bare Falcon", port, synthetic_fleet)
+        front = Target("-", "bare Falcon behind farm's front", front_port, synthetic_fleet)
+        targets = [baseline, front]
         pids: dict[str, int] = {}
         for backend in backends:
             target, pids[backend.name] = farm_target(stack, backend, agents, workers)
@@ -526,9 +546,11 @@ def run_heartbeats(
             print(f"heartbeats: round {round_ + 1} of {ROUNDS} ...", flush=True)
             for target in targets:
                 target.realistic.append(target.realistic_load(100 + round_, seconds))
+            for target in targets:
+                target.idle.append(target.idle_load(400 + round_, seconds))
             for target in farms:
                 target.unchanged.append(target.unchanged_load(200 + round_, seconds))
-        paced = {t.backend: t.realistic_load(300, seconds, rate=300) for t in targets[1:]}
+        paced = {t.backend: t.realistic_load(300, seconds, rate=300) for t in targets[2:]}
         losses = {t.backend: check(t.port, t.ledger) for t in farms}
 
         running = len(busy)
@@ -539,7 +561,15 @@ def run_heartbeats(
             target_rate(baseline),
             note=f"granian, {workers} workers, {ROUNDS} rounds",
         )
-        pyfarm_rate = None
+        stack_limit = table.add_rounds(
+            "-",
+            "baseline: the same behind farm's front (ASGI, a pool of threads)",
+            front.realistic,
+            base,
+            note=f"granian, {workers} workers, {ROUNDS} rounds",
+        )
+        idle_base = statistics.median(r.throughput for r in baseline.idle)
+        pyfarm_rate = pyfarm_idle = None
         if reference is not None:
             pyfarm_rate = table.add_rounds(
                 "pyfarm",
@@ -548,9 +578,17 @@ def run_heartbeats(
                 base,
                 note=f"gunicorn -w {workers}, SQLite, {ROUNDS} rounds",
             )
+            pyfarm_idle = table.add_rounds(
+                "pyfarm",
+                f"PyFarm {pyfarm.VERSION}: idle agents' heartbeats (online, no assignments)",
+                reference.idle,
+                idle_base,
+                note=f"gunicorn -w {workers}, SQLite, {ROUNDS} rounds",
+            )
         for target in farms:
             loss = losses[target.backend]
             versus = f"{target_rate(target) / pyfarm_rate:.1f}× PyFarm, " if pyfarm_rate else ""
+            versus += f"{target_rate(target) / stack_limit:.2f} of the front's, "
             table.add_rounds(
                 target.backend,
                 f"realistic heartbeats, {agents:,} agents",
@@ -559,6 +597,15 @@ def run_heartbeats(
                 note=f"{versus}{loss.summary()}, RSS {start_rss[target.backend]:.0f}→"
                 f"{rss_mb(pids[target.backend]):.0f} MB",
             )
+            idle_rate = statistics.median(r.throughput for r in target.idle)
+            table.add_rounds(
+                target.backend,
+                "idle agents' heartbeats (online, no assignments)",
+                target.idle,
+                idle_base,
+                note=(f"{idle_rate / pyfarm_idle:.1f}× PyFarm, " if pyfarm_idle else "")
+                + f"{ROUNDS} rounds",
+            )
             table.add_rounds(
                 target.backend,
                 f"unchanged bodies, {running:,} running agents",
@@ -566,7 +613,7 @@ def run_heartbeats(
                 base,
                 note=f"{ROUNDS} rounds",
             )
-        for target in targets[1:]:
+        for target in targets[2:]:
             table.add(
                 target.backend,
                 "realistic heartbeats at 300/s",

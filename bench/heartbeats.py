@@ -83,12 +83,19 @@ class Ledger:
 class Heartbeats:
     """A request maker for :func:`bench.load.load`: each call picks a random agent of the fleet
     with no heartbeat in flight. ``changing``: a fresh ``free_ram`` every time and states mixed
-    (the realistic load); otherwise the busy agents alone, each sending one unchanging body."""
+    (the realistic load); otherwise the busy agents alone, each sending one unchanging body.
+    ``idle``: the idle agents alone, ``online`` with a fresh ``free_ram`` and no
+    ``current_assignments`` (the load issue #14 measured PyFarm with)."""
 
-    def __init__(self, fleet: Fleet, ledger: Ledger, seed: int, *, changing: bool = True):
-        self.fleet, self.ledger, self.changing = fleet, ledger, changing
+    def __init__(
+        self, fleet: Fleet, ledger: Ledger, seed: int, *, changing: bool = True, idle: bool = False
+    ):
+        self.fleet, self.ledger, self.changing, self.idle = fleet, ledger, changing, idle
         self.rnd = random.Random(seed)
-        self.pool = fleet.agents if changing else fleet.running
+        if idle:  # the idle agents alone, as the issue measured PyFarm: online, no assignments
+            self.pool = [a for a in fleet.agents if a not in fleet.tasks]
+        else:
+            self.pool = fleet.agents if changing else fleet.running
         self.in_flight: dict[int, tuple[uuid.UUID, int]] = {}
         self.busy: set[uuid.UUID] = set()
         self.ram: dict[uuid.UUID, int] = {}
@@ -111,7 +118,7 @@ class Heartbeats:
             "free_ram": free_ram,
             "remote_ip": self.fleet.remote_ip,
         }
-        if self.rnd.random() < 0.5:  # half the heartbeats carry the agent's assignments
+        if not self.idle and self.rnd.random() < 0.5:  # half carry the agent's assignments
             body["current_assignments"] = assignments(tasks) if tasks is not None else {}
         return body, free_ram
 

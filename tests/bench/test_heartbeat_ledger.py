@@ -49,6 +49,17 @@ def test_realistic_bodies_change_free_ram_and_carry_real_assignments() -> None:
     assert last.free_ram == rams[f"/api/v1/agents/{agents.agents[0]}"][-1]
 
 
+def test_idle_bodies_go_to_idle_agents_online_without_assignments() -> None:
+    agents = fleet(6)
+    beats = Heartbeats(agents, Ledger(), seed=3, idle=True)
+    for n in range(1, 100):
+        _, path, body = beats(n)
+        sent = orjson.loads(body or b"")
+        assert path.rsplit("/", 1)[1] not in {str(a) for a in agents.tasks}
+        assert sent["state"] == "online" and "current_assignments" not in sent
+        beats.answered(n, 200, b"{}", float(n), n + 0.01)
+
+
 def test_an_exact_read_back_is_not_lost() -> None:
     sent = Sent(free_ram=3000, sent_at=100.0, answered_at=100.02)
     assert compare(sent, {"free_ram": 3000, "last_heard_from": at(100.01)}) is None
