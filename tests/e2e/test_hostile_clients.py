@@ -77,21 +77,26 @@ def closed_by_server(connection: socket.socket, within: float) -> bool:
         return True
 
 
-def announce(api: httpx.Client, port: int, hostname: str = "render00") -> str:
-    agent_id = str(uuid.uuid4())
-    answer = api.post(
-        "/agents/",
-        json={
-            "id": agent_id,
-            "hostname": hostname,
-            "ram": 4096,
-            "free_ram": 2048,
-            "cpus": 4,
-            "port": port,
-        },
-    )
+def agent_body(
+    hostname: str = "node", port: int = 50000, agent_id: str | None = None, **fields: object
+) -> dict[str, object]:
+    """An agent's announce, as PyFarm's agent sends it."""
+    return {
+        "id": agent_id or str(uuid.uuid4()),
+        "hostname": hostname,
+        "ram": 4096,
+        "free_ram": 2048,
+        "cpus": 4,
+        "port": port,
+        **fields,
+    }
+
+
+def announce(api: httpx.Client, port: int, hostname: str = "render00", **fields: object) -> str:
+    body = agent_body(hostname, port, None, **fields)
+    answer = api.post("/agents/", json=body)
     assert answer.status_code == 201, answer.text
-    return agent_id
+    return str(body["id"])
 
 
 def a_heartbeat_answers_quickly(master: Master) -> None:
@@ -295,17 +300,6 @@ def test_slow_bodies_leave_room_for_agents(start_master: StartMaster) -> None:
             connection.close()
 
 
-def agent_body(hostname: str) -> dict[str, object]:
-    return {
-        "id": str(uuid.uuid4()),
-        "hostname": hostname,
-        "ram": 4096,
-        "free_ram": 2048,
-        "cpus": 4,
-        "port": 50000,
-    }
-
-
 def test_a_flood_of_new_agents_is_refused_while_heartbeats_answer(
     start_master: StartMaster,
 ) -> None:
@@ -335,21 +329,8 @@ def test_a_flood_of_new_agents_is_refused_while_heartbeats_answer(
 
 def quiet_agent(master: Master) -> str:
     """An agent that takes no work (it has less RAM than any job asks)."""
-    agent_id = str(uuid.uuid4())
     with master.api() as api:
-        announced = api.post(
-            "/agents/",
-            json={
-                "id": agent_id,
-                "hostname": "node",
-                "ram": 16,  # less than the job asks: the scheduler leaves it be
-                "free_ram": 1,
-                "cpus": 1,
-                "port": free_port(),
-            },
-        )
-        assert announced.status_code == 201, announced.text
-    return agent_id
+        return announce(api, free_port(), "node", ram=16, free_ram=1, cpus=1)
 
 
 T = TypeVar("T")
@@ -436,7 +417,9 @@ class Heartbeats:
         self.agent_id = str(uuid.uuid4())
         self.answers: list[tuple[int, float]] = []
         self._api = master.api()
-        announced = self._api.post("/agents/", json=_agent_body(self.agent_id, agent.port))
+        announced = self._api.post(
+            "/agents/", json=agent_body(port=agent.port, agent_id=self.agent_id)
+        )
         assert announced.status_code == 201, announced.text
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat)
@@ -461,17 +444,6 @@ class Heartbeats:
         assert {status for status, _ in self.answers} == {200}, self.answers
         slowest = max(seconds for _, seconds in self.answers)
         assert slowest < within, f"a heartbeat took {slowest:.2f}s"
-
-
-def _agent_body(agent_id: str, port: int, hostname: str = "node") -> dict[str, object]:
-    return {
-        "id": agent_id,
-        "hostname": hostname,
-        "ram": 4096,
-        "free_ram": 2048,
-        "cpus": 4,
-        "port": port,
-    }
 
 
 def _at_once(
@@ -526,7 +498,7 @@ def test_concurrent_creates_on_postgresql_make_one_of_each(start_master: StartMa
                     racers,
                     "POST",
                     "/agents/",
-                    partial(_agent_body, agent_id, fake.port),
+                    partial(agent_body, port=fake.port, agent_id=agent_id),
                 )
                 assert _statuses(announced) == {201: 1, 200: racers - 1}, announced
                 creates = {
@@ -586,7 +558,10 @@ def test_deleting_jobs_while_their_tasks_report_on_postgresql(start_master: Star
             api.post("/jobtypes/", json={"name": "render", "max_batch": frames}).status_code == 201
         )
         worker_id = str(uuid.uuid4())
-        assert api.post("/agents/", json=_agent_body(worker_id, worker.port)).status_code == 201
+        assert (
+            api.post("/agents/", json=agent_body(port=worker.port, agent_id=worker_id)).status_code
+            == 201
+        )
         with Heartbeats(master, idle) as heartbeats:
             for round_ in range(5):
                 submitted = api.post(
