@@ -19,7 +19,7 @@ from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import ValidationError
 from farm_domain.events import MAX_EVENTS, EventQuery, parse_time
 from farm_domain.farm import Farm
-from farm_domain.jobs import JobChanges, JobSpec
+from farm_domain.job_requests import JobChanges, JobSpec
 from farm_domain.jobtypes import JobTypeSpec, RequirementSpec
 from farm_domain.work import JobQuery, TaskStatus
 

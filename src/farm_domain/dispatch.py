@@ -33,7 +33,7 @@ from farm_domain.assignments import (
 )
 from farm_domain.audit import agent_target, record
 from farm_domain.enums import AgentState, UseAddress
-from farm_domain.jobs import discard_abandoned
+from farm_domain.job_cleanup import discard_abandoned
 from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
     AgentClient,

@@ -5,137 +5,40 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from farm_domain.access import AccessPolicy, Identity, Permission
-from farm_domain.agents import UNSET, Unset, agent_address
+from farm_domain.agents import UNSET, agent_address
 from farm_domain.assignments import recompute_job_states
 from farm_domain.audit import changes, job_target, record
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
-from farm_domain.files import forget_task_files
 from farm_domain.identities import refuse_unbound_for_enrolled
-from farm_domain.jobtypes import RequirementSpec, resolve_requirements
+from farm_domain.job_cleanup import TASK_CHUNK, discard_unready, purge_deleted
+from farm_domain.job_requests import (
+    JobChanges,
+    JobSpec,
+    TaskReport,
+    check_free_json,
+    check_scalars,
+    frames,
+)
+from farm_domain.jobtypes import resolve_requirements
 from farm_domain.ports import Clock, FileStore, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.validation import (
     INT32_MAX,
-    MAX_DATA_BYTES,
-    MAX_TAGS,
-    at_most,
-    environment,
-    json_shape,
     parse_id,
 )
-from farm_domain.work import Job, JobOptions, JobQuery, Task, TaskStatus, job_state
+from farm_domain.work import Job, JobQuery, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
 
-MAX_FRAMES = 100_000
-TASK_CHUNK = 1_000
-"""A job's tasks are stored (and a discarded job's deleted) this many per transaction: on SQLite
-each transaction holds the write lock that every heartbeat waits for."""
-ABANDONED_AFTER = timedelta(minutes=10)
-"""A job whose tasks are still being stored this long after its submission began was abandoned
-(its master stopped midway): it is discarded."""
 TASK_PAGE = 1000  # a job's tasks are listed this many at a time unless asked otherwise
 MAX_TASK_PAGE = 10_000
-
-
-def frames(start: float, end: float, by: float) -> list[float]:
-    """``start, start+by, …`` up to and including ``end``, computed in decimal so that steps
-    such as 0.1 neither lose nor duplicate a frame. Raises ValidationError."""
-    try:
-        first, last, step = (Decimal(repr(value)) for value in (start, end, by))
-    except InvalidOperation:
-        raise ValidationError("`by` needs to be of type decimal or int", field="by") from None
-    if not (first.is_finite() and last.is_finite() and step.is_finite()):
-        raise ValidationError("frames must be finite numbers", field="start")
-    if last < first:
-        raise ValidationError("`end` must be larger than or equal to start", field="end")
-    if step <= 0:
-        raise ValidationError("`by` must be above 0", field="by")
-    # Checked before dividing: a quotient beyond the decimal precision cannot be floored.
-    if last - first >= step * MAX_FRAMES:
-        raise ValidationError(
-            f"the frame range has more than {MAX_FRAMES} frames; at most {MAX_FRAMES} per job",
-            field="end",
-        )
-    count = int((last - first) // step) + 1
-    if count > MAX_FRAMES:
-        raise ValidationError(
-            f"the frame range has {count} frames; at most {MAX_FRAMES} per job", field="end"
-        )
-    return [float(first + step * index) for index in range(count)]
-
-
-def _as_submitted(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
-    """Each of JobSpec's own fields right after the one it has always followed, so that a body's
-    problems are still listed in the order they were before JobOptions was shared."""
-    follows = {
-        "start": "title",
-        "end": "jobtype_version",
-        "by": "end",
-        "software_requirements": "user",
-    }
-    ordered = [field for field in fields if field.name not in follows]
-    for field in fields:
-        if field.name in follows:
-            at = next(i for i, f in enumerate(ordered) if f.name == follows[field.name])
-            ordered.insert(at + 1, field)
-    return ordered
-
-
-@attrs.frozen(kw_only=True, field_transformer=_as_submitted)
-class JobSpec(JobOptions):
-    """A job as submitted: the options the job keeps (``JobOptions``), its frames, and the
-    software it needs by name. ``end`` defaults to ``start``; ``jobtype`` names the job type (or
-    its id), ``jobtype_version`` a version of it (default: the newest)."""
-
-    start: float
-    end: float | None = None
-    by: float = 1
-    software_requirements: tuple[RequirementSpec, ...] = ()
-
-
-@attrs.frozen
-class JobChanges:
-    """What a client asks to change in a job; UNSET fields are left alone.
-
-    ``state`` may be ``paused`` (stop handing out its tasks) or ``queued`` (resume).
-    """
-
-    title: str | Unset = UNSET
-    priority: int | Unset = UNSET
-    weight: int | Unset = UNSET
-    requeue: int | Unset = UNSET
-    batch: int | Unset = UNSET
-    ram: int | Unset = UNSET
-    ram_warning: int | None | Unset = UNSET
-    ram_max: int | None | Unset = UNSET
-    cpus: int | Unset = UNSET
-    minimum_agents: int | None | Unset = UNSET
-    maximum_agents: int | None | Unset = UNSET
-    data: dict[str, Any] | Unset = UNSET
-    environ: dict[str, str] | Unset = UNSET
-    user: str | None | Unset = UNSET
-    tags: list[str] | Unset = UNSET
-    state: str | Unset = UNSET
-
-
-@attrs.frozen
-class TaskReport:
-    """An agent's report on a task (``POST /jobs/<job>/tasks/<task>``)."""
-
-    state: str | Unset = UNSET
-    last_error: str | None | Unset = UNSET
-    progress: float | Unset = UNSET
-    give_back: bool = False
-    started_now: bool = False
 
 
 @attrs.frozen
@@ -155,63 +58,6 @@ class JobView:
     job: Job
     counts: dict[TaskStatus, int]
     busy_agents: int = 0
-
-
-MAX_PARENTS = 1_000
-_LIST_LIMITS = {
-    "tags": MAX_TAGS,
-    "tag_requirements": MAX_TAGS,
-    "software_requirements": MAX_TAGS,
-    "parents": MAX_PARENTS,
-}
-
-
-def _check_free_json(values: dict[str, Any]) -> None:
-    """``data`` and ``environ`` as sent (never the stored ones, which may predate the limits)."""
-    if "data" in values:
-        json_shape("data", values["data"], MAX_DATA_BYTES)
-    if "environ" in values:
-        environment("environ", values["environ"])
-
-
-def _check_scalars(values: dict[str, Any]) -> None:
-    """The rules every job field follows, at submission and on change."""
-    rules: dict[str, tuple[int | None, int | None]] = {
-        "priority": (-1000, 1000),
-        "weight": (0, 1000),
-        "requeue": (-1, 1000),
-        "batch": (1, 10000),
-        "ram": (1, 2**31 - 1),
-        "ram_warning": (1, 2**31 - 1),
-        "ram_max": (1, 2**31 - 1),
-        "cpus": (1, 1024),
-        "minimum_agents": (0, 100000),
-        "maximum_agents": (1, 100000),
-    }
-    for name, (low, high) in rules.items():
-        value = values.get(name)
-        if value is not None and not (low <= value <= high):
-            raise ValidationError(f"`{name}` must be between {low} and {high}", field=name)
-    user = values.get("user")
-    if user is not None and not (len(user) <= 255 and user.isprintable()):
-        raise ValidationError("`user` must be at most 255 printable characters", field="user")
-    title = values.get("title")
-    if title is not None and not (1 <= len(title) <= 255 and title.isprintable()):
-        raise ValidationError("`title` must be 1 to 255 printable characters", field="title")
-    for name, limit in _LIST_LIMITS.items():
-        if values.get(name) is not None:
-            at_most(name, values[name], limit)
-    required = [r.tag for r in values.get("tag_requirements") or ()]
-    if len(required) != len(set(required)):
-        raise ValidationError("a tag is required twice", field="tag_requirements")
-    for tag in [*(values.get("tags") or ()), *required]:
-        if not 1 <= len(tag) <= 64 or not tag.isprintable():
-            raise ValidationError(f"tag {tag!r} must be 1 to 64 printable characters", field="tags")
-    low, high = values.get("minimum_agents"), values.get("maximum_agents")
-    if low is not None and high is not None and low > high:
-        raise ValidationError(
-            "`minimum_agents` must not exceed `maximum_agents`", field="minimum_agents"
-        )
 
 
 def _tasks(job: Job, frames_: Sequence[float], now: datetime) -> list[Task]:
@@ -240,62 +86,6 @@ def _record_submission(
             "tasks": tasks,
         },
     )
-
-
-def discard_unready(uow: UnitOfWorkFactory, job_id: int, chunk: int = TASK_CHUNK) -> None:
-    """Delete a job that is not ready yet and its tasks, ``chunk`` tasks per transaction. A
-    failure is logged: ``discard_abandoned`` tries again later."""
-    try:
-        while True:
-            with uow() as unit:
-                gone = unit.jobs.discard_unready(job_id, chunk)
-                unit.commit()
-            if gone:
-                break
-    except Unavailable:
-        log.warning("could not discard a job stored halfway", extra={"job_id": job_id})
-        return
-    log.info("job discarded", extra={"job_id": job_id, "reason": "stored halfway"})
-
-
-def purge_deleted(
-    uow: UnitOfWorkFactory, files: FileStore | None, job_id: int, chunk: int = TASK_CHUNK
-) -> bool:
-    """Delete a job hidden for its deletion: its tasks ``chunk`` per transaction (each chunk's
-    files after its commit), then the job. Returns whether it is gone; a failure is logged and
-    ``discard_abandoned`` finishes it later (hidden, it is seen by nobody meanwhile)."""
-    try:
-        while True:
-            with uow() as unit:
-                deleted, gone = unit.jobs.purge(job_id, chunk)
-                unit.commit()
-            if files is not None:
-                forget_task_files(files, deleted)
-            if gone:
-                return True
-    except Unavailable:
-        log.warning("could not finish deleting a job", extra={"job_id": job_id})
-        return False
-
-
-def discard_abandoned(
-    uow: UnitOfWorkFactory, clock: Clock, files: FileStore | None = None
-) -> list[int]:
-    """Discard the jobs whose tasks are still being stored ABANDONED_AFTER after their
-    submission began: their master stopped midway, and their submitter never heard they were
-    created (finishing them would run a job nobody knows of, twice if they submit again). And
-    finish the deletions begun and not finished (their master stopped, or the database failed,
-    midway; one still under way is harmlessly helped). Returns the ids of both."""
-    with uow(read_only=True) as unit:
-        abandoned = unit.jobs.unready_since(clock.now() - ABANDONED_AFTER)
-        deleting = unit.jobs.deleting()
-    for job_id in abandoned:
-        log.warning("job abandoned while its tasks were stored", extra={"job_id": job_id})
-        discard_unready(uow, job_id)
-    for job_id in deleting:
-        if purge_deleted(uow, files, job_id):
-            log.info("job deleted", extra={"job_id": job_id, "reason": "deletion finished"})
-    return [*abandoned, *deleting]
 
 
 class JobService:
@@ -339,8 +129,8 @@ class JobService:
             raise ValidationError("No jobtype specified", field="jobtype")
         end = spec.start if spec.end is None else spec.end
         frame_list = frames(spec.start, end, spec.by)
-        _check_scalars(attrs.asdict(spec, recurse=False))
-        _check_free_json(attrs.asdict(spec, recurse=False))
+        check_scalars(attrs.asdict(spec, recurse=False))
+        check_free_json(attrs.asdict(spec, recurse=False))
         if any(not 0 < parent <= INT32_MAX for parent in spec.parents):
             raise ValidationError("`parents` must be job ids", field="parents")
         if spec.jobtype_version is not None and not 0 < spec.jobtype_version <= INT32_MAX:
@@ -460,8 +250,8 @@ class JobService:
             )
         if "tags" in values:
             values["tags"] = tuple(values["tags"])
-        _check_scalars(values)
-        _check_free_json(values)
+        check_scalars(values)
+        check_free_json(values)
         now = self._clock.now()
         with self._uow() as uow:
             job = self._job(uow, job_id, for_update=True)
@@ -472,7 +262,7 @@ class JobService:
                     "(its tasks would run with different values)"
                 )
             updated = attrs.evolve(job, **values)
-            _check_scalars(attrs.asdict(updated, recurse=False))
+            check_scalars(attrs.asdict(updated, recurse=False))
             if wanted_state is not None:
                 if job.state in FINISHED_STATES:
                     raise Conflict(f"Job {job_id} is {job.state}; it cannot be {wanted_state}")

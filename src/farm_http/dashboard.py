@@ -23,7 +23,7 @@ from farm_domain.errors import Forbidden, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
 from farm_domain.identities import MAX_NAME, MAX_PASSWORD
-from farm_domain.jobs import JobChanges
+from farm_domain.job_requests import JobChanges
 from farm_domain.work import Job, JobQuery, TaskStatus
 from farm_http.dashboard_auth import (
     LOGIN_PAGE,

@@ -7,7 +7,8 @@ import uuid
 import falcon
 
 from farm_domain.errors import NotFound, ValidationError
-from farm_domain.jobs import JobChanges, JobService, TaskReport
+from farm_domain.job_requests import JobChanges, TaskReport
+from farm_domain.jobs import JobService
 from farm_domain.validation import parse_id
 from farm_http.conversion import body_object, structure
 from farm_http.identity import actor

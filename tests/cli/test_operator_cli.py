@@ -145,7 +145,7 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
 
     from farm_adapters.composition import build_runtime
     from farm_adapters.settings import Settings
-    from farm_domain.jobs import TaskReport
+    from farm_domain.job_requests import TaskReport
     from tests.support.fakes.collaborators import RecordingQueue
 
     job_id = json.loads(

@@ -9,7 +9,7 @@ import uuid
 from farm_adapters.composition import build_runtime
 from farm_adapters.settings import Settings
 from farm_domain.agents import AgentChanges
-from farm_domain.jobs import JobSpec
+from farm_domain.job_requests import JobSpec
 from farm_domain.jobtypes import JobTypeSpec
 from tests.support.fakes.collaborators import RecordingQueue, ScriptedAgentClient
 from tests.support.identities import ADMIN

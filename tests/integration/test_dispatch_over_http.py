@@ -36,7 +36,7 @@ from farm_domain.answers import (
     Unreachable,
 )
 from farm_domain.enums import AgentState
-from farm_domain.jobs import JobSpec, TaskReport
+from farm_domain.job_requests import JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.networks import AgentNetworks
 from farm_domain.work import Job, Task

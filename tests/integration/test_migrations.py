@@ -28,7 +28,8 @@ from farm_domain.errors import Forbidden, NotFound
 from farm_domain.events import EventQuery
 from farm_domain.files import TaskLogs
 from farm_domain.identities import IdentityService
-from farm_domain.jobs import JobChanges, JobService, JobSpec
+from farm_domain.job_requests import JobChanges, JobSpec
+from farm_domain.jobs import JobService
 from tests.support.databases import POSTGRES_URL, create_empty_postgres_database
 from tests.support.fakes.collaborators import FixedClock, MemoryFileStore, RecordingQueue
 from tests.support.fakes.identities import PlainPasswordHasher

@@ -18,7 +18,7 @@ from farm_domain.catalogue import VersionSpec
 from farm_domain.enums import AgentState
 from farm_domain.errors import Forbidden
 from farm_domain.files import TaskLogs
-from farm_domain.jobs import JobChanges, JobSpec, TaskReport
+from farm_domain.job_requests import JobChanges, JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.work import Task, TaskLog
 from tests.support.builders import World

@@ -13,7 +13,7 @@ from farm_domain.answers import Unreachable
 from farm_domain.catalogue import VersionSpec
 from farm_domain.errors import Forbidden, ValidationError
 from farm_domain.events import EventQuery
-from farm_domain.jobs import JobChanges, JobSpec, TaskReport
+from farm_domain.job_requests import JobChanges, JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec
 from tests.support.builders import World
 from tests.support.identities import ADMIN, ARTIST, JOINER, VIEWER, WRANGLER, agent

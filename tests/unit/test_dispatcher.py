@@ -10,7 +10,7 @@ from farm_domain.agents import AgentChanges
 from farm_domain.answers import Busy, Conflict, Refused, Running, Unreachable
 from farm_domain.catalogue import VersionSpec
 from farm_domain.enums import AgentState, WorkState
-from farm_domain.jobs import JobSpec, TaskReport
+from farm_domain.job_requests import JobSpec, TaskReport
 from farm_domain.jobtypes import JobTypeSpec, RequirementSpec
 from farm_domain.work import Task
 from tests.support.builders import World, dispatch_policy

@@ -11,7 +11,7 @@ from farm_domain.access import Role
 from farm_domain.agents import AgentChanges
 from farm_domain.enums import AgentState
 from farm_domain.errors import Forbidden, Unauthenticated
-from farm_domain.jobs import TaskReport
+from farm_domain.job_requests import TaskReport
 from tests.support.builders import World
 from tests.support.fakes.collaborators import DigestKeys
 from tests.support.identities import ADMIN, ANONYMOUS_AGENT, JOINER, WRANGLER, agent

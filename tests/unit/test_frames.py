@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from farm_domain.errors import ValidationError
-from farm_domain.jobs import MAX_FRAMES, frames
+from farm_domain.job_requests import MAX_FRAMES, frames
 
 NUMBER = st.integers(-1000, 1000) | st.decimals(-1000, 1000, places=2).map(float)
 STEP = st.integers(1, 50) | st.sampled_from([0.1, 0.25, 0.5, 1.5, 2.5, 0.01])

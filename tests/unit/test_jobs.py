@@ -11,7 +11,9 @@ from farm_domain.enums import WorkState
 from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError, WrittenAway
 from farm_domain.events import EventQuery
 from farm_domain.files import TaskLogs
-from farm_domain.jobs import ABANDONED_AFTER, JobChanges, JobService, JobSpec, TaskReport
+from farm_domain.job_cleanup import ABANDONED_AFTER
+from farm_domain.job_requests import JobChanges, JobSpec, TaskReport
+from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeSpec
 from farm_domain.ports import UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Job, Task, TaskStatus

@@ -9,7 +9,8 @@ import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import ValidationError
-from farm_domain.jobs import BlockView, JobSpec
+from farm_domain.job_requests import JobSpec
+from farm_domain.jobs import BlockView
 from farm_domain.validation import INT32_MAX
 from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskStatus
 from farm_http.conversion import iso_time, structure, url_argument_error
