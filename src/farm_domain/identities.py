@@ -378,5 +378,14 @@ def refuse_unbound_for_enrolled(
     """An agent identity admitted by network (no credential of its own: a PyFarm agent) may
     act as any agent, except one that enrolled: that one speaks only with its credential, so
     that nobody on an anonymous network can take over an enrolled agent or read its key."""
-    if actor.role is Role.AGENT and actor.agent_id is None and is_enrolled(uow, agent_id, now):
-        raise Forbidden(f"agent {agent_id} is enrolled: it must use its own credential")
+    if speaks_unbound(actor) and is_enrolled(uow, agent_id, now):
+        raise refused_unbound(agent_id)
+
+
+def speaks_unbound(actor: Identity) -> bool:
+    """An agent identity without a credential of its own (admitted by network)."""
+    return actor.role is Role.AGENT and actor.agent_id is None
+
+
+def refused_unbound(agent_id: uuid.UUID) -> Forbidden:
+    return Forbidden(f"agent {agent_id} is enrolled: it must use its own credential")

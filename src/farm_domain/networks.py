@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -18,8 +19,11 @@ class AgentNetworks:
 
     def __init__(self, networks: Sequence[Network]) -> None:
         self._networks = tuple(networks)
+        # Asked of every agent shown (each heartbeat's answer), always of the farm's few
+        # thousand addresses.
+        self.allows_ip = functools.lru_cache(maxsize=16384)(self._allows_ip)
 
-    def allows_ip(self, address: str) -> bool:
+    def _allows_ip(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

@@ -36,6 +36,13 @@ class AgentRepository(Protocol):
         together: what a heartbeat needs to see that nothing changed. ``for_update``: the
         agent stays locked until the transaction ends."""
 
+    def get_as_heard(
+        self, agent_id: uuid.UUID, now: datetime
+    ) -> tuple[Agent, dict[int, int], bool] | None:
+        """``get_with_active`` without a lock, and whether the agent holds a credential of its
+        own usable at ``now`` (``identities.is_enrolled``), read together: all that a heartbeat
+        moving only soft state reads."""
+
     def add(self, agent: Agent) -> None:
         """Store a new agent with its MAC addresses, GPUs and software. Raises AlreadyExists
         (its id is stored, perhaps by a concurrent announce)."""

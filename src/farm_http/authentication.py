@@ -15,6 +15,7 @@ be driven by another site (CSRF).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -46,6 +47,9 @@ class Authentication:
         self._peers = peers
         self._anonymous_networks = tuple(anonymous_networks)
         self._anonymous_role = anonymous_role
+        # Asked on every request, always of a few addresses (the farm's agents): parsing one
+        # cost as much as the rest of this middleware. Bounded, since any peer may call.
+        self._admitted = functools.lru_cache(maxsize=16384)(self._admitted_address)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.identity = None
@@ -67,7 +71,7 @@ class Authentication:
         elif is_api(req):
             raise Unauthenticated("a credential is required (Authorization: Bearer <token>)")
 
-    def _admitted(self, address: str | None) -> bool:
+    def _admitted_address(self, address: str | None) -> bool:
         if not self._anonymous_networks or not address:
             return False
         try:

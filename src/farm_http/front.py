@@ -250,6 +250,21 @@ async def _refuse(send: Send, refused: _Refused) -> None:
     await send({"type": "http.response.body", "body": orjson.dumps({"error": refused.message})})
 
 
+_FIELDS: dict[bytes, str] = {}
+"""Header names already translated (every request sends the same few): at most ``_MAX_FIELDS``,
+since a client may send any."""
+_MAX_FIELDS = 256
+
+
+def _field(key: bytes) -> str:
+    """A header's name in the environ: ``HTTP_X_Y`` for ``x-y``."""
+    name = key.decode("latin-1").upper().replace("-", "_")
+    field = name if name in ("CONTENT_LENGTH", "CONTENT_TYPE") else f"HTTP_{name}"
+    if len(_FIELDS) < _MAX_FIELDS:
+        _FIELDS[key] = field
+    return field
+
+
 def _environ(scope: Scope, body: IO[bytes]) -> dict[str, Any]:
     """The WSGI environ (PEP 3333) of an ASGI http scope."""
     root = scope.get("root_path", "")
@@ -279,11 +294,7 @@ def _environ(scope: Scope, body: IO[bytes]) -> dict[str, Any]:
         environ["REMOTE_ADDR"] = str(client[0])
         environ["REMOTE_PORT"] = str(client[1])
     for key, value in scope["headers"]:
-        name = key.decode("latin-1").upper().replace("-", "_")
-        if name == "CONTENT_LENGTH" or name == "CONTENT_TYPE":
-            field = name
-        else:
-            field = f"HTTP_{name}"
+        field = _FIELDS.get(key) or _field(key)
         text = value.decode("latin-1")
         if field in environ:
             # Repeated headers are one comma-separated value (RFC 9110), cookies one "; " list.

@@ -293,6 +293,40 @@ def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:
         assert [t.frame for t in u.tasks.active_of_agent(agent.id)] == [1.5]
 
 
+def test_an_agent_as_heard_has_its_active_tasks_and_whether_its_own_credential_is_usable(
+    uow,
+) -> None:
+    from farm_domain.credentials import Token
+
+    agent, other = make_agent(), make_agent(hostname="node2")
+    with uow(read_only=True) as u:
+        assert u.agents.get_as_heard(agent.id, T0) is None
+    with uow() as u:
+        u.agents.add(agent)
+        u.agents.add(other)
+        u.commit()
+    job = add_job(uow)
+    (task,) = add_tasks(uow, job, Task(id=0, job_id=0, frame=1.0, agent_id=agent.id, attempts=2))
+    with uow(read_only=True) as u:
+        assert u.agents.get_as_heard(agent.id, T0) == (
+            u.agents.get(agent.id),
+            {task.id: 2},
+            False,
+        )
+    later = T0 + timedelta(hours=1)
+    with uow() as u:
+        # Expired or revoked credentials, or another agent's, do not make it enrolled.
+        u.tokens.add(Token("a1", Role.AGENT, T0, expires=later, agent_id=agent.id), "1" * 64)
+        u.tokens.add(Token("a2", Role.AGENT, T0, revoked=T0, agent_id=agent.id), "2" * 64)
+        u.tokens.add(Token("b1", Role.AGENT, T0, agent_id=other.id), "3" * 64)
+        u.commit()
+    with uow(read_only=True) as u:
+        assert u.agents.get_as_heard(agent.id, T0)[2] is True
+        assert u.agents.get_as_heard(agent.id, later)[2] is False
+        assert u.agents.get_as_heard(agent.id, later - timedelta(microseconds=1))[2] is True
+        assert u.agents.get_as_heard(other.id, later) == (u.agents.get(other.id), {}, True)
+
+
 def test_jobs_keep_their_state(uow) -> None:
     job = add_job(uow, requeue=-1)
     with uow() as u:

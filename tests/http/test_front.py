@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from farm_http import front as front_module
 from farm_http.front import BodyLimits, BufferedFront, Message
 from farm_http.routes import ROUTES
 
@@ -119,6 +120,19 @@ def test_the_app_gets_the_whole_body_and_a_complete_environ() -> None:
         "HTTP_X_FORWARDED_FOR": "1.1.1.1,2.2.2.2",
     }
     assert environ["wsgi.url_scheme"] == "http" and environ["wsgi.version"] == (1, 0)
+
+
+def test_any_number_of_header_names_reach_the_environ_and_the_front_remembers_few() -> None:
+    # Header names are translated once and remembered, up to a bound: a client sending new
+    # names on every request neither grows the table nor loses a header.
+    for batch in range(3):
+        app = Recorder()
+        names = [f"x-h{batch}-{n}".encode() for n in range(200)]
+        run(app, scope(headers=[(name, b"v") for name in names]), [body(b"")])
+        assert app.environ is not None
+        assert all(app.environ[f"HTTP_X_H{batch}_{n}"] == "v" for n in range(200))
+        assert app.environ["HTTP_HOST"] == "127.0.0.1:8080"
+    assert len(front_module._FIELDS) <= front_module._MAX_FIELDS
 
 
 def test_a_chunked_body_comes_without_a_length_as_from_a_wsgi_server() -> None:

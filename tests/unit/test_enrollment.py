@@ -103,6 +103,22 @@ def test_an_anonymous_network_agent_may_not_act_as_an_enrolled_one() -> None:
     assert world.registry.update(ANONYMOUS_AGENT, pyfarm, AgentChanges(free_ram=1)).free_ram == 1
 
 
+def test_a_soft_heartbeat_from_an_anonymous_network_may_not_speak_for_an_enrolled_agent() -> None:
+    # The heartbeat that moves soft state alone is read without a lock, the credential check
+    # with it: it refuses the same.
+    world = World(soft_state=True)
+    enrolled, pyfarm = uuid.uuid4(), uuid.uuid4()
+    enroll(world, enrolled)
+    world.registry.join(ANONYMOUS_AGENT, body(pyfarm), "127.0.0.1")
+    before = world.registry.get(ADMIN, enrolled)
+    with pytest.raises(Forbidden):
+        world.registry.update(ANONYMOUS_AGENT, enrolled, AgentChanges(free_ram=1))
+    assert world.soft_state is not None
+    world.soft_state.flush()
+    assert world.registry.get(ADMIN, enrolled) == before
+    assert world.registry.update(ANONYMOUS_AGENT, pyfarm, AgentChanges(free_ram=1)).free_ram == 1
+
+
 def test_deleting_an_agent_revokes_its_credential() -> None:
     world = World()
     agent_id = uuid.uuid4()

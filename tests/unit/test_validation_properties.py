@@ -137,3 +137,14 @@ def test_environments_refuse_exactly_what_no_process_can_hold(variables: dict[st
     else:
         with pytest.raises(ValidationError):
             validation.environment("environ", variables)
+
+
+def test_an_address_asked_again_gets_the_same_answer_for_each_field_and_setting() -> None:
+    # Addresses are remembered (every heartbeat sends one): the answer still depends on the
+    # field and on whether loopback is allowed, and a refusal is refused every time.
+    for _ in range(2):
+        assert validation.ip_address("0:0:0:0:0:0:0:1") == "::1"
+        with pytest.raises(ValidationError, match="not valid for peer: this master refuses"):
+            validation.ip_address("::1", field="peer", allow_loopback=False)
+        with pytest.raises(ValidationError, match="224.0.0.1 is not valid for remote_ip"):
+            validation.ip_address("224.0.0.1")

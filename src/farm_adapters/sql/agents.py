@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVarTuple
 
 import orjson
@@ -18,9 +19,11 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal_column,
+    or_,
     select,
     text,
     update,
@@ -71,7 +74,7 @@ def _agent_row(agent: Agent) -> dict[str, Any]:
 # The heartbeat's statements, built once: building a statement and its cache key cost more
 # than running it on SQLite (profiled: about half of a heartbeat).
 def _agent_statement(
-    dialect: str, *, for_update: bool, with_active: bool = False
+    dialect: str, *, for_update: bool, with_active: bool = False, with_enrolled: bool = False
 ) -> Select[*tuple[Any, ...]]:
     """The agent's row with its MAC addresses, GPUs and software aggregated into JSON columns:
     one round trip instead of two (on PostgreSQL each costs ~150 us of loopback and driver)."""
@@ -108,6 +111,20 @@ def _agent_statement(
             .scalar_subquery()
             .label("active_attempts")
         )
+    if with_enrolled:
+        # ``Token.usable`` in SQL: the heartbeat of an agent without a credential of its own
+        # checks that this agent has none, in the same statement (a second one cost more than
+        # the agent's read).
+        tok = t.tokens.c
+        columns.append(
+            exists()
+            .where(
+                tok.agent_id == t.agents.c.id,
+                tok.revoked.is_(None),
+                or_(tok.expires.is_(None), tok.expires > bindparam("now", type_=t.UtcDateTime)),
+            )
+            .label("enrolled")
+        )
     statement = select(*columns).where(t.agents.c.id == AGENT_ID)
     # SKIP LOCKED: the subqueries read the statement's snapshot, taken before any wait for the
     # row lock, so a read that had to wait would pair the current row with the sets and tasks
@@ -130,6 +147,10 @@ _GET_AGENT_WITH_ACTIVE = {
     (dialect, for_update): _agent_statement(dialect, for_update=for_update, with_active=True)
     for dialect in ("sqlite", "postgresql")
     for for_update in (False, True)
+}
+_GET_AGENT_AS_HEARD = {
+    dialect: _agent_statement(dialect, for_update=False, with_active=True, with_enrolled=True)
+    for dialect in ("sqlite", "postgresql")
 }
 # FOR NO KEY UPDATE, what an UPDATE of the row takes anyway: a report that refers to the agent
 # (its blocklist entry's foreign key) holds a task and takes KEY SHARE on the agent, while a
@@ -201,6 +222,18 @@ class SqlAgentRepository:
             task_id: attempts for task_id, attempts in _json_list(row._mapping["active_attempts"])
         }
         return self._agent_of(row), active
+
+    def get_as_heard(
+        self, agent_id: uuid.UUID, now: datetime
+    ) -> tuple[Agent, dict[int, int], bool] | None:
+        row = self._c.execute(
+            _GET_AGENT_AS_HEARD[self._c.dialect.name], {"agent_id": agent_id, "now": now}
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        active = {task_id: attempts for task_id, attempts in _json_list(m["active_attempts"])}
+        return self._agent_of(row), active, bool(m["enrolled"])
 
     def _read(
         self, statement: Executable, agent_id: uuid.UUID, *, locking: bool

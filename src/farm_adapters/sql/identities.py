@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from farm_adapters.sql import tables as t
-from farm_adapters.sql.rows import insert_ignoring_duplicates
+from farm_adapters.sql.rows import AGENT_ID, insert_ignoring_duplicates
 from farm_domain.access import Role
 from farm_domain.credentials import Session, Token, User
 from farm_domain.errors import AlreadyExists
@@ -21,6 +21,16 @@ _TOKEN_COLUMNS = (
     t.tokens.c.expires,
     t.tokens.c.revoked,
     t.tokens.c.agent_id,
+)
+
+# Asked on every request with a token (by digest) and every transactional heartbeat of an agent
+# without one (of the agent): built once, since building a statement and its cache key cost
+# more than running it on SQLite.
+_TOKEN_BY_DIGEST = select(*_TOKEN_COLUMNS, t.tokens.c.digest).where(
+    t.tokens.c.digest == bindparam("digest")
+)
+_TOKENS_OF_AGENT = (
+    select(*_TOKEN_COLUMNS).where(t.tokens.c.agent_id == AGENT_ID).order_by(t.tokens.c.name)
 )
 
 
@@ -71,9 +81,7 @@ class SqlTokenRepository:
         return None if row is None else _token(row._mapping)
 
     def by_digest(self, digest: str) -> tuple[Token, str] | None:
-        row = self._c.execute(
-            select(*_TOKEN_COLUMNS, t.tokens.c.digest).where(t.tokens.c.digest == digest)
-        ).first()
+        row = self._c.execute(_TOKEN_BY_DIGEST, {"digest": digest}).first()
         return None if row is None else (_token(row._mapping), row.digest)
 
     def query(self) -> list[Token]:
@@ -81,9 +89,7 @@ class SqlTokenRepository:
         return [_token(r) for r in rows.mappings()]
 
     def of_agent(self, agent_id: uuid.UUID) -> list[Token]:
-        rows = self._c.execute(
-            select(*_TOKEN_COLUMNS).where(t.tokens.c.agent_id == agent_id).order_by(t.tokens.c.name)
-        )
+        rows = self._c.execute(_TOKENS_OF_AGENT, {"agent_id": agent_id})
         return [_token(r) for r in rows.mappings()]
 
     def revoke(self, name: str, when: datetime) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import functools
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, Connection, CursorResult, Table, Uuid, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,7 +22,14 @@ AGENT_ID = bindparam("agent_id", type_=Uuid())
 
 def by_label(cls: type[Labelled], label: str) -> Labelled:
     """The member of a coded enum stored as ``label``."""
-    return next(member for member in cls if member.label == label)
+    return cast(Labelled, _labels(cls)[label])
+
+
+@functools.cache
+def _labels(cls: type[CodedEnum]) -> dict[str, CodedEnum]:
+    # Three per agent read (every heartbeat): a search through the members each time cost
+    # more than the rest of turning the row into an Agent.
+    return {member.label: member for member in cls}
 
 
 def dialect_insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:

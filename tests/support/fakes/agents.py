@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import attrs
 
@@ -46,6 +47,17 @@ class FakeAgentRepository:
             for t in self._d.tasks.values()
             if t.agent_id == agent_id and not t.is_finished
         }
+
+    def get_as_heard(
+        self, agent_id: uuid.UUID, now: datetime
+    ) -> tuple[Agent, dict[int, int], bool] | None:
+        found = self.get_with_active(agent_id, for_update=False)
+        if found is None:
+            return None
+        enrolled = any(
+            token.agent_id == agent_id and token.usable(now) for token, _ in self._d.tokens.values()
+        )
+        return found[0], found[1], enrolled
 
     def add(self, agent: Agent) -> None:
         if agent.id in self._d.agents:
