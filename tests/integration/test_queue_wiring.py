@@ -6,12 +6,13 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from huey import Huey
 
 from farm_adapters.batching import AT_ONCE
-from farm_adapters.composition import build_runtime
+from farm_adapters.composition import Runtime, build_runtime
 from farm_adapters.queue import (
     DispatchService,
     HueyTaskQueue,
@@ -254,9 +255,8 @@ def test_the_liveness_sweep_chains_itself_once_however_often_started(tmp_path) -
     assert huey.pending_count() + huey.scheduled_count() <= 1  # still one chain
 
 
-def test_online_heartbeats_of_many_idle_agents_leave_few_passes_pending(
-    sqlite_url: str, tmp_path
-) -> None:
+def web_worker_runtime(sqlite_url: str, tmp_path: Path) -> Runtime:
+    """As a web worker has it, with no consumer running: what waits in the queue stays there."""
     settings = Settings.load(
         {
             "FARM_DATA_DIR": str(tmp_path),
@@ -264,8 +264,13 @@ def test_online_heartbeats_of_many_idle_agents_leave_few_passes_pending(
             "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
         }
     )
-    # As a web worker has it, with no consumer running: what waits in the queue stays there.
-    runtime = build_runtime(settings, dispatcher=WaitingDispatcher(), batching=True)  # type: ignore[arg-type]  # a stand-in dispatcher
+    return build_runtime(settings, dispatcher=WaitingDispatcher(), batching=True)  # type: ignore[arg-type]  # a stand-in dispatcher
+
+
+def test_online_heartbeats_of_many_idle_agents_leave_few_passes_pending(
+    sqlite_url: str, tmp_path
+) -> None:
+    runtime = web_worker_runtime(sqlite_url, tmp_path)
     assert runtime.flusher is not None
     try:
         agents = [uuid.uuid4() for _ in range(4 * AT_ONCE)]
@@ -295,14 +300,7 @@ def test_online_heartbeats_of_many_idle_agents_leave_few_passes_pending(
 def test_many_online_heartbeats_of_one_idle_agent_leave_one_pass_pending(
     sqlite_url: str, tmp_path
 ) -> None:
-    settings = Settings.load(
-        {
-            "FARM_DATA_DIR": str(tmp_path),
-            "FARM_DATABASE_URL": sqlite_url,
-            "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
-        }
-    )
-    runtime = build_runtime(settings, dispatcher=WaitingDispatcher(), batching=True)  # type: ignore[arg-type]  # a stand-in dispatcher
+    runtime = web_worker_runtime(sqlite_url, tmp_path)
     assert runtime.flusher is not None
     try:
         agent_id = uuid.uuid4()
