@@ -72,6 +72,7 @@ def dispatch_policy(settings: Settings) -> DispatchPolicy:
         ram_check=RamCheck(settings.ram_check),
         max_failures=settings.max_failures_per_agent,
         heartbeat_timeout=settings.agent_timeout_seconds,
+        agent_silence=settings.agent_silence_seconds,
         poll_busy_after=settings.poll_busy_seconds,
         poll_idle_after=settings.poll_idle_seconds,
         poll_offline_after=settings.poll_offline_seconds,

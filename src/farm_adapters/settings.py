@@ -294,6 +294,9 @@ def _embedded(file_name: str) -> str:
 
 _MIB = 1024 * 1024
 MAX_CREATE_WINDOW = 86_400
+FARM_AGENT_HEARTBEAT = 30.0
+"""The farm agent's default seconds between heartbeats (``farm agent --heartbeat``; adapters
+may not import the agent, and a test holds the two equal)."""
 _LOOPBACK_AND_PRIVATE = tuple(
     ipaddress.ip_network(cidr)
     for cidr in (
@@ -528,19 +531,28 @@ class Settings:
         "FARM_AGENT_TIMEOUT_SECONDS",
         Number(1, 10**7),
         1800.0,
-        "an agent neither heard from nor polled for this long goes offline",
+        "an agent neither heard from nor polled for this long goes offline without a poll "
+        "(reachable agents are polled at FARM_AGENT_SILENCE_SECONDS first); at least that",
+    )
+    agent_silence_seconds: float = setting(
+        "FARM_AGENT_SILENCE_SECONDS",
+        Number(1, 10**7),
+        90.0,
+        "an agent (busy, idle or disabled) silent for this long is polled at once; if the poll "
+        "fails it goes offline and its tasks are requeued. More than the farm agent's "
+        f"{FARM_AGENT_HEARTBEAT:g} s heartbeat",
     )
     poll_busy_seconds: float = setting(
         "FARM_POLL_BUSY_SECONDS",
         Number(0, 10**7),
         600.0,
-        "busy agents silent for this long are polled",
+        "busy agents silent for this long are polled (the silence limit, if shorter, first)",
     )
     poll_idle_seconds: float = setting(
         "FARM_POLL_IDLE_SECONDS",
         Number(0, 10**7),
         3600.0,
-        "idle agents silent for this long are polled",
+        "idle agents silent for this long are polled (the silence limit, if shorter, first)",
     )
     poll_offline_seconds: float = setting(
         "FARM_POLL_OFFLINE_SECONDS",
@@ -669,6 +681,24 @@ class Settings:
     def contradictions(self) -> list[str]:
         """Problems of settings that are valid alone but not together."""
         problems = []
+        if self.agent_silence_seconds <= FARM_AGENT_HEARTBEAT:
+            problems.append(
+                f"FARM_AGENT_SILENCE_SECONDS={self.agent_silence_seconds:g}: must exceed the farm "
+                f"agent's heartbeat interval ({FARM_AGENT_HEARTBEAT:g} s), or healthy agents "
+                "would be polled between every two heartbeats and dropped when one poll fails"
+            )
+        if self.agent_silence_seconds <= self.heartbeat_flush_seconds:
+            problems.append(
+                f"FARM_AGENT_SILENCE_SECONDS={self.agent_silence_seconds:g}: must exceed "
+                f"FARM_HEARTBEAT_FLUSH_SECONDS={self.heartbeat_flush_seconds:g}, or agents "
+                "whose heartbeats wait in a batch would be taken for silent"
+            )
+        if self.agent_timeout_seconds < self.agent_silence_seconds:
+            problems.append(
+                f"FARM_AGENT_TIMEOUT_SECONDS={self.agent_timeout_seconds:g}: must not be below "
+                f"FARM_AGENT_SILENCE_SECONDS={self.agent_silence_seconds:g}, or silent agents "
+                "would go offline without the poll that lets a live one answer"
+            )
         if self.heartbeat_flush_seconds >= self.agent_timeout_seconds:
             problems.append(
                 f"FARM_HEARTBEAT_FLUSH_SECONDS={self.heartbeat_flush_seconds:g}: must be shorter "

@@ -44,6 +44,7 @@ from farm_domain.ports import (
     UnitOfWorkFactory,
 )
 from farm_domain.scheduling import (
+    AgentContact,
     AgentProfile,
     JobAgentBlock,
     JobProfile,
@@ -74,9 +75,33 @@ class DispatchPolicy:
     ram_check: RamCheck
     max_failures: int
     heartbeat_timeout: float
+    agent_silence: float
     poll_busy_after: float
     poll_idle_after: float
     poll_offline_after: float
+
+
+def poll_due(agent: AgentContact, now: datetime, policy: DispatchPolicy) -> bool:
+    """Whether the liveness sweep polls this agent now.
+
+    An agent not offline (busy, idle or disabled alike) silent for ``agent_silence`` is
+    polled at once: it answers, or the failed poll takes it offline and requeues its tasks.
+    ``poll_busy_after`` and ``poll_idle_after`` (PyFarm's) can only make an enabled agent's
+    poll come sooner. Offline agents are polled every ``poll_offline_after`` to bring them
+    back.
+    """
+    contact = agent.last_contact
+    if contact is None:
+        return True
+    silent = (now - contact).total_seconds()
+    if agent.state is AgentState.OFFLINE:
+        # Counted from the last contact: an agent that just reported itself offline
+        # (shutting down) is not polled back online while its server still answers.
+        return silent >= policy.poll_offline_after
+    limit = policy.agent_silence
+    if not agent.disabled:
+        limit = min(limit, policy.poll_busy_after if agent.busy else policy.poll_idle_after)
+    return silent >= limit
 
 
 class _QueuedTasks:
@@ -525,7 +550,8 @@ class Dispatcher:
 
     def expire_silent_agents(self) -> list[uuid.UUID]:
         """Agents not heard from (nor polled) for longer than the heartbeat timeout go offline;
-        their unfinished tasks are requeued without counting a failure."""
+        their unfinished tasks are requeued without counting a failure. A reachable agent is
+        polled long before (``poll_due``): this catches those the master may not call."""
         limit = self._clock.now() - timedelta(seconds=self._policy.heartbeat_timeout)
         with self._uow(read_only=True) as uow:
             contacts = uow.scheduling.contacts()
@@ -538,30 +564,13 @@ class Dispatcher:
         return expired
 
     def poll_agents(self) -> int:
-        """Poll busy agents silent for ``poll_busy_after``, idle ones silent for
-        ``poll_idle_after`` and offline ones every ``poll_offline_after`` with GET /tasks/.
-        Returns how many were polled."""
+        """Poll the agents ``poll_due`` names with GET /tasks/. Returns how many were polled."""
         now = self._clock.now()
         with self._uow(read_only=True) as uow:
             contacts = uow.scheduling.contacts()
         polled = 0
         for agent in contacts:
-            if self._networks.refusal(agent) is not None:
-                continue
-            if agent.state is AgentState.OFFLINE:
-                # Counted from the last contact: an agent that just reported itself offline
-                # (shutting down) is not polled back online while its server still answers.
-                contact = agent.last_contact
-                due = contact is None or (
-                    (now - contact).total_seconds() >= self._policy.poll_offline_after
-                )
-            elif agent.disabled:
-                continue
-            else:
-                contact = agent.last_contact
-                after = self._policy.poll_busy_after if agent.busy else self._policy.poll_idle_after
-                due = contact is None or (now - contact).total_seconds() >= after
-            if due:
+            if self._networks.refusal(agent) is None and poll_due(agent, now, self._policy):
                 self.poll_agent(agent.id)
                 polled += 1
         return polled

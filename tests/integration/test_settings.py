@@ -172,3 +172,39 @@ def test_the_heartbeat_flush_interval_is_checked_and_shorter_than_the_agent_time
         Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "61"})
     with pytest.raises(SettingsError, match="must be shorter than FARM_AGENT_TIMEOUT_SECONDS=5"):
         Settings.load({"FARM_HEARTBEAT_FLUSH_SECONDS": "5", "FARM_AGENT_TIMEOUT_SECONDS": "5"})
+
+
+def test_the_silence_limit_is_checked_against_the_heartbeats_and_the_timeout() -> None:
+    settings = Settings.load({})
+    assert (settings.agent_silence_seconds, settings.agent_timeout_seconds) == (90, 1800)
+    with pytest.raises(
+        SettingsError,
+        match=re.escape(
+            "FARM_AGENT_SILENCE_SECONDS=30: must exceed the farm agent's heartbeat interval (30 s)"
+        ),
+    ):
+        Settings.load({"FARM_AGENT_SILENCE_SECONDS": "30"})
+    with pytest.raises(
+        SettingsError,
+        match="FARM_AGENT_SILENCE_SECONDS=45: must exceed FARM_HEARTBEAT_FLUSH_SECONDS=50",
+    ):
+        Settings.load({"FARM_AGENT_SILENCE_SECONDS": "45", "FARM_HEARTBEAT_FLUSH_SECONDS": "50"})
+    # The case: a timeout below the heartbeat dropped healthy agents.
+    with pytest.raises(
+        SettingsError,
+        match="FARM_AGENT_TIMEOUT_SECONDS=20: must not be below FARM_AGENT_SILENCE_SECONDS=90",
+    ):
+        Settings.load({"FARM_AGENT_TIMEOUT_SECONDS": "20"})
+    accepted = Settings.load(
+        {"FARM_AGENT_SILENCE_SECONDS": "31", "FARM_AGENT_TIMEOUT_SECONDS": "31"}
+    )
+    assert (accepted.agent_silence_seconds, accepted.agent_timeout_seconds) == (31, 31)
+
+
+def test_the_heartbeat_the_settings_assume_is_the_farm_agents_default() -> None:
+    import attrs
+
+    from farm_adapters.settings import FARM_AGENT_HEARTBEAT
+    from farm_agent.agent import AgentConfig
+
+    assert attrs.fields(AgentConfig).heartbeat.default == FARM_AGENT_HEARTBEAT

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from farm_domain.agents import AgentChanges
+from farm_domain.agents import Agent, AgentChanges
 from farm_domain.answers import Busy, Conflict, Refused, Running, Unreachable
 from farm_domain.catalogue import VersionSpec
 from farm_domain.enums import AgentState, WorkState
@@ -245,7 +245,9 @@ def test_silent_agents_expire_and_their_tasks_are_requeued_without_failure() -> 
 
 def test_polling_busy_idle_and_offline_agents() -> None:
     world = World(
-        policy=dispatch_policy(poll_busy_after=600, poll_idle_after=3600, poll_offline_after=7200)
+        policy=dispatch_policy(
+            poll_busy_after=600, poll_idle_after=3600, poll_offline_after=7200, agent_silence=10**6
+        )
     )
     world.jobtypes.create(ADMIN, JobTypeSpec(name="render", max_batch=1))
     job_id = submit(world, requeue=3)
@@ -270,6 +272,71 @@ def test_polling_busy_idle_and_offline_agents() -> None:
     world.clock.advance(3600)
     world.dispatcher.poll_agents()
     assert world.registry.get(ADMIN, idle.id).state is AgentState.OFFLINE
+
+
+def busy_and_idle(world: World) -> tuple[int, Agent, Agent]:
+    """A job, an agent that was sent a batch of it and an idle one, both just heard from."""
+    job_id = submit(world)
+    busy, _ = world.announce(hostname="busy", port=50001)
+    idle, _ = world.announce(hostname="idle", port=50002)
+    world.dispatcher.assign_tasks_to_agent(busy.id)
+    world.dispatcher.send_tasks_to_agent(busy.id)
+    world.client.calls.clear()
+    return job_id, busy, idle
+
+
+def polled_urls(world: World) -> set[str]:
+    return {url for url, _ in world.client.of("tasks")}
+
+
+def test_agents_not_silent_for_the_silence_limit_are_not_polled(world: World) -> None:
+    busy_and_idle(world)
+    world.clock.advance(89)
+    assert world.dispatcher.poll_agents() == 0
+    assert world.client.of("tasks") == []
+
+
+def test_silent_agents_that_answer_the_poll_stay_online(world: World) -> None:
+    job_id, busy, idle = busy_and_idle(world)
+    held = frozenset(t.id for t in tasks_of(world, job_id) if t.agent_id == busy.id)
+    world.clock.advance(91)  # far short of the 600 s busy and 3600 s idle polls
+    world.client.answer("tasks", Running(held))
+    world.dispatcher.watch_agents()
+    assert polled_urls(world) == {"http://127.0.0.1:50001/api/v1", "http://127.0.0.1:50002/api/v1"}
+    for agent in (busy, idle):
+        current = world.registry.get(ADMIN, agent.id)
+        assert current.state is not AgentState.OFFLINE
+        assert current.last_polled == world.clock.now()  # the answer counts as contact
+    assert {t.agent_id for t in tasks_of(world, job_id) if t.id in held} == {busy.id}
+    world.client.calls.clear()
+    world.clock.advance(60)
+    assert world.dispatcher.poll_agents() == 0  # silent again only from the poll
+
+
+def test_silent_agents_that_fail_the_poll_go_offline_and_their_tasks_are_requeued(
+    world: World,
+) -> None:
+    job_id, busy, idle = busy_and_idle(world)
+    world.clock.advance(91)
+    world.client.answer("tasks", Unreachable("connection refused"))
+    world.dispatcher.watch_agents()
+    assert polled_urls(world) == {"http://127.0.0.1:50001/api/v1", "http://127.0.0.1:50002/api/v1"}
+    for agent in (busy, idle):
+        assert world.registry.get(ADMIN, agent.id).state is AgentState.OFFLINE
+    tasks = tasks_of(world, job_id)
+    assert all(t.agent_id is None and t.failures == 0 for t in tasks)
+    assert world.jobs.get(ADMIN, job_id).job.state is None  # queued
+
+
+def test_a_disabled_busy_agent_is_polled_at_the_silence_limit_too(world: World) -> None:
+    job_id, busy, _ = busy_and_idle(world)
+    world.registry.update(ADMIN, busy.id, AgentChanges(state="disabled"))
+    assert world.registry.get(ADMIN, busy.id).disabled
+    world.client.answer("tasks", Unreachable("connection refused"))
+    world.clock.advance(91)
+    world.dispatcher.poll_agents()
+    assert world.registry.get(ADMIN, busy.id).state is AgentState.OFFLINE
+    assert all(t.agent_id is None and t.failures == 0 for t in tasks_of(world, job_id))
 
 
 def test_the_assignment_sweep_gives_work_to_every_idle_agent(world: World) -> None:
