@@ -149,12 +149,16 @@ def test_two_agents_render_a_20_frame_job(start_farm: Callable[..., Farm]) -> No
     assert text.startswith("time,stream,line") and "exit code 0" in text
 
 
-def test_a_killed_agent_loses_its_frames_to_the_other(start_farm: Callable[..., Farm]) -> None:
-    farm = start_farm(FARM_AGENT_TIMEOUT_SECONDS="3")
+def test_a_killed_agent_loses_its_frames_to_the_other(
+    tmp_path: Path, processes: list[Process], start_master: StartMaster
+) -> None:
+    """With the default liveness settings (only the sweep runs often), a SIGKILLed agent's
+    frames are back in the queue within two minutes. Slow: about 90 s, the silence limit."""
+    farm = Farm(start_master(FARM_WATCH_INTERVAL_SECONDS="1"), tmp_path, processes)
     doomed = farm.start_agent("doomed")
     farm.start_agent("survivor")
     farm.wait(lambda: len(farm.api.get("/agents/").json()) == 2, "both agents to announce")
-    job_id = farm.submit(12, 0.5)
+    job_id = farm.submit(12, 2.0)
     doomed_id = farm.agent_id("doomed")
     farm.wait(
         lambda: any(
@@ -165,15 +169,19 @@ def test_a_killed_agent_loses_its_frames_to_the_other(start_farm: Callable[..., 
     doomed.popen.send_signal(signal.SIGKILL)
     doomed.popen.wait()
     farm.wait(
-        lambda: farm.api.get(f"/agents/{doomed_id}").json()["state"] == "offline",
-        "the master to notice the dead agent",
+        lambda: (
+            not any(t["agent_id"] == doomed_id and t["state"] != "done" for t in farm.tasks(job_id))
+        ),
+        "the dead agent's frames to be requeued",
+        timeout=120,
     )
+    assert farm.api.get(f"/agents/{doomed_id}").json()["state"] == "offline"
     farm.wait(lambda: farm.job(job_id)["state"] == "done", "the survivor to finish the job")
     tasks = farm.tasks(job_id)
-    assert all(t["state"] == "done" for t in tasks)
-    assert set(farm.frames_written()) == set(range(1, 13))  # none lost
-    done_by_doomed = [t for t in tasks if t["agent_id"] == doomed_id]
-    assert all(farm.frames_written()[int(t["frame"])] >= 1 for t in done_by_doomed)
+    assert all(t["state"] == "done" and t["failures"] == 0 for t in tasks)
+    # Each task done once; the frame the killed agent was rendering may also have been
+    # written by its orphaned process (a restarted agent reaping those is separate work).
+    assert set(farm.frames_written()) == set(range(1, 13))
 
     farm.start_agent("doomed")  # the same data directory: the same id
     farm.wait(
@@ -192,7 +200,7 @@ def test_a_killed_agent_loses_its_frames_to_the_other(start_farm: Callable[..., 
 def test_agents_keep_rendering_while_the_master_is_down(
     start_farm: Callable[..., Farm],
 ) -> None:
-    farm = start_farm(FARM_AGENT_TIMEOUT_SECONDS="60")
+    farm = start_farm(FARM_AGENT_TIMEOUT_SECONDS="90")
     farm.start_agent("render01")
     farm.start_agent("render02")
     job_id = farm.submit(8, 1.0)
