@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import operator
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -13,6 +12,12 @@ import attrs
 
 from farm_domain import validation
 from farm_domain.access import AccessPolicy, Identity, Permission, Role
+from farm_domain.agent_reports import (
+    RECORDED_FIELDS,
+    ReportedSets,
+    authorize_report,
+    soft_report,
+)
 from farm_domain.agents import (
     REQUIRED_ON_CREATE,
     UNSET,
@@ -21,7 +26,6 @@ from farm_domain.agents import (
     AgentOverview,
     AgentQuery,
     AgentSummary,
-    SoftReport,
     agent_address,
     parse_agent_id,
     state_changes,
@@ -76,52 +80,6 @@ class Announcement:
     credential: str | None = None
 
 
-RECORDED_FIELDS = (
-    "hostname",
-    "remote_ip",
-    "use_address",
-    "os_class",
-    "os_fullname",
-    "cpu_name",
-    "ram",
-    "cpus",
-    "port",
-    "version",
-    "upgrade_to",
-    "ram_allocation",
-    "cpu_allocation",
-    "restart_requested",
-    "mac_addresses",
-    "gpus",
-)
-"""The agent's fields whose changes are ``agent.update`` events. ``state`` and ``disabled``
-have events of their own; ``free_ram``, ``time_offset`` and the contact times change with
-every heartbeat and are not events."""
-
-
-SOFT_FIELDS = frozenset({"free_ram", "time_offset", "last_heard_from"})
-"""An agent's soft state: what moves with every heartbeat, that nothing else hangs on. It may be
-written late and in batches (``SoftState``); every other change is written in the request's own
-transaction, as is any heartbeat that reconciles, requeues or fails a task."""
-
-
-# Compared on every heartbeat: one C call per agent (attrs.evolve cost five times as much).
-_HARD_STATE = operator.attrgetter(
-    *(field.name for field in attrs.fields(Agent) if field.name not in SOFT_FIELDS)
-)
-
-
-def soft_report(before: Agent, after: Agent) -> SoftReport | None:
-    """``after`` as a soft report when it differs from ``before`` in soft state alone; None when
-    anything else changed (a state, the operator's flag, a set, an audited field): those are
-    never deferred."""
-    if after.last_heard_from is None:
-        return None
-    if _HARD_STATE(after) != _HARD_STATE(before):
-        return None
-    return SoftReport(after.id, after.last_heard_from, after.free_ram, after.time_offset)
-
-
 @attrs.define
 class _AfterCommit:
     """Queue requests gathered during a transaction, sent once it has committed."""
@@ -133,18 +91,6 @@ class _AfterCommit:
     stops: list[tuple[uuid.UUID, str, int, list[int]]] = attrs.Factory(list)
     busy: bool = False
     """The agent reported tasks it still runs: it gets no new work (no need to ask)."""
-
-
-_DECIDED_FIELDS = frozenset({"state", "upgrade_to", "restart_requested"})
-"""The fields ``_authorize`` decides one by one; the others are the agent's own reports."""
-
-
-@attrs.frozen
-class _Sets:
-    """The validated MAC addresses and GPUs of a request; None where not sent."""
-
-    macs: frozenset[str] | None
-    gpus: frozenset[str] | None
 
 
 class AgentRegistry:
@@ -222,7 +168,8 @@ class AgentRegistry:
             created = False
             if found is None:
                 enrolling = actor.may(Permission.ENROLL_AGENTS)
-                self._authorize(
+                authorize_report(
+                    self._policy,
                     actor,
                     agent_id,
                     None,
@@ -270,11 +217,11 @@ class AgentRegistry:
         """Change some of an agent's fields; also the agent's heartbeat and shutdown call.
 
         What the agent reports needs ``actor`` to act as the agent, what an operator decides
-        needs MANAGE_AGENTS (see ``_authorize``). Raises Forbidden, NotFound, ValidationError,
+        needs MANAGE_AGENTS (see ``authorize_report``). Raises Forbidden, NotFound, ValidationError,
         WrongFarm.
         """
         # The agent itself or an operator; which fields either may send is decided once the
-        # agent is read (``_authorize``).
+        # agent is read (``authorize_report``).
         self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
         if changes.id is not UNSET and parse_agent_id(changes.id) != agent_id:
             raise ValidationError(
@@ -317,7 +264,7 @@ class AgentRegistry:
         actor: Identity,
         agent_id: uuid.UUID,
         values: dict[str, Any],
-        sets: _Sets,
+        sets: ReportedSets,
         changes: AgentChanges,
         *,
         from_agent: bool,
@@ -337,7 +284,9 @@ class AgentRegistry:
         before, active, enrolled = found
         if enrolled and speaks_unbound(actor):
             raise refused_unbound(agent_id)
-        self._authorize(actor, agent_id, before, values, sets, changes, from_agent=from_agent)
+        authorize_report(
+            self._policy, actor, agent_id, before, values, sets, changes, from_agent=from_agent
+        )
         agent = self._changed(before, values, sets, self._clock.now(), from_agent=from_agent)
         if changes.reported_task_ids is not UNSET and not self._reconciler.settled(
             agent, changes.reported_task_ids, changes.reported_attempts, active
@@ -354,7 +303,7 @@ class AgentRegistry:
 
     @staticmethod
     def _changed(
-        agent: Agent, values: dict[str, Any], sets: _Sets, now: datetime, *, from_agent: bool
+        agent: Agent, values: dict[str, Any], sets: ReportedSets, now: datetime, *, from_agent: bool
     ) -> Agent:
         """The agent with a request's changes applied, as heard from at ``now``."""
         fields = dict(values, last_heard_from=now)
@@ -552,73 +501,13 @@ class AgentRegistry:
         except ValidationError:
             return None
 
-    def _authorize(
-        self,
-        actor: Identity,
-        agent_id: uuid.UUID,
-        before: Agent | None,
-        values: dict[str, Any],
-        sets: _Sets,
-        changes: AgentChanges,
-        *,
-        from_agent: bool,
-        enrolling: bool = False,
-    ) -> None:
-        """Decide, field by field, whether ``actor`` may make these changes (Forbidden, before
-        anything is written; ``before`` is the agent as stored, None for a new one):
-
-        - the operator's decisions need MANAGE_AGENTS: ``state`` online/running when not the
-          agent speaking (an enable, clearing the operator's disable), ``upgrade_to`` changed,
-          ``restart_requested`` changed to true;
-        - ``state`` disabled: the agent itself or MANAGE_AGENTS (stopping work is always safe);
-        - everything else is what the agent reports about itself and needs acting as the agent:
-          ``state`` offline (or online/running from the agent, which never re-enables),
-          ``restart_requested`` back to false, ``current_assignments``, and every other field;
-          so does a request that sends nothing (a bare heartbeat).
-        Fields sent unchanged (an agent echoing its record) need nothing. ``enrolling``: the
-        actor may enroll this new agent, which stands for acting as it.
-        """
-        manage = as_agent = agent_or_manage = False
-        state = values.get("state")
-        if state is AgentState.DISABLED:
-            agent_or_manage = True
-        elif state is AgentState.OFFLINE or (state is not None and from_agent):
-            as_agent = True
-        elif state is not None:
-            manage = True
-        stored = {name: getattr(before, name) if before else None for name in values}
-        if "upgrade_to" in values and values["upgrade_to"] != stored["upgrade_to"]:
-            manage = True
-        if "restart_requested" in values and values["restart_requested"] != bool(
-            stored["restart_requested"]
-        ):
-            if values["restart_requested"]:
-                manage = True
-            else:
-                as_agent = True
-        reported = [name for name in values if name not in _DECIDED_FIELDS]
-        if (
-            reported
-            or sets.macs is not None
-            or sets.gpus is not None
-            or changes.reported_task_ids is not UNSET
-            or not (manage or as_agent or agent_or_manage or set(values) & _DECIDED_FIELDS)
-        ):
-            as_agent = True
-        if manage:
-            self._policy.require(actor, Permission.MANAGE_AGENTS)
-        if as_agent and not enrolling:
-            self._policy.require_agent(actor, agent_id)
-        if agent_or_manage and not (manage or as_agent):
-            self._policy.require_agent_or(actor, agent_id, Permission.MANAGE_AGENTS)
-
     def _create(
         self,
         uow: UnitOfWork,
         actor: Identity,
         agent_id: uuid.UUID,
         values: dict[str, Any],
-        sets: _Sets,
+        sets: ReportedSets,
     ) -> Agent:
         missing = [name for name in REQUIRED_ON_CREATE if name not in values]
         if missing:
@@ -666,7 +555,7 @@ class AgentRegistry:
         actor: Identity,
         agent: Agent,
         values: dict[str, Any],
-        sets: _Sets,
+        sets: ReportedSets,
         changes: AgentChanges,
         after: _AfterCommit,
         *,
@@ -674,7 +563,9 @@ class AgentRegistry:
         active: dict[int, int] | None = None,
     ) -> Agent:
         before = agent
-        self._authorize(actor, agent.id, before, values, sets, changes, from_agent=from_agent)
+        authorize_report(
+            self._policy, actor, agent.id, before, values, sets, changes, from_agent=from_agent
+        )
         now = self._clock.now()
         agent = self._changed(agent, values, sets, now, from_agent=from_agent)
         macs, gpus = sets.macs, sets.gpus
@@ -742,8 +633,8 @@ class AgentRegistry:
             record(uow, actor, now, "agent.update", target, old, new)
 
     @staticmethod
-    def _sets(changes: AgentChanges) -> _Sets:
-        return _Sets(
+    def _sets(changes: AgentChanges) -> ReportedSets:
+        return ReportedSets(
             macs=None
             if changes.mac_addresses is UNSET
             else validation.mac_addresses(changes.mac_addresses),

@@ -10,10 +10,10 @@ from typing import Any
 import attrs
 import pytest
 
+from farm_domain.agent_reports import SOFT_FIELDS, soft_report
 from farm_domain.agents import Agent, AgentChanges, SoftReport
 from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import NotFound
-from farm_domain.registry import SOFT_FIELDS, soft_report
 from tests.support.builders import World
 from tests.support.identities import ADMIN, ANONYMOUS_AGENT
 
