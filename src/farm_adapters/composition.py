@@ -26,6 +26,7 @@ from farm_domain.audit import AuditTrail
 from farm_domain.budgets import CreateBudgets
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
+from farm_domain.explain import Explainer
 from farm_domain.farm import Farm
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
@@ -171,6 +172,7 @@ def build_runtime(
         events=AuditTrail(uow, policy=policy),
         identities=identities,
         creates=create_budgets(settings),
+        explain=Explainer(uow, clock, networks, dispatch_policy(settings), policy=policy),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
 

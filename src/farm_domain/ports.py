@@ -13,7 +13,13 @@ from farm_domain.answers import AssignAnswer, PollAnswer, StopAnswer, UpdateAnsw
 from farm_domain.credentials import Session, Token, User
 from farm_domain.enums import WorkState
 from farm_domain.events import Event, EventQuery
-from farm_domain.scheduling import AgentContact, AgentProfile, JobAgentBlock, JobProfile
+from farm_domain.scheduling import (
+    AgentContact,
+    AgentProfile,
+    JobAgentBlock,
+    JobProfile,
+    JobQueue,
+)
 from farm_domain.software import Software, SoftwareVersion
 from farm_domain.work import (
     Job,
@@ -282,6 +288,18 @@ class SchedulingRepository(Protocol):
         all done, with their busy agents and requirements as ranks."""
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None: ...
+
+    def job_profile(self, job_id: int) -> JobProfile | None:
+        """The job's profile as ``candidate_jobs`` would list it, whatever its state (None:
+        no such job, or it is hidden)."""
+
+    def agent_profiles(self, agent_ids: Sequence[uuid.UUID]) -> list[AgentProfile]:
+        """The profiles of those of these agents that exist, in the order given; nothing
+        locked."""
+
+    def job_queue(self, job_id: int, now: datetime) -> JobQueue:
+        """The job's queued tasks counted: all, those that may be offered at ``now`` (no
+        ``not_before`` after it), and the earliest ``not_before`` of the others."""
 
     def lock_idle_agents(
         self, agent_ids: Sequence[uuid.UUID]

@@ -12,8 +12,36 @@ from datetime import datetime
 
 import attrs
 
-from farm_domain.enums import AgentState, UseAddress
+from farm_domain.enums import AgentState, UseAddress, WorkState
 from farm_domain.work import Task
+
+
+class Reason(enum.Enum):
+    """Why a job does not run now, or not on an agent: the codes explanations show (stable: the
+    API names them)."""
+
+    # The job's own: no agent gets it.
+    PAUSED = "paused"
+    FINISHED = "finished"
+    PARENTS_NOT_DONE = "parents_not_done"
+    NO_QUEUED_TASKS = "no_queued_tasks"
+    RETRY_DELAY = "retry_delay"
+    MAXIMUM_AGENTS = "maximum_agents"
+    # The agent's own: it gets no job.
+    AGENT_OFFLINE = "agent_offline"
+    AGENT_DISABLED = "agent_disabled"
+    AGENT_BUSY = "agent_busy"
+    AGENT_UNCALLABLE = "agent_uncallable"
+    # The pair's: this agent does not get this job.
+    BLOCKLISTED = "blocklisted"
+    REFUSED = "refused"
+    RAM = "ram"
+    CPUS = "cpus"
+    TAGS = "tags"
+    SOFTWARE = "software"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class RamCheck(enum.Enum):
@@ -90,14 +118,92 @@ class JobProfile:
         return min(self.batch, self.max_batch) if self.max_batch else self.batch
 
 
+@attrs.frozen
+class JobQueue:
+    """A job's queued tasks: how many, how many may be offered now (the others wait for their
+    retry back-off, ``Task.not_before``), and when the first of those may be."""
+
+    queued: int
+    ready: int
+    next_ready: datetime | None = None
+
+
+def held(state: WorkState | None, parents_waiting: int, queue: JobQueue) -> list[Reason]:
+    """Why no agent gets the job now whatever its resources (empty: it is a candidate), as
+    ``SchedulingRepository.candidate_jobs`` selects: a job neither paused nor finished, whose
+    parents are all done, with queued tasks that may be offered now."""
+    reasons = []
+    if state is WorkState.PAUSED:
+        reasons.append(Reason.PAUSED)
+    elif state not in (None, WorkState.RUNNING):
+        reasons.append(Reason.FINISHED)
+    if parents_waiting:
+        reasons.append(Reason.PARENTS_NOT_DONE)
+    if not queue.queued:
+        reasons.append(Reason.NO_QUEUED_TASKS)
+    elif not queue.ready:
+        reasons.append(Reason.RETRY_DELAY)
+    return reasons
+
+
+def unavailable(agent: AgentContact, call_refusal: str | None) -> Reason | None:
+    """Why the agent gets no work now whatever the jobs (None: it is idle and may be called),
+    as the scheduler takes only agents ``Agent.is_available`` (online or running, not
+    disabled), holding no unfinished task, that the master may call (``call_refusal`` is
+    ``AgentNetworks.refusal``'s answer)."""
+    if agent.state is AgentState.OFFLINE:
+        return Reason.AGENT_OFFLINE
+    if agent.disabled or agent.state not in (AgentState.ONLINE, AgentState.RUNNING):
+        return Reason.AGENT_DISABLED
+    if agent.busy:
+        return Reason.AGENT_BUSY
+    if call_refusal is not None:
+        return Reason.AGENT_UNCALLABLE
+    return None
+
+
+def misfits(
+    agent: AgentProfile, job: JobProfile, ram_check: RamCheck = RamCheck.FREE
+) -> list[Reason]:
+    """What the agent lacks of the RAM, CPUs, tags and software the job needs (empty: it
+    fits)."""
+    reasons = []
+    ram = agent.free_ram if ram_check is RamCheck.FREE else agent.ram * agent.ram_allocation
+    if job.ram > ram:
+        reasons.append(Reason.RAM)
+    if job.cpus > agent.cpus * agent.cpu_allocation:
+        reasons.append(Reason.CPUS)
+    if any((tag in agent.tags) is negate for tag, negate in job.tag_requirements):
+        reasons.append(Reason.TAGS)
+    if not all(requirement.met_by(agent.software) for requirement in job.requirements):
+        reasons.append(Reason.SOFTWARE)
+    return reasons
+
+
 def agent_fits(agent: AgentProfile, job: JobProfile, ram_check: RamCheck = RamCheck.FREE) -> bool:
     """Whether the agent has the RAM, CPUs, software and tags the job needs."""
-    ram = agent.free_ram if ram_check is RamCheck.FREE else agent.ram * agent.ram_allocation
-    if job.ram > ram or job.cpus > agent.cpus * agent.cpu_allocation:
-        return False
-    if any((tag in agent.tags) is negate for tag, negate in job.tag_requirements):
-        return False
-    return all(requirement.met_by(agent.software) for requirement in job.requirements)
+    return not misfits(agent, job, ram_check)
+
+
+def why_not(
+    agent: AgentProfile,
+    job: JobProfile,
+    ram_check: RamCheck = RamCheck.FREE,
+    block: Reason | None = None,
+) -> list[Reason]:
+    """Why ``choose_job`` passes over the job for this (idle) agent; empty when it may take
+    it. ``block``: the agent's block for the job, if one applies (``block_reason``). The
+    agent's own reasons come first, the job's cap (``maximum_agents``) last."""
+    reasons = [block] if block is not None else []
+    reasons += misfits(agent, job, ram_check)
+    if at_capacity(job):
+        reasons.append(Reason.MAXIMUM_AGENTS)
+    return reasons
+
+
+def at_capacity(job: JobProfile) -> bool:
+    """Whether the job has as many busy agents as its ``maximum_agents`` allows."""
+    return job.maximum_agents is not None and job.busy_agents >= job.maximum_agents
 
 
 def order_jobs(jobs: Sequence[JobProfile]) -> list[JobProfile]:
@@ -122,13 +228,11 @@ def choose_job(
     ram_check: RamCheck = RamCheck.FREE,
 ) -> JobProfile | None:
     """The job an idle agent should work on next, or None: the first in ``order_jobs`` that the
-    agent fits, that is not blocked for it, and that is below its ``maximum_agents``."""
+    agent fits, that is not blocked for it, and that is below its ``maximum_agents``
+    (``why_not`` has nothing against it)."""
     for job in order_jobs(jobs):
-        if job.id in blocked:
-            continue
-        if job.maximum_agents is not None and job.busy_agents >= job.maximum_agents:
-            continue
-        if agent_fits(agent, job, ram_check):
+        block = Reason.BLOCKLISTED if job.id in blocked else None
+        if not why_not(agent, job, ram_check, block):
             return job
     return None
 
@@ -164,6 +268,15 @@ class JobAgentBlock:
 
     def blocks(self, fingerprint: str, max_failures: int) -> bool:
         return self.failures >= max_failures or self.rejected_fingerprint == fingerprint
+
+
+def block_reason(block: JobAgentBlock, fingerprint: str, max_failures: int) -> Reason | None:
+    """Whether the block keeps the agent (whose resources are ``fingerprint``) from the job
+    (``JobAgentBlock.blocks``), and why: it refused the job's work as it is now, or it failed
+    the job too often."""
+    if not block.blocks(fingerprint, max_failures):
+        return None
+    return Reason.REFUSED if block.rejected_fingerprint == fingerprint else Reason.BLOCKLISTED
 
 
 @attrs.frozen

@@ -1171,3 +1171,75 @@ def test_a_job_hidden_for_its_deletion_and_its_tasks_are_seen_by_nobody(uow) -> 
     with uow() as u:
         assert u.jobs.deleting() == [] and u.jobs.get(other.id) is not None
         assert u.jobs.purge(job.id, 2) == ([], True)
+
+
+def test_explanations_read_any_jobs_profile_agents_profiles_and_the_queue_by_readiness(
+    uow,
+) -> None:
+    from farm_domain.scheduling import JobQueue, RankRange
+    from farm_domain.work import SoftwareRequirement, TagRequirement
+
+    first, second = make_agent(hostname="a", free_ram=1000), make_agent(hostname="b")
+    with uow() as u:
+        maya = u.software.add("maya", [("2017", 100), ("2018", 200)])
+        u.agents.add(first)
+        u.agents.add(second)
+        u.agents.attach_software(second.id, [maya.versions[0].id])
+        u.agents.replace_tags(second.id, frozenset({"gpu"}))
+        version = u.jobtypes.add("render")
+        paused = u.jobs.add(
+            Job(
+                id=0,
+                title="paused",
+                jobtype_version_id=version.id,
+                state=WorkState.PAUSED,
+                time_submitted=T0,
+                ram=512,
+                maximum_agents=2,
+                tag_requirements=(TagRequirement("gpu"),),
+                software_requirements=(
+                    SoftwareRequirement(maya.id, "maya", maya.versions[1].id, "2018"),
+                ),
+            )
+        )
+        u.tasks.add_many(
+            [
+                Task(id=0, job_id=paused.id, frame=1.0),
+                Task(id=0, job_id=paused.id, frame=2.0, not_before=T0),
+                Task(id=0, job_id=paused.id, frame=3.0, not_before=T0 + timedelta(seconds=30)),
+                Task(id=0, job_id=paused.id, frame=4.0, not_before=T0 + timedelta(seconds=90)),
+                Task(id=0, job_id=paused.id, frame=5.0, agent_id=first.id),
+                Task(id=0, job_id=paused.id, frame=6.0, state=WorkState.DONE),
+            ]
+        )
+        empty = u.jobs.add(
+            Job(id=0, title="empty", jobtype_version_id=version.id, time_submitted=T0)
+        )
+        u.commit()
+    with uow(read_only=True) as u:
+        # Not a candidate (paused), yet its profile is read as a candidate's would be.
+        assert paused.id not in {p.id for p in u.scheduling.candidate_jobs()}
+        profile = u.scheduling.job_profile(paused.id)
+        assert (profile.id, profile.ram, profile.maximum_agents, profile.busy_agents) == (
+            paused.id,
+            512,
+            2,
+            1,
+        )
+        assert profile.requirements == (RankRange(maya.id, 200, None),)
+        assert profile.tag_requirements == (("gpu", False),)
+        assert u.scheduling.job_profile(10**6) is None
+        # In the order asked, unknown agents left out, each as agent_profile reads it.
+        unknown = uuid.uuid4()
+        profiles = u.scheduling.agent_profiles([second.id, unknown, first.id])
+        assert profiles == [
+            u.scheduling.agent_profile(second.id),
+            u.scheduling.agent_profile(first.id),
+        ]
+        assert (profiles[0].software, profiles[0].tags) == ({(maya.id, 100)}, {"gpu"})
+        assert u.scheduling.agent_profiles([]) == []
+        # Queued: four; ready at T0 + 30 s: those without not_before or not after it.
+        now = T0 + timedelta(seconds=30)
+        assert u.scheduling.job_queue(paused.id, now) == JobQueue(4, 3, T0 + timedelta(seconds=90))
+        assert u.scheduling.job_queue(paused.id, T0 + timedelta(hours=1)) == JobQueue(4, 4, None)
+        assert u.scheduling.job_queue(empty.id, now) == JobQueue(0, 0, None)

@@ -19,6 +19,7 @@ from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.events import Event, EventQuery
+from farm_domain.explain import Explainer
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
@@ -144,6 +145,9 @@ class World:
             self.reconciler,
             policy or dispatch_policy(),
             files=self.files,
+        )
+        self.explain = Explainer(
+            self.uow, self.clock, self.networks, policy or dispatch_policy(), policy=self.policy
         )
 
     def announce(

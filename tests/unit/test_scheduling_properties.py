@@ -15,10 +15,13 @@ from farm_domain.scheduling import (
     JobProfile,
     RamCheck,
     RankRange,
+    Reason,
     agent_fits,
     batch_of,
     choose_job,
+    misfits,
     order_jobs,
+    why_not,
 )
 from farm_domain.work import Task
 
@@ -152,3 +155,32 @@ def test_batches_follow_batch_size_and_contiguity(frames, batch, contiguous, max
         assert all(b.frame - a.frame == 1.0 for a, b in itertools.pairwise(chosen))
     else:
         assert [t.frame for t in chosen] == sorted(float(f) for f in frames)[: job.batch_size]
+
+
+@given(
+    AGENT,
+    JOB,
+    st.sampled_from(list(RamCheck)),
+    st.none() | st.sampled_from([Reason.BLOCKLISTED, Reason.REFUSED]),
+)
+def test_why_not_names_each_thing_that_keeps_the_agent_from_the_job(
+    agent, job, check, block
+) -> None:
+    reasons = why_not(agent, job, check, block)
+    ram = agent.free_ram if check is RamCheck.FREE else agent.ram * agent.ram_allocation
+    assert (Reason.RAM in reasons) is (job.ram > ram)
+    assert (Reason.CPUS in reasons) is (job.cpus > agent.cpus * agent.cpu_allocation)
+    assert (Reason.TAGS in reasons) is any(
+        (tag in agent.tags) is negate for tag, negate in job.tag_requirements
+    )
+    assert (Reason.SOFTWARE in reasons) is not all(
+        r.met_by(agent.software) for r in job.requirements
+    )
+    assert (Reason.MAXIMUM_AGENTS in reasons) is (
+        job.maximum_agents is not None and job.busy_agents >= job.maximum_agents
+    )
+    assert (block is not None) is (bool(reasons) and reasons[0] is block)
+    assert agent_fits(agent, job, check) is not bool(misfits(agent, job, check))
+    # choose_job takes the job alone exactly when nothing keeps the agent from it.
+    blocked = frozenset({job.id}) if block is not None else frozenset()
+    assert (choose_job(agent, [job], blocked, check) == job) is not reasons

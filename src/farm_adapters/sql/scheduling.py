@@ -6,13 +6,28 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Connection, distinct, exists, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    distinct,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from farm_adapters.sql import tables as t
 from farm_adapters.sql.rows import by_label, tag_requirements_of, task_from
 from farm_domain.enums import AgentState, UseAddress
-from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, RankRange
+from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, JobQueue, RankRange
 from farm_domain.work import Task
+
+_CHUNK = 500
+"""Agents read at a time by id (SQLite bounds a statement's parameters)."""
 
 
 def _rank_ranges(
@@ -41,7 +56,7 @@ class SqlSchedulingRepository:
         self._c = connection
 
     def candidate_jobs(self) -> list[JobProfile]:
-        j, tk, v = t.jobs.c, t.tasks.c, t.jobtype_versions.c
+        j, tk = t.jobs.c, t.tasks.c
         parent = t.jobs.alias("parent")
         queued = exists().where(tk.job_id == j.id, tk.agent_id.is_(None), tk.state.is_(None))
         waiting_for_parent = (
@@ -53,6 +68,18 @@ class SqlSchedulingRepository:
                 or_(parent.c.state.is_(None), parent.c.state.notin_(["done", t.JOB_DELETING])),
             )
         )
+        return self._profiles(
+            or_(j.state.is_(None), j.state == "running"), queued, ~waiting_for_parent
+        )
+
+    def job_profile(self, job_id: int) -> JobProfile | None:
+        found = self._profiles(t.jobs.c.id == job_id, t.JOB_IS_VISIBLE)
+        return found[0] if found else None
+
+    def _profiles(self, *where: ColumnElement[bool]) -> list[JobProfile]:
+        """The profiles of the jobs matching ``where``, with their busy agents and their
+        requirements as ranks."""
+        j, tk, v = t.jobs.c, t.tasks.c, t.jobtype_versions.c
         rows = self._c.execute(
             select(
                 j.id,
@@ -70,7 +97,7 @@ class SqlSchedulingRepository:
                 v.batch_contiguous,
             )
             .join(t.jobtype_versions, v.id == j.jobtype_version_id)
-            .where(or_(j.state.is_(None), j.state == "running"), queued, ~waiting_for_parent)
+            .where(*where)
         ).all()
         ids = [row.id for row in rows]
         busy: dict[int, int] = (
@@ -134,6 +161,42 @@ class SqlSchedulingRepository:
             frozenset(software.get(agent_id, ())),
             frozenset(tags.get(agent_id, ())),
         )
+
+    def agent_profiles(self, agent_ids: Sequence[uuid.UUID]) -> list[AgentProfile]:
+        found: dict[uuid.UUID, AgentProfile] = {}
+        a = t.agents.c
+        for start in range(0, len(agent_ids), _CHUNK):
+            ids = list(agent_ids[start : start + _CHUNK])
+            rows = self._c.execute(
+                select(a.id, a.ram, a.free_ram, a.cpus, a.ram_allocation, a.cpu_allocation).where(
+                    a.id.in_(ids)
+                )
+            ).all()
+            software, tags = self._software_and_tags(ids)
+            for r in rows:
+                found[r.id] = AgentProfile(
+                    r.id,
+                    r.ram,
+                    r.free_ram,
+                    r.cpus,
+                    r.ram_allocation,
+                    r.cpu_allocation,
+                    frozenset(software.get(r.id, ())),
+                    frozenset(tags.get(r.id, ())),
+                )
+        return [found[agent_id] for agent_id in agent_ids if agent_id in found]
+
+    def job_queue(self, job_id: int, now: datetime) -> JobQueue:
+        tk = t.tasks.c
+        waiting = and_(tk.not_before.is_not(None), tk.not_before > now)
+        queued, ready, next_ready = self._c.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((waiting, 0), else_=1)), 0),
+                func.min(case((waiting, tk.not_before), else_=None)),
+            ).where(tk.job_id == job_id, tk.agent_id.is_(None), tk.state.is_(None))
+        ).one()
+        return JobQueue(queued, ready, next_ready)
 
     def _software_and_tags(
         self, ids: Sequence[uuid.UUID]

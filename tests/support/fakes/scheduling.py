@@ -9,8 +9,8 @@ from datetime import datetime
 import attrs
 
 from farm_domain.enums import WorkState
-from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, RankRange
-from farm_domain.work import SoftwareRequirement, Task, TaskStatus
+from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, JobQueue, RankRange
+from farm_domain.work import Job, SoftwareRequirement, Task, TaskStatus
 from tests.support.fakes.store import FakeData
 
 
@@ -45,32 +45,51 @@ class FakeSchedulingRepository:
                 if p in self._d.jobs and p not in self._d.deleting_jobs
             ):
                 continue
-            version = self._d.jobtype_versions[job.jobtype_version_id]
-            assert job.time_submitted is not None  # a stored job has one (NOT NULL in SQL)
-            busy = {t.agent_id for t in tasks if t.agent_id is not None and not t.is_finished}
-            profiles.append(
-                JobProfile(
-                    id=job.id,
-                    priority=job.priority,
-                    weight=job.weight,
-                    time_submitted=job.time_submitted,
-                    ram=job.ram,
-                    cpus=job.cpus,
-                    minimum_agents=job.minimum_agents,
-                    maximum_agents=job.maximum_agents,
-                    busy_agents=len(busy),
-                    requirements=tuple(
-                        self._ranks(version.software_requirements)
-                        + self._ranks(job.software_requirements)
-                    ),
-                    tag_requirements=tuple(sorted((r.tag, r.negate) for r in job.tag_requirements)),
-                    batch=job.batch,
-                    max_batch=version.max_batch,
-                    batch_contiguous=version.batch_contiguous,
-                    frame_by=job.frame_by,
-                )
-            )
+            profiles.append(self._profile(job, tasks))
         return profiles
+
+    def job_profile(self, job_id: int) -> JobProfile | None:
+        job = self._d.jobs.get(job_id)
+        if job is None or job_id in self._d.unready_jobs or job_id in self._d.deleting_jobs:
+            return None
+        return self._profile(job, [t for t in self._d.tasks.values() if t.job_id == job_id])
+
+    def _profile(self, job: Job, tasks: list[Task]) -> JobProfile:
+        version = self._d.jobtype_versions[job.jobtype_version_id]
+        assert job.time_submitted is not None  # a stored job has one (NOT NULL in SQL)
+        busy = {t.agent_id for t in tasks if t.agent_id is not None and not t.is_finished}
+        return JobProfile(
+            id=job.id,
+            priority=job.priority,
+            weight=job.weight,
+            time_submitted=job.time_submitted,
+            ram=job.ram,
+            cpus=job.cpus,
+            minimum_agents=job.minimum_agents,
+            maximum_agents=job.maximum_agents,
+            busy_agents=len(busy),
+            requirements=tuple(
+                self._ranks(version.software_requirements) + self._ranks(job.software_requirements)
+            ),
+            tag_requirements=tuple(sorted((r.tag, r.negate) for r in job.tag_requirements)),
+            batch=job.batch,
+            max_batch=version.max_batch,
+            batch_contiguous=version.batch_contiguous,
+            frame_by=job.frame_by,
+        )
+
+    def agent_profiles(self, agent_ids: Sequence[uuid.UUID]) -> list[AgentProfile]:
+        found = (self.agent_profile(agent_id) for agent_id in agent_ids)
+        return [profile for profile in found if profile is not None]
+
+    def job_queue(self, job_id: int, now: datetime) -> JobQueue:
+        queued = [
+            t
+            for t in self._d.tasks.values()
+            if t.job_id == job_id and t.status is TaskStatus.QUEUED
+        ]
+        waiting = [t.not_before for t in queued if t.not_before is not None and t.not_before > now]
+        return JobQueue(len(queued), len(queued) - len(waiting), min(waiting, default=None))
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None:
         agent = self._d.agents.get(agent_id)
