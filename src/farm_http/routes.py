@@ -16,7 +16,7 @@ import attrs
 
 from farm_domain.access import Permission
 from farm_domain.farm import Farm
-from farm_http import agents, events, files, jobs, jobtypes, software
+from farm_http import agents, events, explain, files, jobs, jobtypes, software
 from farm_http.peers import PeerResolver
 
 # Ids are 32-bit integers in storage: a larger number in a path matches no route (404).
@@ -108,6 +108,11 @@ ROUTES: tuple[Route, ...] = (
         {"GET": READ, "POST": AS_THIS_AGENT},
     ),
     Route(
+        "/api/v1/agents/{agent_id:uuid}/explain",
+        lambda farm, peers: explain.AgentExplanationResource(farm.explain),
+        {"GET": READ},
+    ),
+    Route(
         "/api/v1/agents/{agent_id:uuid}/tags",
         lambda farm, peers: agents.AgentTagsResource(farm.agents),
         {"GET": READ, "PUT": Need((Permission.MANAGE_AGENTS,))},
@@ -180,6 +185,11 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/api/v1/jobs/{job}/tasks",
         lambda farm, peers: jobs.JobTasksResource(farm.jobs),
+        {"GET": READ},
+    ),
+    Route(
+        "/api/v1/jobs/{job}/explain",
+        lambda farm, peers: explain.JobExplanationResource(farm.explain),
         {"GET": READ},
     ),
     Route(

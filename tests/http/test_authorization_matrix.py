@@ -67,6 +67,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/agents/{agent_id:uuid}/tasks", "GET", ""): READ,
     ("/api/v1/agents/{agent_id:uuid}/tasks", "POST", ""): AGENT_A,
     ("/api/v1/agents/{agent_id:uuid}/tags", "GET", ""): READ,
+    ("/api/v1/agents/{agent_id:uuid}/explain", "GET", ""): READ,
     ("/api/v1/agents/{agent_id:uuid}/tags", "PUT", ""): WRANGLER,
     ("/api/v1/software", "GET", ""): READ,
     ("/api/v1/software", "POST", ""): ADMIN_ONLY,
@@ -98,6 +99,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/jobs/{job}", "DELETE", ""): "11111" + "32322" + "3" + "33",
     ("/api/v1/jobs/{job}/tasks", "GET", ""): READ,
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): READ,
+    # Artists explain any job they may read, not only their own.
+    ("/api/v1/jobs/{job}/explain", "GET", ""): READ,
     ("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", "DELETE", ""): WRANGLER,
     (TASK, "GET", ""): READ,
     (TASK, "POST", ""): AGENT_A,
@@ -189,6 +192,9 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     ("/api/v1/agents/{agent_id:uuid}/tags", "GET", ""): lambda s: Call(
         f"/api/v1/agents/{s.agent_a}/tags"
     ),
+    ("/api/v1/agents/{agent_id:uuid}/explain", "GET", ""): lambda s: Call(
+        f"/api/v1/agents/{s.agent_a}/explain"
+    ),
     ("/api/v1/agents/{agent_id:uuid}/tags", "PUT", ""): lambda s: Call(
         f"/api/v1/agents/{s.agent_a}/tags", json=["gpu"]
     ),
@@ -256,6 +262,7 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     ("/api/v1/jobs/{job}", "DELETE", ""): lambda s: Call(f"/api/v1/jobs/{s.job}"),
     ("/api/v1/jobs/{job}/tasks", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/tasks"),
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/blocklist"),
+    ("/api/v1/jobs/{job}/explain", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/explain"),
     ("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", "DELETE", ""): lambda s: Call(
         f"/api/v1/jobs/{s.job}/blocklist/{s.agent_a}"
     ),
