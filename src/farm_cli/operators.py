@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from farm_cli import credentials, output
+from farm_cli import credentials, explain, output
 from farm_domain.access import Identity
 from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.catalogue import VersionSpec
@@ -79,6 +79,8 @@ def add_parsers(commands: Any) -> None:
         each = agent_commands.add_parser(action, help=f"{action} agents")
         each.add_argument("agent_ids", nargs="+")
     credentials.add_agent_parser(agent_commands)
+    agent_why = agent_commands.add_parser("why", help="why an agent is idle, or what it would get")
+    agent_why.add_argument("agent_id")
 
     jobs = commands.add_parser("jobs", help="submit, list, show, pause, resume, requeue, delete")
     job_commands = jobs.add_subparsers(dest="action", required=True)
@@ -118,6 +120,10 @@ def add_parsers(commands: Any) -> None:
     for action in ("show", "pause", "resume", "requeue", "delete"):
         each = job_commands.add_parser(action, help=f"{action} a job")
         each.add_argument("job", help="job id (or title, for show)")
+    job_why = job_commands.add_parser(
+        "why", help="whether a job can run now and, per agent, why not"
+    )
+    job_why.add_argument("job", help="job id")
     priority = job_commands.add_parser("priority", help="change a job's priority")
     priority.add_argument("job")
     priority.add_argument("priority", type=int)
@@ -147,6 +153,8 @@ def add_parsers(commands: Any) -> None:
         job_list,
         software_commands.choices["list"],
         job_commands.choices["show"],
+        job_why,
+        agent_why,
     ):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -243,6 +251,9 @@ def _agents(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
                 ("dispatch", registry.call_refusal(agent) or "callable"),
             ]
         )
+        return 0
+    if args.action == "why":
+        explain.print_agent(farm.explain.agent(me, _agent_id(args.agent_id)), args.json)
         return 0
     if args.action == "revoke-token":
         return credentials.revoke_agent_token(farm, _agent_id(args.agent_id))
@@ -365,6 +376,9 @@ def _jobs(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
         )
         return 0
     job_id = _job_id(args.job)
+    if args.action == "why":
+        explain.print_job(farm.explain.job(me, job_id), args.json)
+        return 0
     if args.action == "pause":
         service.update(me, job_id, JobChanges(state="paused"))
     elif args.action == "resume":
