@@ -305,10 +305,7 @@ class Explainer:
 
     @staticmethod
     def _titles(uow: UnitOfWork, job_ids: Iterable[int]) -> Callable[[int], JobRef]:
-        titles = {}
-        for job_id in set(job_ids):
-            job = uow.jobs.get(job_id)
-            titles[job_id] = "" if job is None else job.title
+        titles = uow.jobs.titles(job_ids)
         return lambda job_id: JobRef(job_id, titles.get(job_id, ""))
 
 

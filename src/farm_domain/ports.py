@@ -189,6 +189,9 @@ class JobRepository(Protocol):
 
     def existing_ids(self, job_ids: Iterable[int]) -> set[int]: ...
 
+    def titles(self, job_ids: Iterable[int]) -> dict[int, str]:
+        """The titles of those of these jobs that exist (and are not hidden)."""
+
     def delete(self, job_id: int) -> None: ...
 
 

@@ -161,6 +161,7 @@ class JobPage:
         more = len(tasks) > PAGE
         tasks = tasks[:PAGE]
         blocks = self._farm.jobs.blocklist(identity, job_id)
+        explained = self._farm.explain.job(identity, job_id)
         hostnames = self._farm.agents.hostnames(
             identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
         )
@@ -176,6 +177,28 @@ class JobPage:
             more=more,
             blocks=blocks,
             hostnames=hostnames,
+            explained=explained,
+        )
+
+
+class AgentPage:
+    """An agent, and why it is idle (or what it would get)."""
+
+    def __init__(self, pages: Pages, farm: Farm) -> None:
+        self._pages = pages
+        self._farm = farm
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: uuid.UUID) -> None:
+        identity = page_identity(req)
+        agent = self._farm.agents.get(identity, agent_id)
+        self._pages.render(
+            req,
+            resp,
+            "agent.html",
+            title=agent.hostname,
+            section="agents",
+            agent=agent,
+            explained=self._farm.explain.agent(identity, agent_id),
         )
 
 
@@ -308,6 +331,7 @@ def add_routes(
     app.add_route("/logout", Logout(farm))
     app.add_route("/static/farm.css", Stylesheet())
     app.add_route("/", AgentsPage(pages, farm))
+    app.add_route("/agents/{agent_id:uuid}", AgentPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))
     app.add_route("/events", EventsPage(pages, farm))

@@ -1243,3 +1243,8 @@ def test_explanations_read_any_jobs_profile_agents_profiles_and_the_queue_by_rea
         assert u.scheduling.job_queue(paused.id, now) == JobQueue(4, 3, T0 + timedelta(seconds=90))
         assert u.scheduling.job_queue(paused.id, T0 + timedelta(hours=1)) == JobQueue(4, 4, None)
         assert u.scheduling.job_queue(empty.id, now) == JobQueue(0, 0, None)
+        assert u.jobs.titles([paused.id, empty.id, 10**6]) == {
+            paused.id: "paused",
+            empty.id: "empty",
+        }
+        assert u.jobs.titles([]) == {}

@@ -360,3 +360,24 @@ def test_the_api_ignores_the_session_cookie(dash: Farm) -> None:
     wendy = dash.session("wendy", Role.WRANGLER)
     answer = dash.client.simulate_get("/api/v1/jobs", cookies=wendy.cookies)
     assert answer.status_code == 401
+
+
+def test_the_job_and_agent_pages_explain_why_work_runs_or_not(dash: Farm) -> None:
+    vic = dash.session("vic", Role.VIEWER)
+    agent_id = uuid.uuid4()
+    dash.announce(agent_id, hostname="node-7")
+    job = dash.submit("shot<x>")
+    dash.api("POST", f"/jobs/{job['id']}", json={"state": "paused"})
+    page = vic.get(f"/jobs/{job['id']}").text
+    assert 'id="explain"' in page and "Cannot run now." in page
+    assert "<code>paused</code> the job is paused" in page
+    assert f'<a href="/agents/{agent_id}">node-7</a>' in page
+    dash.api("POST", f"/jobs/{job['id']}", json={"state": "queued"})
+    assert "Can run now on 1 agent(s)." in vic.get(f"/jobs/{job['id']}").text
+    listing = vic.get("/").text
+    assert f'href="/agents/{agent_id}"' in listing
+    agent_page = vic.get(f"/agents/{agent_id}")
+    assert agent_page.status_code == 200
+    assert f'Would get job <a href="/jobs/{job["id"]}">shot&lt;x&gt;</a>' in agent_page.text
+    assert "shot<x>" not in agent_page.text
+    assert vic.get(f"/agents/{uuid.uuid4()}").status_code == 404

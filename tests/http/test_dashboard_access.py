@@ -43,6 +43,7 @@ PUBLIC = _row(200, 200, 200, 200, 200, 200, 200)
 # token when the identity has a session; the job acted on is the artist's own.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/"): PAGE,
+    ("GET", "/agents/{agent_id}"): PAGE,
     ("GET", "/jobs"): PAGE,
     ("GET", "/jobs/{job_id}"): PAGE,
     ("GET", "/events"): PAGE,
@@ -152,6 +153,7 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
     """For each entry, a function giving a fresh (path, body) to request."""
     return {
         ("GET", "/"): lambda: ("/", ""),
+        ("GET", "/agents/{agent_id}"): lambda: (f"/agents/{caller.agent()}", ""),
         ("GET", "/jobs"): lambda: ("/jobs", ""),
         ("GET", "/jobs/{job_id}"): lambda: (f"/jobs/{caller.job(caller.admin_token)}", ""),
         ("GET", "/events"): lambda: ("/events", ""),

@@ -489,6 +489,18 @@ class SqlJobRepository:
             self._c.execute(select(t.jobs.c.id).where(t.jobs.c.id.in_(wanted), _IS_READY)).scalars()
         )
 
+    def titles(self, job_ids: Iterable[int]) -> dict[int, str]:
+        wanted = sorted(set(job_ids))
+        found: dict[int, str] = {}
+        for start in range(0, len(wanted), 500):  # SQLite bounds a statement's parameters
+            rows = self._c.execute(
+                select(t.jobs.c.id, t.jobs.c.title).where(
+                    t.jobs.c.id.in_(wanted[start : start + 500]), _IS_READY
+                )
+            )
+            found.update({row.id: row.title for row in rows})
+        return found
+
     def delete(self, job_id: int) -> None:
         self._c.execute(delete(t.jobs).where(t.jobs.c.id == job_id))
 

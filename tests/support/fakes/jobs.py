@@ -269,6 +269,10 @@ class FakeJobRepository:
     def existing_ids(self, job_ids: Iterable[int]) -> set[int]:
         return set(job_ids) & {job.id for job in self._ready()}
 
+    def titles(self, job_ids: Iterable[int]) -> dict[int, str]:
+        wanted = set(job_ids)
+        return {job.id: job.title for job in self._ready() if job.id in wanted}
+
     def delete(self, job_id: int) -> None:
         self._d.jobs.pop(job_id, None)
         for key in [k for k in self._d.blocks if k[0] == job_id]:
