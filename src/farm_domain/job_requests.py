@@ -105,6 +105,8 @@ class TaskReport:
     state: str | Unset = UNSET
     last_error: str | None | Unset = UNSET
     progress: float | Unset = UNSET
+    reason: str | None | Unset = UNSET
+    """Why a ``failed`` report failed: a short code (``farm_domain.failures``)."""
     give_back: bool = False
     started_now: bool = False
 

@@ -16,6 +16,7 @@ from farm_domain.assignments import recompute_job_states
 from farm_domain.audit import changes, job_target, record
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from farm_domain.failures import valid_reason
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.job_cleanup import TASK_CHUNK, discard_unready, purge_deleted
 from farm_domain.job_requests import (
@@ -467,6 +468,8 @@ class JobService:
             raise ValidationError(f"`{state}` is not a valid state", field="state")
         if report.progress is not UNSET and not 0 <= report.progress <= 1:
             raise ValidationError("`progress` must be between 0 and 1", field="progress")
+        if report.reason not in (UNSET, None) and not valid_reason(report.reason):
+            raise ValidationError("`reason` must be a short code ([a-z_]{1,32})", field="reason")
         now = self._clock.now()
         with self._uow() as uow:
             task = uow.tasks.get(task_id, for_update=True)

@@ -9,6 +9,7 @@ import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import ValidationError
+from farm_domain.failures import valid_reason
 from farm_domain.job_requests import JobSpec
 from farm_domain.jobs import BlockView
 from farm_domain.validation import INT32_MAX
@@ -60,7 +61,7 @@ _TASK_FIXED = {
     "job_id": "`job_id` cannot be changed",
     "frame": "`frame` cannot be changed",
 }
-_TASK_REPORT_KEYS = {"state", "last_error", "agent_id", "progress", "time_started"}
+_TASK_REPORT_KEYS = {"state", "last_error", "agent_id", "progress", "time_started", "reason"}
 
 
 @attrs.frozen
@@ -68,6 +69,7 @@ class TaskReportBody:
     state: str | None = None
     last_error: str | None = None
     progress: float | None = None
+    reason: str | None = None
 
 
 def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
@@ -89,12 +91,17 @@ def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]
         if body["agent_id"] is not None:
             raise ValidationError("`agent_id` can only be set to null", field="agent_id")
         give_back = True
-    fields = {k: v for k, v in body.items() if k in ("state", "last_error", "progress")}
+    fields = {k: v for k, v in body.items() if k in ("state", "last_error", "progress", "reason")}
     typed = structure(fields, TaskReportBody)
     if "state" in fields and typed.state is None:
         raise ValidationError("`state` must be a string", field="state")
     if "progress" in fields and typed.progress is None:
         raise ValidationError("`progress` must be a number", field="progress")
+    if typed.reason is not None and not valid_reason(typed.reason):
+        raise ValidationError(
+            "`reason` must be a short code of lowercase letters and underscores (1 to 32)",
+            field="reason",
+        )
     return {k: getattr(typed, k) for k in fields}, give_back, started_now
 
 

@@ -1,0 +1,58 @@
+"""Failure policies and failure reasons: the rules, without storage or wire formats.
+
+A job may limit how long each of its frames runs (``max_run_seconds``) and how long a frame may
+go without output (``stall_seconds``); the farm agent kills a frame past either and reports it
+failed with the reason. Jobs without their own limit take the master's defaults
+(``FARM_MAX_RUN_SECONDS``, ``FARM_STALL_SECONDS``; 0 is none).
+
+Every failed attempt is kept with a reason code. The farm agent sends one of ``exit`` (a
+non-zero exit code), ``timeout``, ``stalled``, ``ram`` (over ``ram_max``), ``not_started`` (the
+command could not be started) or ``agent_error``; agents that send none (PyFarm's) fail with
+``exit``. Any short code is accepted (``[a-z_]{1,32}``), so that newer agents can say more.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_POLICY_SECONDS = 30 * 24 * 3600
+"""The longest ``max_run_seconds`` or ``stall_seconds`` a job may have (30 days)."""
+
+REASON = re.compile(r"[a-z_]{1,32}")
+DEFAULT_REASON = "exit"
+"""The reason of a failure reported without one."""
+
+KNOWN_REASONS = ("exit", "timeout", "stalled", "ram", "not_started", "agent_error")
+
+MAX_FAILURE_MESSAGE = 2000
+"""The most of a failure's message (the agent's ``last_error``) kept with each attempt."""
+
+MAX_FAILURES_LISTED = 500
+"""The most failures of a task listed at once (the latest)."""
+
+
+def valid_reason(value: object) -> bool:
+    return isinstance(value, str) and REASON.fullmatch(value) is not None
+
+
+def policy_seconds_problem(name: str, value: object) -> str | None:
+    """Why ``value`` is not a job's ``max_run_seconds``/``stall_seconds`` (None: no limit)."""
+    if value is None:
+        return None
+    if type(value) is not int or not 1 <= value <= MAX_POLICY_SECONDS:
+        return f"`{name}` must be null or a whole number of seconds from 1 to {MAX_POLICY_SECONDS}"
+    return None
+
+
+def effective_limit(own: int | None, default: int) -> int | None:
+    """A job's limit: its own, else the master's default (0: none)."""
+    if own is not None:
+        return own
+    return default or None
+
+
+def failure_message(last_error: str | None) -> str | None:
+    """What is kept of a failure's message: its end (where an error is), bounded."""
+    if last_error is None:
+        return None
+    return last_error.replace("\x00", "\ufffd")[-MAX_FAILURE_MESSAGE:]
