@@ -21,6 +21,7 @@ from farm_domain.work import (
     JobSummary,
     JobTypeVersion,
     Task,
+    TaskFailure,
     TaskLog,
     TaskStatus,
 )
@@ -113,6 +114,12 @@ class TaskRepository(Protocol):
 
     def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
         """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
+
+    def record_failure(self, failure: TaskFailure) -> TaskFailure:
+        """Store one failed attempt; returns it with its id."""
+
+    def failures_of(self, task_id: int, *, limit: int = 100) -> list[TaskFailure]:
+        """The task's failed attempts, oldest first (at most ``limit``)."""
 
     def lock_of_job(self, job_id: int) -> None:
         """Lock the job's tasks for this transaction. Tasks are locked before their job (an
@@ -245,8 +252,15 @@ class BlocklistRepository(Protocol):
     def record_failure(self, job_id: int, agent_id: uuid.UUID, now: datetime) -> None: ...
 
     def record_rejection(
-        self, job_id: int, agent_id: uuid.UUID, fingerprint: str, now: datetime
-    ) -> None: ...
+        self,
+        job_id: int,
+        agent_id: uuid.UUID,
+        fingerprint: str,
+        now: datetime,
+        refusal: str | None = None,
+    ) -> None:
+        """Record that the agent, with these resources, refused the job's work (``refusal``:
+        what it answered)."""
 
     def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]: ...
 
@@ -255,6 +269,9 @@ class BlocklistRepository(Protocol):
     def of_job(self, job_id: int) -> list[JobAgentBlock]: ...
 
     def clear(self, job_id: int, agent_id: uuid.UUID) -> None: ...
+
+    def clear_job(self, job_id: int) -> int:
+        """Forget every agent's failures and refusals of the job; returns how many."""
 
 
 class SchedulingRepository(Protocol):

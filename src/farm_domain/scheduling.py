@@ -159,6 +159,8 @@ class JobAgentBlock:
     failures: int = 0
     rejected_fingerprint: str | None = None
     updated_on: datetime | None = None
+    refusal: str | None = None
+    """What the agent answered when it refused the job's work."""
 
     def blocks(self, fingerprint: str, max_failures: int) -> bool:
         return self.failures >= max_failures or self.rejected_fingerprint == fingerprint

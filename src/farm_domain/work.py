@@ -48,6 +48,14 @@ class Task:
     time_submitted: datetime | None = None
     time_started: datetime | None = None
     time_finished: datetime | None = None
+    not_before: datetime | None = None
+    """Not offered to agents before this: the retry back-off after a failure."""
+    reason: str | None = None
+    """Why its last attempt failed or was stopped: a short code (``timeout``, ``exit``...)."""
+    failed_on: uuid.UUID | None = None
+    """The agent of its last failed attempt, which the scheduler offers it to last."""
+    skipped: bool = False
+    """Done without running: a wrangler skipped it."""
 
     @property
     def is_finished(self) -> bool:
@@ -117,6 +125,10 @@ class JobOptions:
     tags: tuple[str, ...] = ()
     parents: tuple[int, ...] = ()
     tag_requirements: tuple[TagRequirement, ...] = ()
+    max_run_seconds: int | None = None
+    """A frame running longer is killed by its agent and fails (reason ``timeout``)."""
+    stall_seconds: int | None = None
+    """A frame writing no output for this long is killed and fails (reason ``stalled``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -138,6 +150,8 @@ class Job(JobOptions):
     submitted_by: str | None = None
     """The name of the identity that submitted the job (None for jobs older than identities:
     only wranglers and admins may change those)."""
+    reason: str | None = None
+    """Why the master failed the job, or why it cannot run (flagged while it stays queued)."""
 
     def may_requeue(self, failures: int) -> bool:
         return self.requeue == -1 or failures <= self.requeue
@@ -217,6 +231,20 @@ class JobSummary:
     jobtype: str
     jobtype_id: int
     jobtype_version: int
+
+
+@attrs.frozen
+class TaskFailure:
+    """One failed attempt at a task: on which agent, when, why (a short code: ``exit``,
+    ``timeout``, ``stalled``, ``ram``, ``stopped``...) and what the agent said."""
+
+    id: int
+    task_id: int
+    attempt: int
+    agent_id: uuid.UUID | None
+    at: datetime
+    reason: str
+    message: str | None = None
 
 
 @attrs.frozen

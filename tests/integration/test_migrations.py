@@ -12,7 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, Integer, Table, insert, select, text
+from sqlalchemy import Connection, Engine, Integer, MetaData, Table, insert, select, text
 
 from farm_adapters import schema_migrations
 from farm_adapters.clock import SystemClock
@@ -30,6 +30,7 @@ from farm_domain.files import TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.job_requests import JobChanges, JobSpec
 from farm_domain.jobs import JobService
+from farm_domain.work import TaskFailure
 from tests.support.databases import POSTGRES_URL, create_empty_postgres_database
 from tests.support.fakes.collaborators import FixedClock, MemoryFileStore, RecordingQueue
 from tests.support.fakes.identities import PlainPasswordHasher
@@ -207,6 +208,10 @@ def test_0007_keeps_every_job_and_leaves_old_jobs_without_a_submitter(
         engine.dispose()
 
 
+TABLES_AFTER_0007 = {"task_failures"}
+"""Tables later migrations add: a farm at 0007 has no rows in them."""
+
+
 def _farm_at_0007(connection: Connection, agent_id: uuid.UUID, at: datetime) -> None:
     """A farm with a row in every table: two jobs, the newest holding the highest task ids."""
     rows: list[tuple[Table, list[dict[str, Any]]]] = [
@@ -328,20 +333,28 @@ def _farm_at_0007(connection: Connection, agent_id: uuid.UUID, at: datetime) -> 
             ],
         ),
     ]
-    assert {table.name for table, _ in rows} == set(metadata.tables)
+    assert {table.name for table, _ in rows} == set(metadata.tables) - TABLES_AFTER_0007
     for table, values in rows:
         connection.execute(insert(table), values)
 
 
-def _every_row(engine: Engine) -> dict[str, list[Any]]:
+def _every_row(engine: Engine, like: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
+    """Every row of every table the database has, as {column: value}, in key order; ``like``:
+    only the tables and columns it holds (an earlier revision's), to compare across upgrades."""
+    found: dict[str, list[Any]] = {}
     with engine.connect() as connection:
-        return {
-            table.name: [
-                tuple(row)
-                for row in connection.execute(select(table).order_by(*table.primary_key.columns))
-            ]
-            for table in metadata.sorted_tables
-        }
+        tables = MetaData()
+        tables.reflect(connection)
+        for table in tables.sorted_tables:
+            if table.name == "alembic_version" or (like is not None and table.name not in like):
+                continue
+            keys = [table.c[c.name] for c in metadata.tables[table.name].primary_key.columns]
+            rows = [dict(row._mapping) for row in connection.execute(select(table).order_by(*keys))]
+            if like is not None and like[table.name]:
+                columns = like[table.name][0].keys()
+                rows = [{name: row[name] for name in columns} for row in rows]
+            found[table.name] = rows
+    return found
 
 
 def test_0008_keeps_every_row_and_ids_are_never_given_again(
@@ -357,7 +370,7 @@ def test_0008_keeps_every_row_and_ids_are_never_given_again(
 
         schema_migrations.upgrade(engine)
 
-        assert _every_row(engine) == before
+        assert _every_row(engine, like=before) == before
         with engine.connect() as connection:  # the pool's connections enforce them again
             if engine.dialect.name == "sqlite":
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -383,6 +396,48 @@ def test_0008_keeps_every_row_and_ids_are_never_given_again(
         with uow(read_only=True) as u:
             assert u.jobs.get(1) is not None and u.agents.get(agent_id) is not None
             assert [task.id for task in u.tasks.of_job(1)] == [10]
+    finally:
+        engine.dispose()
+
+
+def test_0009_keeps_every_row_and_reads_old_jobs_and_tasks_without_policies(
+    empty_database_url: str,
+) -> None:
+    engine = create_database_engine(empty_database_url)
+    try:
+        schema_migrations.upgrade(engine, "0008")
+        agent_id = uuid.uuid4()
+        at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        with engine.begin() as connection:
+            _farm_at_0007(connection, agent_id, at)
+        before = _every_row(engine)
+
+        schema_migrations.upgrade(engine)
+
+        assert _every_row(engine, like=before) == before
+        uow = SqlUnitOfWorkFactory(engine)
+        with uow() as u:
+            job = u.jobs.get(5)
+            tasks = u.tasks.of_job(5)
+            (block,) = u.blocks.of_job(5)
+            assert job is not None
+            assert (job.max_run_seconds, job.stall_seconds, job.reason) == (None, None, None)
+            assert [(t.not_before, t.reason, t.failed_on, t.skipped) for t in tasks] == [
+                (None, None, None, False)
+            ] * 2
+            assert (block.failures, block.refusal) == (1, None)
+            # The new table takes an old task's failures; they go with the task.
+            failure = u.tasks.record_failure(
+                TaskFailure(0, 51, 1, agent_id, at, "timeout", "killed after 60 s")
+            )
+            assert u.tasks.failures_of(51) == [failure]
+            u.commit()
+        jobs = JobService(
+            uow, RecordingQueue(), FixedClock(), 3, policy=AccessPolicy(), files=MemoryFileStore()
+        )
+        assert jobs.delete(WRANGLER, 5)
+        with uow(read_only=True) as u:
+            assert u.tasks.failures_of(51) == []
     finally:
         engine.dispose()
 

@@ -40,7 +40,12 @@ class SqlBlocklistRepository:
         )
 
     def record_rejection(
-        self, job_id: int, agent_id: uuid.UUID, fingerprint: str, now: datetime
+        self,
+        job_id: int,
+        agent_id: uuid.UUID,
+        fingerprint: str,
+        now: datetime,
+        refusal: str | None = None,
     ) -> None:
         _upsert(
             self._c,
@@ -51,9 +56,10 @@ class SqlBlocklistRepository:
                 "agent_id": agent_id,
                 "failures": 0,
                 "rejected_fingerprint": fingerprint,
+                "refusal": refusal,
                 "updated_on": now,
             },
-            {"rejected_fingerprint": fingerprint, "updated_on": now},
+            {"rejected_fingerprint": fingerprint, "refusal": refusal, "updated_on": now},
         )
 
     def _select(self, condition: ColumnElement[bool]) -> list[JobAgentBlock]:
@@ -62,7 +68,9 @@ class SqlBlocklistRepository:
             select(t.job_agent_blocks).where(condition).order_by(b.job_id, b.agent_id)
         )
         return [
-            JobAgentBlock(r.job_id, r.agent_id, r.failures, r.rejected_fingerprint, r.updated_on)
+            JobAgentBlock(
+                r.job_id, r.agent_id, r.failures, r.rejected_fingerprint, r.updated_on, r.refusal
+            )
             for r in rows
         ]
 
@@ -83,3 +91,9 @@ class SqlBlocklistRepository:
                 t.job_agent_blocks.c.job_id == job_id, t.job_agent_blocks.c.agent_id == agent_id
             )
         )
+
+    def clear_job(self, job_id: int) -> int:
+        result = self._c.execute(
+            delete(t.job_agent_blocks).where(t.job_agent_blocks.c.job_id == job_id)
+        )
+        return result.rowcount

@@ -41,6 +41,7 @@ from farm_domain.work import (
     JobSummary,
     TagRequirement,
     Task,
+    TaskFailure,
     TaskLog,
     TaskStatus,
 )
@@ -140,6 +141,19 @@ class SqlTaskRepository:
         )
         return [task_from(row._mapping) for row in rows]
 
+    def record_failure(self, failure: TaskFailure) -> TaskFailure:
+        values = attrs.asdict(failure)
+        del values["id"]
+        new_id = inserted_id(self._c.execute(insert(t.task_failures).values(values)))
+        return attrs.evolve(failure, id=new_id)
+
+    def failures_of(self, task_id: int, *, limit: int = 100) -> list[TaskFailure]:
+        f = t.task_failures.c
+        rows = self._c.execute(
+            select(t.task_failures).where(f.task_id == task_id).order_by(f.id).limit(limit)
+        )
+        return [TaskFailure(**row._mapping) for row in rows]
+
     def lock_of_job(self, job_id: int) -> None:
         # In id order, as an agent's report or heartbeat locks the tasks it holds.
         self._c.execute(
@@ -220,6 +234,9 @@ _JOB_SCALARS = (
     "time_submitted",
     "time_started",
     "time_finished",
+    "max_run_seconds",
+    "stall_seconds",
+    "reason",
 )
 
 

@@ -70,6 +70,10 @@ def task_row(task: Task) -> dict[str, Any]:
         "time_submitted": task.time_submitted,
         "time_started": task.time_started,
         "time_finished": task.time_finished,
+        "not_before": task.not_before,
+        "reason": task.reason,
+        "failed_on": task.failed_on,
+        "skipped": task.skipped,
     }
 
 
@@ -91,6 +95,10 @@ def task_from(m: RowMapping) -> Task:
         time_submitted=m["time_submitted"],
         time_started=m["time_started"],
         time_finished=m["time_finished"],
+        not_before=m["not_before"],
+        reason=m["reason"],
+        failed_on=m["failed_on"],
+        skipped=m["skipped"],
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     literal_column,
     or_,
 )
@@ -214,6 +215,10 @@ jobs = Table(
     Column("submitted_by", String(255)),
     Column("time_started", UtcDateTime),
     Column("time_finished", UtcDateTime),
+    # Failure policies (None: the settings' defaults) and why the master failed or flagged it.
+    Column("max_run_seconds", Integer),
+    Column("stall_seconds", Integer),
+    Column("reason", Text),
     Index("ix_jobs_title", "title"),
     Index("ix_jobs_state", "state"),
     sqlite_autoincrement=True,
@@ -271,6 +276,12 @@ tasks = Table(
     Column("time_submitted", UtcDateTime),
     Column("time_started", UtcDateTime),
     Column("time_finished", UtcDateTime),
+    # Not offered to agents before this (retry back-off); the last failure's (or stop's) reason
+    # code and the agent of the last failed attempt; done without running.
+    Column("not_before", UtcDateTime),
+    Column("reason", String(32)),
+    Column("failed_on", Uuid),
+    Column("skipped", Boolean, nullable=False, server_default=false()),
     Index("ix_tasks_job_id_state", "job_id", "state"),
     sqlite_autoincrement=True,
 )
@@ -283,6 +294,8 @@ job_agent_blocks = Table(
     Column("failures", Integer, nullable=False, server_default="0"),
     # The agent's resources when it refused the job's work; the block lifts when they change.
     Column("rejected_fingerprint", String(255)),
+    # What the agent answered when it refused (its 400 body, shortened).
+    Column("refusal", Text),
     Column("updated_on", UtcDateTime, nullable=False),
     Index("ix_job_agent_blocks_agent_id", "agent_id"),
 )
@@ -299,6 +312,21 @@ task_logs = Table(
     Column("size", Integer),
     Column("state", String(16)),
     UniqueConstraint("task_id", "attempt", "identifier"),
+    sqlite_autoincrement=True,
+)
+
+# One row per failed attempt at a task: which agent, when, why (a reason code) and what it said.
+task_failures = Table(
+    "task_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("agent_id", Uuid),
+    Column("at", UtcDateTime, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("message", Text),
+    Index("ix_task_failures_task_id", "task_id"),
     sqlite_autoincrement=True,
 )
 

@@ -30,11 +30,16 @@ class FakeBlocklistRepository:
         )
 
     def record_rejection(
-        self, job_id: int, agent_id: uuid.UUID, fingerprint: str, now: datetime
+        self,
+        job_id: int,
+        agent_id: uuid.UUID,
+        fingerprint: str,
+        now: datetime,
+        refusal: str | None = None,
     ) -> None:
         block = self._get(job_id, agent_id, now)
         self._d.blocks[(job_id, agent_id)] = attrs.evolve(
-            block, rejected_fingerprint=fingerprint, updated_on=now
+            block, rejected_fingerprint=fingerprint, refusal=refusal, updated_on=now
         )
 
     def of_agent(self, agent_id: uuid.UUID) -> list[JobAgentBlock]:
@@ -58,3 +63,9 @@ class FakeBlocklistRepository:
 
     def clear(self, job_id: int, agent_id: uuid.UUID) -> None:
         self._d.blocks.pop((job_id, agent_id), None)
+
+    def clear_job(self, job_id: int) -> int:
+        gone = [key for key in self._d.blocks if key[0] == job_id]
+        for key in gone:
+            del self._d.blocks[key]
+        return len(gone)

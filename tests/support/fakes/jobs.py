@@ -10,7 +10,7 @@ import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import AlreadyExists
-from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskLog, TaskStatus
+from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskFailure, TaskLog, TaskStatus
 from tests.support.fakes.catalogue import FakeJobTypeRepository
 from tests.support.fakes.store import FakeData, FakeStore
 
@@ -38,6 +38,16 @@ class FakeTaskRepository:
         if task.id not in self._d.tasks:
             raise KeyError(task.id)
         self._d.tasks[task.id] = task
+
+    def record_failure(self, failure: TaskFailure) -> TaskFailure:
+        if failure.task_id not in self._d.tasks:
+            raise KeyError(failure.task_id)
+        failure = attrs.evolve(failure, id=self._store.next_id())
+        self._d.task_failures.append(failure)
+        return failure
+
+    def failures_of(self, task_id: int, *, limit: int = 100) -> list[TaskFailure]:
+        return [f for f in self._d.task_failures if f.task_id == task_id][:limit]
 
     def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
         return sorted(
@@ -157,6 +167,7 @@ class FakeJobRepository:
             for log_id, log in list(self._d.logs.items()):
                 if log.task_id == task_id:
                     del self._d.logs[log_id]
+            self._d.task_failures = [f for f in self._d.task_failures if f.task_id != task_id]
         if len(some) == tasks:
             return some, False
         self._d.deleting_jobs.discard(job_id)

@@ -12,7 +12,7 @@ from farm_domain.credentials import Session, Token, User
 from farm_domain.events import Event
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.software import Software
-from farm_domain.work import Job, JobTypeVersion, Task, TaskLog
+from farm_domain.work import Job, JobTypeVersion, Task, TaskFailure, TaskLog
 
 
 @attrs.define
@@ -32,6 +32,7 @@ class FakeData:
     jobtype_versions: dict[int, JobTypeVersion] = attrs.Factory(dict)
     software: dict[str, Software] = attrs.Factory(dict)
     logs: dict[int, TaskLog] = attrs.Factory(dict)
+    task_failures: list[TaskFailure] = attrs.Factory(list)
     blocks: dict[tuple[int, uuid.UUID], JobAgentBlock] = attrs.Factory(dict)
     agent_tags: dict[uuid.UUID, set[str]] = attrs.Factory(dict)
     tokens: dict[str, tuple[Token, str]] = attrs.Factory(dict)
