@@ -14,6 +14,9 @@ command could not be started) or ``agent_error``; agents that send none (PyFarm'
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from farm_domain.work import Task, TaskFailure
 
 MAX_POLICY_SECONDS = 30 * 24 * 3600
 """The longest ``max_run_seconds`` or ``stall_seconds`` a job may have (30 days)."""
@@ -35,15 +38,6 @@ def valid_reason(value: object) -> bool:
     return isinstance(value, str) and REASON.fullmatch(value) is not None
 
 
-def policy_seconds_problem(name: str, value: object) -> str | None:
-    """Why ``value`` is not a job's ``max_run_seconds``/``stall_seconds`` (None: no limit)."""
-    if value is None:
-        return None
-    if type(value) is not int or not 1 <= value <= MAX_POLICY_SECONDS:
-        return f"`{name}` must be null or a whole number of seconds from 1 to {MAX_POLICY_SECONDS}"
-    return None
-
-
 def effective_limit(own: int | None, default: int) -> int | None:
     """A job's limit: its own, else the master's default (0: none)."""
     if own is not None:
@@ -56,3 +50,24 @@ def failure_message(last_error: str | None) -> str | None:
     if last_error is None:
         return None
     return last_error.replace("\x00", "\ufffd")[-MAX_FAILURE_MESSAGE:]
+
+
+def reason_or_default(reason: str | None) -> str:
+    """The reason a failed report gives, or the default (``exit``)."""
+    return DEFAULT_REASON if reason is None else reason
+
+
+def failure_of(
+    task: Task, reason: str | None, last_error: str | None, now: datetime
+) -> TaskFailure:
+    """The record of ``task``'s current attempt failing for ``reason`` with ``last_error`` (the
+    agent's message), at ``now``; id 0 until stored."""
+    return TaskFailure(
+        id=0,
+        task_id=task.id,
+        attempt=task.attempts,
+        agent_id=task.agent_id,
+        at=now,
+        reason=reason_or_default(reason),
+        message=failure_message(last_error),
+    )

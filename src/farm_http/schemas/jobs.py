@@ -13,7 +13,7 @@ from farm_domain.failures import valid_reason
 from farm_domain.job_requests import JobSpec
 from farm_domain.jobs import BlockView
 from farm_domain.validation import INT32_MAX
-from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskStatus
+from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskFailure, TaskStatus
 from farm_http.conversion import iso_time, structure, url_argument_error
 from farm_http.schemas.jobtypes import requirement_json
 
@@ -172,6 +172,8 @@ def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str,
         "ram_warning": job.ram_warning,
         "ram_max": job.ram_max,
         "cpus": job.cpus,
+        "max_run_seconds": job.max_run_seconds,
+        "stall_seconds": job.stall_seconds,
         "minimum_agents": job.minimum_agents,
         "maximum_agents": job.maximum_agents,
         "data": job.data,
@@ -204,6 +206,7 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "agent_id": None if task.agent_id is None else str(task.agent_id),
         "sent_to_agent": task.sent_to_agent,
         "last_error": task.last_error,
+        "reason": task.reason,
         "hidden": task.hidden,
         "progress": task.progress,
         "time_submitted": iso_time(task.time_submitted),
@@ -219,6 +222,16 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
             "jobtype_version": job.jobtype_version,
         }
     return data
+
+
+def failure_json(failure: TaskFailure) -> dict[str, Any]:
+    return {
+        "attempt": failure.attempt,
+        "agent_id": None if failure.agent_id is None else str(failure.agent_id),
+        "at": iso_time(failure.at),
+        "reason": failure.reason,
+        "message": failure.message,
+    }
 
 
 def block_json(view: BlockView) -> dict[str, Any]:
