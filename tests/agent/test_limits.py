@@ -243,6 +243,10 @@ def test_a_stop_from_the_master_ends_the_whole_session(tmp_path: Path) -> None:
         assert all(procs.stat(pid).sid == frame.process.pid for pid in found)  # type: ignore[union-attr]
         assert call("DELETE", "/tasks/11").status_code == 202
         assert all(gone(pid) for pid in [frame.process.pid, *found])
+        deadline = time.monotonic() + 20
+        while agent.runner.running_task_ids() and time.monotonic() < deadline:
+            time.sleep(0.02)  # waiting for the frame's thread to report it handed back
+        assert agent.runner.running_task_ids() == set()
         assert (tmp_path / RECORD_NAME).read_text() == "[]"
     finally:
         agent.server.shutdown()
@@ -274,14 +278,17 @@ def test_a_restarted_agent_ends_what_its_killed_predecessor_left_running(tmp_pat
     predecessor = subprocess.Popen(
         [sys.executable, "-c", FAKE_AGENT, str(tmp_path), sys.executable, "-c", script]
     )
+    record = tmp_path / RECORD_NAME
     try:
         left = [int(pid) for pid in wait_for_file(tmp_path / "pids").split()]
+        deadline = time.monotonic() + 20
+        while f'"sid": {left[0]},' not in _text(record) and time.monotonic() < deadline:
+            time.sleep(0.02)  # waiting for the predecessor to record the frame's session
     finally:
         predecessor.kill()
         predecessor.wait()
     assert not any(gone(pid) for pid in left)  # orphans now, still rendering
-    record = json.loads((tmp_path / RECORD_NAME).read_text())
-    assert [entry["sid"] for entry in record] == [left[0]]
+    assert [entry["sid"] for entry in json.loads(record.read_text())] == [left[0]]
 
     agent = Agent(
         AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=4, ram=4096)
@@ -289,6 +296,13 @@ def test_a_restarted_agent_ends_what_its_killed_predecessor_left_running(tmp_pat
     agent.server.server_close()
     assert all(gone(pid) for pid in left)
     assert not (tmp_path / RECORD_NAME).exists()
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def test_only_sessions_the_agent_started_are_ended(tmp_path: Path) -> None:
