@@ -28,8 +28,8 @@ AGENT_ERROR = "agent_error"
 
 REASONS = frozenset({EXIT, TIMEOUT, STALLED, RAM, NOT_STARTED, AGENT_ERROR})
 
-MAX_LIMIT = 10**9
-"""The largest value a limit may have (seconds or MB); the master's bounds are far lower."""
+MAX_LIMIT = 2**31 - 1
+"""The largest value a limit may have (seconds or MB): the master's bound for ``ram_max``."""
 
 _KEYS = ("max_run_seconds", "stall_seconds", "ram_max")
 

@@ -25,13 +25,11 @@ REASON = re.compile(r"[a-z_]{1,32}")
 DEFAULT_REASON = "exit"
 """The reason of a failure reported without one."""
 
-KNOWN_REASONS = ("exit", "timeout", "stalled", "ram", "not_started", "agent_error")
-
 MAX_FAILURE_MESSAGE = 2000
 """The most of a failure's message (the agent's ``last_error``) kept with each attempt."""
 
 MAX_FAILURES_LISTED = 500
-"""The most failures of a task listed at once (the latest)."""
+"""The most failures of a task listed at once (the first ones)."""
 
 
 def valid_reason(value: object) -> bool:

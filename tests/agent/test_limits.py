@@ -164,7 +164,7 @@ def test_exit_codes_and_unstartable_commands_have_reasons_too(tmp_path: Path) ->
         {"ram_max": "lots"},
         {"max_run_seconds": 1.5},
         {"stall_seconds": True},
-        {"max_run_seconds": 10**10},
+        {"max_run_seconds": 2**31},
     ],
 )
 def test_unusable_limits_are_refused(tmp_path: Path, job: dict[str, Any]) -> None:
@@ -175,6 +175,17 @@ def test_unusable_limits_are_refused(tmp_path: Path, job: dict[str, Any]) -> Non
         status, answer = agent.assign(assign_body(1, **job))
         assert status == 400 and "must be null or a whole number" in answer["error"]
         assert agent.runner.running_task_ids() == set()
+    finally:
+        agent.server.server_close()
+
+
+def test_the_largest_limits_the_master_sends_are_taken(tmp_path: Path) -> None:
+    agent = Agent(
+        AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=4, ram=4096)
+    )
+    try:
+        body = assign_body(1, ram_max=2**31 - 1, max_run_seconds=2592000, stall_seconds=None)
+        assert agent.assign(body)[0] == 202
     finally:
         agent.server.server_close()
 
