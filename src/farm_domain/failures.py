@@ -8,7 +8,8 @@ failed with the reason. Jobs without their own limit take the master's defaults
 Every failed attempt is kept with a reason code. The farm agent sends one of ``exit`` (a
 non-zero exit code), ``timeout``, ``stalled``, ``ram`` (over ``ram_max``), ``not_started`` (the
 command could not be started) or ``agent_error``; agents that send none (PyFarm's) fail with
-``exit``. Any short code is accepted (``[a-z_]{1,32}``), so that newer agents can say more.
+``exit``. A task the master finds missing from its agent's report fails with ``lost``. Any
+short code is accepted (``[a-z_]{1,32}``), so that newer agents can say more.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ MAX_POLICY_SECONDS = 30 * 24 * 3600
 REASON = re.compile(r"[a-z_]{1,32}")
 DEFAULT_REASON = "exit"
 """The reason of a failure reported without one."""
+LOST = "lost"
+"""The master's reason: a task it sent was missing from its agent's report (the agent lost it,
+e.g. it restarted)."""
 
 MAX_FAILURE_MESSAGE = 2000
 """The most of a failure's message (the agent's ``last_error``) kept with each attempt."""

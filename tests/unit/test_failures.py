@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import string
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -102,3 +103,30 @@ def test_a_refused_report_records_no_failure() -> None:
     # a late second report on a finished task changes nothing, records nothing
     world.jobs.report(ADMIN, job.id, task.id, failed, agent.id)
     assert len(world.jobs.failures(ADMIN, job.id, task.id)) == 1
+
+
+def test_a_task_lost_by_its_agent_is_recorded_as_lost() -> None:
+    world, job, task = world_with_task()
+    agent, _ = world.announce()
+    world.registry.assign_task(ADMIN, agent.id, task.id)
+    with world.uow() as uow:
+        stored = uow.tasks.get(task.id)
+        assert stored is not None
+        uow.tasks.save(attrs.evolve(stored, sent_to_agent=True, sent_at=world.clock.now()))
+        uow.commit()
+    world.clock.advance(3600)
+    with world.uow() as uow:
+        known = uow.agents.get(agent.id)
+        assert known is not None
+        outcome = world.reconciler.reconcile(uow, known, frozenset())
+        uow.commit()
+    assert outcome.requeued == (task.id,)
+    (failure,) = world.jobs.failures(ADMIN, job.id, task.id)
+    assert (failure.attempt, failure.agent_id, failure.reason) == (1, agent.id, "lost")
+    after = world.jobs.task(ADMIN, job.id, task.id)
+    assert (after.reason, after.failed_on, after.failures, after.agent_id) == (
+        "lost",
+        agent.id,
+        1,
+        None,
+    )
