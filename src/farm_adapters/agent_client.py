@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+import attrs
 import httpx
 
 from farm_adapters.signing import signed_headers
@@ -29,6 +30,7 @@ from farm_domain.answers import (
     Unreachable,
     UpdateAnswer,
 )
+from farm_domain.failures import effective_limit
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentKeys
 from farm_domain.work import Job, Task
@@ -88,9 +90,12 @@ class HttpAgentClient:
         resolver: Resolver = resolve,
         wall_clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
+        default_limits: FrameLimits | None = None,
     ) -> None:
         self._networks = networks
         self._keys = keys
+        self._default_limits = default_limits
+        self._plain_agents: set[uuid.UUID] = set()
         self._wall_clock = wall_clock
         self._resolve = resolver
         self._retries = retries
@@ -186,7 +191,29 @@ class HttpAgentClient:
     def assign(
         self, agent_id: uuid.UUID, base_url: str, job: Job, tasks: Sequence[Task]
     ) -> AssignAnswer:
-        reply = self._call(agent_id, "POST", f"{base_url}/assign", assign_body(job, tasks))
+        """Send the batch with the job's failure policies (``frame_limits``). PyFarm's agent
+        validates the body against a schema that refuses keys it does not know (voluptuous's
+        default); an agent that refuses them so gets the batch again without them, and from
+        then on (in this process) only PyFarm's keys: it runs the job without the limits."""
+        limits = frame_limits(job, self._default_limits or FrameLimits())
+        plain = agent_id in self._plain_agents or not limits
+        url = f"{base_url}/assign"
+        reply = self._call(
+            agent_id, "POST", url, assign_body(job, tasks, None if plain else limits)
+        )
+        if not plain and isinstance(reply, _Reply) and _refuses_unknown_keys(reply):
+            log.info(
+                "agent refuses failure policies: assigning without them",
+                extra={
+                    "agent_id": str(agent_id),
+                    "job_id": job.id,
+                    "said": _said(reply.body)[:200],
+                },
+            )
+            if len(self._plain_agents) >= MAX_REMEMBERED_AGENTS:
+                self._plain_agents.clear()
+            self._plain_agents.add(agent_id)
+            reply = self._call(agent_id, "POST", url, assign_body(job, tasks))
         if isinstance(reply, Refused | Unreachable):
             return reply
         if _succeeded(reply):
@@ -240,8 +267,40 @@ def _read_capped(response: httpx.Response) -> bytes | _TooLarge:
     return bytes(read)
 
 
-def assign_body(job: Job, tasks: Sequence[Task]) -> dict[str, Any]:
-    """PyFarm's /assign body for one job's batch."""
+MAX_REMEMBERED_AGENTS = 100_000
+"""Agents known to refuse the failure policies' keys, remembered at most (then forgotten)."""
+
+
+@attrs.frozen
+class FrameLimits:
+    """A job's limits on each frame, as the farm agent enforces them (None: no limit)."""
+
+    max_run_seconds: int | None = None
+    stall_seconds: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.max_run_seconds is not None or self.stall_seconds is not None
+
+
+def frame_limits(job: Job, defaults: FrameLimits) -> FrameLimits:
+    """The job's own limits, else the master's defaults (FARM_MAX_RUN_SECONDS, ...)."""
+    return FrameLimits(
+        effective_limit(job.max_run_seconds, defaults.max_run_seconds or 0),
+        effective_limit(job.stall_seconds, defaults.stall_seconds or 0),
+    )
+
+
+def _refuses_unknown_keys(reply: _Reply) -> bool:
+    """PyFarm's 400 for keys its schema does not know ("extra keys not allowed @ data[...]")."""
+    return reply.status == 400 and "extra keys not allowed" in _said(reply.body)
+
+
+def assign_body(
+    job: Job, tasks: Sequence[Task], limits: FrameLimits | None = None
+) -> dict[str, Any]:
+    """PyFarm's /assign body for one job's batch; with ``limits``, the farm agent's
+    ``max_run_seconds`` and ``stall_seconds`` in ``job`` too (PyFarm's agent refuses them)."""
+    extra = {} if limits is None else attrs.asdict(limits)
     return {
         "job": {
             "id": job.id,
@@ -256,6 +315,7 @@ def assign_body(job: Job, tasks: Sequence[Task]) -> dict[str, Any]:
             "ram_warning": job.ram_warning,
             "ram_max": job.ram_max,
             "cpus": job.cpus,
+            **extra,
         },
         "jobtype": {"name": job.jobtype, "version": job.jobtype_version},
         "tasks": [

@@ -9,7 +9,7 @@ from huey import Huey
 from sqlalchemy import Engine
 
 from farm_adapters import schema_migrations
-from farm_adapters.agent_client import HttpAgentClient
+from farm_adapters.agent_client import FrameLimits, HttpAgentClient
 from farm_adapters.batching import BatchedSoftState, CoalescedWorkRequests, Flusher
 from farm_adapters.clock import SystemClock
 from farm_adapters.create_counter import LimitsCreateCounter
@@ -122,6 +122,9 @@ def build_runtime(
         connect_timeout=settings.agent_connect_timeout,
         retries=settings.agent_retries,
         retry_delay=settings.agent_retry_delay,
+        default_limits=FrameLimits(
+            settings.max_run_seconds or None, settings.stall_seconds or None
+        ),
     )
     files = FilesystemStore(settings.data_dir / "files", settings.max_files_bytes)
     dispatcher = dispatcher or Dispatcher(

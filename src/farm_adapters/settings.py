@@ -22,6 +22,7 @@ import attrs
 from farm_domain.access import Role
 from farm_domain.budgets import CreateRate
 from farm_domain.defaults import SoftwareDefaults
+from farm_domain.failures import MAX_POLICY_SECONDS
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 T = TypeVar("T")
@@ -526,6 +527,20 @@ class Settings:
         Whole(1, 1000),
         3,
         "an agent that failed this many tasks of a job is not offered the job again",
+    )
+    max_run_seconds: int = setting(
+        "FARM_MAX_RUN_SECONDS",
+        Whole(0, MAX_POLICY_SECONDS),
+        0,
+        "a frame of a job without its own max_run_seconds is killed by the farm agent after "
+        "running this long and fails with reason timeout; 0: no limit",
+    )
+    stall_seconds: int = setting(
+        "FARM_STALL_SECONDS",
+        Whole(0, MAX_POLICY_SECONDS),
+        0,
+        "a frame of a job without its own stall_seconds that writes no output for this long is "
+        "killed by the farm agent and fails with reason stalled; 0: no limit",
     )
     agent_timeout_seconds: float = setting(
         "FARM_AGENT_TIMEOUT_SECONDS",

@@ -15,9 +15,10 @@ from typing import Any
 import attrs
 import httpx
 
-from farm_agent import VERSION, system
+from farm_agent import VERSION, limits, system
 from farm_agent.credentials import Credentials, CredentialStore, parsed
 from farm_agent.master import Master
+from farm_agent.orphans import RECORD_NAME, SessionRecord
 from farm_agent.outbox import Outbox
 from farm_agent.paths import OutsideDataDir, inside, version_problem
 from farm_agent.runner import Assignment, Runner, TaskRun
@@ -73,12 +74,17 @@ class Agent:
         self._credentials = self.credentials.load()
         self.master.bearer = self._credentials.credential or config.join_token
         self.outbox = Outbox(config.data_dir / "outbox.db")
+        # Frames an earlier run of this agent left running (it was SIGKILLed, it crashed) are
+        # ended before anything new starts.
+        self.sessions = SessionRecord(config.data_dir / RECORD_NAME)
+        self.sessions.end_leftovers()
         self.runner = Runner(
             config.data_dir / "logs",
             self._report,
             self._register_log,
             self._upload_log,
             self._changed,
+            sessions=self.sessions,
         )
         verifier = Verifier(lambda: self._credentials.signing_key, time.time, SeenNonces())
         self.server = AgentServer((config.host, config.port), self, verifier)
@@ -413,6 +419,9 @@ def _check_assignment(body: Any) -> str | None:
         attempt = task.get("attempt")
         if attempt is not None and (type(attempt) is not int or attempt < 0):
             return "a task's attempt must be a whole number"
+    limit_problem = limits.problem(job)
+    if limit_problem:
+        return limit_problem
     if jobtype.get("name") == "command":
         command = (
             (job.get("data") or {}).get("command") if isinstance(job.get("data"), dict) else None

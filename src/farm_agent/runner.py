@@ -1,11 +1,15 @@
-"""Running the built-in ``command`` job type: one subprocess per frame, logs as CSV."""
+"""Running the built-in ``command`` job type: one subprocess per frame, logs as CSV.
+
+Each frame runs in a session of its own, under the job's limits (``farm_agent.limits``): a
+frame that breaks one is killed with everything it started and reported failed with the
+reason. Whatever a frame leaves running when its first process exits is ended too.
+"""
 
 from __future__ import annotations
 
 import csv
 import logging
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -16,6 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from farm_agent import limits, procs
+from farm_agent.limits import Limits
+from farm_agent.orphans import SessionRecord
 from farm_agent.paths import inside
 
 log = logging.getLogger("farm_agent.runner")
@@ -45,8 +52,15 @@ class TaskRun:
         self.frame: float = task["frame"]
         self.attempt: int = task.get("attempt") or 1
         self.process: subprocess.Popen[bytes] | None = None
+        self.exited = threading.Event()
+        """Set once the process has exited (it may not have been reaped yet)."""
+        self.last_output = time.monotonic()
         self.stopped = False
         self.finished = False
+
+    def heard(self) -> None:
+        """The frame wrote something."""
+        self.last_output = time.monotonic()
 
 
 class Assignment:
@@ -56,6 +70,7 @@ class Assignment:
         self.id = str(uuid.uuid4())
         self.body = body
         self.job: dict[str, Any] = body["job"]
+        self.limits = Limits.of(self.job)
         self.tasks = [TaskRun(self.job["id"], task) for task in body["tasks"]]
         frames = [task.frame for task in self.tasks]
         self.start, self.end = min(frames), max(frames)
@@ -82,7 +97,8 @@ Report = Callable[[TaskRun, dict[str, Any], bool], None]
 
 class Runner:
     """Runs assignments; reports through ``report(task, body, final)`` and uploads logs through
-    ``upload(task, identifier, path)``."""
+    ``upload(task, identifier, path)``. Records each frame's session in ``sessions`` while it
+    may have processes, so that a later run can end them if this one dies."""
 
     def __init__(
         self,
@@ -92,6 +108,8 @@ class Runner:
         upload_log: Callable[[TaskRun, str, Path], None],
         on_change: Callable[[], None],
         kill_grace: float = 5.0,
+        sessions: SessionRecord | None = None,
+        check_interval: float = 0.25,
     ) -> None:
         self._logs_dir = logs_dir
         self._report = report
@@ -99,6 +117,8 @@ class Runner:
         self._upload_log = upload_log
         self._on_change = on_change
         self._kill_grace = kill_grace
+        self._sessions = sessions
+        self._check_interval = check_interval
         self.assignments: dict[str, Assignment] = {}
         self._lock = threading.Lock()
 
@@ -126,15 +146,15 @@ class Runner:
         return None
 
     def stop(self, task_id: int) -> bool:
-        """Stop a task the master took back: kill its process group, report it queued with no
-        agent. Returns whether the task was known."""
+        """Stop a task the master took back: kill its processes (its whole session), report it
+        queued with no agent. Returns whether the task was known."""
         task = self.find(task_id)
         if task is None:
             return False
         task.stopped = True
         process = task.process
-        if process is not None and process.poll() is None:
-            _kill_group(process, self._kill_grace)
+        if process is not None and not task.exited.is_set():
+            procs.end_session(process.pid, self._kill_grace)
         elif process is None:
             self._finish(task, {"state": "queued", "agent_id": None})
         return True
@@ -176,10 +196,15 @@ class Runner:
             extra={"job_id": task.job_id, "task_id": task.id, "attempt": task.attempt},
         )
         process = task.process
-        if process is not None and process.poll() is None:
-            _kill_group(process, self._kill_grace)
-        reason = f"could not run: {type(error).__name__}: {error}"
-        self._finish(task, {"state": "failed", "last_error": reason[:2000]})
+        if process is not None:
+            procs.end_session(process.pid, self._kill_grace)
+            process.wait()
+            if self._sessions is not None:
+                self._sessions.remove(process.pid)
+        message = f"could not run: {type(error).__name__}: {error}"
+        self._finish(
+            task, {"state": "failed", "last_error": message[:2000], "reason": limits.AGENT_ERROR}
+        )
 
     def _run_task(
         self, assignment: Assignment, task: TaskRun, template: list[str], environ: dict[str, str]
@@ -198,7 +223,7 @@ class Runner:
             writer.writerow(["time", "stream", "line"])
             writer.writerow([_now(), "agent", f"running {argv!r}"])
             try:
-                task.process = subprocess.Popen(
+                process = subprocess.Popen(
                     argv,
                     env=environ,
                     stdout=subprocess.PIPE,
@@ -211,67 +236,154 @@ class Runner:
                 writer.writerow([_now(), "agent", f"could not start: {error}"])
                 handle.flush()
                 self._upload_log(task, identifier, log_path)
-                self._finish(task, {"state": "failed", "last_error": f"could not start: {error}"})
+                failure = f"could not start: {error}"
+                self._finish(
+                    task,
+                    {"state": "failed", "last_error": failure[:2000], "reason": limits.NOT_STARTED},
+                )
                 return
+            task.process = process
+            task.heard()
+            if self._sessions is not None:
+                self._sessions.add(process.pid)
+            threading.Thread(
+                target=_wait_exit, args=(process, task.exited), daemon=True, name="frame-exit"
+            ).start()
             if task.stopped:  # stopped while starting
-                _kill_group(task.process, self._kill_grace)
+                procs.end_session(process.pid, self._kill_grace)
             write_lock = threading.Lock()
             readers = [
                 threading.Thread(
                     target=_copy,
-                    args=(task.process.stdout, "stdout", writer, write_lock, None),
+                    args=(process.stdout, "stdout", writer, write_lock, None, task.heard),
                     daemon=True,
                 ),
                 threading.Thread(
                     target=_copy,
-                    args=(task.process.stderr, "stderr", writer, write_lock, tail),
+                    args=(process.stderr, "stderr", writer, write_lock, tail, task.heard),
                     daemon=True,
                 ),
             ]
             for reader in readers:
                 reader.start()
-            code = task.process.wait()
+            killed, rss = self._watch(task, assignment.limits, started)
+            explained = assignment.limits.explained(killed, rss) if killed else ""
+            if killed:
+                with write_lock:
+                    writer.writerow([_now(), "agent", explained])
+            # What the frame left behind in its session goes with it. Its first process, not
+            # reaped yet, keeps the session's id from being given to another process meanwhile.
+            procs.end_session(process.pid, self._kill_grace)
+            code = process.wait()
             for reader in readers:
                 reader.join()
+            if self._sessions is not None:
+                self._sessions.remove(process.pid)
             writer.writerow(
                 [_now(), "agent", f"exit code {code} after {time.monotonic() - started:.1f}s"]
             )
         self._upload_log(task, identifier, log_path)
         if task.stopped:
             self._finish(task, {"state": "queued", "agent_id": None})
+        elif killed:
+            failure = explained + (": " + "\n".join(tail) if tail else "")
+            self._finish(task, {"state": "failed", "last_error": failure[:2000], "reason": killed})
         elif code == 0:
             self._finish(task, {"state": "done"})
         else:
             failure = f"exit code {code}" + (": " + "\n".join(tail) if tail else "")
-            self._finish(task, {"state": "failed", "last_error": failure[-2000:]})
+            self._finish(
+                task, {"state": "failed", "last_error": failure[-2000:], "reason": limits.EXIT}
+            )
+
+    def _watch(
+        self, task: TaskRun, within: Limits, started: float
+    ) -> tuple[str | None, float | None]:
+        """Wait for the frame's first process to exit, killing the frame before if it breaks
+        one of its limits. Returns the reason it was killed for (None: it was not killed by
+        the agent's limits) and the memory it held then (MB, when measured)."""
+        assert task.process is not None
+        if not within.any:
+            task.exited.wait()
+            return None, None
+        pid = task.process.pid
+        while not task.exited.wait(self._check_interval):
+            if task.stopped:
+                continue  # the master is taking it back: not a failure
+            now = time.monotonic()
+            rss = procs.session_rss_mb(pid) if within.ram_max is not None else None
+            reason = within.breach(now - started, now - task.last_output, rss)
+            if reason is not None:
+                log.warning(
+                    "frame killed",
+                    extra={
+                        "job_id": task.job_id,
+                        "task_id": task.id,
+                        "attempt": task.attempt,
+                        "reason": reason,
+                        "rss_mb": rss,
+                    },
+                )
+                procs.end_session(pid, self._kill_grace)
+                return reason, rss
+        return None, None
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+MAX_LINE = 64 * 1024
+"""Output without a newline goes to the log in pieces of this many bytes."""
+
+
 def _copy(
-    stream: Any, name: str, writer: Any, lock: threading.Lock, tail: deque[str] | None
+    stream: Any,
+    name: str,
+    writer: Any,
+    lock: threading.Lock,
+    tail: deque[str] | None,
+    heard: Callable[[], None],
 ) -> None:
-    for raw in iter(stream.readline, b""):
-        line = raw.decode(errors="replace").rstrip("\n")
-        with lock:
-            writer.writerow([_now(), name, line])
-        if tail is not None:
-            tail.append(line)
+    """Copy a stream to the log line by line, calling ``heard`` on every read: output without
+    a newline (a progress counter redrawn with carriage returns) counts as output too."""
+    pending = b""
+    while True:
+        chunk = stream.read1(MAX_LINE)
+        if not chunk:
+            break
+        heard()
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if len(pending) >= MAX_LINE:
+            lines.append(pending)
+            pending = b""
+        for raw in lines:
+            _write_line(raw, name, writer, lock, tail)
+    if pending:
+        _write_line(pending, name, writer, lock, tail)
     stream.close()
 
 
-def _kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM the whole process group, SIGKILL it if it lingers."""
+def _write_line(
+    raw: bytes, name: str, writer: Any, lock: threading.Lock, tail: deque[str] | None
+) -> None:
+    line = raw.decode(errors="replace")
+    with lock:
+        writer.writerow([_now(), name, line])
+    if tail is not None:
+        tail.append(line)
+
+
+def _wait_exit(process: subprocess.Popen[bytes], exited: threading.Event) -> None:
+    """Set ``exited`` when the process ends, without reaping it: until it is reaped, its pid
+    (the frame session's id) cannot be given to another process."""
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        if hasattr(os, "waitid"):
+            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+        else:  # pragma: no cover  # without waitid it is reaped here
+            process.wait()
+    except ChildProcessError:
+        pass  # reaped already
+    finally:
+        exited.set()

@@ -13,6 +13,7 @@ from farm_domain.access import Identity
 from farm_domain.agents import Agent
 from farm_domain.audit import job_target, record
 from farm_domain.enums import FINISHED_STATES, AgentState, WorkState
+from farm_domain.failures import LOST, failure_of
 from farm_domain.ports import Clock, UnitOfWork
 from farm_domain.work import Task, job_state
 
@@ -161,6 +162,8 @@ class AssignmentReconciler:
                 continue
             job = uow.jobs.get(task.job_id)
             failures = task.failures + 1
+            uow.tasks.record_failure(failure_of(task, LOST, "missing from the agent's report", now))
+            task = attrs.evolve(task, reason=LOST, failed_on=agent.id)
             if job is None or job.may_requeue(failures):
                 uow.tasks.save(attrs.evolve(task.requeued(), failures=failures))
                 requeued.append(task.id)

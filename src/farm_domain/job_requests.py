@@ -10,6 +10,7 @@ import attrs
 
 from farm_domain.agents import UNSET, Unset
 from farm_domain.errors import ValidationError
+from farm_domain.failures import MAX_POLICY_SECONDS
 from farm_domain.jobtypes import RequirementSpec
 from farm_domain.validation import MAX_DATA_BYTES, MAX_TAGS, at_most, environment, json_shape
 from farm_domain.work import JobOptions
@@ -95,6 +96,8 @@ class JobChanges:
     environ: dict[str, str] | Unset = UNSET
     user: str | None | Unset = UNSET
     tags: list[str] | Unset = UNSET
+    max_run_seconds: int | None | Unset = UNSET
+    stall_seconds: int | None | Unset = UNSET
     state: str | Unset = UNSET
 
 
@@ -105,6 +108,8 @@ class TaskReport:
     state: str | Unset = UNSET
     last_error: str | None | Unset = UNSET
     progress: float | Unset = UNSET
+    reason: str | None | Unset = UNSET
+    """Why a ``failed`` report failed: a short code (``farm_domain.failures``)."""
     give_back: bool = False
     started_now: bool = False
 
@@ -139,6 +144,8 @@ def check_scalars(values: dict[str, Any]) -> None:
         "cpus": (1, 1024),
         "minimum_agents": (0, 100000),
         "maximum_agents": (1, 100000),
+        "max_run_seconds": (1, MAX_POLICY_SECONDS),
+        "stall_seconds": (1, MAX_POLICY_SECONDS),
     }
     for name, (low, high) in rules.items():
         value = values.get(name)

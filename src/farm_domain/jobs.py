@@ -11,11 +11,17 @@ from typing import Any
 import attrs
 
 from farm_domain.access import AccessPolicy, Identity, Permission
-from farm_domain.agents import UNSET, agent_address
+from farm_domain.agents import UNSET, Unset, agent_address
 from farm_domain.assignments import recompute_job_states
 from farm_domain.audit import changes, job_target, record
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from farm_domain.failures import (
+    MAX_FAILURES_LISTED,
+    failure_of,
+    reason_or_default,
+    valid_reason,
+)
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.job_cleanup import TASK_CHUNK, discard_unready, purge_deleted
 from farm_domain.job_requests import (
@@ -33,7 +39,7 @@ from farm_domain.validation import (
     INT32_MAX,
     parse_id,
 )
-from farm_domain.work import Job, JobQuery, Task, TaskStatus, job_state
+from farm_domain.work import Job, JobQuery, Task, TaskFailure, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
 
@@ -165,6 +171,8 @@ class JobService:
                     ram_warning=spec.ram_warning,
                     ram_max=spec.ram_max,
                     cpus=spec.cpus,
+                    max_run_seconds=spec.max_run_seconds,
+                    stall_seconds=spec.stall_seconds,
                     minimum_agents=spec.minimum_agents,
                     maximum_agents=spec.maximum_agents,
                     data=spec.data,
@@ -440,6 +448,16 @@ class JobService:
             raise NotFound("Task not found")
         return task
 
+    def failures(self, actor: Identity, job_id: int, task_id: int) -> list[TaskFailure]:
+        """The task's failed attempts, oldest first (MAX_FAILURES_LISTED at most): when, on
+        which agent, why. Raises Forbidden, NotFound (``Task not found``)."""
+        self._policy.require(actor, Permission.READ)
+        with self._uow(read_only=True) as uow:
+            task = uow.tasks.get(task_id)
+            if task is None or task.job_id != job_id:
+                raise NotFound("Task not found")
+            return uow.tasks.failures_of(task_id, limit=MAX_FAILURES_LISTED)
+
     # -- agents --------------------------------------------------------------------------
 
     def report(
@@ -467,6 +485,8 @@ class JobService:
             raise ValidationError(f"`{state}` is not a valid state", field="state")
         if report.progress is not UNSET and not 0 <= report.progress <= 1:
             raise ValidationError("`progress` must be between 0 and 1", field="progress")
+        if report.reason not in (UNSET, None) and not valid_reason(report.reason):
+            raise ValidationError("`reason` must be a short code ([a-z_]{1,32})", field="reason")
         now = self._clock.now()
         with self._uow() as uow:
             task = uow.tasks.get(task_id, for_update=True)
@@ -488,8 +508,12 @@ class JobService:
                 raise NotFound("Task not found")
             updated = self._apply_report(task, job, report, now)
             uow.tasks.save(updated)
-            if report.state == "failed" and task.agent_id is not None:
-                uow.blocks.record_failure(job_id, task.agent_id, now)
+            if report.state == "failed":
+                uow.tasks.record_failure(
+                    failure_of(task, _given(report.reason), _given(report.last_error), now)
+                )
+                if task.agent_id is not None:
+                    uow.blocks.record_failure(job_id, task.agent_id, now)
             recompute_job_states(uow, [job_id], now, actor=actor)
             owner = task.agent_id
             idle = owner is not None and not uow.tasks.active_of_agent(owner)
@@ -532,6 +556,7 @@ class JobService:
             changes.update(state=WorkState.DONE, time_finished=now, last_error=None, progress=1.0)
         elif report.state == "failed":
             failures = task.failures + 1
+            changes.update(reason=reason_or_default(_given(report.reason)), failed_on=task.agent_id)
             if job.may_requeue(failures):
                 return attrs.evolve(task.requeued(), failures=failures, **changes)
             changes.update(state=WorkState.FAILED, failures=failures, time_finished=now)
@@ -569,3 +594,7 @@ class JobService:
             suffix = "" if version is None else f" version {version}"
             raise NotFound(f"JobType {name}{suffix} not found")
         return found.id
+
+
+def _given(value: str | None | Unset) -> str | None:
+    return None if value is UNSET else value

@@ -14,6 +14,7 @@ from farm_http.conversion import body_object, structure
 from farm_http.identity import actor
 from farm_http.schemas.jobs import (
     block_json,
+    failure_json,
     job_changes_body,
     job_json,
     job_query,
@@ -106,6 +107,15 @@ class JobTaskResource:
             actor(req), _job_id(job), task_id, report, _reporter(req), _attempt(req)
         )
         resp.media = task_json(task)
+
+
+class JobTaskFailuresResource:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job: str, task_id: int) -> None:
+        failures = self._jobs.failures(actor(req), _job_id(job), task_id)
+        resp.media = [failure_json(failure) for failure in failures]
 
 
 class JobBlocklistResource:

@@ -208,6 +208,11 @@ ROUTES: tuple[Route, ...] = (
         {"GET": READ, "POST": AS_THE_TASKS_AGENT},
     ),
     Route(
+        f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/failures",
+        lambda farm, peers: jobs.JobTaskFailuresResource(farm.jobs),
+        {"GET": READ},
+    ),
+    Route(
         f"{_ATTEMPT}/logs",
         lambda farm, peers: files.TaskLogsResource(farm.logs),
         {"GET": READ, "POST": AS_THE_TASKS_AGENT},

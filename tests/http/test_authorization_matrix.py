@@ -104,6 +104,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", "DELETE", ""): WRANGLER,
     (TASK, "GET", ""): READ,
     (TASK, "POST", ""): AGENT_A,
+    (f"{TASK}/failures", "GET", ""): READ,
     (LOGS, "GET", ""): READ,
     (LOGS, "POST", ""): AGENT_A,
     (f"{LOGS}/{{identifier}}", "POST", ""): (AGENT_A),
@@ -269,6 +270,9 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     (TASK, "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/tasks/{s.task}"),
     (TASK, "POST", ""): lambda s: Call(
         f"/api/v1/jobs/{s.job}/tasks/{s.task}", json={"progress": 0.5}
+    ),
+    (f"{TASK}/failures", "GET", ""): lambda s: Call(
+        f"/api/v1/jobs/{s.job}/tasks/{s.task}/failures"
     ),
     (LOGS, "GET", ""): lambda s: Call(f"{_attempt(s)}/logs"),
     (LOGS, "POST", ""): lambda s: Call(

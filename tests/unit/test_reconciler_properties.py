@@ -89,8 +89,14 @@ def test_reconciliation_follows_the_rules_and_touches_nothing_else(specs, requeu
             assert after == before
             continue
         assert after.failures == before.failures + 1
+        assert (after.reason, after.failed_on) == ("lost", agent.id)
+        with world.uow() as uow:
+            (lost,) = uow.tasks.failures_of(before.id)
+        assert (lost.attempt, lost.agent_id, lost.reason) == (before.attempts, agent.id, "lost")
         if requeue == -1 or after.failures <= requeue:
-            assert after == attrs.evolve(before.requeued(), failures=after.failures)
+            assert after == attrs.evolve(
+                before.requeued(), failures=after.failures, reason="lost", failed_on=agent.id
+            )
             assert after.id in outcome.requeued
         else:
             assert (after.state, after.agent_id) == (WorkState.FAILED, agent.id)

@@ -9,10 +9,11 @@ import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import ValidationError
+from farm_domain.failures import valid_reason
 from farm_domain.job_requests import JobSpec
 from farm_domain.jobs import BlockView
 from farm_domain.validation import INT32_MAX
-from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskStatus
+from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskFailure, TaskStatus
 from farm_http.conversion import iso_time, structure, url_argument_error
 from farm_http.schemas.jobtypes import requirement_json
 
@@ -60,7 +61,7 @@ _TASK_FIXED = {
     "job_id": "`job_id` cannot be changed",
     "frame": "`frame` cannot be changed",
 }
-_TASK_REPORT_KEYS = {"state", "last_error", "agent_id", "progress", "time_started"}
+_TASK_REPORT_KEYS = {"state", "last_error", "agent_id", "progress", "time_started", "reason"}
 
 
 @attrs.frozen
@@ -68,6 +69,7 @@ class TaskReportBody:
     state: str | None = None
     last_error: str | None = None
     progress: float | None = None
+    reason: str | None = None
 
 
 def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
@@ -89,12 +91,17 @@ def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]
         if body["agent_id"] is not None:
             raise ValidationError("`agent_id` can only be set to null", field="agent_id")
         give_back = True
-    fields = {k: v for k, v in body.items() if k in ("state", "last_error", "progress")}
+    fields = {k: v for k, v in body.items() if k in ("state", "last_error", "progress", "reason")}
     typed = structure(fields, TaskReportBody)
     if "state" in fields and typed.state is None:
         raise ValidationError("`state` must be a string", field="state")
     if "progress" in fields and typed.progress is None:
         raise ValidationError("`progress` must be a number", field="progress")
+    if typed.reason is not None and not valid_reason(typed.reason):
+        raise ValidationError(
+            "`reason` must be a short code of lowercase letters and underscores (1 to 32)",
+            field="reason",
+        )
     return {k: getattr(typed, k) for k in fields}, give_back, started_now
 
 
@@ -165,6 +172,8 @@ def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str,
         "ram_warning": job.ram_warning,
         "ram_max": job.ram_max,
         "cpus": job.cpus,
+        "max_run_seconds": job.max_run_seconds,
+        "stall_seconds": job.stall_seconds,
         "minimum_agents": job.minimum_agents,
         "maximum_agents": job.maximum_agents,
         "data": job.data,
@@ -197,6 +206,7 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "agent_id": None if task.agent_id is None else str(task.agent_id),
         "sent_to_agent": task.sent_to_agent,
         "last_error": task.last_error,
+        "reason": task.reason,
         "hidden": task.hidden,
         "progress": task.progress,
         "time_submitted": iso_time(task.time_submitted),
@@ -212,6 +222,16 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
             "jobtype_version": job.jobtype_version,
         }
     return data
+
+
+def failure_json(failure: TaskFailure) -> dict[str, Any]:
+    return {
+        "attempt": failure.attempt,
+        "agent_id": None if failure.agent_id is None else str(failure.agent_id),
+        "at": iso_time(failure.at),
+        "reason": failure.reason,
+        "message": failure.message,
+    }
 
 
 def block_json(view: BlockView) -> dict[str, Any]:
