@@ -377,7 +377,9 @@ def test_the_job_page_shows_blocks_with_refusals_and_unblocks_them_by_role(dash:
             uow.blocks.record_failure(job["id"], agents[1], now)
         uow.commit()
     with dash.harness.uow() as uow:
-        uow.jobs.save(attrs.evolve(uow.jobs.get(job["id"]), reason="no agent has the <RAM>"))
+        stored = uow.jobs.get(job["id"])
+        assert stored is not None
+        uow.jobs.save(attrs.evolve(stored, reason="no agent has the <RAM>"))
         uow.commit()
     vic = dash.session("vic", Role.VIEWER)
     seen = vic.get(f"/jobs/{job['id']}").text
