@@ -384,6 +384,7 @@ def test_the_job_page_shows_blocks_with_refusals_and_unblocks_them_by_role(dash:
     vic = dash.session("vic", Role.VIEWER)
     seen = vic.get(f"/jobs/{job['id']}").text
     assert "no agent has the &lt;RAM&gt;" in seen  # the job's reason, escaped
+    assert 'title="no agent has the &lt;RAM&gt;"' in vic.get("/jobs").text  # and in the list
     assert "&lt;user&gt; not a string" in seen  # the agent's answer, escaped
     assert "/unblock" not in seen  # a viewer may not
     wendy = dash.session("wendy", Role.WRANGLER)
