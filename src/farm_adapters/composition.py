@@ -34,7 +34,7 @@ from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentClient, Clock, TaskQueue, UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
-from farm_domain.scheduling import RamCheck
+from farm_domain.scheduling import RamCheck, RetryBackoff
 
 
 class SchemaOutOfDate(Exception):
@@ -76,7 +76,14 @@ def dispatch_policy(settings: Settings) -> DispatchPolicy:
         poll_busy_after=settings.poll_busy_seconds,
         poll_idle_after=settings.poll_idle_seconds,
         poll_offline_after=settings.poll_offline_seconds,
+        retry=retry_backoff(settings),
+        block_expiry=settings.block_expiry_seconds,
+        stuck_job=settings.stuck_job_seconds,
     )
+
+
+def retry_backoff(settings: Settings) -> RetryBackoff:
+    return RetryBackoff(settings.retry_delay_seconds, settings.retry_delay_max_seconds)
 
 
 def build_runtime(
@@ -167,7 +174,14 @@ def build_runtime(
         software=SoftwareCatalogue(uow, clock, policy=policy),
         jobtypes=JobTypeCatalogue(uow, clock, policy=policy),
         jobs=JobService(
-            uow, queue, clock, settings.max_failures_per_agent, policy=policy, files=files
+            uow,
+            queue,
+            clock,
+            settings.max_failures_per_agent,
+            policy=policy,
+            files=files,
+            backoff=retry_backoff(settings),
+            block_expiry=settings.block_expiry_seconds,
         ),
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes, policy=policy),
         updates=AgentUpdates(uow, files, clock, settings.max_update_bytes, policy=policy),

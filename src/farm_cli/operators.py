@@ -80,7 +80,9 @@ def add_parsers(commands: Any) -> None:
         each.add_argument("agent_ids", nargs="+")
     credentials.add_agent_parser(agent_commands)
 
-    jobs = commands.add_parser("jobs", help="submit, list, show, pause, resume, requeue, delete")
+    jobs = commands.add_parser(
+        "jobs", help="submit, list, show, pause, resume, requeue, unblock, delete"
+    )
     job_commands = jobs.add_subparsers(dest="action", required=True)
     submit = job_commands.add_parser("submit", help="submit a job")
     submit.add_argument("--title", required=True)
@@ -118,6 +120,13 @@ def add_parsers(commands: Any) -> None:
     for action in ("show", "pause", "resume", "requeue", "delete"):
         each = job_commands.add_parser(action, help=f"{action} a job")
         each.add_argument("job", help="job id (or title, for show)")
+    unblock = job_commands.add_parser(
+        "unblock", help="offer a job again to an agent it is blocked for (or to every agent)"
+    )
+    unblock.add_argument("job", help="job id")
+    whom = unblock.add_mutually_exclusive_group(required=True)
+    whom.add_argument("agent", nargs="?", help="agent id")
+    whom.add_argument("--all", action="store_true", help="every agent blocked for the job")
     priority = job_commands.add_parser("priority", help="change a job's priority")
     priority.add_argument("job")
     priority.add_argument("priority", type=int)
@@ -360,6 +369,7 @@ def _jobs(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
                 ("batch", job.batch),
                 ("submitted", job.time_submitted),
                 ("finished", job.time_finished),
+                ("reason", job.reason),
                 *[(f"tasks {status.value}", view.counts.get(status, 0)) for status in TaskStatus],
             ]
         )
@@ -373,6 +383,11 @@ def _jobs(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
         service.update(me, job_id, JobChanges(priority=args.priority))
     elif args.action == "requeue":
         print(f"requeued {len(service.requeue_failed(me, job_id))} failed task(s)")
+        return 0
+    elif args.action == "unblock":
+        agent_id = None if args.all else _agent_id(args.agent)
+        count = service.unblock(me, job_id, agent_id)
+        print(f"job {job_id}: {count} agent(s) unblocked")
         return 0
     else:
         service.delete(me, job_id)

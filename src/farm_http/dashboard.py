@@ -161,6 +161,7 @@ class JobPage:
         more = len(tasks) > PAGE
         tasks = tasks[:PAGE]
         blocks = self._farm.jobs.blocklist(identity, job_id)
+        may_unblock = may_post(req) and identity.may(Permission.MANAGE_BLOCKLISTS)
         hostnames = self._farm.agents.hostnames(
             identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
         )
@@ -176,6 +177,7 @@ class JobPage:
             more=more,
             blocks=blocks,
             hostnames=hostnames,
+            may_unblock=may_unblock,
         )
 
 
@@ -217,7 +219,7 @@ class JobAction:
         self._farm = farm
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
-        if action not in ("pause", "resume", "requeue", "priority"):
+        if action not in ("pause", "resume", "requeue", "priority", "unblock"):
             raise falcon.HTTPNotFound(description=f"no action {action}")
         identity, form = posted_form(req)
         jobs = self._farm.jobs
@@ -227,6 +229,14 @@ class JobAction:
             jobs.update(identity, job_id, JobChanges(state="queued"))
         elif action == "requeue":
             jobs.requeue_failed(identity, job_id)
+        elif action == "unblock":
+            # One agent (its id in the form), or every agent blocked for the job.
+            text = form.get("agent", "")[:64]
+            try:
+                agent_id = uuid.UUID(text) if text else None
+            except ValueError:
+                raise ValidationError(f"{text!r} is not an agent id", field="agent") from None
+            jobs.unblock(identity, job_id, agent_id)
         else:
             text = form.get("priority", "")[:32]
             try:

@@ -185,7 +185,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/api/v1/jobs/{job}/blocklist",
         lambda farm, peers: jobs.JobBlocklistResource(farm.jobs),
-        {"GET": READ},
+        {"GET": READ, "DELETE": Need((Permission.MANAGE_BLOCKLISTS,))},
     ),
     Route(
         "/api/v1/jobs/{job}/blocklist/{agent_id:uuid}",

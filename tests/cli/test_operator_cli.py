@@ -213,3 +213,43 @@ def test_events_show_what_the_local_operator_changed(farm_env, capsys) -> None:
 def test_bad_event_queries_are_one_clear_line(farm_env, capsys, argv, message) -> None:
     code, out, err = run(capsys, "events", *argv)
     assert code == 2 and out == "" and message in err
+
+
+def test_unblock_lifts_one_agents_block_or_every_agents(farm_env, capsys) -> None:
+    import os
+    from datetime import UTC, datetime
+
+    from farm_adapters.composition import build_runtime
+    from farm_adapters.settings import Settings
+    from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+
+    job_id = json.loads(
+        run(
+            capsys, "jobs", "submit", "--title", "t", "--frames", "1", "--command", "true", "--json"
+        )[1]
+    )["job"]["id"]
+    first, second = announce("a"), announce("b")
+    runtime = build_runtime(Settings.load(os.environ))
+    with SqlUnitOfWorkFactory(runtime.engine)() as uow:  # three failures each, as reports record
+        for agent_id in (first, second):
+            for _ in range(3):
+                uow.blocks.record_failure(job_id, agent_id, datetime.now(UTC))
+        uow.commit()
+    runtime.close()
+
+    def blocked() -> set[str]:
+        shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
+        return {b["agent_id"] for b in shown["blocklist"]}
+
+    assert blocked() == {str(first), str(second)}
+    code, out, _ = run(capsys, "jobs", "unblock", str(job_id), str(first))
+    assert code == 0 and "1 agent(s) unblocked" in out
+    assert blocked() == {str(second)}
+    code, out, _ = run(capsys, "jobs", "unblock", str(job_id), "--all")
+    assert code == 0 and "1 agent(s) unblocked" in out
+    assert blocked() == set()
+    with pytest.raises(SystemExit):  # argparse's usage error
+        run(capsys, "jobs", "unblock", str(job_id))
+    assert "one of the arguments agent --all is required" in capsys.readouterr().err
+    code, _, err = run(capsys, "jobs", "unblock", str(job_id), "nope")
+    assert code == 2 and "not an agent id" in err

@@ -98,6 +98,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/jobs/{job}", "DELETE", ""): "11111" + "32322" + "3" + "33",
     ("/api/v1/jobs/{job}/tasks", "GET", ""): READ,
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): READ,
+    ("/api/v1/jobs/{job}/blocklist", "DELETE", ""): WRANGLER,
     ("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", "DELETE", ""): WRANGLER,
     (TASK, "GET", ""): READ,
     (TASK, "POST", ""): AGENT_A,
@@ -257,6 +258,9 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     ("/api/v1/jobs/{job}", "DELETE", ""): lambda s: Call(f"/api/v1/jobs/{s.job}"),
     ("/api/v1/jobs/{job}/tasks", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/tasks"),
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/blocklist"),
+    ("/api/v1/jobs/{job}/blocklist", "DELETE", ""): lambda s: Call(
+        f"/api/v1/jobs/{s.job}/blocklist"
+    ),
     ("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", "DELETE", ""): lambda s: Call(
         f"/api/v1/jobs/{s.job}/blocklist/{s.agent_a}"
     ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import attrs
 import pytest
 
 from farm_domain.access import Role
@@ -360,3 +361,41 @@ def test_the_api_ignores_the_session_cookie(dash: Farm) -> None:
     wendy = dash.session("wendy", Role.WRANGLER)
     answer = dash.client.simulate_get("/api/v1/jobs", cookies=wendy.cookies)
     assert answer.status_code == 401
+
+
+def test_the_job_page_shows_blocks_with_refusals_and_unblocks_them_by_role(dash: Farm) -> None:
+    job = dash.submit()
+    agents = [uuid.uuid4(), uuid.uuid4()]
+    for n, agent_id in enumerate(agents):
+        dash.announce(agent_id, hostname=f"render-{n}")
+    with dash.harness.uow() as uow:
+        now = dash.harness.clock.now()
+        for _ in range(3):
+            uow.blocks.record_failure(job["id"], agents[0], now)
+        uow.blocks.record_rejection(job["id"], agents[1], "x", now, refusal="<user> not a string")
+        for _ in range(3):
+            uow.blocks.record_failure(job["id"], agents[1], now)
+        uow.commit()
+    with dash.harness.uow() as uow:
+        stored = uow.jobs.get(job["id"])
+        assert stored is not None
+        uow.jobs.save(attrs.evolve(stored, reason="no agent has the <RAM>"))
+        uow.commit()
+    vic = dash.session("vic", Role.VIEWER)
+    seen = vic.get(f"/jobs/{job['id']}").text
+    assert "no agent has the &lt;RAM&gt;" in seen  # the job's reason, escaped
+    assert 'title="no agent has the &lt;RAM&gt;"' in vic.get("/jobs").text  # and in the list
+    assert "&lt;user&gt; not a string" in seen  # the agent's answer, escaped
+    assert "/unblock" not in seen  # a viewer may not
+    wendy = dash.session("wendy", Role.WRANGLER)
+    page = wendy.get(f"/jobs/{job['id']}").text
+    assert page.count(f'action="/ui/jobs/{job["id"]}/unblock"') == 3  # each, and every agent
+    assert f'name="agent" value="{agents[0]}"' in page
+    done = wendy.post(f"/ui/jobs/{job['id']}/unblock", f"agent={agents[0]}")
+    assert done.status_code == 303 and done.headers["location"] == f"/jobs/{job['id']}"
+    blocklist = dash.api("GET", f"/jobs/{job['id']}/blocklist")
+    assert [b["agent_id"] for b in blocklist] == [str(agents[1])]
+    assert vic.post(f"/ui/jobs/{job['id']}/unblock", "").status_code == 403
+    assert wendy.post(f"/ui/jobs/{job['id']}/unblock", "agent=nope").status_code == 400
+    wendy.post(f"/ui/jobs/{job['id']}/unblock", "")
+    assert dash.api("GET", f"/jobs/{job['id']}/blocklist") == []

@@ -25,6 +25,7 @@ from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
+from farm_domain.scheduling import NO_BACKOFF, RetryBackoff
 from farm_domain.work import Job, Task
 from tests.support.fakes.collaborators import (
     DigestKeys,
@@ -93,9 +94,13 @@ class World:
         grace: float = FARM_DEFAULTS.reconcile_grace_seconds,
         policy: DispatchPolicy | None = None,
         soft_state: bool = False,
+        backoff: RetryBackoff = NO_BACKOFF,
+        block_expiry: float = 0,
     ) -> None:
         """``soft_state``: heartbeats' soft state waits in ``self.soft_state`` until flushed
-        (otherwise every update is written in its own transaction)."""
+        (otherwise every update is written in its own transaction). ``backoff`` and
+        ``block_expiry``: the job service's (none by default: a failed task is offered again
+        at once, and blocks never lift by themselves)."""
         self.uow = FakeUnitOfWorkFactory()
         self.soft_state = PendingSoftState(self.uow) if soft_state else None
         self.queue = RecordingQueue()
@@ -110,6 +115,8 @@ class World:
             FARM_DEFAULTS.max_failures_per_agent,
             policy=self.policy,
             files=self.files,
+            backoff=backoff,
+            block_expiry=block_expiry,
         )
         self.software = SoftwareCatalogue(self.uow, self.clock, policy=self.policy)
         self.jobtypes = JobTypeCatalogue(self.uow, self.clock, policy=self.policy)

@@ -10,8 +10,12 @@ import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, RankRange
-from farm_domain.work import SoftwareRequirement, Task, TaskStatus
+from farm_domain.work import Job, SoftwareRequirement, Task, TaskStatus
 from tests.support.fakes.store import FakeData
+
+
+def _ready(task: Task, now: datetime | None) -> bool:
+    return now is None or task.not_before is None or task.not_before <= now
 
 
 class FakeSchedulingRepository:
@@ -30,14 +34,14 @@ class FakeSchedulingRepository:
             if r.software_id in live
         ]
 
-    def candidate_jobs(self) -> list[JobProfile]:
+    def candidate_jobs(self, now: datetime | None = None) -> list[JobProfile]:
         profiles = []
         for job in self._d.jobs.values():
             tasks = [t for t in self._d.tasks.values() if t.job_id == job.id]
             hidden = job.id in self._d.unready_jobs or job.id in self._d.deleting_jobs
             if job.state not in (None, WorkState.RUNNING) or hidden:
                 continue
-            if not any(t.status is TaskStatus.QUEUED for t in tasks):
+            if not any(t.status is TaskStatus.QUEUED and _ready(t, now) for t in tasks):
                 continue
             if any(
                 self._d.jobs[p].state is not WorkState.DONE
@@ -45,32 +49,47 @@ class FakeSchedulingRepository:
                 if p in self._d.jobs and p not in self._d.deleting_jobs
             ):
                 continue
-            version = self._d.jobtype_versions[job.jobtype_version_id]
-            assert job.time_submitted is not None  # a stored job has one (NOT NULL in SQL)
-            busy = {t.agent_id for t in tasks if t.agent_id is not None and not t.is_finished}
-            profiles.append(
-                JobProfile(
-                    id=job.id,
-                    priority=job.priority,
-                    weight=job.weight,
-                    time_submitted=job.time_submitted,
-                    ram=job.ram,
-                    cpus=job.cpus,
-                    minimum_agents=job.minimum_agents,
-                    maximum_agents=job.maximum_agents,
-                    busy_agents=len(busy),
-                    requirements=tuple(
-                        self._ranks(version.software_requirements)
-                        + self._ranks(job.software_requirements)
-                    ),
-                    tag_requirements=tuple(sorted((r.tag, r.negate) for r in job.tag_requirements)),
-                    batch=job.batch,
-                    max_batch=version.max_batch,
-                    batch_contiguous=version.batch_contiguous,
-                    frame_by=job.frame_by,
-                )
-            )
+            profiles.append(self._profile(job, tasks))
         return profiles
+
+    def failed_jobs(self, reason_prefix: str, limit: int) -> list[JobProfile]:
+        found = [
+            job
+            for job in self._d.jobs.values()
+            if job.state is WorkState.FAILED
+            and (job.reason or "").startswith(reason_prefix)
+            and job.id not in self._d.deleting_jobs
+            and job.id not in self._d.unready_jobs
+        ]
+        return [
+            self._profile(job, [t for t in self._d.tasks.values() if t.job_id == job.id])
+            for job in sorted(found, key=lambda job: -job.id)[:limit]
+        ]
+
+    def _profile(self, job: Job, tasks: list[Task]) -> JobProfile:
+        version = self._d.jobtype_versions[job.jobtype_version_id]
+        assert job.time_submitted is not None  # a stored job has one (NOT NULL in SQL)
+        busy = {t.agent_id for t in tasks if t.agent_id is not None and not t.is_finished}
+        return JobProfile(
+            id=job.id,
+            priority=job.priority,
+            weight=job.weight,
+            time_submitted=job.time_submitted,
+            ram=job.ram,
+            cpus=job.cpus,
+            minimum_agents=job.minimum_agents,
+            maximum_agents=job.maximum_agents,
+            busy_agents=len(busy),
+            requirements=tuple(
+                self._ranks(version.software_requirements) + self._ranks(job.software_requirements)
+            ),
+            tag_requirements=tuple(sorted((r.tag, r.negate) for r in job.tag_requirements)),
+            batch=job.batch,
+            max_batch=version.max_batch,
+            batch_contiguous=version.batch_contiguous,
+            frame_by=job.frame_by,
+            reason=job.reason,
+        )
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None:
         agent = self._d.agents.get(agent_id)
@@ -147,6 +166,14 @@ class FakeSchedulingRepository:
             for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname, str(a.id)))
         ]
 
+    def profiles(self) -> list[tuple[AgentContact, AgentProfile]]:
+        found = []
+        for contact in self.contacts():
+            profile = self.agent_profile(contact.id)
+            assert profile is not None
+            found.append((contact, profile))
+        return found
+
     def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
         if job_id not in self._d.jobs or job_id in self._d.deleting_jobs:
             return None
@@ -158,12 +185,12 @@ class FakeSchedulingRepository:
             }
         )
 
-    def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
+    def queued_tasks(self, job_id: int, limit: int, now: datetime | None = None) -> list[Task]:
         return sorted(
             (
                 t
                 for t in self._d.tasks.values()
-                if t.job_id == job_id and t.status is TaskStatus.QUEUED
+                if t.job_id == job_id and t.status is TaskStatus.QUEUED and _ready(t, now)
             ),
             key=lambda t: (t.frame, t.id),
         )[:limit]
