@@ -37,6 +37,7 @@ from farm_domain.work import Job, JobQuery, Task, TaskStatus, job_state
 
 log = logging.getLogger("farm.jobs")
 
+_REQUEUED_STATES = (WorkState.FAILED, WorkState.CANCELED)
 TASK_PAGE = 1000  # a job's tasks are listed this many at a time unless asked otherwise
 MAX_TASK_PAGE = 10_000
 
@@ -346,17 +347,20 @@ class JobService:
         return True
 
     def requeue_failed(self, actor: Identity, job_id: int) -> list[int]:
-        """Put the job's failed tasks back in the queue (their failure counts stay); returns
-        their ids. The submitter or a wrangler. Raises Forbidden, NotFound."""
+        """Put the job's failed and canceled tasks back in the queue (their failure counts
+        stay); returns their ids. A canceled job is queued again. The submitter or a wrangler.
+        Raises Forbidden, NotFound."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         now = self._clock.now()
         with self._uow() as uow:
             uow.tasks.lock_of_job(job_id)  # before the job, as reports and heartbeats do
             job = self._job(uow, job_id, for_update=True)
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
-            failed = [t for t in uow.tasks.of_job(job.id) if t.state is WorkState.FAILED]
+            failed = [t for t in uow.tasks.of_job(job.id) if t.state in _REQUEUED_STATES]
             for task in failed:
                 uow.tasks.save(attrs.evolve(task.requeued(), time_finished=None))
+            if job.state is WorkState.CANCELED:  # its reason said who canceled it
+                uow.jobs.save(attrs.evolve(job, reason=None))
             if failed:
                 record(
                     uow,

@@ -178,6 +178,7 @@ def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str,
         "time_submitted": iso_time(job.time_submitted),
         "time_started": iso_time(job.time_started),
         "time_finished": iso_time(job.time_finished),
+        "reason": job.reason,
     }
     if counts is not None:
         data["tasks"] = {status.value: counts.get(status, 0) for status in TaskStatus}
@@ -202,6 +203,8 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "time_submitted": iso_time(task.time_submitted),
         "time_started": iso_time(task.time_started),
         "time_finished": iso_time(task.time_finished),
+        "skipped": task.skipped,
+        "reason": task.reason,
     }
     if job is not None:
         data["job"] = {
