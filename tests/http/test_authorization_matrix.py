@@ -173,6 +173,24 @@ def _controlled(s: Scene, action: JobAction) -> int:
     return s.paused_job if action is JobAction.RESUME else s.job
 
 
+def _control_call(prefix: str, action: TaskAction | JobAction) -> Callable[[Scene], Call]:
+    """A control's call: ``prefix`` of the path after /api/v1/jobs/ (or /api/v1/ for bulk)."""
+
+    def call(s: Scene) -> Call:
+        job = _controlled(s, action) if isinstance(action, JobAction) else s.job
+        path = prefix.format(job=job, task=s.task) + str(action)
+        if prefix.startswith("bulk/"):
+            return Call(f"/api/v1/{path}", json={"jobs": [job]})
+        body: dict[str, Any] = {}
+        if prefix.endswith("tasks/"):
+            body = {"tasks": [s.task]}
+        elif action is JobAction.PAUSE:
+            body = {"running": "stop"}
+        return Call(f"/api/v1/jobs/{path}", json=body)
+
+    return call
+
+
 def _attempt(s: Scene) -> str:
     return f"/api/v1/jobs/{s.job}/tasks/{s.task}/attempts/1"
 
@@ -308,37 +326,13 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
         content_type="application/zip",
     ),
     ("/api/v1/events", "GET", ""): lambda s: Call("/api/v1/events"),
+    **{(f"{TASK}/{a}", "POST", ""): _control_call("{job}/tasks/{task}/", a) for a in TaskAction},
     **{
-        (f"{TASK}/{action}", "POST", ""): (
-            lambda s, action=action: Call(f"/api/v1/jobs/{s.job}/tasks/{s.task}/{action}", json={})
-        )
-        for action in TaskAction
+        (f"/api/v1/jobs/{{job}}/tasks/{a}", "POST", ""): _control_call("{job}/tasks/", a)
+        for a in TaskAction
     },
-    **{
-        (f"/api/v1/jobs/{{job}}/tasks/{action}", "POST", ""): (
-            lambda s, action=action: Call(
-                f"/api/v1/jobs/{s.job}/tasks/{action}", json={"tasks": [s.task]}
-            )
-        )
-        for action in TaskAction
-    },
-    **{
-        (f"/api/v1/jobs/{{job}}/{action}", "POST", ""): (
-            lambda s, action=action: Call(
-                f"/api/v1/jobs/{_controlled(s, action)}/{action}",
-                json={"running": "stop"} if action is JobAction.PAUSE else {},
-            )
-        )
-        for action in JobAction
-    },
-    **{
-        (f"/api/v1/bulk/jobs/{action}", "POST", ""): (
-            lambda s, action=action: Call(
-                f"/api/v1/bulk/jobs/{action}", json={"jobs": [_controlled(s, action)]}
-            )
-        )
-        for action in JobAction
-    },
+    **{(f"/api/v1/jobs/{{job}}/{a}", "POST", ""): _control_call("{job}/", a) for a in JobAction},
+    **{(f"/api/v1/bulk/jobs/{a}", "POST", ""): _control_call("bulk/jobs/", a) for a in JobAction},
 }
 
 
