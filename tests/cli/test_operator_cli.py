@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from farm_domain.agents import AgentChanges
+from farm_domain.work import Task
 from tests.support.cli import run
 from tests.support.identities import ADMIN
 
@@ -215,13 +216,12 @@ def test_bad_event_queries_are_one_clear_line(farm_env, capsys, argv, message) -
     assert code == 2 and out == "" and message in err
 
 
-def _submit(capsys, frames: str = "1-3") -> int:
-    out = run(capsys, "jobs", "submit", "--title", "c", "--frames", frames, "--command", "true")
-    out = run(capsys, "jobs", "list", "--json")[1]
-    return int(json.loads(out)[0]["job"]["id"])
+def _submit(capsys: pytest.CaptureFixture[str], frames: str = "1-3") -> int:
+    argv = ("jobs", "submit", "--title", "c", "--frames", frames, "--command", "true", "--json")
+    return int(json.loads(run(capsys, *argv)[1])["job"]["id"])
 
 
-def _tasks_of(job_id: int) -> list:
+def _tasks_of(job_id: int) -> list[Task]:
     import os
 
     from farm_adapters.composition import build_runtime
