@@ -425,3 +425,54 @@ def test_job_state_with_canceled_tasks(counts: dict[TaskStatus, int], current: A
         assert state is expected
     else:
         assert state not in (WorkState.DONE, WorkState.FAILED, WorkState.CANCELED)
+
+
+# -- any sequence of controls and agent reports keeps the rules -----------------------------
+
+_STEP = st.one_of(
+    st.tuples(st.sampled_from(list(TaskAction)), st.integers(0, 3)),
+    st.tuples(st.sampled_from(list(JobAction)), st.sampled_from(list(Running))),
+    st.tuples(st.sampled_from(["assign", "run", "done", "fail"]), st.integers(0, 3)),
+)
+
+
+@given(st.lists(_STEP, max_size=25))
+def test_any_sequence_of_controls_keeps_the_rules(steps: list[tuple[Any, Any]]) -> None:
+    world = World()
+    world.jobtypes.create(ADMIN, JobTypeSpec(name="render"))
+    job = submit(world, end=4, requeue=1)
+    ids = [t.id for t in tasks(world, job)]
+    agents = [world.announce(hostname=f"n{i}")[0].id for i in range(4)]
+    for kind, arg in steps:
+        before = state_of(world)
+        try:
+            if isinstance(kind, TaskAction):
+                world.controls.task(WRANGLER, kind, job.id, ids[arg])
+            elif isinstance(kind, JobAction):
+                world.controls.job(WRANGLER, kind, job.id, arg)
+            else:
+                task = world.get_task(ids[arg])
+                if kind == "assign":
+                    world.registry.assign_task(ADMIN, agents[arg], task.id)
+                else:
+                    state = {"run": "running", "done": "done", "fail": "failed"}[kind]
+                    world.jobs.report(
+                        ADMIN, job.id, task.id, TaskReport(state=state), task.agent_id
+                    )
+        except (Conflict, NotFound):
+            assert state_of(world) == before, f"a refused {kind} changed something"
+        view = world.jobs.get(ADMIN, job.id)
+        counts, stored = view.counts, view.job.state
+        every = tasks(world, job)
+        # The job's state is the rule's, given whether it is paused.
+        paused = WorkState.PAUSED if stored is WorkState.PAUSED else None
+        if stored is not WorkState.CANCELED or any(not t.is_finished for t in every):
+            assert stored is job_state(counts, paused)
+        if stored is WorkState.CANCELED:
+            assert not any(t.status in _ACTIVE for t in every)
+        for task in every:
+            assert not task.skipped or task.state is WorkState.DONE
+            assert task.state is not WorkState.CANCELED or task.agent_id is None
+
+
+_ACTIVE = {TaskStatus.QUEUED, TaskStatus.ASSIGNED, TaskStatus.RUNNING}
