@@ -153,6 +153,7 @@ def test_cancel_then_requeue(jobs: Harness) -> None:
     assert canceled.json["tasks"]["canceled"] == 3
     listed = jobs.client.simulate_get("/api/v1/jobs").json
     assert [(j["id"], j["state"]) for j in listed] == [(job, "canceled")]
+    assert [j["id"] for j in jobs.client.simulate_get("/api/v1/jobs?state=canceled").json] == [job]
     assert {t["state"] for t in jobs.client.simulate_get(f"/api/v1/jobs/{job}/tasks").json} == {
         "canceled"
     }
