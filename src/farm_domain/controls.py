@@ -9,10 +9,11 @@ Running frames are stopped on their agents (``TaskQueue.stop_tasks``) after the 
 
 What each does to a task:
 
-- retry (done, failed, canceled in a job that is not, assigned or running): back in the queue,
+- retry (done, failed, assigned or running; not in a canceled job): back in the queue,
   owned by no agent. Its failures (count and ``TaskFailure`` rows) stay; its next hand-out is a
-  new attempt, so a late report of the old run is refused (409) by the attempt check.
-- skip (any but done): done without running (``skipped``); a running one is stopped first.
+  new attempt, so a late report of the old run is refused (409) by the attempt check. A retried
+  running task is offered to its agent last (``failed_on``).
+- skip (any but done; not in a canceled job): done without running (``skipped``); a running one is stopped first.
 - stop (assigned or running): failed with reason ``stopped`` and a ``TaskFailure`` row; not a
   failure of the agent (its blocklist count and the task's ``failures`` do not move).
 
@@ -63,6 +64,9 @@ MAX_BULK = 1000
 STOPPED = "stopped"
 """The reason of a task a wrangler stopped (``Task.reason``, ``TaskFailure.reason``)."""
 CANCELED = "canceled"
+
+
+_HELD = (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
 
 
 class TaskAction(enum.Enum):
@@ -267,8 +271,12 @@ class Controls:
         self._not_canceled(job, task, TaskAction.RETRY)
         if task.status is TaskStatus.QUEUED:
             raise Conflict(f"Task {task.id} is queued already: there is nothing to retry")
+        # A running frame is offered to its agent last (``failed_on``): that agent may still
+        # be stopping the old run, and would refuse the same task meanwhile.
+        held = task.agent_id if task.status in _HELD else task.failed_on
         return attrs.evolve(
             task.requeued(),
+            failed_on=held,
             skipped=False,
             progress=None,
             time_started=None,
@@ -290,7 +298,7 @@ class Controls:
         )
 
     def _stop(self, uow: UnitOfWork, actor: Identity, job: Job, task: Task, now: datetime) -> Task:
-        if task.status not in (TaskStatus.RUNNING, TaskStatus.ASSIGNED):
+        if task.status not in _HELD:
             raise Conflict(
                 f"Task {task.id} is {_state(task)}: only a running or assigned task can be stopped"
             )

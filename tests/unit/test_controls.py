@@ -81,6 +81,7 @@ def test_retry_a_running_task_stops_it_and_queues_a_new_attempt(world: World) ->
     agent = running(world, job, task)
     retried = world.controls.task(WRANGLER, TaskAction.RETRY, job.id, task.id)
     assert (retried.status, retried.agent_id, retried.attempts) == (TaskStatus.QUEUED, None, 1)
+    assert retried.failed_on == agent.id
     assert world.queue.calls == [
         ("stop_tasks", (agent.id, "10.0.0.9", 50001, (task.id,))),
         ("assign_tasks", ()),
