@@ -13,7 +13,8 @@ What each does to a task:
   owned by no agent. Its failures (count and ``TaskFailure`` rows) stay; its next hand-out is a
   new attempt, so a late report of the old run is refused (409) by the attempt check. A retried
   running task is offered to its agent last (``failed_on``).
-- skip (any but done; not in a canceled job): done without running (``skipped``); a running one is stopped first.
+- skip (any but done; not in a canceled job): done without running (``skipped``); a running
+  one is stopped first.
 - stop (assigned or running): failed with reason ``stopped`` and a ``TaskFailure`` row; not a
   failure of the agent (its blocklist count and the task's ``failures`` do not move).
 
