@@ -25,6 +25,7 @@ from farm_domain.assignments import AssignmentReconciler
 from farm_domain.audit import AuditTrail
 from farm_domain.budgets import CreateBudgets
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.controls import Controls
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.farm import Farm
 from farm_domain.files import AgentUpdates, TaskLogs
@@ -169,25 +170,27 @@ def build_runtime(
         keys=keys,
         soft_state=soft_state,
     )
+    job_service = JobService(
+        uow,
+        queue,
+        clock,
+        settings.max_failures_per_agent,
+        policy=policy,
+        files=files,
+        backoff=retry_backoff(settings),
+        block_expiry=settings.block_expiry_seconds,
+    )
     farm = Farm(
         agents=registry,
         software=SoftwareCatalogue(uow, clock, policy=policy),
         jobtypes=JobTypeCatalogue(uow, clock, policy=policy),
-        jobs=JobService(
-            uow,
-            queue,
-            clock,
-            settings.max_failures_per_agent,
-            policy=policy,
-            files=files,
-            backoff=retry_backoff(settings),
-            block_expiry=settings.block_expiry_seconds,
-        ),
+        jobs=job_service,
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes, policy=policy),
         updates=AgentUpdates(uow, files, clock, settings.max_update_bytes, policy=policy),
         events=AuditTrail(uow, policy=policy),
         identities=identities,
         creates=create_budgets(settings),
+        controls=Controls(uow, queue, clock, policy=policy, jobs=job_service),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from farm_cli import credentials, output
+from farm_cli import controls, credentials, output
 from farm_domain.access import Identity
 from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.catalogue import VersionSpec
@@ -81,7 +81,9 @@ def add_parsers(commands: Any) -> None:
     credentials.add_agent_parser(agent_commands)
 
     jobs = commands.add_parser(
-        "jobs", help="submit, list, show, pause, resume, requeue, unblock, delete"
+        "jobs",
+        help="submit, list, show, control (retry, skip, stop, cancel, pause, resume, requeue), "
+        "unblock, delete",
     )
     job_commands = jobs.add_subparsers(dest="action", required=True)
     submit = job_commands.add_parser("submit", help="submit a job")
@@ -117,7 +119,7 @@ def add_parsers(commands: Any) -> None:
     job_list.add_argument("--title")
     job_list.add_argument("--limit", type=int, default=100)
     job_list.add_argument("--offset", type=int, default=_default(JobQuery, "offset"))
-    for action in ("show", "pause", "resume", "requeue", "delete"):
+    for action in ("show", "delete"):
         each = job_commands.add_parser(action, help=f"{action} a job")
         each.add_argument("job", help="job id (or title, for show)")
     unblock = job_commands.add_parser(
@@ -127,6 +129,7 @@ def add_parsers(commands: Any) -> None:
     whom = unblock.add_mutually_exclusive_group(required=True)
     whom.add_argument("agent", nargs="?", help="agent id")
     whom.add_argument("--all", action="store_true", help="every agent blocked for the job")
+    controls.add_parsers(job_commands)
     priority = job_commands.add_parser("priority", help="change a job's priority")
     priority.add_argument("job")
     priority.add_argument("priority", type=int)
@@ -374,16 +377,11 @@ def _jobs(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
             ]
         )
         return 0
+    if args.action in controls.ACTIONS:
+        return controls.run(farm, args, me)
     job_id = _job_id(args.job)
-    if args.action == "pause":
-        service.update(me, job_id, JobChanges(state="paused"))
-    elif args.action == "resume":
-        service.update(me, job_id, JobChanges(state="queued"))
-    elif args.action == "priority":
+    if args.action == "priority":
         service.update(me, job_id, JobChanges(priority=args.priority))
-    elif args.action == "requeue":
-        print(f"requeued {len(service.requeue_failed(me, job_id))} failed task(s)")
-        return 0
     elif args.action == "unblock":
         agent_id = None if args.all else _agent_id(args.agent)
         count = service.unblock(me, job_id, agent_id)

@@ -7,6 +7,7 @@ import attrs
 from farm_domain.audit import AuditTrail
 from farm_domain.budgets import CreateBudgets
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.controls import Controls
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
@@ -27,3 +28,4 @@ class Farm:
     identities: IdentityService
     events: AuditTrail
     creates: CreateBudgets
+    controls: Controls

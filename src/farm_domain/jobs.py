@@ -44,6 +44,7 @@ from farm_domain.work import Job, JobQuery, Task, TaskFailure, TaskStatus, job_s
 
 log = logging.getLogger("farm.jobs")
 
+_REQUEUED_STATES = (WorkState.FAILED, WorkState.CANCELED)
 TASK_PAGE = 1000  # a job's tasks are listed this many at a time unless asked otherwise
 MAX_TASK_PAGE = 10_000
 
@@ -361,16 +362,17 @@ class JobService:
         return True
 
     def requeue_failed(self, actor: Identity, job_id: int) -> list[int]:
-        """Put the job's failed tasks back in the queue (their failure counts stay, their
-        back-off does not), lift every agent's block for the job and clear its reason; returns
-        the tasks' ids. The submitter or a wrangler. Raises Forbidden, NotFound."""
+        """Put the job's failed and canceled tasks back in the queue (their failure counts stay,
+        their back-off does not), lift every agent's block for the job and clear its reason (a
+        canceled job's says who canceled it); returns the tasks' ids. A canceled job is queued
+        again. The submitter or a wrangler. Raises Forbidden, NotFound."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         now = self._clock.now()
         with self._uow() as uow:
             uow.tasks.lock_of_job(job_id)  # before the job, as reports and heartbeats do
             job = self._job(uow, job_id, for_update=True)
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
-            failed = [t for t in uow.tasks.of_job(job.id) if t.state is WorkState.FAILED]
+            failed = [t for t in uow.tasks.of_job(job.id) if t.state in _REQUEUED_STATES]
             for task in failed:
                 uow.tasks.save(
                     attrs.evolve(

@@ -399,3 +399,67 @@ def test_the_job_page_shows_blocks_with_refusals_and_unblocks_them_by_role(dash:
     assert wendy.post(f"/ui/jobs/{job['id']}/unblock", "agent=nope").status_code == 400
     wendy.post(f"/ui/jobs/{job['id']}/unblock", "")
     assert dash.api("GET", f"/jobs/{job['id']}/blocklist") == []
+
+
+def test_task_and_job_controls_on_the_job_page(dash: Farm) -> None:
+    job = dash.submit()
+    agent_id = uuid.uuid4()
+    dash.announce(agent_id)
+    first, second, third, fourth = (t["id"] for t in dash.api("GET", f"/jobs/{job['id']}/tasks"))
+    dash.api("POST", f"/agents/{agent_id}/tasks", json={"id": first})
+    dash.api("POST", f"/jobs/{job['id']}/tasks/{first}", json={"state": "running"})
+    wendy = dash.session("wendy", Role.WRANGLER)
+    page = wendy.get(f"/jobs/{job['id']}").text
+    base = f"/ui/jobs/{job['id']}/tasks"
+    assert f'formaction="{base}/stop" name="only" value="{first}"' in page
+    assert f'formaction="{base}/stop" name="only" value="{second}"' not in page
+    assert f'name="task-{second}"' in page and f'action="/ui/jobs/{job["id"]}/cancel"' in page
+    # One task by its row's button; several by their boxes.
+    assert wendy.post(f"{base}/stop", f"only={first}").status_code == 303
+    assert dash.api("GET", f"/jobs/{job['id']}/tasks/{first}")["reason"] == "stopped"
+    done = wendy.post(f"{base}/skip", f"task-{second}=on&task-{third}=on")
+    assert done.status_code == 303 and done.headers["location"] == f"/jobs/{job['id']}"
+    page = wendy.get(f"/jobs/{job['id']}").text
+    assert page.count(">skipped</span>") == 2
+    # The ticked tasks a control does not apply to are counted on the page.
+    done = wendy.post(f"{base}/stop", f"task-{second}=on&task-{fourth}=on")
+    assert done.headers["location"] == f"/jobs/{job['id']}?refused=2"
+    assert (
+        "2 of the selected tasks could not be changed" in wendy.get(done.headers["location"]).text
+    )
+    assert wendy.post(f"{base}/retry", f"only={fourth}").status_code == 409
+    assert wendy.post(f"{base}/retry", "").status_code == 400
+    assert wendy.post(f"{base}/explode", f"only={fourth}").status_code == 404
+    # Pause stopping running frames, then cancel: listed as canceled, with a requeue.
+    wendy.post(f"/ui/jobs/{job['id']}/pause", "running=stop")
+    assert dash.job(job["id"])["state"] == "paused"
+    wendy.post(f"/ui/jobs/{job['id']}/cancel")
+    assert dash.job(job["id"])["state"] == "canceled"
+    listing = wendy.get("/jobs").text
+    assert ">canceled</span>" in listing and "Requeue canceled and failed" in listing
+    assert (
+        f'formaction="{base}/retry"'
+        not in wendy.get(f"/jobs/{job['id']}").text.split("</tr>", 2)[2]
+    )
+
+
+def test_task_controls_are_shown_and_taken_by_role(dash: Farm) -> None:
+    ana_token = bearer(dash.harness, Role.ARTIST, "ana")
+    own = dash.submit("own", ana_token)
+    other = dash.submit("other")
+    (task, *_) = (t["id"] for t in dash.api("GET", f"/jobs/{own['id']}/tasks"))
+    (theirs, *_) = (t["id"] for t in dash.api("GET", f"/jobs/{other['id']}/tasks"))
+    add_user(dash.harness, "ana", Role.ARTIST)
+    ana = Session(dash.client, "ana")
+    vic = dash.session("vic", Role.VIEWER)
+    assert 'id="task-form"' in ana.get(f"/jobs/{own['id']}").text
+    assert 'id="task-form"' not in ana.get(f"/jobs/{other['id']}").text
+    assert 'id="task-form"' not in vic.get(f"/jobs/{own['id']}").text
+    assert ana.post(f"/ui/jobs/{other['id']}/tasks/skip", f"only={theirs}").status_code == 403
+    assert vic.post(f"/ui/jobs/{own['id']}/tasks/skip", f"only={task}").status_code == 403
+    assert ana.post(f"/ui/jobs/{own['id']}/tasks/skip", f"only={task}", csrf="").status_code == 403
+    assert ana.post(f"/ui/jobs/{other['id']}/cancel").status_code == 403
+    assert dash.api("GET", f"/jobs/{other['id']}/tasks/{theirs}")["state"] == "queued"
+    assert dash.api("GET", f"/jobs/{own['id']}/tasks/{task}")["state"] == "queued"
+    assert ana.post(f"/ui/jobs/{own['id']}/tasks/skip", f"only={task}").status_code == 303
+    assert dash.api("GET", f"/jobs/{own['id']}/tasks/{task}")["skipped"] is True

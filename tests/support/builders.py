@@ -16,6 +16,7 @@ from farm_domain.agents import Agent, AgentChanges
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.audit import AuditTrail
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.controls import Controls
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.events import Event, EventQuery
@@ -117,6 +118,9 @@ class World:
             files=self.files,
             backoff=backoff,
             block_expiry=block_expiry,
+        )
+        self.controls = Controls(
+            self.uow, self.queue, self.clock, policy=self.policy, jobs=self.jobs
         )
         self.software = SoftwareCatalogue(self.uow, self.clock, policy=self.policy)
         self.jobtypes = JobTypeCatalogue(self.uow, self.clock, policy=self.policy)

@@ -215,6 +215,7 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "time_finished": iso_time(task.time_finished),
         "not_before": iso_time(task.not_before),
         "failed_on": None if task.failed_on is None else str(task.failed_on),
+        "skipped": task.skipped,
     }
     if job is not None:
         data["job"] = {
