@@ -3,6 +3,14 @@
 Each call is one HTTP request (two where a job is named by its title for a change), answered
 with the values of ``farm_client.models`` or refused with a ``farm_client.errors.FarmError`` that
 carries the master's message and status. ``request`` reaches any route, new ones included.
+
+A new route is one method here, e.g. for ``POST /jobs/<job>/tasks/<task>/retry``::
+
+    def retry_task(self, job: JobRef, task_id: int) -> Task:
+        return Task.from_json(self._post(f"/jobs/{self._job_id(job)}/tasks/{int(task_id)}/retry"))
+
+(``_post`` sends ``{}`` when there is no body; a new answer shape is a new ``models`` class
+with a ``from_json`` that reads fields with ``.get`` and keeps the answer in ``raw``.)
 """
 
 from __future__ import annotations

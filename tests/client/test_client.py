@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,29 +25,46 @@ from farm_client import (
     Unreachable,
 )
 from tests.client.conftest import Farm
+from tests.support.fake_agent import FakeAgent
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
 
-def announce(admin: FarmClient, hostname: str) -> uuid.UUID:
-    """An agent announced by hand (no process behind it: the master's calls to it fail)."""
-    agent_id = uuid.uuid4()
-    admin.request(
-        "POST",
-        "/agents",
-        json={
-            "id": str(agent_id),
-            "hostname": hostname,
-            "ram": 4096,
-            "free_ram": 4000,
-            "cpus": 4,
-            "port": free_port(),
-            "state": "online",
-            "remote_ip": "127.0.0.1",
-        },
-    )
-    return agent_id
+@pytest.fixture
+def announce(admin: FarmClient) -> Iterator[Callable[[str], uuid.UUID]]:
+    """Announces agents by hand, each answered by a fake node that accepts what it is sent.
+    They have 16 MB of RAM, less than any job of these tests asks (32 MB by default), so the
+    scheduler gives them nothing: only the tasks a test assigns by hand."""
+    fakes: list[FakeAgent] = []
+    announced: list[uuid.UUID] = []
+
+    def announce(hostname: str) -> uuid.UUID:
+        fake = FakeAgent()
+        fakes.append(fake)
+        agent_id = uuid.uuid4()
+        admin.request(
+            "POST",
+            "/agents",
+            json={
+                "id": str(agent_id),
+                "hostname": hostname,
+                "ram": 16,
+                "free_ram": 16,
+                "cpus": 4,
+                "port": fake.port,
+                "state": "online",
+                "remote_ip": "127.0.0.1",
+            },
+        )
+        announced.append(agent_id)
+        return agent_id
+
+    yield announce
+    for agent_id in announced:
+        admin.delete_agent(agent_id)
+    for fake in fakes:
+        fake.close()
 
 
 def test_the_software_catalogue(admin: FarmClient, alice: FarmClient) -> None:
@@ -111,7 +129,6 @@ def test_an_artists_job_from_submission_to_deletion(
         10,
         by=1,
         priority=10,
-        ram=64,
         data={"command": ["echo", "{frame}"]},
         environ={"OCIO": "/studio/aces.ocio"},
         tags=["lighting"],
@@ -153,16 +170,16 @@ def test_an_artists_job_from_submission_to_deletion(
 
 
 def test_agents_their_tags_software_and_tasks(
-    admin: FarmClient, alice: FarmClient, command_jobtype: str
+    admin: FarmClient, alice: FarmClient, command_jobtype: str, announce
 ) -> None:
-    agent_id = announce(admin, "render-client-01")
+    agent_id = announce("render-client-01")
     assert agent_id in [a.id for a in alice.agents()]
     assert [a.id for a in alice.agents(hostname="render-client-01")] == [agent_id]
-    assert alice.agents(min_ram=1_000_000) == []
+    assert agent_id not in [a.id for a in alice.agents(min_ram=17)]
 
     agent = alice.agent(agent_id)
     assert isinstance(agent, Agent)
-    assert (agent.hostname, agent.ram, agent.cpus) == ("render-client-01", 4096, 4)
+    assert (agent.hostname, agent.ram, agent.cpus) == ("render-client-01", 16, 4)
     assert agent.raw["id"] == str(agent_id)
 
     assert admin.disable_agent(agent).state == "disabled"
@@ -195,9 +212,9 @@ def test_agents_their_tags_software_and_tasks(
 
 
 def test_a_tasks_logs_listed_and_downloaded(
-    admin: FarmClient, alice: FarmClient, command_jobtype: str, tmp_path
+    admin: FarmClient, alice: FarmClient, command_jobtype: str, announce, tmp_path
 ) -> None:
-    agent_id = announce(admin, "render-client-logs")
+    agent_id = announce("render-client-logs")
     job = alice.submit_job("client_logs", command_jobtype, 7, data={"command": ["true"]})
     task = alice.tasks(job)[0]
     admin.assign_task(agent_id, task.id)
@@ -227,6 +244,33 @@ def test_a_tasks_logs_listed_and_downloaded(
         alice.download_log(job, task.id, 1, "frame7.log", into=io.BytesIO(), max_bytes=100)
     with pytest.raises(NotFound):
         alice.download_log(job, task.id, 1, "frame8.log")
+
+
+def test_failed_tasks_requeued_by_their_artist(
+    admin: FarmClient, alice: FarmClient, bob: FarmClient, command_jobtype: str, announce
+) -> None:
+    agent_id = announce("render-client-requeue")
+    job = alice.submit_job(
+        "client_requeue", command_jobtype, 1, 2, requeue=0, data={"command": ["false"]}
+    )
+    failing, other = alice.tasks(job)
+    admin.assign_task(agent_id, failing.id)
+    admin.request("POST", f"/jobs/{job.id}/tasks/{failing.id}", json={"state": "failed"})
+    assert alice.task(job, failing.id).state == "failed"
+
+    with pytest.raises(Forbidden):
+        bob.requeue_job(job)
+    assert alice.task(job, failing.id).state == "failed"
+    with pytest.raises(BadRequest) as unknown:
+        alice.request("POST", f"/jobs/{job.id}/requeue", json={"all": True})
+    assert unknown.value.message == "Unknown keys in request: all"
+
+    assert alice.requeue_job("client_requeue") == [failing.id]
+    again = alice.task(job, failing.id)
+    assert (again.state, again.failures) == ("queued", 1)
+    assert alice.task(job, other.id).state == "queued"
+    assert alice.requeue_job(job) == []
+    assert "job.requeue" in [e.action for e in alice.events(target=f"job:{job.id}")]
 
 
 def test_agent_update_archives(admin: FarmClient, alice: FarmClient) -> None:
