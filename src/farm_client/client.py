@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -154,7 +155,7 @@ class FarmClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         trust_env: bool = False,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -355,13 +356,24 @@ class FarmClient:
     def _delete(self, path: str) -> None:
         self.request("DELETE", path)
 
-    def _download(self, path: str, into: IO[bytes] | None, max_bytes: int | None) -> bytes | int:
+    def _download(self, path: str, max_bytes: int | None) -> bytes:
         limit = self.max_download_bytes if max_bytes is None else max_bytes
         with self._open("GET", path) as response:
-            if into is None:
-                return self._read("GET", response, limit)
-            written = 0
+            return self._read("GET", response, limit)
+
+    def _save(self, path: str, into: IO[bytes], max_bytes: int | None) -> int:
+        limit = self.max_download_bytes if max_bytes is None else max_bytes
+        with self._open("GET", path) as response:
             url = str(response.request.url)
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise ResponseTooLarge(
+                    f"the download is {declared} bytes, over the client's limit of {limit}",
+                    status=response.status_code,
+                    method="GET",
+                    url=url,
+                )
+            written = 0
             try:
                 for chunk in response.iter_bytes():
                     written += len(chunk)
@@ -375,7 +387,9 @@ class FarmClient:
                     into.write(chunk)
             except httpx.TransportError as error:
                 raise Unreachable(
-                    f"the download was cut off: {error}", method="GET", url=url
+                    f"the download was cut off: {str(error) or type(error).__name__}",
+                    method="GET",
+                    url=url,
                 ) from error
             return written
 
@@ -514,9 +528,8 @@ class FarmClient:
     ) -> list[Task]:
         """One page of the job's tasks, by frame (the master's default page: 1,000 tasks)."""
         params = {"limit": limit, "offset": offset}
-        return models.many(
-            Task.from_json, self._get(f"{self._job_path(job)}/tasks", params), "tasks"
-        )
+        answer = self._get(f"/jobs/{self._job_id(job)}/tasks", params)
+        return models.many(Task.from_json, answer, "tasks")
 
     def all_tasks(self, job: JobRef, *, page: int = 1000) -> Iterator[Task]:
         """Every task of the job, by frame, fetched ``page`` at a time."""
@@ -530,11 +543,12 @@ class FarmClient:
             offset += len(tasks)
 
     def task(self, job: JobRef, task_id: int) -> Task:
-        return Task.from_json(self._get(f"{self._job_path(job)}/tasks/{int(task_id)}"))
+        return Task.from_json(self._get(f"/jobs/{self._job_id(job)}/tasks/{int(task_id)}"))
 
     def blocklist(self, job: JobRef) -> list[Block]:
         """The agents the job's failures have blocked (or nearly) from it."""
-        return models.many(Block.from_json, self._get(f"{self._job_path(job)}/blocklist"), "blocks")
+        answer = self._get(f"/jobs/{self._job_id(job)}/blocklist")
+        return models.many(Block.from_json, answer, "blocks")
 
     def unblock(self, job: JobRef, agent: AgentRef) -> None:
         """Lift an agent's block for a job."""
@@ -550,6 +564,9 @@ class FarmClient:
         answer = self._get(self._attempt_path(job, task_id, attempt))
         return models.many(TaskLog.from_json, answer, "task logs")
 
+    def _logfile_path(self, job: JobRef, task_id: int, attempt: int, identifier: str) -> str:
+        return f"{self._attempt_path(job, task_id, attempt)}/{_segment(identifier)}/logfile"
+
     def download_log(
         self,
         job: JobRef,
@@ -557,20 +574,29 @@ class FarmClient:
         attempt: int,
         identifier: str,
         *,
-        into: IO[bytes] | None = None,
         max_bytes: int | None = None,
-    ) -> bytes | int:
-        """A log's text as bytes, or, with ``into`` (a binary file), written there, returning
-        how many bytes were written. Bounded by ``max_bytes`` (default
-        ``max_download_bytes``)."""
-        path = f"{self._attempt_path(job, task_id, attempt)}/{_segment(identifier)}/logfile"
-        return self._download(path, into, max_bytes)
+    ) -> bytes:
+        """A log's bytes, at most ``max_bytes`` (default ``max_download_bytes``)."""
+        return self._download(self._logfile_path(job, task_id, attempt, identifier), max_bytes)
+
+    def save_log(
+        self,
+        job: JobRef,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        into: IO[bytes],
+        *,
+        max_bytes: int | None = None,
+    ) -> int:
+        """Write a log into a binary file as it arrives; returns how many bytes were written.
+        Past ``max_bytes`` (default ``max_download_bytes``) it stops with ResponseTooLarge."""
+        path = self._logfile_path(job, task_id, attempt, identifier)
+        return self._save(path, into, max_bytes)
 
     def log_text(self, job: JobRef, task_id: int, attempt: int, identifier: str) -> str:
         """A log's text, decoded (undecodable bytes replaced)."""
-        data = self.download_log(job, task_id, attempt, identifier)
-        assert isinstance(data, bytes)
-        return data.decode("utf-8", "replace")
+        return self.download_log(job, task_id, attempt, identifier).decode("utf-8", "replace")
 
     def register_log(
         self,
@@ -598,7 +624,7 @@ class FarmClient:
     ) -> TaskLog:
         """Upload a registered log's text (``text/plain`` or ``text/csv``)."""
         data = text.encode() if isinstance(text, str) else text
-        path = f"{self._attempt_path(job, task_id, attempt)}/{_segment(identifier)}/logfile"
+        path = self._logfile_path(job, task_id, attempt, identifier)
         return TaskLog.from_json(self._upload(path, data, content_type))
 
     # -- agents ---------------------------------------------------------------------------------
@@ -806,10 +832,14 @@ class FarmClient:
         answer = self._upload(f"/agents/updates/{_segment(version)}", archive, "application/zip")
         return dict(answer) if isinstance(answer, dict) else {}
 
-    def download_agent_update(
-        self, version: str, *, into: IO[bytes] | None = None, max_bytes: int | None = None
-    ) -> bytes | int:
-        return self._download(f"/agents/updates/{_segment(version)}", into, max_bytes)
+    def download_agent_update(self, version: str, *, max_bytes: int | None = None) -> bytes:
+        return self._download(f"/agents/updates/{_segment(version)}", max_bytes)
+
+    def save_agent_update(
+        self, version: str, into: IO[bytes], *, max_bytes: int | None = None
+    ) -> int:
+        """Write an update archive into a binary file; returns how many bytes were written."""
+        return self._save(f"/agents/updates/{_segment(version)}", into, max_bytes)
 
     # -- the audit trail ------------------------------------------------------------------------
 

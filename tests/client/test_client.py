@@ -157,11 +157,11 @@ def test_an_artists_job_from_submission_to_deletion(
 
     tasks = alice.tasks(job)
     assert [t.frame for t in tasks] == [float(f) for f in range(1, 11)]
-    assert [t.frame for t in alice.tasks(job, limit=3, offset=2)] == [3.0, 4.0, 5.0]
+    assert [t.frame for t in alice.tasks("client_shot_010", limit=3, offset=2)] == [3.0, 4.0, 5.0]
     assert [t.id for t in alice.all_tasks(job, page=3)] == [t.id for t in tasks]
     one = alice.task(job, tasks[0].id)
     assert (one.id, one.job_id, one.state, one.attempts) == (tasks[0].id, job.id, "queued", 0)
-    assert alice.blocklist(job) == []
+    assert alice.blocklist("client_shot_010") == []
 
     alice.delete_job(job)
     with pytest.raises(NotFound) as gone:
@@ -234,14 +234,14 @@ def test_a_tasks_logs_listed_and_downloaded(
     assert alice.download_log(job, task.id, 1, "frame7.log") == text.encode()
     assert alice.log_text("client_logs", task.id, 1, "frame7.log") == text
     with (tmp_path / "frame7.log").open("wb") as file:
-        assert alice.download_log(job, task.id, 1, "frame7.log", into=file) == len(text)
+        assert alice.save_log(job, task.id, 1, "frame7.log", file) == len(text)
     assert (tmp_path / "frame7.log").read_text() == text
 
     # Bounded: a log larger than the caller's bound is refused, not read whole.
     with pytest.raises(ResponseTooLarge):
         alice.download_log(job, task.id, 1, "frame7.log", max_bytes=100)
     with pytest.raises(ResponseTooLarge):
-        alice.download_log(job, task.id, 1, "frame7.log", into=io.BytesIO(), max_bytes=100)
+        alice.save_log(job, task.id, 1, "frame7.log", io.BytesIO(), max_bytes=100)
     with pytest.raises(NotFound):
         alice.download_log(job, task.id, 1, "frame8.log")
 
@@ -257,6 +257,8 @@ def test_failed_tasks_requeued_by_their_artist(
     admin.assign_task(agent_id, failing.id)
     admin.request("POST", f"/jobs/{job.id}/tasks/{failing.id}", json={"state": "failed"})
     assert alice.task(job, failing.id).state == "failed"
+    (block,) = alice.blocklist(job)
+    assert (block.agent_id, block.failures) == (agent_id, 1)
 
     with pytest.raises(Forbidden):
         bob.requeue_job(job)
@@ -270,6 +272,11 @@ def test_failed_tasks_requeued_by_their_artist(
     assert (again.state, again.failures) == ("queued", 1)
     assert alice.task(job, other.id).state == "queued"
     assert alice.requeue_job(job) == []
+
+    with pytest.raises(Forbidden):  # lifting blocks is a wrangler's
+        alice.unblock(job, agent_id)
+    admin.unblock(job, agent_id)
+    assert alice.blocklist(job) == []
     assert "job.requeue" in [e.action for e in alice.events(target=f"job:{job.id}")]
 
 
@@ -277,6 +284,9 @@ def test_agent_update_archives(admin: FarmClient, alice: FarmClient) -> None:
     archive = b"PK\x05\x06" + bytes(18)  # an empty zip
     assert admin.upload_agent_update("0.8.7", archive)["size"] == len(archive)
     assert alice.download_agent_update("0.8.7") == archive
+    saved = io.BytesIO()
+    assert alice.save_agent_update("0.8.7", saved) == len(archive)
+    assert saved.getvalue() == archive
 
 
 def test_events_say_who_changed_what(alice: FarmClient, command_jobtype: str) -> None:

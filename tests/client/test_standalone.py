@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from farm_client import FarmClient
+
 ROOT = Path(__file__).resolve().parents[2]
 MASTER = ("farm_domain", "farm_adapters", "farm_http", "farm_cli", "farm_agent")
 HEAVY = ("sqlalchemy", "falcon", "huey", "cattrs", "orjson", "alembic", "redis", "psycopg")
@@ -59,3 +61,15 @@ def test_the_standalone_distribution_holds_only_the_client(tmp_path: Path) -> No
         if line.startswith("Requires-Dist:")
     )
     assert requires == ["attrs>=25.1", "httpx>=0.27"]
+
+
+def test_every_call_of_the_client_is_made_against_a_real_master() -> None:
+    """A method added to FarmClient without a call in test_client.py fails here."""
+    tests = (Path(__file__).parent / "test_client.py").read_text()
+    public = [name for name in vars(FarmClient) if not name.startswith("_")]
+    untested = [
+        name
+        for name in public
+        if callable(getattr(FarmClient, name)) and f".{name}(" not in tests and name != "close"
+    ]
+    assert untested == []
