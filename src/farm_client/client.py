@@ -520,7 +520,8 @@ class FarmClient:
     def requeue_job(self, job: JobRef) -> list[int]:
         """Put the job's failed tasks back in the queue; returns their ids."""
         answer = self._post(f"/jobs/{self._job_id(job)}/requeue")
-        ids = answer.get("requeued") if isinstance(answer, dict) else answer
+        # The job as it is now, with ``requeued`` when some were.
+        ids = answer.get("requeued", []) if isinstance(answer, dict) else answer
         return [int(i) for i in models.many(int, ids, "task ids")]
 
     def tasks(

@@ -84,21 +84,6 @@ class JobResource:
         resp.status = falcon.HTTP_204
 
 
-class JobRequeueResource:
-    """``POST /jobs/<job>/requeue`` ``{}``: the job's failed tasks back in the queue."""
-
-    def __init__(self, jobs: JobService) -> None:
-        self._jobs = jobs
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        unknown = sorted(body_object(req))
-        if unknown:
-            raise ValidationError(
-                f"Unknown keys in request: {', '.join(unknown)}", field=unknown[0]
-            )
-        resp.media = {"requeued": self._jobs.requeue_failed(actor(req), _job_id(job))}
-
-
 class JobTasksResource:
     def __init__(self, jobs: JobService) -> None:
         self._jobs = jobs

@@ -187,11 +187,6 @@ ROUTES: tuple[Route, ...] = (
         {"GET": READ, "POST": OWN_JOB, "DELETE": OWN_JOB},
     ),
     Route(
-        "/api/v1/jobs/{job}/requeue",
-        lambda farm, peers: jobs.JobRequeueResource(farm.jobs),
-        {"POST": OWN_JOB},
-    ),
-    Route(
         "/api/v1/jobs/{job}/tasks",
         lambda farm, peers: jobs.JobTasksResource(farm.jobs),
         {"GET": READ},

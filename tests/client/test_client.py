@@ -265,7 +265,7 @@ def test_failed_tasks_requeued_by_their_artist(
     assert alice.task(job, failing.id).state == "failed"
     with pytest.raises(BadRequest) as unknown:
         alice.request("POST", f"/jobs/{job.id}/requeue", json={"all": True})
-    assert unknown.value.message == "Unknown keys in request: all"
+    assert unknown.value.message == "unknown field(s): all"
 
     assert alice.requeue_job("client_requeue") == [failing.id]
     again = alice.task(job, failing.id)

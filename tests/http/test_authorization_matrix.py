@@ -98,7 +98,6 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/jobs/{job}", "GET", ""): READ,
     ("/api/v1/jobs/{job}", "POST", ""): "11111" + "32322" + "3" + "33",
     ("/api/v1/jobs/{job}", "DELETE", ""): "11111" + "32322" + "3" + "33",
-    ("/api/v1/jobs/{job}/requeue", "POST", ""): "11111" + "32322" + "3" + "33",
     ("/api/v1/jobs/{job}/tasks", "GET", ""): READ,
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): READ,
     ("/api/v1/jobs/{job}/blocklist", "DELETE", ""): WRANGLER,
@@ -292,9 +291,6 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
         f"/api/v1/jobs/{s.job}", json={"priority": 7}
     ),
     ("/api/v1/jobs/{job}", "DELETE", ""): lambda s: Call(f"/api/v1/jobs/{s.job}"),
-    ("/api/v1/jobs/{job}/requeue", "POST", ""): lambda s: Call(
-        f"/api/v1/jobs/{s.job}/requeue", json={}
-    ),
     ("/api/v1/jobs/{job}/tasks", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/tasks"),
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/blocklist"),
     ("/api/v1/jobs/{job}/blocklist", "DELETE", ""): lambda s: Call(
