@@ -112,6 +112,9 @@ class CoalescedWorkRequests:
     def assign_tasks(self) -> None:
         self._queue.assign_tasks()
 
+    def assign_tasks_later(self, delay: float) -> None:
+        self._queue.assign_tasks_later(delay)
+
     def send_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
         self._queue.send_tasks_to_agent(agent_id)
 

@@ -25,6 +25,7 @@ from farm_domain.assignments import AssignmentReconciler
 from farm_domain.audit import AuditTrail
 from farm_domain.budgets import CreateBudgets
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.controls import Controls
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.explain import Explainer
 from farm_domain.farm import Farm
@@ -35,7 +36,7 @@ from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentClient, Clock, TaskQueue, UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
-from farm_domain.scheduling import RamCheck
+from farm_domain.scheduling import RamCheck, RetryBackoff
 
 
 class SchemaOutOfDate(Exception):
@@ -77,7 +78,14 @@ def dispatch_policy(settings: Settings) -> DispatchPolicy:
         poll_busy_after=settings.poll_busy_seconds,
         poll_idle_after=settings.poll_idle_seconds,
         poll_offline_after=settings.poll_offline_seconds,
+        retry=retry_backoff(settings),
+        block_expiry=settings.block_expiry_seconds,
+        stuck_job=settings.stuck_job_seconds,
     )
+
+
+def retry_backoff(settings: Settings) -> RetryBackoff:
+    return RetryBackoff(settings.retry_delay_seconds, settings.retry_delay_max_seconds)
 
 
 def build_runtime(
@@ -163,19 +171,28 @@ def build_runtime(
         keys=keys,
         soft_state=soft_state,
     )
+    job_service = JobService(
+        uow,
+        queue,
+        clock,
+        settings.max_failures_per_agent,
+        policy=policy,
+        files=files,
+        backoff=retry_backoff(settings),
+        block_expiry=settings.block_expiry_seconds,
+    )
     farm = Farm(
         agents=registry,
         software=SoftwareCatalogue(uow, clock, policy=policy),
         jobtypes=JobTypeCatalogue(uow, clock, policy=policy),
-        jobs=JobService(
-            uow, queue, clock, settings.max_failures_per_agent, policy=policy, files=files
-        ),
+        jobs=job_service,
         logs=TaskLogs(uow, files, clock, settings.max_log_bytes, policy=policy),
         updates=AgentUpdates(uow, files, clock, settings.max_update_bytes, policy=policy),
         events=AuditTrail(uow, policy=policy),
         identities=identities,
         creates=create_budgets(settings),
         explain=Explainer(uow, clock, networks, dispatch_policy(settings), policy=policy),
+        controls=Controls(uow, queue, clock, policy=policy, jobs=job_service),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
 

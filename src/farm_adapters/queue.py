@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +24,7 @@ class QueueJob(Protocol[Params]):
 
     def __call__(self, *args: Params.args, **kwargs: Params.kwargs) -> object: ...
 
-    def schedule(self, *, delay: float) -> object: ...
+    def schedule(self, args: tuple[object, ...] | None = None, *, delay: float) -> object: ...
 
 
 class DispatchService(Protocol):
@@ -76,6 +78,7 @@ class QueueJobs:
 
     huey: Huey
     assign_tasks: QueueJob[[]]
+    assign_tasks_at: QueueJob[[int]]
     assign_tasks_to_agent: QueueJob[[str]]
     send_tasks_to_agent: QueueJob[[str]]
     update_agent: QueueJob[[str]]
@@ -103,6 +106,11 @@ def register_jobs(
     @_registered(huey.task(name="farm.assign_tasks"))
     def assign_tasks() -> None:
         huey.delete(_pending("assign_tasks"))
+        dispatcher().assign_tasks()
+
+    @_registered(huey.task(name="farm.assign_tasks_at"))
+    def assign_tasks_at(at: int) -> None:
+        huey.delete(_pending("assign_tasks_at", at))
         dispatcher().assign_tasks()
 
     @_registered(huey.task(name="farm.assign_tasks_to_agent"))
@@ -149,6 +157,7 @@ def register_jobs(
     return QueueJobs(
         huey,
         assign_tasks,
+        assign_tasks_at,
         assign_tasks_to_agent,
         send_tasks_to_agent,
         update_agent,
@@ -199,6 +208,20 @@ class HueyTaskQueue:
 
     def assign_tasks(self) -> None:
         self._enqueue(self._jobs.assign_tasks, pending=_pending("assign_tasks"))
+
+    def assign_tasks_later(self, delay: float) -> None:
+        """A pass scheduled with Huey's ``schedule`` (the consumer's scheduler runs it once its
+        time has come), at the next whole second: the passes asked for within a second are
+        one."""
+        at = math.ceil(time.time() + max(0.0, delay))
+        pending = _pending("assign_tasks_at", at)
+        try:
+            if not self._jobs.huey.put_if_empty(pending, "1"):
+                return
+            self._jobs.assign_tasks_at.schedule((at,), delay=max(0.0, at - time.time()))
+        except Exception:  # as _enqueue: the periodic sweep catches up
+            log.exception("could not schedule", extra={"job": "farm.assign_tasks_at", "at": at})
+            self._forget(pending)
 
     def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
         self._enqueue(

@@ -542,6 +542,34 @@ class Settings:
         "a frame of a job without its own stall_seconds that writes no output for this long is "
         "killed by the farm agent and fails with reason stalled; 0: no limit",
     )
+    retry_delay_seconds: float = setting(
+        "FARM_RETRY_DELAY_SECONDS",
+        Number(0, 86400),
+        15.0,
+        "a task requeued after its n-th failure waits this x 2^(n-1) seconds before it is "
+        "offered again (the agent that failed it: twice that); 0 offers it at once",
+    )
+    retry_delay_max_seconds: float = setting(
+        "FARM_RETRY_DELAY_MAX_SECONDS",
+        Number(1, 10**6),
+        600.0,
+        "the longest retry back-off; at least FARM_RETRY_DELAY_SECONDS",
+    )
+    block_expiry_seconds: float = setting(
+        "FARM_BLOCK_EXPIRY_SECONDS",
+        Number(0, 10**7),
+        1800.0,
+        "an agent kept away from a job for its failures is offered it again after this long "
+        "(from its last failure); 0: only requeue or unblock lifts the block",
+    )
+    stuck_job_seconds: float = setting(
+        "FARM_STUCK_JOB_SECONDS",
+        Number(0, 10**7),
+        300.0,
+        "a job that every online agent able to run it is kept away from fails after this long "
+        "(from the last of them being blocked); 0: it waits. Shorter than "
+        "FARM_BLOCK_EXPIRY_SECONDS",
+    )
     agent_timeout_seconds: float = setting(
         "FARM_AGENT_TIMEOUT_SECONDS",
         Number(1, 10**7),
@@ -719,6 +747,18 @@ class Settings:
                 f"FARM_HEARTBEAT_FLUSH_SECONDS={self.heartbeat_flush_seconds:g}: must be shorter "
                 f"than FARM_AGENT_TIMEOUT_SECONDS={self.agent_timeout_seconds:g}, or agents "
                 "heard from would time out before their heartbeats are written"
+            )
+        if self.retry_delay_max_seconds < self.retry_delay_seconds:
+            problems.append(
+                f"FARM_RETRY_DELAY_MAX_SECONDS={self.retry_delay_max_seconds:g}: must not be "
+                f"below FARM_RETRY_DELAY_SECONDS={self.retry_delay_seconds:g}, the first "
+                "back-off it caps"
+            )
+        if 0 < self.block_expiry_seconds <= self.stuck_job_seconds:
+            problems.append(
+                f"FARM_STUCK_JOB_SECONDS={self.stuck_job_seconds:g}: must be shorter than "
+                f"FARM_BLOCK_EXPIRY_SECONDS={self.block_expiry_seconds:g} (or either 0), or "
+                "blocks would lift before a job that every agent fails is found stuck"
             )
         window = self.create_rate.window_seconds
         if window > MAX_CREATE_WINDOW:

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from farm_cli import credentials, explain, output
+from farm_cli import controls, credentials, explain, output
 from farm_domain.access import Identity
 from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.catalogue import VersionSpec
@@ -82,7 +82,11 @@ def add_parsers(commands: Any) -> None:
     agent_why = agent_commands.add_parser("why", help="why an agent is idle, or what it would get")
     agent_why.add_argument("agent_id")
 
-    jobs = commands.add_parser("jobs", help="submit, list, show, pause, resume, requeue, delete")
+    jobs = commands.add_parser(
+        "jobs",
+        help="submit, list, show, control (retry, skip, stop, cancel, pause, resume, requeue), "
+        "unblock, delete",
+    )
     job_commands = jobs.add_subparsers(dest="action", required=True)
     submit = job_commands.add_parser("submit", help="submit a job")
     submit.add_argument("--title", required=True)
@@ -117,13 +121,21 @@ def add_parsers(commands: Any) -> None:
     job_list.add_argument("--title")
     job_list.add_argument("--limit", type=int, default=100)
     job_list.add_argument("--offset", type=int, default=_default(JobQuery, "offset"))
-    for action in ("show", "pause", "resume", "requeue", "delete"):
+    for action in ("show", "delete"):
         each = job_commands.add_parser(action, help=f"{action} a job")
         each.add_argument("job", help="job id (or title, for show)")
     job_why = job_commands.add_parser(
         "why", help="whether a job can run now and, per agent, why not"
     )
     job_why.add_argument("job", help="job id")
+    unblock = job_commands.add_parser(
+        "unblock", help="offer a job again to an agent it is blocked for (or to every agent)"
+    )
+    unblock.add_argument("job", help="job id")
+    whom = unblock.add_mutually_exclusive_group(required=True)
+    whom.add_argument("agent", nargs="?", help="agent id")
+    whom.add_argument("--all", action="store_true", help="every agent blocked for the job")
+    controls.add_parsers(job_commands)
     priority = job_commands.add_parser("priority", help="change a job's priority")
     priority.add_argument("job")
     priority.add_argument("priority", type=int)
@@ -371,22 +383,23 @@ def _jobs(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
                 ("batch", job.batch),
                 ("submitted", job.time_submitted),
                 ("finished", job.time_finished),
+                ("reason", job.reason),
                 *[(f"tasks {status.value}", view.counts.get(status, 0)) for status in TaskStatus],
             ]
         )
         return 0
+    if args.action in controls.ACTIONS:
+        return controls.run(farm, args, me)
     job_id = _job_id(args.job)
     if args.action == "why":
         explain.print_job(farm.explain.job(me, job_id), args.json)
         return 0
-    if args.action == "pause":
-        service.update(me, job_id, JobChanges(state="paused"))
-    elif args.action == "resume":
-        service.update(me, job_id, JobChanges(state="queued"))
-    elif args.action == "priority":
+    if args.action == "priority":
         service.update(me, job_id, JobChanges(priority=args.priority))
-    elif args.action == "requeue":
-        print(f"requeued {len(service.requeue_failed(me, job_id))} failed task(s)")
+    elif args.action == "unblock":
+        agent_id = None if args.all else _agent_id(args.agent)
+        count = service.unblock(me, job_id, agent_id)
+        print(f"job {job_id}: {count} agent(s) unblocked")
         return 0
     else:
         service.delete(me, job_id)

@@ -49,9 +49,12 @@ from farm_domain.scheduling import (
     JobAgentBlock,
     JobProfile,
     RamCheck,
+    RetryBackoff,
     batch_of,
     choose_job,
+    offerable,
 )
+from farm_domain.stuck_jobs import StuckRules, check_stuck_jobs
 from farm_domain.work import Job, Task
 
 log = logging.getLogger("farm.dispatch")
@@ -79,6 +82,12 @@ class DispatchPolicy:
     poll_busy_after: float
     poll_idle_after: float
     poll_offline_after: float
+    retry: RetryBackoff
+    """How long a task requeued after a failure waits before it is offered again."""
+    block_expiry: float
+    """An agent's block for a job's failures lifts after this long (0: never)."""
+    stuck_job: float
+    """A job every eligible agent is blocked from fails after this long (0: never)."""
 
 
 def poll_due(agent: AgentContact, now: datetime, policy: DispatchPolicy) -> bool:
@@ -112,8 +121,9 @@ class _QueuedTasks:
     """Batches read (and locked) at a time: enough to serve several agents of a chunk, few
     enough that an assigner outside the chunk still finds the job's other tasks."""
 
-    def __init__(self, uow: UnitOfWork, agents: int) -> None:
+    def __init__(self, uow: UnitOfWork, agents: int, now: datetime) -> None:
         self._uow = uow
+        self._now = now
         self._batches = max(1, min(agents, self.READ_AHEAD))
         self._tasks: dict[int, list[Task]] = {}
         self._all_read: set[int] = set()
@@ -122,7 +132,7 @@ class _QueuedTasks:
         tasks = self._tasks.get(job.id)
         if tasks is None or (len(tasks) < job.batch_size and job.id not in self._all_read):
             limit = job.batch_size * self._batches
-            tasks = self._uow.scheduling.queued_tasks(job.id, limit)
+            tasks = self._uow.scheduling.queued_tasks(job.id, limit, self._now)
             if len(tasks) < limit:
                 self._all_read.add(job.id)
             self._tasks[job.id] = tasks
@@ -169,7 +179,7 @@ class Dispatcher:
         time can only make a claim fail, never double it.
         """
         with self._uow(read_only=True) as uow:
-            jobs = uow.scheduling.candidate_jobs()
+            jobs = uow.scheduling.candidate_jobs(self._clock.now())
             # Idle agents asking for work start this pass too, most often with no work to
             # give: then the (many) idle agents need not be read.
             idle = uow.scheduling.idle_agents() if jobs else []
@@ -211,7 +221,8 @@ class Dispatcher:
             for block in uow.blocks.of_agents([contact.id for contact, _ in candidates]):
                 blocks.setdefault(block.agent_id, []).append(block)
             locked_jobs: set[int] = set()
-            queued = _QueuedTasks(uow, agents=len(candidates))
+            now = self._clock.now()
+            queued = _QueuedTasks(uow, agents=len(candidates), now=now)
             for contact, profile in candidates:
                 if not jobs:
                     break
@@ -222,9 +233,10 @@ class Dispatcher:
                     contact.id,
                     profile,
                     jobs,
-                    self._blocked(blocks.get(contact.id, ()), profile),
+                    self._blocked(blocks.get(contact.id, ()), profile, now),
                     locked_jobs,
                     queued,
+                    now,
                 )
                 if not claimed or job is None:
                     continue
@@ -265,10 +277,11 @@ class Dispatcher:
                 uow,
                 agent_id,
                 profile,
-                uow.scheduling.candidate_jobs(),
-                self._blocked(uow.blocks.of_agent(agent_id), profile),
+                uow.scheduling.candidate_jobs(now),
+                self._blocked(uow.blocks.of_agent(agent_id), profile, now),
                 set(),
-                _QueuedTasks(uow, agents=1),
+                _QueuedTasks(uow, agents=1, now=now),
+                now,
             )
             if not claimed or job is None:
                 return []
@@ -286,12 +299,17 @@ class Dispatcher:
         self._queue.send_tasks_to_agent(agent_id)
         return claimed
 
-    def _blocked(self, blocks: Iterable[JobAgentBlock], profile: AgentProfile) -> frozenset[int]:
-        """The jobs the agent is not offered: too many failures, or refused as it is now."""
+    def _blocked(
+        self, blocks: Iterable[JobAgentBlock], profile: AgentProfile, now: datetime
+    ) -> frozenset[int]:
+        """The jobs the agent is not offered: too many failures lately, or refused as it is
+        now."""
         return frozenset(
             block.job_id
             for block in blocks
-            if block.blocks(profile.fingerprint, self._policy.max_failures)
+            if block.blocks(
+                profile.fingerprint, self._policy.max_failures, now, self._policy.block_expiry
+            )
         )
 
     def _claim_batch(
@@ -303,10 +321,12 @@ class Dispatcher:
         blocked: frozenset[int],
         locked_jobs: set[int],
         queued: _QueuedTasks,
+        now: datetime,
     ) -> tuple[list[int], JobProfile | None]:
         """Claim a batch of the best job for the agent. ``locked_jobs`` collects the capped
         jobs whose rows this transaction has locked; ``queued`` serves queued tasks read ahead
-        for several agents."""
+        for several agents. A task the agent failed last time goes to it only as ``offerable``
+        says."""
         remaining = list(jobs)
         while remaining:
             job = choose_job(profile, remaining, blocked, self._policy.ram_check)
@@ -324,7 +344,7 @@ class Dispatcher:
                 if busy is None or busy >= job.maximum_agents:
                     remaining = [other for other in remaining if other.id != job.id]
                     continue
-            batch = batch_of(job, queued.of(job))
+            batch = batch_of(job, offerable(queued.of(job), agent_id, now, self._policy.retry))
             claimed = uow.scheduling.claim([task.id for task in batch], agent_id)
             queued.drop(job.id, batch)  # claimed now, or taken by someone else
             if claimed:
@@ -393,7 +413,9 @@ class Dispatcher:
             with self._uow() as uow:
                 profile = uow.scheduling.agent_profile(agent.id)
                 if profile is not None and uow.jobs.get(job_id) is not None:
-                    uow.blocks.record_rejection(job_id, agent.id, profile.fingerprint, now)
+                    uow.blocks.record_rejection(
+                        job_id, agent.id, profile.fingerprint, now, refusal=_short(answer.reason)
+                    )
                 self._release_in(uow, agent.id, batch, now)
                 uow.commit()
             log.warning(
@@ -542,11 +564,20 @@ class Dispatcher:
 
     def watch_agents(self) -> None:
         """The periodic liveness sweep: silent agents go offline, agents are polled, jobs
-        a stopped master left half stored are discarded, and deletions left midway finished
-        (their tasks' files too, given ``files``)."""
+        a stopped master left half stored are discarded, deletions left midway finished
+        (their tasks' files too, given ``files``), and jobs no agent will run failed or
+        flagged (``check_stuck_jobs``)."""
         self.expire_silent_agents()
         self.poll_agents()
         discard_abandoned(self._uow, self._clock, self._files)
+        if check_stuck_jobs(self._uow, self._clock.now(), self._policy_rules()):
+            self._queue.assign_tasks()
+
+    def _policy_rules(self) -> StuckRules:
+        policy = self._policy
+        return StuckRules(
+            policy.ram_check, policy.max_failures, policy.block_expiry, policy.stuck_job
+        )
 
     def expire_silent_agents(self) -> list[uuid.UUID]:
         """Agents not heard from (nor polled) for longer than the heartbeat timeout go offline;

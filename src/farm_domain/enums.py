@@ -61,9 +61,12 @@ class WorkState(enum.Enum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELED = "canceled"
+    """A job a wrangler canceled, and its tasks that were not finished then (see
+    ``farm_domain.controls``): never dispatched again unless the job is requeued."""
 
     def __str__(self) -> str:
         return self.value
 
 
-FINISHED_STATES = frozenset({WorkState.DONE, WorkState.FAILED})
+FINISHED_STATES = frozenset({WorkState.DONE, WorkState.FAILED, WorkState.CANCELED})

@@ -7,6 +7,7 @@ import attrs
 from farm_domain.audit import AuditTrail
 from farm_domain.budgets import CreateBudgets
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.controls import Controls
 from farm_domain.explain import Explainer
 from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
@@ -29,3 +30,4 @@ class Farm:
     events: AuditTrail
     creates: CreateBudgets
     explain: Explainer
+    controls: Controls

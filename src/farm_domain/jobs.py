@@ -34,7 +34,8 @@ from farm_domain.job_requests import (
 )
 from farm_domain.jobtypes import resolve_requirements
 from farm_domain.ports import Clock, FileStore, TaskQueue, UnitOfWork, UnitOfWorkFactory
-from farm_domain.scheduling import JobAgentBlock
+from farm_domain.scheduling import NO_BACKOFF, JobAgentBlock, RetryBackoff
+from farm_domain.stuck_jobs import STUCK_TASK, revive_in
 from farm_domain.validation import (
     INT32_MAX,
     parse_id,
@@ -43,6 +44,7 @@ from farm_domain.work import Job, JobQuery, Task, TaskFailure, TaskStatus, job_s
 
 log = logging.getLogger("farm.jobs")
 
+_REQUEUED_STATES = (WorkState.FAILED, WorkState.CANCELED)
 TASK_PAGE = 1000  # a job's tasks are listed this many at a time unless asked otherwise
 MAX_TASK_PAGE = 10_000
 
@@ -107,7 +109,13 @@ class JobService:
         policy: AccessPolicy,
         files: FileStore,
         task_chunk: int = TASK_CHUNK,
+        backoff: RetryBackoff = NO_BACKOFF,
+        block_expiry: float = 0,
     ) -> None:
+        """``backoff``: how long a task requeued after a failure waits; ``block_expiry``:
+        seconds after which an agent's block for a job's failures lifts (0: never)."""
+        self._backoff = backoff
+        self._block_expiry = block_expiry
         self._uow = uow
         self._queue = queue
         self._clock = clock
@@ -354,32 +362,50 @@ class JobService:
         return True
 
     def requeue_failed(self, actor: Identity, job_id: int) -> list[int]:
-        """Put the job's failed tasks back in the queue (their failure counts stay); returns
-        their ids. The submitter or a wrangler. Raises Forbidden, NotFound."""
+        """Put the job's failed and canceled tasks back in the queue (their failure counts stay,
+        their back-off does not), lift every agent's block for the job and clear its reason (a
+        canceled job's says who canceled it); returns the tasks' ids. A canceled job is queued
+        again. The submitter or a wrangler. Raises Forbidden, NotFound."""
         self._policy.require(actor, Permission.CHANGE_JOBS)
         now = self._clock.now()
         with self._uow() as uow:
             uow.tasks.lock_of_job(job_id)  # before the job, as reports and heartbeats do
             job = self._job(uow, job_id, for_update=True)
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
-            failed = [t for t in uow.tasks.of_job(job.id) if t.state is WorkState.FAILED]
+            failed = [t for t in uow.tasks.of_job(job.id) if t.state in _REQUEUED_STATES]
             for task in failed:
-                uow.tasks.save(attrs.evolve(task.requeued(), time_finished=None))
-            if failed:
+                uow.tasks.save(
+                    attrs.evolve(
+                        task.requeued(),
+                        time_finished=None,
+                        not_before=None,
+                        reason=None if task.reason == STUCK_TASK else task.reason,
+                    )
+                )
+            unblocked = uow.blocks.clear_job(job.id)
+            if job.reason is not None:
+                uow.jobs.save(attrs.evolve(job, reason=None))
+            if failed or unblocked or job.reason is not None:
                 record(
                     uow,
                     actor,
                     now,
                     "job.requeue",
                     job_target(job.id),
-                    after={"tasks": [t.id for t in failed]},
+                    before={"reason": job.reason} if job.reason is not None else None,
+                    after={"tasks": [t.id for t in failed], "unblocked_agents": unblocked},
                 )
             recompute_job_states(uow, [job.id], now, actor=actor)
             uow.commit()
-        if failed:
+        if failed or unblocked:
             log.info(
                 "failed tasks requeued",
-                extra={"job_id": job_id, "task_ids": [t.id for t in failed], "reason": "operator"},
+                extra={
+                    "job_id": job_id,
+                    "task_ids": [t.id for t in failed],
+                    "unblocked_agents": unblocked,
+                    "reason": "operator",
+                },
             )
             self._queue.assign_tasks()
         return [t.id for t in failed]
@@ -391,37 +417,59 @@ class JobService:
         with self._uow(read_only=True) as uow:
             self._job(uow, job_id)
             views = []
+            now = self._clock.now()
             for block in uow.blocks.of_job(job_id):
                 profile = uow.scheduling.agent_profile(block.agent_id)
-                refused = profile is not None and block.rejected_fingerprint == profile.fingerprint
-                views.append(
-                    BlockView(block, refused, refused or block.failures >= self._max_failures)
-                )
+                fingerprint = "" if profile is None else profile.fingerprint
+                blocked = block.blocks(fingerprint, self._max_failures, now, self._block_expiry)
+                refused = block.rejected_fingerprint == fingerprint
+                views.append(BlockView(block, refused, blocked))
         return views
 
-    def unblock(self, actor: Identity, job_id: int, agent_id: uuid.UUID) -> None:
-        """Forget an agent's failures and refusal of the job; the queue is asked to assign.
-        Raises Forbidden, NotFound."""
+    def unblock(self, actor: Identity, job_id: int, agent_id: uuid.UUID | None) -> int:
+        """Forget an agent's failures and refusal of the job (``agent_id`` None: every
+        agent's); a job failed because every agent was blocked comes back to the queue. The
+        queue is asked to assign. Returns how many agents were unblocked. Raises Forbidden,
+        NotFound."""
         self._policy.require(actor, Permission.MANAGE_BLOCKLISTS)
+        now = self._clock.now()
         with self._uow() as uow:
             self._job(uow, job_id)
-            block = next((b for b in uow.blocks.of_job(job_id) if b.agent_id == agent_id), None)
-            uow.blocks.clear(job_id, agent_id)
-            if block is not None:
+            blocks = [
+                b for b in uow.blocks.of_job(job_id) if agent_id is None or b.agent_id == agent_id
+            ]
+            if agent_id is None:
+                uow.blocks.clear_job(job_id)
+            else:
+                uow.blocks.clear(job_id, agent_id)
+            for block in blocks:
                 record(
                     uow,
                     actor,
-                    self._clock.now(),
+                    now,
                     "blocklist.clear",
-                    f"blocklist:{job_id}/{agent_id}",
+                    f"blocklist:{job_id}/{block.agent_id}",
                     before={
                         "failures": block.failures,
                         "refused": block.rejected_fingerprint is not None,
                     },
                 )
+            back = bool(blocks) and revive_in(uow, job_id, now, "an agent was unblocked")
             uow.commit()
-        log.info("agent unblocked", extra={"job_id": job_id, "agent_id": str(agent_id)})
-        self._queue.assign_tasks_to_agent(agent_id)
+        log.info(
+            "agent unblocked",
+            extra={
+                "job_id": job_id,
+                "agent_id": "all" if agent_id is None else str(agent_id),
+                "unblocked_agents": len(blocks),
+                "job_back": back,
+            },
+        )
+        if agent_id is None or back:
+            self._queue.assign_tasks()
+        else:
+            self._queue.assign_tasks_to_agent(agent_id)
+        return len(blocks)
 
     def tasks(
         self, actor: Identity, job_id: int, *, limit: int = TASK_PAGE, offset: int = 0
@@ -506,14 +554,19 @@ class JobService:
             job = uow.jobs.get(job_id)
             if job is None:  # its tasks are still being stored: no agent has one
                 raise NotFound("Task not found")
-            updated = self._apply_report(task, job, report, now)
+            updated = self._apply_report(task, job, report, now, self._backoff)
             uow.tasks.save(updated)
+            blocked = False
             if report.state == "failed":
                 uow.tasks.record_failure(
                     failure_of(task, _given(report.reason), _given(report.last_error), now)
                 )
                 if task.agent_id is not None:
                     uow.blocks.record_failure(job_id, task.agent_id, now)
+                    blocked = any(
+                        b.agent_id == task.agent_id and b.failures >= self._max_failures
+                        for b in uow.blocks.of_job(job_id)
+                    )
             recompute_job_states(uow, [job_id], now, actor=actor)
             owner = task.agent_id
             idle = owner is not None and not uow.tasks.active_of_agent(owner)
@@ -534,10 +587,20 @@ class JobService:
             self._queue.assign_tasks()
         elif idle and owner is not None:
             self._queue.assign_tasks_to_agent(owner)
+        if updated.not_before is not None and updated.not_before > now:
+            # An assignment pass when the back-off ends for other agents, and when it ends for
+            # the agent that failed it (``offerable``); the periodic sweep catches a lost one.
+            delay = (updated.not_before - now).total_seconds()
+            self._queue.assign_tasks_later(delay)
+            self._queue.assign_tasks_later(2 * delay)
+        if blocked and self._block_expiry > 0:
+            self._queue.assign_tasks_later(self._block_expiry)
         return updated
 
     @staticmethod
-    def _apply_report(task: Task, job: Job, report: TaskReport, now: Any) -> Task:
+    def _apply_report(
+        task: Task, job: Job, report: TaskReport, now: Any, backoff: RetryBackoff = NO_BACKOFF
+    ) -> Task:
         changes: dict[str, Any] = {}
         if report.last_error is not UNSET:
             # An agent's stderr may hold anything; keep it, minus what storage cannot hold.
@@ -558,7 +621,13 @@ class JobService:
             failures = task.failures + 1
             changes.update(reason=reason_or_default(_given(report.reason)), failed_on=task.agent_id)
             if job.may_requeue(failures):
-                return attrs.evolve(task.requeued(), failures=failures, **changes)
+                delay = backoff.delay(failures)
+                return attrs.evolve(
+                    task.requeued(),
+                    failures=failures,
+                    not_before=now + delay if delay else None,
+                    **changes,
+                )
             changes.update(state=WorkState.FAILED, failures=failures, time_finished=now)
         elif report.state == "queued":
             if report.give_back:

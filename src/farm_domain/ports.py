@@ -286,9 +286,14 @@ class BlocklistRepository(Protocol):
 class SchedulingRepository(Protocol):
     """The queries the scheduler needs, shaped for its rules."""
 
-    def candidate_jobs(self) -> list[JobProfile]:
+    def candidate_jobs(self, now: datetime | None = None) -> list[JobProfile]:
         """Jobs that are neither paused nor finished, have queued tasks and whose parents are
-        all done, with their busy agents and requirements as ranks."""
+        all done, with their busy agents and requirements as ranks. Given ``now``, only jobs
+        with a queued task whose back-off (``not_before``) has passed by then."""
+
+    def failed_jobs(self, reason_prefix: str, limit: int) -> list[JobProfile]:
+        """Up to ``limit`` failed jobs (the newest) whose reason begins with
+        ``reason_prefix``, as profiles."""
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None: ...
 
@@ -318,14 +323,17 @@ class SchedulingRepository(Protocol):
     def contacts(self) -> list[AgentContact]:
         """Every agent, as the liveness sweeps see it."""
 
+    def profiles(self) -> list[tuple[AgentContact, AgentProfile]]:
+        """Every agent as the liveness sweeps see it, with its profile, by hostname."""
+
     def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
         """Lock the job's row until the transaction ends and count the agents holding its
         unfinished tasks, as committed now. Without ``wait``, a row another transaction holds
         answers None at once."""
 
-    def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
+    def queued_tasks(self, job_id: int, limit: int, now: datetime | None = None) -> list[Task]:
         """Up to ``limit`` of the job's queued tasks by frame, skipping rows other transactions
-        have locked."""
+        have locked; given ``now``, only those whose back-off has passed by then."""
 
     def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
         """Give queued tasks to the agent as a new attempt each, only those still queued and
@@ -497,6 +505,10 @@ class TaskQueue(Protocol):
     """Work for the queue's consumers. Called only after the database commit; carries ids only."""
 
     def assign_tasks(self) -> None: ...
+
+    def assign_tasks_later(self, delay: float) -> None:
+        """An assignment pass in ``delay`` seconds (when a retry back-off ends). Requests for
+        about the same time are coalesced."""
 
     def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -112,6 +112,8 @@ class JobProfile:
     max_batch: int | None = None
     batch_contiguous: bool = True
     frame_by: float = 1.0
+    reason: str | None = None
+    """Why the job cannot run (flagged by the stuck-job sweep), or why it failed."""
 
     @property
     def batch_size(self) -> int:
@@ -162,22 +164,30 @@ def unavailable(agent: AgentContact, call_refusal: str | None) -> Reason | None:
     return None
 
 
+class Misfit(enum.Enum):
+    """What an agent lacks for a job."""
+
+    RAM = "ram"
+    CPUS = "cpus"
+    SOFTWARE = "software"
+    TAGS = "tags"
+
+
 def misfits(
     agent: AgentProfile, job: JobProfile, ram_check: RamCheck = RamCheck.FREE
-) -> list[Reason]:
-    """What the agent lacks of the RAM, CPUs, tags and software the job needs (empty: it
-    fits)."""
-    reasons = []
+) -> list[Misfit]:
+    """What the agent lacks of the RAM, CPUs, software and tags the job needs (empty: it fits)."""
     ram = agent.free_ram if ram_check is RamCheck.FREE else agent.ram * agent.ram_allocation
+    lacking = []
     if job.ram > ram:
-        reasons.append(Reason.RAM)
+        lacking.append(Misfit.RAM)
     if job.cpus > agent.cpus * agent.cpu_allocation:
-        reasons.append(Reason.CPUS)
-    if any((tag in agent.tags) is negate for tag, negate in job.tag_requirements):
-        reasons.append(Reason.TAGS)
+        lacking.append(Misfit.CPUS)
     if not all(requirement.met_by(agent.software) for requirement in job.requirements):
-        reasons.append(Reason.SOFTWARE)
-    return reasons
+        lacking.append(Misfit.SOFTWARE)
+    if any((tag in agent.tags) is negate for tag, negate in job.tag_requirements):
+        lacking.append(Misfit.TAGS)
+    return lacking
 
 
 def agent_fits(agent: AgentProfile, job: JobProfile, ram_check: RamCheck = RamCheck.FREE) -> bool:
@@ -195,7 +205,7 @@ def why_not(
     it. ``block``: the agent's block for the job, if one applies (``block_reason``). The
     agent's own reasons come first, the job's cap (``maximum_agents``) last."""
     reasons = [block] if block is not None else []
-    reasons += misfits(agent, job, ram_check)
+    reasons += [Reason(misfit.value) for misfit in misfits(agent, job, ram_check)]
     if at_capacity(job):
         reasons.append(Reason.MAXIMUM_AGENTS)
     return reasons
@@ -204,6 +214,14 @@ def why_not(
 def at_capacity(job: JobProfile) -> bool:
     """Whether the job has as many busy agents as its ``maximum_agents`` allows."""
     return job.maximum_agents is not None and job.busy_agents >= job.maximum_agents
+
+
+def could_ever_fit(
+    agent: AgentProfile, job: JobProfile, ram_check: RamCheck = RamCheck.FREE
+) -> list[Misfit]:
+    """What the agent lacks for the job even with all its RAM free (empty: it could run it
+    once its other work is done)."""
+    return misfits(attrs.evolve(agent, free_ram=agent.ram), job, ram_check)
 
 
 def order_jobs(jobs: Sequence[JobProfile]) -> list[JobProfile]:
@@ -237,6 +255,52 @@ def choose_job(
     return None
 
 
+@attrs.frozen
+class RetryBackoff:
+    """How long a task requeued after a failure waits before it is offered again:
+    ``base`` × 2^(failures−1) seconds, at most ``cap`` (``base`` 0: no wait)."""
+
+    base: float
+    cap: float
+
+    def delay(self, failures: int) -> timedelta:
+        if self.base <= 0 or failures <= 0:
+            return timedelta(0)
+        seconds = self.base * 2 ** min(failures - 1, 62)
+        return timedelta(seconds=min(seconds, self.cap) if self.cap > 0 else seconds)
+
+
+NO_BACKOFF = RetryBackoff(0, 0)
+
+
+def offerable(
+    queued: Sequence[Task],
+    agent_id: uuid.UUID,
+    now: datetime,
+    backoff: RetryBackoff = NO_BACKOFF,
+) -> list[Task]:
+    """The queued tasks an agent may be given now, the agent that last failed a task last.
+
+    A task is offered to every agent once its back-off (``not_before``) has passed, except
+    to the agent that last failed it (``failed_on``): that one waits a second back-off, and
+    gets it only when none of the others is offerable to it. So a failed frame goes to
+    another agent when one is free, and the agent that failed it renders other frames.
+    """
+    ready, retried_here = [], []
+    for task in queued:
+        if task.not_before is not None and task.not_before > now:
+            continue
+        if task.failed_on == agent_id:
+            waited = (
+                task.not_before is None or task.not_before + backoff.delay(task.failures) <= now
+            )
+            if waited:
+                retried_here.append(task)
+            continue
+        ready.append(task)
+    return ready or retried_here
+
+
 def batch_of(job: JobProfile, queued: Sequence[Task]) -> list[Task]:
     """The tasks to hand out together: up to ``batch_size`` queued tasks by frame; with
     ``batch_contiguous`` they must follow each other (each ``frame_by`` after the previous)."""
@@ -266,8 +330,28 @@ class JobAgentBlock:
     refusal: str | None = None
     """What the agent answered when it refused the job's work."""
 
-    def blocks(self, fingerprint: str, max_failures: int) -> bool:
-        return self.failures >= max_failures or self.rejected_fingerprint == fingerprint
+    def blocks(
+        self,
+        fingerprint: str,
+        max_failures: int,
+        now: datetime | None = None,
+        expiry: float = 0,
+    ) -> bool:
+        """Whether the agent is kept away from the job: it refused the job's work with the
+        resources it has now, or it failed ``max_failures`` of its tasks less than ``expiry``
+        seconds ago (counted from the block's last change; 0 or no ``now``: never expires)."""
+        if self.rejected_fingerprint == fingerprint:
+            return True
+        return self.failures >= max_failures and not self.expired(now, expiry)
+
+    def expired(self, now: datetime | None, expiry: float) -> bool:
+        """Whether a block for failures has lifted by ``now``."""
+        return (
+            expiry > 0
+            and now is not None
+            and self.updated_on is not None
+            and now >= self.updated_on + timedelta(seconds=expiry)
+        )
 
 
 def block_reason(block: JobAgentBlock, fingerprint: str, max_failures: int) -> Reason | None:

@@ -22,6 +22,7 @@ class TaskStatus(enum.Enum):
     PAUSED = "paused"
     DONE = "done"
     FAILED = "failed"
+    CANCELED = "canceled"
 
 
 @attrs.frozen
@@ -171,18 +172,20 @@ class JobQuery:
 def job_state(counts: Mapping[TaskStatus, int], current: WorkState | None) -> WorkState | None:
     """A job's state as a pure function of its tasks' statuses (and whether it is paused).
 
-    All tasks done → done; none left active and some failed → failed; a paused job stays paused
-    until it is finished; any task running or assigned → running; otherwise queued (None).
+    All tasks done → done; none left active and some canceled → canceled; none left active and
+    some failed → failed; a paused job stays paused until it is finished; any task running or
+    assigned → running; otherwise queued (None).
     """
     total = sum(counts.values())
     if total == 0:
         return current
     done = counts.get(TaskStatus.DONE, 0)
     failed = counts.get(TaskStatus.FAILED, 0)
+    canceled = counts.get(TaskStatus.CANCELED, 0)
     if done == total:
         return WorkState.DONE
-    if done + failed == total:
-        return WorkState.FAILED
+    if done + failed + canceled == total:
+        return WorkState.CANCELED if canceled else WorkState.FAILED
     if current is WorkState.PAUSED:
         return WorkState.PAUSED
     if counts.get(TaskStatus.RUNNING, 0) or counts.get(TaskStatus.ASSIGNED, 0):

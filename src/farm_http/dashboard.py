@@ -19,11 +19,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.agents import AgentChanges, AgentQuery
+from farm_domain.controls import MAX_BULK, Running
+from farm_domain.controls import JobAction as Control
+from farm_domain.controls import TaskAction as TaskControl
 from farm_domain.errors import Forbidden, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
 from farm_domain.identities import MAX_NAME, MAX_PASSWORD
 from farm_domain.job_requests import JobChanges
+from farm_domain.validation import parse_id
 from farm_domain.work import Job, JobQuery, TaskStatus
 from farm_http.dashboard_auth import (
     LOGIN_PAGE,
@@ -71,6 +75,7 @@ class Pages:
             state_of=_state_of,
             done=TaskStatus.DONE,
             failed=TaskStatus.FAILED,
+            canceled=TaskStatus.CANCELED,
             who=identity,
             session=getattr(req.context, "credential", None) == SESSION,
             csrf=getattr(req.context, "csrf_token", None) or "",
@@ -162,6 +167,7 @@ class JobPage:
         tasks = tasks[:PAGE]
         blocks = self._farm.jobs.blocklist(identity, job_id)
         explained = self._farm.explain.job(identity, job_id)
+        may_unblock = may_post(req) and identity.may(Permission.MANAGE_BLOCKLISTS)
         hostnames = self._farm.agents.hostnames(
             identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
         )
@@ -177,6 +183,8 @@ class JobPage:
             more=more,
             blocks=blocks,
             hostnames=hostnames,
+            may_unblock=may_unblock,
+            refused=req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0,
             explained=explained,
         )
 
@@ -240,16 +248,28 @@ class JobAction:
         self._farm = farm
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
-        if action not in ("pause", "resume", "requeue", "priority"):
+        if action not in ("pause", "resume", "requeue", "priority", "unblock", "cancel"):
             raise falcon.HTTPNotFound(description=f"no action {action}")
         identity, form = posted_form(req)
         jobs = self._farm.jobs
-        if action == "pause":
+        if action == "cancel":
+            self._farm.controls.job(identity, Control.CANCEL, job_id)
+        elif action == "pause" and form.get("running") == "stop":
+            self._farm.controls.job(identity, Control.PAUSE, job_id, Running.STOP)
+        elif action == "pause":
             jobs.update(identity, job_id, JobChanges(state="paused"))
         elif action == "resume":
             jobs.update(identity, job_id, JobChanges(state="queued"))
         elif action == "requeue":
             jobs.requeue_failed(identity, job_id)
+        elif action == "unblock":
+            # One agent (its id in the form), or every agent blocked for the job.
+            text = form.get("agent", "")[:64]
+            try:
+                agent_id = uuid.UUID(text) if text else None
+            except ValueError:
+                raise ValidationError(f"{text!r} is not an agent id", field="agent") from None
+            jobs.unblock(identity, job_id, agent_id)
         else:
             text = form.get("priority", "")[:32]
             try:
@@ -258,6 +278,35 @@ class JobAction:
                 raise ValidationError(f"priority {text!r} is not a whole number") from None
             jobs.update(identity, job_id, JobChanges(priority=priority))
         raise falcon.HTTPSeeOther(f"/jobs/{job_id}")
+
+
+class TaskActions:
+    """Retry, skip or stop tasks from the job page: one (its row's button, ``only``) or those
+    ticked (``task-<id>`` fields). Refusals of some of the ticked tasks are counted on the page
+    (``?refused=``); a refusal of the one task, or of the whole, is the error answer."""
+
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
+        try:
+            control = TaskControl(action)
+        except ValueError:
+            raise falcon.HTTPNotFound(description=f"no action {action}") from None
+        identity, form = posted_form(req)
+        controls = self._farm.controls
+        if "only" in form:
+            task_id = parse_id(form["only"])
+            if task_id is None:
+                raise ValidationError(f"{form['only'][:32]!r} is not a task id", field="only")
+            controls.task(identity, control, job_id, task_id)
+            raise falcon.HTTPSeeOther(f"/jobs/{job_id}")
+        ticked = [parse_id(key[5:]) for key in form if key.startswith("task-")]
+        task_ids = [task_id for task_id in ticked if task_id is not None]
+        if not task_ids:
+            raise ValidationError("no task was selected", field="task")
+        refused = sum(not o.ok for o in controls.tasks(identity, control, job_id, task_ids))
+        raise falcon.HTTPSeeOther(f"/jobs/{job_id}" + (f"?refused={refused}" if refused else ""))
 
 
 class LoginPage:
@@ -337,3 +386,4 @@ def add_routes(
     app.add_route("/events", EventsPage(pages, farm))
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))
+    app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/tasks/{{action}}", TaskActions(farm))

@@ -46,6 +46,11 @@ def _status(error: DomainError) -> str:
     return falcon.HTTP_500
 
 
+def status_code(error: DomainError) -> int:
+    """The HTTP status ``error`` is answered with, as a number (a bulk answer's items)."""
+    return int(_status(error).split()[0])
+
+
 def _domain_error(
     req: falcon.Request, resp: falcon.Response, error: DomainError, params: dict[str, Any]
 ) -> None:

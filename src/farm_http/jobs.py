@@ -125,6 +125,10 @@ class JobBlocklistResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
         resp.media = [block_json(view) for view in self._jobs.blocklist(actor(req), _job_id(job))]
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
+        """Lift every agent's block for the job."""
+        resp.media = {"unblocked": self._jobs.unblock(actor(req), _job_id(job), None)}
+
 
 class JobBlockResource:
     def __init__(self, jobs: JobService) -> None:

@@ -11,12 +11,14 @@ table does not): ``Need(permissions, scope)``, any one of ``permissions``, narro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
 from farm_domain.access import Permission
+from farm_domain.controls import Controls, JobAction, TaskAction
 from farm_domain.farm import Farm
-from farm_http import agents, events, explain, files, jobs, jobtypes, software
+from farm_http import agents, controls, events, explain, files, jobs, jobtypes, software
 from farm_http.peers import PeerResolver
 
 # Ids are 32-bit integers in storage: a larger number in a path matches no route (404).
@@ -68,6 +70,13 @@ class Route:
     def json_bodies(self) -> frozenset[str]:
         """The methods whose body must be ``application/json``."""
         return frozenset(set(self.needs) & BODY_METHODS) - self.raw_bodies
+
+
+def _control(
+    resource: Callable[[Controls, Any], object], action: TaskAction | JobAction
+) -> ResourceFactory:
+    """The factory of a control's resource: one route per action."""
+    return lambda farm, peers: resource(farm.controls, action)
 
 
 _ATTEMPT = f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/attempts/{{attempt:{ID}}}"
@@ -195,7 +204,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/api/v1/jobs/{job}/blocklist",
         lambda farm, peers: jobs.JobBlocklistResource(farm.jobs),
-        {"GET": READ},
+        {"GET": READ, "DELETE": Need((Permission.MANAGE_BLOCKLISTS,))},
     ),
     Route(
         "/api/v1/jobs/{job}/blocklist/{agent_id:uuid}",
@@ -236,6 +245,42 @@ ROUTES: tuple[Route, ...] = (
         {"GET": READ, "PUT": ADMINISTER},
         raw_bodies=frozenset({"PUT"}),
         creates=frozenset({"PUT"}),
+    ),
+    *(
+        Route(
+            f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/{action}",
+            _control(controls.TaskControlResource, action),
+            {"POST": OWN_JOB},
+        )
+        for action in TaskAction
+    ),
+    *(
+        Route(
+            f"/api/v1/jobs/{{job}}/tasks/{action}",
+            _control(controls.TasksControlResource, action),
+            {"POST": OWN_JOB},
+        )
+        for action in TaskAction
+    ),
+    *(
+        Route(
+            f"/api/v1/jobs/{{job}}/{action}",
+            _control(controls.JobControlResource, action),
+            {"POST": OWN_JOB},
+        )
+        for action in JobAction
+    ),
+    *(
+        Route(
+            f"/api/v1/bulk/jobs/{action}",
+            _control(controls.JobsControlResource, action),
+            {
+                "POST": Need(
+                    (Permission.CHANGE_JOBS,), "artists: each job must be one they submitted"
+                )
+            },
+        )
+        for action in JobAction
     ),
     Route(
         "/api/v1/events",

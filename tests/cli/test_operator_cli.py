@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from farm_domain.agents import AgentChanges
+from farm_domain.work import Task
 from tests.support.cli import run
 from tests.support.identities import ADMIN
 
@@ -213,3 +214,105 @@ def test_events_show_what_the_local_operator_changed(farm_env, capsys) -> None:
 def test_bad_event_queries_are_one_clear_line(farm_env, capsys, argv, message) -> None:
     code, out, err = run(capsys, "events", *argv)
     assert code == 2 and out == "" and message in err
+
+
+def test_unblock_lifts_one_agents_block_or_every_agents(farm_env, capsys) -> None:
+    import os
+    from datetime import UTC, datetime
+
+    from farm_adapters.composition import build_runtime
+    from farm_adapters.settings import Settings
+    from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+
+    job_id = json.loads(
+        run(
+            capsys, "jobs", "submit", "--title", "t", "--frames", "1", "--command", "true", "--json"
+        )[1]
+    )["job"]["id"]
+    first, second = announce("a"), announce("b")
+    runtime = build_runtime(Settings.load(os.environ))
+    with SqlUnitOfWorkFactory(runtime.engine)() as uow:  # three failures each, as reports record
+        for agent_id in (first, second):
+            for _ in range(3):
+                uow.blocks.record_failure(job_id, agent_id, datetime.now(UTC))
+        uow.commit()
+    runtime.close()
+
+    def blocked() -> set[str]:
+        shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
+        return {b["agent_id"] for b in shown["blocklist"]}
+
+    assert blocked() == {str(first), str(second)}
+    code, out, _ = run(capsys, "jobs", "unblock", str(job_id), str(first))
+    assert code == 0 and "1 agent(s) unblocked" in out
+    assert blocked() == {str(second)}
+    code, out, _ = run(capsys, "jobs", "unblock", str(job_id), "--all")
+    assert code == 0 and "1 agent(s) unblocked" in out
+    assert blocked() == set()
+    with pytest.raises(SystemExit):  # argparse's usage error
+        run(capsys, "jobs", "unblock", str(job_id))
+    assert "one of the arguments agent --all is required" in capsys.readouterr().err
+    code, _, err = run(capsys, "jobs", "unblock", str(job_id), "nope")
+    assert code == 2 and "not an agent id" in err
+
+
+def _submit(capsys: pytest.CaptureFixture[str], frames: str = "1-3") -> int:
+    argv = ("jobs", "submit", "--title", "c", "--frames", frames, "--command", "true", "--json")
+    return int(json.loads(run(capsys, *argv)[1])["job"]["id"])
+
+
+def _tasks_of(job_id: int) -> list[Task]:
+    import os
+
+    from farm_adapters.composition import build_runtime
+    from farm_adapters.settings import Settings
+
+    runtime = build_runtime(Settings.load(os.environ))
+    try:
+        return runtime.farm.jobs.tasks(ADMIN, job_id)
+    finally:
+        runtime.close()
+
+
+def test_task_controls(farm_env, capsys) -> None:
+    job_id = _submit(capsys)
+    first, second, third = (t.id for t in _tasks_of(job_id))
+    code, out, err = run(capsys, "jobs", "skip", str(job_id), str(first), str(second))
+    assert code == 0, err
+    assert out.splitlines() == [f"task {first}: skipped", f"task {second}: skipped"]
+    code, out, err = run(capsys, "jobs", "retry", str(job_id), str(first), str(third))
+    assert code == 1
+    assert out.splitlines() == [f"task {first}: retried"]
+    assert (
+        err.strip()
+        == f"task {third}: refused: Task {third} is queued already: there is nothing to retry"
+    )
+    code, _, err = run(capsys, "jobs", "stop", str(job_id), str(second))
+    assert code == 1 and "only a running or assigned task can be stopped" in err
+    states = {t.id: (t.status.value, t.skipped) for t in _tasks_of(job_id)}
+    assert states == {first: ("queued", False), second: ("done", True), third: ("queued", False)}
+    code, _, err = run(capsys, "jobs", "skip", str(job_id), "x")
+    assert code == 2 and "x is not a task id" in err
+
+
+def test_job_controls(farm_env, capsys) -> None:
+    first = _submit(capsys)
+    second = _submit(capsys)
+    code, out, err = run(capsys, "jobs", "pause", "--stop", str(first), str(second))
+    assert code == 0, err
+    assert out.splitlines() == [f"job {first}: pause done", f"job {second}: pause done"]
+    code, _, err = run(capsys, "jobs", "pause", str(first))
+    assert code == 1 and f"Job {first} is paused already" in err
+    assert run(capsys, "jobs", "resume", str(first))[0] == 0
+    code, out, err = run(capsys, "jobs", "cancel", str(first), str(second), "999999")
+    assert code == 1
+    assert out.splitlines() == [f"job {first}: cancel done", f"job {second}: cancel done"]
+    assert "job 999999: refused: Job 999999 not found" in err
+    shown = json.loads(run(capsys, "jobs", "show", str(first), "--json")[1])
+    assert shown["job"]["state"] == "canceled" and shown["tasks"] == {"canceled": 3}
+    code, out, _ = run(capsys, "jobs", "list", "--state", "canceled")
+    assert code == 0 and len(out.splitlines()) == 3
+    code, out, _ = run(capsys, "jobs", "requeue", str(first))
+    assert code == 0 and out.strip() == f"job {first}: requeued 3 failed task(s)"
+    shown = json.loads(run(capsys, "jobs", "show", str(first), "--json")[1])
+    assert shown["job"]["state"] is None and shown["tasks"] == {"queued": 3}

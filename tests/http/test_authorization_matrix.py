@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from farm_adapters.sql.tables import metadata
 from farm_domain.access import Identity, Role
+from farm_domain.controls import JobAction, TaskAction
 from farm_domain.credentials import Token, digest
 from farm_http.routes import ID, ROUTES, responders
 from tests.support.databases import migrate
@@ -52,6 +53,7 @@ ADMIN_ONLY = "11111" + "33332" + "3" + "33"
 AGENT_A = "11111" + "33332" + "3" + "23"
 AGENT_A_OR_MANAGER = "11111" + "33322" + "3" + "23"
 WRANGLER = "11111" + "33322" + "3" + "33"
+OWN_JOB = "11111" + "32322" + "3" + "33"
 
 EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/agents", "GET", ""): READ,
@@ -101,6 +103,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): READ,
     # Artists explain any job they may read, not only their own.
     ("/api/v1/jobs/{job}/explain", "GET", ""): READ,
+    ("/api/v1/jobs/{job}/blocklist", "DELETE", ""): WRANGLER,
     ("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", "DELETE", ""): WRANGLER,
     (TASK, "GET", ""): READ,
     (TASK, "POST", ""): AGENT_A,
@@ -121,6 +124,14 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/agents/updates/{version}", "GET", ""): READ,
     ("/api/v1/agents/updates/{version}", "PUT", ""): ADMIN_ONLY,
     ("/api/v1/events", "GET", ""): READ,
+    **{(f"{TASK}/{action}", "POST", ""): OWN_JOB for action in TaskAction},
+    **{(f"/api/v1/jobs/{{job}}/tasks/{action}", "POST", ""): OWN_JOB for action in TaskAction},
+    **{(f"/api/v1/jobs/{{job}}/{action}", "POST", ""): OWN_JOB for action in JobAction},
+    # Any artist's request is taken; each job another submitted is answered 403 in the results.
+    **{
+        (f"/api/v1/bulk/jobs/{action}", "POST", ""): "11111" + "32222" + "3" + "33"
+        for action in JobAction
+    },
 }
 
 
@@ -138,6 +149,8 @@ class Scene:
     task: int
     queued_task: int
     tag: str
+    paused_job: int
+    """Another job of ``ana``'s, paused."""
 
 
 @attrs.frozen
@@ -158,6 +171,29 @@ def _announce_body(agent_id: uuid.UUID, hostname: str) -> dict[str, Any]:
         "cpus": 8,
         "port": 50000,
     }
+
+
+def _controlled(s: Scene, action: JobAction) -> int:
+    """The job a job control acts on: a paused one to resume."""
+    return s.paused_job if action is JobAction.RESUME else s.job
+
+
+def _control_call(prefix: str, action: TaskAction | JobAction) -> Callable[[Scene], Call]:
+    """A control's call: ``prefix`` of the path after /api/v1/jobs/ (or /api/v1/ for bulk)."""
+
+    def call(s: Scene) -> Call:
+        job = _controlled(s, action) if isinstance(action, JobAction) else s.job
+        path = prefix.format(job=job, task=s.task) + str(action)
+        if prefix.startswith("bulk/"):
+            return Call(f"/api/v1/{path}", json={"jobs": [job]})
+        body: dict[str, Any] = {}
+        if prefix.endswith("tasks/"):
+            body = {"tasks": [s.task]}
+        elif action is JobAction.PAUSE:
+            body = {"running": "stop"}
+        return Call(f"/api/v1/jobs/{path}", json=body)
+
+    return call
 
 
 def _attempt(s: Scene) -> str:
@@ -264,6 +300,9 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     ("/api/v1/jobs/{job}/tasks", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/tasks"),
     ("/api/v1/jobs/{job}/blocklist", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/blocklist"),
     ("/api/v1/jobs/{job}/explain", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/explain"),
+    ("/api/v1/jobs/{job}/blocklist", "DELETE", ""): lambda s: Call(
+        f"/api/v1/jobs/{s.job}/blocklist"
+    ),
     ("/api/v1/jobs/{job}/blocklist/{agent_id:uuid}", "DELETE", ""): lambda s: Call(
         f"/api/v1/jobs/{s.job}/blocklist/{s.agent_a}"
     ),
@@ -302,6 +341,13 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
         content_type="application/zip",
     ),
     ("/api/v1/events", "GET", ""): lambda s: Call("/api/v1/events"),
+    **{(f"{TASK}/{a}", "POST", ""): _control_call("{job}/tasks/{task}/", a) for a in TaskAction},
+    **{
+        (f"/api/v1/jobs/{{job}}/tasks/{a}", "POST", ""): _control_call("{job}/tasks/", a)
+        for a in TaskAction
+    },
+    **{(f"/api/v1/jobs/{{job}}/{a}", "POST", ""): _control_call("{job}/", a) for a in JobAction},
+    **{(f"/api/v1/bulk/jobs/{a}", "POST", ""): _control_call("bulk/jobs/", a) for a in JobAction},
 }
 
 
@@ -394,6 +440,15 @@ class Matrix:
         assert submitted.status_code == 201, submitted.text
         job_id = submitted.json["id"]
         task, queued = (t["id"] for t in admin("GET", f"/api/v1/jobs/{job_id}/tasks").json)
+        paused = self.send(
+            "POST",
+            Call(
+                "/api/v1/jobs",
+                json={"title": f"ana-paused-{tag}", "jobtype": f"command-{tag}", "start": 1},
+            ),
+            f"Bearer {self.tokens['ana']}",
+        ).json["id"]
+        admin("POST", f"/api/v1/jobs/{paused}", json={"state": "paused"})
         admin("POST", f"/api/v1/agents/{agent_a}/tasks", json={"id": task})
         attempt = f"/api/v1/jobs/{job_id}/tasks/{task}/attempts/1"
         admin(
@@ -413,7 +468,9 @@ class Matrix:
             credential_a = self.farm.identities.issue_agent_credential(uow, agent_a, now)
             credential_b = self.farm.identities.issue_agent_credential(uow, agent_b, now)
             uow.commit()
-        return Scene(agent_a, agent_b, credential_a, credential_b, job_id, task, queued, tag)
+        return Scene(
+            agent_a, agent_b, credential_a, credential_b, job_id, task, queued, tag, paused
+        )
 
     def authorization(self, caller: str, scene: Scene) -> str | None:
         return {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import attrs
 import pytest
 
 from farm_domain.access import Role
@@ -381,3 +382,105 @@ def test_the_job_and_agent_pages_explain_why_work_runs_or_not(dash: Farm) -> Non
     assert f'Would get job <a href="/jobs/{job["id"]}">shot&lt;x&gt;</a>' in agent_page.text
     assert "shot<x>" not in agent_page.text
     assert vic.get(f"/agents/{uuid.uuid4()}").status_code == 404
+
+
+def test_the_job_page_shows_blocks_with_refusals_and_unblocks_them_by_role(dash: Farm) -> None:
+    job = dash.submit()
+    agents = [uuid.uuid4(), uuid.uuid4()]
+    for n, agent_id in enumerate(agents):
+        dash.announce(agent_id, hostname=f"render-{n}")
+    with dash.harness.uow() as uow:
+        now = dash.harness.clock.now()
+        for _ in range(3):
+            uow.blocks.record_failure(job["id"], agents[0], now)
+        uow.blocks.record_rejection(job["id"], agents[1], "x", now, refusal="<user> not a string")
+        for _ in range(3):
+            uow.blocks.record_failure(job["id"], agents[1], now)
+        uow.commit()
+    with dash.harness.uow() as uow:
+        stored = uow.jobs.get(job["id"])
+        assert stored is not None
+        uow.jobs.save(attrs.evolve(stored, reason="no agent has the <RAM>"))
+        uow.commit()
+    vic = dash.session("vic", Role.VIEWER)
+    seen = vic.get(f"/jobs/{job['id']}").text
+    assert "no agent has the &lt;RAM&gt;" in seen  # the job's reason, escaped
+    assert 'title="no agent has the &lt;RAM&gt;"' in vic.get("/jobs").text  # and in the list
+    assert "&lt;user&gt; not a string" in seen  # the agent's answer, escaped
+    assert "/unblock" not in seen  # a viewer may not
+    wendy = dash.session("wendy", Role.WRANGLER)
+    page = wendy.get(f"/jobs/{job['id']}").text
+    assert page.count(f'action="/ui/jobs/{job["id"]}/unblock"') == 3  # each, and every agent
+    assert f'name="agent" value="{agents[0]}"' in page
+    done = wendy.post(f"/ui/jobs/{job['id']}/unblock", f"agent={agents[0]}")
+    assert done.status_code == 303 and done.headers["location"] == f"/jobs/{job['id']}"
+    blocklist = dash.api("GET", f"/jobs/{job['id']}/blocklist")
+    assert [b["agent_id"] for b in blocklist] == [str(agents[1])]
+    assert vic.post(f"/ui/jobs/{job['id']}/unblock", "").status_code == 403
+    assert wendy.post(f"/ui/jobs/{job['id']}/unblock", "agent=nope").status_code == 400
+    wendy.post(f"/ui/jobs/{job['id']}/unblock", "")
+    assert dash.api("GET", f"/jobs/{job['id']}/blocklist") == []
+
+
+def test_task_and_job_controls_on_the_job_page(dash: Farm) -> None:
+    job = dash.submit()
+    agent_id = uuid.uuid4()
+    dash.announce(agent_id)
+    first, second, third, fourth = (t["id"] for t in dash.api("GET", f"/jobs/{job['id']}/tasks"))
+    dash.api("POST", f"/agents/{agent_id}/tasks", json={"id": first})
+    dash.api("POST", f"/jobs/{job['id']}/tasks/{first}", json={"state": "running"})
+    wendy = dash.session("wendy", Role.WRANGLER)
+    page = wendy.get(f"/jobs/{job['id']}").text
+    base = f"/ui/jobs/{job['id']}/tasks"
+    assert f'formaction="{base}/stop" name="only" value="{first}"' in page
+    assert f'formaction="{base}/stop" name="only" value="{second}"' not in page
+    assert f'name="task-{second}"' in page and f'action="/ui/jobs/{job["id"]}/cancel"' in page
+    # One task by its row's button; several by their boxes.
+    assert wendy.post(f"{base}/stop", f"only={first}").status_code == 303
+    assert dash.api("GET", f"/jobs/{job['id']}/tasks/{first}")["reason"] == "stopped"
+    done = wendy.post(f"{base}/skip", f"task-{second}=on&task-{third}=on")
+    assert done.status_code == 303 and done.headers["location"] == f"/jobs/{job['id']}"
+    page = wendy.get(f"/jobs/{job['id']}").text
+    assert page.count(">skipped</span>") == 2
+    # The ticked tasks a control does not apply to are counted on the page.
+    done = wendy.post(f"{base}/stop", f"task-{second}=on&task-{fourth}=on")
+    assert done.headers["location"] == f"/jobs/{job['id']}?refused=2"
+    assert (
+        "2 of the selected tasks could not be changed" in wendy.get(done.headers["location"]).text
+    )
+    assert wendy.post(f"{base}/retry", f"only={fourth}").status_code == 409
+    assert wendy.post(f"{base}/retry", "").status_code == 400
+    assert wendy.post(f"{base}/explode", f"only={fourth}").status_code == 404
+    # Pause stopping running frames, then cancel: listed as canceled, with a requeue.
+    wendy.post(f"/ui/jobs/{job['id']}/pause", "running=stop")
+    assert dash.job(job["id"])["state"] == "paused"
+    wendy.post(f"/ui/jobs/{job['id']}/cancel")
+    assert dash.job(job["id"])["state"] == "canceled"
+    listing = wendy.get("/jobs").text
+    assert ">canceled</span>" in listing and "Requeue canceled and failed" in listing
+    assert (
+        f'formaction="{base}/retry"'
+        not in wendy.get(f"/jobs/{job['id']}").text.split("</tr>", 2)[2]
+    )
+
+
+def test_task_controls_are_shown_and_taken_by_role(dash: Farm) -> None:
+    ana_token = bearer(dash.harness, Role.ARTIST, "ana")
+    own = dash.submit("own", ana_token)
+    other = dash.submit("other")
+    (task, *_) = (t["id"] for t in dash.api("GET", f"/jobs/{own['id']}/tasks"))
+    (theirs, *_) = (t["id"] for t in dash.api("GET", f"/jobs/{other['id']}/tasks"))
+    add_user(dash.harness, "ana", Role.ARTIST)
+    ana = Session(dash.client, "ana")
+    vic = dash.session("vic", Role.VIEWER)
+    assert 'id="task-form"' in ana.get(f"/jobs/{own['id']}").text
+    assert 'id="task-form"' not in ana.get(f"/jobs/{other['id']}").text
+    assert 'id="task-form"' not in vic.get(f"/jobs/{own['id']}").text
+    assert ana.post(f"/ui/jobs/{other['id']}/tasks/skip", f"only={theirs}").status_code == 403
+    assert vic.post(f"/ui/jobs/{own['id']}/tasks/skip", f"only={task}").status_code == 403
+    assert ana.post(f"/ui/jobs/{own['id']}/tasks/skip", f"only={task}", csrf="").status_code == 403
+    assert ana.post(f"/ui/jobs/{other['id']}/cancel").status_code == 403
+    assert dash.api("GET", f"/jobs/{other['id']}/tasks/{theirs}")["state"] == "queued"
+    assert dash.api("GET", f"/jobs/{own['id']}/tasks/{task}")["state"] == "queued"
+    assert ana.post(f"/ui/jobs/{own['id']}/tasks/skip", f"only={task}").status_code == 303
+    assert dash.api("GET", f"/jobs/{own['id']}/tasks/{task}")["skipped"] is True

@@ -53,6 +53,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/static/farm.css"): PUBLIC,
     ("POST", "/ui/agents/{agent_id}/{action}"): _row(403, 403, 403, 403, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
+    ("POST", "/ui/jobs/{job_id}/tasks/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
 }
 OTHERS_JOB = _row(403, 403, 403, 403, 303, 303, 303)
 """A job action on a job the artist did not submit."""
@@ -129,6 +130,12 @@ class Caller:
         ).status_code in (200, 201)
         return agent_id
 
+    def skip(self, token: dict[str, str]) -> tuple[str, str]:
+        """The dashboard's post skipping the first task of a new job of ``token``'s."""
+        job_id = self.job(token)
+        tasks = self.client.simulate_get(f"/api/v1/jobs/{job_id}/tasks", headers=token).json
+        return f"/ui/jobs/{job_id}/tasks/skip", f"only={tasks[0]['id']}"
+
     def call(self, identity: str, method: str, path: str, body: str = "") -> int:
         if identity in USERS:
             session = self.sessions[identity]
@@ -169,6 +176,7 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
             f"/ui/jobs/{caller.job(caller.artist_token)}/pause",
             "",
         ),
+        ("POST", "/ui/jobs/{job_id}/tasks/{action}"): lambda: caller.skip(caller.artist_token),
     }
 
 
@@ -189,4 +197,8 @@ def test_each_identity_gets_what_the_matrix_says(caller: Caller) -> None:
         status = caller.call(identity, "POST", path)
         if status != OTHERS_JOB[identity]:
             wrong.append(f"POST another's job as {identity}: {status}, not {OTHERS_JOB[identity]}")
+        path, body = caller.skip(caller.admin_token)
+        status = caller.call(identity, "POST", path, body)
+        if status != OTHERS_JOB[identity]:
+            wrong.append(f"skip another's task as {identity}: {status}, not {OTHERS_JOB[identity]}")
     assert not wrong, "\n".join(wrong)

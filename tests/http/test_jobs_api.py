@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -425,3 +426,32 @@ def test_a_job_stored_in_several_chunks_answers_as_one(jobs: Harness) -> None:
         f"/api/v1/jobs/{job['id']}/tasks/", params={"offset": "2499", "limit": "10"}
     ).json
     assert [t["frame"] for t in last] == [2500.0]
+
+
+def test_back_off_refusals_and_the_whole_blocklist_over_the_api(jobs: Harness) -> None:
+    job = submit(jobs, requeue=-1, end=1)
+    agent_id, refuser = uuid.uuid4(), uuid.uuid4()
+    jobs.announce(agent_id)
+    jobs.announce(refuser, hostname="refuser")
+    (task,) = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    for _ in range(2):
+        jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]})
+        jobs.client.simulate_post(path, json={"state": "failed", "last_error": "exit 1"})
+    shown = jobs.client.simulate_get(path).json
+    # The default back-off: 15 s × 2^(2-1) after the second failure.
+    later = jobs.clock.now() + timedelta(seconds=30)
+    assert (shown["not_before"], shown["failed_on"]) == (later.isoformat(), str(agent_id))
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json["reason"] is None
+    with jobs.uow() as uow:
+        uow.blocks.record_rejection(job["id"], refuser, "x", jobs.clock.now(), refusal="no user")
+        uow.commit()
+    entries = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/blocklist").json
+    assert {e["agent_id"]: e["refusal"] for e in entries} == {
+        str(agent_id): None,
+        str(refuser): "no user",
+    }
+    cleared = jobs.client.simulate_delete(f"/api/v1/jobs/{job['id']}/blocklist")
+    assert cleared.status_code == 200 and cleared.json == {"unblocked": 2}
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/blocklist").json == []
+    assert jobs.client.simulate_delete("/api/v1/jobs/999999/blocklist").status_code == 404

@@ -320,3 +320,28 @@ def test_many_online_heartbeats_of_one_idle_agent_leave_one_pass_pending(
         assert runtime.farm.agents.get(ADMIN, agent_id).free_ram == 49
     finally:
         runtime.close()
+
+
+def test_a_later_assignment_pass_runs_when_its_time_comes_and_requests_coalesce(
+    queue_url: str,
+) -> None:
+    """A retry back-off's pass: scheduled on the queue (one per second however many ask),
+    run by the consumer's scheduler once due, not before."""
+    huey = create_huey(queue_url, name=f"farm-test-{uuid.uuid4().hex}")
+    dispatcher = WaitingDispatcher()
+    queue = HueyTaskQueue(jobs_on(huey, dispatcher))
+    try:
+        for _ in range(5):
+            queue.assign_tasks_later(1.5)
+        # Huey queues it with its time; the consumer moves it to its schedule.
+        assert huey.pending_count() + huey.scheduled_count() == 1
+        consumer = start_embedded_consumer(huey, workers=1, periodic=False)
+        try:
+            assert dispatcher.ran == []
+            assert dispatcher.wait_for(1) == [("assign_tasks", ())]
+        finally:
+            consumer.stop(graceful=True)
+        queue.assign_tasks_later(60)  # its mark was cleared as it ran: a new pass is taken
+        assert huey.pending_count() + huey.scheduled_count() == 1
+    finally:
+        huey.storage.flush_all()

@@ -208,3 +208,27 @@ def test_the_heartbeat_the_settings_assume_is_the_farm_agents_default() -> None:
     from farm_agent.agent import AgentConfig
 
     assert attrs.fields(AgentConfig).heartbeat.default == FARM_AGENT_HEARTBEAT
+
+
+def test_failure_settings_are_read_and_contradictions_refused() -> None:
+    settings = Settings.load(
+        {
+            "FARM_RETRY_DELAY_SECONDS": "2",
+            "FARM_RETRY_DELAY_MAX_SECONDS": "8",
+            "FARM_BLOCK_EXPIRY_SECONDS": "0",
+            "FARM_STUCK_JOB_SECONDS": "5",
+        }
+    )
+    assert (
+        settings.retry_delay_seconds,
+        settings.retry_delay_max_seconds,
+        settings.block_expiry_seconds,
+        settings.stuck_job_seconds,
+    ) == (2, 8, 0, 5)
+    with pytest.raises(SettingsError, match="FARM_RETRY_DELAY_MAX_SECONDS=10: must not be below"):
+        Settings.load({"FARM_RETRY_DELAY_SECONDS": "20", "FARM_RETRY_DELAY_MAX_SECONDS": "10"})
+    with pytest.raises(SettingsError, match="FARM_STUCK_JOB_SECONDS=600: must be shorter than"):
+        Settings.load({"FARM_BLOCK_EXPIRY_SECONDS": "600", "FARM_STUCK_JOB_SECONDS": "600"})
+    with pytest.raises(SettingsError, match="FARM_RETRY_DELAY_SECONDS='-1'"):
+        Settings.load({"FARM_RETRY_DELAY_SECONDS": "-1"})
+    Settings.load({"FARM_BLOCK_EXPIRY_SECONDS": "60", "FARM_STUCK_JOB_SECONDS": "0"})

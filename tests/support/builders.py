@@ -16,6 +16,7 @@ from farm_domain.agents import Agent, AgentChanges
 from farm_domain.assignments import AssignmentReconciler
 from farm_domain.audit import AuditTrail
 from farm_domain.catalogue import SoftwareCatalogue
+from farm_domain.controls import Controls
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
 from farm_domain.events import Event, EventQuery
@@ -26,6 +27,7 @@ from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
+from farm_domain.scheduling import NO_BACKOFF, RetryBackoff
 from farm_domain.work import Job, Task
 from tests.support.fakes.collaborators import (
     DigestKeys,
@@ -94,9 +96,13 @@ class World:
         grace: float = FARM_DEFAULTS.reconcile_grace_seconds,
         policy: DispatchPolicy | None = None,
         soft_state: bool = False,
+        backoff: RetryBackoff = NO_BACKOFF,
+        block_expiry: float = 0,
     ) -> None:
         """``soft_state``: heartbeats' soft state waits in ``self.soft_state`` until flushed
-        (otherwise every update is written in its own transaction)."""
+        (otherwise every update is written in its own transaction). ``backoff`` and
+        ``block_expiry``: the job service's (none by default: a failed task is offered again
+        at once, and blocks never lift by themselves)."""
         self.uow = FakeUnitOfWorkFactory()
         self.soft_state = PendingSoftState(self.uow) if soft_state else None
         self.queue = RecordingQueue()
@@ -111,6 +117,11 @@ class World:
             FARM_DEFAULTS.max_failures_per_agent,
             policy=self.policy,
             files=self.files,
+            backoff=backoff,
+            block_expiry=block_expiry,
+        )
+        self.controls = Controls(
+            self.uow, self.queue, self.clock, policy=self.policy, jobs=self.jobs
         )
         self.software = SoftwareCatalogue(self.uow, self.clock, policy=self.policy)
         self.jobtypes = JobTypeCatalogue(self.uow, self.clock, policy=self.policy)

@@ -9,7 +9,7 @@ from farm_domain.enums import WorkState
 from farm_domain.work import TaskStatus, job_state
 
 COUNTS = st.dictionaries(st.sampled_from(list(TaskStatus)), st.integers(1, 5), min_size=1)
-CURRENT = st.sampled_from([None, WorkState.PAUSED, WorkState.RUNNING, WorkState.DONE])
+CURRENT = st.sampled_from([None, *WorkState])
 ACTIVE = {TaskStatus.QUEUED, TaskStatus.ASSIGNED, TaskStatus.RUNNING, TaskStatus.PAUSED}
 
 
@@ -20,8 +20,21 @@ def test_done_exactly_when_every_task_is_done(counts, current) -> None:
 
 @given(COUNTS, CURRENT)
 def test_failed_exactly_when_nothing_is_active_and_something_failed(counts, current) -> None:
-    failed = not (set(counts) & ACTIVE) and TaskStatus.FAILED in counts
+    """...and nothing was canceled (a canceled job stays canceled)."""
+    failed = (
+        not (set(counts) & ACTIVE)
+        and TaskStatus.FAILED in counts
+        and TaskStatus.CANCELED not in counts
+    )
     assert (job_state(counts, current) is WorkState.FAILED) == failed
+
+
+@given(COUNTS, CURRENT)
+def test_canceled_exactly_when_nothing_is_active_and_something_was_canceled(
+    counts, current
+) -> None:
+    canceled = not (set(counts) & ACTIVE) and TaskStatus.CANCELED in counts
+    assert (job_state(counts, current) is WorkState.CANCELED) == canceled
 
 
 @given(COUNTS, CURRENT)

@@ -7,19 +7,25 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from farm_domain.scheduling import (
     AgentProfile,
+    JobAgentBlock,
     JobProfile,
+    Misfit,
     RamCheck,
     RankRange,
     Reason,
+    RetryBackoff,
     agent_fits,
     batch_of,
     choose_job,
+    could_ever_fit,
     misfits,
+    offerable,
     order_jobs,
     why_not,
 )
@@ -184,3 +190,103 @@ def test_why_not_names_each_thing_that_keeps_the_agent_from_the_job(
     # choose_job takes the job alone exactly when nothing keeps the agent from it.
     blocked = frozenset({job.id}) if block is not None else frozenset()
     assert (choose_job(agent, [job], blocked, check) == job) is not reasons
+
+
+BACKOFF = st.builds(
+    RetryBackoff,
+    st.sampled_from([0.0, 0.5, 1.0, 15.0]) | st.integers(1, 1000).map(float),
+    st.integers(1, 10**6).map(float),
+).filter(lambda b: b.cap >= b.base)
+
+
+@given(BACKOFF, st.integers(0, 10**6))
+def test_the_retry_back_off_doubles_per_failure_up_to_its_cap(backoff, failures) -> None:
+    delay = backoff.delay(failures).total_seconds()
+    if backoff.base == 0 or failures == 0:
+        assert delay == 0
+        return
+    assert 0 < delay <= backoff.cap + 1e-6
+    assert delay == pytest.approx(min(backoff.base * 2.0 ** min(failures - 1, 62), backoff.cap))
+    assert backoff.delay(failures + 1).total_seconds() >= delay  # never shorter
+
+
+AGENT_A, AGENT_B = uuid.UUID(int=1), uuid.UUID(int=2)
+QUEUED = st.lists(
+    st.builds(
+        Task,
+        id=st.integers(1, 10**6),
+        job_id=st.just(1),
+        frame=st.integers(0, 50).map(float),
+        failures=st.integers(0, 5),
+        not_before=st.none() | st.integers(-100, 100).map(lambda s: T0 + timedelta(seconds=s)),
+        failed_on=st.sampled_from([None, AGENT_A, AGENT_B]),
+    ),
+    max_size=12,
+    unique_by=lambda t: t.id,
+)
+
+
+@given(QUEUED, BACKOFF, st.integers(-100, 300).map(lambda s: T0 + timedelta(seconds=s)))
+def test_a_task_is_offered_after_its_back_off_and_last_to_the_agent_that_failed_it(
+    queued, backoff, now
+) -> None:
+    offered = offerable(queued, AGENT_A, now, backoff)
+    assert all(task in queued for task in offered)
+    ready = [t for t in queued if t.not_before is None or t.not_before <= now]
+    # Nothing is offered before its back-off ends.
+    assert all(task in ready for task in offered)
+    elsewhere = [t for t in ready if t.failed_on != AGENT_A]
+    if elsewhere:
+        # Tasks another agent failed (or none did) first: all of them, and only them.
+        assert offered == elsewhere
+        return
+    # Only tasks this agent failed are left: each once a second back-off has passed.
+    for task in ready:
+        assert task.failed_on == AGENT_A
+        waited = task.not_before is None or now >= task.not_before + backoff.delay(task.failures)
+        assert (task in offered) is waited
+
+
+@given(QUEUED, BACKOFF, st.integers(-100, 300).map(lambda s: T0 + timedelta(seconds=s)))
+def test_a_ready_task_is_always_offered_to_some_agent(queued, backoff, now) -> None:
+    """No task is kept from everyone: when its back-off ended, any agent but the one that
+    failed it gets it."""
+    for task in queued:
+        if task.not_before is None or task.not_before <= now:
+            others = {AGENT_A, AGENT_B} - {task.failed_on}
+            assert any(task in offerable([task], agent, now, backoff) for agent in others)
+
+
+@given(
+    st.integers(0, 6),
+    st.integers(1, 5),
+    st.none() | st.integers(0, 5000).map(lambda s: T0 + timedelta(seconds=s)),
+    st.integers(0, 8000).map(lambda s: T0 + timedelta(seconds=s)),
+    st.sampled_from([0.0, 60.0, 1800.0]),
+    st.booleans(),
+)
+def test_a_block_for_failures_lifts_after_its_expiry_a_refusal_does_not(
+    failures, max_failures, updated_on, now, expiry, refused
+) -> None:
+    block = JobAgentBlock(
+        1, AGENT_A, failures, "4096:8:[]" if refused else None, updated_on=updated_on
+    )
+    blocks = block.blocks("4096:8:[]", max_failures, now, expiry)
+    if refused:
+        assert blocks
+        return
+    lifted = expiry > 0 and updated_on is not None and now >= updated_on + timedelta(seconds=expiry)
+    assert blocks is (failures >= max_failures and not lifted)
+    # Without a time, the rule is the old one: blocks never lift by themselves.
+    assert block.blocks("4096:8:[]", max_failures) is (failures >= max_failures)
+
+
+@given(AGENT, JOB, st.sampled_from(list(RamCheck)))
+def test_misfits_name_exactly_what_agent_fits_checks(agent, job, check) -> None:
+    lacking = misfits(agent, job, check)
+    assert agent_fits(agent, job, check) is (not lacking)
+    ram = agent.free_ram if check is RamCheck.FREE else agent.ram * agent.ram_allocation
+    assert (Misfit.RAM in lacking) is (job.ram > ram)
+    assert (Misfit.CPUS in lacking) is (job.cpus > agent.cpus * agent.cpu_allocation)
+    if agent.free_ram <= agent.ram and agent_fits(agent, job, check):
+        assert could_ever_fit(agent, job, check) == []  # fits now, so it could

@@ -51,14 +51,24 @@ def _rank_ranges(
     return found
 
 
+def _ready(now: datetime | None) -> list[ColumnElement[bool]]:
+    """A queued task's back-off has passed by ``now`` (no condition without ``now``)."""
+    if now is None:
+        return []
+    not_before = t.tasks.c.not_before
+    return [or_(not_before.is_(None), not_before <= now)]
+
+
 class SqlSchedulingRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def candidate_jobs(self) -> list[JobProfile]:
+    def candidate_jobs(self, now: datetime | None = None) -> list[JobProfile]:
         j, tk = t.jobs.c, t.tasks.c
         parent = t.jobs.alias("parent")
-        queued = exists().where(tk.job_id == j.id, tk.agent_id.is_(None), tk.state.is_(None))
+        queued = exists().where(
+            tk.job_id == j.id, tk.agent_id.is_(None), tk.state.is_(None), *_ready(now)
+        )
         waiting_for_parent = (
             exists()
             .select_from(t.job_parents.join(parent, parent.c.id == t.job_parents.c.parent_id))
@@ -68,19 +78,28 @@ class SqlSchedulingRepository:
                 or_(parent.c.state.is_(None), parent.c.state.notin_(["done", t.JOB_DELETING])),
             )
         )
-        return self._profiles(
+        return self._job_profiles(
             or_(j.state.is_(None), j.state == "running"), queued, ~waiting_for_parent
         )
 
     def job_profile(self, job_id: int) -> JobProfile | None:
-        found = self._profiles(t.jobs.c.id == job_id, t.JOB_IS_VISIBLE)
+        found = self._job_profiles(t.jobs.c.id == job_id, t.JOB_IS_VISIBLE)
         return found[0] if found else None
 
-    def _profiles(self, *where: ColumnElement[bool]) -> list[JobProfile]:
-        """The profiles of the jobs matching ``where``, with their busy agents and their
-        requirements as ranks."""
+    def failed_jobs(self, reason_prefix: str, limit: int) -> list[JobProfile]:
+        j = t.jobs.c
+        escaped = reason_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._job_profiles(
+            j.state == "failed",
+            j.reason.like(escaped + "%", escape="\\"),
+            newest=limit,
+        )
+
+    def _job_profiles(
+        self, *conditions: ColumnElement[bool], newest: int | None = None
+    ) -> list[JobProfile]:
         j, tk, v = t.jobs.c, t.tasks.c, t.jobtype_versions.c
-        rows = self._c.execute(
+        query = (
             select(
                 j.id,
                 j.priority,
@@ -93,12 +112,16 @@ class SqlSchedulingRepository:
                 j.batch,
                 j.frame_by,
                 j.jobtype_version_id,
+                j.reason,
                 v.max_batch,
                 v.batch_contiguous,
             )
             .join(t.jobtype_versions, v.id == j.jobtype_version_id)
-            .where(*where)
-        ).all()
+            .where(*conditions)
+        )
+        if newest is not None:
+            query = query.order_by(j.id.desc()).limit(newest)
+        rows = self._c.execute(query).all()
         ids = [row.id for row in rows]
         busy: dict[int, int] = (
             dict(
@@ -137,6 +160,7 @@ class SqlSchedulingRepository:
                 max_batch=row.max_batch,
                 batch_contiguous=row.batch_contiguous,
                 frame_by=row.frame_by,
+                reason=row.reason,
             )
             for row in rows
         ]
@@ -304,6 +328,12 @@ class SqlSchedulingRepository:
         )
 
     def contacts(self) -> list[AgentContact]:
+        return [contact for contact, _ in self._agents(profiles=False)]
+
+    def profiles(self) -> list[tuple[AgentContact, AgentProfile]]:
+        return self._agents(profiles=True)
+
+    def _agents(self, *, profiles: bool) -> list[tuple[AgentContact, AgentProfile]]:
         a, tk = t.agents.c, t.tasks.c
         busy = exists().where(tk.agent_id == a.id, t.TASK_IS_ACTIVE)
         rows = self._c.execute(
@@ -318,20 +348,40 @@ class SqlSchedulingRepository:
                 a.last_heard_from,
                 a.last_polled,
                 busy.label("busy"),
+                a.ram,
+                a.free_ram,
+                a.cpus,
+                a.ram_allocation,
+                a.cpu_allocation,
             ).order_by(a.hostname, a.id)
+        ).all()
+        software, tags = (
+            self._software_and_tags([r.id for r in rows]) if profiles and rows else ({}, {})
         )
         return [
-            AgentContact(
-                r.id,
-                r.hostname,
-                r.remote_ip,
-                r.port,
-                by_label(UseAddress, r.use_address),
-                by_label(AgentState, r.state),
-                r.disabled,
-                r.last_heard_from,
-                r.last_polled,
-                bool(r.busy),
+            (
+                AgentContact(
+                    r.id,
+                    r.hostname,
+                    r.remote_ip,
+                    r.port,
+                    by_label(UseAddress, r.use_address),
+                    by_label(AgentState, r.state),
+                    r.disabled,
+                    r.last_heard_from,
+                    r.last_polled,
+                    bool(r.busy),
+                ),
+                AgentProfile(
+                    r.id,
+                    r.ram,
+                    r.free_ram,
+                    r.cpus,
+                    r.ram_allocation,
+                    r.cpu_allocation,
+                    frozenset(software.get(r.id, ())),
+                    frozenset(tags.get(r.id, ())),
+                ),
             )
             for r in rows
         ]
@@ -352,11 +402,11 @@ class SqlSchedulingRepository:
             )
         ).scalar_one()
 
-    def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
+    def queued_tasks(self, job_id: int, limit: int, now: datetime | None = None) -> list[Task]:
         tk = t.tasks.c
         rows = self._c.execute(
             select(t.tasks)
-            .where(tk.job_id == job_id, tk.agent_id.is_(None), tk.state.is_(None))
+            .where(tk.job_id == job_id, tk.agent_id.is_(None), tk.state.is_(None), *_ready(now))
             .order_by(tk.frame, tk.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

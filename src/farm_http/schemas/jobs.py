@@ -187,6 +187,7 @@ def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str,
         "time_submitted": iso_time(job.time_submitted),
         "time_started": iso_time(job.time_started),
         "time_finished": iso_time(job.time_finished),
+        "reason": job.reason,
     }
     if counts is not None:
         data["tasks"] = {status.value: counts.get(status, 0) for status in TaskStatus}
@@ -212,6 +213,9 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "time_submitted": iso_time(task.time_submitted),
         "time_started": iso_time(task.time_started),
         "time_finished": iso_time(task.time_finished),
+        "not_before": iso_time(task.not_before),
+        "failed_on": None if task.failed_on is None else str(task.failed_on),
+        "skipped": task.skipped,
     }
     if job is not None:
         data["job"] = {
@@ -239,6 +243,7 @@ def block_json(view: BlockView) -> dict[str, Any]:
         "agent_id": str(view.block.agent_id),
         "failures": view.block.failures,
         "refused": view.refused,
+        "refusal": view.block.refusal,
         "blocked": view.blocked,
         "updated_on": iso_time(view.block.updated_on),
     }

@@ -36,6 +36,9 @@ class RecordingQueue:
     def assign_tasks(self) -> None:
         self.calls.append(("assign_tasks", ()))
 
+    def assign_tasks_later(self, delay: float) -> None:
+        self.calls.append(("assign_tasks_later", (delay,)))
+
     def assign_tasks_to_agent(self, agent_id: uuid.UUID) -> None:
         self.calls.append(("assign_tasks_to_agent", (agent_id,)))
 

@@ -14,6 +14,10 @@ from farm_domain.work import Job, SoftwareRequirement, Task, TaskStatus
 from tests.support.fakes.store import FakeData
 
 
+def _ready(task: Task, now: datetime | None) -> bool:
+    return now is None or task.not_before is None or task.not_before <= now
+
+
 class FakeSchedulingRepository:
     def __init__(self, data: FakeData) -> None:
         self._d = data
@@ -30,14 +34,14 @@ class FakeSchedulingRepository:
             if r.software_id in live
         ]
 
-    def candidate_jobs(self) -> list[JobProfile]:
+    def candidate_jobs(self, now: datetime | None = None) -> list[JobProfile]:
         profiles = []
         for job in self._d.jobs.values():
             tasks = [t for t in self._d.tasks.values() if t.job_id == job.id]
             hidden = job.id in self._d.unready_jobs or job.id in self._d.deleting_jobs
             if job.state not in (None, WorkState.RUNNING) or hidden:
                 continue
-            if not any(t.status is TaskStatus.QUEUED for t in tasks):
+            if not any(t.status is TaskStatus.QUEUED and _ready(t, now) for t in tasks):
                 continue
             if any(
                 self._d.jobs[p].state is not WorkState.DONE
@@ -53,6 +57,20 @@ class FakeSchedulingRepository:
         if job is None or job_id in self._d.unready_jobs or job_id in self._d.deleting_jobs:
             return None
         return self._profile(job, [t for t in self._d.tasks.values() if t.job_id == job_id])
+
+    def failed_jobs(self, reason_prefix: str, limit: int) -> list[JobProfile]:
+        found = [
+            job
+            for job in self._d.jobs.values()
+            if job.state is WorkState.FAILED
+            and (job.reason or "").startswith(reason_prefix)
+            and job.id not in self._d.deleting_jobs
+            and job.id not in self._d.unready_jobs
+        ]
+        return [
+            self._profile(job, [t for t in self._d.tasks.values() if t.job_id == job.id])
+            for job in sorted(found, key=lambda job: -job.id)[:limit]
+        ]
 
     def _profile(self, job: Job, tasks: list[Task]) -> JobProfile:
         version = self._d.jobtype_versions[job.jobtype_version_id]
@@ -76,6 +94,7 @@ class FakeSchedulingRepository:
             max_batch=version.max_batch,
             batch_contiguous=version.batch_contiguous,
             frame_by=job.frame_by,
+            reason=job.reason,
         )
 
     def agent_profiles(self, agent_ids: Sequence[uuid.UUID]) -> list[AgentProfile]:
@@ -166,6 +185,14 @@ class FakeSchedulingRepository:
             for a in sorted(self._d.agents.values(), key=lambda a: (a.hostname, str(a.id)))
         ]
 
+    def profiles(self) -> list[tuple[AgentContact, AgentProfile]]:
+        found = []
+        for contact in self.contacts():
+            profile = self.agent_profile(contact.id)
+            assert profile is not None
+            found.append((contact, profile))
+        return found
+
     def lock_job(self, job_id: int, *, wait: bool = True) -> int | None:
         if job_id not in self._d.jobs or job_id in self._d.deleting_jobs:
             return None
@@ -177,12 +204,12 @@ class FakeSchedulingRepository:
             }
         )
 
-    def queued_tasks(self, job_id: int, limit: int) -> list[Task]:
+    def queued_tasks(self, job_id: int, limit: int, now: datetime | None = None) -> list[Task]:
         return sorted(
             (
                 t
                 for t in self._d.tasks.values()
-                if t.job_id == job_id and t.status is TaskStatus.QUEUED
+                if t.job_id == job_id and t.status is TaskStatus.QUEUED and _ready(t, now)
             ),
             key=lambda t: (t.frame, t.id),
         )[:limit]
