@@ -34,6 +34,8 @@ def print_job(explained: JobExplanation, as_json: bool) -> None:
     else:
         verdict = "cannot run now"
     print(f"job {job.id} ({job.title}), {state}: {verdict}")
+    if explained.note:
+        print(f"  note: {explained.note}")
     _reasons(explained.reasons)
     if explained.eligible:
         print(f"eligible: {_agents(explained.eligible, explained.eligible_count)}")

@@ -38,9 +38,11 @@ from farm_domain.scheduling import (
     choose_job,
     held,
     order_jobs,
+    retry_wait,
     unavailable,
     why_not,
 )
+from farm_domain.work import Job, Task
 
 LISTED = 20
 """Agents (or jobs) an explanation lists per group; its count says how many there are."""
@@ -102,6 +104,8 @@ class JobExplanation:
     agents: tuple[AgentGroup, ...]
     eligible: tuple[AgentRef, ...]
     eligible_count: int
+    note: str | None = None
+    """The job's ``reason``: why the master failed it, or why no agent could ever run it."""
 
 
 @attrs.frozen
@@ -164,30 +168,25 @@ class Explainer:
             if job is None or profile is None:
                 raise NotFound(f"Job {job_id} not found")
             waiting = self._waiting_parents(uow, job.parents)
-            queue = uow.scheduling.job_queue(job_id, now)
-            contacts = uow.scheduling.contacts()
-            refusals = {c.id: self._networks.refusal(c) for c in contacts}
-            ready = [c.id for c in contacts if unavailable(c, refusals[c.id]) is None]
-            profiles = {p.id: p for p in uow.scheduling.agent_profiles(ready)}
+            # The tasks the scheduler reads for one agent: whether it may have one of them.
+            queue = uow.scheduling.job_queue(job_id, now, first=profile.batch_size)
+            agents = uow.scheduling.profiles()
             blocks = {b.agent_id: b for b in uow.blocks.of_job(job_id)}
-        findings = self._job_findings(profile, job.state, waiting, queue)
-        describe = _PairDetails(profile, self._dispatch.ram_check, self._dispatch.max_failures)
+        findings = self._job_findings(profile, job, waiting, queue)
+        describe = _PairDetails(profile, self._dispatch, now)
         groups: dict[tuple[Reason, str], list[AgentRef]] = {}
         eligible: list[AgentRef] = []
-        for contact in contacts:
+        for contact, agent in agents:
             ref = AgentRef(contact.id, contact.hostname, contact.port)
-            reason = unavailable(contact, refusals[contact.id])
+            refusal = self._networks.refusal(contact)
+            reason = unavailable(contact, refusal)
             if reason is not None:
-                key = (reason, _agent_detail(reason, refusals[contact.id]))
-            elif (agent := profiles.get(contact.id)) is None:
-                continue  # deleted since the contacts were read
+                key = (reason, _agent_detail(reason, refusal))
             else:
                 block = blocks.get(contact.id)
                 against = [
                     r
-                    for r in why_not(
-                        agent, profile, self._dispatch.ram_check, self._block(block, agent)
-                    )
+                    for r in self._why_not(agent, profile, block, queue.first, now)
                     if r is not Reason.MAXIMUM_AGENTS  # the job's own: in its findings
                 ]
                 if against:
@@ -209,21 +208,30 @@ class Explainer:
             ),
             eligible=tuple(eligible[:LISTED]),
             eligible_count=len(eligible),
+            note=job.reason,
         )
 
     def agent(self, actor: Identity, agent_id: uuid.UUID) -> AgentExplanation:
         """Why the agent is idle (each candidate job, why not), or which job it would get.
         Raises Forbidden, NotFound."""
         self._policy.require(actor, Permission.READ)
+        now = self._clock.now()
         with self._uow(read_only=True) as uow:
             agent = uow.agents.get(agent_id)
             profile = uow.scheduling.agent_profile(agent_id) if agent is not None else None
             if agent is None or profile is None:
                 raise NotFound(f"Agent {agent_id} not found")
             busy = bool(uow.tasks.active_of_agent(agent_id))
-            jobs = order_jobs(uow.scheduling.candidate_jobs())
+            jobs = order_jobs(uow.scheduling.candidate_jobs(now))
             blocks = {b.job_id: b for b in uow.blocks.of_agent(agent_id)}
-            found = self._sort_jobs(agent, profile, jobs, blocks, busy)
+            # Only a job with a ready task this agent failed last may keep it waiting.
+            retried = uow.scheduling.retried_on(agent_id, now)
+            first = {
+                job.id: uow.scheduling.job_queue(job.id, now, first=job.batch_size).first
+                for job in jobs
+                if job.id in retried
+            }
+            found = self._sort_jobs(agent, profile, jobs, blocks, busy, first, now)
             titles = self._titles(uow, found.listed())
         refusal = self._networks.refusal(agent)
         unable = unavailable(_contact(agent, busy), refusal)
@@ -242,10 +250,28 @@ class Explainer:
 
     # -- the rules, applied ------------------------------------------------------------------
 
-    def _block(self, block: JobAgentBlock | None, agent: AgentProfile) -> Reason | None:
+    def _block(
+        self, block: JobAgentBlock | None, agent: AgentProfile, now: datetime
+    ) -> Reason | None:
         if block is None:
             return None
-        return block_reason(block, agent.fingerprint, self._dispatch.max_failures)
+        policy = self._dispatch
+        return block_reason(block, agent.fingerprint, policy.max_failures, now, policy.block_expiry)
+
+    def _why_not(
+        self,
+        agent: AgentProfile,
+        job: JobProfile,
+        block: JobAgentBlock | None,
+        first: Sequence[Task],
+        now: datetime,
+    ) -> list[Reason]:
+        """Why the dispatcher does not give the job to this idle agent: ``choose_job`` passes
+        over it (``why_not``), or none of its first ready tasks is ``offerable`` to it."""
+        against = why_not(agent, job, self._dispatch.ram_check, self._block(block, agent, now))
+        if retry_wait(first, agent.id, now, self._dispatch.retry):
+            against.append(Reason.RETRY_DELAY)
+        return against
 
     def _sort_jobs(
         self,
@@ -254,20 +280,26 @@ class Explainer:
         jobs: Sequence[JobProfile],
         blocks: dict[int, JobAgentBlock],
         busy: bool,
+        first: dict[int, tuple[Task, ...]],
+        now: datetime,
     ) -> _JobsSorted:
-        """The candidate jobs (in the scheduler's order) by why the agent does not get them."""
+        """The candidate jobs (in the scheduler's order) by why the agent does not get them;
+        ``first``: the first ready tasks of the jobs it failed a ready task of last."""
         unable = unavailable(_contact(agent, busy), self._networks.refusal(agent))
-        blocked = frozenset(j for j, b in blocks.items() if self._block(b, profile) is not None)
-        chosen = choose_job(profile, jobs, blocked, self._dispatch.ram_check)
+        # As the dispatcher: the best job choose_job names among those it may get tasks of.
+        passed_over = frozenset(
+            job.id
+            for job in jobs
+            if self._block(blocks.get(job.id), profile, now) is not None
+            or retry_wait(first.get(job.id, ()), agent.id, now, self._dispatch.retry)
+        )
+        chosen = choose_job(profile, jobs, passed_over, self._dispatch.ram_check)
         found = _JobsSorted(chosen=None if unable is not None or chosen is None else chosen.id)
         for job in jobs:
-            block = blocks.get(job.id)
-            against = why_not(profile, job, self._dispatch.ram_check, self._block(block, profile))
+            against = self._why_not(profile, job, blocks.get(job.id), first.get(job.id, ()), now)
             if against:
                 reason = against[0]
-                found.add(
-                    reason, _agent_side_detail(reason, profile, self._dispatch.ram_check), job.id
-                )
+                found.add(reason, _agent_side_detail(reason, profile, self._dispatch), job.id)
             elif unable is not None:
                 found.add(unable, _agent_detail(unable, self._networks.refusal(agent)), job.id)
             else:
@@ -285,14 +317,16 @@ class Explainer:
         return waiting
 
     def _job_findings(
-        self, profile: JobProfile, state: WorkState | None, waiting: list[int], queue: JobQueue
+        self, profile: JobProfile, job: Job, waiting: list[int], queue: JobQueue
     ) -> list[Finding]:
+        state = job.state
         reasons = held(state, len(waiting), queue)
         if at_capacity(profile):
             reasons.append(Reason.MAXIMUM_AGENTS)
         details = {
             Reason.PAUSED: "the job is paused",
-            Reason.FINISHED: f"the job is {state.value if state else 'queued'}",
+            Reason.FINISHED: f"the job is {state.value if state else 'queued'}"
+            + (f": {job.reason}" if job.reason else ""),
             Reason.PARENTS_NOT_DONE: "waiting for parent job(s) "
             + ", ".join(str(p) for p in waiting),
             Reason.NO_QUEUED_TASKS: "no task of the job is queued",
@@ -352,14 +386,29 @@ def _agent_detail(reason: Reason, call_refusal: str | None) -> str:
     }[reason]
 
 
+def _blocklisted(policy: DispatchPolicy) -> str:
+    lifts = (
+        f"; the block lifts {policy.block_expiry:g} s after its last failure"
+        if policy.block_expiry > 0
+        else ""
+    )
+    return f"the agent failed the job's tasks {policy.max_failures} time(s) or more{lifts}"
+
+
+_RETRIED_HERE = (
+    "the agent failed the job's next ready tasks last: it gets them after a second back-off, "
+    "if no other agent takes them first"
+)
+
+
 class _PairDetails:
     """What a reason between an agent and this job means, told from the job's side (the
     same for every agent, so that agents group)."""
 
-    def __init__(self, job: JobProfile, ram_check: RamCheck, max_failures: int) -> None:
+    def __init__(self, job: JobProfile, policy: DispatchPolicy, now: datetime) -> None:
         self._job = job
-        self._ram_check = ram_check
-        self._max_failures = max_failures
+        self._policy = policy
+        self._now = now
 
     def __call__(self, reason: Reason, block: JobAgentBlock | None) -> str:
         job = self._job
@@ -367,10 +416,14 @@ class _PairDetails:
             answer = (block.refusal if block is not None else None) or "no answer recorded"
             return f"the agent refused the job's work as it is now: {answer}"
         if reason is Reason.BLOCKLISTED:
-            return f"the agent failed the job's tasks {self._max_failures} time(s) or more"
+            return _blocklisted(self._policy)
+        if reason is Reason.RETRY_DELAY:
+            return _RETRIED_HERE
         if reason is Reason.RAM:
             where = (
-                "free" if self._ram_check is RamCheck.FREE else "within the agent's ram_allocation"
+                "free"
+                if self._policy.ram_check is RamCheck.FREE
+                else "within the agent's ram_allocation"
             )
             return f"the job needs {job.ram} MB of RAM {where}"
         if reason is Reason.CPUS:
@@ -383,11 +436,11 @@ class _PairDetails:
         return "the agent lacks software (or a version) the job needs"
 
 
-def _agent_side_detail(reason: Reason, agent: AgentProfile, ram_check: RamCheck) -> str:
+def _agent_side_detail(reason: Reason, agent: AgentProfile, policy: DispatchPolicy) -> str:
     """What a reason between this agent and a job means, told from the agent's side (the
     same for every job, so that jobs group)."""
     if reason is Reason.RAM:
-        if ram_check is RamCheck.FREE:
+        if policy.ram_check is RamCheck.FREE:
             return f"the job needs more RAM than the agent's {agent.free_ram} MB free"
         return (
             "the job needs more RAM than the agent's "
@@ -400,7 +453,8 @@ def _agent_side_detail(reason: Reason, agent: AgentProfile, ram_check: RamCheck)
         + (", ".join(sorted(agent.tags)) or "none")
         + ") do not match the job's",
         Reason.SOFTWARE: "the agent lacks software (or a version) the job needs",
-        Reason.BLOCKLISTED: "the agent failed the job's tasks too often",
+        Reason.BLOCKLISTED: _blocklisted(policy),
+        Reason.RETRY_DELAY: _RETRIED_HERE,
         Reason.REFUSED: "the agent refused the job's work as it is now",
         Reason.MAXIMUM_AGENTS: "the job has its maximum_agents working on it",
     }[reason]

@@ -301,13 +301,14 @@ class SchedulingRepository(Protocol):
         """The job's profile as ``candidate_jobs`` would list it, whatever its state (None:
         no such job, or it is hidden)."""
 
-    def agent_profiles(self, agent_ids: Sequence[uuid.UUID]) -> list[AgentProfile]:
-        """The profiles of those of these agents that exist, in the order given; nothing
-        locked."""
-
-    def job_queue(self, job_id: int, now: datetime) -> JobQueue:
+    def job_queue(self, job_id: int, now: datetime, first: int = 0) -> JobQueue:
         """The job's queued tasks counted: all, those that may be offered at ``now`` (no
-        ``not_before`` after it), and the earliest ``not_before`` of the others."""
+        ``not_before`` after it), the earliest ``not_before`` of the others; and the first
+        ``first`` of the ready ones by frame (as ``queued_tasks`` reads them, nothing locked)."""
+
+    def retried_on(self, agent_id: uuid.UUID, now: datetime) -> set[int]:
+        """The jobs with a queued task, ready at ``now``, whose last failed attempt was on this
+        agent (``Task.failed_on``)."""
 
     def lock_idle_agents(
         self, agent_ids: Sequence[uuid.UUID]

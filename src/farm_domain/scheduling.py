@@ -123,11 +123,13 @@ class JobProfile:
 @attrs.frozen
 class JobQueue:
     """A job's queued tasks: how many, how many may be offered now (the others wait for their
-    retry back-off, ``Task.not_before``), and when the first of those may be."""
+    retry back-off, ``Task.not_before``), when the first of those may be, and the first ready
+    ones by frame (as many as asked)."""
 
     queued: int
     ready: int
     next_ready: datetime | None = None
+    first: tuple[Task, ...] = ()
 
 
 def held(state: WorkState | None, parents_waiting: int, queue: JobQueue) -> list[Reason]:
@@ -354,13 +356,28 @@ class JobAgentBlock:
         )
 
 
-def block_reason(block: JobAgentBlock, fingerprint: str, max_failures: int) -> Reason | None:
-    """Whether the block keeps the agent (whose resources are ``fingerprint``) from the job
-    (``JobAgentBlock.blocks``), and why: it refused the job's work as it is now, or it failed
-    the job too often."""
-    if not block.blocks(fingerprint, max_failures):
+def block_reason(
+    block: JobAgentBlock,
+    fingerprint: str,
+    max_failures: int,
+    now: datetime | None = None,
+    expiry: float = 0,
+) -> Reason | None:
+    """Whether the block keeps the agent (whose resources are ``fingerprint``) from the job at
+    ``now`` (``JobAgentBlock.blocks``), and why: it refused the job's work as it is now, or it
+    failed the job too often lately."""
+    if not block.blocks(fingerprint, max_failures, now, expiry):
         return None
     return Reason.REFUSED if block.rejected_fingerprint == fingerprint else Reason.BLOCKLISTED
+
+
+def retry_wait(
+    first: Sequence[Task], agent_id: uuid.UUID, now: datetime, backoff: RetryBackoff
+) -> bool:
+    """Whether the agent gets none of a job's first ready tasks (``first``: those the scheduler
+    reads for one agent, ``batch_size`` of them by frame) because it failed each of them last
+    and their second back-off has not passed (``offerable``)."""
+    return bool(first) and not offerable(first, agent_id, now, backoff)
 
 
 @attrs.frozen

@@ -1173,19 +1173,19 @@ def test_a_job_hidden_for_its_deletion_and_its_tasks_are_seen_by_nobody(uow) -> 
         assert u.jobs.purge(job.id, 2) == ([], True)
 
 
-def test_explanations_read_any_jobs_profile_agents_profiles_and_the_queue_by_readiness(
+def test_explanations_read_any_jobs_profile_the_queue_by_readiness_and_retried_jobs(
     uow,
 ) -> None:
     from farm_domain.scheduling import JobQueue, RankRange
     from farm_domain.work import SoftwareRequirement, TagRequirement
 
-    first, second = make_agent(hostname="a", free_ram=1000), make_agent(hostname="b")
+    agent_a, agent_b = make_agent(hostname="a", free_ram=1000), make_agent(hostname="b")
     with uow() as u:
         maya = u.software.add("maya", [("2017", 100), ("2018", 200)])
-        u.agents.add(first)
-        u.agents.add(second)
-        u.agents.attach_software(second.id, [maya.versions[0].id])
-        u.agents.replace_tags(second.id, frozenset({"gpu"}))
+        u.agents.add(agent_a)
+        u.agents.add(agent_b)
+        u.agents.attach_software(agent_b.id, [maya.versions[0].id])
+        u.agents.replace_tags(agent_b.id, frozenset({"gpu"}))
         version = u.jobtypes.add("render")
         paused = u.jobs.add(
             Job(
@@ -1206,9 +1206,15 @@ def test_explanations_read_any_jobs_profile_agents_profiles_and_the_queue_by_rea
             [
                 Task(id=0, job_id=paused.id, frame=1.0),
                 Task(id=0, job_id=paused.id, frame=2.0, not_before=T0),
-                Task(id=0, job_id=paused.id, frame=3.0, not_before=T0 + timedelta(seconds=30)),
+                Task(
+                    id=0,
+                    job_id=paused.id,
+                    frame=3.0,
+                    not_before=T0 + timedelta(seconds=30),
+                    failed_on=agent_a.id,
+                ),
                 Task(id=0, job_id=paused.id, frame=4.0, not_before=T0 + timedelta(seconds=90)),
-                Task(id=0, job_id=paused.id, frame=5.0, agent_id=first.id),
+                Task(id=0, job_id=paused.id, frame=5.0, agent_id=agent_a.id),
                 Task(id=0, job_id=paused.id, frame=6.0, state=WorkState.DONE),
             ]
         )
@@ -1229,18 +1235,21 @@ def test_explanations_read_any_jobs_profile_agents_profiles_and_the_queue_by_rea
         assert profile.requirements == (RankRange(maya.id, 200, None),)
         assert profile.tag_requirements == (("gpu", False),)
         assert u.scheduling.job_profile(10**6) is None
-        # In the order asked, unknown agents left out, each as agent_profile reads it.
-        unknown = uuid.uuid4()
-        profiles = u.scheduling.agent_profiles([second.id, unknown, first.id])
-        assert profiles == [
-            u.scheduling.agent_profile(second.id),
-            u.scheduling.agent_profile(first.id),
-        ]
-        assert (profiles[0].software, profiles[0].tags) == ({(maya.id, 100)}, {"gpu"})
-        assert u.scheduling.agent_profiles([]) == []
         # Queued: four; ready at T0 + 30 s: those without not_before or not after it.
         now = T0 + timedelta(seconds=30)
         assert u.scheduling.job_queue(paused.id, now) == JobQueue(4, 3, T0 + timedelta(seconds=90))
+        # The first ready ones by frame, as the scheduler reads them (none asked: none read).
+        first = u.scheduling.job_queue(paused.id, now, first=2).first
+        assert [(t.frame, t.not_before) for t in first] == [(1.0, None), (2.0, T0)]
+        assert [t.frame for t in u.scheduling.job_queue(paused.id, now, first=10).first] == [
+            1.0,
+            2.0,
+            3.0,
+        ]
+        # The jobs with a ready queued task the agent failed last.
+        assert u.scheduling.retried_on(agent_a.id, now) == {paused.id}
+        assert u.scheduling.retried_on(agent_a.id, T0) == set()
+        assert u.scheduling.retried_on(agent_b.id, now) == set()
         assert u.scheduling.job_queue(paused.id, T0 + timedelta(hours=1)) == JobQueue(4, 4, None)
         assert u.scheduling.job_queue(empty.id, now) == JobQueue(0, 0, None)
         assert u.jobs.titles([paused.id, empty.id, 10**6]) == {

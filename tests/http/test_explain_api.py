@@ -55,6 +55,7 @@ def test_a_job_explained_agent_by_agent(explained: Harness) -> None:
         ],
         "eligible": [{"id": str(big), "hostname": "big", "port": 50001}],
         "eligible_count": 1,
+        "note": None,
     }
     mine = explained.client.simulate_get(f"/api/v1/agents/{big}/explain").json
     assert mine == {

@@ -70,7 +70,7 @@ def add_job(world: World, frames: int = 2, **fields: Any) -> Job:
         for frame in range(frames):
             uow.tasks.add(Task(id=0, job_id=job.id, frame=float(frame)))
         for number, task in enumerate(extra):
-            uow.tasks.add(Task(id=0, job_id=job.id, frame=100.0 + number, **task))
+            uow.tasks.add(Task(id=0, job_id=job.id, **{"frame": 100.0 + number, **task}))
         uow.commit()
     return job
 
@@ -138,6 +138,44 @@ def test_queued_tasks_all_in_their_retry_back_off_are_a_retry_delay(world) -> No
     assert not explained.can_run_now
     world.clock.advance(60)
     assert world.explain.job(VIEWER, job.id).can_run_now
+
+
+def test_the_agent_that_failed_the_next_frame_waits_a_second_back_off(world) -> None:
+    failing = add_agent(world, "failing")
+    add_agent(world, "other")
+    # Failed once on "failing", offered again 5 s ago: to the others at once, to the agent that
+    # failed it after a second back-off (15 s after a first failure).
+    retried = {"failures": 1, "failed_on": failing.id}
+    retried["not_before"] = world.clock.now() - timedelta(seconds=5)
+    job = add_job(world, frames=0, tasks=[retried])
+    explained = world.explain.job(VIEWER, job.id)
+    assert explained.can_run_now and explained.reasons == ()
+    assert codes(explained) == {"retry_delay": ["failing"], "eligible": ["other"]}
+    mine = world.explain.agent(VIEWER, failing.id)
+    assert mine.would_get is None
+    assert [(g.reason, [j.id for j in g.jobs]) for g in mine.jobs] == [
+        (Reason.RETRY_DELAY, [job.id])
+    ]
+    assert world.dispatcher.assign_tasks_to_agent(failing.id) == []
+    world.clock.advance(10)
+    assert codes(world.explain.job(VIEWER, job.id)) == {"eligible": ["failing", "other"]}
+    assert world.explain.agent(VIEWER, failing.id).would_get is not None
+    assert world.dispatcher.assign_tasks_to_agent(failing.id) != []
+
+
+def test_a_block_for_failures_lifts_after_the_block_expiry(world) -> None:
+    failing = add_agent(world, "failing")
+    job = add_job(world)
+    with world.uow() as uow:
+        for _ in range(MAX_FAILURES):
+            uow.blocks.record_failure(job.id, failing.id, world.clock.now())
+        uow.commit()
+    (group,) = world.explain.job(VIEWER, job.id).agents
+    assert group.reason is Reason.BLOCKLISTED
+    expiry = dispatch_policy().block_expiry
+    assert group.detail.endswith(f"the block lifts {expiry:g} s after its last failure")
+    world.clock.advance(expiry)
+    assert codes(world.explain.job(VIEWER, job.id)) == {"eligible": ["failing"]}
 
 
 def test_a_job_at_its_maximum_agents_is_capped_for_every_other_agent(world) -> None:
@@ -294,6 +332,10 @@ def test_unknown_jobs_and_agents_are_not_found_and_readers_only_may_ask(world) -
 # -- agreement with the scheduler on random farms ---------------------------------------------
 
 TAGS = ["gpu", "linux"]
+BACK_OFFS = [-100, -20, -5, 30]
+"""When failed tasks may be offered again, in seconds from now (the default back-off is 15 s
+after a first failure, 30 s after a second; the agent that failed a task waits twice that)."""
+EXPIRED = dispatch_policy().block_expiry + 1
 
 
 def one_in(n: int) -> st.SearchStrategy[bool]:
@@ -309,6 +351,7 @@ def farms(draw: st.DrawFn) -> World:
         maya = uow.software.add("maya", [("1", 100), ("2", 200), ("3", 300)])
         uow.commit()
     versions = [v.id for v in maya.versions]
+    now = world.clock.now()
     agents = []
     for number in range(draw(st.integers(1, 5))):
         agents.append(
@@ -328,8 +371,8 @@ def farms(draw: st.DrawFn) -> World:
         )
     jobs: list[Job] = []
     for number in range(draw(st.integers(1, 4))):
-        busy_on = draw(st.lists(st.sampled_from(agents), max_size=1))
-        wanted = draw(st.none() | st.sampled_from(versions))
+        busy_on = [draw(st.sampled_from(agents))] if draw(one_in(4)) else []
+        wanted = draw(st.sampled_from([None, None, None, *versions]))
         with_parent = draw(one_in(4)) if jobs else False
         jobs.append(
             add_job(
@@ -338,13 +381,13 @@ def farms(draw: st.DrawFn) -> World:
                 title=f"j{number}",
                 priority=draw(st.integers(0, 2)),
                 ram=draw(st.sampled_from([128, 128, 1024, 3000])),
-                cpus=draw(st.sampled_from([1, 2])),
+                cpus=draw(st.sampled_from([1, 1, 2])),
                 maximum_agents=draw(st.none() | st.integers(1, 2)),
                 state=draw(st.sampled_from([None] * 4 + [WorkState.RUNNING, WorkState.PAUSED])),
                 parents=(draw(st.sampled_from(jobs)).id,) if with_parent else (),
                 tag_requirements=tuple(
                     TagRequirement(tag, draw(st.booleans()))
-                    for tag in draw(st.frozensets(st.sampled_from(TAGS), max_size=1))
+                    for tag in draw(st.sampled_from([[], [], *([t] for t in TAGS)]))
                 ),
                 software_requirements=()
                 if wanted is None
@@ -353,15 +396,27 @@ def farms(draw: st.DrawFn) -> World:
                     {"agent_id": a.id, "state": draw(st.sampled_from([None, WorkState.RUNNING]))}
                     for a in busy_on
                 ]
-                + [{"state": WorkState.DONE}] * draw(st.integers(0, 1)),
+                + [{"state": WorkState.DONE}] * draw(st.integers(0, 1))
+                + [
+                    # Queued after failing: in their back-off, or past it (and past the second
+                    # one of the agent that failed them last, or not).
+                    {
+                        "frame": draw(st.sampled_from([-2.0, -1.0, -1.0, 50.0])),
+                        "failures": draw(st.integers(1, 2)),
+                        "failed_on": draw(st.sampled_from(agents)).id,
+                        "not_before": now + timedelta(seconds=draw(st.sampled_from(BACK_OFFS))),
+                    }
+                    for _ in range(draw(st.sampled_from([0, 1, 1, 2])))
+                ],
             )
         )
-    now = world.clock.now()
     with world.uow() as uow:
         for job in jobs:
             for agent in agents:
+                # Failures lately, or long enough ago that the block has lifted.
+                failed_at = now - timedelta(seconds=draw(st.sampled_from([0, 0, EXPIRED])))
                 for _ in range(draw(st.sampled_from([0] * 6 + [1, MAX_FAILURES]))):
-                    uow.blocks.record_failure(job.id, agent.id, now)
+                    uow.blocks.record_failure(job.id, agent.id, failed_at)
                 refusal = draw(st.sampled_from([None] * 6 + ["current", "stale"]))
                 if refusal is not None:
                     profile = uow.scheduling.agent_profile(agent.id)
@@ -395,7 +450,7 @@ def scheduler_gives(world: World, agent_id: uuid.UUID, only: int | None = None) 
 
 
 FARM_SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 

@@ -26,9 +26,6 @@ from farm_domain.enums import AgentState, UseAddress
 from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, JobQueue, RankRange
 from farm_domain.work import Task
 
-_CHUNK = 500
-"""Agents read at a time by id (SQLite bounds a statement's parameters)."""
-
 
 def _rank_ranges(
     connection: Connection, owner: Column[int], owner_ids: list[int]
@@ -186,41 +183,40 @@ class SqlSchedulingRepository:
             frozenset(tags.get(agent_id, ())),
         )
 
-    def agent_profiles(self, agent_ids: Sequence[uuid.UUID]) -> list[AgentProfile]:
-        found: dict[uuid.UUID, AgentProfile] = {}
-        a = t.agents.c
-        for start in range(0, len(agent_ids), _CHUNK):
-            ids = list(agent_ids[start : start + _CHUNK])
-            rows = self._c.execute(
-                select(a.id, a.ram, a.free_ram, a.cpus, a.ram_allocation, a.cpu_allocation).where(
-                    a.id.in_(ids)
-                )
-            ).all()
-            software, tags = self._software_and_tags(ids)
-            for r in rows:
-                found[r.id] = AgentProfile(
-                    r.id,
-                    r.ram,
-                    r.free_ram,
-                    r.cpus,
-                    r.ram_allocation,
-                    r.cpu_allocation,
-                    frozenset(software.get(r.id, ())),
-                    frozenset(tags.get(r.id, ())),
-                )
-        return [found[agent_id] for agent_id in agent_ids if agent_id in found]
-
-    def job_queue(self, job_id: int, now: datetime) -> JobQueue:
+    def job_queue(self, job_id: int, now: datetime, first: int = 0) -> JobQueue:
         tk = t.tasks.c
+        queued = (tk.job_id == job_id, tk.agent_id.is_(None), tk.state.is_(None))
         waiting = and_(tk.not_before.is_not(None), tk.not_before > now)
-        queued, ready, next_ready = self._c.execute(
+        count, ready, next_ready = self._c.execute(
             select(
                 func.count(),
                 func.coalesce(func.sum(case((waiting, 0), else_=1)), 0),
                 func.min(case((waiting, tk.not_before), else_=None)),
-            ).where(tk.job_id == job_id, tk.agent_id.is_(None), tk.state.is_(None))
+            ).where(*queued)
         ).one()
-        return JobQueue(queued, ready, next_ready)
+        rows = (
+            self._c.execute(
+                select(t.tasks).where(*queued, *_ready(now)).order_by(tk.frame, tk.id).limit(first)
+            )
+            if first > 0
+            else ()
+        )
+        return JobQueue(count, ready, next_ready, tuple(task_from(row._mapping) for row in rows))
+
+    def retried_on(self, agent_id: uuid.UUID, now: datetime) -> set[int]:
+        tk = t.tasks.c
+        return set(
+            self._c.execute(
+                select(tk.job_id)
+                .where(
+                    tk.failed_on == agent_id,
+                    tk.agent_id.is_(None),
+                    tk.state.is_(None),
+                    *_ready(now),
+                )
+                .distinct()
+            ).scalars()
+        )
 
     def _software_and_tags(
         self, ids: Sequence[uuid.UUID]

@@ -42,6 +42,7 @@ def job_explanation_json(explained: JobExplanation) -> dict[str, Any]:
         ],
         "eligible": [_agent(a) for a in explained.eligible],
         "eligible_count": explained.eligible_count,
+        "note": explained.note,
     }
 
 

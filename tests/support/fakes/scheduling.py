@@ -97,18 +97,27 @@ class FakeSchedulingRepository:
             reason=job.reason,
         )
 
-    def agent_profiles(self, agent_ids: Sequence[uuid.UUID]) -> list[AgentProfile]:
-        found = (self.agent_profile(agent_id) for agent_id in agent_ids)
-        return [profile for profile in found if profile is not None]
-
-    def job_queue(self, job_id: int, now: datetime) -> JobQueue:
-        queued = [
-            t
-            for t in self._d.tasks.values()
-            if t.job_id == job_id and t.status is TaskStatus.QUEUED
-        ]
+    def job_queue(self, job_id: int, now: datetime, first: int = 0) -> JobQueue:
+        queued = sorted(
+            (
+                t
+                for t in self._d.tasks.values()
+                if t.job_id == job_id and t.status is TaskStatus.QUEUED
+            ),
+            key=lambda t: (t.frame, t.id),
+        )
         waiting = [t.not_before for t in queued if t.not_before is not None and t.not_before > now]
-        return JobQueue(len(queued), len(queued) - len(waiting), min(waiting, default=None))
+        ready = [t for t in queued if _ready(t, now)]
+        return JobQueue(
+            len(queued), len(ready), min(waiting, default=None), tuple(ready[: max(first, 0)])
+        )
+
+    def retried_on(self, agent_id: uuid.UUID, now: datetime) -> set[int]:
+        return {
+            t.job_id
+            for t in self._d.tasks.values()
+            if t.failed_on == agent_id and t.status is TaskStatus.QUEUED and _ready(t, now)
+        }
 
     def agent_profile(self, agent_id: uuid.UUID) -> AgentProfile | None:
         agent = self._d.agents.get(agent_id)
