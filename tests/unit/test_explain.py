@@ -287,6 +287,26 @@ def test_blocklisted_and_refused_agents(world) -> None:
     ]
 
 
+def test_a_job_every_agent_failed_lists_each_of_them_as_blocklisted(world) -> None:
+    agents = [add_agent(world, "a"), add_agent(world, "b")]
+    reason = f"every eligible agent failed it {MAX_FAILURES} times"
+    job = add_job(
+        world, frames=0, tasks=[{"state": WorkState.FAILED}], state=WorkState.FAILED, reason=reason
+    )
+    with world.uow() as uow:
+        for agent in agents:
+            for _ in range(MAX_FAILURES):
+                uow.blocks.record_failure(job.id, agent.id, world.clock.now())
+        uow.commit()
+    explained = world.explain.job(VIEWER, job.id)
+    assert explained.note == reason
+    assert [(f.reason, f.detail) for f in explained.reasons] == [
+        (Reason.FINISHED, f"the job is failed: {reason}"),
+        (Reason.NO_QUEUED_TASKS, "no task of the job is queued"),
+    ]
+    assert codes(explained) == {"blocklisted": ["a", "b"], "eligible": []}
+
+
 def test_an_agent_would_get_the_first_job_in_the_schedulers_order(world) -> None:
     agent = add_agent(world, "a", free_ram=2000)
     low = add_job(world, title="low", priority=1)
