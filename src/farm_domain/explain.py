@@ -1,8 +1,8 @@
 """Explanations: whether a job can run now and, agent by agent, why not; why an agent is idle.
 
 Computed by the scheduler's own rules (``farm_domain.scheduling``: ``held``, ``unavailable``,
-``block_reason``, ``why_not``, ``choose_job``) over what the scheduler reads (the scheduling
-repository, the blocklist) with the dispatcher's policy, so that an explanation says what the
+``block_reason``, ``why_not``, ``retry_wait``, ``choose_job``) over what the scheduler reads
+(the scheduling repository, the blocklist) with the dispatcher's policy, so that an explanation says what the
 scheduler does: an agent is eligible for a job exactly when the scheduler could give it the job.
 
 Answers stay small on a large farm: agents (or jobs) sharing a reason are grouped, each group
