@@ -81,6 +81,23 @@ def test_a_job_failing_on_every_agent_fails_with_its_reason_then_requeue_complet
     assert all(b["failures"] >= 3 for b in blocklist)
     assert all(t["state"] == "failed" for t in farm.tasks(job_id))
     assert farm.frames_written() == {}
+    # Explained: every agent is listed as blocklisted, the API and the CLI alike.
+    explained = farm.api.get(f"/jobs/{job_id}/explain").json()
+    assert (explained["can_run_now"], explained["note"]) == (False, job["reason"])
+    assert [r["reason"] for r in explained["reasons"]] == ["finished", "no_queued_tasks"]
+    assert [(g["reason"], g["count"]) for g in explained["agents"]] == [("blocklisted", 2)]
+    assert {a["hostname"] for a in explained["agents"][0]["agents"]} == {"render01", "render02"}
+    why = subprocess.run(
+        farm_command("jobs", "why", str(job_id)),
+        env=farm.master.env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert why.returncode == 0, why.stderr
+    assert f"job {job_id} (flaky), failed: cannot run now" in why.stdout
+    assert "blocklisted (2 agent(s))" in why.stdout
 
     marker.touch()  # the fix: the frames render from now on
     requeued = subprocess.run(
