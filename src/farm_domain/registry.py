@@ -593,6 +593,13 @@ class AgentRegistry:
                 uow, agent, changes.reported_task_ids, changes.reported_attempts, active=active
             )
             after.busy = outcome.still_held > 0
+            address = agent_address(agent)
+            if outcome.strays and address is not None:
+                log.warning(
+                    "agent runs tasks it does not hold",
+                    extra={"agent_id": str(agent.id), "task_ids": list(outcome.strays)},
+                )
+                after.stops.append((agent.id, address, agent.port, list(outcome.strays)))
             if outcome.unsent:
                 after.send_to_agent = agent.id
             if outcome.freed_work:
