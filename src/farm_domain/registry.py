@@ -439,7 +439,7 @@ class AgentRegistry:
         agent taking it.
 
         The previous agent, if another, is asked to stop it. Raises Forbidden, NotFound (agent
-        or task) and Conflict (the task is already done).
+        or task) and Conflict (the task is already done, or canceled).
         """
         self._policy.require_agent(actor, agent_id)
         now = self._clock.now()
@@ -455,6 +455,8 @@ class AgentRegistry:
                 raise NotFound("Task not found")
             if task.state is WorkState.DONE:
                 raise Conflict(f"Task {task_id} is already done")
+            if task.state is WorkState.CANCELED:
+                raise Conflict(f"Task {task_id} is canceled: requeue its job first")
             assigned = task.assigned_to(agent_id)
             uow.tasks.save(assigned)
             record(
