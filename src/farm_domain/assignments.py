@@ -91,6 +91,10 @@ class Reconciliation:
     unsent: tuple[int, ...] = ()
     still_held: int = 0
     """How many unfinished tasks the agent holds afterwards."""
+    strays: tuple[int, ...] = ()
+    """Tasks the agent says it runs that are no longer its own (stopped, retried, canceled,
+    deleted, or another agent's): it is asked again to stop them, in case an earlier stop
+    never reached it."""
 
     @property
     def freed_work(self) -> bool:
@@ -103,7 +107,8 @@ class AssignmentReconciler:
     A task the master sent that the agent does not report has failed on that agent: its failures
     count up and it is requeued while the job's requeue policy allows, else it stays failed. A task
     sent less than ``grace`` ago is left alone (the report may predate the send). A task not sent yet
-    is reported in ``unsent`` so that the caller asks the queue to send it.
+    is reported in ``unsent`` so that the caller asks the queue to send it. A task the agent reports
+    that is not its own any more is reported in ``strays``, for the caller to stop.
     Never touches other agents' tasks; never runs for an offline agent.
     """
 
@@ -124,7 +129,7 @@ class AssignmentReconciler:
         if agent.state is AgentState.OFFLINE:
             return True
         attempts = attempts or {}
-        return all(
+        return reported <= active.keys() and all(
             task_id in reported and attempts.get(task_id, attempt) == attempt
             for task_id, attempt in active.items()
         )
@@ -188,6 +193,17 @@ class AssignmentReconciler:
             )
         # Failing a task the agent lost is the master's judgement, whoever's report showed it.
         recompute_job_states(uow, jobs, now, actor=Identity.master())
+        held_ids = {task.id for task in held}
+        strays = []
+        for task_id in sorted(reported - held_ids):
+            reported_task = uow.tasks.get(task_id)
+            # Its own finished task is one whose final report is still on its way: not a stray.
+            if reported_task is None or reported_task.agent_id != agent.id:
+                strays.append(task_id)
         return Reconciliation(
-            tuple(failed), tuple(requeued), tuple(unsent), len(held) - len(failed) - len(requeued)
+            tuple(failed),
+            tuple(requeued),
+            tuple(unsent),
+            len(held) - len(failed) - len(requeued),
+            tuple(strays),
         )

@@ -658,6 +658,13 @@ class Dispatcher:
                     "reason": "answered a poll",
                 },
             )
+        address = agent_address(updated)
+        if outcome.strays and address is not None:
+            log.warning(
+                "agent runs tasks it does not hold",
+                extra={"agent_id": str(agent_id), "task_ids": list(outcome.strays)},
+            )
+            self.stop_tasks(agent_id, address, updated.port, outcome.strays)
         if outcome.unsent:
             self._queue.send_tasks_to_agent(agent_id)
         if outcome.freed_work:

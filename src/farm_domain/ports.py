@@ -118,6 +118,10 @@ class TaskRepository(Protocol):
         """Lock the job's unfinished tasks that agents hold (by id) and take them from their
         agents, counting no failure; returns them as they were."""
 
+    def cancel_unfinished(self, job_id: int, reason: str, now: datetime) -> int:
+        """Cancel every unfinished task of the job that no agent holds, in one statement
+        (``reason``, finished ``now``, back-off cleared); returns how many."""
+
     def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
         """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
 

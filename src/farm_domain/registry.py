@@ -439,7 +439,7 @@ class AgentRegistry:
         agent taking it.
 
         The previous agent, if another, is asked to stop it. Raises Forbidden, NotFound (agent
-        or task) and Conflict (the task is already done).
+        or task) and Conflict (the task is already done, or canceled).
         """
         self._policy.require_agent(actor, agent_id)
         now = self._clock.now()
@@ -455,6 +455,8 @@ class AgentRegistry:
                 raise NotFound("Task not found")
             if task.state is WorkState.DONE:
                 raise Conflict(f"Task {task_id} is already done")
+            if task.state is WorkState.CANCELED:
+                raise Conflict(f"Task {task_id} is canceled: requeue its job first")
             assigned = task.assigned_to(agent_id)
             uow.tasks.save(assigned)
             record(
@@ -593,6 +595,13 @@ class AgentRegistry:
                 uow, agent, changes.reported_task_ids, changes.reported_attempts, active=active
             )
             after.busy = outcome.still_held > 0
+            address = agent_address(agent)
+            if outcome.strays and address is not None:
+                log.warning(
+                    "agent runs tasks it does not hold",
+                    extra={"agent_id": str(agent.id), "task_ids": list(outcome.strays)},
+                )
+                after.stops.append((agent.id, address, agent.port, list(outcome.strays)))
             if outcome.unsent:
                 after.send_to_agent = agent.id
             if outcome.freed_work:

@@ -1257,3 +1257,42 @@ def test_explanations_read_any_jobs_profile_the_queue_by_readiness_and_retried_j
             empty.id: "empty",
         }
         assert u.jobs.titles([]) == {}
+
+
+def test_canceling_a_job_cancels_its_unheld_unfinished_tasks_in_one_statement(uow) -> None:
+    job = add_job(uow, title="to cancel")
+    agent = make_agent()
+    with uow() as u:
+        u.agents.add(agent)
+        other = u.jobs.add(attrs.evolve(job, id=0, title="other"))
+        u.commit()
+    held, done, failed, queued, delayed = add_tasks(
+        uow,
+        job,
+        Task(id=0, job_id=0, frame=1, agent_id=agent.id, state=WorkState.RUNNING),
+        Task(id=0, job_id=0, frame=2, state=WorkState.DONE),
+        Task(id=0, job_id=0, frame=3, state=WorkState.FAILED),
+        Task(id=0, job_id=0, frame=4),
+        Task(id=0, job_id=0, frame=5, not_before=T0),
+    )
+    (elsewhere,) = add_tasks(uow, other, Task(id=0, job_id=0, frame=1))
+    with uow() as u:
+        assert [t.id for t in u.tasks.release_of_job(job.id)] == [held.id]
+        assert u.tasks.cancel_unfinished(job.id, "canceled", T0) == 3
+        u.commit()
+    with uow(read_only=True) as u:
+        states = {t.id: (t.state, t.reason, t.agent_id) for t in u.tasks.of_job(job.id)}
+        assert states == {
+            held.id: (WorkState.CANCELED, "canceled", None),
+            done.id: (WorkState.DONE, None, None),
+            failed.id: (WorkState.FAILED, None, None),
+            queued.id: (WorkState.CANCELED, "canceled", None),
+            delayed.id: (WorkState.CANCELED, "canceled", None),
+        }
+        assert all(
+            t.time_finished == T0 and t.not_before is None
+            for t in u.tasks.of_job(job.id)
+            if t.state is WorkState.CANCELED
+        )
+        assert u.tasks.get(elsewhere.id) == elsewhere
+        assert u.tasks.cancel_unfinished(job.id, "canceled", T0) == 0

@@ -69,8 +69,16 @@ class ControlledFarm(Farm):
         ]
 
     def wait_running(self, job_id: int, count: int) -> list[dict[str, Any]]:
-        self.wait(lambda: len(self.running(job_id)) == count, f"{count} frames to run")
-        return self.running(job_id)
+        """The running tasks as seen when ``count`` of them ran (read once: a second read
+        could see a different moment)."""
+        seen: list[dict[str, Any]] = []
+
+        def ready() -> bool:
+            seen[:] = self.running(job_id)
+            return len(seen) == count
+
+        self.wait(ready, f"{count} frames to run")
+        return seen
 
     def wait_gone(self, frame: int) -> None:
         pids = self.pids()[frame]

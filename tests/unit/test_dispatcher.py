@@ -346,3 +346,17 @@ def test_the_assignment_sweep_gives_work_to_every_idle_agent(world: World) -> No
     owners = [t.agent_id for t in tasks_of(world, job_id) if t.agent_id]
     assert sorted(map(str, owners)) == sorted(str(a.id) for a in agents)
     assert len(set(owners)) == 4
+
+
+def test_a_polled_agent_running_tasks_it_no_longer_holds_is_asked_to_stop_them(
+    world: World,
+) -> None:
+    job_id, busy, _ = busy_and_idle(world)
+    held = [t for t in tasks_of(world, job_id) if t.agent_id == busy.id]
+    nobodys = [t for t in tasks_of(world, job_id) if t.agent_id is None]
+    world.clock.advance(91)
+    world.client.answer("tasks", Running(frozenset({held[0].id, nobodys[0].id})))
+    world.dispatcher.poll_agent(busy.id)
+    stops = [args for args in world.client.of("stop_task") if args[0].endswith(":50001/api/v1")]
+    assert [task_id for _, task_id in stops] == [nobodys[0].id]
+    assert world.get_task(held[0].id).agent_id == busy.id

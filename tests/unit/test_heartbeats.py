@@ -192,3 +192,42 @@ def test_the_latest_of_many_heartbeats_is_what_is_written(world: World) -> None:
     assert len(pending(world)) == 1
     flush(world)
     assert stored(world, agent.id).free_ram == 30
+
+
+def test_a_task_the_agent_runs_but_no_longer_holds_is_stopped_again(world: World) -> None:
+    """A stop that never reached the agent (stopped, retried, canceled, another agent's): its
+    next heartbeat still lists the task, and the master asks it again to stop it."""
+    agent, _ = world.announce(state="running")
+    job = world.job()
+    mine = world.task(
+        job, agent_id=agent.id, state=WorkState.RUNNING, sent_to_agent=True, attempts=1
+    )
+    retried = world.task(job, attempts=1)  # requeued by a wrangler: nobody's
+    other, _ = world.announce(id=uuid.uuid4(), hostname="node2", state="running")
+    theirs = world.task(
+        job, agent_id=other.id, state=WorkState.RUNNING, sent_to_agent=True, attempts=1
+    )
+    finished = world.task(job, agent_id=agent.id, state=WorkState.DONE, attempts=1)
+    world.queue.calls.clear()
+    heartbeat(
+        world,
+        agent,
+        state="running",
+        reported_task_ids=frozenset({mine.id, retried.id, theirs.id, finished.id}),
+    )
+    stops = [args for name, args in world.queue.calls if name == "stop_tasks"]
+    assert stops == [(agent.id, agent.remote_ip, agent.port, (retried.id, theirs.id))]
+    # Its own tasks are untouched: the running one is still held, the finished one stays done.
+    assert world.get_task(mine.id).agent_id == agent.id
+    assert world.get_task(finished.id).state is WorkState.DONE
+    assert world.get_task(theirs.id).agent_id == other.id
+
+
+def test_a_heartbeat_listing_only_what_the_agent_holds_stops_nothing(world: World) -> None:
+    agent, _ = world.announce(state="running")
+    task = world.task(
+        world.job(), agent_id=agent.id, state=WorkState.RUNNING, sent_to_agent=True, attempts=1
+    )
+    world.queue.calls.clear()
+    heartbeat(world, agent, state="running", reported_task_ids=frozenset({task.id}))
+    assert [name for name, _ in world.queue.calls if name == "stop_tasks"] == []

@@ -283,6 +283,10 @@ def test_assigning_needs_a_known_agent_and_task_not_done(world: World) -> None:
         world.registry.assign_task(ADMIN, uuid.uuid4(), done.id)
     with pytest.raises(Conflict, match="already done"):
         world.registry.assign_task(ADMIN, agent.id, done.id)
+    canceled = world.task(job, state=WorkState.CANCELED)
+    with pytest.raises(Conflict, match="canceled: requeue its job first"):
+        world.registry.assign_task(ADMIN, agent.id, canceled.id)
+    assert world.get_task(canceled.id) == canceled  # unchanged
 
 
 def test_listing_filters_by_state(world: World) -> None:

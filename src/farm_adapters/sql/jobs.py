@@ -18,6 +18,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -33,7 +34,7 @@ from farm_adapters.sql.rows import (
     task_from,
     task_row,
 )
-from farm_domain.enums import WorkState
+from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import AlreadyExists
 from farm_domain.work import (
     Job,
@@ -50,6 +51,7 @@ _ACTIVE_OF_AGENT = (
     select(t.tasks).where(t.tasks.c.agent_id == AGENT_ID, t.TASK_IS_ACTIVE).order_by(t.tasks.c.id)
 )
 _ACTIVE_OF_AGENT_FOR_UPDATE = _ACTIVE_OF_AGENT.with_for_update()
+_FINISHED_TASK_STATES = sorted(state.value for state in FINISHED_STATES)
 
 
 class SqlTaskRepository:
@@ -126,6 +128,23 @@ class SqlTaskRepository:
                 .values(agent_id=None, sent_to_agent=False, sent_at=None)
             )
         return held
+
+    def cancel_unfinished(self, job_id: int, reason: str, now: datetime) -> int:
+        tk = t.tasks.c
+        unfinished = or_(tk.state.is_(None), tk.state.notin_(_FINISHED_TASK_STATES))
+        done = self._c.execute(
+            update(t.tasks)
+            .where(tk.job_id == job_id, tk.agent_id.is_(None), unfinished)
+            .values(
+                state=WorkState.CANCELED.value,
+                reason=reason,
+                sent_to_agent=False,
+                sent_at=None,
+                not_before=None,
+                time_finished=now,
+            )
+        )
+        return done.rowcount
 
     def add_many(self, tasks: Sequence[Task]) -> None:
         if tasks:

@@ -114,6 +114,24 @@ class FakeTaskRepository:
             )
         return held
 
+    def cancel_unfinished(self, job_id: int, reason: str, now: datetime) -> int:
+        canceled = [
+            t
+            for t in self._d.tasks.values()
+            if t.job_id == job_id and t.agent_id is None and not t.is_finished
+        ]
+        for task in canceled:
+            self._d.tasks[task.id] = attrs.evolve(
+                task,
+                state=WorkState.CANCELED,
+                reason=reason,
+                sent_to_agent=False,
+                sent_at=None,
+                not_before=None,
+                time_finished=now,
+            )
+        return len(canceled)
+
     def add_many(self, tasks: Sequence[Task]) -> None:
         for task in tasks:
             self.add(task)
