@@ -44,6 +44,7 @@ from farm_domain.ports import (
     UnitOfWorkFactory,
 )
 from farm_domain.scheduling import (
+    READ_AHEAD,
     AgentContact,
     AgentProfile,
     JobAgentBlock,
@@ -53,6 +54,7 @@ from farm_domain.scheduling import (
     batch_of,
     choose_job,
     offerable,
+    ready_window,
 )
 from farm_domain.stuck_jobs import StuckRules, check_stuck_jobs
 from farm_domain.work import Job, Task
@@ -117,7 +119,7 @@ class _QueuedTasks:
     """A job's queued tasks, read (and locked, skipping rows others hold) once for all the
     agents of a sweep's chunk rather than once for each of them."""
 
-    READ_AHEAD = 4
+    READ_AHEAD = READ_AHEAD
     """Batches read (and locked) at a time: enough to serve several agents of a chunk, few
     enough that an assigner outside the chunk still finds the job's other tasks."""
 
@@ -137,6 +139,20 @@ class _QueuedTasks:
                 self._all_read.add(job.id)
             self._tasks[job.id] = tasks
         return tasks
+
+    def offered(self, job: JobProfile, agent_id: uuid.UUID, backoff: RetryBackoff) -> list[Task]:
+        """The job's tasks the agent may be given now (``offerable``), looking as far as the
+        ``ready_window`` when every task read first was one it failed."""
+        tasks = self.of(job)
+        offer = offerable(tasks, agent_id, self._now, backoff)
+        if offer or not tasks or job.id in self._all_read:
+            return offer
+        limit = ready_window(job.batch_size)
+        wider = self._uow.scheduling.queued_tasks(job.id, limit, self._now)
+        if len(wider) < limit:
+            self._all_read.add(job.id)
+        self._tasks[job.id] = wider
+        return offerable(wider, agent_id, self._now, backoff)
 
     def drop(self, job_id: int, batch: Sequence[Task]) -> None:
         gone = {task.id for task in batch}
@@ -344,7 +360,7 @@ class Dispatcher:
                 if busy is None or busy >= job.maximum_agents:
                     remaining = [other for other in remaining if other.id != job.id]
                     continue
-            batch = batch_of(job, offerable(queued.of(job), agent_id, now, self._policy.retry))
+            batch = batch_of(job, queued.offered(job, agent_id, self._policy.retry))
             claimed = uow.scheduling.claim([task.id for task in batch], agent_id)
             queued.drop(job.id, batch)  # claimed now, or taken by someone else
             if claimed:

@@ -38,6 +38,7 @@ from farm_domain.scheduling import (
     choose_job,
     held,
     order_jobs,
+    ready_window,
     retry_wait,
     unavailable,
     why_not,
@@ -169,7 +170,7 @@ class Explainer:
                 raise NotFound(f"Job {job_id} not found")
             waiting = self._waiting_parents(uow, job.parents)
             # The tasks the scheduler reads for one agent: whether it may have one of them.
-            queue = uow.scheduling.job_queue(job_id, now, first=profile.batch_size)
+            queue = uow.scheduling.job_queue(job_id, now, first=ready_window(profile.batch_size))
             agents = uow.scheduling.profiles()
             blocks = {b.agent_id: b for b in uow.blocks.of_job(job_id)}
         findings = self._job_findings(profile, job, waiting, queue)
@@ -227,7 +228,9 @@ class Explainer:
             # Only a job with a ready task this agent failed last may keep it waiting.
             retried = uow.scheduling.retried_on(agent_id, now)
             first = {
-                job.id: uow.scheduling.job_queue(job.id, now, first=job.batch_size).first
+                job.id: uow.scheduling.job_queue(
+                    job.id, now, first=ready_window(job.batch_size)
+                ).first
                 for job in jobs
                 if job.id in retried
             }

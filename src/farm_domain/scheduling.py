@@ -371,12 +371,27 @@ def block_reason(
     return Reason.REFUSED if block.rejected_fingerprint == fingerprint else Reason.BLOCKLISTED
 
 
+READ_AHEAD = 4
+"""Batches of a job's queued tasks the assignment sweep reads (and locks) at a time."""
+
+RETRY_LOOKAHEAD = 64
+"""Ready tasks past a batch the scheduler looks through for an agent that failed every one
+it read first, so that it renders later frames rather than waiting for its own back-off."""
+
+
+def ready_window(batch_size: int) -> int:
+    """How many of a job's first ready tasks (by frame) the scheduler considers for an agent
+    at most: any first read is within it, and when the tasks read first were all failed by
+    that agent (``offerable`` gives it none), it reads this many."""
+    return max(batch_size * READ_AHEAD, batch_size + RETRY_LOOKAHEAD)
+
+
 def retry_wait(
     first: Sequence[Task], agent_id: uuid.UUID, now: datetime, backoff: RetryBackoff
 ) -> bool:
-    """Whether the agent gets none of a job's first ready tasks (``first``: those the scheduler
-    reads for one agent, ``batch_size`` of them by frame) because it failed each of them last
-    and their second back-off has not passed (``offerable``)."""
+    """Whether the agent gets none of a job's first ready tasks (``first``: the
+    ``ready_window`` of them by frame) because it failed each of them last and their second
+    back-off has not passed (``offerable``)."""
     return bool(first) and not offerable(first, agent_id, now, backoff)
 
 

@@ -268,3 +268,27 @@ def test_an_empty_farm_flags_its_jobs(world: World) -> None:
     job_id = submit(world)
     world.dispatcher.watch_agents()
     assert world.get_job(job_id).reason == "no agent is registered to run it"
+
+
+@pytest.mark.parametrize("how", ["agent asks", "sweep"])
+def test_an_agent_that_failed_the_first_ready_frame_renders_later_ones_meanwhile(
+    world: World, how: str
+) -> None:
+    """Alone on the farm, the agent that failed frame 1 is not left idle while frames 2-5 are
+    ready: it gets them, and frame 1 only after its second back-off."""
+    job_id = submit(world, requeue=-1, end=5)
+    agent, _ = world.announce()
+    failed = fail(world, job_id, agent.id)
+    assert failed.frame == 1
+    world.clock.advance(15)  # frame 1 is ready for others, not yet for this agent
+
+    def next_frames() -> list[float]:
+        if how == "sweep":
+            assert world.dispatcher.assign_tasks() == 1
+        claimed = [t for t in tasks_of(world, job_id) if t.agent_id == agent.id]
+        if how == "agent asks":
+            ids = world.dispatcher.assign_tasks_to_agent(agent.id)
+            claimed = [t for t in tasks_of(world, job_id) if t.id in ids]
+        return [t.frame for t in claimed]
+
+    assert next_frames() == [2.0]
