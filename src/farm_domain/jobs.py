@@ -31,6 +31,7 @@ from farm_domain.job_requests import (
     check_free_json,
     check_scalars,
     frames,
+    task_outputs,
 )
 from farm_domain.jobtypes import resolve_requirements
 from farm_domain.ports import Clock, FileStore, TaskQueue, UnitOfWork, UnitOfWorkFactory
@@ -535,6 +536,10 @@ class JobService:
             raise ValidationError("`progress` must be between 0 and 1", field="progress")
         if report.reason not in (UNSET, None) and not valid_reason(report.reason):
             raise ValidationError("`reason` must be a short code ([a-z_]{1,32})", field="reason")
+        if report.outputs is not UNSET:
+            task_outputs(report.outputs)
+            if state != "done":
+                raise ValidationError("`outputs` come with a `done` report", field="outputs")
         now = self._clock.now()
         with self._uow() as uow:
             task = uow.tasks.get(task_id, for_update=True)
@@ -617,6 +622,8 @@ class JobService:
                 changes["time_started"] = now
         elif report.state == "done":
             changes.update(state=WorkState.DONE, time_finished=now, last_error=None, progress=1.0)
+            if report.outputs is not UNSET:
+                changes["outputs"] = task_outputs(report.outputs)
         elif report.state == "failed":
             failures = task.failures + 1
             changes.update(reason=reason_or_default(_given(report.reason)), failed_on=task.agent_id)
