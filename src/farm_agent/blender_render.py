@@ -7,8 +7,8 @@ as the Blender binary does, and exits non-zero on any error.
 """
 
 import json
-from typing import Any
 import sys
+from typing import Any
 
 # The agent's package directory is this script's: nothing there is for bpy.
 if sys.path and sys.path[0].endswith("farm_agent"):

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from farm_domain import blender_jobs
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.agents import UNSET, Unset, agent_address
 from farm_domain.assignments import recompute_job_states
@@ -158,6 +159,9 @@ class JobService:
         in_one = len(chunks) == 1
         with self._uow() as uow:
             version = self._jobtype(uow, spec.jobtype, spec.jobtype_version)
+            if self._jobtype_name(uow, spec.jobtype) == blender_jobs.NAME:
+                blender_jobs.check_data(spec.data)
+                blender_jobs.check_frames(frame_list)
             requirements = resolve_requirements(uow, spec.software_requirements)
             missing = sorted(set(spec.parents) - uow.jobs.existing_ids(spec.parents))
             if missing:
@@ -278,6 +282,8 @@ class JobService:
                     f"Job {job_id} has started: its `data` and `environ` can no longer change "
                     "(its tasks would run with different values)"
                 )
+            if "data" in values and job.jobtype == blender_jobs.NAME:
+                blender_jobs.check_data(values["data"])
             updated = attrs.evolve(job, **values)
             check_scalars(attrs.asdict(updated, recurse=False))
             if wanted_state is not None:
@@ -656,6 +662,13 @@ class JobService:
         if job is None:
             raise NotFound(f"Job {id_or_title} not found")
         return job
+
+    @staticmethod
+    def _jobtype_name(uow: UnitOfWork, name: str) -> str:
+        """The name of the job type ``name`` names (its name, or its id)."""
+        if (jobtype_id := parse_id(name)) is not None:
+            return uow.jobtypes.name_of(jobtype_id) or name
+        return name
 
     @staticmethod
     def _jobtype(uow: UnitOfWork, name: str, version: int | None) -> int:
