@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import getpass
+import json
 import re
 import shlex
 import uuid
@@ -111,7 +111,7 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument(
         "--job-data",
         dest="data_json",
-        help='the job\'s data as a JSON object, e.g. for the blender job type '
+        help="the job's data as a JSON object, e.g. for the blender job type "
         '\'{"file": "/farm/shot.blend", "output": "/farm/out/shot_####"}\'',
     )
     submit.add_argument(

@@ -3,6 +3,7 @@ rendering through the ``bpy`` module; one agent SIGKILLed mid-job."""
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import signal
 from collections.abc import Callable
@@ -53,14 +54,13 @@ def test_two_agents_render_a_blender_job_and_survive_a_killed_one(
     doomed = farm.start_agent("doomed")
     farm.start_agent("survivor")
     farm.wait(lambda: len(farm.api.get("/agents/").json()) == 2, "both agents to announce")
+
+    def reported(name: str) -> bool:
+        found = farm.api.get(f"/agents/{farm.agent_id(name)}/software").json()
+        return bool(found == [{"software": "blender", "version": version}])
+
     for name in ("doomed", "survivor"):
-        farm.wait(
-            lambda name=name: (
-                farm.api.get(f"/agents/{farm.agent_id(name)}/software").json()
-                == [{"software": "blender", "version": version}]
-            ),
-            f"{name} to report its Blender",
-        )
+        farm.wait(functools.partial(reported, name), f"{name} to report its Blender")
     output = tmp_path / "renders"
     job = farm.api.post(
         "/jobs/",
