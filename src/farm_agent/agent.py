@@ -15,13 +15,13 @@ from typing import Any
 import attrs
 import httpx
 
-from farm_agent import VERSION, limits, system
+from farm_agent import VERSION, blender, limits, system
 from farm_agent.credentials import Credentials, CredentialStore, parsed
 from farm_agent.master import Master
 from farm_agent.orphans import RECORD_NAME, SessionRecord
 from farm_agent.outbox import Outbox
 from farm_agent.paths import OutsideDataDir, inside, version_problem
-from farm_agent.runner import Assignment, Runner, TaskRun
+from farm_agent.runner import Assignment, BlenderFrames, Frames, Runner, TaskRun
 from farm_agent.server import AgentServer
 from farm_agent.signing import SeenNonces, Verifier
 
@@ -86,6 +86,8 @@ class Agent:
             self._changed,
             sessions=self.sessions,
         )
+        self.blender = blender.RendererLookup()
+        self._software_reported: str | None = None
         verifier = Verifier(lambda: self._credentials.signing_key, time.time, SeenNonces())
         self.server = AgentServer((config.host, config.port), self, verifier)
         self.port = self.server.server_address[1]
@@ -106,10 +108,21 @@ class Agent:
         if problem:
             return 400, {"error": problem}
         job, jobtype = body["job"], body["jobtype"]
-        if jobtype.get("name") != "command":
+        frames: Frames
+        if jobtype.get("name") == blender.NAME:
+            renderer = self.blender.get()
+            if renderer is None:
+                return 400, {
+                    "error": "this agent has no Blender: neither a binary (FARM_AGENT_BLENDER, "
+                    "blender on PATH) nor a Python with the bpy module"
+                }
+            frames = BlenderFrames(job, renderer)
+        elif jobtype.get("name") == "command":
+            frames = Frames(job)
+        else:
             return 400, {
                 "error": f"Unknown job type {jobtype.get('name')!r}: this agent runs "
-                "only the built-in 'command' job type"
+                "the built-in 'command' and 'blender' job types"
             }
         if (job.get("ram") or 0) > system.free_ram():
             return 400, {"error": "Not enough ram", "free_ram": system.free_ram()}
@@ -123,7 +136,7 @@ class Agent:
                     "error": "tasks already assigned to this agent",
                     "rejected_task_ids": clash,
                 }
-            assignment = Assignment(body)
+            assignment = Assignment(body, frames)
             self.runner.start(assignment)
         log.info(
             "assignment accepted",
@@ -220,7 +233,42 @@ class Agent:
             raise ShutOut(f"the master refused this agent: {response.text[:500]}")
         self._enrolled(response)
         log.info("announced", extra={"agent_id": str(self.id), "status": response.status_code})
+        self._software_reported = None
+        if self.blender.known():
+            self._report_software()
         return True
+
+    def _find_blender(self) -> None:
+        """Find this machine's Blender (slow: it starts Blender) and report it once found."""
+        if self.blender.get() is not None and not self._stop.is_set():
+            self._report_software()
+
+    def _report_software(self) -> None:
+        """Tell the master which Blender this agent renders with, as software ``blender``
+        (jobs can then require ``blender>=4.2``). The master records only versions its catalogue
+        has: an operator adds them (``farm software add``, ``POST /api/v1/software``)."""
+        renderer = self.blender.get()
+        if renderer is None or self._software_reported == renderer.version:
+            return
+        response = self.master.request(
+            "POST",
+            f"/agents/{self.id}/software",
+            json={"software": blender.NAME, "version": renderer.version},
+        )
+        status = None if response is None else response.status_code
+        recorded = response is not None and response.status_code < 300
+        if recorded:
+            self._software_reported = renderer.version
+        log.info(
+            "software reported" if recorded else "software not recorded",
+            extra={
+                "software": blender.NAME,
+                "version": renderer.version,
+                "via": renderer.kind,
+                "status": status,
+                "answer": None if response is None or recorded else response.text[:300],
+            },
+        )
 
     def _enrolled(self, response: httpx.Response) -> None:
         """Keep the credential and signing key the master's answer carries, if new."""
@@ -346,6 +394,7 @@ class Agent:
             name="outbox",
             args=(self.master.send, self._stop, self.master.backoff),
         ).start()
+        threading.Thread(target=self._find_blender, daemon=True, name="find-blender").start()
         failures = 0
         try:
             while not self._stop.is_set() and not self.announce():
@@ -422,6 +471,10 @@ def _check_assignment(body: Any) -> str | None:
     limit_problem = limits.problem(job)
     if limit_problem:
         return limit_problem
+    if jobtype.get("name") == blender.NAME:
+        return blender.data_problem(job.get("data")) or blender.frames_problem(
+            [task["frame"] for task in tasks]
+        )
     if jobtype.get("name") == "command":
         command = (
             (job.get("data") or {}).get("command") if isinstance(job.get("data"), dict) else None

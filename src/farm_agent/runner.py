@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from farm_agent import limits, procs
+from farm_agent import blender, limits, procs
 from farm_agent.limits import Limits
 from farm_agent.orphans import SessionRecord
 from farm_agent.paths import inside
@@ -41,6 +41,75 @@ def command_for(template: list[str], frame: float, start: float, end: float) -> 
             part = part.replace(key, value)
         argv.append(part)
     return argv
+
+
+class Frames:
+    """How an assignment's job type runs a frame: the built-in ``command`` job type's way.
+
+    ``argv`` is the frame's command; ``watch`` reads each line it writes (both streams), returning
+    a new progress (0..1) when the line tells one; ``precheck`` names a failure found before
+    starting; ``succeeded`` is the final report of a frame that exited 0.
+    """
+
+    failure_reason = limits.EXIT
+    tail_of_stdout = False
+    """Whether the failure message's tail takes stdout lines too (Blender writes errors there)."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.template: list[str] = job["data"]["command"]
+
+    def argv(self, task: TaskRun, start: float, end: float) -> list[str]:
+        return command_for(self.template, task.frame, start, end)
+
+    def precheck(self) -> str | None:
+        return None
+
+    def watch(self, line: str) -> float | None:
+        return None
+
+    def succeeded(self, tail: list[str]) -> dict[str, Any]:
+        return {"state": "done"}
+
+
+class BlenderFrames(Frames):
+    """The ``blender`` job type: a Blender render per frame (``farm_agent.blender``)."""
+
+    failure_reason = blender.BLENDER_ERROR
+    tail_of_stdout = True
+
+    def __init__(self, job: dict[str, Any], renderer: blender.Renderer) -> None:
+        self.data: dict[str, Any] = job["data"]
+        self.renderer = renderer
+        self._watch = blender.FrameWatch()
+
+    def argv(self, task: TaskRun, start: float, end: float) -> list[str]:
+        self._watch = blender.FrameWatch()
+        return blender.argv_for(self.renderer, self.data, int(task.frame))
+
+    def precheck(self) -> str | None:
+        if not Path(self.data["file"]).is_file():
+            return f"no such .blend file: {self.data['file']}"
+        return None
+
+    def watch(self, line: str) -> float | None:
+        return self._watch.line(line)
+
+    def succeeded(self, tail: list[str]) -> dict[str, Any]:
+        outputs = blender.outputs_of(self._watch.saved)
+        if not outputs:
+            message = "Blender exited 0 but saved no file" + (
+                ": " + "\n".join(tail) if tail else ""
+            )
+            return {
+                "state": "failed",
+                "last_error": message[-2000:],
+                "reason": blender.BLENDER_ERROR,
+            }
+        return {"state": "done", "outputs": outputs}
+
+
+PROGRESS_EVERY = 1.0
+"""Seconds between a frame's progress reports at most."""
 
 
 class TaskRun:
@@ -66,14 +135,15 @@ class TaskRun:
 class Assignment:
     """A batch of one job's tasks, run one after the other in a thread."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], frames: Frames | None = None) -> None:
         self.id = str(uuid.uuid4())
         self.body = body
         self.job: dict[str, Any] = body["job"]
+        self.frames = frames if frames is not None else Frames(self.job)
         self.limits = Limits.of(self.job)
         self.tasks = [TaskRun(self.job["id"], task) for task in body["tasks"]]
-        frames = [task.frame for task in self.tasks]
-        self.start, self.end = min(frames), max(frames)
+        numbers = [task.frame for task in self.tasks]
+        self.start, self.end = min(numbers), max(numbers)
         self.lock = threading.Lock()
 
     def unfinished(self) -> list[TaskRun]:
@@ -171,7 +241,6 @@ class Runner:
 
     def _run(self, assignment: Assignment) -> None:
         try:
-            template = assignment.job["data"]["command"]
             environ = {
                 **os.environ,
                 **{str(k): str(v) for k, v in (assignment.job.get("environ") or {}).items()},
@@ -181,7 +250,7 @@ class Runner:
                     self._finish(task, {"state": "queued", "agent_id": None})
                     continue
                 try:
-                    self._run_task(assignment, task, template, environ)
+                    self._run_task(assignment, task, environ)
                 except Exception as error:  # noqa: BLE001  # the task fails, not the batch thread
                     self._could_not_run(task, error)
         finally:
@@ -206,10 +275,9 @@ class Runner:
             task, {"state": "failed", "last_error": message[:2000], "reason": limits.AGENT_ERROR}
         )
 
-    def _run_task(
-        self, assignment: Assignment, task: TaskRun, template: list[str], environ: dict[str, str]
-    ) -> None:
-        argv = command_for(template, task.frame, assignment.start, assignment.end)
+    def _run_task(self, assignment: Assignment, task: TaskRun, environ: dict[str, str]) -> None:
+        frames = assignment.frames
+        argv = frames.argv(task, assignment.start, assignment.end)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         identifier = f"{stamp}_job{task.job_id}_task{task.id}_attempt{task.attempt}.csv"
         self._logs_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +290,20 @@ class Runner:
             writer = csv.writer(handle)
             writer.writerow(["time", "stream", "line"])
             writer.writerow([_now(), "agent", f"running {argv!r}"])
+            problem = frames.precheck()
+            if problem is not None:
+                writer.writerow([_now(), "agent", problem])
+                handle.flush()
+                self._upload_log(task, identifier, log_path)
+                self._finish(
+                    task,
+                    {
+                        "state": "failed",
+                        "last_error": problem[:2000],
+                        "reason": frames.failure_reason,
+                    },
+                )
+                return
             try:
                 process = subprocess.Popen(
                     argv,
@@ -252,15 +334,24 @@ class Runner:
             if task.stopped:  # stopped while starting
                 procs.end_session(process.pid, self._kill_grace)
             write_lock = threading.Lock()
+            on_line = self._progress_reporter(task, frames)
             readers = [
                 threading.Thread(
                     target=_copy,
-                    args=(process.stdout, "stdout", writer, write_lock, None, task.heard),
+                    args=(
+                        process.stdout,
+                        "stdout",
+                        writer,
+                        write_lock,
+                        tail if frames.tail_of_stdout else None,
+                        task.heard,
+                        on_line,
+                    ),
                     daemon=True,
                 ),
                 threading.Thread(
                     target=_copy,
-                    args=(process.stderr, "stderr", writer, write_lock, tail, task.heard),
+                    args=(process.stderr, "stderr", writer, write_lock, tail, task.heard, on_line),
                     daemon=True,
                 ),
             ]
@@ -289,12 +380,36 @@ class Runner:
             failure = explained + (": " + "\n".join(tail) if tail else "")
             self._finish(task, {"state": "failed", "last_error": failure[:2000], "reason": killed})
         elif code == 0:
-            self._finish(task, {"state": "done"})
+            self._finish(task, frames.succeeded(list(tail)))
         else:
             failure = f"exit code {code}" + (": " + "\n".join(tail) if tail else "")
             self._finish(
-                task, {"state": "failed", "last_error": failure[-2000:], "reason": limits.EXIT}
+                task,
+                {
+                    "state": "failed",
+                    "last_error": failure[-2000:],
+                    "reason": frames.failure_reason,
+                },
             )
+
+    def _progress_reporter(self, task: TaskRun, frames: Frames) -> Callable[[str], None]:
+        """A line reader that reports the frame's progress, at most every PROGRESS_EVERY s."""
+        last = [0.0]
+        lock = threading.Lock()
+
+        def on_line(line: str) -> None:
+            progress = frames.watch(line)
+            if progress is None:
+                return
+            with lock:
+                now = time.monotonic()
+                if now - last[0] < PROGRESS_EVERY and progress < 1:
+                    return
+                last[0] = now
+            if not task.finished and not task.stopped:
+                self._report(task, {"progress": round(progress, 4)}, False)
+
+        return on_line
 
     def _watch(
         self, task: TaskRun, within: Limits, started: float
@@ -344,6 +459,7 @@ def _copy(
     lock: threading.Lock,
     tail: deque[str] | None,
     heard: Callable[[], None],
+    on_line: Callable[[str], None] | None = None,
 ) -> None:
     """Copy a stream to the log line by line, calling ``heard`` on every read: output without
     a newline (a progress counter redrawn with carriage returns) counts as output too."""
@@ -359,20 +475,27 @@ def _copy(
             lines.append(pending)
             pending = b""
         for raw in lines:
-            _write_line(raw, name, writer, lock, tail)
+            _write_line(raw, name, writer, lock, tail, on_line)
     if pending:
-        _write_line(pending, name, writer, lock, tail)
+        _write_line(pending, name, writer, lock, tail, on_line)
     stream.close()
 
 
 def _write_line(
-    raw: bytes, name: str, writer: Any, lock: threading.Lock, tail: deque[str] | None
+    raw: bytes,
+    name: str,
+    writer: Any,
+    lock: threading.Lock,
+    tail: deque[str] | None,
+    on_line: Callable[[str], None] | None = None,
 ) -> None:
     line = raw.decode(errors="replace")
     with lock:
         writer.writerow([_now(), name, line])
-    if tail is not None:
-        tail.append(line)
+        if tail is not None:
+            tail.append(line)
+    if on_line is not None:
+        on_line(line)
 
 
 def _wait_exit(process: subprocess.Popen[bytes], exited: threading.Event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import re
 import shlex
 import uuid
@@ -93,7 +94,7 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument(
         "--jobtype",
         default="command",
-        help="job type name (default: command, created when missing)",
+        help="job type name (default: command; command and blender are created when missing)",
     )
     submit.add_argument("--frames", required=True, help="START, START-END or START-ENDxBY")
     for option in ("batch", "priority", "weight", "requeue", "ram", "cpus"):
@@ -108,6 +109,12 @@ def add_parsers(commands: Any) -> None:
         dest="command_line",
         help="for the command job type: the argv, {frame} "
         "{start} {end} substituted (a shell-style string)",
+    )
+    submit.add_argument(
+        "--job-data",
+        dest="data_json",
+        help="the job's data as a JSON object, e.g. for the blender job type "
+        '\'{"file": "/farm/shot.blend", "output": "/farm/out/shot_####"}\'',
     )
     submit.add_argument(
         "--requires",
@@ -293,15 +300,27 @@ def _jobs(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
     if args.action == "submit":
         start, end, by = parse_frames(args.frames)
         data: dict[str, Any] = {}
+        if args.data_json:
+            try:
+                given = json.loads(args.data_json)
+            except ValueError as error:
+                raise ValidationError(f"--job-data is not JSON: {error}") from None
+            if not isinstance(given, dict):
+                raise ValidationError("--job-data must be a JSON object")
+            data.update(given)
         if args.command_line:
             data["command"] = shlex.split(args.command_line)
         elif args.jobtype == "command":
             raise ValidationError("--command is required for the command job type")
-        if args.jobtype == "command" and not any(
-            j.name == "command" for j in farm.jobtypes.latest_versions(me)
+        built_in = {
+            "command": "runs a command per frame",
+            "blender": "renders each frame of a .blend with Blender",
+        }
+        if args.jobtype in built_in and not any(
+            j.name == args.jobtype for j in farm.jobtypes.latest_versions(me)
         ):
             farm.jobtypes.create(
-                me, JobTypeSpec(name="command", description="runs a command per frame")
+                me, JobTypeSpec(name=args.jobtype, description=built_in[args.jobtype])
             )
         view = service.submit(
             me,

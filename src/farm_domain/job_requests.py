@@ -13,7 +13,7 @@ from farm_domain.errors import ValidationError
 from farm_domain.failures import MAX_POLICY_SECONDS
 from farm_domain.jobtypes import RequirementSpec
 from farm_domain.validation import MAX_DATA_BYTES, MAX_TAGS, at_most, environment, json_shape
-from farm_domain.work import JobOptions
+from farm_domain.work import MAX_OUTPUT_PATH, MAX_TASK_OUTPUTS, JobOptions, TaskOutput
 
 MAX_FRAMES = 100_000
 
@@ -112,6 +112,8 @@ class TaskReport:
     """Why a ``failed`` report failed: a short code (``farm_domain.failures``)."""
     give_back: bool = False
     started_now: bool = False
+    outputs: tuple[TaskOutput, ...] | Unset = UNSET
+    """The files the frame wrote, with a ``done`` report."""
 
 
 MAX_PARENTS = 1_000
@@ -171,3 +173,24 @@ def check_scalars(values: dict[str, Any]) -> None:
         raise ValidationError(
             "`minimum_agents` must not exceed `maximum_agents`", field="minimum_agents"
         )
+
+
+def task_outputs(outputs: tuple[TaskOutput, ...]) -> tuple[TaskOutput, ...]:
+    """A report's files, checked: at most ``MAX_TASK_OUTPUTS``, each a non-empty path of at most
+    ``MAX_OUTPUT_PATH`` characters without NUL and a size from 0 to 2**63-1. Raises
+    ValidationError."""
+    if len(outputs) > MAX_TASK_OUTPUTS:
+        raise ValidationError(
+            f"`outputs` may list at most {MAX_TASK_OUTPUTS} files", field="outputs"
+        )
+    for output in outputs:
+        if not 0 < len(output.path) <= MAX_OUTPUT_PATH or "\x00" in output.path:
+            raise ValidationError(
+                f"an output's `path` must be 1 to {MAX_OUTPUT_PATH} characters, without NUL",
+                field="outputs",
+            )
+        if not 0 <= output.size < 2**63:
+            raise ValidationError(
+                "an output's `size` must be a whole number of bytes from 0", field="outputs"
+            )
+    return outputs

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from farm_domain import blender_jobs
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.agents import UNSET, Unset, agent_address
 from farm_domain.assignments import recompute_job_states
@@ -31,6 +32,7 @@ from farm_domain.job_requests import (
     check_free_json,
     check_scalars,
     frames,
+    task_outputs,
 )
 from farm_domain.jobtypes import resolve_requirements
 from farm_domain.ports import Clock, FileStore, TaskQueue, UnitOfWork, UnitOfWorkFactory
@@ -157,6 +159,9 @@ class JobService:
         in_one = len(chunks) == 1
         with self._uow() as uow:
             version = self._jobtype(uow, spec.jobtype, spec.jobtype_version)
+            if self._jobtype_name(uow, spec.jobtype) == blender_jobs.NAME:
+                blender_jobs.check_data(spec.data)
+                blender_jobs.check_frames(frame_list)
             requirements = resolve_requirements(uow, spec.software_requirements)
             missing = sorted(set(spec.parents) - uow.jobs.existing_ids(spec.parents))
             if missing:
@@ -277,6 +282,8 @@ class JobService:
                     f"Job {job_id} has started: its `data` and `environ` can no longer change "
                     "(its tasks would run with different values)"
                 )
+            if "data" in values and job.jobtype == blender_jobs.NAME:
+                blender_jobs.check_data(values["data"])
             updated = attrs.evolve(job, **values)
             check_scalars(attrs.asdict(updated, recurse=False))
             if wanted_state is not None:
@@ -535,6 +542,10 @@ class JobService:
             raise ValidationError("`progress` must be between 0 and 1", field="progress")
         if report.reason not in (UNSET, None) and not valid_reason(report.reason):
             raise ValidationError("`reason` must be a short code ([a-z_]{1,32})", field="reason")
+        if report.outputs is not UNSET:
+            task_outputs(report.outputs)
+            if state != "done":
+                raise ValidationError("`outputs` come with a `done` report", field="outputs")
         now = self._clock.now()
         with self._uow() as uow:
             task = uow.tasks.get(task_id, for_update=True)
@@ -617,6 +628,8 @@ class JobService:
                 changes["time_started"] = now
         elif report.state == "done":
             changes.update(state=WorkState.DONE, time_finished=now, last_error=None, progress=1.0)
+            if report.outputs is not UNSET:
+                changes["outputs"] = task_outputs(report.outputs)
         elif report.state == "failed":
             failures = task.failures + 1
             changes.update(reason=reason_or_default(_given(report.reason)), failed_on=task.agent_id)
@@ -649,6 +662,13 @@ class JobService:
         if job is None:
             raise NotFound(f"Job {id_or_title} not found")
         return job
+
+    @staticmethod
+    def _jobtype_name(uow: UnitOfWork, name: str) -> str:
+        """The name of the job type ``name`` names (its name, or its id)."""
+        if (jobtype_id := parse_id(name)) is not None:
+            return uow.jobtypes.name_of(jobtype_id) or name
+        return name
 
     @staticmethod
     def _jobtype(uow: UnitOfWork, name: str, version: int | None) -> int:

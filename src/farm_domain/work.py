@@ -25,6 +25,19 @@ class TaskStatus(enum.Enum):
     CANCELED = "canceled"
 
 
+MAX_TASK_OUTPUTS = 64
+"""Files one task may record (a frame's image, its passes...)."""
+MAX_OUTPUT_PATH = 4096
+
+
+@attrs.frozen
+class TaskOutput:
+    """A file a task's frame wrote, as its agent reported it: where, and how many bytes."""
+
+    path: str
+    size: int
+
+
 @attrs.frozen
 class Task:
     """One frame of a job. ``attempts`` counts hand-outs to agents, ``failures`` failures.
@@ -57,6 +70,8 @@ class Task:
     """The agent of its last failed attempt, which the scheduler offers it to last."""
     skipped: bool = False
     """Done without running: a wrangler skipped it."""
+    outputs: tuple[TaskOutput, ...] = ()
+    """The files its last done attempt wrote (its agent's ``done`` report); none before."""
 
     @property
     def is_finished(self) -> bool:
@@ -82,6 +97,7 @@ class Task:
             sent_to_agent=False,
             sent_at=None,
             time_finished=None,
+            outputs=(),
         )
 
 

@@ -82,7 +82,7 @@ def test_bad_assignments_are_400(agent: Agent, body: object, message: str) -> No
 def test_unknown_job_types_and_missing_resources_are_refused(agent: Agent) -> None:
     body = assign_body(1)
     status, answer = agent.assign({**body, "jobtype": {"name": "Maya", "version": 3}})
-    assert status == 400 and "runs only the built-in 'command'" in answer["error"]
+    assert status == 400 and "runs the built-in 'command' and 'blender'" in answer["error"]
     status, answer = agent.assign(assign_body(1, ram=10**9))
     assert (status, answer["error"]) == (400, "Not enough ram")
     status, answer = agent.assign(assign_body(1, cpus=64))

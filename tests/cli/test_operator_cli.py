@@ -109,6 +109,23 @@ def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:
     assert code == 1 and f"Job {job_id} not found" in err
 
 
+def test_a_blender_job_from_the_cli(farm_env, capsys) -> None:
+    data = {"file": "/farm/shot.blend", "output": "/farm/out/shot_####", "samples": 16}
+    submit = ["jobs", "submit", "--jobtype", "blender", "--frames", "1-4", "--json"]
+    code, out, err = run(capsys, *submit, "--title", "shot", "--job-data", json.dumps(data))
+    assert code == 0, err
+    submitted = json.loads(out)
+    assert submitted["job"]["data"] == data and submitted["job"]["jobtype"] == "blender"
+    assert submitted["tasks"] == {"queued": 4}
+    for given, message in [
+        ("{", "--job-data is not JSON"),
+        ("[]", "--job-data must be a JSON object"),
+        ('{"file": "/f"}', "`data.output` must be a path"),
+    ]:
+        code, _, err = run(capsys, *submit, "--title", "bad", "--job-data", given)
+        assert code != 0 and message in err, err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

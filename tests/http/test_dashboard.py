@@ -11,8 +11,9 @@ import pytest
 
 from farm_domain.access import Role
 from farm_domain.agents import AgentQuery
+from farm_domain.enums import WorkState
 from farm_domain.events import EventQuery
-from farm_domain.work import JobQuery
+from farm_domain.work import JobQuery, TaskOutput
 from farm_http.dashboard_auth import SECURITY_HEADERS, SESSION_COOKIE
 from tests.support.dashboard import (
     FORM,
@@ -128,6 +129,19 @@ def test_the_job_page_lists_its_tasks_a_page_at_a_time(dash: Farm) -> None:
     second = vic.get(f"/jobs/{job['id']}", params={"page": "2"}).text
     assert second.count("<tr data-task=") == 1 and "<td>101</td>" in second
     assert "previous" in second and "next" not in second
+
+
+def test_the_job_page_shows_the_files_each_frame_wrote(dash: Farm) -> None:
+    job = dash.submit()
+    with dash.harness.uow() as uow:
+        first = uow.tasks.of_job(job["id"])[0]
+        written = (TaskOutput("/renders/<shot>_0001.png", 9216),)
+        uow.tasks.save(attrs.evolve(first, state=WorkState.DONE, outputs=written))
+        uow.commit()
+    page = dash.session("vic", Role.VIEWER).get(f"/jobs/{job['id']}").text
+    assert 'title="/renders/&lt;shot&gt;_0001.png"' in page  # the whole path, escaped
+    assert '&lt;shot&gt;_0001.png <span class="dim">9.2 kB</span>' in page
+    assert page.count('<td class="outputs"><span class="dim">-</span></td>') == 3
 
 
 def test_jobs_pages_and_actions(dash: Farm) -> None:

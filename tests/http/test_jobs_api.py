@@ -135,6 +135,9 @@ def test_list_get_update_and_delete(jobs: Harness) -> None:
     assert jobs.client.simulate_get(f"/api/v1/jobs/{first['id']}/tasks").status_code == 404
 
 
+_OUTPUTS_SHAPE = '`outputs` must be a list of {"path": "<file>", "size": <bytes>}'
+
+
 def assign_first_task(jobs: Harness) -> tuple[dict[str, Any], uuid.UUID, dict[str, Any]]:
     job = submit(jobs, end=2)
     agent_id = uuid.uuid4()
@@ -181,6 +184,40 @@ def test_the_agent_report_channel(jobs: Harness) -> None:
         ({"state": 5}, "`state` must be a string"),
         ({"progress": 2}, "`progress` must be between 0 and 1"),
         ({"progress": "half"}, "`progress` must be a number"),
+        ({"state": "done", "outputs": "/r/a.png"}, _OUTPUTS_SHAPE),
+        ({"state": "done", "outputs": [{"path": "/r/a.png"}]}, _OUTPUTS_SHAPE),
+        ({"state": "done", "outputs": [{"path": "/a", "size": 1, "x": 1}]}, _OUTPUTS_SHAPE),
+        ({"state": "done", "outputs": [{"path": 5, "size": 1}]}, _OUTPUTS_SHAPE),
+        ({"state": "done", "outputs": [{"path": "/a", "size": 1.5}]}, _OUTPUTS_SHAPE),
+        ({"state": "done", "outputs": [{"path": "/a", "size": True}]}, _OUTPUTS_SHAPE),
+        (
+            {"state": "done", "outputs": [{"path": "/a", "size": -1}]},
+            "an output's `size` must be a whole number of bytes from 0",
+        ),
+        (
+            {"state": "done", "outputs": [{"path": "/a", "size": 2**63}]},
+            "an output's `size` must be a whole number of bytes from 0",
+        ),
+        (
+            {"state": "done", "outputs": [{"path": "", "size": 1}]},
+            "an output's `path` must be 1 to 4096 characters, without NUL",
+        ),
+        (
+            {"state": "done", "outputs": [{"path": "/a\x00", "size": 1}]},
+            "an output's `path` must be 1 to 4096 characters, without NUL",
+        ),
+        (
+            {"state": "done", "outputs": [{"path": "/" + "a" * 4096, "size": 1}]},
+            "an output's `path` must be 1 to 4096 characters, without NUL",
+        ),
+        (
+            {"state": "done", "outputs": [{"path": "/a", "size": 1}] * 65},
+            "`outputs` may list at most 64 files",
+        ),
+        (
+            {"state": "running", "outputs": [{"path": "/a", "size": 1}]},
+            "`outputs` come with a `done` report",
+        ),
     ],
 )
 def test_report_errors_change_nothing(jobs: Harness, body, message) -> None:
@@ -191,6 +228,29 @@ def test_report_errors_change_nothing(jobs: Harness, body, message) -> None:
     assert result.status_code == 400, result.json
     assert result.json["error"] == message
     assert jobs.client.simulate_get(path).json == before
+
+
+def test_a_done_report_records_the_files_the_frame_wrote(jobs: Harness) -> None:
+    job, agent_id, task = assign_first_task(jobs)
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    assert jobs.client.simulate_get(path).json["outputs"] == []
+    files = [{"path": "/renders/shot_0001.png", "size": 9120}, {"path": "/r/b.exr", "size": 0}]
+    done = jobs.client.simulate_post(path, json={"state": "done", "outputs": files})
+    assert done.status_code == 200 and done.json["outputs"] == files
+    assert jobs.client.simulate_get(path).json["outputs"] == files
+    listed = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json
+    assert [t["outputs"] for t in listed if t["id"] == task["id"]] == [files]
+    # A report after the task finished changes nothing, its files neither.
+    late = jobs.client.simulate_post(path, json={"state": "done", "outputs": []})
+    assert late.json["outputs"] == files
+    # Retried, the task's next attempt starts without files.
+    retried = jobs.client.simulate_post(
+        f"/api/v1/jobs/{job['id']}/tasks/{task['id']}/retry", json={}
+    )
+    assert retried.status_code == 200, retried.json
+    again = jobs.client.simulate_post(f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]})
+    assert again.status_code == 200, again.json
+    assert jobs.client.simulate_get(path).json["outputs"] == []
 
 
 def test_a_stale_report_is_409(jobs: Harness) -> None:
@@ -455,3 +515,30 @@ def test_back_off_refusals_and_the_whole_blocklist_over_the_api(jobs: Harness) -
     assert cleared.status_code == 200 and cleared.json == {"unblocked": 2}
     assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/blocklist").json == []
     assert jobs.client.simulate_delete("/api/v1/jobs/999999/blocklist").status_code == 404
+
+
+def test_blender_jobs_are_checked_at_submission_and_on_change(jobs: Harness) -> None:
+    created = jobs.client.simulate_post("/api/v1/jobtypes", json={"name": "blender"})
+    assert created.status_code == 201
+    good = {"file": "/farm/shot.blend", "output": "/farm/out/shot_####", "engine": "CYCLES"}
+    for data, message in [
+        ({}, "`data.file` must be a path of 1 to 4096 characters"),
+        ({**good, "samples": "many"}, "`data.samples` must be a whole number from 1 to"),
+        ({**good, "format": "BMP"}, "`data.format` must be one of JPEG, OPEN_EXR, PNG"),
+    ]:
+        refused = jobs.client.simulate_post(
+            "/api/v1/jobs/", json={**JOB, "jobtype": "blender", "data": data}
+        )
+        assert refused.status_code == 400 and refused.json["error"].startswith(message)
+    halves = jobs.client.simulate_post(
+        "/api/v1/jobs/", json={**JOB, "jobtype": "blender", "data": good, "by": 0.5}
+    )
+    assert halves.status_code == 400 and "whole frames" in halves.json["error"]
+    assert jobs.client.simulate_get("/api/v1/jobs").json == []
+    job = submit(jobs, jobtype="blender", data=good, end=4)
+    path = f"/api/v1/jobs/{job['id']}"
+    changed = jobs.client.simulate_post(path, json={"data": {**good, "engine": "POVRAY"}})
+    assert changed.status_code == 400 and "`data.engine`" in changed.json["error"]
+    assert jobs.client.simulate_get(path).json["data"] == good
+    # Another job type's data is its own business.
+    submit(jobs, data={"engine": "POVRAY"})

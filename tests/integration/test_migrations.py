@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -30,7 +31,7 @@ from farm_domain.files import TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.job_requests import JobChanges, JobSpec
 from farm_domain.jobs import JobService
-from farm_domain.work import TaskFailure
+from farm_domain.work import TaskFailure, TaskOutput
 from tests.support.databases import POSTGRES_URL, create_empty_postgres_database
 from tests.support.fakes.collaborators import FixedClock, MemoryFileStore, RecordingQueue
 from tests.support.fakes.identities import PlainPasswordHasher
@@ -438,6 +439,44 @@ def test_0009_keeps_every_row_and_reads_old_jobs_and_tasks_without_policies(
         assert jobs.delete(WRANGLER, 5)
         with uow(read_only=True) as u:
             assert u.tasks.failures_of(51) == []
+    finally:
+        engine.dispose()
+
+
+def test_0010_keeps_every_row_and_reads_old_tasks_without_outputs(
+    empty_database_url: str,
+) -> None:
+    engine = create_database_engine(empty_database_url)
+    try:
+        schema_migrations.upgrade(engine, "0009")
+        agent_id = uuid.uuid4()
+        at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        with engine.begin() as connection:
+            _farm_at_0007(connection, agent_id, at)
+        before = _every_row(engine)
+
+        schema_migrations.upgrade(engine)
+
+        assert _every_row(engine, like=before) == before
+        with engine.connect() as connection:
+            # SQL NULL, not JSON null, in every old row
+            counts = connection.execute(
+                text("SELECT count(*), count(outputs) FROM tasks WHERE outputs IS NULL")
+            ).one()
+            assert tuple(counts) == (len(before["tasks"]), 0)
+        uow = SqlUnitOfWorkFactory(engine)
+        with uow() as u:
+            old = u.tasks.of_job(5)
+            assert [task.outputs for task in old] == [(), ()]
+            # An old task takes the files of its next done report, and keeps them.
+            u.tasks.save(
+                attrs.evolve(old[0], outputs=(TaskOutput("/renders/shot_0001.png", 2048),))
+            )
+            u.commit()
+        with uow(read_only=True) as u:
+            again = u.tasks.of_job(5)
+            assert again[0].outputs == (TaskOutput("/renders/shot_0001.png", 2048),)
+            assert again[1].outputs == ()
     finally:
         engine.dispose()
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from farm_adapters.sql import tables as t
 from farm_domain.enums import CodedEnum, WorkState
-from farm_domain.work import SoftwareRequirement, Task
+from farm_domain.work import SoftwareRequirement, Task, TaskOutput
 
 Labelled = TypeVar("Labelled", bound=CodedEnum)
 
@@ -74,6 +74,7 @@ def task_row(task: Task) -> dict[str, Any]:
         "reason": task.reason,
         "failed_on": task.failed_on,
         "skipped": task.skipped,
+        "outputs": [{"path": o.path, "size": o.size} for o in task.outputs] or None,
     }
 
 
@@ -99,6 +100,7 @@ def task_from(m: RowMapping) -> Task:
         reason=m["reason"],
         failed_on=m["failed_on"],
         skipped=m["skipped"],
+        outputs=tuple(TaskOutput(o["path"], o["size"]) for o in m["outputs"] or ()),
     )
 
 

@@ -282,6 +282,8 @@ tasks = Table(
     Column("reason", String(32)),
     Column("failed_on", Uuid),
     Column("skipped", Boolean, nullable=False, server_default=false()),
+    # The files its last done attempt wrote: [{"path": ..., "size": ...}, ...]; null: none.
+    Column("outputs", JSON(none_as_null=True)),
     Index("ix_tasks_job_id_state", "job_id", "state"),
     sqlite_autoincrement=True,
 )

@@ -10,10 +10,19 @@ import attrs
 from farm_domain.enums import WorkState
 from farm_domain.errors import ValidationError
 from farm_domain.failures import valid_reason
-from farm_domain.job_requests import JobSpec
+from farm_domain.job_requests import JobSpec, task_outputs
 from farm_domain.jobs import BlockView
 from farm_domain.validation import INT32_MAX
-from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskFailure, TaskStatus
+from farm_domain.work import (
+    MAX_TASK_OUTPUTS,
+    Job,
+    JobQuery,
+    JobSummary,
+    Task,
+    TaskFailure,
+    TaskOutput,
+    TaskStatus,
+)
 from farm_http.conversion import iso_time, structure, url_argument_error
 from farm_http.schemas.jobtypes import requirement_json
 
@@ -61,7 +70,37 @@ _TASK_FIXED = {
     "job_id": "`job_id` cannot be changed",
     "frame": "`frame` cannot be changed",
 }
-_TASK_REPORT_KEYS = {"state", "last_error", "agent_id", "progress", "time_started", "reason"}
+_TASK_REPORT_KEYS = {
+    "state",
+    "last_error",
+    "agent_id",
+    "progress",
+    "time_started",
+    "reason",
+    "outputs",
+}
+_OUTPUTS_SHAPE = '`outputs` must be a list of {"path": "<file>", "size": <bytes>}'
+
+
+def task_outputs_body(value: Any) -> tuple[TaskOutput, ...]:
+    """A report's ``outputs`` as sent: a bounded list of {"path", "size"} objects."""
+    if not isinstance(value, list):
+        raise ValidationError(_OUTPUTS_SHAPE, field="outputs")
+    if len(value) > MAX_TASK_OUTPUTS:
+        raise ValidationError(
+            f"`outputs` may list at most {MAX_TASK_OUTPUTS} files", field="outputs"
+        )
+    outputs = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or item.keys() != {"path", "size"}
+            or not isinstance(item["path"], str)
+            or type(item["size"]) is not int
+        ):
+            raise ValidationError(_OUTPUTS_SHAPE, field="outputs")
+        outputs.append(TaskOutput(item["path"], item["size"]))
+    return task_outputs(tuple(outputs))
 
 
 @attrs.frozen
@@ -102,7 +141,10 @@ def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]
             "`reason` must be a short code of lowercase letters and underscores (1 to 32)",
             field="reason",
         )
-    return {k: getattr(typed, k) for k in fields}, give_back, started_now
+    parsed: dict[str, Any] = {k: getattr(typed, k) for k in fields}
+    if "outputs" in body:
+        parsed["outputs"] = task_outputs_body(body["outputs"])
+    return parsed, give_back, started_now
 
 
 def task_page(params: Mapping[str, str | list[str]]) -> dict[str, int]:
@@ -216,6 +258,7 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
         "not_before": iso_time(task.not_before),
         "failed_on": None if task.failed_on is None else str(task.failed_on),
         "skipped": task.skipped,
+        "outputs": [{"path": o.path, "size": o.size} for o in task.outputs],
     }
     if job is not None:
         data["job"] = {
