@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The layers that need no real processes: the domain on fakes, the adapters' contracts, HTTP.
 FAST_TESTS := tests/unit tests/contract tests/http tests/agent
 
-.PHONY: install serve check lint format types contracts test test-fast bench clean
+.PHONY: install blender serve check lint format types contracts test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Blender as a module (bpy, ~370 MB) for the tests that render for real; the master does not
+# need it, so `make serve` does not install it.
+blender: $(VENV)/.blender
+
+$(VENV)/.blender: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[blender]' \
 		|| echo "bpy could not be installed: the Blender tests will be skipped"
 	touch $@
@@ -40,10 +47,10 @@ types: install
 contracts: install
 	$(BIN)/lint-imports
 
-test: install contracts
+test: install blender contracts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install blender
 	$(BIN)/python -m pytest $(FAST_TESTS) $(PYTEST_ARGS)
 
 # The benchmark table (PostgreSQL + Redis too when FARM_BENCH_POSTGRES_URL and
