@@ -100,7 +100,7 @@ def build_runtime(
         settings.database_url, pool_size=settings.threads, pre_ping=pre_ping
     )
     uow = SqlUnitOfWorkFactory(engine)
-    huey = create_huey(settings.queue_url, create_tables=create_queue_tables)
+    huey = create_huey(settings.queue_url, settings.queue_name, create_tables=create_queue_tables)
     networks = AgentNetworks(settings.agent_networks)
     reconciler = AssignmentReconciler(
         clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)

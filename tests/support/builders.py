@@ -18,6 +18,7 @@ from farm_domain.audit import AuditTrail
 from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
+from farm_domain.enums import WorkState
 from farm_domain.events import Event, EventQuery
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
@@ -48,7 +49,12 @@ def dispatch_policy(**changes: Any) -> DispatchPolicy:
 
 
 def add_job(
-    uow_factory: UnitOfWorkFactory, now: datetime, *, requeue: int = 3, title: str = "job"
+    uow_factory: UnitOfWorkFactory,
+    now: datetime,
+    *,
+    requeue: int = 3,
+    title: str = "job",
+    state: WorkState | None = None,
 ) -> Job:
     with uow_factory() as uow:
         version = uow.jobtypes.add(f"type-{uuid.uuid4().hex[:8]}")
@@ -58,6 +64,7 @@ def add_job(
                 title=title,
                 jobtype_version_id=version.id,
                 requeue=requeue,
+                state=state,
                 time_submitted=now,
             )
         )
