@@ -36,7 +36,7 @@ from farm_domain.ports import TaskQueue
 from farm_http import HttpOptions, create_app
 from tests.support.databases import REDIS_URL, empty_tables, needs_redis
 from tests.support.fake_agent import FakeAgent
-from tests.support.fakes.collaborators import FixedClock, RecordingQueue
+from tests.support.fakes.collaborators import FixedClock, RecordingQueue, ScriptedAgentClient
 from tests.support.http_harness import TEST_HOST, Harness
 
 SETTLE_SECONDS = 30
@@ -213,9 +213,10 @@ def make_live_harness(backend: Backend, tmp_path: Path, **env: str) -> Iterator[
         max_delay=0.02,
     )
     consumer.start()
-    # A web worker's runtime: it only enqueues.
-    queue = ForwardingQueue()
-    runtime = build_runtime(settings, queue=queue, clock=clock, pre_ping=False)
+    # A web worker's runtime: it only enqueues, and calls no agent (checked after the test; a
+    # stand-in client spares building a second real one, TLS context and all, per test).
+    queue, no_calls = ForwardingQueue(), ScriptedAgentClient()
+    runtime = build_runtime(settings, queue=queue, clock=clock, client=no_calls, pre_ping=False)
     queue.real = HueyTaskQueue(runtime.jobs)
     outstanding.watch_producer(runtime.huey)
     app = create_app(runtime.farm, HttpOptions.of(settings))
@@ -224,6 +225,7 @@ def make_live_harness(backend: Backend, tmp_path: Path, **env: str) -> Iterator[
             backend, runtime, queue, clock, SettlingClient(app, outstanding), agent, outstanding
         )
         outstanding.wait()
+        assert no_calls.calls == [], "a web worker called an agent itself"
     finally:
         consumer.stop()
         runtime.huey.storage.flush_all()
