@@ -83,6 +83,8 @@ class Outstanding:
     def __init__(self) -> None:
         self._ids: set[str] = set()
         self._changed = threading.Condition()
+        self.errors: list[str] = []
+        """The jobs that raised, as ``name: error``: a job that fails is a failure of the test."""
 
     def watch_producer(self, huey: Huey) -> None:
         huey.signal(signals.SIGNAL_ENQUEUED)(self._enqueued)
@@ -90,6 +92,7 @@ class Outstanding:
     def watch_consumer(self, huey: Huey) -> None:
         self.watch_producer(huey)
         huey.post_execute()(self._ran)
+        huey.signal(signals.SIGNAL_ERROR)(self._failed)
         huey.signal(
             signals.SIGNAL_REVOKED,
             signals.SIGNAL_EXPIRED,
@@ -105,6 +108,9 @@ class Outstanding:
         with self._changed:
             self._ids.discard(task.id)
             self._changed.notify_all()
+
+    def _failed(self, signal: str, task: Any, error: BaseException) -> None:
+        self.errors.append(f"{task.name}: {error!r}")
 
     def _dropped(self, signal: str, task: Any, *args: object) -> None:
         self._ran(task, None, None)
@@ -226,6 +232,7 @@ def make_live_harness(backend: Backend, tmp_path: Path, **env: str) -> Iterator[
         )
         outstanding.wait()
         assert no_calls.calls == [], "a web worker called an agent itself"
+        assert outstanding.errors == [], "the queue's consumer failed"
     finally:
         consumer.stop()
         runtime.huey.storage.flush_all()
