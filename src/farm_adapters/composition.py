@@ -179,7 +179,7 @@ def create_budgets(settings: Settings) -> CreateBudgets:
     rate = settings.create_rate
     if not rate.limited:
         return CreateBudgets(None)
-    return CreateBudgets(LimitsCreateCounter.of(rate, settings.queue_url))
+    return CreateBudgets(LimitsCreateCounter.of(rate, settings.queue_url, settings.queue_name))
 
 
 def identity_service(uow: UnitOfWorkFactory, clock: Clock) -> IdentityService:

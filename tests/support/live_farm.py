@@ -16,6 +16,7 @@ for the consumer too.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -206,36 +207,35 @@ def make_live_harness(backend: Backend, tmp_path: Path, **env: str) -> Iterator[
         }
     )
     clock, outstanding, agent = FixedClock(), Outstanding(), FakeAgent()
-    # The consumer's runtime, as `farm serve` (embedded) or `farm worker` builds it.
-    consumer_runtime = build_runtime(settings, clock=clock)
-    outstanding.watch_consumer(consumer_runtime.huey)
-    consumer = EmbeddedConsumer(
-        consumer_runtime.huey,
-        workers=settings.queue_workers,
-        worker_type="thread",
-        periodic=False,
-        # Polling the SQLite queue often keeps each request's wait short; Redis blocks instead.
-        initial_delay=0.01,
-        max_delay=0.02,
-    )
-    consumer.start()
-    # A web worker's runtime: it only enqueues, and calls no agent (checked after the test; a
-    # stand-in client spares building a second real one, TLS context and all, per test).
-    queue, no_calls = ForwardingQueue(), ScriptedAgentClient()
-    runtime = build_runtime(settings, queue=queue, clock=clock, client=no_calls, pre_ping=False)
-    queue.real = HueyTaskQueue(runtime.jobs)
-    outstanding.watch_producer(runtime.huey)
-    app = create_app(runtime.farm, HttpOptions.of(settings))
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(agent.close)
+        # The consumer's runtime, as `farm serve` (embedded) or `farm worker` builds it.
+        consumer_runtime = build_runtime(settings, clock=clock)
+        stack.callback(consumer_runtime.close)
+        outstanding.watch_consumer(consumer_runtime.huey)
+        consumer = EmbeddedConsumer(
+            consumer_runtime.huey,
+            workers=settings.queue_workers,
+            worker_type="thread",
+            periodic=False,
+            # Polling the SQLite queue often keeps each request's wait short; Redis blocks.
+            initial_delay=0.01,
+            max_delay=0.02,
+        )
+        stack.callback(consumer_runtime.huey.storage.flush_all)
+        consumer.start()
+        stack.callback(consumer.stop)
+        # A web worker's runtime: it only enqueues, and calls no agent (checked after the
+        # test; a stand-in client spares building a second real one, TLS context and all).
+        queue, no_calls = ForwardingQueue(), ScriptedAgentClient()
+        runtime = build_runtime(settings, queue=queue, clock=clock, client=no_calls, pre_ping=False)
+        stack.callback(runtime.close)
+        queue.real = HueyTaskQueue(runtime.jobs)
+        outstanding.watch_producer(runtime.huey)
+        app = create_app(runtime.farm, HttpOptions.of(settings))
         yield LiveHarness(
             backend, runtime, queue, clock, SettlingClient(app, outstanding), agent, outstanding
         )
         outstanding.wait()
         assert no_calls.calls == [], "a web worker called an agent itself"
         assert outstanding.errors == [], "the queue's consumer failed"
-    finally:
-        consumer.stop()
-        runtime.huey.storage.flush_all()
-        runtime.close()
-        consumer_runtime.close()
-        agent.close()
