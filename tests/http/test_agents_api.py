@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from farm_domain.enums import WorkState
-from tests.support.http_harness import Harness, make_harness
-from tests.support.live_farm import LiveHarness
+from tests.support.http_harness import Harness
+from tests.support.live_farm import Backend, LiveHarness, make_live_harness
 
 AGENT_KEYS = {
     "id",
@@ -253,16 +253,16 @@ def test_mac_addresses_and_gpus_replace_the_agents_sets(farm: Harness) -> None:
     assert (second.json["gpus"], second.json["mac_addresses"]) == (["Quadro P5000"], [])
 
 
-def test_wrong_farm_name_is_refused(database_url: str, tmp_path) -> None:
-    for farm in make_harness(database_url, tmp_path, FARM_NAME="paris"):
+def test_wrong_farm_name_is_refused(backend: Backend, tmp_path) -> None:
+    for farm in make_live_harness(backend, tmp_path, FARM_NAME="paris"):
         result = farm.announce(farm_name="london")
         assert result.status_code == 400 and error_of(result) == "Wrong farm name"
         assert farm.announce(farm_name="paris").status_code == 201
 
 
-def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_path) -> None:
+def test_missing_default_software_is_the_contracts_500(backend: Backend, tmp_path) -> None:
     env = {"FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender", "version": "2.79"}]'}
-    for farm in make_harness(database_url, tmp_path, **env):
+    for farm in make_live_harness(backend, tmp_path, **env):
         result = farm.announce()
         assert result.status_code == 500
         assert error_of(result) == "Default agent software 'blender' not found"
@@ -274,9 +274,9 @@ def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_pa
         assert created.json["software"] == [{"software": "blender", "version": "2.79"}]
 
 
-def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(database_url: str, tmp_path) -> None:
-    for farm in make_harness(
-        database_url,
+def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(backend: Backend, tmp_path) -> None:
+    for farm in make_live_harness(
+        backend,
         tmp_path,
         FARM_TRUSTED_PROXIES="10.0.0.0/8",
         FARM_ANONYMOUS_NETWORKS="10.0.0.0/8,192.168.0.0/16",
