@@ -78,8 +78,8 @@ def backend_for(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Ba
 
 
 class Outstanding:
-    """The queue's jobs enqueued and not yet run, by Huey task id, across the producers' and the
-    consumer's Huey instances (the consumer enqueues too)."""
+    """The queue's jobs enqueued to run now and not yet run, by Huey task id, across the
+    producers' and the consumer's Huey instances (the consumer enqueues too)."""
 
     def __init__(self) -> None:
         self._ids: set[str] = set()
@@ -102,6 +102,8 @@ class Outstanding:
         )(self._dropped)
 
     def _enqueued(self, signal: str, task: Any, *args: object) -> None:
+        if task.eta is not None:
+            return  # a job for later (a delay, a retry): not what the request is waiting for
         with self._changed:
             self._ids.add(task.id)
 
