@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,11 +45,20 @@ def postgres_engine(postgres_database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to the newest schema once a session, for tests to copy."""
+    path = tmp_path_factory.mktemp("migrated") / "farm.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'farm.db'}"
-    migrate(url)
-    return url
+def sqlite_url(tmp_path: Path, migrated_sqlite_file: Path) -> str:
+    """A fresh SQLite database at the newest schema: a copy of the session's migrated one."""
+    path = tmp_path / "farm.db"
+    shutil.copyfile(migrated_sqlite_file, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

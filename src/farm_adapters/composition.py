@@ -109,7 +109,7 @@ def build_runtime(
         settings.database_url, pool_size=settings.threads, pre_ping=pre_ping
     )
     uow = SqlUnitOfWorkFactory(engine)
-    huey = create_huey(settings.queue_url, create_tables=create_queue_tables)
+    huey = create_huey(settings.queue_url, settings.queue_name, create_tables=create_queue_tables)
     networks = AgentNetworks(settings.agent_networks)
     reconciler = AssignmentReconciler(
         clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)
@@ -201,7 +201,7 @@ def create_budgets(settings: Settings) -> CreateBudgets:
     rate = settings.create_rate
     if not rate.limited:
         return CreateBudgets(None)
-    return CreateBudgets(LimitsCreateCounter.of(rate, settings.queue_url))
+    return CreateBudgets(LimitsCreateCounter.of(rate, settings.queue_url, settings.queue_name))
 
 
 def identity_service(uow: UnitOfWorkFactory, clock: Clock) -> IdentityService:

@@ -24,25 +24,28 @@ NAMESPACE = "farm-creates"
 
 
 class LimitsCreateCounter:
-    def __init__(self, rate: CreateRate, storage: Storage) -> None:
+    def __init__(self, rate: CreateRate, storage: Storage, farm: str = "farm") -> None:
         # A moving window remembers each create's time (at most ``burst`` per payer), so the
         # wait it reports is exact: until the oldest create in the window leaves it.
         self._item = RateLimitItemPerSecond(rate.burst, rate.window_seconds)
         self._limiter = MovingWindowRateLimiter(storage)
         self._errors = storage.base_exceptions
+        # Farms that share one Redis (each its own FARM_QUEUE_NAME) count apart.
+        self._namespace = f"{NAMESPACE}:{farm}"
 
     @classmethod
-    def of(cls, rate: CreateRate, queue_url: str) -> LimitsCreateCounter:
-        """Counts in the queue's Redis when there is one, in this process otherwise."""
+    def of(cls, rate: CreateRate, queue_url: str, queue_name: str = "farm") -> LimitsCreateCounter:
+        """Counts in the queue's Redis when there is one, under the queue's name, in this
+        process otherwise."""
         shared = queue_url.startswith(SHARED_SCHEMES)
-        return cls(rate, RedisStorage(queue_url) if shared else MemoryStorage())
+        return cls(rate, RedisStorage(queue_url) if shared else MemoryStorage(), queue_name)
 
     def wait(self, payer: str) -> float | None:
         # Open when the counts cannot be reached: a limit on floods must not stop the farm.
         try:
-            if self._limiter.test(self._item, NAMESPACE, payer):
+            if self._limiter.test(self._item, self._namespace, payer):
                 return None
-            stats = self._limiter.get_window_stats(self._item, NAMESPACE, payer)
+            stats = self._limiter.get_window_stats(self._item, self._namespace, payer)
         except self._errors as error:
             log.warning("create budgets not checked", extra={"error": str(error)})
             return None
@@ -50,6 +53,6 @@ class LimitsCreateCounter:
 
     def spend(self, payer: str) -> None:
         try:
-            self._limiter.hit(self._item, NAMESPACE, payer)
+            self._limiter.hit(self._item, self._namespace, payer)
         except self._errors as error:
             log.warning("create not counted", extra={"error": str(error)})

@@ -212,6 +212,27 @@ class SecretText:
         return secret
 
 
+MAX_QUEUE_NAME = 64
+
+
+@attrs.frozen
+class QueueName:
+    """Letters, digits, ``-``, ``_`` and ``.``: the queue's keys in Redis are named after it."""
+
+    def __call__(self, key: str, text: str) -> str:
+        name = text.strip()
+        if (
+            not name
+            or len(name) > MAX_QUEUE_NAME
+            or any(not (c.isascii() and (c.isalnum() or c in "-_.")) for c in name)
+        ):
+            raise Invalid(
+                f"{key}={text[:MAX_QUEUE_NAME]!r}: must be 1 to {MAX_QUEUE_NAME} letters, "
+                "digits, '-', '_' or '.'"
+            )
+        return name
+
+
 @attrs.frozen
 class Directory:
     def __call__(self, key: str, text: str) -> Path:
@@ -666,6 +687,13 @@ class Settings:
         _embedded("queue.db"),
         "sqlite:///path, redis://host:port/db or immediate",
         shown="sqlite:///<data dir>/queue.db",
+    )
+
+    queue_name: str = setting(
+        "FARM_QUEUE_NAME",
+        QueueName(),
+        "farm",
+        "the queue's name: masters sharing one Redis need different names",
     )
 
     @property

@@ -11,9 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 
-from tests.support.databases import REDIS_URL, create_empty_postgres_database, migrate, needs_redis
 from tests.support.processes import Master, StartMaster
 
 AGENTS = 20
@@ -78,20 +76,6 @@ def as_seen(master: Master, ids: list[str]) -> dict[str, tuple[object, object]]:
             for agent_id in ids
             for agent in [api.get(f"/agents/{agent_id}").json()]
         }
-
-
-@pytest.fixture(
-    params=["embedded", pytest.param("postgres", marks=[pytest.mark.postgres, needs_redis])]
-)
-def backend(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The master's FARM_ settings for a backend: embedded, or PostgreSQL and Redis."""
-    if request.param == "embedded":
-        return {}
-    request.getfixturevalue("postgres_database_url")  # skips without PostgreSQL
-    database = create_empty_postgres_database()
-    migrate(database)
-    assert REDIS_URL
-    return {"FARM_DATABASE_URL": database, "FARM_QUEUE_URL": REDIS_URL}
 
 
 def test_no_heartbeat_is_lost_and_the_api_catches_up_within_the_flush_interval(

@@ -13,6 +13,12 @@ from tests.support.processes import StartMaster
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def start_master(start_master_on_backend: StartMaster) -> StartMaster:
+    """Each test runs on the embedded default, then on PostgreSQL + Redis with a `farm worker`."""
+    return start_master_on_backend
+
+
 def test_a_job_from_submission_to_done(start_master: StartMaster) -> None:
     api = start_master().api()
 

@@ -174,7 +174,12 @@ def test_scale_out_on_postgresql_and_redis(
 ) -> None:
     database = create_empty_postgres_database()
     assert REDIS_URL
-    settings = {"FARM_DATABASE_URL": database, "FARM_QUEUE_URL": REDIS_URL}
+    settings = {
+        "FARM_DATABASE_URL": database,
+        "FARM_QUEUE_URL": REDIS_URL,
+        # Its own queue: tests running at once on one Redis must not take each other's jobs.
+        "FARM_QUEUE_NAME": f"farm-e2e-{uuid.uuid4().hex[:12]}",
+    }
     env = base_env(tmp_path, **settings)
 
     refused = subprocess.run(

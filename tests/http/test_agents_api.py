@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from farm_domain.enums import WorkState
-from tests.support.http_harness import Harness, make_harness
+from tests.support.http_harness import Harness
+from tests.support.live_farm import Backend, LiveHarness, make_live_harness
 
 AGENT_KEYS = {
     "id",
@@ -32,6 +33,12 @@ AGENT_KEYS = {
     "last_heard_from",
     "last_polled",
 }
+
+
+@pytest.fixture
+def farm(live_farm: LiveHarness) -> Harness:
+    """Each case runs on both backends, with a real consumer acting between requests."""
+    return live_farm
 
 
 def error_of(result) -> str:
@@ -246,16 +253,16 @@ def test_mac_addresses_and_gpus_replace_the_agents_sets(farm: Harness) -> None:
     assert (second.json["gpus"], second.json["mac_addresses"]) == (["Quadro P5000"], [])
 
 
-def test_wrong_farm_name_is_refused(database_url: str, tmp_path) -> None:
-    for farm in make_harness(database_url, tmp_path, FARM_NAME="paris"):
+def test_wrong_farm_name_is_refused(backend: Backend, tmp_path) -> None:
+    for farm in make_live_harness(backend, tmp_path, FARM_NAME="paris"):
         result = farm.announce(farm_name="london")
         assert result.status_code == 400 and error_of(result) == "Wrong farm name"
         assert farm.announce(farm_name="paris").status_code == 201
 
 
-def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_path) -> None:
+def test_missing_default_software_is_the_contracts_500(backend: Backend, tmp_path) -> None:
     env = {"FARM_DEFAULT_AGENT_SOFTWARE": '[{"software": "blender", "version": "2.79"}]'}
-    for farm in make_harness(database_url, tmp_path, **env):
+    for farm in make_live_harness(backend, tmp_path, **env):
         result = farm.announce()
         assert result.status_code == 500
         assert error_of(result) == "Default agent software 'blender' not found"
@@ -267,9 +274,9 @@ def test_missing_default_software_is_the_contracts_500(database_url: str, tmp_pa
         assert created.json["software"] == [{"software": "blender", "version": "2.79"}]
 
 
-def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(database_url: str, tmp_path) -> None:
-    for farm in make_harness(
-        database_url,
+def test_x_forwarded_for_is_honoured_only_from_trusted_proxies(backend: Backend, tmp_path) -> None:
+    for farm in make_live_harness(
+        backend,
         tmp_path,
         FARM_TRUSTED_PROXIES="10.0.0.0/8",
         FARM_ANONYMOUS_NETWORKS="10.0.0.0/8,192.168.0.0/16",
@@ -478,7 +485,8 @@ def test_going_offline_releases_unfinished_tasks(farm: Harness) -> None:
 def test_heartbeat_reconciliation_respects_the_grace_period_and_requeue(farm: Harness) -> None:
     agent_id = uuid.uuid4()
     farm.announce(agent_id)
-    job = farm.job(requeue=-1)
+    # Paused: the consumer gives the requeued task to no one, so the test sees the requeue.
+    job = farm.job(requeue=-1, state=WorkState.PAUSED)
     recent = farm.task(job, agent_id=agent_id, sent_to_agent=True, sent_at=farm.clock.now())
     heartbeat = {"state": "running", "current_assignments": {}, "free_ram": 100}
     farm.client.simulate_post(f"/api/v1/agents/{agent_id}", json=heartbeat)
@@ -499,7 +507,7 @@ def test_delete_is_204_either_way_and_releases_tasks(farm: Harness) -> None:
     assert farm.client.simulate_delete(f"/api/v1/agents/{agent_id}").status_code == 204
     assert farm.client.simulate_get(f"/api/v1/agents/{agent_id}").status_code == 404
     assert farm.get_task(task.id).agent_id is None
-    assert ("stop_tasks", (agent_id, "127.0.0.1", 50000, (task.id,))) in farm.queue.calls
+    assert ("stop_tasks", (agent_id, "127.0.0.1", farm.agent_port, (task.id,))) in farm.queue.calls
     # The GPU catalogue stays for the next agent that has one.
     again = farm.announce(gpus=["GTX"])
     assert again.json["gpus"] == ["GTX"]
@@ -534,7 +542,7 @@ def test_assigning_a_task_by_hand(farm: Harness) -> None:
     assert result.status_code == 200
     assert result.json["agent_id"] == str(second)
     assert (result.json["attempts"], result.json["sent_to_agent"]) == (2, False)
-    assert ("stop_tasks", (first, "127.0.0.2", 50000, (task.id,))) in farm.queue.calls
+    assert ("stop_tasks", (first, "127.0.0.2", farm.agent_port, (task.id,))) in farm.queue.calls
     assert ("send_tasks_to_agent", (second,)) in farm.queue.calls
 
 

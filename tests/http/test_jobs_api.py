@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 
 from tests.support.http_harness import Harness
+from tests.support.live_farm import LiveHarness
 
 JOB = {"title": "shot_010", "jobtype": "render", "start": 1, "end": 10}
+
+
+@pytest.fixture
+def farm(live_farm: LiveHarness) -> Harness:
+    """Each case runs on both backends, with a real consumer acting between requests."""
+    return live_farm
 
 
 @pytest.fixture
@@ -138,8 +145,14 @@ def test_list_get_update_and_delete(jobs: Harness) -> None:
 _OUTPUTS_SHAPE = '`outputs` must be a list of {"path": "<file>", "size": <bytes>}'
 
 
+BY_HAND = [{"tag": "by-hand"}]
+"""A tag no agent has: the scheduler gives such a job to no one, only a hand assignment does."""
+
+
 def assign_first_task(jobs: Harness) -> tuple[dict[str, Any], uuid.UUID, dict[str, Any]]:
-    job = submit(jobs, end=2)
+    """A job of two frames whose first task is assigned by hand to a new agent, and only that:
+    the queue's consumer, acting between requests, gives the job to no agent itself."""
+    job = submit(jobs, end=2, tag_requirements=BY_HAND)
     agent_id = uuid.uuid4()
     jobs.announce(agent_id)
     task = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json[0]
@@ -420,9 +433,10 @@ def test_tag_requirements_steer_jobs_to_tagged_agents(jobs: Harness) -> None:
         {"tag": "big", "negate": True},
         {"tag": "gpu", "negate": False},
     ]
-    dispatcher = jobs.runtime.dispatcher
-    assert dispatcher.assign_tasks_to_agent(plain) == []
-    assert dispatcher.assign_tasks_to_agent(gpu) != []
+    # The consumer, acting on the submission, gave the job to the tagged agent alone.
+    (task,) = jobs.client.simulate_get(f"/api/v1/agents/{gpu}/tasks").json
+    assert task["job"]["id"] == job["id"]
+    assert jobs.client.simulate_get(f"/api/v1/agents/{plain}/tasks").json == []
     for body in ({"tags": ["x"]}, ["a", 1], "gpu"):
         bad = jobs.client.simulate_put(f"/api/v1/agents/{gpu}/tags", json=body)
         assert bad.status_code == 400 and bad.json["error"]
@@ -542,3 +556,25 @@ def test_blender_jobs_are_checked_at_submission_and_on_change(jobs: Harness) -> 
     assert jobs.client.simulate_get(path).json["data"] == good
     # Another job type's data is its own business.
     submit(jobs, data={"engine": "POVRAY"})
+
+
+def test_a_passive_agent_keeps_a_task_assigned_by_hand_and_reports_on_it(jobs: Harness) -> None:
+    # PyFarm never calls a passive agent; the queue's consumer, acting between these requests,
+    # must not take the task back from it either.
+    job = submit(jobs, end=1)
+    agent_id = uuid.uuid4()
+    jobs.announce(agent_id, use_address="passive")
+    (task,) = jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}/tasks").json
+    assigned = jobs.client.simulate_post(
+        f"/api/v1/agents/{agent_id}/tasks", json={"id": task["id"]}
+    )
+    assert assigned.status_code == 200 and assigned.json["agent_id"] == str(agent_id)
+    path = f"/api/v1/jobs/{job['id']}/tasks/{task['id']}"
+    agent = {"X-Farm-Agent-Id": str(agent_id)}
+    running = jobs.client.simulate_post(path, json={"state": "running"}, headers=agent)
+    assert running.status_code == 200, running.json
+    done = jobs.client.simulate_post(path, json={"state": "done"}, headers=agent)
+    assert done.status_code == 200 and done.json["state"] == "done", done.json
+    assert jobs.client.simulate_get(f"/api/v1/jobs/{job['id']}").json["state"] == "done"
+    if isinstance(jobs, LiveHarness):
+        assert jobs.agent.requests == []  # nothing called the fake render node

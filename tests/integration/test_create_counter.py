@@ -47,6 +47,18 @@ def test_with_a_redis_queue_every_worker_shares_one_budget() -> None:
     assert one.wait(f"credential:{uuid.uuid4()}") is None
 
 
+@needs_redis
+@pytest.mark.redis
+def test_farms_sharing_one_redis_count_apart() -> None:
+    assert REDIS_URL
+    here = LimitsCreateCounter.of(RATE, REDIS_URL, "farm-paris")
+    there = LimitsCreateCounter.of(RATE, REDIS_URL, "farm-london")
+    payer = f"credential:{uuid.uuid4()}"
+    assert spend_until_refused(here, payer) == 2
+    assert there.wait(payer) is None
+    assert LimitsCreateCounter.of(RATE, REDIS_URL, "farm-paris").wait(payer) is not None
+
+
 def test_an_unreachable_redis_leaves_creates_unlimited() -> None:
     counter = LimitsCreateCounter.of(RATE, "redis://127.0.0.1:1/0")  # nothing listens there
     for _ in range(RATE.burst + 1):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from farm_adapters import composition
 from farm_adapters.settings import Settings, SettingsError
 from farm_domain.access import Role
 
@@ -232,3 +233,22 @@ def test_failure_settings_are_read_and_contradictions_refused() -> None:
     with pytest.raises(SettingsError, match="FARM_RETRY_DELAY_SECONDS='-1'"):
         Settings.load({"FARM_RETRY_DELAY_SECONDS": "-1"})
     Settings.load({"FARM_BLOCK_EXPIRY_SECONDS": "60", "FARM_STUCK_JOB_SECONDS": "0"})
+
+
+def test_the_queue_name_keeps_masters_sharing_one_redis_apart(tmp_path: Path) -> None:
+    assert Settings.load({}).queue_name == "farm"
+    for bad in ("two words", "x" * 65, "ferm\u00e9", "a/b", "a:b"):
+        with pytest.raises(SettingsError, match="FARM_QUEUE_NAME"):
+            Settings.load({"FARM_QUEUE_NAME": bad})
+    settings = Settings.load(
+        {
+            "FARM_DATA_DIR": str(tmp_path),
+            "FARM_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+            "FARM_QUEUE_NAME": "studio-b.farm_2",
+        }
+    )
+    runtime = composition.build_runtime(settings)
+    try:
+        assert runtime.huey.name == "studio-b.farm_2"
+    finally:
+        runtime.close()

@@ -19,6 +19,7 @@ from farm_domain.catalogue import SoftwareCatalogue
 from farm_domain.controls import Controls
 from farm_domain.defaults import SoftwareDefaults
 from farm_domain.dispatch import Dispatcher, DispatchPolicy
+from farm_domain.enums import WorkState
 from farm_domain.events import Event, EventQuery
 from farm_domain.explain import Explainer
 from farm_domain.identities import IdentityService
@@ -51,7 +52,12 @@ def dispatch_policy(**changes: Any) -> DispatchPolicy:
 
 
 def add_job(
-    uow_factory: UnitOfWorkFactory, now: datetime, *, requeue: int = 3, title: str = "job"
+    uow_factory: UnitOfWorkFactory,
+    now: datetime,
+    *,
+    requeue: int = 3,
+    title: str = "job",
+    state: WorkState | None = None,
 ) -> Job:
     with uow_factory() as uow:
         version = uow.jobtypes.add(f"type-{uuid.uuid4().hex[:8]}")
@@ -61,6 +67,7 @@ def add_job(
                 title=title,
                 jobtype_version_id=version.id,
                 requeue=requeue,
+                state=state,
                 time_submitted=now,
             )
         )

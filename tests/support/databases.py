@@ -61,6 +61,13 @@ def migrate(url: str) -> None:
 
 
 def empty_tables(engine: Engine) -> None:
-    names = ", ".join(table.name for table in metadata.sorted_tables)
+    """Every row gone and every id counter back at its start. DELETE rather than TRUNCATE: on
+    these small tables it takes a tenth of the time, which every PostgreSQL test pays."""
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+        sequences = connection.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        ).scalars()
+        for sequence in list(sequences):
+            connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))

@@ -12,6 +12,7 @@ import falcon.testing
 from farm_adapters.composition import Runtime, build_runtime
 from farm_adapters.settings import Settings
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from farm_domain.enums import WorkState
 from farm_domain.work import Job, Task
 from farm_http import HttpOptions, create_app
 from tests.support.builders import add_job, add_task, get_task
@@ -36,6 +37,8 @@ class Harness:
         self.clock = clock
         self.client = client
         self.uow = SqlUnitOfWorkFactory(runtime.engine)
+        self.agent_port = 50000
+        """The port ``announce`` gives an agent unless told otherwise."""
 
     def announce(self, agent_id: uuid.UUID | None = None, **fields: Any) -> falcon.testing.Result:
         body = {
@@ -44,13 +47,13 @@ class Harness:
             "ram": 4096,
             "free_ram": 2048,
             "cpus": 8,
-            "port": 50000,
+            "port": self.agent_port,
         }
         body.update(fields)
         return self.client.simulate_post("/api/v1/agents/", json=body)
 
-    def job(self, requeue: int = 3, title: str = "job") -> Job:
-        return add_job(self.uow, self.clock.now(), requeue=requeue, title=title)
+    def job(self, requeue: int = 3, title: str = "job", state: WorkState | None = None) -> Job:
+        return add_job(self.uow, self.clock.now(), requeue=requeue, title=title, state=state)
 
     def task(self, job: Job, **fields: Any) -> Task:
         return add_task(self.uow, job, self.clock.now(), **fields)
