@@ -16,7 +16,7 @@ if sys.path and sys.path[0].endswith("farm_agent"):
 
 
 def main(settings: dict[str, Any]) -> int:
-    import bpy  # type: ignore[import-untyped,unused-ignore]
+    import bpy
 
     frame = int(settings["frame"])
     bpy.ops.wm.open_mainfile(filepath=settings["file"], load_ui=False)
