@@ -231,6 +231,9 @@ def test_a_wrangler_runs_the_farm_from_the_dashboard(
         actions = browser.find_element(By.CSS_SELECTOR, f'#actions[data-job="{job["id"]}"]')
         submit(browser, actions.find_element(By.XPATH, f".//button[text()='{button}']"))
         assert check(api.get(f"/jobs/{job['id']}").json()["state"])
+    blocked = browser.find_element(By.ID, "blocklist").find_element(By.CSS_SELECTOR, "td span")
+    assert (blocked.text, blocked.get_attribute("title")) == ("render-01", agent_id)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-job.png"))
     submit(
         browser,
         browser.find_element(By.ID, "actions").find_element(
@@ -242,9 +245,10 @@ def test_a_wrangler_runs_the_farm_from_the_dashboard(
     browser.get(base + "/jobs")
     submit(browser, browser.find_element(By.LINK_TEXT, "shot_010"))
     assert browser.find_element(By.ID, "tasks").text.count("queued") >= 8
-    blocked = browser.find_element(By.ID, "blocklist").find_element(By.CSS_SELECTOR, "td span")
-    assert (blocked.text, blocked.get_attribute("title")) == ("render-01", agent_id)
-    browser.save_screenshot(str(ARTIFACTS / "dashboard-job.png"))
+    # The requeue lifted the agent's failure from the job's blocklist.
+    assert (
+        "No agent has failed or refused this job." in browser.find_element(By.ID, "blocklist").text
+    )
 
     submit(browser, browser.find_element(By.XPATH, "//button[text()='Log out']"))
     assert browser.current_url == base + "/login"
