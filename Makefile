@@ -47,8 +47,12 @@ types: install
 contracts: install
 	$(BIN)/lint-imports
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist): its end-to-end tests spend most of
+# their time waiting on real processes. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+
 test: install blender contracts
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install blender
 	$(BIN)/python -m pytest $(FAST_TESTS) $(PYTEST_ARGS)

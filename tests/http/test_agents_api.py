@@ -328,7 +328,7 @@ def test_announce_reconciles_current_assignments(farm: Harness) -> None:
 # -- body handling ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/v1/agents/", f"/api/v1/agents/{uuid.uuid4()}"])
+@pytest.mark.parametrize("path", ["/api/v1/agents/", f"/api/v1/agents/{uuid.UUID(int=404)}"])
 def test_bodies_must_be_json_objects(farm: Harness, path: str) -> None:
     for body in (b"[1, 2]", b"5", b'"x"', b"null"):
         result = farm.client.simulate_post(

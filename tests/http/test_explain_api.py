@@ -100,7 +100,7 @@ def test_a_paused_job_and_an_agent_that_is_not_idle(explained: Harness) -> None:
         "/api/v1/jobs/999999/explain",
         "/api/v1/jobs/shot/explain",
         "/api/v1/jobs/99999999999999999999/explain",
-        f"/api/v1/agents/{uuid.uuid4()}/explain",
+        f"/api/v1/agents/{uuid.UUID(int=404)}/explain",
         "/api/v1/agents/not-a-uuid/explain",
     ],
 )
