@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -46,6 +47,22 @@ def _rank_ranges(
     for owner_id, software_id, low_rank, high_rank in rows:
         found.setdefault(owner_id, []).append(RankRange(software_id, low_rank, high_rank))
     return found
+
+
+def _contact(r: Any, *, busy: bool) -> AgentContact:
+    """An agent row (with its contact columns) as the liveness sweeps see it."""
+    return AgentContact(
+        r.id,
+        r.hostname,
+        r.remote_ip,
+        r.port,
+        by_label(UseAddress, r.use_address),
+        by_label(AgentState, r.state),
+        r.disabled,
+        r.last_heard_from,
+        r.last_polled,
+        busy,
+    )
 
 
 def _ready(now: datetime | None) -> list[ColumnElement[bool]]:
@@ -287,18 +304,7 @@ class SqlSchedulingRepository:
             if r.id in busy:
                 continue
             found[r.id] = (
-                AgentContact(
-                    r.id,
-                    r.hostname,
-                    r.remote_ip,
-                    r.port,
-                    by_label(UseAddress, r.use_address),
-                    by_label(AgentState, r.state),
-                    r.disabled,
-                    r.last_heard_from,
-                    r.last_polled,
-                    False,
-                ),
+                _contact(r, busy=False),
                 AgentProfile(
                     r.id,
                     r.ram,
@@ -356,18 +362,7 @@ class SqlSchedulingRepository:
         )
         return [
             (
-                AgentContact(
-                    r.id,
-                    r.hostname,
-                    r.remote_ip,
-                    r.port,
-                    by_label(UseAddress, r.use_address),
-                    by_label(AgentState, r.state),
-                    r.disabled,
-                    r.last_heard_from,
-                    r.last_polled,
-                    bool(r.busy),
-                ),
+                _contact(r, busy=bool(r.busy)),
                 AgentProfile(
                     r.id,
                     r.ram,
