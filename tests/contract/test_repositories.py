@@ -813,9 +813,6 @@ def test_an_agent_read_after_waiting_for_its_lock_is_current(database_url_pg: st
     """The sets and active tasks come with the row as it is once the lock is ours, not as they
     were when the read began waiting for it."""
     import threading
-    import time
-
-    from sqlalchemy import text
 
     engine = create_database_engine(database_url_pg)
     uow = SqlUnitOfWorkFactory(engine)
@@ -833,15 +830,9 @@ def test_an_agent_read_after_waiting_for_its_lock_is_current(database_url_pg: st
         holder.agents.get(agent.id, for_update=True)
         waiter = threading.Thread(target=heartbeat)
         waiter.start()
-        with engine.connect() as watch:  # until the heartbeat waits for the row lock
-            deadline = time.monotonic() + 30
-            while not watch.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'"
-                )
-            ).scalar():
-                assert time.monotonic() < deadline, "the heartbeat never waited for the lock"
+        # Each look in a new transaction: pg_stat_activity is a snapshot kept for the rest of
+        # one, and a first look taken before the heartbeat waited would be all it ever saw.
+        _wait_for_a_lock_wait(engine)
         holder.agents.replace_mac_addresses(agent.id, frozenset({"bb:bb:bb:bb:bb:bb"}))
         holder.commit()
     waiter.join(30)
