@@ -246,6 +246,12 @@ class HueyTaskQueue:
         self._enqueue(self._jobs.stop_tasks, str(agent_id), host, port, list(task_ids))
 
 
+# How long an idle consumer of a polled queue (SQLite) may sleep between looks: Huey's default
+# backs off to 10 s, so a job submitted to an idle embedded farm waited up to 10 s for its
+# assignment pass. A look is one indexed SELECT. Redis queues block on the read instead.
+IDLE_POLL_SECONDS = 1.0
+
+
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey ships no stubs: Consumer is Any
     """A Huey consumer that runs in threads of another program (``farm serve``).
 
@@ -260,11 +266,23 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey ships no stubs: 
 def start_embedded_consumer(
     huey: Huey, workers: int = 2, periodic: bool = True
 ) -> EmbeddedConsumer:
-    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=periodic)
+    consumer = EmbeddedConsumer(
+        huey,
+        workers=workers,
+        worker_type="thread",
+        periodic=periodic,
+        max_delay=IDLE_POLL_SECONDS,
+    )
     consumer.start()
     return consumer
 
 
 def run_consumer(huey: Huey, workers: int, periodic: bool = True) -> None:
     """Consume the queue in this process's main thread until SIGINT/SIGTERM (``farm worker``)."""
-    Consumer(huey, workers=workers, worker_type="thread", periodic=periodic).run()
+    Consumer(
+        huey,
+        workers=workers,
+        worker_type="thread",
+        periodic=periodic,
+        max_delay=IDLE_POLL_SECONDS,
+    ).run()

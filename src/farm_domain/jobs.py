@@ -504,7 +504,7 @@ class JobService:
         return task
 
     def failures(self, actor: Identity, job_id: int, task_id: int) -> list[TaskFailure]:
-        """The task's failed attempts, oldest first (MAX_FAILURES_LISTED at most): when, on
+        """The task's latest MAX_FAILURES_LISTED failed attempts, oldest first: when, on
         which agent, why. Raises Forbidden, NotFound (``Task not found``)."""
         self._policy.require(actor, Permission.READ)
         with self._uow(read_only=True) as uow:

@@ -129,7 +129,7 @@ class TaskRepository(Protocol):
         """Store one failed attempt; returns it with its id."""
 
     def failures_of(self, task_id: int, *, limit: int = 100) -> list[TaskFailure]:
-        """The task's failed attempts, oldest first (at most ``limit``)."""
+        """The task's latest ``limit`` failed attempts, oldest of them first."""
 
     def lock_of_job(self, job_id: int) -> None:
         """Lock the job's tasks for this transaction. Tasks are locked before their job (an

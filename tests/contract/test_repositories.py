@@ -556,6 +556,28 @@ def test_task_logs_per_attempt(uow) -> None:
         assert u.logs.of_attempt(task.id, 1) == []
 
 
+def test_a_tasks_failures_are_its_latest_oldest_first(uow) -> None:
+    from farm_domain.work import TaskFailure
+
+    job = add_job(uow)
+    task, other = add_tasks(
+        uow, job, Task(id=0, job_id=0, frame=1.0), Task(id=0, job_id=0, frame=2.0)
+    )
+    with uow() as u:
+        stored = [
+            u.tasks.record_failure(
+                TaskFailure(0, task.id, attempt, None, T0 + timedelta(seconds=attempt), "exit")
+            )
+            for attempt in range(1, 6)
+        ]
+        u.tasks.record_failure(TaskFailure(0, other.id, 1, None, T0, "timeout"))
+        u.commit()
+    with uow() as u:
+        assert u.tasks.failures_of(task.id) == stored
+        assert u.tasks.failures_of(task.id, limit=2) == stored[-2:]
+        assert [f.reason for f in u.tasks.failures_of(other.id)] == ["timeout"]
+
+
 def test_blocklist_counts_failures_and_remembers_rejections(uow) -> None:
     agent, other = make_agent(), make_agent(hostname="other")
     job = add_job(uow)

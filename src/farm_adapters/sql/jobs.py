@@ -168,9 +168,14 @@ class SqlTaskRepository:
 
     def failures_of(self, task_id: int, *, limit: int = 100) -> list[TaskFailure]:
         f = t.task_failures.c
-        rows = self._c.execute(
-            select(t.task_failures).where(f.task_id == task_id).order_by(f.id).limit(limit)
+        latest = (
+            select(t.task_failures)
+            .where(f.task_id == task_id)
+            .order_by(f.id.desc())
+            .limit(limit)
+            .subquery()
         )
+        rows = self._c.execute(select(latest).order_by(latest.c.id))
         return [TaskFailure(**row._mapping) for row in rows]
 
     def lock_of_job(self, job_id: int) -> None:

@@ -47,7 +47,8 @@ class FakeTaskRepository:
         return failure
 
     def failures_of(self, task_id: int, *, limit: int = 100) -> list[TaskFailure]:
-        return [f for f in self._d.task_failures if f.task_id == task_id][:limit]
+        mine = [f for f in self._d.task_failures if f.task_id == task_id]
+        return mine[-limit:] if limit > 0 else []
 
     def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
         return sorted(
