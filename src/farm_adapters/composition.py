@@ -34,7 +34,7 @@ from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.networks import AgentNetworks
-from farm_domain.ports import AgentClient, Clock, TaskQueue, UnitOfWorkFactory
+from farm_domain.ports import AgentClient, Clock, CreateCounter, TaskQueue, UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.scheduling import RamCheck, RetryBackoff
 
@@ -147,7 +147,7 @@ def build_runtime(
     )
     holder.append(dispatcher)
     policy = AccessPolicy()
-    identities = identity_service(uow, clock)
+    identities = identity_service(uow, clock, failed_logins(settings))
     flusher = None
     agents_queue: TaskQueue = queue
     if batching and settings.heartbeat_flush_seconds > 0:
@@ -204,8 +204,20 @@ def create_budgets(settings: Settings) -> CreateBudgets:
     return CreateBudgets(LimitsCreateCounter.of(rate, settings.queue_url, settings.queue_name))
 
 
-def identity_service(uow: UnitOfWorkFactory, clock: Clock) -> IdentityService:
-    return IdentityService(uow, clock, SystemSecrets(), Argon2PasswordHasher())
+def failed_logins(settings: Settings) -> LimitsCreateCounter | None:
+    """The count of failed dashboard logins (None: FARM_LOGIN_FAILURES=0, no limit)."""
+    rate = settings.login_rate
+    if not rate.limited:
+        return None
+    return LimitsCreateCounter.of(
+        rate, settings.queue_url, settings.queue_name, counted="failed-logins"
+    )
+
+
+def identity_service(
+    uow: UnitOfWorkFactory, clock: Clock, failed_logins: CreateCounter | None = None
+) -> IdentityService:
+    return IdentityService(uow, clock, SystemSecrets(), Argon2PasswordHasher(), failed_logins)
 
 
 def bootstrap_admin(settings: Settings) -> str | None:

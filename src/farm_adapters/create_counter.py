@@ -20,25 +20,30 @@ from farm_domain.budgets import CreateRate
 log = logging.getLogger("farm.creates")
 
 SHARED_SCHEMES = ("redis://", "rediss://")
-NAMESPACE = "farm-creates"
 
 
 class LimitsCreateCounter:
-    def __init__(self, rate: CreateRate, storage: Storage, farm: str = "farm") -> None:
+    def __init__(
+        self, rate: CreateRate, storage: Storage, farm: str = "farm", counted: str = "creates"
+    ) -> None:
         # A moving window remembers each create's time (at most ``burst`` per payer), so the
         # wait it reports is exact: until the oldest create in the window leaves it.
         self._item = RateLimitItemPerSecond(rate.burst, rate.window_seconds)
         self._limiter = MovingWindowRateLimiter(storage)
         self._errors = storage.base_exceptions
         # Farms that share one Redis (each its own FARM_QUEUE_NAME) count apart.
-        self._namespace = f"{NAMESPACE}:{farm}"
+        # What is counted (creates, failed logins) is counted apart too.
+        self._namespace = f"farm-{counted}:{farm}"
 
     @classmethod
-    def of(cls, rate: CreateRate, queue_url: str, queue_name: str = "farm") -> LimitsCreateCounter:
+    def of(
+        cls, rate: CreateRate, queue_url: str, queue_name: str = "farm", counted: str = "creates"
+    ) -> LimitsCreateCounter:
         """Counts in the queue's Redis when there is one, under the queue's name, in this
         process otherwise."""
         shared = queue_url.startswith(SHARED_SCHEMES)
-        return cls(rate, RedisStorage(queue_url) if shared else MemoryStorage(), queue_name)
+        storage = RedisStorage(queue_url) if shared else MemoryStorage()
+        return cls(rate, storage, queue_name, counted)
 
     def wait(self, payer: str) -> float | None:
         # Open when the counts cannot be reached: a limit on floods must not stop the farm.

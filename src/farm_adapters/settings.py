@@ -316,6 +316,7 @@ def _embedded(file_name: str) -> str:
 
 _MIB = 1024 * 1024
 MAX_CREATE_WINDOW = 86_400
+LOGIN_WINDOW_SECONDS = 900
 FARM_AGENT_HEARTBEAT = 30.0
 """The farm agent's default seconds between heartbeats (``farm agent --heartbeat``; adapters
 may not import the agent, and a test holds the two equal)."""
@@ -536,6 +537,14 @@ class Settings:
         "creates each client may make at once (more within BURST/RATE seconds: 429); "
         "0 turns the limit off",
     )
+    login_failures: int = setting(
+        "FARM_LOGIN_FAILURES",
+        Whole(0, 10**6),
+        10,
+        f"failed dashboard logins allowed per user name and per address in any "
+        f"{LOGIN_WINDOW_SECONDS // 60} minutes (more: 429 until the oldest leaves the window); "
+        "0 turns the limit off",
+    )
     ram_check: str = setting(
         "FARM_RAM_CHECK",
         OneOf(("free", "allocation")),
@@ -704,6 +713,11 @@ class Settings:
     @property
     def create_rate(self) -> CreateRate:
         return CreateRate(self.create_rate_per_second, self.create_burst)
+
+    @property
+    def login_rate(self) -> CreateRate:
+        """FARM_LOGIN_FAILURES failed logins in any LOGIN_WINDOW_SECONDS."""
+        return CreateRate(self.login_failures / LOGIN_WINDOW_SECONDS, self.login_failures)
 
     @property
     def database_is_embedded(self) -> bool:

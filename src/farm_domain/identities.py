@@ -9,6 +9,7 @@ session.
 from __future__ import annotations
 
 import hmac
+import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -24,8 +25,22 @@ from farm_domain.credentials import (
     agent_token_name,
     digest,
 )
-from farm_domain.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
-from farm_domain.ports import Clock, PasswordHasher, Secrets, UnitOfWork, UnitOfWorkFactory
+from farm_domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    ValidationError,
+)
+from farm_domain.ports import (
+    Clock,
+    CreateCounter,
+    PasswordHasher,
+    Secrets,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 TOKEN_PREFIX = "farm_"
 BOOTSTRAP_TOKEN_NAME = "admin"
@@ -89,11 +104,15 @@ class IdentityService:
         clock: Clock,
         secrets: Secrets,
         hasher: PasswordHasher,
+        failed_logins: CreateCounter | None = None,
     ) -> None:
+        """``failed_logins`` counts failed logins per user name and per address, against the
+        farm's allowance (None: no limit)."""
         self._uow = uow
         self._clock = clock
         self._secrets = secrets
         self._hasher = hasher
+        self._failed_logins = failed_logins
         self._policy = AccessPolicy()
         self._dummy_hash: str | None = None
 
@@ -301,7 +320,38 @@ class IdentityService:
     def login(self, name: str, password: str, address: str | None = None) -> tuple[Session, str]:
         """A new session and its secret (the cookie's value). Raises Unauthenticated with the
         same message whether the name or the password is wrong; an unknown name costs the
-        same password check, so timing does not tell either."""
+        same password check, so timing does not tell either. Raises TooManyRequests, checking
+        nothing, once the name or the address has failed too often (guessing passwords)."""
+        counted = self._login_payers(name, address)
+        self._refuse_guessing(counted)
+        try:
+            return self._login(name, password)
+        except Unauthenticated:
+            if self._failed_logins is not None:
+                for payer in counted:
+                    self._failed_logins.spend(payer)
+            raise
+
+    @staticmethod
+    def _login_payers(name: str, address: str | None) -> tuple[str, ...]:
+        # Per name: a guesser spread over many addresses; per address: one guessing many names.
+        payers = [f"login-name:{name[:MAX_NAME]}"]
+        if address:
+            payers.append(f"login-address:{address}")
+        return tuple(payers)
+
+    def _refuse_guessing(self, payers: tuple[str, ...]) -> None:
+        if self._failed_logins is None:
+            return
+        waits = [self._failed_logins.wait(payer) for payer in payers]
+        longest = max((wait for wait in waits if wait is not None), default=None)
+        if longest is not None:
+            seconds = max(1, math.ceil(longest))
+            raise TooManyRequests(
+                f"too many failed logins: retry in {seconds} s", retry_after=seconds
+            )
+
+    def _login(self, name: str, password: str) -> tuple[Session, str]:
         found = None
         if len(name) <= MAX_NAME and len(password) <= MAX_PASSWORD:
             with self._uow(read_only=True) as uow:

@@ -22,7 +22,7 @@ from farm_domain.agents import AgentChanges, AgentQuery
 from farm_domain.controls import MAX_BULK, Running
 from farm_domain.controls import JobAction as Control
 from farm_domain.controls import TaskAction as TaskControl
-from farm_domain.errors import Forbidden, Unauthenticated, ValidationError
+from farm_domain.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
 from farm_domain.identities import MAX_NAME, MAX_PASSWORD
@@ -335,6 +335,11 @@ class LoginPage:
         except Unauthenticated as refused:
             # The form again, with the one message whatever was wrong (not the API's JSON).
             resp.status = falcon.HTTP_401
+            self._pages.render_login(resp, name=name, message=refused.message)
+            return
+        except TooManyRequests as refused:
+            resp.status = falcon.HTTP_429
+            resp.set_header("Retry-After", str(refused.retry_after))
             self._pages.render_login(resp, name=name, message=refused.message)
             return
         set_session_cookie(req, resp, secret, self._secure)

@@ -223,6 +223,23 @@ def test_a_failed_login_shows_the_form_with_one_message(dash: Farm, body: str) -
     assert answer.headers["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
 
 
+def test_guessing_a_password_is_refused_with_the_form_and_a_retry_after(
+    database_url: str, tmp_path
+) -> None:
+    from tests.support.http_harness import make_harness
+
+    for harness in make_harness(database_url, tmp_path, FARM_LOGIN_FAILURES="2"):
+        dash = Farm(harness)
+        add_user(harness, "wendy", Role.WRANGLER)
+        post = dash.client.simulate_post
+        for _ in range(2):
+            assert post("/login", body="name=wendy&password=guess", headers=FORM).status_code == 401
+        right = post("/login", body=f"name=wendy&password={PASSWORD}", headers=FORM)
+        assert right.status_code == 429 and SESSION_COOKIE not in right.cookies
+        assert "too many failed logins" in right.text and 'name="password"' in right.text
+        assert 1 <= int(right.headers["retry-after"]) <= 900
+
+
 def test_login_fields_and_forms_are_bounded(dash: Farm) -> None:
     post = dash.client.simulate_post
     assert post("/login", body="name=" + "a" * 65 + "&password=x", headers=FORM).status_code == 400

@@ -14,6 +14,7 @@ from farm_domain.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    TooManyRequests,
     Unauthenticated,
     ValidationError,
 )
@@ -293,6 +294,50 @@ def test_a_wrong_password_and_an_unknown_name_look_the_same(ids: Identities) -> 
         messages.append(refused.value.message)
     assert messages == ["wrong name or password"] * 2
     assert ids.uow.store.data.sessions == {}
+
+
+@attrs.define
+class FailureCounts:
+    """Counts spent per payer; a payer that spent ``allowed`` waits a minute."""
+
+    allowed: int
+    spent: dict[str, int] = attrs.Factory(dict)
+
+    def wait(self, payer: str) -> float | None:
+        return 60.0 if self.spent.get(payer, 0) >= self.allowed else None
+
+    def spend(self, payer: str) -> None:
+        self.spent[payer] = self.spent.get(payer, 0) + 1
+
+
+def test_guessing_passwords_is_refused_per_name_and_per_address_checking_nothing() -> None:
+    ids = Identities()
+    counts = FailureCounts(allowed=3)
+    ids.service = IdentityService(ids.uow, ids.clock, CountingSecrets(), ids.hasher, counts)
+    ids.service.add_user(ADMIN, "alice", Role.ARTIST, "correct horse")
+    ids.service.add_user(ADMIN, "bob", Role.ARTIST, "battery staple")
+    # A success spends nothing.
+    ids.service.login("alice", "correct horse", "10.0.0.1")
+    assert counts.spent == {}
+    for guess in range(3):
+        with pytest.raises(Unauthenticated):
+            ids.service.login("alice", f"guess {guess}", f"10.0.0.{guess + 2}")
+    checks = ids.hasher.checks
+    # alice's name is spent, from any address, with the right password too; nothing checked.
+    with pytest.raises(TooManyRequests) as refused:
+        ids.service.login("alice", "correct horse", "10.9.9.9")
+    assert refused.value.retry_after == 60 and "too many failed logins" in refused.value.message
+    assert ids.hasher.checks == checks
+    sessions = dict(ids.uow.store.data.sessions)
+    # Another user logs in from an address that failed once.
+    ids.service.login("bob", "battery staple", "10.0.0.2")
+    # One address guessing many names is refused too, for names it never tried.
+    for name in ("carol", "dave", "erin"):
+        with pytest.raises(Unauthenticated):
+            ids.service.login(name, "x", "10.5.5.5")
+    with pytest.raises(TooManyRequests):
+        ids.service.login("bob", "battery staple", "10.5.5.5")
+    assert len(ids.uow.store.data.sessions) == len(sessions) + 1
 
 
 def test_sessions_expire_after_twelve_hours(ids: Identities) -> None:
