@@ -110,6 +110,10 @@ class Agent:
         job, jobtype = body["job"], body["jobtype"]
         frames: Frames
         if jobtype.get("name") == blender.NAME:
+            if self.blender.looking():
+                # Answered at once: the master's call would time out waiting for the probe.
+                # 503 is "busy": the master offers the frame again later, blocking nothing.
+                return 503, {"error": "this agent is still looking for Blender; retry shortly"}
             renderer = self.blender.get()
             if renderer is None:
                 return 400, {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,34 @@ def test_an_agent_without_blender_refuses_blender_work(tmp_path: Path, agent: Ag
     )
     status, answer = agent.assign(blender_body(1, **GOOD))
     assert status == 400 and "has no Blender" in answer["error"]
+
+
+def test_blender_work_is_answered_busy_at_once_while_blender_is_being_looked_for(
+    tmp_path: Path, agent: Agent
+) -> None:
+    # A Blender binary that answers --version only once the test opens the gate.
+    gate, asked = tmp_path / "gate", tmp_path / "asked"
+    binary = fake_blender(
+        tmp_path,
+        f"open({str(asked)!r}, 'w').write('asked\\n')\n"
+        f"while not os.path.exists({str(gate)!r}): time.sleep(0.01)\n"
+        "print('Blender 4.2.3 LTS')",
+    )
+    agent.blender = blender.RendererLookup({"FARM_AGENT_BLENDER": str(binary)})
+    looking = threading.Thread(target=agent.blender.get)
+    looking.start()
+    try:
+        wait_for_file(asked)
+        assert agent.blender.looking()
+        status, answer = agent.assign(blender_body(1, **GOOD))
+        assert status == 503 and "still looking for Blender" in answer["error"]
+        assert agent.runner.find(1) is None
+    finally:
+        gate.write_text("open\n")
+        looking.join(timeout=30)
+    assert not agent.blender.looking() and agent.blender.get() == Renderer(
+        "binary", str(binary), "4.2.3"
+    )
 
 
 # -- Blender's output -------------------------------------------------------------------------
