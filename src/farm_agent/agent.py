@@ -21,7 +21,7 @@ from farm_agent.master import Master
 from farm_agent.orphans import RECORD_NAME, SessionRecord
 from farm_agent.outbox import Outbox
 from farm_agent.paths import OutsideDataDir, inside, version_problem
-from farm_agent.runner import Assignment, BlenderFrames, Frames, Runner, TaskRun
+from farm_agent.runner import NO_BLENDER, Assignment, BlenderFrames, Frames, Runner, TaskRun
 from farm_agent.server import AgentServer
 from farm_agent.signing import SeenNonces, Verifier
 
@@ -110,17 +110,12 @@ class Agent:
         job, jobtype = body["job"], body["jobtype"]
         frames: Frames
         if jobtype.get("name") == blender.NAME:
-            if self.blender.looking():
-                # Answered at once: the master's call would time out waiting for the probe.
-                # 503 is "busy": the master offers the frame again later, blocking nothing.
-                return 503, {"error": "this agent is still looking for Blender; retry shortly"}
-            renderer = self.blender.get()
-            if renderer is None:
-                return 400, {
-                    "error": "this agent has no Blender: neither a binary (FARM_AGENT_BLENDER, "
-                    "blender on PATH) nor a Python with the bpy module"
-                }
-            frames = BlenderFrames(job, renderer)
+            if self.blender.known() and self.blender.get() is None:
+                return 400, {"error": NO_BLENDER}
+            # While the agent is still looking (at start-up, up to a minute) the work is
+            # accepted at once, not after the master's call timed out: the frames wait for the
+            # lookup in the runner's thread, and fail with NO_BLENDER if it finds none.
+            frames = BlenderFrames(job, self.blender)
         elif jobtype.get("name") == "command":
             frames = Frames(job)
         else:
@@ -136,6 +131,11 @@ class Agent:
             held = self.runner.running_task_ids()
             clash = sorted(t["id"] for t in body["tasks"] if t["id"] in held)
             if clash:
+                again = self.runner.repeated(body)
+                if again is not None:
+                    # The master's retry of a call whose answer it lost: the same answer, not
+                    # a conflict (which would make the master requeue what this agent runs).
+                    return 202, {"id": again.id}
                 return 409, {
                     "error": "tasks already assigned to this agent",
                     "rejected_task_ids": clash,

@@ -165,10 +165,6 @@ class RendererLookup:
     def known(self) -> bool:
         return self._done
 
-    def looking(self) -> bool:
-        """Whether a lookup is under way now (``get`` would wait for it, up to a minute)."""
-        return not self._done and self._lock.locked()
-
 
 # -- a frame's command ----------------------------------------------------------------------
 

@@ -71,22 +71,43 @@ class Frames:
         return {"state": "done"}
 
 
+NO_BLENDER = (
+    "this agent has no Blender: neither a binary (FARM_AGENT_BLENDER, blender on PATH) nor a "
+    "Python with the bpy module"
+)
+
+
 class BlenderFrames(Frames):
     """The ``blender`` job type: a Blender render per frame (``farm_agent.blender``)."""
 
     failure_reason = blender.BLENDER_ERROR
     tail_of_stdout = True
 
-    def __init__(self, job: dict[str, Any], renderer: blender.Renderer) -> None:
+    def __init__(
+        self, job: dict[str, Any], renderer: blender.Renderer | blender.RendererLookup
+    ) -> None:
+        """``renderer``: this agent's Blender, or the lookup that finds it (asked in the
+        runner's thread before the first frame, so an assignment is accepted at once while the
+        agent is still looking)."""
         self.data: dict[str, Any] = job["data"]
-        self.renderer = renderer
+        self._lookup: blender.RendererLookup | None = None
+        self.renderer: blender.Renderer | None = None
+        if isinstance(renderer, blender.RendererLookup):
+            self._lookup = renderer
+        else:
+            self.renderer = renderer
         self._watch = blender.FrameWatch()
 
     def argv(self, task: TaskRun, start: float, end: float) -> list[str]:
         self._watch = blender.FrameWatch()
+        assert self.renderer is not None, "precheck found the renderer"
         return blender.argv_for(self.renderer, self.data, int(task.frame))
 
     def precheck(self) -> str | None:
+        if self.renderer is None and self._lookup is not None:
+            self.renderer = self._lookup.get()
+        if self.renderer is None:
+            return NO_BLENDER
         if not Path(self.data["file"]).is_file():
             return f"no such .blend file: {self.data['file']}"
         return None
@@ -192,6 +213,18 @@ class Runner:
         self.assignments: dict[str, Assignment] = {}
         self._lock = threading.Lock()
 
+    def repeated(self, body: dict[str, Any]) -> Assignment | None:
+        """The assignment ``body`` repeats (the same job, tasks and attempts), if any: a
+        master's call retried after its answer was lost."""
+        wanted = [(t.get("id"), t.get("attempt")) for t in body["tasks"]]
+        with self._lock:
+            for assignment in self.assignments.values():
+                if assignment.job["id"] == body["job"]["id"] and wanted == [
+                    (t["id"], t.get("attempt")) for t in assignment.body["tasks"]
+                ]:
+                    return assignment
+        return None
+
     def running_task_ids(self) -> set[int]:
         with self._lock:
             return {t.id for a in self.assignments.values() for t in a.unfinished()}
@@ -277,7 +310,8 @@ class Runner:
 
     def _run_task(self, assignment: Assignment, task: TaskRun, environ: dict[str, str]) -> None:
         frames = assignment.frames
-        argv = frames.argv(task, assignment.start, assignment.end)
+        problem = frames.precheck()
+        argv = frames.argv(task, assignment.start, assignment.end) if problem is None else []
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         identifier = f"{stamp}_job{task.job_id}_task{task.id}_attempt{task.attempt}.csv"
         self._logs_dir.mkdir(parents=True, exist_ok=True)
@@ -289,9 +323,9 @@ class Runner:
         with log_path.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["time", "stream", "line"])
-            writer.writerow([_now(), "agent", f"running {argv!r}"])
-            problem = frames.precheck()
-            if problem is not None:
+            if problem is None:
+                writer.writerow([_now(), "agent", f"running {argv!r}"])
+            else:
                 writer.writerow([_now(), "agent", problem])
                 handle.flush()
                 self._upload_log(task, identifier, log_path)

@@ -94,9 +94,17 @@ def test_double_assignments_are_409_and_shutdown_is_503(agent: Agent) -> None:
     status, answer = agent.assign(assign_body(1, 2, command=sleeper))
     assert status == 202
     uuid.UUID(answer["id"])  # raises unless the assignment's id is a UUID
+    first = answer["id"]
     status, answer = agent.assign(assign_body(2, 3, command=sleeper))
     assert status == 409 and answer["rejected_task_ids"] == [2]
+    # The same call again (the master retrying after it lost the answer): the same answer.
+    assert agent.assign(assign_body(1, 2, command=sleeper)) == (202, {"id": first})
+    # The same tasks at other attempts are a conflict.
+    again = assign_body(1, 2, command=sleeper)
+    again["tasks"] = [{**task, "attempt": 2} for task in again["tasks"]]
+    assert agent.assign(again)[0] == 409
     assert {t["id"] for t in agent.running_tasks()} == {1, 2}
+    assert len(agent.runner.assignments) == 1
     assert agent.stop_task(1) and agent.stop_task(2)
     assert not agent.stop_task(99)
     agent.shutting_down.set()

@@ -95,11 +95,12 @@ def test_an_agent_without_blender_refuses_blender_work(tmp_path: Path, agent: Ag
     agent.blender = blender.RendererLookup(
         {"PATH": str(tmp_path), "FARM_AGENT_BLENDER_PYTHON": str(tmp_path / "no-python")}
     )
+    assert agent.blender.get() is None  # looked for (at start-up), found none
     status, answer = agent.assign(blender_body(1, **GOOD))
     assert status == 400 and "has no Blender" in answer["error"]
 
 
-def test_blender_work_is_answered_busy_at_once_while_blender_is_being_looked_for(
+def test_blender_work_is_accepted_at_once_while_blender_is_being_looked_for(
     tmp_path: Path, agent: Agent
 ) -> None:
     # A Blender binary that answers --version only once the test opens the gate.
@@ -115,16 +116,27 @@ def test_blender_work_is_answered_busy_at_once_while_blender_is_being_looked_for
     looking.start()
     try:
         wait_for_file(asked)
-        assert agent.blender.looking()
-        status, answer = agent.assign(blender_body(1, **GOOD))
-        assert status == 503 and "still looking for Blender" in answer["error"]
-        assert agent.runner.find(1) is None
+        assert not agent.blender.known()
+        # No .blend there: once the lookup ends, the frame fails on its own, not on the lookup.
+        status, _ = agent.assign(blender_body(1, **GOOD))
+        assert status == 202 and agent.runner.find(1) is not None
     finally:
         gate.write_text("open\n")
         looking.join(timeout=30)
-    assert not agent.blender.looking() and agent.blender.get() == Renderer(
-        "binary", str(binary), "4.2.3"
-    )
+    assert agent.blender.get() == Renderer("binary", str(binary), "4.2.3")
+
+
+def test_frames_accepted_before_the_lookup_found_no_blender_fail_with_why(
+    tmp_path: Path,
+) -> None:
+    recorder = Recorder()
+    lookup = blender.RendererLookup({"PATH": str(tmp_path), "FARM_AGENT_BLENDER_PYTHON": "/no"})
+    body = blender_body(1, **GOOD)
+    runner_for(tmp_path, recorder).start(Assignment(body, BlenderFrames(body["job"], lookup)))
+    recorder.wait_final(1)
+    ((task_id, final, _),) = [r for r in recorder.reports if r[2]]
+    assert task_id == 1 and final["state"] == "failed" and final["reason"] == "blender_error"
+    assert "has no Blender" in final["last_error"]
 
 
 # -- Blender's output -------------------------------------------------------------------------
