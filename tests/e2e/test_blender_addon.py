@@ -1,30 +1,37 @@
 """The Blender add-on ``farm_blender`` as an artist uses it: built into a zip (``make addon``),
 installed and enabled in ``bpy`` (in a subprocess, with Blender's user folders in the test's
 directory), submitting the open scene to a real ``farm serve`` with an artist's token; a real
-``farm agent`` renders the job. Refusals save and submit nothing."""
+``farm agent``s render the job. Refusals save and submit nothing. Its HTTP calls (the standard
+library's, no bpy needed) against answers the master never gives."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import importlib.metadata
 import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from farm_blender import farm
 from tests.client.conftest import make_token
 from tests.e2e.test_farm import Farm
 from tests.support.blender_scene import HEIGHT, WIDTH, build_scene, needs_bpy, png_size
 from tests.support.processes import Process, StartMaster
 
-pytestmark = [pytest.mark.e2e, needs_bpy]
+pytestmark = [pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,7 +112,7 @@ print("RESULT " + json.dumps(results))
 """
 
 _ADMIN_SUBMITS = """
-bpy.ops.wm.open_mainfile(filepath=given["scene"])
+bpy.ops.wm.save_as_mainfile(filepath=given["scene"])  # the startup scene, saved by the artist
 results["submitted"] = submit(
     url=given["url"] + "/", token=given["token"], title="by script", frame_start=2, frame_end=2,
     output=given["output"], priority=-3
@@ -172,7 +179,8 @@ def start_farm(
     return lambda: Farm(start_master(), tmp_path, processes)
 
 
-def test_the_addon_submits_the_open_scene_and_an_agent_renders_it(
+@needs_bpy
+def test_the_addon_submits_the_open_scene_and_agents_render_it(
     tmp_path: Path, addon_zip: Path, start_farm: Callable[[], Farm]
 ) -> None:
     scene = build_scene(tmp_path / "shot.blend")
@@ -185,16 +193,19 @@ def test_the_addon_submits_the_open_scene_and_an_agent_renders_it(
     blender = {"software": "blender", "versions": [{"version": version}]}
     assert farm.api.post("/software/", json=blender).status_code == 201
     token = make_token(farm.master, "artist", "ann")
-    farm.start_agent("node")
+    nodes = ("node1", "node2")
+    for node in nodes:
+        farm.start_agent(node)
 
-    # Rendering starts once the agent has found its Blender (it looks when it starts).
-    def found_blender() -> bool:
-        if not (tmp_path / "node" / "agent_id").exists():
+    # Rendering starts once the agents have found their Blender (they look when they start).
+    def found_blender(node: str) -> bool:
+        if not (tmp_path / node / "agent_id").exists():
             return False
-        found = farm.api.get(f"/agents/{farm.agent_id('node')}/software").json()
+        found = farm.api.get(f"/agents/{farm.agent_id(node)}/software").json()
         return bool(found == [{"software": "blender", "version": version}])
 
-    farm.wait(found_blender, "the agent to report its Blender")
+    for node in nodes:
+        farm.wait(functools.partial(found_blender, node), f"{node} to report its Blender")
     shared = tmp_path / "shared"
     result = run_blender(
         tmp_path,
@@ -243,7 +254,7 @@ def test_the_addon_submits_the_open_scene_and_an_agent_renders_it(
     for saved in (copies[0], tmp_path / "resaved.blend"):
         assert token.encode() not in saved.read_bytes(), saved
 
-    farm.wait(lambda: farm.job(job_id)["state"] == "done", "the agent to render", timeout=90)
+    farm.wait(lambda: farm.job(job_id)["state"] == "done", "the agents to render", timeout=90)
     tasks = farm.tasks(job_id)
     assert [t["frame"] for t in tasks] == [3.0, 4.0, 5.0, 6.0]
     assert all(t["state"] == "done" for t in tasks), tasks
@@ -253,6 +264,7 @@ def test_the_addon_submits_the_open_scene_and_an_agent_renders_it(
     assert images[0].read_bytes() != images[1].read_bytes()  # the cube moves from 3 to 4
 
 
+@needs_bpy
 def test_refusals_save_nothing_and_submit_nothing(
     tmp_path: Path, addon_zip: Path, start_farm: Callable[[], Farm]
 ) -> None:
@@ -296,10 +308,11 @@ def test_refusals_save_nothing_and_submit_nothing(
     assert not shared.exists()  # nothing saved
 
 
+@needs_bpy
 def test_an_admin_token_creates_the_missing_job_type(
     tmp_path: Path, addon_zip: Path, start_farm: Callable[[], Farm]
 ) -> None:
-    scene = build_scene(tmp_path / "shot.blend")
+    scene = tmp_path / "shot.blend"
     farm = start_farm()
     admin = (farm.master.data_dir / "admin-token").read_text().strip()
     result = run_blender(
@@ -317,5 +330,73 @@ def test_an_admin_token_creates_the_missing_job_type(
     job = farm.job(job_id)
     # No shared path: the file itself was saved and is what the agents open.
     assert (job["title"], job["start"], job["end"], job["priority"]) == ("by script", 2, 2, -3)
-    assert job["data"]["file"] == str(scene)
+    assert job["data"]["file"] == str(scene) and scene.exists()
     assert job["data"]["output"] == str(tmp_path / "out" / "frame_##")
+
+
+class _Odd(http.server.BaseHTTPRequestHandler):
+    """Answers the master never gives: by path."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/plain"):
+            self._answer(502, b"<html>bad gateway</html>", "text/html")
+        elif self.path.endswith("/huge"):
+            self._answer(200, b"[" + b"0," * farm.MAX_ANSWER + b"0]", "application/json")
+        elif self.path.endswith("/moved"):
+            self.send_response(302)
+            self.send_header("Location", "/api/v1/jobs")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._answer(200, b"not json", "text/plain")
+
+    def _answer(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # read in part
+            self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def odd_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Odd)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/plain", "the farm answered 502"),
+        ("/huge", f"the farm's answer to GET /huge is larger than {farm.MAX_ANSWER} bytes"),
+        ("/moved", "the farm answered 302"),
+        ("/text", "the farm answered 200 to GET /text with no JSON"),
+    ],
+)
+def test_answers_without_the_apis_shape_are_clear_errors(
+    odd_server: str, path: str, message: str
+) -> None:
+    with pytest.raises(farm.FarmError) as raised:
+        farm.call("GET", odd_server, path, "farm_token")
+    assert raised.value.message == message
+
+
+def test_an_unreachable_farm_and_a_bad_url_are_clear_errors() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, not listening: refused
+        with pytest.raises(farm.FarmError, match=f"could not reach the farm at {url}: "):
+            farm.call("GET", url, "/jobs", "", timeout=5)
+    for bad in ("farm:8080", "ftp://farm", "http://", ""):
+        with pytest.raises(farm.FarmError, match="the farm URL must be http://host:port"):
+            farm.farm_url(bad)
+    assert farm.farm_url(" https://farm.lan:8080/ ") == "https://farm.lan:8080"
