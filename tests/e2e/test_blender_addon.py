@@ -1,6 +1,6 @@
 """The Blender add-on ``farm_blender`` as an artist uses it: built into a zip (``make addon``),
 installed and enabled in ``bpy`` (in a subprocess, with Blender's user folders in the test's
-directory), submitting the open scene to a real ``farm serve`` with an artist's token; a real
+directory), submitting the open scene to a real ``farm serve`` with an artist's token; two real
 ``farm agent``s render the job. Refusals save and submit nothing. Its HTTP calls (the standard
 library's, no bpy needed) against answers the master never gives."""
 
@@ -108,14 +108,16 @@ results["backwards"] = submit(
     url=given["url"], token=given["token"], shared_path=given["shared"], frame_start=5, frame_end=2
 )
 results["no url"] = submit(shared_path=given["shared"])
+assert bpy.ops.preferences.addon_disable(module="farm_blender") == {"FINISHED"}
+results["disabled"] = [hasattr(bpy.types.Scene, "farm"), hasattr(bpy.types, "FARM_OT_submit")]
 print("RESULT " + json.dumps(results))
 """
 
 _ADMIN_SUBMITS = """
 bpy.ops.wm.save_as_mainfile(filepath=given["scene"])  # the startup scene, saved by the artist
+# The farm's URL and token from FARM_URL and FARM_TOKEN.
 results["submitted"] = submit(
-    url=given["url"] + "/", token=given["token"], title="by script", frame_start=2, frame_end=2,
-    output=given["output"], priority=-3
+    title="by script", frame_start=2, frame_end=2, output=given["output"], priority=-3
 )
 print("RESULT " + json.dumps(results))
 """
@@ -137,7 +139,13 @@ def addon_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def run_blender(tmp_path: Path, addon_zip: Path, script: str, **given: Any) -> dict[str, Any]:
+def run_blender(
+    tmp_path: Path,
+    addon_zip: Path,
+    script: str,
+    environ: dict[str, str] | None = None,
+    **given: Any,
+) -> dict[str, Any]:
     """``script`` after the prelude (add-on installed and enabled) in a Python with bpy; the
     ``RESULT`` it prints. Blender's user folders and HOME are under ``tmp_path``."""
     home = tmp_path / "blender-home"
@@ -153,6 +161,7 @@ def run_blender(tmp_path: Path, addon_zip: Path, script: str, **given: Any) -> d
         BLENDER_USER_SCRIPTS=str(scripts),
         BLENDER_USER_CONFIG=str(home / "config"),
     )
+    env.update(environ or {})
     spec = importlib.util.find_spec("bpy")
     assert spec is not None and spec.origin is not None
     site = Path(spec.origin).parent.parent
@@ -293,6 +302,7 @@ def test_refusals_save_nothing_and_submit_nothing(
             "preferences or in FARM_URL",
             "job": 0,
         },
+        "disabled": [False, False],
     }
     # The API's own message, as the master words it.
     refused = httpx.get(
@@ -319,9 +329,8 @@ def test_an_admin_token_creates_the_missing_job_type(
         tmp_path,
         addon_zip,
         _ADMIN_SUBMITS,
+        {"FARM_URL": farm.master.url + "/", "FARM_TOKEN": admin},
         scene=str(scene),
-        url=farm.master.url,
-        token=admin,
         output="//out/frame_##",
     )
     job_id = result["submitted"]["job"]
