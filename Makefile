@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The layers that need no real processes: the domain on fakes, the adapters' contracts, HTTP.
 FAST_TESTS := tests/unit tests/contract tests/http tests/agent
 
-.PHONY: install blender serve check lint format types contracts test test-fast bench clean
+.PHONY: install blender addon serve check lint format types contracts test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,17 @@ $(VENV)/.blender: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[blender]' \
 		|| echo "bpy could not be installed: the Blender tests will be skipped"
 	touch $@
+
+# The Blender add-on as Blender installs it (Edit > Preferences > Add-ons > Install from Disk):
+# a zip whose top-level folder is the package farm_blender/. The standard library only.
+ADDON_ZIP ?= dist/farm_blender.zip
+
+addon:
+	@mkdir -p $(dir $(ADDON_ZIP))
+	$(PYTHON) -c 'import pathlib, sys, zipfile; \
+		files = sorted(pathlib.Path("src/farm_blender").glob("*.py")); \
+		archive = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED); \
+		[archive.write(f, f.relative_to("src")) for f in files]; archive.close()' $(ADDON_ZIP)
 
 serve: install
 	$(BIN)/farm serve
