@@ -31,7 +31,7 @@ BLENDER_ERROR = "blender_error"
 or it wrote no file."""
 
 FORMATS = frozenset({"PNG", "OPEN_EXR", "JPEG"})
-ENGINES = frozenset({"CYCLES", "BLENDER_EEVEE_NEXT", "WORKBENCH"})
+ENGINES = frozenset({"CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "WORKBENCH"})
 MAX_PATH = 4096
 MAX_NAME = 256
 MAX_ARGS = 256
@@ -182,8 +182,22 @@ def _settings_expr(data: dict[str, Any]) -> str | None:
     return "import bpy\ns = bpy.context.scene\n" + "\n".join(lines)
 
 
+def engine_for(version: str, engine: str) -> str:
+    """``engine`` as Blender ``version`` names it: EEVEE is BLENDER_EEVEE_NEXT in 4.2 to 4.4
+    only."""
+    if engine not in ("BLENDER_EEVEE", "BLENDER_EEVEE_NEXT"):
+        return engine
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return engine
+    return "BLENDER_EEVEE_NEXT" if (4, 2) <= major_minor < (5, 0) else "BLENDER_EEVEE"
+
+
 def argv_for(renderer: Renderer, data: dict[str, Any], frame: int) -> list[str]:
     """The command that renders ``frame`` of the job (``data`` passed ``data_problem``)."""
+    if data.get("engine"):
+        data = {**data, "engine": engine_for(renderer.version, data["engine"])}
     if renderer.kind == "bpy":
         settings = {key: data.get(key) for key in sorted(_KEYS)}
         settings["frame"] = frame

@@ -23,7 +23,7 @@ JOBTYPE_DESCRIPTION = "renders each frame of a .blend with Blender"
 # What the master's blender job type accepts (farm_domain.blender_jobs); anything else is left
 # to the .blend itself, which carries its own format and engine.
 FORMATS = frozenset({"PNG", "OPEN_EXR", "JPEG"})
-ENGINES = frozenset({"CYCLES", "BLENDER_EEVEE_NEXT", "WORKBENCH"})
+ENGINES = frozenset({"CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "WORKBENCH"})
 
 
 class FarmError(Exception):

@@ -11,7 +11,9 @@ from farm_domain.errors import ValidationError
 
 NAME = "blender"
 FORMATS = ("JPEG", "OPEN_EXR", "PNG")
-ENGINES = ("BLENDER_EEVEE_NEXT", "CYCLES", "WORKBENCH")
+# EEVEE is BLENDER_EEVEE_NEXT in Blender 4.2-4.4 and BLENDER_EEVEE before and since 5.0: either
+# name is taken, and each agent passes the one its Blender knows.
+ENGINES = ("BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "CYCLES", "WORKBENCH")
 KEYS = frozenset(
     {"file", "output", "format", "engine", "samples", "resolution_percentage", "scene", "args"}
 )

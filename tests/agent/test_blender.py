@@ -180,6 +180,24 @@ def test_the_watch_follows_progress_and_the_saved_files() -> None:
     assert watch.saved == ["/r/shot_0002.png"] and watch.frame_seen
 
 
+@pytest.mark.parametrize(
+    ("version", "asked", "passed"),
+    [
+        ("4.2.3", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT"),
+        ("4.4.0", "BLENDER_EEVEE_NEXT", "BLENDER_EEVEE_NEXT"),
+        ("5.0.1", "BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"),
+        ("4.1", "BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"),
+        ("5.0.1", "CYCLES", "CYCLES"),
+        ("unknown", "BLENDER_EEVEE_NEXT", "BLENDER_EEVEE_NEXT"),
+    ],
+)
+def test_eevee_is_passed_by_the_name_the_agents_blender_knows(
+    version: str, asked: str, passed: str
+) -> None:
+    argv = blender.argv_for(Renderer("binary", "blender", version), {**GOOD, "engine": asked}, 1)
+    assert argv[argv.index("-E") + 1] == passed
+
+
 def test_the_binary_command_line() -> None:
     renderer = Renderer("binary", "/opt/blender/blender", "4.2.3")
     data = {

@@ -71,7 +71,9 @@ values = st.one_of(
     st.booleans(),
     st.integers(-5, 2**25),
     st.floats(allow_nan=False),
-    st.sampled_from(["PNG", "JPEG", "OPEN_EXR", "CYCLES", "WORKBENCH", "BLENDER_EEVEE_NEXT"]),
+    st.sampled_from(
+        ["PNG", "JPEG", "OPEN_EXR", "CYCLES", "WORKBENCH", "BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"]
+    ),
     st.text(max_size=20),
     st.lists(st.text(max_size=5), max_size=4),
 )
