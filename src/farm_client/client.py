@@ -545,6 +545,14 @@ class FarmClient:
         """Lift an agent's block for a job."""
         self._delete(f"/jobs/{self._job_id(job)}/blocklist/{_agent_id(agent)}")
 
+    def unblock_all(self, job: JobRef) -> int:
+        """Lift every agent's block for a job; returns how many were lifted."""
+        answer = self.request("DELETE", f"/jobs/{self._job_id(job)}/blocklist")
+        count = answer.get("unblocked") if isinstance(answer, dict) else None
+        if not isinstance(count, int):
+            raise BadResponse('expected {"unblocked": N}')
+        return count
+
     def task_failures(self, job: JobRef, task_id: int) -> list[TaskFailure]:
         """The task's failed attempts, oldest first: when, on which agent, why."""
         answer = self._get(f"/jobs/{self._job_id(job)}/tasks/{int(task_id)}/failures")

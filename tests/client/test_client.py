@@ -277,6 +277,7 @@ def test_failed_tasks_requeued_by_their_artist(
         alice.unblock(job, agent_id)
     admin.unblock(job, agent_id)
     assert alice.blocklist(job) == []
+    assert admin.unblock_all(job) == 0
     assert "job.requeue" in [e.action for e in alice.events(target=f"job:{job.id}")]
 
 
