@@ -47,7 +47,7 @@ _OPERATOR_COMMANDS = (*operators.COMMANDS, *credentials.COMMANDS)
 _REMOTE_FLAGS = ("url", "token")
 
 
-def _add_operator_flags(parser: argparse.ArgumentParser) -> None:
+def _add_operator_flags(parser: argparse.ArgumentParser, *, recurse: bool = True) -> None:
     """The flags every operator command takes, before or after its action: they are added to
     the command's parser and to each of its actions' (absent unless given, so that one given
     before the action survives the action's parser)."""
@@ -71,6 +71,8 @@ def _add_operator_flags(parser: argparse.ArgumentParser) -> None:
         )
     if "--database" not in present:
         _add_setting_flags(parser, _STORAGE_FLAGS)
+    if not recurse:
+        return
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
@@ -107,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="farm",
         description="A render-farm master. Every flag also has a FARM_* environment variable.",
     )
+    _add_operator_flags(parser, recurse=False)  # `farm --url URL jobs list`
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_storage(sub: argparse.ArgumentParser) -> None:
@@ -165,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The agent is its own program: a render node needs none of the master's settings.
         os.execv(sys.executable, [sys.executable, "-m", "farm_agent", *arguments[1:]])
     args = _parser().parse_args(arguments)
+    misplaced = [f"--{name}" for name in (*_REMOTE_FLAGS, "json") if hasattr(args, name)]
+    if misplaced and args.command not in _OPERATOR_COMMANDS:
+        print(f"farm: {', '.join(misplaced)}: for the operator commands only", file=sys.stderr)
+        return 2
     if args.command in _OPERATOR_COMMANDS:
         configure_logging("WARNING", "text")  # the command's output is what the operator reads
         return _quietly_on_closed_pipe(lambda: _operate(args))

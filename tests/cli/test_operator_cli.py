@@ -342,3 +342,135 @@ def test_job_controls(cli_farm, capsys) -> None:
     assert code == 0 and out.strip() == f"job {first}: requeued 3 failed task(s)"
     shown = json.loads(run(capsys, "jobs", "show", str(first), "--json")[1])
     assert shown["state"] == "queued" and shown["tasks"]["queued"] == 3
+
+
+def test_software_versions_agents_software_and_a_required_range(cli_farm, capsys) -> None:
+    """A requirement like the README's `--requires "blender>=2.79"`, end to end: a version
+    added to existing software, the software given to an agent, a range required, the job
+    explained."""
+    assert run(capsys, "software", "add", "houdini", "19.5")[0] == 0
+    code, out, err = run(capsys, "software", "add-version", "houdini", "20.0")
+    assert code == 0 and out.startswith("added houdini 20.0 (rank "), err
+    assert run(capsys, "software", "add-version", "houdini", "20.5")[0] == 0
+    code, out, _ = run(capsys, "software", "list")
+    assert [line.split() for line in out.splitlines() if line.startswith("houdini")] == [
+        ["houdini", "19.5", "20.0", "20.5"]
+    ]
+    agent = announce_callable("render-range")
+    code, out, err = run(
+        capsys,
+        *("jobs", "submit", "--title", "ranged", "--frames", "1", "--command", "true"),
+        *("--requires", "houdini>=19.5,<=20.0", "--ram", "8", "--json"),
+    )
+    assert code == 0, err
+    (required,) = json.loads(out)["software_requirements"]
+    assert (required["software"], required["min_version"], required["max_version"]) == (
+        "houdini",
+        "19.5",
+        "20.0",
+    )
+    code, out, _ = run(capsys, "jobs", "show", "ranged")
+    assert "houdini>=19.5,<=20.0" in out
+    assert _why_not(capsys, "ranged", agent) == "software"
+
+    code, out, err = run(capsys, "agents", "add-software", str(agent), "houdini", "20.0")
+    assert (code, out.strip()) == (0, f"agent {agent}: has houdini 20.0"), err
+    code, out, _ = run(capsys, "agents", "show", str(agent))
+    assert "houdini 20.0" in out
+    assert _why_not(capsys, "ranged", agent) == "eligible"
+
+    code, out, err = run(capsys, "agents", "remove-software", str(agent), "houdini", "20.0")
+    assert (code, out.strip()) == (0, f"agent {agent}: no longer has houdini 20.0"), err
+    assert _why_not(capsys, "ranged", agent) == "software"
+    # Nothing answers it: gone before a later scenario's job is offered to it.
+    assert run(capsys, "agents", "delete", str(agent))[0] == 0
+    assert run(capsys, "software", "delete-version", "houdini", "20.5")[1] == (
+        "deleted houdini 20.5\n"
+    )
+    code, out, err = run(capsys, "software", "delete-version", "houdini", "9.9")
+    assert (code, out) == (1, "") and "not found" in err
+
+
+def announce_callable(hostname: str) -> uuid.UUID:
+    """An agent the master would call (at 127.0.0.1:1025, where nothing answers), announced
+    through a recording queue so that nothing is sent to it now. It has 16 MB of RAM, less than
+    any other job here asks: no other scenario's job is ever offered to it."""
+    import os
+
+    from farm_adapters.composition import build_runtime
+    from farm_adapters.settings import Settings
+    from tests.support.fakes.collaborators import RecordingQueue
+
+    runtime = build_runtime(Settings.load(os.environ), queue=RecordingQueue())
+    agent_id = uuid.uuid4()
+    changes = AgentChanges(
+        id=str(agent_id), hostname=hostname, ram=16, free_ram=16, cpus=8, port=1025
+    )
+    runtime.farm.agents.announce(ADMIN, changes, "127.0.0.1")
+    runtime.close()
+    return agent_id
+
+
+def _why_not(capsys: pytest.CaptureFixture[str], job: str, agent: uuid.UUID) -> str:
+    """Why the agent cannot take the job (``eligible`` when it can)."""
+    explained = json.loads(run(capsys, "jobs", "why", job, "--json")[1])
+    if str(agent) in {a["id"] for a in explained["eligible"]}:
+        return "eligible"
+    (reason,) = [g["reason"] for g in explained["agents"] if str(agent) in str(g["agents"])]
+    return str(reason)
+
+
+@pytest.mark.parametrize(
+    ("requires", "message"),
+    [
+        ("blender>=", "--requires 'blender>=': use NAME"),
+        ("blender>=2.79,>=2.80", "two minimum versions"),
+        ("blender~=2.79", "--requires 'blender~=2.79'"),
+    ],
+    ids=["no-version", "two-minimums", "unknown-operator"],
+)
+def test_bad_requirements_are_refused_before_asking(cli_farm, capsys, requires, message) -> None:
+    argv = ("jobs", "submit", "--title", "t", "--frames", "1", "--command", "true")
+    code, out, err = run(capsys, *argv, "--requires", requires)
+    assert (code, out) == (2, "") and message in err
+
+
+def test_deleting_what_is_not_there_fails(cli_farm, capsys) -> None:
+    code, out, err = run(capsys, "jobs", "delete", "999999")
+    assert (code, out, err) == (1, "", "farm: Job 999999 not found\n")
+    code, out, err = run(capsys, "jobs", "delete", "no such title")
+    assert (code, out) == (1, "") and "not found" in err
+    code, out, err = run(capsys, "software", "delete", "nope")
+    assert (code, out) == (1, "") and err.startswith("farm: ") and "nope" in err
+    for action in ("priority", "why", "unblock", "pause", "retry"):
+        extra = {"priority": ["5"], "unblock": ["--all"], "retry": ["1"]}.get(action, [])
+        code, out, err = run(capsys, "jobs", action, "no such title", *extra)
+        assert (code, out) == (1, "") and "not found" in err, (action, err)
+
+
+def test_an_unbalanced_quote_is_one_clear_line(cli_farm, capsys) -> None:
+    argv = ("jobs", "submit", "--title", "t", "--frames", "1", "--command", "echo 'frame")
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err == 'farm: --command "echo \'frame": No closing quotation\n'
+
+
+def test_global_flags_go_before_or_after_the_action(cli_farm, capsys) -> None:
+    job_id = _submit(capsys, "1")
+    for argv in (
+        ("--json", "jobs", "show", str(job_id)),
+        ("jobs", "--json", "show", str(job_id)),
+        ("jobs", "show", "--json", str(job_id)),
+        ("jobs", "show", str(job_id), "--json"),
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 0 and json.loads(out)["id"] == job_id, (argv, err)
+
+
+def test_the_json_is_the_apis(cli_farm, capsys) -> None:
+    job_id = _submit(capsys, "1")
+    shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
+    (listed,) = json.loads(run(capsys, "jobs", "list", "--title", "c", "--limit", "1", "--json")[1])
+    assert shown["state"] == "queued" and listed["id"] == job_id
+    assert set(shown) >= {"id", "title", "state", "tasks", "start", "end", "by", "time_submitted"}
+    assert shown["tasks"] == {**dict.fromkeys(shown["tasks"], 0), "queued": 1}
