@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The agent is its own program: a render node needs none of the master's settings.
         os.execv(sys.executable, [sys.executable, "-m", "farm_agent", *arguments[1:]])
     args = _parser().parse_args(arguments)
+    if args.command == "agent":  # flags before it: `farm --database X agent`
+        print("farm: `farm agent` is its own program: give it no flags before it", file=sys.stderr)
+        return 2
     misplaced = [f"--{name}" for name in (*_REMOTE_FLAGS, "json") if hasattr(args, name)]
     if misplaced and args.command not in _OPERATOR_COMMANDS:
         print(f"farm: {', '.join(misplaced)}: for the operator commands only", file=sys.stderr)

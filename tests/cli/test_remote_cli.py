@@ -106,3 +106,9 @@ def test_a_closed_pipe_ends_the_output_without_a_traceback(
         os.close(write)
     assert done.returncode == 1
     assert done.stderr == ""
+
+
+def test_flags_before_the_agent_program_are_refused(no_farm_env, capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "--data-dir", str(tmp_path), "agent")
+    assert code == 2 and "`farm agent` is its own program" in err
+    assert list(tmp_path.iterdir()) == []  # nothing migrated
