@@ -1,6 +1,6 @@
 """``farm jobs retry|skip|stop <job> <task...>`` and ``farm jobs cancel|pause [--stop]|resume|
-requeue <job...>``: the controls of ``farm_domain.controls``, one line per task or job. The
-exit status is 1 when any was refused (each refusal on stderr, the others done)."""
+requeue <job...>``: the API's controls, one line per task or job. The exit status is 1 when any
+was refused (each refusal on stderr, the others done)."""
 
 from __future__ import annotations
 
@@ -8,79 +8,83 @@ import argparse
 import sys
 from typing import Any
 
-from farm_domain.access import Identity
-from farm_domain.controls import JobAction, Outcome, Running, TaskAction
-from farm_domain.errors import ValidationError
-from farm_domain.farm import Farm
-from farm_domain.validation import parse_id
+from farm_cli.arguments import find_job, is_id, task_ids
+from farm_client import FarmClient, FarmError, Outcome
 
 _TASK_HELP = {
-    TaskAction.RETRY: "put done, failed or running tasks back in the queue",
-    TaskAction.SKIP: "count tasks as done without running them",
-    TaskAction.STOP: "stop running tasks, leaving them failed",
+    "retry": "put done, failed or running tasks back in the queue",
+    "skip": "count tasks as done without running them",
+    "stop": "stop running tasks, leaving them failed",
 }
 _JOB_HELP = {
-    JobAction.CANCEL: "stop jobs' running tasks and end them canceled",
-    JobAction.PAUSE: "pause jobs (running tasks finish, or stop with --stop)",
-    JobAction.RESUME: "resume paused jobs",
-    JobAction.REQUEUE: "put jobs' failed and canceled tasks back in the queue",
+    "cancel": "stop jobs' running tasks and end them canceled",
+    "pause": "pause jobs (running tasks finish, or stop with --stop)",
+    "resume": "resume paused jobs",
+    "requeue": "put jobs' failed and canceled tasks back in the queue",
 }
-_DONE = {
-    TaskAction.RETRY: "retried",
-    TaskAction.SKIP: "skipped",
-    TaskAction.STOP: "stopped",
-}
-ACTIONS = frozenset(a.value for a in TaskAction) | frozenset(a.value for a in JobAction)
+_DONE = {"retry": "retried", "skip": "skipped", "stop": "stopped"}
+ACTIONS = frozenset(_TASK_HELP) | frozenset(_JOB_HELP)
 
 
 def add_parsers(job_commands: Any) -> None:
-    for task_action in TaskAction:
-        each = job_commands.add_parser(task_action.value, help=_TASK_HELP[task_action])
-        each.add_argument("job", help="job id")
+    for task_action, help_text in _TASK_HELP.items():
+        each = job_commands.add_parser(task_action, help=help_text)
+        each.add_argument("job", help="job id or title")
         each.add_argument("tasks", nargs="+", help="task ids")
-    for job_action in JobAction:
-        each = job_commands.add_parser(job_action.value, help=_JOB_HELP[job_action])
-        each.add_argument("jobs", nargs="+", help="job ids")
-        if job_action is JobAction.PAUSE:
+    for job_action, help_text in _JOB_HELP.items():
+        each = job_commands.add_parser(job_action, help=help_text)
+        each.add_argument("jobs", nargs="+", help="job ids or titles")
+        if job_action == "pause":
             each.add_argument(
                 "--stop", action="store_true", help="stop running tasks and requeue them"
             )
 
 
-def _ids(texts: list[str], what: str) -> list[int]:
-    ids = []
-    for text in texts:
-        value = parse_id(text) if text.isdigit() else None
-        if value is None:
-            raise ValidationError(f"{text} is not a {what} id")
-        ids.append(value)
-    return ids
-
-
-def run(farm: Farm, args: argparse.Namespace, me: Identity) -> int:
+def run(client: FarmClient, args: argparse.Namespace) -> int:
     """Apply ``args.action``; print one line per task or job."""
+    if args.action in _TASK_HELP:
+        tasks = task_ids(args.tasks)
+        job = find_job(client, args.job)
+        on_tasks = {
+            "retry": client.retry_tasks,
+            "skip": client.skip_tasks,
+            "stop": client.stop_tasks,
+        }
+        outcomes = on_tasks[args.action](job, tasks)
+        return 1 if sum(_report(o, "task", _DONE[args.action]) for o in outcomes) else 0
     refused = 0
-    if args.action in {a.value for a in TaskAction}:
-        action = TaskAction(args.action)
-        (job_id,) = _ids([args.job], "job")
-        outcomes = farm.controls.tasks(me, action, job_id, _ids(args.tasks, "task"))
+    ids: list[int] = []
+    for text in args.jobs:
+        if is_id(text):
+            ids.append(int(text))  # an unknown id is refused in the answer, in its place
+            continue
+        try:
+            ids.append(find_job(client, text).id)
+        except FarmError as error:
+            print(f"job {text}: refused: {error.message}", file=sys.stderr)
+            refused += 1
+    if ids:
+        if args.action == "pause":
+            outcomes = client.pause_jobs(ids, stop_running=args.stop)
+        else:
+            bulk = {
+                "cancel": client.cancel_jobs,
+                "resume": client.resume_jobs,
+                "requeue": client.requeue_jobs,
+            }
+            outcomes = bulk[args.action](ids)
         for outcome in outcomes:
-            refused += _report(outcome, "task", _DONE[action])
-    else:
-        job_action = JobAction(args.action)
-        running = Running.STOP if getattr(args, "stop", False) else Running.FINISH
-        for outcome in farm.controls.jobs(me, job_action, _ids(args.jobs, "job"), running):
-            if job_action is JobAction.REQUEUE:
-                done = f"requeued {len(outcome.requeued)} failed task(s)"
+            if args.action == "requeue" and outcome.job is not None:
+                done = f"requeued {len(outcome.job.requeued)} failed task(s)"
             else:
-                done = f"{job_action} done"
+                done = f"{args.action} done"
             refused += _report(outcome, "job", done)
     return 1 if refused else 0
 
 
 def _report(outcome: Outcome, what: str, done: str) -> int:
-    if outcome.error is not None:
-        print(f"{what} {outcome.id}: refused: {outcome.error.message}", file=sys.stderr)
+    if not outcome.ok:
+        print(f"{what} {outcome.id}: refused: {outcome.error}", file=sys.stderr)
         return 1
     print(f"{what} {outcome.id}: {done}")
     return 0

@@ -30,9 +30,8 @@ def operator() -> Identity:
     return Identity.local_operator(getpass.getuser())
 
 
-def add_parsers(commands: Any, with_storage: Callable[[argparse.ArgumentParser], None]) -> None:
-    """The ``tokens`` and ``users`` commands; ``with_storage`` adds the storage flags, taken
-    after the command or its action alike."""
+def add_parsers(commands: Any) -> None:
+    """The ``tokens`` and ``users`` commands (local mode only: they have no API)."""
     tokens = commands.add_parser("tokens", help="create, list and revoke bearer tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)
     create = token_commands.add_parser(
@@ -46,7 +45,7 @@ def add_parsers(commands: Any, with_storage: Callable[[argparse.ArgumentParser],
     )
     create.add_argument("--name", required=True)
     create.add_argument("--expires", type=int, metavar="DAYS", help="default: never")
-    token_list = token_commands.add_parser("list", help="tokens (never their secrets)")
+    token_commands.add_parser("list", help="tokens (never their secrets)")
     revoke = token_commands.add_parser("revoke", help="revoke a token")
     revoke.add_argument("name")
 
@@ -65,17 +64,7 @@ def add_parsers(commands: Any, with_storage: Callable[[argparse.ArgumentParser],
         )
     remove = user_commands.add_parser("remove", help="remove a user and end their sessions")
     remove.add_argument("name")
-    user_list = user_commands.add_parser("list", help="users")
-
-    for parser in (token_list, user_list):
-        parser.add_argument("--json", action="store_true", help="machine-readable output")
-    for parser in (
-        tokens,
-        users,
-        *token_commands.choices.values(),
-        *user_commands.choices.values(),
-    ):
-        with_storage(parser)
+    user_commands.add_parser("list", help="users")
 
 
 def add_agent_parser(agent_commands: Any) -> None:
@@ -119,7 +108,7 @@ def _tokens(farm: Farm, args: argparse.Namespace) -> int:
     if args.action == "list":
         now = datetime.now(UTC)
         tokens = service.tokens(operator())
-        if args.json:
+        if getattr(args, "json", False):
             output.emit_json([{**output.plain(t), "state": token_state(t, now)} for t in tokens])
         else:
             output.table(
@@ -149,7 +138,7 @@ def _users(farm: Farm, args: argparse.Namespace, prompt: Prompt, stdin: TextIO) 
         print(f"removed user {args.name}")
         return 0
     users = service.users(operator())
-    if args.json:
+    if getattr(args, "json", False):
         output.emit_json(users)
     else:
         output.table(["name", "role", "created"], [(u.name, u.role, u.created) for u in users])

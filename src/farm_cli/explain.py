@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from farm_cli import output
-from farm_domain.explain import AgentExplanation, AgentRef, Finding, JobExplanation, JobRef
+from farm_client import AgentExplanation, Finding, JobExplanation, NamedAgent, NamedJob
 
 
-def _agents(refs: Sequence[AgentRef], count: int) -> str:
+def _agents(refs: Sequence[NamedAgent], count: int) -> str:
     names = ", ".join(f"{a.hostname} ({a.id})" for a in refs)
     return names + (f" and {count - len(refs)} more" if count > len(refs) else "")
 
 
-def _jobs(refs: Sequence[JobRef], count: int) -> str:
+def _jobs(refs: Sequence[NamedJob], count: int) -> str:
     names = ", ".join(f"{j.id} ({j.title})" for j in refs)
     return names + (f" and {count - len(refs)} more" if count > len(refs) else "")
 
@@ -25,15 +25,14 @@ def _reasons(findings: Sequence[Finding]) -> None:
 
 def print_job(explained: JobExplanation, as_json: bool) -> None:
     if as_json:
-        output.emit_json(explained)
+        output.emit_json(explained.raw)
         return
     job = explained.job
-    state = explained.state.value if explained.state else "queued"
     if explained.can_run_now:
         verdict = f"can run now on {explained.eligible_count} agent(s)"
     else:
         verdict = "cannot run now"
-    print(f"job {job.id} ({job.title}), {state}: {verdict}")
+    print(f"job {job.id} ({job.title}), {explained.state}: {verdict}")
     if explained.note:
         print(f"  note: {explained.note}")
     _reasons(explained.reasons)
@@ -48,7 +47,7 @@ def print_job(explained: JobExplanation, as_json: bool) -> None:
 
 def print_agent(explained: AgentExplanation, as_json: bool) -> None:
     if as_json:
-        output.emit_json(explained)
+        output.emit_json(explained.raw)
         return
     agent = explained.agent
     if explained.would_get is not None:
@@ -57,7 +56,7 @@ def print_agent(explained: AgentExplanation, as_json: bool) -> None:
         verdict = "gets no work now"
     else:
         verdict = "idle: no candidate job it may take"
-    print(f"agent {agent.hostname} ({agent.id}), {explained.state.label}: {verdict}")
+    print(f"agent {agent.hostname} ({agent.id}), {explained.state}: {verdict}")
     _reasons(explained.reasons)
     if explained.eligible:
         print(f"eligible jobs: {_jobs(explained.eligible, explained.eligible_count)}")

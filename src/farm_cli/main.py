@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from farm_adapters.composition import (
     SchemaOutOfDate,
@@ -18,8 +19,11 @@ from farm_adapters.composition import (
 from farm_adapters.logs import configure_logging
 from farm_adapters.queue import run_consumer, start_embedded_consumer, start_watching
 from farm_adapters.settings import Settings, SettingsError, Whole
-from farm_cli import credentials, operators
+from farm_cli import credentials, local, operators
+from farm_cli.arguments import InvalidArgument, agent_id
 from farm_cli.single_master import AlreadyServed, check_port_free, hold_data_dir
+from farm_client import ConfigurationError, FarmClient, FarmError, Unreachable
+from farm_domain.access import Identity
 from farm_domain.errors import DomainError, ValidationError
 
 log = logging.getLogger("farm.cli")
@@ -40,6 +44,39 @@ _STORAGE_FLAGS = (
 _WORKER_FLAGS = (("--concurrency", "queue_workers", "CONCURRENCY"),)
 _FLAG_SETTINGS = tuple(name for _, name, _ in (*_SERVE_FLAGS, *_STORAGE_FLAGS, *_WORKER_FLAGS))
 _OPERATOR_COMMANDS = (*operators.COMMANDS, *credentials.COMMANDS)
+_REMOTE_FLAGS = ("url", "token")
+
+
+def _add_operator_flags(parser: argparse.ArgumentParser, *, recurse: bool = True) -> None:
+    """The flags every operator command takes, before or after its action: they are added to
+    the command's parser and to each of its actions' (absent unless given, so that one given
+    before the action survives the action's parser)."""
+    present = parser._option_string_actions
+    if "--url" not in present:
+        parser.add_argument(
+            "--url",
+            default=argparse.SUPPRESS,
+            help="ask the master at this address (FARM_URL) instead of opening its database",
+        )
+        parser.add_argument(
+            "--token",
+            default=argparse.SUPPRESS,
+            help="the bearer token to send to --url (FARM_TOKEN)",
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print the API's answer as JSON",
+        )
+    if "--database" not in present:
+        _add_setting_flags(parser, _STORAGE_FLAGS)
+    if not recurse:
+        return
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_operator_flags(child)
 
 
 def _add_setting_flags(
@@ -72,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="farm",
         description="A render-farm master. Every flag also has a FARM_* environment variable.",
     )
+    _add_operator_flags(parser, recurse=False)  # `farm --url URL jobs list`
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_storage(sub: argparse.ArgumentParser) -> None:
@@ -104,9 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("agent_args", nargs=argparse.REMAINDER)
 
     operators.add_parsers(commands)
-    credentials.add_parsers(commands, with_storage)
-    for name in operators.COMMANDS:
-        with_storage(commands.choices[name])
+    credentials.add_parsers(commands)
+    for name in _OPERATOR_COMMANDS:
+        _add_operator_flags(commands.choices[name])
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -130,22 +168,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The agent is its own program: a render node needs none of the master's settings.
         os.execv(sys.executable, [sys.executable, "-m", "farm_agent", *arguments[1:]])
     args = _parser().parse_args(arguments)
+    if args.command == "agent":  # flags before it: `farm --database X agent`
+        print("farm: `farm agent` is its own program: give it no flags before it", file=sys.stderr)
+        return 2
+    misplaced = [f"--{name}" for name in (*_REMOTE_FLAGS, "json") if hasattr(args, name)]
+    if misplaced and args.command not in _OPERATOR_COMMANDS:
+        print(f"farm: {', '.join(misplaced)}: for the operator commands only", file=sys.stderr)
+        return 2
+    if args.command in _OPERATOR_COMMANDS:
+        configure_logging("WARNING", "text")  # the command's output is what the operator reads
+        return _quietly_on_closed_pipe(lambda: _operate(args))
     try:
         settings = _settings(args)
     except SettingsError as error:
         print(f"farm: {error}", file=sys.stderr)
         return 2
-    if args.command in _OPERATOR_COMMANDS:
-        configure_logging("WARNING", "text")  # the command's output is what the operator reads
-    else:
-        configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "serve":
             return _serve(args, settings)
         if args.command == "worker":
             return _worker(settings)
-        if args.command in _OPERATOR_COMMANDS:
-            return _operate(args, settings)
         migrate(settings)
         log.info("database upgraded", extra={"database": _safe_url(settings.database_url)})
         return 0
@@ -154,30 +197,95 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _operate(args: argparse.Namespace, settings: Settings) -> int:
-    """Run an operator command on the domain services; a domain error is one line on stderr
-    and exit status 1 (2 for a request the domain refuses as invalid)."""
-    if settings.database_is_embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+def _quietly_on_closed_pipe(command: Callable[[], int]) -> int:
+    """Run ``command``; when what reads its output stops reading (``farm jobs list | head``),
+    stop printing without a traceback, as other command-line tools do (exit status 1)."""
     try:
-        check_schema(settings)
-    except SchemaOutOfDate:
-        if not settings.database_is_embedded:
-            raise
-        migrate(settings)
-    runtime = build_runtime(settings)
+        code = command()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that it cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return code
+
+
+def _operate(args: argparse.Namespace) -> int:
+    """Run an operator command: through a FarmClient on the master at ``--url``/FARM_URL, or
+    (local mode) on the master's app built in this process on the configured storage. A
+    refusal is one line on stderr: exit status 2 for an invalid request (400), 1 otherwise."""
+    url = getattr(args, "url", None) or os.environ.get("FARM_URL") or None
     try:
-        if args.command in credentials.COMMANDS:
-            return credentials.run(runtime.farm, args)
-        return operators.run(runtime.farm, args)
-    except ValidationError as error:
+        if url is not None:
+            return _remote(args, url)
+        try:
+            settings = _settings(args)
+        except SettingsError as error:
+            print(f"farm: {error}", file=sys.stderr)
+            return 2
+        return _local(args, settings)
+    except InvalidArgument as error:
         print(f"farm: {error.message}", file=sys.stderr)
         return 2
-    except DomainError as error:
-        print(f"farm: {error.message}", file=sys.stderr)
+    except Unreachable as error:
+        print(f"farm: no answer from the master at {url}: {error.message}", file=sys.stderr)
         return 1
-    finally:
-        runtime.close()
+    except FarmError as error:
+        print(f"farm: {error.message}", file=sys.stderr)
+        return exit_status(error)
+    except (local.NoFarm, SchemaOutOfDate) as error:
+        print(f"farm: {error}", file=sys.stderr)
+        return 2
+
+
+def exit_status(error: FarmError) -> int:
+    """The exit status of a refusal: 2 for an invalid request (or client configuration), 1 for
+    anything else the farm refused (not found, forbidden, conflict) or could not answer."""
+    if isinstance(error, ConfigurationError) or error.status in (400, 422):
+        return 2
+    return 1
+
+
+def _local_only(args: argparse.Namespace) -> bool:
+    return args.command in credentials.COMMANDS or (
+        (args.command, getattr(args, "action", None)) in operators.LOCAL_ONLY
+    )
+
+
+def _remote(args: argparse.Namespace, url: str) -> int:
+    given = [flag for flag, name, _ in _STORAGE_FLAGS if getattr(args, name, None) is not None]
+    if given:
+        raise InvalidArgument(
+            f"{', '.join(given)}: for local mode (the master's own database), not with --url"
+        )
+    if _local_only(args):
+        words = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        raise InvalidArgument(
+            f"`farm {words}` has no API: run it on the master's machine, without --url or FARM_URL"
+        )
+    with FarmClient(url, getattr(args, "token", None)) as client:
+        return operators.run(client, args)
+
+
+def _local(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "token", None) is not None:
+        raise InvalidArgument("--token is for a master reached with --url (FARM_URL)")
+    with local.runtime(settings) as runtime:
+        if _local_only(args):
+            try:
+                if args.command in credentials.COMMANDS:
+                    return credentials.run(runtime.farm, args)
+                return credentials.revoke_agent_token(runtime.farm, agent_id(args.agent_id))
+            except ValidationError as error:
+                print(f"farm: {error.message}", file=sys.stderr)
+                return 2
+            except DomainError as error:
+                print(f"farm: {error.message}", file=sys.stderr)
+                return 1
+        operator = Identity.local_operator(getpass.getuser())
+        with local.client(runtime, operator) as client:
+            return operators.run(client, args)
 
 
 def _safe_url(url: str) -> str:

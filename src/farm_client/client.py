@@ -38,16 +38,20 @@ from farm_client.errors import (
 )
 from farm_client.models import (
     Agent,
+    AgentExplanation,
     AgentSummary,
     Block,
     Event,
     Job,
+    JobExplanation,
     JobType,
+    Outcome,
     Requirement,
     Software,
     SoftwareRef,
     SoftwareVersion,
     Task,
+    TaskFailure,
     TaskLog,
 )
 
@@ -503,26 +507,12 @@ class FarmClient:
         ``title``, ``tags``, ``data``, ``environ``, ``state`` (``paused``/``queued``), ..."""
         return Job.from_json(self._post(f"/jobs/{self._job_id(job)}", changes))
 
-    def pause_job(self, job: JobRef) -> Job:
-        """Stop handing out the job's tasks (running ones run on)."""
-        return self.update_job(job, state="paused")
-
-    def resume_job(self, job: JobRef) -> Job:
-        return self.update_job(job, state="queued")
-
     def set_priority(self, job: JobRef, priority: int) -> Job:
         return self.update_job(job, priority=priority)
 
     def delete_job(self, job: JobRef) -> None:
         """Delete a job and its tasks (agents are asked to stop them). Unknown: no error."""
         self._delete(f"/jobs/{self._job_id(job)}")
-
-    def requeue_job(self, job: JobRef) -> list[int]:
-        """Put the job's failed tasks back in the queue; returns their ids."""
-        answer = self._post(f"/jobs/{self._job_id(job)}/requeue")
-        # The job as it is now, with ``requeued`` when some were.
-        ids = answer.get("requeued", []) if isinstance(answer, dict) else answer
-        return [int(i) for i in models.many(int, ids, "task ids")]
 
     def tasks(
         self, job: JobRef, *, limit: int | None = None, offset: int | None = None
@@ -554,6 +544,100 @@ class FarmClient:
     def unblock(self, job: JobRef, agent: AgentRef) -> None:
         """Lift an agent's block for a job."""
         self._delete(f"/jobs/{self._job_id(job)}/blocklist/{_agent_id(agent)}")
+
+    def unblock_all(self, job: JobRef) -> int:
+        """Lift every agent's block for a job; returns how many were lifted."""
+        answer = self.request("DELETE", f"/jobs/{self._job_id(job)}/blocklist")
+        count = answer.get("unblocked") if isinstance(answer, dict) else None
+        if not isinstance(count, int):
+            raise BadResponse('expected {"unblocked": N}')
+        return count
+
+    def task_failures(self, job: JobRef, task_id: int) -> list[TaskFailure]:
+        """The task's failed attempts, oldest first: when, on which agent, why."""
+        answer = self._get(f"/jobs/{self._job_id(job)}/tasks/{int(task_id)}/failures")
+        return models.many(TaskFailure.from_json, answer, "failures")
+
+    # -- a wrangler's controls ------------------------------------------------------------------
+    # One task or job: the answer is it, as it is now; a refusal raises (409 when its state
+    # does not allow the action). Several: one Outcome per distinct id, in the order given, each
+    # done or refused on its own.
+
+    def retry_task(self, job: JobRef, task_id: int) -> Task:
+        """Put a done, failed or running task back in the queue."""
+        return self._task_control("retry", job, task_id)
+
+    def skip_task(self, job: JobRef, task_id: int) -> Task:
+        """Count a task as done without running it."""
+        return self._task_control("skip", job, task_id)
+
+    def stop_task(self, job: JobRef, task_id: int) -> Task:
+        """Stop a running task, leaving it failed."""
+        return self._task_control("stop", job, task_id)
+
+    def _task_control(self, action: str, job: JobRef, task_id: int) -> Task:
+        return Task.from_json(
+            self._post(f"/jobs/{self._job_id(job)}/tasks/{int(task_id)}/{action}")
+        )
+
+    def retry_tasks(self, job: JobRef, task_ids: Sequence[int]) -> list[Outcome]:
+        return self._tasks_control("retry", job, task_ids)
+
+    def skip_tasks(self, job: JobRef, task_ids: Sequence[int]) -> list[Outcome]:
+        return self._tasks_control("skip", job, task_ids)
+
+    def stop_tasks(self, job: JobRef, task_ids: Sequence[int]) -> list[Outcome]:
+        return self._tasks_control("stop", job, task_ids)
+
+    def _tasks_control(self, action: str, job: JobRef, task_ids: Sequence[int]) -> list[Outcome]:
+        body = {"tasks": [int(t) for t in task_ids]}
+        return models.outcomes(self._post(f"/jobs/{self._job_id(job)}/tasks/{action}", body))
+
+    def cancel_job(self, job: JobRef) -> Job:
+        """Stop the job's running tasks and end it canceled."""
+        return Job.from_json(self._post(f"/jobs/{self._job_id(job)}/cancel"))
+
+    def pause_job(self, job: JobRef, *, stop_running: bool = False) -> Job:
+        """Stop handing out the job's tasks; running ones run on (``stop_running``: they are
+        stopped and requeued)."""
+        body = {"running": "stop" if stop_running else "finish"}
+        return Job.from_json(self._post(f"/jobs/{self._job_id(job)}/pause", body))
+
+    def resume_job(self, job: JobRef) -> Job:
+        return Job.from_json(self._post(f"/jobs/{self._job_id(job)}/resume"))
+
+    def requeue_job(self, job: JobRef) -> list[int]:
+        """Put the job's failed and canceled tasks back in the queue; returns their ids."""
+        return list(Job.from_json(self._post(f"/jobs/{self._job_id(job)}/requeue")).requeued)
+
+    def cancel_jobs(self, jobs: Sequence[JobRef]) -> list[Outcome]:
+        return self._jobs_control("cancel", jobs)
+
+    def pause_jobs(self, jobs: Sequence[JobRef], *, stop_running: bool = False) -> list[Outcome]:
+        return self._jobs_control("pause", jobs, "stop" if stop_running else "finish")
+
+    def resume_jobs(self, jobs: Sequence[JobRef]) -> list[Outcome]:
+        return self._jobs_control("resume", jobs)
+
+    def requeue_jobs(self, jobs: Sequence[JobRef]) -> list[Outcome]:
+        """Each outcome's ``job.requeued`` holds the ids of the tasks put back."""
+        return self._jobs_control("requeue", jobs)
+
+    def _jobs_control(
+        self, action: str, jobs: Sequence[JobRef], running: str | None = None
+    ) -> list[Outcome]:
+        body = _without_none({"jobs": [self._job_id(j) for j in jobs], "running": running})
+        return models.outcomes(self._post(f"/bulk/jobs/{action}", body))
+
+    # -- explanations ---------------------------------------------------------------------------
+
+    def explain_job(self, job: JobRef) -> JobExplanation:
+        """Whether the job can run now and, per agent, why not."""
+        return JobExplanation.from_json(self._get(f"/jobs/{self._job_id(job)}/explain"))
+
+    def explain_agent(self, agent: AgentRef) -> AgentExplanation:
+        """Why the agent is idle, or which job it would get."""
+        return AgentExplanation.from_json(self._get(f"/agents/{_agent_id(agent)}/explain"))
 
     # -- task logs ------------------------------------------------------------------------------
 

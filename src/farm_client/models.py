@@ -121,6 +121,10 @@ class Job:
     time_submitted: datetime | None = None
     time_started: datetime | None = None
     time_finished: datetime | None = None
+    reason: str | None = None
+    """Why the job ended as it did (failed, canceled), where the master says."""
+    requeued: tuple[int, ...] = ()
+    """The ids of the tasks a requeue put back in the queue (in a requeue's answer only)."""
     raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
 
     @classmethod
@@ -163,6 +167,8 @@ class Job:
             time_submitted=_time(d.get("time_submitted")),
             time_started=_time(d.get("time_started")),
             time_finished=_time(d.get("time_finished")),
+            reason=d.get("reason"),
+            requeued=tuple(i for i in d.get("requeued") or () if isinstance(i, int)),
             raw=d,
         )
 
@@ -208,6 +214,9 @@ class Task:
     time_submitted: datetime | None = None
     time_started: datetime | None = None
     time_finished: datetime | None = None
+    reason: str | None = None
+    skipped: bool = False
+    """Counted as done without having run (``skip``)."""
     job: TaskJob | None = None
     raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -231,6 +240,8 @@ class Task:
             time_submitted=_time(d.get("time_submitted")),
             time_started=_time(d.get("time_started")),
             time_finished=_time(d.get("time_finished")),
+            reason=d.get("reason"),
+            skipped=bool(d.get("skipped", False)),
             job=None if job is None else TaskJob.from_json(job),
             raw=d,
         )
@@ -492,6 +503,217 @@ class Event:
             address=d.get("address"),
             before=d.get("before"),
             after=d.get("after"),
+            raw=d,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TaskFailure:
+    """One failed attempt at a task: on which agent, when, why (a short code: ``exit``,
+    ``timeout``, ``stalled``, ``ram``, ``stopped``...) and what the agent said."""
+
+    attempt: int
+    agent_id: uuid.UUID | None = None
+    at: datetime | None = None
+    reason: str = ""
+    message: str | None = None
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> TaskFailure:
+        d = _object(data, "a task failure")
+        return cls(
+            attempt=d.get("attempt", 0),
+            agent_id=_uuid(d.get("agent_id")),
+            at=_time(d.get("at")),
+            reason=d.get("reason", ""),
+            message=d.get("message"),
+            raw=d,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """What a control did to one task or job of a bulk action: ``ok`` with the ``task`` or
+    ``job`` as it is now, or refused with the ``status`` and ``error`` a single call would have
+    answered."""
+
+    id: int
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    task: Task | None = None
+    job: Job | None = None
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Outcome:
+        d = _object(data, "an outcome")
+        task, job = d.get("task"), d.get("job")
+        return cls(
+            id=d.get("id", 0),
+            ok=bool(d.get("ok", False)),
+            status=d.get("status"),
+            error=d.get("error"),
+            task=None if task is None else Task.from_json(task),
+            job=None if job is None else Job.from_json(job),
+            raw=d,
+        )
+
+
+def outcomes(data: Any) -> list[Outcome]:
+    """The ``results`` of a bulk action's answer."""
+    return many(Outcome.from_json, _object(data, "a bulk answer").get("results"), "results")
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    """One reason in an explanation: a short code (``ram``, ``paused``, ``blocked``...) and
+    what it means here."""
+
+    reason: str
+    detail: str = ""
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Finding:
+        d = _object(data, "a finding")
+        return cls(reason=d.get("reason", ""), detail=d.get("detail", ""), raw=d)
+
+
+@attrs.frozen(kw_only=True)
+class NamedAgent:
+    """An agent as an explanation names it."""
+
+    id: uuid.UUID | None
+    hostname: str = ""
+    port: int | None = None
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> NamedAgent:
+        d = _object(data, "an agent")
+        return cls(id=_uuid(d.get("id")), hostname=d.get("hostname", ""), port=d.get("port"), raw=d)
+
+
+@attrs.frozen(kw_only=True)
+class NamedJob:
+    """A job as an explanation names it."""
+
+    id: int
+    title: str = ""
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> NamedJob:
+        d = _object(data, "a job")
+        return cls(id=d.get("id", 0), title=d.get("title", ""), raw=d)
+
+
+@attrs.frozen(kw_only=True)
+class AgentGroup:
+    """Agents that cannot take a job for the same reason (``agents``: the first few of
+    ``count``)."""
+
+    reason: str
+    detail: str = ""
+    count: int = 0
+    agents: tuple[NamedAgent, ...] = ()
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> AgentGroup:
+        d = _object(data, "a group of agents")
+        return cls(
+            reason=d.get("reason", ""),
+            detail=d.get("detail", ""),
+            count=d.get("count", 0),
+            agents=tuple(NamedAgent.from_json(a) for a in d.get("agents") or ()),
+            raw=d,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class JobGroup:
+    """Jobs an agent cannot take for the same reason (``jobs``: the first few of ``count``)."""
+
+    reason: str
+    detail: str = ""
+    count: int = 0
+    jobs: tuple[NamedJob, ...] = ()
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> JobGroup:
+        d = _object(data, "a group of jobs")
+        return cls(
+            reason=d.get("reason", ""),
+            detail=d.get("detail", ""),
+            count=d.get("count", 0),
+            jobs=tuple(NamedJob.from_json(j) for j in d.get("jobs") or ()),
+            raw=d,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class JobExplanation:
+    """Whether a job can run now; if not, why, and per agent why not."""
+
+    job: NamedJob
+    state: str = "queued"
+    can_run_now: bool = False
+    reasons: tuple[Finding, ...] = ()
+    """Why the job itself cannot run (paused, waiting on parents...)."""
+    agents: tuple[AgentGroup, ...] = ()
+    """The agents that cannot take it, grouped by reason."""
+    eligible: tuple[NamedAgent, ...] = ()
+    eligible_count: int = 0
+    note: str | None = None
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> JobExplanation:
+        d = _object(data, "a job's explanation")
+        return cls(
+            job=NamedJob.from_json(d.get("job") or {}),
+            state=d.get("state") or "queued",
+            can_run_now=bool(d.get("can_run_now", False)),
+            reasons=tuple(Finding.from_json(f) for f in d.get("reasons") or ()),
+            agents=tuple(AgentGroup.from_json(g) for g in d.get("agents") or ()),
+            eligible=tuple(NamedAgent.from_json(a) for a in d.get("eligible") or ()),
+            eligible_count=d.get("eligible_count", 0),
+            note=d.get("note"),
+            raw=d,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class AgentExplanation:
+    """Why an agent is idle, or which job it would get next."""
+
+    agent: NamedAgent
+    state: str = ""
+    reasons: tuple[Finding, ...] = ()
+    """Why the agent itself gets no work (disabled, offline, full...)."""
+    would_get: NamedJob | None = None
+    jobs: tuple[JobGroup, ...] = ()
+    """The jobs it cannot take, grouped by reason."""
+    eligible: tuple[NamedJob, ...] = ()
+    eligible_count: int = 0
+    raw: Raw = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> AgentExplanation:
+        d = _object(data, "an agent's explanation")
+        would_get = d.get("would_get")
+        return cls(
+            agent=NamedAgent.from_json(d.get("agent") or {}),
+            state=d.get("state", ""),
+            reasons=tuple(Finding.from_json(f) for f in d.get("reasons") or ()),
+            would_get=None if would_get is None else NamedJob.from_json(would_get),
+            jobs=tuple(JobGroup.from_json(g) for g in d.get("jobs") or ()),
+            eligible=tuple(NamedJob.from_json(j) for j in d.get("eligible") or ()),
+            eligible_count=d.get("eligible_count", 0),
             raw=d,
         )
 

@@ -11,7 +11,7 @@ import falcon
 import falcon.media
 import orjson
 
-from farm_domain.access import Role
+from farm_domain.access import Identity, Role
 from farm_domain.farm import Farm
 from farm_http import dashboard, errors
 from farm_http.authentication import Authentication
@@ -89,7 +89,12 @@ def _dumps(value: object) -> bytes:
         return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
-def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, falcon.Response]:
+def create_app(
+    farm: Farm, options: HttpOptions, *, local_operator: Identity | None = None
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """The app. ``local_operator`` is for the operator CLI's in-process app only (see
+    ``Authentication``): every request of that app acts as that identity without a token. An
+    app that is served never gets it."""
     peers = PeerResolver(options.trusted_proxies)
     middleware: list[RequestLog | BrowserSafety | Authentication | RequestShape | CreateLimit] = (
         []
@@ -100,7 +105,13 @@ def create_app(farm: Farm, options: HttpOptions) -> falcon.App[falcon.Request, f
     json_bodies = {route.template: route.json_bodies for route in ROUTES}
     middleware.append(BrowserSafety(options.allowed_hosts, json_bodies))
     middleware.append(
-        Authentication(farm.identities, peers, options.anonymous_networks, options.anonymous_role)
+        Authentication(
+            farm.identities,
+            peers,
+            options.anonymous_networks,
+            options.anonymous_role,
+            local_operator,
+        )
     )
     middleware.append(RequestShape(options.max_json_bytes, json_bodies))
     middleware.append(

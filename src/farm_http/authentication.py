@@ -4,7 +4,8 @@ The contract the resources and the dashboard rely on, set on every request:
 
 - ``req.context.identity``: the ``Identity`` the request acts as, or None;
 - ``req.context.credential``: ``"bearer"`` (an ``Authorization: Bearer`` token),
-  ``"anonymous"`` (no token, from ``FARM_ANONYMOUS_NETWORKS``), or None (no identity).
+  ``"anonymous"`` (no token, from ``FARM_ANONYMOUS_NETWORKS``), ``"local"`` (the operator CLI's
+  own in-process app, see ``Authentication``), or None (no identity).
 
 A malformed or invalid ``Authorization`` header is answered 401 at once, wherever it is sent.
 ``/api/`` requests without an identity are answered 401 before any resource runs. Cookies never
@@ -28,6 +29,7 @@ from farm_http.peers import Network, PeerResolver
 
 ANONYMOUS = "anonymous"
 BEARER = "bearer"
+LOCAL = "local"
 API_PREFIX = "/api/"
 
 
@@ -42,7 +44,13 @@ class Authentication:
         peers: PeerResolver,
         anonymous_networks: Sequence[Network],
         anonymous_role: Role,
+        local_operator: Identity | None = None,
     ) -> None:
+        """``local_operator``: every request acts as this identity, whatever it carries. Only
+        for the app the operator CLI builds in its own process and calls through an in-process
+        transport (``farm_cli.local``), never served: the served app (``farm_http.wsgi``) is
+        built without it, and nothing a request carries (headers, environ) can turn it on."""
+        self._local_operator = local_operator
         self._identities = identities
         self._peers = peers
         self._anonymous_networks = tuple(anonymous_networks)
@@ -52,6 +60,10 @@ class Authentication:
         self._admitted = functools.lru_cache(maxsize=16384)(self._admitted_address)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._local_operator is not None:
+            req.context.identity = self._local_operator
+            req.context.credential = LOCAL
+            return
         req.context.identity = None
         req.context.credential = None
         address = self._peers.client_address(req)

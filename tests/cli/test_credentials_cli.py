@@ -98,6 +98,10 @@ def test_storage_flags_go_anywhere_on_the_line(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     database = f"sqlite:///{elsewhere / 'farm.db'}"
+    code, _, err = run(capsys, "tokens", "list", "--database", database)
+    assert code == 2 and f"the database {elsewhere / 'farm.db'} does not exist" in err
+    assert not (elsewhere / "farm.db").exists()  # refused, not created
+    assert run(capsys, "db", "upgrade", "--database", database)[0] == 0
     run(capsys, "tokens", "--database", database, "create", "--role", "viewer", "--name", "a")
     run(capsys, "tokens", "create", "--role", "viewer", "--name", "b", "--database", database)
     with_stdin(monkeypatch, "long enough\n")

@@ -1,4 +1,5 @@
-"""``farm jobs why`` and ``farm agents why`` through the entry point, on SQLite and PostgreSQL."""
+"""``farm jobs why`` and ``farm agents why`` through the entry point, in local mode (SQLite,
+PostgreSQL) and in remote mode (``cli_farm``)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,12 @@ def submit(capsys, *extra: str) -> int:
         "--json",
     )
     assert code == 0, err
-    job_id: int = json.loads(out)["job"]["id"]
+    job_id: int = json.loads(out)["id"]
     return job_id
 
 
 def test_jobs_why_says_which_agents_could_take_the_job_and_why_the_others_not(
-    farm_env, capsys
+    cli_farm, capsys
 ) -> None:
     job_id = submit(capsys, "--ram", "1024")
     big = announce("big", 8000)
@@ -78,7 +79,7 @@ def test_jobs_why_says_which_agents_could_take_the_job_and_why_the_others_not(
     assert [(g["reason"], g["count"]) for g in answer["jobs"]] == [("ram", 1)]
 
 
-def test_a_paused_job_cannot_run_and_unknown_ones_are_one_clear_line(farm_env, capsys) -> None:
+def test_a_paused_job_cannot_run_and_unknown_ones_are_one_clear_line(cli_farm, capsys) -> None:
     job_id = submit(capsys)
     announce("big", 8000)
     assert run(capsys, "jobs", "pause", str(job_id))[0] == 0

@@ -1,4 +1,5 @@
-"""The operator CLI through its entry point, on SQLite and PostgreSQL."""
+"""The operator CLI through its entry point: the same scenarios in local mode (SQLite,
+PostgreSQL) and in remote mode against a running master (``cli_farm``)."""
 
 from __future__ import annotations
 
@@ -38,17 +39,24 @@ def announce(hostname: str, ram: int = 4096) -> uuid.UUID:
     return agent_id
 
 
-def test_agents_list_show_disable_enable_delete(farm_env, capsys) -> None:
+def test_agents_list_show_disable_enable_delete(cli_farm, capsys) -> None:
     big, small = announce("big", 65536), announce("small", 1024)
     code, out, _ = run(capsys, "agents", "list", "--min-ram", "8192")
     assert code == 0 and "big" in out and "small" not in out
-    assert out.splitlines()[0].split() == ["ID", "HOSTNAME", "PORT", "REMOTE", "IP"]
+    assert out.splitlines()[0].split() == ["ID", "HOSTNAME", "STATE", "PORT", "REMOTE", "IP"]
+    assert out.splitlines()[1].split()[1:3] == ["big", "online"]
     code, out, _ = run(capsys, "agents", "list", "--json")
-    assert {a["hostname"] for a in json.loads(out)} == {"big", "small"}
+    listed = {a["id"]: a for a in json.loads(out)}
+    assert {listed[str(big)]["hostname"], listed[str(small)]["hostname"]} == {"big", "small"}
+    assert set(listed[str(big)]) == {"id", "hostname", "port", "remote_ip"}  # the API's shape
     code, out, _ = run(capsys, "agents", "disable", str(big), str(small))
     assert code == 0 and "disabled 2 agent(s)" in out
     code, out, _ = run(capsys, "agents", "show", str(big), "--json")
     assert json.loads(out)["state"] == "disabled"
+    code, out, _ = run(capsys, "agents", "list", "--hostname", "small")
+    assert [line.split()[2] for line in out.splitlines()[1:]] == ["disabled"]
+    code, out, _ = run(capsys, "agents", "list", "--state", "disabled", "--hostname", "big")
+    assert code == 0 and [line.split()[2] for line in out.splitlines()[1:]] == ["disabled"]
     run(capsys, "agents", "enable", str(big))
     code, out, _ = run(capsys, "agents", "show", str(big))
     assert code == 0 and "online" in out and "passive agents are never called" in out
@@ -57,9 +65,11 @@ def test_agents_list_show_disable_enable_delete(farm_env, capsys) -> None:
     assert code == 1 and out == "" and err.strip() == f"farm: Agent {small} not found"
     code, _, err = run(capsys, "agents", "show", "nope")
     assert code == 2 and "not an agent id" in err
+    code, out, err = run(capsys, "agents", "delete", str(small))
+    assert (code, out, err.strip()) == (1, "", f"farm: Agent {small} not found")
 
 
-def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:
+def test_jobs_from_submission_to_deletion(cli_farm, capsys) -> None:
     assert run(capsys, "software", "add", "blender", "2.79", "2.80")[0] == 0
     code, out, err = run(
         capsys,
@@ -82,41 +92,41 @@ def test_jobs_from_submission_to_deletion(farm_env, capsys) -> None:
         "--json",
     )
     assert code == 0, err
-    submitted = json.loads(out)
-    job_id = submitted["job"]["id"]
-    assert submitted["tasks"] == {"queued": 5}
-    assert submitted["job"]["data"] == {
-        "command": ["blender", "-b", "scene.blend", "-f", "{frame}"]
-    }
-    assert submitted["job"]["software_requirements"][0]["min_version"] == "2.79"
+    submitted = json.loads(out)  # the API's answer
+    job_id = submitted["id"]
+    assert (submitted["state"], submitted["tasks"]["queued"]) == ("queued", 5)
+    assert submitted["data"] == {"command": ["blender", "-b", "scene.blend", "-f", "{frame}"]}
+    assert submitted["software_requirements"][0]["min_version"] == "2.79"
     code, out, _ = run(capsys, "jobs", "list")
     assert code == 0 and "shot" in out and out.splitlines()[1].split()[4:] == ["0", "0", "5", "0"]
     code, out, _ = run(capsys, "jobs", "show", "shot")
     assert "tasks queued" in out and "1-10 by 2" in out
     assert run(capsys, "jobs", "pause", str(job_id))[0] == 0
-    assert (
-        json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"]["state"]
-        == "paused"
-    )
-    assert run(capsys, "jobs", "resume", str(job_id))[0] == 0
-    assert run(capsys, "jobs", "priority", str(job_id), "50")[0] == 0
+    assert json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["state"] == "paused"
+    assert run(capsys, "jobs", "resume", "shot")[0] == 0  # a title, wherever a job is named
+    assert run(capsys, "jobs", "priority", "shot", "50")[0] == 0
     shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
-    assert (shown["job"]["state"], shown["job"]["priority"]) == (None, 50)
-    code, out, _ = run(capsys, "jobs", "requeue", str(job_id))
-    assert code == 0 and "requeued 0 failed task(s)" in out
-    assert run(capsys, "jobs", "delete", str(job_id))[0] == 0
+    assert (shown["state"], shown["priority"]) == ("queued", 50)
+    code, out, _ = run(capsys, "jobs", "requeue", "shot")
+    assert code == 0 and out.strip() == f"job {job_id}: requeued 0 failed task(s)"
+    code, out, _ = run(capsys, "jobs", "why", "shot")
+    assert code == 0 and out.startswith(f"job {job_id} (shot), queued:")
+    code, out, _ = run(capsys, "jobs", "delete", "shot")
+    assert (code, out.strip()) == (0, f"job {job_id}: delete done")
     code, _, err = run(capsys, "jobs", "show", str(job_id))
     assert code == 1 and f"Job {job_id} not found" in err
+    code, out, err = run(capsys, "jobs", "delete", str(job_id))
+    assert (code, out, err.strip()) == (1, "", f"farm: Job {job_id} not found")
 
 
-def test_a_blender_job_from_the_cli(farm_env, capsys) -> None:
+def test_a_blender_job_from_the_cli(cli_farm, capsys) -> None:
     data = {"file": "/farm/shot.blend", "output": "/farm/out/shot_####", "samples": 16}
     submit = ["jobs", "submit", "--jobtype", "blender", "--frames", "1-4", "--json"]
     code, out, err = run(capsys, *submit, "--title", "shot", "--job-data", json.dumps(data))
     assert code == 0, err
     submitted = json.loads(out)
-    assert submitted["job"]["data"] == data and submitted["job"]["jobtype"] == "blender"
-    assert submitted["tasks"] == {"queued": 4}
+    assert submitted["data"] == data and submitted["jobtype"] == "blender"
+    assert submitted["tasks"]["queued"] == 4
     for given, message in [
         ("{", "--job-data is not JSON"),
         ("[]", "--job-data must be a JSON object"),
@@ -152,13 +162,13 @@ def test_a_blender_job_from_the_cli(farm_env, capsys) -> None:
         ),
     ],
 )
-def test_bad_submissions_are_one_clear_line(farm_env, capsys, argv, message) -> None:
+def test_bad_submissions_are_one_clear_line(cli_farm, capsys, argv, message) -> None:
     code, out, err = run(capsys, *argv)
     assert code in (1, 2) and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
+def test_requeue_puts_failed_tasks_back(cli_farm, capsys) -> None:
     import os
 
     from farm_adapters.composition import build_runtime
@@ -181,7 +191,7 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
             "0",
             "--json",
         )[1]
-    )["job"]["id"]
+    )["id"]
     agent_id = announce("node")
     # A recording queue: the assignment is not sent (a passive agent's would be released).
     runtime = build_runtime(Settings.load(os.environ), queue=RecordingQueue())
@@ -189,19 +199,14 @@ def test_requeue_puts_failed_tasks_back(farm_env, capsys) -> None:
         runtime.farm.agents.assign_task(ADMIN, agent_id, task.id)
         runtime.farm.jobs.report(ADMIN, job_id, task.id, TaskReport(state="failed"))
     runtime.close()
-    assert (
-        json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["job"]["state"]
-        == "failed"
-    )
+    assert json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])["state"] == "failed"
     code, out, _ = run(capsys, "jobs", "requeue", str(job_id))
     assert code == 0 and "requeued 2 failed task(s)" in out
     shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
-    assert shown["job"]["state"] is None and shown["tasks"] == {"queued": 2}
+    assert shown["state"] == "queued" and shown["tasks"]["queued"] == 2
 
 
-def test_events_show_what_the_local_operator_changed(farm_env, capsys) -> None:
-    import getpass
-
+def test_events_show_what_the_local_operator_changed(cli_farm, capsys) -> None:
     agent_id = announce("render-01")
     assert run(capsys, "agents", "disable", str(agent_id))[0] == 0
     assert run(capsys, "software", "add", "maya", "2017")[0] == 0
@@ -209,8 +214,12 @@ def test_events_show_what_the_local_operator_changed(farm_env, capsys) -> None:
     assert code == 0
     events = json.loads(out)
     assert [e["action"] for e in events] == ["agent.disable", "agent.enroll"]
-    me = getpass.getuser()
-    assert (events[0]["actor"], events[0]["role"], events[0]["address"]) == (me, "admin", "local")
+    me = cli_farm.actor
+    assert (events[0]["actor"], events[0]["role"], events[0]["address"]) == (
+        me,
+        "admin",
+        cli_farm.address,
+    )
     assert events[1]["actor"] == ADMIN.name
     code, out, _ = run(capsys, "events", "--actor", me, "--limit", "1")
     assert code == 0
@@ -228,12 +237,12 @@ def test_events_show_what_the_local_operator_changed(farm_env, capsys) -> None:
         (["--since", "soon"], "'soon' is not an ISO-8601 time"),
     ],
 )
-def test_bad_event_queries_are_one_clear_line(farm_env, capsys, argv, message) -> None:
+def test_bad_event_queries_are_one_clear_line(cli_farm, capsys, argv, message) -> None:
     code, out, err = run(capsys, "events", *argv)
     assert code == 2 and out == "" and message in err
 
 
-def test_unblock_lifts_one_agents_block_or_every_agents(farm_env, capsys) -> None:
+def test_unblock_lifts_one_agents_block_or_every_agents(cli_farm, capsys) -> None:
     import os
     from datetime import UTC, datetime
 
@@ -245,7 +254,7 @@ def test_unblock_lifts_one_agents_block_or_every_agents(farm_env, capsys) -> Non
         run(
             capsys, "jobs", "submit", "--title", "t", "--frames", "1", "--command", "true", "--json"
         )[1]
-    )["job"]["id"]
+    )["id"]
     first, second = announce("a"), announce("b")
     runtime = build_runtime(Settings.load(os.environ))
     with SqlUnitOfWorkFactory(runtime.engine)() as uow:  # three failures each, as reports record
@@ -256,8 +265,8 @@ def test_unblock_lifts_one_agents_block_or_every_agents(farm_env, capsys) -> Non
     runtime.close()
 
     def blocked() -> set[str]:
-        shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
-        return {b["agent_id"] for b in shown["blocklist"]}
+        listed = json.loads(run(capsys, "jobs", "blocklist", str(job_id), "--json")[1])
+        return {b["agent_id"] for b in listed}
 
     assert blocked() == {str(first), str(second)}
     code, out, _ = run(capsys, "jobs", "unblock", str(job_id), str(first))
@@ -275,7 +284,7 @@ def test_unblock_lifts_one_agents_block_or_every_agents(farm_env, capsys) -> Non
 
 def _submit(capsys: pytest.CaptureFixture[str], frames: str = "1-3") -> int:
     argv = ("jobs", "submit", "--title", "c", "--frames", frames, "--command", "true", "--json")
-    return int(json.loads(run(capsys, *argv)[1])["job"]["id"])
+    return int(json.loads(run(capsys, *argv)[1])["id"])
 
 
 def _tasks_of(job_id: int) -> list[Task]:
@@ -291,7 +300,7 @@ def _tasks_of(job_id: int) -> list[Task]:
         runtime.close()
 
 
-def test_task_controls(farm_env, capsys) -> None:
+def test_task_controls(cli_farm, capsys) -> None:
     job_id = _submit(capsys)
     first, second, third = (t.id for t in _tasks_of(job_id))
     code, out, err = run(capsys, "jobs", "skip", str(job_id), str(first), str(second))
@@ -312,7 +321,7 @@ def test_task_controls(farm_env, capsys) -> None:
     assert code == 2 and "x is not a task id" in err
 
 
-def test_job_controls(farm_env, capsys) -> None:
+def test_job_controls(cli_farm, capsys) -> None:
     first = _submit(capsys)
     second = _submit(capsys)
     code, out, err = run(capsys, "jobs", "pause", "--stop", str(first), str(second))
@@ -326,10 +335,142 @@ def test_job_controls(farm_env, capsys) -> None:
     assert out.splitlines() == [f"job {first}: cancel done", f"job {second}: cancel done"]
     assert "job 999999: refused: Job 999999 not found" in err
     shown = json.loads(run(capsys, "jobs", "show", str(first), "--json")[1])
-    assert shown["job"]["state"] == "canceled" and shown["tasks"] == {"canceled": 3}
+    assert shown["state"] == "canceled" and shown["tasks"]["canceled"] == 3
     code, out, _ = run(capsys, "jobs", "list", "--state", "canceled")
     assert code == 0 and len(out.splitlines()) == 3
     code, out, _ = run(capsys, "jobs", "requeue", str(first))
     assert code == 0 and out.strip() == f"job {first}: requeued 3 failed task(s)"
     shown = json.loads(run(capsys, "jobs", "show", str(first), "--json")[1])
-    assert shown["job"]["state"] is None and shown["tasks"] == {"queued": 3}
+    assert shown["state"] == "queued" and shown["tasks"]["queued"] == 3
+
+
+def test_software_versions_agents_software_and_a_required_range(cli_farm, capsys) -> None:
+    """A requirement like the README's `--requires "blender>=2.79"`, end to end: a version
+    added to existing software, the software given to an agent, a range required, the job
+    explained."""
+    assert run(capsys, "software", "add", "houdini", "19.5")[0] == 0
+    code, out, err = run(capsys, "software", "add-version", "houdini", "20.0")
+    assert code == 0 and out.startswith("added houdini 20.0 (rank "), err
+    assert run(capsys, "software", "add-version", "houdini", "20.5")[0] == 0
+    code, out, _ = run(capsys, "software", "list")
+    assert [line.split() for line in out.splitlines() if line.startswith("houdini")] == [
+        ["houdini", "19.5", "20.0", "20.5"]
+    ]
+    agent = announce_callable("render-range")
+    code, out, err = run(
+        capsys,
+        *("jobs", "submit", "--title", "ranged", "--frames", "1", "--command", "true"),
+        *("--requires", "houdini>=19.5,<=20.0", "--ram", "8", "--json"),
+    )
+    assert code == 0, err
+    (required,) = json.loads(out)["software_requirements"]
+    assert (required["software"], required["min_version"], required["max_version"]) == (
+        "houdini",
+        "19.5",
+        "20.0",
+    )
+    code, out, _ = run(capsys, "jobs", "show", "ranged")
+    assert "houdini>=19.5,<=20.0" in out
+    assert _why_not(capsys, "ranged", agent) == "software"
+
+    code, out, err = run(capsys, "agents", "add-software", str(agent), "houdini", "20.0")
+    assert (code, out.strip()) == (0, f"agent {agent}: has houdini 20.0"), err
+    code, out, _ = run(capsys, "agents", "show", str(agent))
+    assert "houdini 20.0" in out
+    assert _why_not(capsys, "ranged", agent) == "eligible"
+
+    code, out, err = run(capsys, "agents", "remove-software", str(agent), "houdini", "20.0")
+    assert (code, out.strip()) == (0, f"agent {agent}: no longer has houdini 20.0"), err
+    assert _why_not(capsys, "ranged", agent) == "software"
+    # Nothing answers it: gone before a later scenario's job is offered to it.
+    assert run(capsys, "agents", "delete", str(agent))[0] == 0
+    assert run(capsys, "software", "delete-version", "houdini", "20.5")[1] == (
+        "deleted houdini 20.5\n"
+    )
+    code, out, err = run(capsys, "software", "delete-version", "houdini", "9.9")
+    assert (code, out) == (1, "") and "not found" in err
+
+
+def announce_callable(hostname: str) -> uuid.UUID:
+    """An agent the master would call (at 127.0.0.1:1025, where nothing answers), announced
+    through a recording queue so that nothing is sent to it now. It has 16 MB of RAM, less than
+    any other job here asks: no other scenario's job is ever offered to it."""
+    import os
+
+    from farm_adapters.composition import build_runtime
+    from farm_adapters.settings import Settings
+    from tests.support.fakes.collaborators import RecordingQueue
+
+    runtime = build_runtime(Settings.load(os.environ), queue=RecordingQueue())
+    agent_id = uuid.uuid4()
+    changes = AgentChanges(
+        id=str(agent_id), hostname=hostname, ram=16, free_ram=16, cpus=8, port=1025
+    )
+    runtime.farm.agents.announce(ADMIN, changes, "127.0.0.1")
+    runtime.close()
+    return agent_id
+
+
+def _why_not(capsys: pytest.CaptureFixture[str], job: str, agent: uuid.UUID) -> str:
+    """Why the agent cannot take the job (``eligible`` when it can)."""
+    explained = json.loads(run(capsys, "jobs", "why", job, "--json")[1])
+    if str(agent) in {a["id"] for a in explained["eligible"]}:
+        return "eligible"
+    (reason,) = [g["reason"] for g in explained["agents"] if str(agent) in str(g["agents"])]
+    return str(reason)
+
+
+@pytest.mark.parametrize(
+    ("requires", "message"),
+    [
+        ("blender>=", "--requires 'blender>=': use NAME"),
+        ("blender>=2.79,>=2.80", "two minimum versions"),
+        ("blender~=2.79", "--requires 'blender~=2.79'"),
+    ],
+    ids=["no-version", "two-minimums", "unknown-operator"],
+)
+def test_bad_requirements_are_refused_before_asking(cli_farm, capsys, requires, message) -> None:
+    argv = ("jobs", "submit", "--title", "t", "--frames", "1", "--command", "true")
+    code, out, err = run(capsys, *argv, "--requires", requires)
+    assert (code, out) == (2, "") and message in err
+
+
+def test_deleting_what_is_not_there_fails(cli_farm, capsys) -> None:
+    code, out, err = run(capsys, "jobs", "delete", "999999")
+    assert (code, out, err) == (1, "", "farm: Job 999999 not found\n")
+    code, out, err = run(capsys, "jobs", "delete", "no such title")
+    assert (code, out) == (1, "") and "not found" in err
+    code, out, err = run(capsys, "software", "delete", "nope")
+    assert (code, out) == (1, "") and err.startswith("farm: ") and "nope" in err
+    for action in ("priority", "why", "unblock", "pause", "retry"):
+        extra = {"priority": ["5"], "unblock": ["--all"], "retry": ["1"]}.get(action, [])
+        code, out, err = run(capsys, "jobs", action, "no such title", *extra)
+        assert (code, out) == (1, "") and "not found" in err, (action, err)
+
+
+def test_an_unbalanced_quote_is_one_clear_line(cli_farm, capsys) -> None:
+    argv = ("jobs", "submit", "--title", "t", "--frames", "1", "--command", "echo 'frame")
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err == 'farm: --command "echo \'frame": No closing quotation\n'
+
+
+def test_global_flags_go_before_or_after_the_action(cli_farm, capsys) -> None:
+    job_id = _submit(capsys, "1")
+    for argv in (
+        ("--json", "jobs", "show", str(job_id)),
+        ("jobs", "--json", "show", str(job_id)),
+        ("jobs", "show", "--json", str(job_id)),
+        ("jobs", "show", str(job_id), "--json"),
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 0 and json.loads(out)["id"] == job_id, (argv, err)
+
+
+def test_the_json_is_the_apis(cli_farm, capsys) -> None:
+    job_id = _submit(capsys, "1")
+    shown = json.loads(run(capsys, "jobs", "show", str(job_id), "--json")[1])
+    (listed,) = json.loads(run(capsys, "jobs", "list", "--title", "c", "--limit", "1", "--json")[1])
+    assert shown["state"] == "queued" and listed["id"] == job_id
+    assert set(shown) >= {"id", "title", "state", "tasks", "start", "end", "by", "time_submitted"}
+    assert shown["tasks"] == {**dict.fromkeys(shown["tasks"], 0), "queued": 1}

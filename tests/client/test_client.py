@@ -277,6 +277,7 @@ def test_failed_tasks_requeued_by_their_artist(
         alice.unblock(job, agent_id)
     admin.unblock(job, agent_id)
     assert alice.blocklist(job) == []
+    assert admin.unblock_all(job) == 0
     assert "job.requeue" in [e.action for e in alice.events(target=f"job:{job.id}")]
 
 
@@ -424,3 +425,97 @@ def test_without_a_url_the_client_says_so(monkeypatch: pytest.MonkeyPatch) -> No
         FarmClient("ftp://farm.example")
     with pytest.raises(ConfigurationError):
         FarmClient("http://127.0.0.1:8080", token="two words")
+
+
+def test_task_controls_one_and_many(
+    admin: FarmClient, alice: FarmClient, bob: FarmClient, command_jobtype: str, announce
+) -> None:
+    agent_id = announce("render-client-controls")
+    job = alice.submit_job("client_controls", command_jobtype, 1, 3, data={"command": ["true"]})
+    first, second, third = alice.tasks(job)
+    admin.assign_task(agent_id, first.id)
+    admin.request("POST", f"/jobs/{job.id}/tasks/{first.id}", json={"state": "running"})
+
+    stopped = alice.stop_task(job, first.id)
+    assert (stopped.id, stopped.state) == (first.id, "failed")
+    (failure,) = alice.task_failures("client_controls", first.id)  # a title, resolved
+    assert (failure.attempt, failure.agent_id, failure.reason) == (1, agent_id, "stopped")
+    assert failure.at is not None and failure.raw["reason"] == "stopped"
+    assert alice.task_failures(job, second.id) == []
+    assert alice.retry_task(job, first.id).state == "queued"
+    skipped = alice.skip_task(job, second.id)
+    assert (skipped.state, skipped.skipped) == ("done", True)
+    with pytest.raises(Conflict) as queued:
+        alice.retry_task(job, third.id)
+    assert "there is nothing to retry" in queued.value.message
+    with pytest.raises(Forbidden):
+        bob.skip_task(job, third.id)
+
+    results = alice.skip_tasks(job, [third.id, third.id, 2147483647])
+    assert [(r.id, r.ok) for r in results] == [(third.id, True), (2147483647, False)]
+    assert results[0].task is not None and results[0].task.skipped
+    assert (results[1].status, results[1].task) == (404, None)
+    (retried,) = alice.retry_tasks(job, [second.id])
+    assert retried.ok and retried.task is not None and retried.task.state == "queued"
+    (refused,) = alice.stop_tasks(job, [second.id])
+    assert (refused.ok, refused.status) == (False, 409) and refused.error
+    with pytest.raises(NotFound):
+        alice.task_failures(job, 2147483647)
+
+
+def test_job_controls_one_and_many(
+    alice: FarmClient, bob: FarmClient, command_jobtype: str
+) -> None:
+    first = alice.submit_job("client_jobs_a", command_jobtype, 1, 2, data={"command": ["true"]})
+    second = alice.submit_job("client_jobs_b", command_jobtype, 1, 2, data={"command": ["true"]})
+    assert alice.pause_job(first, stop_running=True).state == "paused"
+    with pytest.raises(Conflict) as again:
+        alice.pause_job(first)
+    assert "paused already" in again.value.message
+    assert alice.resume_job("client_jobs_a").state == "queued"
+    with pytest.raises(Forbidden):
+        bob.cancel_job(first)
+    canceled = alice.cancel_job(first)
+    assert (canceled.state, canceled.tasks["canceled"]) == ("canceled", 2)
+    assert alice.requeue_job(first) == [t.id for t in alice.tasks(first)]
+
+    paused = alice.pause_jobs([first, second.id, 2147483647])
+    assert [(r.id, r.ok, r.status) for r in paused] == [
+        (first.id, True, None),
+        (second.id, True, None),
+        (2147483647, False, 404),
+    ]
+    assert paused[0].job is not None and paused[0].job.state == "paused"
+    assert [r.ok for r in bob.resume_jobs([first, second])] == [False, False]
+    assert [r.ok for r in alice.resume_jobs([first, second])] == [True, True]
+    assert [r.job.state for r in alice.cancel_jobs([second]) if r.job] == ["canceled"]
+    (requeued,) = alice.requeue_jobs([second])
+    assert requeued.job is not None and len(requeued.job.requeued) == 2
+
+
+def test_explanations(admin: FarmClient, alice: FarmClient, command_jobtype: str, announce) -> None:
+    agent_id = announce("render-client-explain")  # 16 MB: too little for any job here
+    job = alice.submit_job("client_explain", command_jobtype, 1, data={"command": ["true"]})
+    explained = alice.explain_job("client_explain")
+    assert (explained.job.id, explained.job.title, explained.state) == (
+        job.id,
+        "client_explain",
+        "queued",
+    )
+    assert explained.raw["can_run_now"] == explained.can_run_now
+    ram = [g for g in explained.agents if g.reason == "ram"]
+    assert ram and agent_id in {a.id for g in ram for a in g.agents}
+    assert all(isinstance(f.detail, str) for g in explained.agents for f in [g])
+
+    agent = alice.explain_agent(agent_id)
+    assert (agent.agent.id, agent.agent.hostname) == (agent_id, "render-client-explain")
+    assert agent.state == "online" and agent.would_get is None
+    assert job.id in {j.id for g in agent.jobs if g.reason == "ram" for j in g.jobs}
+
+    alice.pause_job(job)
+    paused = alice.explain_job(job)
+    assert not paused.can_run_now and [f.reason for f in paused.reasons] == ["paused"]
+    with pytest.raises(NotFound):
+        alice.explain_job(2147483647)
+    with pytest.raises(NotFound):
+        admin.explain_agent(uuid.uuid4())

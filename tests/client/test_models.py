@@ -92,3 +92,41 @@ def test_names_are_quoted_in_paths_and_redirects_are_not_followed() -> None:
         with pytest.raises(BadResponse, match="not followed"):
             client.job(1)
     assert paths == ["/api/v1/software/a%20b%3Fc%23d", "/api/v1/jobs/1"]
+
+
+def test_new_answers_are_read_tolerantly_too() -> None:
+    from farm_client import AgentExplanation, JobExplanation, Outcome, TaskFailure
+    from farm_client.models import outcomes
+
+    (done, refused) = outcomes(
+        {
+            "results": [
+                {"id": 4, "ok": True, "job": {"id": 4, "title": "t", "requeued": [7, "x"]}},
+                {"id": 5, "ok": False, "status": 409, "error": "Job 5 is done"},
+            ]
+        }
+    )
+    assert done.job is not None and done.job.requeued == (7,) and done.task is None
+    assert (refused.ok, refused.status, refused.error, refused.job) == (
+        False,
+        409,
+        "Job 5 is done",
+        None,
+    )
+    assert Outcome.from_json({"id": 1}).ok is False
+    with pytest.raises(BadResponse):
+        outcomes([{"id": 1}])  # not the bulk answer's object
+    explained = JobExplanation.from_json({"job": {"id": 2}, "agents": [{"reason": "ram"}]})
+    assert (explained.state, explained.can_run_now, explained.agents[0].count) == (
+        "queued",
+        False,
+        0,
+    )
+    agent = AgentExplanation.from_json({"agent": {"id": "nope"}, "would_get": None})
+    assert (agent.agent.id, agent.would_get, agent.jobs) == (None, None, ())
+    failure = TaskFailure.from_json({"attempt": 2, "at": "2026-01-02T03:04:05+00:00"})
+    assert (failure.attempt, failure.at, failure.reason) == (
+        2,
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "",
+    )
