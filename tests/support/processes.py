@@ -66,7 +66,7 @@ class Process:
         return self.popen.returncode
 
 
-def wait_until_serving(base_url: str, process: Process, timeout: float = 30) -> None:
+def wait_until_serving(base_url: str, process: Process, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
