@@ -229,7 +229,8 @@ def _operate(args: argparse.Namespace) -> int:
         print(f"farm: {error.message}", file=sys.stderr)
         return 2
     except Unreachable as error:
-        print(f"farm: no answer from the master at {url}: {error.message}", file=sys.stderr)
+        said = error.message.removeprefix("no answer from the master: ")
+        print(f"farm: no answer from the master at {url}: {said}", file=sys.stderr)
         return 1
     except FarmError as error:
         print(f"farm: {error.message}", file=sys.stderr)
