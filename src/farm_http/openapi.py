@@ -405,7 +405,7 @@ def _operation(components: Components, route: Route, method: str) -> Schema:
 
 def _tag(template: str) -> str:
     parts = template.split("/")
-    return parts[3] if len(parts) > 3 else "api"
+    return parts[3].removesuffix(".json") if len(parts) > 3 else "api"
 
 
 _DESCRIPTION = """\
