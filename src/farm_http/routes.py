@@ -19,7 +19,7 @@ from farm_domain.access import Permission
 from farm_domain.catalogue import VersionSpec
 from farm_domain.controls import Controls, JobAction, TaskAction
 from farm_domain.farm import Farm
-from farm_domain.job_requests import JobChanges, JobSpec
+from farm_domain.job_requests import JobChanges
 from farm_domain.jobtypes import JobTypeSpec
 from farm_http import (
     agents,
@@ -47,6 +47,7 @@ from farm_http.schemas.events import EventFilters, EventJson
 from farm_http.schemas.explain import AgentExplanationJson, JobExplanationJson
 from farm_http.schemas.files import LogBody, LogJson, LogStateBody, UpdateJson
 from farm_http.schemas.jobs import (
+    JOB_SPEC_BODY,
     BlockJson,
     FailureJson,
     JobFilters,
@@ -309,7 +310,7 @@ ROUTES: tuple[Route, ...] = (
         lambda farm, peers: jobs.JobCollectionResource(farm.jobs),
         {"GET": READ, "POST": Need((Permission.SUBMIT_JOBS,))},
         creates=frozenset({"POST"}),
-        bodies={"POST": JobSpec},
+        bodies={"POST": JOB_SPEC_BODY},
         answers={"GET": Answer(list[JobJson]), "POST": Answer(JobJson, (201,))},
         queries={"GET": JobFilters},
         summaries={"GET": "List jobs", "POST": "Submit a job"},

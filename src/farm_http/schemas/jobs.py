@@ -32,7 +32,7 @@ from farm_http.conversion import (
     url_argument_error,
     values_of,
 )
-from farm_http.openapi import Json
+from farm_http.openapi import BodyOf, Json
 from farm_http.schemas.jobtypes import RequirementJson, requirement_json
 
 JobState = Annotated[str, Json(enum=["queued", *(state.value for state in WorkState)])]
@@ -52,6 +52,10 @@ _FIXED_JOB_KEYS = (
     "tag_requirements",
     "id",
 )
+
+
+JOB_SPEC_BODY = BodyOf(JobSpec, "JobSpec", extra={"jobtype": str | int | None})
+"""A submission: ``JobSpec`` as sent; ``jobtype`` may also be a job type's id (a number)."""
 
 
 def job_spec(body: dict[str, Any]) -> JobSpec:
