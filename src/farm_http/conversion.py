@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 import types
 import typing
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import cattrs
 import falcon
 
 from farm_domain.agents import Unset
 from farm_domain.errors import ValidationError
+from farm_http.openapi import Json
 
 T = TypeVar("T")
 
@@ -176,6 +178,18 @@ def optional_uuid(value: str | None, field: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         raise ValidationError(f"{value} is not a valid {field} (a UUID)", field=field) from None
+
+
+IsoTime = Annotated[str, Json(format="date-time")]
+"""A time as the API writes it (ISO 8601 with its offset), for the OpenAPI document."""
+UuidText = Annotated[str, Json(format="uuid")]
+"""A UUID written as text."""
+
+
+def values_of(cls: type[enum.Enum]) -> Json:
+    """For ``Annotated[str, values_of(E)]``: a string that is one of ``E``'s values (or a coded
+    enum's labels)."""
+    return Json(enum=[getattr(member, "label", member.value) for member in cls])
 
 
 def iso_time(value: datetime | None) -> str | None:

@@ -42,6 +42,8 @@ from farm_http.dashboard_auth import (
     viewer,
 )
 from farm_http.peers import PeerResolver
+from farm_http.reference import openapi_document, reference
+from farm_http.routes import OPENAPI_PATH, ROUTES
 
 if TYPE_CHECKING:
     from farm_http.app import HttpOptions
@@ -68,8 +70,8 @@ class Pages:
         identity = viewer(req)
         posts = may_post(req)
         resp.content_type = falcon.MEDIA_HTML
+        context.setdefault("refresh", self._refresh)  # a static page passes 0
         resp.text = self._templates.get_template(template).render(
-            refresh=self._refresh,
             now=datetime.now(UTC).strftime("%H:%M:%S UTC"),
             statuses=list(TaskStatus),
             state_of=_state_of,
@@ -225,6 +227,34 @@ class EventsPage:
         events = self._farm.events.query(identity, EventQuery(target=target, limit=PAGE))
         self._pages.render(
             req, resp, "events.html", title="Events", section="events", events=events, target=target
+        )
+
+
+class ReferencePage:
+    """The API reference: the OpenAPI document (``/api/v1/openapi.json``) for people to read."""
+
+    def __init__(self, pages: Pages) -> None:
+        self._pages = pages
+        built = openapi_document(ROUTES)
+        self._info = built["info"]
+        self._openapi = built["openapi"]
+        self._groups, self._schemas = reference(built)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page_identity(req)
+        self._pages.render(
+            req,
+            resp,
+            "reference.html",
+            title="API reference",
+            section="reference",
+            info=self._info,
+            openapi=self._openapi,
+            groups=self._groups,
+            schemas=self._schemas,
+            base=req.prefix,
+            document_path=OPENAPI_PATH,
+            refresh=0,
         )
 
 
@@ -389,6 +419,7 @@ def add_routes(
     app.add_route("/jobs", JobsPage(pages, farm))
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))
     app.add_route("/events", EventsPage(pages, farm))
+    app.add_route("/reference", ReferencePage(pages))
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/tasks/{{action}}", TaskActions(farm))

@@ -10,10 +10,10 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_http.conversion import body_object, optional_uuid, structure
 from farm_http.identity import actor
 from farm_http.jobs import _job_id
-from farm_http.schemas.files import LogBody, LogStateBody, log_json
+from farm_http.schemas.files import LogBody, LogStateBody, UpdateJson, log_json
 
 CHUNK = 64 * 1024
-_LOG_TYPES = ("text/csv", "text/plain")
+LOG_TYPES = ("text/csv", "text/plain")
 
 
 def _body(req: falcon.Request) -> Iterator[bytes]:
@@ -102,7 +102,7 @@ class TaskLogFileResource:
         attempt: int,
         identifier: str,
     ) -> None:
-        _require(req, *_LOG_TYPES)
+        _require(req, *LOG_TYPES)
         log = self._logs.upload(actor(req), _job_id(job), task_id, attempt, identifier, _body(req))
         resp.status = falcon.HTTP_201
         resp.media = log_json(log)
@@ -131,7 +131,8 @@ class AgentUpdateResource:
         _require(req, "application/zip")
         size = self._updates.upload(actor(req), version, _body(req))
         resp.status = falcon.HTTP_201
-        resp.media = {"version": version, "size": size}
+        stored: UpdateJson = {"version": version, "size": size}
+        resp.media = stored
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, version: str) -> None:
         resp.stream = self._updates.download(actor(req), version)

@@ -124,6 +124,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/agents/updates/{version}", "GET", ""): READ,
     ("/api/v1/agents/updates/{version}", "PUT", ""): ADMIN_ONLY,
     ("/api/v1/events", "GET", ""): READ,
+    # The API's description, the same for everyone: any credential reads it.
+    ("/api/v1/openapi.json", "GET", ""): "11111" + "22222" + "2" + "22",
     **{(f"{TASK}/{action}", "POST", ""): OWN_JOB for action in TaskAction},
     **{(f"/api/v1/jobs/{{job}}/tasks/{action}", "POST", ""): OWN_JOB for action in TaskAction},
     **{(f"/api/v1/jobs/{{job}}/{action}", "POST", ""): OWN_JOB for action in JobAction},
@@ -341,6 +343,7 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
         content_type="application/zip",
     ),
     ("/api/v1/events", "GET", ""): lambda s: Call("/api/v1/events"),
+    ("/api/v1/openapi.json", "GET", ""): lambda s: Call("/api/v1/openapi.json"),
     **{(f"{TASK}/{a}", "POST", ""): _control_call("{job}/tasks/{task}/", a) for a in TaskAction},
     **{
         (f"/api/v1/jobs/{{job}}/tasks/{a}", "POST", ""): _control_call("{job}/tasks/", a)

@@ -2,24 +2,61 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 import attrs
 
 from farm_domain import validation
 from farm_domain.agents import UNSET, Agent, AgentChanges, AgentQuery, AgentSummary
-from farm_domain.enums import AgentState
+from farm_domain.enums import AgentState, OsClass, UseAddress
 from farm_domain.errors import ValidationError
 from farm_domain.validation import INT32_MAX
-from farm_http.conversion import iso_time, structure, url_argument_error
-from farm_http.schemas.software import software_ref_json
+from farm_http.conversion import (
+    IsoTime,
+    UuidText,
+    iso_time,
+    structure,
+    url_argument_error,
+    values_of,
+)
+from farm_http.openapi import BodyOf, Json, open_shape
+from farm_http.schemas.software import SoftwareRefJson, software_ref_json
 
 _AGENT_KEYS = {field.name for field in attrs.fields(AgentChanges)} - {
     "reported_task_ids",
     "reported_attempts",
 }
 _READ_ONLY_KEYS = {"last_heard_from", "last_polled"}
+
+
+@open_shape
+class ReportedTaskJson(TypedDict):
+    """A task an agent says it has; ``attempt`` names the attempt (PyFarm agents send none)."""
+
+    id: int
+    attempt: NotRequired[int | None]
+
+
+@open_shape
+class AssignmentJson(TypedDict):
+    """One of an agent's current assignments: the tasks it holds."""
+
+    tasks: list[ReportedTaskJson]
+
+
+AGENT_BODY = BodyOf(
+    AgentChanges,
+    "AgentBody",
+    omit=frozenset({"reported_task_ids", "reported_attempts"}),
+    extra={"current_assignments": dict[str, AssignmentJson]},
+    description="An announce (``id``, ``hostname``, ``ram``, ``free_ram``, ``cpus`` and ``port``"
+    " required for a new agent) or an update: only the fields sent change. An agent reports"
+    " the tasks it holds in ``current_assignments``, keyed by assignment id.",
+)
+"""An announce or an update: ``AgentChanges`` as sent, with ``current_assignments`` in place of
+the task ids the parser reads from it."""
 
 
 def agent_changes(body: dict[str, Any]) -> AgentChanges:
@@ -72,6 +109,12 @@ def reported_attempts(assignments: Any) -> dict[int, int | None]:
     return found
 
 
+class TaskIdJson(TypedDict):
+    """The task an agent takes: ``{"id": <task id>}``."""
+
+    id: int
+
+
 def task_id_body(body: dict[str, Any]) -> int:
     """``{"id": <task id>}`` with the contract's messages."""
     if "id" not in body:
@@ -87,6 +130,24 @@ def tag_list(media: Any) -> list[str]:
     if not isinstance(media, list) or not all(type(tag) is str for tag in media):
         raise ValidationError("send the agent's tags as a JSON list of strings", field="tags")
     return media
+
+
+AgentInt = Annotated[int, Json(minimum=-INT32_MAX, maximum=INT32_MAX)]
+
+
+class AgentFilters(TypedDict, total=False):
+    """Filters of the agent list (AND-ed); other arguments are ignored."""
+
+    min_ram: AgentInt
+    max_ram: AgentInt
+    min_cpus: AgentInt
+    max_cpus: AgentInt
+    hostname: str
+    remote_ip: str
+    port: Annotated[int, Json(minimum=1024, maximum=65535)]
+    state: Annotated[str, values_of(AgentState)]
+    limit: Annotated[int, Json(minimum=1, maximum=100_000)]
+    offset: Annotated[int, Json(minimum=0, maximum=INT32_MAX)]
 
 
 def agent_query(params: Mapping[str, str | list[str]]) -> AgentQuery:
@@ -138,7 +199,56 @@ def agent_query(params: Mapping[str, str | list[str]]) -> AgentQuery:
     )
 
 
-def agent_json(agent: Agent, call_refusal: str | None = None) -> dict[str, Any]:
+class DispatchJson(TypedDict):
+    """Whether the master will call the agent, and if not, why."""
+
+    callable: bool
+    reason: str | None
+
+
+class AgentJson(TypedDict):
+    id: UuidText
+    hostname: str
+    remote_ip: str | None
+    use_address: Annotated[str, values_of(UseAddress)]
+    os_class: Annotated[str, values_of(OsClass)] | None
+    os_fullname: str | None
+    cpu_name: str | None
+    ram: int
+    free_ram: int
+    cpus: int
+    port: int
+    time_offset: int
+    version: str | None
+    upgrade_to: str | None
+    ram_allocation: float
+    cpu_allocation: float
+    restart_requested: bool
+    state: Annotated[str, values_of(AgentState)]
+    last_heard_from: IsoTime | None
+    last_polled: IsoTime | None
+    mac_addresses: list[str]
+    gpus: list[str]
+    software: list[SoftwareRefJson]
+    dispatch: DispatchJson
+
+
+class AnnouncedJson(AgentJson):
+    """The agent as announced, with what only the announcer gets: the key it verifies the
+    master's calls with and, once, the credential a join token enrolled it with."""
+
+    signing_key: str
+    credential: NotRequired[str]
+
+
+class AgentSummaryJson(TypedDict):
+    id: uuid.UUID
+    hostname: str
+    port: int
+    remote_ip: str | None
+
+
+def agent_json(agent: Agent, call_refusal: str | None = None) -> AgentJson:
     """An agent; ``dispatch`` tells whether the master will call it, and if not, why."""
     return {
         "id": str(agent.id),
@@ -168,7 +278,7 @@ def agent_json(agent: Agent, call_refusal: str | None = None) -> dict[str, Any]:
     }
 
 
-def agent_summary_json(agent: AgentSummary) -> dict[str, Any]:
+def agent_summary_json(agent: AgentSummary) -> AgentSummaryJson:
     # orjson writes a UUID as the lowercase hyphenated string itself (a list of 100k agents
     # is long enough for str() per row to show).
     return {

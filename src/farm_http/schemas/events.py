@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
+from farm_domain.access import Role
 from farm_domain.errors import ValidationError
 from farm_domain.events import MAX_EVENTS, Event, EventQuery, parse_time
-from farm_http.conversion import iso_time, url_argument_error
+from farm_http.conversion import IsoTime, iso_time, url_argument_error, values_of
+from farm_http.openapi import Json
 
-_ARGUMENTS = ("target", "actor", "since", "limit")
+
+class EventFilters(TypedDict, total=False):
+    """The audit trail's query string (any other argument is refused)."""
+
+    target: str
+    actor: str
+    since: IsoTime
+    limit: Annotated[int, Json(minimum=1, maximum=MAX_EVENTS)]
+
+
+_ARGUMENTS = tuple(EventFilters.__annotations__)
 
 
 def event_query(params: Mapping[str, str | list[str]]) -> EventQuery:
@@ -38,7 +50,22 @@ def event_query(params: Mapping[str, str | list[str]]) -> EventQuery:
         raise url_argument_error(error.field or "query", error.message) from None
 
 
-def event_json(event: Event) -> dict[str, Any]:
+class EventJson(TypedDict):
+    """One change: who (``actor``, ``role``, ``address``) did ``action`` to ``target``;
+    ``before`` and ``after`` hold the fields that changed."""
+
+    id: int
+    at: IsoTime | None
+    actor: str
+    role: Annotated[str, values_of(Role)]
+    address: str | None
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def event_json(event: Event) -> EventJson:
     return {
         "id": event.id,
         "at": iso_time(event.at),

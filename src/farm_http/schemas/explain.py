@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, TypedDict
 
+from farm_domain.enums import AgentState
 from farm_domain.explain import (
     AgentExplanation,
     AgentRef,
@@ -11,21 +12,86 @@ from farm_domain.explain import (
     JobExplanation,
     JobRef,
 )
+from farm_domain.scheduling import Reason
+from farm_http.conversion import UuidText, values_of
+
+ReasonCode = Annotated[str, values_of(Reason)]
 
 
-def _agent(ref: AgentRef) -> dict[str, Any]:
+class AgentRefJson(TypedDict):
+    id: UuidText
+    hostname: str
+    port: int
+
+
+class JobRefJson(TypedDict):
+    id: int
+    title: str
+
+
+class FindingJson(TypedDict):
+    reason: ReasonCode
+    detail: str
+
+
+class AgentGroupJson(TypedDict):
+    """Agents that do not get the job for the same reason: ``count`` of them, the first few
+    listed."""
+
+    reason: ReasonCode
+    detail: str
+    count: int
+    agents: list[AgentRefJson]
+
+
+class JobGroupJson(TypedDict):
+    """Jobs the agent does not get for the same reason: ``count`` of them, the first few
+    listed."""
+
+    reason: ReasonCode
+    detail: str
+    count: int
+    jobs: list[JobRefJson]
+
+
+class JobExplanationJson(TypedDict):
+    """Whether the job can run now and, agent by agent, why not."""
+
+    job: JobRefJson
+    state: str
+    can_run_now: bool
+    reasons: list[FindingJson]
+    agents: list[AgentGroupJson]
+    eligible: list[AgentRefJson]
+    eligible_count: int
+    note: str | None
+
+
+class AgentExplanationJson(TypedDict):
+    """Why the agent is idle: what it would get next, and why it does not get other jobs."""
+
+    agent: AgentRefJson
+    state: Annotated[str, values_of(AgentState)]
+    reasons: list[FindingJson]
+    would_get: JobRefJson | None
+    jobs: list[JobGroupJson]
+    eligible: list[JobRefJson]
+    eligible_count: int
+
+
+def _agent(ref: AgentRef) -> AgentRefJson:
     return {"id": str(ref.id), "hostname": ref.hostname, "port": ref.port}
 
 
-def _job(ref: JobRef) -> dict[str, Any]:
+def _job(ref: JobRef) -> JobRefJson:
     return {"id": ref.id, "title": ref.title}
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def _finding(finding: Finding) -> FindingJson:
     return {"reason": finding.reason.value, "detail": finding.detail}
 
 
-def job_explanation_json(explained: JobExplanation) -> dict[str, Any]:
+def job_explanation_json(explained: JobExplanation) -> JobExplanationJson:
     return {
         "job": _job(explained.job),
         "state": explained.state.value if explained.state else "queued",
@@ -46,7 +112,7 @@ def job_explanation_json(explained: JobExplanation) -> dict[str, Any]:
     }
 
 
-def agent_explanation_json(explained: AgentExplanation) -> dict[str, Any]:
+def agent_explanation_json(explained: AgentExplanation) -> AgentExplanationJson:
     return {
         "agent": _agent(explained.agent),
         "state": explained.state.label,

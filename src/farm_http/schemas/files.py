@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 import attrs
 
 from farm_domain.work import TaskLog
-from farm_http.conversion import iso_time
+from farm_http.conversion import IsoTime, iso_time
 
 
 @attrs.frozen
@@ -22,7 +22,26 @@ class LogStateBody:
     state: str
 
 
-def log_json(log: TaskLog) -> dict[str, Any]:
+class LogJson(TypedDict):
+    """A task log of one attempt; its file is uploaded and downloaded at ``.../logfile``."""
+
+    identifier: str
+    task_id: int
+    attempt: int
+    agent_id: str | None
+    created_on: IsoTime | None
+    size: int | None
+    state: str | None
+
+
+class UpdateJson(TypedDict):
+    """An agent update archive as stored."""
+
+    version: str
+    size: int
+
+
+def log_json(log: TaskLog) -> LogJson:
     return {
         "identifier": log.identifier,
         "task_id": log.task_id,

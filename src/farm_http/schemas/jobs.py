@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 import attrs
 
@@ -14,6 +14,7 @@ from farm_domain.job_requests import JobSpec, task_outputs
 from farm_domain.jobs import BlockView
 from farm_domain.validation import INT32_MAX
 from farm_domain.work import (
+    MAX_OUTPUT_PATH,
     MAX_TASK_OUTPUTS,
     Job,
     JobQuery,
@@ -23,8 +24,21 @@ from farm_domain.work import (
     TaskOutput,
     TaskStatus,
 )
-from farm_http.conversion import iso_time, structure, url_argument_error
-from farm_http.schemas.jobtypes import requirement_json
+from farm_http.conversion import (
+    IsoTime,
+    UuidText,
+    iso_time,
+    structure,
+    url_argument_error,
+    values_of,
+)
+from farm_http.openapi import BodyOf, Json
+from farm_http.schemas.jobtypes import RequirementJson, requirement_json
+
+JobState = Annotated[str, Json(enum=["queued", *(state.value for state in WorkState)])]
+TaskState = Annotated[str, values_of(TaskStatus)]
+PageLimit = Annotated[int, Json(minimum=1, maximum=INT32_MAX)]
+PageOffset = Annotated[int, Json(minimum=0, maximum=INT32_MAX)]
 
 _READ_ONLY_JOB_KEYS = ("time_submitted", "time_started", "time_finished")
 _FIXED_JOB_KEYS = (
@@ -38,6 +52,10 @@ _FIXED_JOB_KEYS = (
     "tag_requirements",
     "id",
 )
+
+
+JOB_SPEC_BODY = BodyOf(JobSpec, "JobSpec", extra={"jobtype": str | int | None})
+"""A submission: ``JobSpec`` as sent; ``jobtype`` may also be a job type's id (a number)."""
 
 
 def job_spec(body: dict[str, Any]) -> JobSpec:
@@ -70,15 +88,29 @@ _TASK_FIXED = {
     "job_id": "`job_id` cannot be changed",
     "frame": "`frame` cannot be changed",
 }
-_TASK_REPORT_KEYS = {
-    "state",
-    "last_error",
-    "agent_id",
-    "progress",
-    "time_started",
-    "reason",
-    "outputs",
-}
+
+
+class OutputJson(TypedDict):
+    """A file a frame wrote: its path on the shared storage and its size in bytes."""
+
+    path: Annotated[str, Json(minLength=1, maxLength=MAX_OUTPUT_PATH)]
+    size: Annotated[int, Json(minimum=0)]
+
+
+class TaskReportJson(TypedDict, total=False):
+    """An agent's report on its task. ``time_started`` may only be ``"now"``; ``agent_id`` only
+    null (the agent gives the task back); ``outputs`` come with a ``done`` report."""
+
+    state: str
+    last_error: str | None
+    agent_id: None
+    progress: float
+    time_started: Literal["now"]
+    reason: str | None
+    outputs: Annotated[list[OutputJson], Json(maxItems=MAX_TASK_OUTPUTS)]
+
+
+_TASK_REPORT_KEYS = frozenset(TaskReportJson.__annotations__)
 _OUTPUTS_SHAPE = '`outputs` must be a list of {"path": "<file>", "size": <bytes>}'
 
 
@@ -147,10 +179,15 @@ def task_report_parts(body: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]
     return parsed, give_back, started_now
 
 
+class TaskPage(TypedDict, total=False):
+    limit: PageLimit
+    offset: PageOffset
+
+
 def task_page(params: Mapping[str, str | list[str]]) -> dict[str, int]:
     """``limit`` and ``offset`` of a job's tasks, where given; the service checks the range."""
     page = {}
-    for name in ("limit", "offset"):
+    for name in TaskPage.__annotations__:
         value = params.get(name)
         if value is None:
             continue
@@ -158,6 +195,13 @@ def task_page(params: Mapping[str, str | list[str]]) -> dict[str, int]:
             raise url_argument_error(name, f"{value!r} is not a whole number")
         page[name] = int(value)
     return page
+
+
+class JobFilters(TypedDict, total=False):
+    state: JobState
+    title: str
+    limit: PageLimit
+    offset: PageOffset
 
 
 def job_query(params: Mapping[str, str | list[str]]) -> JobQuery:
@@ -196,8 +240,51 @@ def job_query(params: Mapping[str, str | list[str]]) -> JobQuery:
     )
 
 
-def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
+class TagRequirementJson(TypedDict):
+    tag: str
+    negate: bool
+
+
+class JobJson(TypedDict):
+    """A job; ``tasks`` counts its tasks by state."""
+
+    id: int
+    title: str
+    jobtype: str | None
+    jobtype_version: int | None
+    state: JobState
+    priority: int
+    weight: int
+    requeue: int
+    start: float
+    end: float
+    by: float
+    batch: int
+    ram: int
+    ram_warning: int | None
+    ram_max: int | None
+    cpus: int
+    max_run_seconds: int | None
+    stall_seconds: int | None
+    minimum_agents: int | None
+    maximum_agents: int | None
+    data: dict[str, Any]
+    environ: dict[str, str]
+    user: str | None
+    submitted_by: str | None
+    tags: list[str]
+    parents: list[int]
+    software_requirements: list[RequirementJson]
+    tag_requirements: list[TagRequirementJson]
+    time_submitted: IsoTime | None
+    time_started: IsoTime | None
+    time_finished: IsoTime | None
+    reason: str | None
+    tasks: NotRequired[dict[TaskState, int]]
+
+
+def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> JobJson:
+    data: JobJson = {
         "id": job.id,
         "title": job.title,
         "jobtype": job.jobtype,
@@ -236,9 +323,45 @@ def job_json(job: Job, counts: dict[TaskStatus, int] | None = None) -> dict[str,
     return data
 
 
-def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
+class TaskJobJson(TypedDict):
+    """The job a task belongs to (in an agent's list of tasks)."""
+
+    id: int
+    title: str
+    jobtype: str
+    jobtype_id: int
+    jobtype_version: int
+
+
+class TaskJson(TypedDict):
+    """One frame of a job; ``job`` names the job in an agent's list of tasks."""
+
+    id: int
+    job_id: int
+    frame: float
+    state: TaskState
+    priority: int
+    attempts: int
+    failures: int
+    agent_id: UuidText | None
+    sent_to_agent: bool
+    last_error: str | None
+    reason: str | None
+    hidden: bool
+    progress: float | None
+    time_submitted: IsoTime | None
+    time_started: IsoTime | None
+    time_finished: IsoTime | None
+    not_before: IsoTime | None
+    failed_on: UuidText | None
+    skipped: bool
+    outputs: list[OutputJson]
+    job: NotRequired[TaskJobJson]
+
+
+def task_json(task: Task, job: JobSummary | None = None) -> TaskJson:
     """A task; ``job`` (given when listing an agent's tasks) names the job it belongs to."""
-    data: dict[str, Any] = {
+    data: TaskJson = {
         "id": task.id,
         "job_id": task.job_id,
         "frame": task.frame,
@@ -271,7 +394,33 @@ def task_json(task: Task, job: JobSummary | None = None) -> dict[str, Any]:
     return data
 
 
-def failure_json(failure: TaskFailure) -> dict[str, Any]:
+class FailureJson(TypedDict):
+    """One failed attempt at a task: on which agent, when, why (a short code) and what the
+    agent said."""
+
+    attempt: int
+    agent_id: UuidText | None
+    at: IsoTime | None
+    reason: str
+    message: str | None
+
+
+class BlockJson(TypedDict):
+    """An agent's entry in a job's blocklist."""
+
+    agent_id: UuidText
+    failures: int
+    refused: bool
+    refusal: str | None
+    blocked: bool
+    updated_on: IsoTime | None
+
+
+class UnblockedJson(TypedDict):
+    unblocked: int
+
+
+def failure_json(failure: TaskFailure) -> FailureJson:
     return {
         "attempt": failure.attempt,
         "agent_id": None if failure.agent_id is None else str(failure.agent_id),
@@ -281,7 +430,7 @@ def failure_json(failure: TaskFailure) -> dict[str, Any]:
     }
 
 
-def block_json(view: BlockView) -> dict[str, Any]:
+def block_json(view: BlockView) -> BlockJson:
     return {
         "agent_id": str(view.block.agent_id),
         "failures": view.block.failures,

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from farm_domain.work import JobTypeVersion, SoftwareRequirement
 
 
-def requirement_json(requirement: SoftwareRequirement) -> dict[str, Any]:
+class RequirementJson(TypedDict):
+    """Software a job or job type needs, optionally between two versions (inclusive)."""
+
+    software: str
+    min_version: str | None
+    max_version: str | None
+
+
+class JobTypeJson(TypedDict):
+    id: int
+    name: str
+    version: int
+    description: str | None
+    classname: str | None
+    code: str | None
+    max_batch: int | None
+    batch_contiguous: bool
+    software_requirements: list[RequirementJson]
+
+
+def requirement_json(requirement: SoftwareRequirement) -> RequirementJson:
     return {
         "software": requirement.software,
         "min_version": requirement.min_version,
@@ -15,7 +35,7 @@ def requirement_json(requirement: SoftwareRequirement) -> dict[str, Any]:
     }
 
 
-def jobtype_json(jobtype: JobTypeVersion) -> dict[str, Any]:
+def jobtype_json(jobtype: JobTypeVersion) -> JobTypeJson:
     """What a PyFarm agent downloads: GET /jobtypes/<name>/versions/<n>."""
     return {
         "id": jobtype.jobtype_id,

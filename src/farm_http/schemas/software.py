@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 import attrs
 
@@ -29,11 +29,32 @@ class AgentSoftwareBody:
     version: str
 
 
-def version_json(version: SoftwareVersion) -> dict[str, Any]:
+class VersionJson(TypedDict):
+    """A version of a software, ranked (a higher rank is newer)."""
+
+    id: int
+    version: str
+    rank: int
+
+
+class SoftwareJson(TypedDict):
+    id: int
+    software: str
+    versions: list[VersionJson]
+
+
+class SoftwareRefJson(TypedDict):
+    """A software version an agent has installed."""
+
+    software: str
+    version: str
+
+
+def version_json(version: SoftwareVersion) -> VersionJson:
     return {"id": version.id, "version": version.version, "rank": version.rank}
 
 
-def software_json(software: Software) -> dict[str, Any]:
+def software_json(software: Software) -> SoftwareJson:
     return {
         "id": software.id,
         "software": software.name,
@@ -41,5 +62,5 @@ def software_json(software: Software) -> dict[str, Any]:
     }
 
 
-def software_ref_json(ref: SoftwareRef) -> dict[str, Any]:
+def software_ref_json(ref: SoftwareRef) -> SoftwareRefJson:
     return {"software": ref.software, "version": ref.version}
