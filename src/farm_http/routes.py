@@ -18,7 +18,17 @@ import attrs
 from farm_domain.access import Permission
 from farm_domain.controls import Controls, JobAction, TaskAction
 from farm_domain.farm import Farm
-from farm_http import agents, controls, events, explain, files, jobs, jobtypes, software
+from farm_http import (
+    agents,
+    controls,
+    events,
+    explain,
+    files,
+    jobs,
+    jobtypes,
+    monitoring,
+    software,
+)
 from farm_http.peers import PeerResolver
 
 # Ids are 32-bit integers in storage: a larger number in a path matches no route (404).
@@ -286,6 +296,22 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/events",
         lambda farm, peers: events.EventCollectionResource(farm.events),
         {"GET": READ},
+    ),
+    # Outside /api/, where scrapers and orchestrators look for them.
+    Route(
+        "/healthz",
+        lambda farm, peers: monitoring.HealthResource(),
+        {"GET": Need((), "anyone: the process answers")},
+    ),
+    Route(
+        "/readyz",
+        lambda farm, peers: monitoring.ReadinessResource(farm.monitoring),
+        {"GET": Need((), "anyone: the database and the queue answer")},
+    ),
+    Route(
+        "/metrics",
+        lambda farm, peers: monitoring.MetricsResource(farm.monitoring, peers),
+        {"GET": Need((Permission.READ,), "or no credential from FARM_METRICS_NETWORKS")},
     ),
 )
 
