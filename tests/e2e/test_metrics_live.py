@@ -4,6 +4,7 @@ scrape, neither split between the workers nor doubled."""
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -44,6 +45,10 @@ def web_worker_pids(data_dir: Path) -> set[str]:
     return {path.stem.rpartition("_")[2] for path in (data_dir / "metrics").glob("histogram_*.db")}
 
 
+def batches_sent(agent: FakeAgent, at_least: int) -> bool:
+    return len(agent.calls("POST", "/api/v1/assign")) >= at_least
+
+
 def events(samples: Samples) -> Samples:
     return {key: v for key, v in samples.items() if key[0] in EVENT_COUNTERS}
 
@@ -77,7 +82,7 @@ def test_counts_are_neither_split_nor_doubled_across_two_web_workers(
             ).json()
             first_task = None
             for batch in range(4):  # three frames, the first of them twice
-                agent.wait_for(lambda n=batch: len(agent.calls("POST", "/api/v1/assign")) > n)
+                agent.wait_for(functools.partial(batches_sent, agent, batch + 1))
                 (task,) = agent.calls("POST", "/api/v1/assign")[batch]["tasks"]
                 first_task = first_task or task
                 report = (
