@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -220,8 +221,10 @@ def build_runtime(
 
 
 def metrics_directory(settings: Settings) -> Path:
-    """Where the master's processes on this host keep their counts (see farm_adapters.metrics)."""
-    return settings.data_dir / "metrics"
+    """Where the master's processes on this host keep their counts (see farm_adapters.metrics):
+    a directory per host name, since process ids are only unique on one host (a data directory
+    shared between hosts)."""
+    return settings.data_dir / "metrics" / socket.gethostname()
 
 
 def forget_dead_processes_metrics(settings: Settings) -> None:

@@ -9,7 +9,7 @@ Two kinds of numbers, each kept where every process sees the same:
 - **Events** (dispatch outcomes, requeues, failures, stale reports, HTTP requests, the database
   pool's use) are counted by the process they happen in, with prometheus_client's multiprocess
   mode: each process writes its counts to its own memory-mapped file under
-  ``FARM_DATA_DIR/metrics``, and a scrape adds up every file there. ``farm serve`` (its web
+  ``FARM_DATA_DIR/metrics/<host name>``, and a scrape adds up every file there. ``farm serve`` (its web
   workers and its embedded queue consumer) and ``farm worker`` processes on the same host share
   the directory; ``farm serve`` removes the files of processes no longer running as it starts
   (``remove_dead_processes``), so counters start again from zero when the master restarts (as

@@ -5,6 +5,7 @@ scrape, neither split between the workers nor doubled."""
 from __future__ import annotations
 
 import functools
+import socket
 import time
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def scrape(master: Master) -> Samples:
 
 def web_worker_pids(data_dir: Path) -> set[str]:
     """The processes that timed a request (only web workers answer requests)."""
-    return {path.stem.rpartition("_")[2] for path in (data_dir / "metrics").glob("histogram_*.db")}
+    return {
+        path.stem.rpartition("_")[2]
+        for path in (data_dir / "metrics" / socket.gethostname()).glob("histogram_*.db")
+    }
 
 
 def batches_sent(agent: FakeAgent, at_least: int) -> bool:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from farm_domain.access import Identity, Role
 from farm_domain.enums import WorkState
-from tests.support.http_harness import Harness
+from tests.support.http_harness import Harness, make_harness
 from tests.support.live_farm import Backend, LiveHarness, make_live_harness
 from tests.support.metrics import Samples, by_state, delta, families, parse, total
 
@@ -180,7 +180,14 @@ def test_health_and_readiness(farm: Harness) -> None:
     assert ready.status_code == 200 and ready.json == {"status": "ready"}
 
 
-def test_not_ready_while_the_schema_is_not_the_newest(farm: Harness) -> None:
+@pytest.fixture
+def own_farm(sqlite_url: str, tmp_path: Path) -> Iterator[Harness]:
+    """The harness on a database of the test's own (SQLite): its schema version is changed."""
+    yield from make_harness(sqlite_url, tmp_path)
+
+
+def test_not_ready_while_the_schema_is_not_the_newest(own_farm: Harness) -> None:
+    farm = own_farm
     with farm.runtime.engine.begin() as connection:
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
     answer = farm.client.simulate_get("/readyz")
