@@ -48,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from farm_adapters import schema_migrations
 from farm_adapters.sql.tables import JOB_IS_VISIBLE, agents, jobs, tasks
 from farm_domain.enums import AgentState, WorkState
-from farm_domain.ports import Clock, Exposition
+from farm_domain.ports import REQUEUE_REASONS, Clock, Exposition
 
 log = logging.getLogger("farm.metrics")
 
@@ -193,7 +193,7 @@ class _Instruments:
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         for outcome in ("accepted", "refused", "conflict", "busy", "unreachable"):
             self.dispatch.labels(outcome)
-        for reason in ("agent_offline", "refused", "declined", "retry", "lost"):
+        for reason in REQUEUE_REASONS:
             self.requeues.labels(reason)
         for reason in FAILURE_REASONS:
             self.failures.labels(reason)

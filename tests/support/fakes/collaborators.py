@@ -24,7 +24,7 @@ from farm_domain.answers import (
     UpdateAnswer,
 )
 from farm_domain.errors import TooLarge
-from farm_domain.ports import UnitOfWorkFactory
+from farm_domain.ports import REQUEUE_REASONS, UnitOfWorkFactory
 from farm_domain.work import Job, Task
 
 
@@ -212,6 +212,7 @@ class RecordingCounters:
         self.counts["dispatched", outcome] += 1
 
     def requeued(self, reason: str, tasks: int = 1) -> None:
+        assert reason in REQUEUE_REASONS, reason  # the documented set, no other
         if tasks:
             self.counts["requeued", reason] += tasks
 
