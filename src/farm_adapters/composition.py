@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
+from pathlib import Path
 
 import attrs
 from huey import Huey
@@ -14,6 +16,14 @@ from farm_adapters.batching import BatchedSoftState, CoalescedWorkRequests, Flus
 from farm_adapters.clock import SystemClock
 from farm_adapters.create_counter import LimitsCreateCounter
 from farm_adapters.files import FilesystemStore
+from farm_adapters.metrics import (
+    PrometheusCounters,
+    PrometheusMetrics,
+    Readiness,
+    remove_dead_processes,
+    shared_directory,
+    watch_pool,
+)
 from farm_adapters.passwords import Argon2PasswordHasher, SystemSecrets
 from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
 from farm_adapters.settings import Settings
@@ -33,6 +43,7 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
+from farm_domain.monitoring import Monitoring
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentClient, Clock, CreateCounter, TaskQueue, UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
@@ -108,11 +119,14 @@ def build_runtime(
     engine = create_database_engine(
         settings.database_url, pool_size=settings.threads, pre_ping=pre_ping
     )
+    shared_directory(metrics_directory(settings))
+    counters = PrometheusCounters()
+    watch_pool(engine, 2 * settings.threads)  # the pool and as many again of overflow
     uow = SqlUnitOfWorkFactory(engine)
     huey = create_huey(settings.queue_url, settings.queue_name, create_tables=create_queue_tables)
     networks = AgentNetworks(settings.agent_networks)
     reconciler = AssignmentReconciler(
-        clock, grace=timedelta(seconds=settings.reconcile_grace_seconds)
+        clock, grace=timedelta(seconds=settings.reconcile_grace_seconds), counters=counters
     )
     holder: list[Dispatcher] = []
     jobs = register_jobs(
@@ -144,6 +158,7 @@ def build_runtime(
         reconciler,
         dispatch_policy(settings),
         files=files,
+        counters=counters,
     )
     holder.append(dispatcher)
     policy = AccessPolicy()
@@ -170,6 +185,7 @@ def build_runtime(
         credentials=identities,
         keys=keys,
         soft_state=soft_state,
+        counters=counters,
     )
     job_service = JobService(
         uow,
@@ -180,6 +196,7 @@ def build_runtime(
         files=files,
         backoff=retry_backoff(settings),
         block_expiry=settings.block_expiry_seconds,
+        counters=counters,
     )
     farm = Farm(
         agents=registry,
@@ -193,8 +210,26 @@ def build_runtime(
         creates=create_budgets(settings),
         explain=Explainer(uow, clock, networks, dispatch_policy(settings), policy=policy),
         controls=Controls(uow, queue, clock, policy=policy, jobs=job_service),
+        monitoring=Monitoring(
+            PrometheusMetrics(engine, huey, clock),
+            Readiness(engine, huey),
+            settings.metrics_networks,
+            policy,
+        ),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
+
+
+def metrics_directory(settings: Settings) -> Path:
+    """Where the master's processes on this host keep their counts (see farm_adapters.metrics):
+    a directory per host name, since process ids are only unique on one host (a data directory
+    shared between hosts)."""
+    return settings.data_dir / "metrics" / socket.gethostname()
+
+
+def forget_dead_processes_metrics(settings: Settings) -> None:
+    """``farm serve`` starting: the counts of processes gone start again from zero."""
+    remove_dead_processes(metrics_directory(settings))
 
 
 def create_budgets(settings: Settings) -> CreateBudgets:

@@ -320,6 +320,7 @@ LOGIN_WINDOW_SECONDS = 900
 FARM_AGENT_HEARTBEAT = 30.0
 """The farm agent's default seconds between heartbeats (``farm agent --heartbeat``; adapters
 may not import the agent, and a test holds the two equal)."""
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 _LOOPBACK_AND_PRIVATE = tuple(
     ipaddress.ip_network(cidr)
     for cidr in (
@@ -416,6 +417,15 @@ class Settings:
         (),
         "comma-separated CIDRs whose requests without a token act as FARM_ANONYMOUS_ROLE",
         shown="none",
+    )
+    metrics_networks: tuple[Network, ...] = setting(
+        "FARM_METRICS_NETWORKS",
+        Networks(),
+        _LOOPBACK,
+        "comma-separated CIDRs that may read /metrics without a token (elsewhere: a token "
+        "that may read the farm); empty: a token everywhere",
+        shown="loopback",
+        blank_is_default=False,
     )
     anonymous_role: Role = setting(  # noqa: RUF009  # as data_dir
         "FARM_ANONYMOUS_ROLE",

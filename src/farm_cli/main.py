@@ -14,6 +14,7 @@ from farm_adapters.composition import (
     bootstrap_admin,
     build_runtime,
     check_schema,
+    forget_dead_processes_metrics,
     migrate,
 )
 from farm_adapters.logs import configure_logging
@@ -324,6 +325,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         check_schema(settings)
     _bootstrap_admin(settings)
+    forget_dead_processes_metrics(settings)
     # The WSGI workers are separate processes that read their settings from the environment.
     declared = Settings.declared()
     for name, value in _overrides(args).items():

@@ -14,7 +14,7 @@ from farm_domain.agents import Agent
 from farm_domain.audit import job_target, record
 from farm_domain.enums import FINISHED_STATES, AgentState, WorkState
 from farm_domain.failures import LOST, failure_of
-from farm_domain.ports import Clock, UnitOfWork
+from farm_domain.ports import Clock, Counters, NoCounters, UnitOfWork
 from farm_domain.work import Task, job_state
 
 log = logging.getLogger("farm.assignments")
@@ -112,9 +112,10 @@ class AssignmentReconciler:
     Never touches other agents' tasks; never runs for an offline agent.
     """
 
-    def __init__(self, clock: Clock, grace: timedelta) -> None:
+    def __init__(self, clock: Clock, grace: timedelta, counters: Counters | None = None) -> None:
         self._clock = clock
         self._grace = grace
+        self._counters = counters or NoCounters()
 
     @staticmethod
     def settled(
@@ -181,6 +182,9 @@ class AssignmentReconciler:
                 outcome = "failed"
             jobs.add(task.job_id)
             uow.blocks.record_failure(task.job_id, agent.id, now)
+            self._counters.failed(LOST)
+            if outcome == "requeued":
+                self._counters.requeued("lost")
             log.warning(
                 "task missing from agent's report",
                 extra={
@@ -194,12 +198,19 @@ class AssignmentReconciler:
         # Failing a task the agent lost is the master's judgement, whoever's report showed it.
         recompute_job_states(uow, jobs, now, actor=Identity.master())
         held_ids = {task.id for task in held}
-        strays = []
+        strays, doubled = [], 0
         for task_id in sorted(reported - held_ids):
             reported_task = uow.tasks.get(task_id)
             # Its own finished task is one whose final report is still on its way: not a stray.
             if reported_task is None or reported_task.agent_id != agent.id:
                 strays.append(task_id)
+                doubled += _held_by_another(reported_task, agent.id, attempts.get(task_id))
+        if doubled:
+            log.error(
+                "tasks run by two agents at the same attempt",
+                extra={"agent_id": str(agent.id), "tasks": doubled},
+            )
+            self._counters.double_assignment(doubled)
         return Reconciliation(
             tuple(failed),
             tuple(requeued),
@@ -207,3 +218,17 @@ class AssignmentReconciler:
             len(held) - len(failed) - len(requeued),
             tuple(strays),
         )
+
+
+def _held_by_another(task: Task | None, agent_id: uuid.UUID, attempt: int | None) -> bool:
+    """Whether the agent runs the very attempt of ``task`` that another agent holds: an
+    earlier attempt (the task was requeued since) is only a stray; an agent that does not say
+    which attempt it runs (PyFarm's) cannot tell."""
+    return (
+        task is not None
+        and attempt is not None
+        and task.agent_id is not None
+        and task.agent_id != agent_id
+        and not task.is_finished
+        and task.attempts == attempt
+    )

@@ -38,7 +38,9 @@ from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
     AgentClient,
     Clock,
+    Counters,
     FileStore,
+    NoCounters,
     TaskQueue,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -173,8 +175,10 @@ class Dispatcher:
         policy: DispatchPolicy,
         *,
         files: FileStore | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self._files = files
+        self._counters = counters or NoCounters()
         self._uow = uow
         self._queue = queue
         self._clock = clock
@@ -214,6 +218,7 @@ class Dispatcher:
                         "reason": "sweep",
                     },
                 )
+                self._counters.assigned(len(claimed))
                 self._queue.send_tasks_to_agent(agent_id)
                 touched.add(job.id)
             given += len(assigned)
@@ -303,6 +308,7 @@ class Dispatcher:
                 return []
             recompute_job_states(uow, [job.id], now, actor=MASTER)
             uow.commit()
+        self._counters.assigned(len(claimed))
         log.info(
             "tasks assigned",
             extra={
@@ -393,7 +399,7 @@ class Dispatcher:
             return
         refusal = self._networks.refusal(agent)
         if refusal is not None:
-            self._release(agent_id, unsent, f"agent cannot be called: {refusal}")
+            self._release(agent_id, unsent, f"agent cannot be called: {refusal}", "uncallable")
             return
         url = self._url(agent)
         for job, batch in batches:
@@ -407,6 +413,7 @@ class Dispatcher:
         """Act on an agent's answer to /assign; returns whether to go on sending."""
         now = self._clock.now()
         ids = [task.id for task in batch]
+        self._counters.dispatched(_OUTCOMES[type(answer)])
         if isinstance(answer, Accepted):
             with self._uow() as uow:
                 sent = [
@@ -432,8 +439,9 @@ class Dispatcher:
                     uow.blocks.record_rejection(
                         job_id, agent.id, profile.fingerprint, now, refusal=_short(answer.reason)
                     )
-                self._release_in(uow, agent.id, batch, now)
+                released = self._release_in(uow, agent.id, batch, now)
                 uow.commit()
+            self._counters.requeued("refused", released)
             log.warning(
                 "agent refused tasks",
                 extra={
@@ -458,10 +466,13 @@ class Dispatcher:
             return False
         assert_never(answer)
 
-    def _release(self, agent_id: uuid.UUID, tasks: Sequence[Task], reason: str) -> None:
+    def _release(
+        self, agent_id: uuid.UUID, tasks: Sequence[Task], reason: str, counted: str
+    ) -> None:
         with self._uow() as uow:
-            self._release_in(uow, agent_id, tasks, self._clock.now())
+            released = self._release_in(uow, agent_id, tasks, self._clock.now())
             uow.commit()
+        self._counters.requeued(counted, released)
         log.warning(
             "tasks released",
             extra={"agent_id": str(agent_id), "task_ids": [t.id for t in tasks], "reason": reason},
@@ -475,9 +486,11 @@ class Dispatcher:
         tasks: Sequence[Task],
         now: datetime,
         undo_attempt: bool = False,
-    ) -> None:
-        """Requeue these tasks if the agent still holds the same attempt of each."""
+    ) -> int:
+        """Requeue these tasks if the agent still holds the same attempt of each; returns how
+        many it requeued."""
         jobs = set()
+        released_count = 0
         for task in tasks:
             current = uow.tasks.get(task.id, for_update=True)
             if (
@@ -491,8 +504,10 @@ class Dispatcher:
             if undo_attempt:
                 released = attrs.evolve(released, attempts=max(0, released.attempts - 1))
             uow.tasks.save(released)
+            released_count += 1
             jobs.add(task.job_id)
         recompute_job_states(uow, jobs, now, actor=MASTER)
+        return released_count
 
     def _go_offline(
         self, agent_id: uuid.UUID, reason: str, batch: list[Task] | None, undo_attempt: bool = False
@@ -515,10 +530,13 @@ class Dispatcher:
                     {"state": str(agent.state)},
                     {"state": str(AgentState.OFFLINE), "reason": reason},
                 )
+            declined = 0
             if batch is not None:
-                self._release_in(uow, agent_id, batch, now, undo_attempt=undo_attempt)
-            release_agent_tasks(uow, agent_id, reason, now, actor=MASTER)
+                declined = self._release_in(uow, agent_id, batch, now, undo_attempt=undo_attempt)
+            offline = release_agent_tasks(uow, agent_id, reason, now, actor=MASTER)
             uow.commit()
+        self._counters.requeued("declined", declined)
+        self._counters.requeued("agent_offline", len(offline))
         log.warning(
             "agent state changed",
             extra={
@@ -688,6 +706,16 @@ class Dispatcher:
         if updated.is_available:
             self._queue.assign_tasks_to_agent(agent_id)
         return True
+
+
+_OUTCOMES = {
+    Accepted: "accepted",
+    Refused: "refused",
+    Conflict: "conflict",
+    Busy: "busy",
+    Unreachable: "unreachable",
+}
+"""How ``Counters.dispatched`` names each answer to /assign."""
 
 
 def _short(text: str) -> str:

@@ -35,7 +35,15 @@ from farm_domain.job_requests import (
     task_outputs,
 )
 from farm_domain.jobtypes import resolve_requirements
-from farm_domain.ports import Clock, FileStore, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from farm_domain.ports import (
+    Clock,
+    Counters,
+    FileStore,
+    NoCounters,
+    TaskQueue,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from farm_domain.scheduling import NO_BACKOFF, JobAgentBlock, RetryBackoff
 from farm_domain.stuck_jobs import STUCK_TASK, revive_in
 from farm_domain.validation import (
@@ -113,9 +121,11 @@ class JobService:
         task_chunk: int = TASK_CHUNK,
         backoff: RetryBackoff = NO_BACKOFF,
         block_expiry: float = 0,
+        counters: Counters | None = None,
     ) -> None:
         """``backoff``: how long a task requeued after a failure waits; ``block_expiry``:
         seconds after which an agent's block for a job's failures lifts (0: never)."""
+        self._counters = counters or NoCounters()
         self._backoff = backoff
         self._block_expiry = block_expiry
         self._uow = uow
@@ -555,10 +565,12 @@ class JobService:
                 self._policy.require_agent(actor, task.agent_id)
                 refuse_unbound_for_enrolled(uow, actor, task.agent_id, now)
             if reporter is not None and task.agent_id != reporter:
+                self._counters.stale_report()
                 raise Conflict(f"Task {task_id} is not assigned to agent {reporter}")
             if task.agent_id is None and not (state == "queued" and task.state is None):
                 raise Conflict(f"Task {task_id} is not assigned to any agent")
             if attempt is not None and attempt != task.attempts:
+                self._counters.stale_report()
                 raise Conflict(f"Task {task_id} is at attempt {task.attempts}, not {attempt}")
             if task.is_finished:
                 return task
@@ -582,6 +594,7 @@ class JobService:
             owner = task.agent_id
             idle = owner is not None and not uow.tasks.active_of_agent(owner)
             uow.commit()
+        self._count_report(report, task, updated)
         if updated != task:
             log.info(
                 "task reported",
@@ -607,6 +620,12 @@ class JobService:
         if blocked and self._block_expiry > 0:
             self._queue.assign_tasks_later(self._block_expiry)
         return updated
+
+    def _count_report(self, report: TaskReport, before: Task, after: Task) -> None:
+        if report.state == "failed":
+            self._counters.failed(reason_or_default(_given(report.reason)))
+        if after.agent_id is None and before.agent_id is not None and not after.is_finished:
+            self._counters.requeued("retry" if report.state == "failed" else "given_back")
 
     @staticmethod
     def _apply_report(

@@ -8,6 +8,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+import attrs
+
 from farm_domain.agents import Agent, AgentOverview, AgentQuery, AgentSummary, SoftReport
 from farm_domain.answers import AssignAnswer, PollAnswer, StopAnswer, UpdateAnswer
 from farm_domain.credentials import Session, Token, User
@@ -584,3 +586,90 @@ class PasswordHasher(Protocol):
 
     def verify_password(self, password_hash: str, password: str) -> bool:
         """Whether ``password`` is the one hashed; False for a hash it cannot read."""
+
+
+class Counters(Protocol):
+    """What the master counts as it happens, for ``/metrics``: each process counts its own, and
+    the adapter adds them up across the web workers and the queue's consumers. Reasons are short
+    codes from a small set (``REQUEUE_REASONS``; failures: the agents' reason codes)."""
+
+    def assigned(self, tasks: int) -> None:
+        """Tasks claimed for an agent (a batch)."""
+
+    def dispatched(self, outcome: str) -> None:
+        """An agent's answer to a batch sent to it: ``accepted``, ``refused``, ``conflict``,
+        ``busy`` or ``unreachable``."""
+
+    def requeued(self, reason: str, tasks: int = 1) -> None:
+        """Tasks put back in the queue, and why (one of ``REQUEUE_REASONS``)."""
+
+    def failed(self, reason: str) -> None:
+        """A task's attempt failed, with its reason code (``exit``, ``lost`` ...)."""
+
+    def stale_report(self) -> None:
+        """A report refused because another attempt (or another agent) owns the task. Stays at
+        zero on a healthy farm."""
+
+    def double_assignment(self, tasks: int) -> None:
+        """Tasks found running on an agent at the attempt another agent holds: one attempt given
+        to two agents. Must stay at zero."""
+
+
+REQUEUE_REASONS = (
+    "agent_offline",  # its agent went offline (timeout, failed poll, reported itself offline)
+    "agent_deleted",
+    "refused",  # its agent refused the batch (or answered that it holds some already)
+    "declined",  # its agent was busy or shutting down when the batch was sent
+    "uncallable",  # the master may not call its agent
+    "retry",  # its attempt failed and the job allows another
+    "lost",  # missing from its agent's report, and the job allows another
+    "given_back",  # its agent gave it back
+)
+
+
+class NoCounters:
+    """Counts nothing (the default; tests that do not look at metrics)."""
+
+    def assigned(self, tasks: int) -> None:
+        pass
+
+    def dispatched(self, outcome: str) -> None:
+        pass
+
+    def requeued(self, reason: str, tasks: int = 1) -> None:
+        pass
+
+    def failed(self, reason: str) -> None:
+        pass
+
+    def stale_report(self) -> None:
+        pass
+
+    def double_assignment(self, tasks: int) -> None:
+        pass
+
+
+@attrs.frozen
+class Exposition:
+    """The metrics as a scraper reads them: a body in ``content_type``."""
+
+    body: bytes
+    content_type: str
+
+
+class MetricsSource(Protocol):
+    """The master's measurements: the counters of every process, the farm's state as stored,
+    and each request's route, status and duration."""
+
+    def exposition(self, accept: str | None) -> Exposition:
+        """Everything measured, in the format ``accept`` (a request's Accept header) asks
+        for, Prometheus text otherwise."""
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered (``route``: its template)."""
+
+
+class ReadinessProbe(Protocol):
+    def problems(self) -> list[str]:
+        """What keeps the master from serving: the database or the queue out of reach, the
+        schema not at the newest migration. Empty when it is ready."""

@@ -45,6 +45,8 @@ from farm_domain.networks import AgentNetworks
 from farm_domain.ports import (
     AgentKeys,
     Clock,
+    Counters,
+    NoCounters,
     SoftState,
     TaskQueue,
     UnitOfWork,
@@ -111,8 +113,10 @@ class AgentRegistry:
         credentials: AgentCredentials,
         keys: AgentKeys,
         soft_state: SoftState | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self._soft_state = soft_state
+        self._counters = counters or NoCounters()
         self._credentials = credentials
         self._keys = keys
         self._uow = uow
@@ -361,6 +365,7 @@ class AgentRegistry:
                 return False
             refuse_unbound_for_enrolled(uow, actor, agent_id, now)
             released = release_agent_tasks(uow, agent_id, "agent deleted", now, actor=actor)
+            self._counters.requeued("agent_deleted", len(released))
             uow.agents.delete(agent_id)
             self._credentials.withdraw_agent_credentials(uow, agent_id, now)
             record(
@@ -588,7 +593,9 @@ class AgentRegistry:
                 },
             )
         if agent.state is AgentState.OFFLINE and before.state is not AgentState.OFFLINE:
-            if release_agent_tasks(uow, agent.id, "agent went offline", now, actor=actor):
+            released = release_agent_tasks(uow, agent.id, "agent went offline", now, actor=actor)
+            if released:
+                self._counters.requeued("agent_offline", len(released))
                 after.assign_all = True
         elif changes.reported_task_ids is not UNSET:
             outcome = self._reconciler.reconcile(

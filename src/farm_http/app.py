@@ -17,6 +17,7 @@ from farm_http import dashboard, errors
 from farm_http.authentication import Authentication
 from farm_http.browser_safety import BrowserSafety
 from farm_http.create_limit import CreateLimit
+from farm_http.monitoring import RequestMetrics
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
 from farm_http.request_shape import RequestShape
@@ -117,7 +118,7 @@ def create_app(
     middleware.append(
         CreateLimit(farm.creates, {route.template: route.creates for route in ROUTES})
     )
-    app = falcon.App(middleware=middleware)
+    app = falcon.App(middleware=[RequestMetrics(farm.monitoring), *middleware])
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})

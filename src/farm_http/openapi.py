@@ -393,6 +393,8 @@ def _operation(components: Components, route: Route, method: str) -> Schema:
     responses = _answers(components, route.answers[method])
     error = components.json_schema(ErrorJson)
     for status in _error_statuses(route, method):
+        if str(status) in responses:
+            continue  # the answer's own (a readiness check's 503 says why)
         responses[str(status)] = {
             "description": _STATUS_TEXT[status],
             "content": {JSON: {"schema": error}},

@@ -29,10 +29,12 @@ from farm_http import (
     files,
     jobs,
     jobtypes,
+    monitoring,
     reference,
     software,
 )
 from farm_http.controls import NoBodyJson, ResultsJson, TasksJson
+from farm_http.monitoring import HealthJson, ReadinessJson
 from farm_http.openapi import Answer, MayOmit, Raw
 from farm_http.peers import PeerResolver
 from farm_http.schemas.agents import (
@@ -479,6 +481,38 @@ ROUTES: tuple[Route, ...] = (
         {"GET": STATIC},
         answers={"GET": Answer(dict[str, Any], description="This document")},
         summaries={"GET": "The API's OpenAPI 3.1 document"},
+    ),
+    # Outside /api/, where scrapers and orchestrators look for them.
+    Route(
+        "/healthz",
+        lambda farm, peers: monitoring.HealthResource(),
+        {"GET": Need((), "anyone: the process answers")},
+        answers={"GET": Answer(HealthJson)},
+        summaries={"GET": "Liveness: the process answers"},
+    ),
+    Route(
+        "/readyz",
+        lambda farm, peers: monitoring.ReadinessResource(farm.monitoring),
+        {"GET": Need((), "anyone: the database and the queue answer")},
+        answers={
+            "GET": Answer(
+                ReadinessJson,
+                statuses=(200, 503),
+                description="ready (200), or not (503) and why",
+            )
+        },
+        summaries={"GET": "Readiness: the database and the queue answer, the schema is current"},
+    ),
+    Route(
+        "/metrics",
+        lambda farm, peers: monitoring.MetricsResource(farm.monitoring, peers),
+        {"GET": Need((Permission.READ,), "or no credential from FARM_METRICS_NETWORKS")},
+        answers={
+            "GET": Answer(
+                bytes, media_type="text/plain", description="Prometheus' text exposition format"
+            )
+        },
+        summaries={"GET": "The farm's metrics, for Prometheus"},
     ),
 )
 

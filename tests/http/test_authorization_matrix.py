@@ -134,7 +134,14 @@ EXPECTED: dict[tuple[str, str, str], str] = {
         (f"/api/v1/bulk/jobs/{action}", "POST", ""): "11111" + "32222" + "3" + "33"
         for action in JobAction
     },
+    # For load balancers and orchestrators: anyone (a bad credential is still refused).
+    ("/healthz", "GET", ""): "21111" + "22222" + "2" + "22",
+    ("/readyz", "GET", ""): "21111" + "22222" + "2" + "22",
+    # The matrix's master has no FARM_METRICS_NETWORKS: a credential that may read.
+    ("/metrics", "GET", ""): READ,
 }
+OUTSIDE_API = ("/healthz", "/readyz", "/metrics")
+"""The routes of the table that are not under /api/."""
 
 
 @attrs.frozen
@@ -351,6 +358,9 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     },
     **{(f"/api/v1/jobs/{{job}}/{a}", "POST", ""): _control_call("{job}/", a) for a in JobAction},
     **{(f"/api/v1/bulk/jobs/{a}", "POST", ""): _control_call("bulk/jobs/", a) for a in JobAction},
+    ("/healthz", "GET", ""): lambda s: Call("/healthz"),
+    ("/readyz", "GET", ""): lambda s: Call("/readyz"),
+    ("/metrics", "GET", ""): lambda s: Call("/metrics"),
 }
 
 
@@ -511,7 +521,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     path = tmp_path_factory.mktemp("matrix")
     url = f"sqlite:///{path / 'farm.db'}"
     migrate(url)
-    for harness in make_harness(url, path, FARM_ANONYMOUS_NETWORKS=""):
+    for harness in make_harness(url, path, FARM_ANONYMOUS_NETWORKS="", FARM_METRICS_NETWORKS=""):
         yield Matrix(harness)
 
 
@@ -555,7 +565,9 @@ def test_every_api_route_and_method_has_a_row(matrix: Matrix) -> None:
 
     def walk(nodes: Any) -> None:
         for node in nodes:
-            if node.resource is not None and node.uri_template.startswith("/api/"):
+            if node.resource is not None and (
+                node.uri_template.startswith("/api/") or node.uri_template in OUTSIDE_API
+            ):
                 for method in responders(node.resource):
                     routed.add((node.uri_template, method))
             walk(node.children)

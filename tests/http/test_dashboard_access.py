@@ -11,6 +11,7 @@ import falcon.testing
 import pytest
 
 from farm_domain.access import Role
+from farm_http.routes import ROUTES
 from tests.support.dashboard import (
     FORM,
     PASSWORD,
@@ -60,14 +61,18 @@ OTHERS_JOB = _row(403, 403, 403, 403, 303, 303, 303)
 """A job action on a job the artist did not submit."""
 
 
+API_TABLE = frozenset(route.template for route in ROUTES)
+"""The API's routes (/healthz, /readyz and /metrics among them): the authorization matrix's."""
+
+
 def _routes(app: falcon.App[falcon.Request, falcon.Response]) -> Iterator[tuple[str, str]]:
-    """(method, template) of every route outside the API, with a responder of its own."""
+    """(method, template) of every route outside the API table, with a responder of its own."""
     nodes = list(app._router._roots)  # falcon's router tree (no public walk)
     while nodes:
         node = nodes.pop()
         nodes.extend(node.children)
         template = node.uri_template
-        if node.resource is None or template is None or template.startswith("/api"):
+        if node.resource is None or template is None or template in API_TABLE:
             continue
         for method in falcon.constants.COMBINED_METHODS:
             if hasattr(node.resource, f"on_{method.lower()}"):

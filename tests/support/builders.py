@@ -35,6 +35,7 @@ from tests.support.fakes.collaborators import (
     FixedClock,
     MemoryFileStore,
     PendingSoftState,
+    RecordingCounters,
     RecordingQueue,
     ScriptedAgentClient,
 )
@@ -114,7 +115,10 @@ class World:
         self.soft_state = PendingSoftState(self.uow) if soft_state else None
         self.queue = RecordingQueue()
         self.clock = FixedClock()
-        self.reconciler = AssignmentReconciler(self.clock, grace=timedelta(seconds=grace))
+        self.counters = RecordingCounters()
+        self.reconciler = AssignmentReconciler(
+            self.clock, grace=timedelta(seconds=grace), counters=self.counters
+        )
         self.policy = AccessPolicy()
         self.files = MemoryFileStore()
         self.jobs = JobService(
@@ -126,6 +130,7 @@ class World:
             files=self.files,
             backoff=backoff,
             block_expiry=block_expiry,
+            counters=self.counters,
         )
         self.controls = Controls(
             self.uow, self.queue, self.clock, policy=self.policy, jobs=self.jobs
@@ -152,6 +157,7 @@ class World:
             credentials=self.identities,
             keys=DigestKeys(),
             soft_state=self.soft_state,
+            counters=self.counters,
         )
         self.client = ScriptedAgentClient()
         self.dispatcher = Dispatcher(
@@ -163,6 +169,7 @@ class World:
             self.reconciler,
             policy or dispatch_policy(),
             files=self.files,
+            counters=self.counters,
         )
         self.explain = Explainer(
             self.uow, self.clock, self.networks, policy or dispatch_policy(), policy=self.policy

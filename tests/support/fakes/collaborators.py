@@ -3,6 +3,7 @@ dispatcher and a scripted agent client."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ from farm_domain.answers import (
     UpdateAnswer,
 )
 from farm_domain.errors import TooLarge
-from farm_domain.ports import UnitOfWorkFactory
+from farm_domain.ports import REQUEUE_REASONS, UnitOfWorkFactory
 from farm_domain.work import Job, Task
 
 
@@ -196,3 +197,30 @@ class DigestKeys:
 
     def key_for(self, agent_id: uuid.UUID) -> str:
         return hashlib.sha256(b"test-key:" + agent_id.bytes).hexdigest()
+
+
+class RecordingCounters:
+    """The domain's ``Counters``, kept as (event, label) -> count for tests to read."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def assigned(self, tasks: int) -> None:
+        self.counts["assigned", ""] += tasks
+
+    def dispatched(self, outcome: str) -> None:
+        self.counts["dispatched", outcome] += 1
+
+    def requeued(self, reason: str, tasks: int = 1) -> None:
+        assert reason in REQUEUE_REASONS, reason  # the documented set, no other
+        if tasks:
+            self.counts["requeued", reason] += tasks
+
+    def failed(self, reason: str) -> None:
+        self.counts["failed", reason] += 1
+
+    def stale_report(self) -> None:
+        self.counts["stale_report", ""] += 1
+
+    def double_assignment(self, tasks: int) -> None:
+        self.counts["double_assignment", ""] += tasks
