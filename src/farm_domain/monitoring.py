@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.errors import Unauthenticated
-from farm_domain.networks import Network
+from farm_domain.networks import Network, address_in
 from farm_domain.ports import Exposition, MetricsSource, ReadinessProbe
 
 
@@ -50,14 +49,4 @@ class Monitoring:
         self._source.observe_request(route, method, status, seconds)
 
     def _from_metrics_network(self, address: str | None) -> bool:
-        if not address or not self._networks:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
-        return any(
-            ip in network or (mapped is not None and mapped in network)
-            for network in self._networks
-        )
+        return address_in(address, self._networks)

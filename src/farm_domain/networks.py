@@ -51,6 +51,19 @@ class AgentNetworks:
         return None if self.allows_ip(host) else f"{host} is outside FARM_AGENT_NETWORKS"
 
 
+def address_in(address: str | None, networks: Sequence[Network]) -> bool:
+    """Whether a caller's ``address`` is inside one of ``networks`` (an IPv4 caller seen as
+    ``::ffff:10.0.0.1`` on a dual-stack socket counts as 10.0.0.1)."""
+    if not address or not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
+
+
 def base_url(host: str, port: int) -> str:
     """``http://host:port/api/v1``, with IPv6 literals bracketed."""
     try:

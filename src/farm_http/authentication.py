@@ -17,7 +17,6 @@ be driven by another site (CSRF).
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Sequence
 
 import falcon
@@ -25,6 +24,7 @@ import falcon
 from farm_domain.access import Identity, Role
 from farm_domain.errors import Unauthenticated
 from farm_domain.identities import IdentityService
+from farm_domain.networks import address_in
 from farm_http.peers import Network, PeerResolver
 
 ANONYMOUS = "anonymous"
@@ -84,14 +84,4 @@ class Authentication:
             raise Unauthenticated("a credential is required (Authorization: Bearer <token>)")
 
     def _admitted_address(self, address: str | None) -> bool:
-        if not self._anonymous_networks or not address:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:10.0.0.1 on a dual-stack socket
-        return any(
-            ip in network or (mapped is not None and mapped in network)
-            for network in self._anonymous_networks
-        )
+        return address_in(address, self._anonymous_networks)
