@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from farm_domain.errors import StorageFull, TooLarge, WrittenAway
+from farm_domain.errors import LogGap, StorageFull, TooLarge, WrittenAway
 
 CHUNK = 64 * 1024
 
@@ -77,12 +78,45 @@ class FilesystemStore:
             raise
         return size
 
-    def read(self, key: str) -> Iterator[bytes] | None:
+    def append(self, key: str, offset: int, data: bytes, limit: int) -> int:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except FileNotFoundError:
+            raise WrittenAway(f"{key} was deleted while it was written") from None
+        try:
+            # One appender at a time per file (several web workers): the size read here is
+            # the size written after.
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            size = os.fstat(descriptor).st_size
+            if offset > size:
+                raise LogGap(f"the log has {size} bytes: a chunk at {offset} leaves a gap", size)
+            new = data[size - offset :]
+            if not new:
+                return size
+            if size + len(new) > limit:
+                raise TooLarge(f"the log would be larger than the limit of {limit} bytes")
+            if len(new) > self._budget - _size_of_tree(self._root):
+                raise StorageFull(
+                    "the master's disk budget for logs and update archives "
+                    f"({self._budget} bytes) is full"
+                )
+            written = 0
+            while written < len(new):
+                written += os.write(descriptor, new[written:])
+            return size + written
+        finally:
+            os.close(descriptor)  # releases the lock
+
+    def read(self, key: str, offset: int = 0) -> Iterator[bytes] | None:
         path = self._path(key)
         try:
             handle = path.open("rb")
         except FileNotFoundError:
             return None
+        if offset:
+            handle.seek(offset)
 
         def chunks() -> Iterator[bytes]:
             with handle:
