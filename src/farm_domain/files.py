@@ -228,6 +228,8 @@ class TaskLogs:
             if current is None:  # its job was deleted meanwhile
                 forget_task_files(self._files, [task_id])
                 raise NotFound(f"Log {identifier} not found")
+            # Two chunks' answers may commit in either order: the log only grows by chunks.
+            size = max(size, current.size or 0)
             saved = attrs.evolve(current, size=size)
             if current.size != size:
                 uow.logs.save(saved)

@@ -168,7 +168,8 @@ class TaskLogChunksResource:
             )
         except LogGap as gap:
             resp.status = falcon.HTTP_409
-            resp.media = {"error": gap.message, "offset": gap.offset}
+            refused: ChunkJson = {"error": gap.message, "offset": gap.offset}
+            resp.media = refused
             return
         answer: ChunkJson = {"offset": log.size or 0}
         resp.media = answer

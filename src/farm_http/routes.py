@@ -428,7 +428,8 @@ ROUTES: tuple[Route, ...] = (
         answers={
             "POST": Answer(
                 ChunkJson,
-                description="Appended, or had already (409 with `offset`: a gap, resend from it)",
+                (200, 409),
+                description="Appended, or had already (200); a gap, resend from `offset` (409)",
             )
         },
         queries={"POST": ChunkQuery},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
 import attrs
 
@@ -51,10 +51,12 @@ class LogFileQuery(TypedDict, total=False):
 
 
 class ChunkJson(TypedDict):
-    """The log's size once the chunk is in (where the next chunk starts). A chunk refused for
-    a gap is answered 409 with this ``offset`` beside the error: the agent resends from it."""
+    """The log's size once the chunk is in (where the next chunk starts); or, answered 409, the
+    size it has, short of the chunk's offset (a gap), with the error: resend from it."""
 
     offset: int
+    error: NotRequired[str]
+    """Only with 409: a chunk that leaves a gap, refused."""
 
 
 class UpdateJson(TypedDict):
