@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from farm_domain.errors import StorageFull, TooLarge, WrittenAway
+from farm_domain.errors import LogGap, StorageFull, TooLarge, WrittenAway
 
 CHUNK = 64 * 1024
+RECOUNT_SECONDS = 2.0
+"""How long an append trusts the last count of the store's size (plus what this process added
+since) before walking the tree again: every running frame sends a chunk every few seconds, and a
+walk reads every file's size. Meanwhile another process's writes go uncounted: the budget may be
+passed by what the others write in that time at most."""
 
 
 def _size_of_tree(root: Path) -> int:
@@ -31,6 +39,25 @@ class FilesystemStore:
     def __init__(self, root: Path, budget: int) -> None:
         self._root = root.resolve()
         self._budget = budget
+        self._counted: tuple[float, int] | None = None
+        """(when, size): the store's size at its last count, plus what was appended since."""
+        self._count_lock = threading.Lock()
+
+    def _size(self, recent: bool) -> int:
+        """The store's size: walked, or (``recent``) the last count when it is recent."""
+        now = time.monotonic()
+        with self._count_lock:
+            if recent and self._counted and now - self._counted[0] < RECOUNT_SECONDS:
+                return self._counted[1]
+        size = _size_of_tree(self._root)
+        with self._count_lock:
+            self._counted = (now, size)
+        return size
+
+    def _count(self, added: int) -> None:
+        with self._count_lock:
+            if self._counted is not None:
+                self._counted = (self._counted[0], self._counted[1] + added)
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -56,7 +83,7 @@ class FilesystemStore:
             replaced = path.stat().st_size if path.is_file() else 0
         except FileNotFoundError:  # deleted since is_file
             replaced = 0
-        room = self._budget - (_size_of_tree(self._root) - replaced)
+        room = self._budget - (self._size(recent=False) - replaced)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         size = 0
         try:
@@ -75,14 +102,49 @@ class FilesystemStore:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        self._count(size - replaced)
         return size
 
-    def read(self, key: str) -> Iterator[bytes] | None:
+    def append(self, key: str, offset: int, data: bytes, limit: int) -> int:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except FileNotFoundError:
+            raise WrittenAway(f"{key} was deleted while it was written") from None
+        try:
+            # One appender at a time per file (several web workers): the size read here is
+            # the size written after.
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            size = os.fstat(descriptor).st_size
+            if offset > size:
+                raise LogGap(f"the log has {size} bytes: a chunk at {offset} leaves a gap", size)
+            new = data[size - offset :]
+            if not new:
+                return size
+            if size + len(new) > limit:
+                raise TooLarge(f"the log would be larger than the limit of {limit} bytes")
+            if len(new) > self._budget - self._size(recent=True):
+                raise StorageFull(
+                    "the master's disk budget for logs and update archives "
+                    f"({self._budget} bytes) is full"
+                )
+            written = 0
+            while written < len(new):
+                written += os.write(descriptor, new[written:])
+            self._count(written)
+            return size + written
+        finally:
+            os.close(descriptor)  # releases the lock
+
+    def read(self, key: str, offset: int = 0) -> Iterator[bytes] | None:
         path = self._path(key)
         try:
             handle = path.open("rb")
         except FileNotFoundError:
             return None
+        if offset:
+            handle.seek(offset)
 
         def chunks() -> Iterator[bytes]:
             with handle:
@@ -93,6 +155,8 @@ class FilesystemStore:
 
     def delete(self, key: str) -> None:
         path = self._path(key)
+        with self._count_lock:
+            self._counted = None  # walked again at the next append
         try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)

@@ -45,6 +45,8 @@ class AgentConfig:
     farm_name: str | None = None
     join_token: str | None = None
     """Enrolls the agent: its first announce carries it, the answer the agent's own credential."""
+    log_every: float = 5.0
+    """Seconds between the chunks of a running frame's log sent to the master."""
 
 
 class ShutOut(Exception):
@@ -85,7 +87,12 @@ class Agent:
             self._upload_log,
             self._changed,
             sessions=self.sessions,
+            log_chunk=self._log_chunk,
+            log_every=config.log_every,
         )
+        self._log_sent: dict[Path, int] = {}
+        """How much of each running frame's log is in the outbox (bytes)."""
+        self._log_lock = threading.Lock()
         self.blender = blender.RendererLookup()
         self._software_reported: str | None = None
         verifier = Verifier(lambda: self._credentials.signing_key, time.time, SeenNonces())
@@ -334,14 +341,27 @@ class Agent:
             json_body={"identifier": identifier, "agent_id": str(self.id)},
         )
 
+    def _log_chunk(self, task: TaskRun, identifier: str, path: Path, last: bool = False) -> None:
+        """Put what is new of a frame's log in the outbox: a chunk the master appends at its
+        offset (once, however often the outbox sends it). The last one goes at the frame's end
+        (the first one even if the log is empty, so that the master has it)."""
+        with self._log_lock:
+            sent = self._log_sent.pop(path, 0) if last else self._log_sent.get(path, 0)
+            size = path.stat().st_size
+            if size > sent or (last and sent == 0):
+                self.outbox.put(
+                    "POST",
+                    f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/"
+                    f"logs/{identifier}/chunks",
+                    body_file=path,
+                    content_type="text/csv",
+                    body_range=(sent, size),
+                )
+            if not last:
+                self._log_sent[path] = size
+
     def _upload_log(self, task: TaskRun, identifier: str, path: Path) -> None:
-        self.outbox.put(
-            "PUT",
-            f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/"
-            f"logs/{identifier}/logfile",
-            body_file=path,
-            content_type="text/csv",
-        )
+        self._log_chunk(task, identifier, path, last=True)
 
     def _changed(self) -> None:
         self._beat_now.set()

@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="base of the back-off before retrying the master (seconds)",
     )
+    parser.add_argument(
+        "--log-every",
+        type=float,
+        default=5.0,
+        help="seconds between the chunks of a running frame's log sent to the master (default 5)",
+    )
     parser.add_argument("--farm-name", default=None)
     parser.add_argument(
         "--join-token",
@@ -94,10 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         or (args.cpus is not None and not 1 <= args.cpus <= 256)
         or (args.ram is not None and not 16 <= args.ram <= 262144)
         or args.heartbeat <= 0
+        or args.log_every <= 0
     ):
         print(
-            "farm agent: --port 0..65535, --cpus 1..256, --ram 16..262144 and a positive "
-            "--heartbeat are required",
+            "farm agent: --port 0..65535, --cpus 1..256, --ram 16..262144, a positive "
+            "--heartbeat and a positive --log-every are required",
             file=sys.stderr,
         )
         return 2
@@ -116,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry_spread=args.retry_delay * 5,
         farm_name=args.farm_name,
         join_token=args.join_token,
+        log_every=args.log_every,
     )
     try:
         agent = Agent(config)

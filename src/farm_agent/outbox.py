@@ -22,6 +22,10 @@ class Outbox:
             "method TEXT NOT NULL, path TEXT NOT NULL, body BLOB, body_file TEXT, "
             "content_type TEXT, headers TEXT NOT NULL, task_id INTEGER, final INTEGER)"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        for column in ("range_start", "range_end"):
+            if column not in columns:  # an outbox from before log chunks
+                self._db.execute(f"ALTER TABLE messages ADD COLUMN {column} INTEGER")
         self._lock = threading.Lock()
         self.added = threading.Event()
 
@@ -36,12 +40,16 @@ class Outbox:
         headers: dict[str, str] | None = None,
         task_id: int | None = None,
         final: bool = False,
+        body_range: tuple[int, int] | None = None,
     ) -> None:
+        """``body_range``: the body is these bytes (start, end) of ``body_file``, a chunk of a
+        log (sent with its offset, and from an earlier one when the master asks)."""
         body = None if json_body is None else json.dumps(json_body).encode()
+        start, end = body_range if body_range is not None else (None, None)
         with self._lock:
             self._db.execute(
                 "INSERT INTO messages (method, path, body, body_file, content_type, headers, "
-                "task_id, final) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "task_id, final, range_start, range_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     method,
                     path,
@@ -51,6 +59,8 @@ class Outbox:
                     json.dumps(headers or {}),
                     task_id,
                     int(final),
+                    start,
+                    end,
                 ),
             )
         self.added.set()
@@ -58,8 +68,8 @@ class Outbox:
     def first(self) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT seq, method, path, body, body_file, content_type, headers, task_id, final "
-                "FROM messages ORDER BY seq LIMIT 1"
+                "SELECT seq, method, path, body, body_file, content_type, headers, task_id, final, "
+                "range_start, range_end FROM messages ORDER BY seq LIMIT 1"
             ).fetchone()
         if row is None:
             return None
@@ -73,6 +83,8 @@ class Outbox:
             "headers",
             "task_id",
             "final",
+            "range_start",
+            "range_end",
         )
         message = dict(zip(keys, row, strict=True))
         message["headers"] = json.loads(message["headers"])

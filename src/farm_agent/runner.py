@@ -201,7 +201,12 @@ class Runner:
         kill_grace: float = 5.0,
         sessions: SessionRecord | None = None,
         check_interval: float = 0.25,
+        log_chunk: Callable[[TaskRun, str, Path], None] | None = None,
+        log_every: float = 5.0,
     ) -> None:
+        """``log_chunk(task, identifier, path)`` is called every ``log_every`` seconds while a
+        frame runs, its log flushed to ``path``: to send what is new of it (``upload_log``
+        is called once the frame has ended)."""
         self._logs_dir = logs_dir
         self._report = report
         self._register_log = register_log
@@ -210,6 +215,8 @@ class Runner:
         self._kill_grace = kill_grace
         self._sessions = sessions
         self._check_interval = check_interval
+        self._log_chunk = log_chunk
+        self._log_every = log_every
         self.assignments: dict[str, Assignment] = {}
         self._lock = threading.Lock()
 
@@ -391,17 +398,30 @@ class Runner:
             ]
             for reader in readers:
                 reader.start()
-            killed, rss = self._watch(task, assignment.limits, started)
-            explained = assignment.limits.explained(killed, rss) if killed else ""
-            if killed:
-                with write_lock:
-                    writer.writerow([_now(), "agent", explained])
-            # What the frame left behind in its session goes with it. Its first process, not
-            # reaped yet, keeps the session's id from being given to another process meanwhile.
-            procs.end_session(process.pid, self._kill_grace)
-            code = process.wait()
-            for reader in readers:
-                reader.join()
+            shipped = threading.Event()
+            shipper = threading.Thread(
+                target=self._ship_log,
+                args=(task, identifier, log_path, handle, write_lock, shipped),
+                daemon=True,
+                name=f"log-{task.id}",
+            )
+            shipper.start()
+            try:
+                killed, rss = self._watch(task, assignment.limits, started)
+                explained = assignment.limits.explained(killed, rss) if killed else ""
+                if killed:
+                    with write_lock:
+                        writer.writerow([_now(), "agent", explained])
+                # What the frame left behind in its session goes with it. Its first process,
+                # not reaped yet, keeps the session's id from being given to another process
+                # meanwhile.
+                procs.end_session(process.pid, self._kill_grace)
+                code = process.wait()
+                for reader in readers:
+                    reader.join()
+            finally:
+                shipped.set()
+                shipper.join()
             if self._sessions is not None:
                 self._sessions.remove(process.pid)
             writer.writerow(
@@ -425,6 +445,30 @@ class Runner:
                     "reason": frames.failure_reason,
                 },
             )
+
+    def _ship_log(
+        self,
+        task: TaskRun,
+        identifier: str,
+        path: Path,
+        handle: Any,
+        lock: threading.Lock,
+        done: threading.Event,
+    ) -> None:
+        """Every ``log_every`` seconds until ``done``: flush the frame's log and send what is
+        new of it, so that it can be followed while the frame runs."""
+        if self._log_chunk is None:
+            return
+        while not done.wait(self._log_every):
+            try:
+                with lock:
+                    handle.flush()
+                self._log_chunk(task, identifier, path)
+            except (OSError, ValueError) as error:  # the disk; a handle closed meanwhile
+                log.warning(
+                    "could not send a log chunk",
+                    extra={"task_id": task.id, "file": str(path), "error": str(error)},
+                )
 
     def _progress_reporter(self, task: TaskRun, frames: Frames) -> Callable[[str], None]:
         """A line reader that reports the frame's progress, at most every PROGRESS_EVERY s."""

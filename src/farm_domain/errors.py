@@ -62,6 +62,15 @@ class WrittenAway(NotFound):
     whose job was deleted meanwhile); nothing was kept (HTTP 404)."""
 
 
+class LogGap(Conflict):
+    """A log chunk starts beyond the bytes stored so far; nothing was added (HTTP 409).
+    ``offset`` is the stored size: where the sender resumes."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
 class StorageFull(DomainError):
     """The files the master keeps (logs, update archives) would exceed their disk budget
     (HTTP 507)."""

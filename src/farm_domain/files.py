@@ -7,9 +7,18 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 
+import attrs
+
 from farm_domain.access import AccessPolicy, Identity, Permission
 from farm_domain.audit import record
-from farm_domain.errors import AlreadyExists, Conflict, NotFound, ValidationError, WrittenAway
+from farm_domain.errors import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    TooLarge,
+    ValidationError,
+    WrittenAway,
+)
 from farm_domain.identities import refuse_unbound_for_enrolled
 from farm_domain.ports import Clock, FileStore, UnitOfWork, UnitOfWorkFactory
 from farm_domain.work import Task, TaskLog
@@ -20,6 +29,9 @@ logger = logging.getLogger("farm.files")
 # name with ".csv" appended: at most 251 characters, so that the name fits in 255.
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,250}")
 # PyFarm's agent version format: 1, 1.2, 1.2.3 with an optional -dev/-pre/-rc/-alpha/-beta tag.
+MAX_CHUNK = 1024 * 1024
+"""The largest log chunk an agent may send at once (bytes)."""
+
 _VERSION = re.compile(r"\d+(\.\d+(\.\d+)?)?(-(pre|dev|rc|alpha|beta)\d*)?", re.ASCII)
 
 
@@ -187,13 +199,60 @@ class TaskLogs:
             uow.commit()
         return saved
 
+    def append(
+        self,
+        actor: Identity,
+        job_id: int,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        offset: int,
+        data: bytes,
+    ) -> TaskLog:
+        """Add a chunk of a running frame's log (the task's agent): ``data`` starts at byte
+        ``offset`` of the log. Bytes the master has already are acknowledged, not added again
+        (a chunk resent after a lost answer). Returns the log, ``size`` its bytes now. Raises
+        Forbidden, NotFound, ValidationError, LogGap (the chunk starts beyond what the master
+        has: its ``offset`` says where to resume), TooLarge, StorageFull."""
+        if offset < 0:
+            raise ValidationError("`offset` must be 0 or more", field="offset")
+        if len(data) > MAX_CHUNK:
+            raise TooLarge(f"a log chunk is at most {MAX_CHUNK} bytes")
+        log = self._owned(actor, job_id, task_id, attempt, identifier)
+        try:
+            size = self._files.append(self._key(log), offset, data, self._max_bytes)
+        except WrittenAway:  # its job was deleted meanwhile
+            raise NotFound(f"Log {identifier} not found") from None
+        with self._uow() as uow:
+            current = uow.logs.get(task_id, attempt, identifier)
+            if current is None:  # its job was deleted meanwhile
+                forget_task_files(self._files, [task_id])
+                raise NotFound(f"Log {identifier} not found")
+            # Two chunks' answers may commit in either order: the log only grows by chunks.
+            size = max(size, current.size or 0)
+            saved = attrs.evolve(current, size=size)
+            if current.size != size:
+                uow.logs.save(saved)
+                uow.commit()
+        return saved
+
     def download(
-        self, actor: Identity, job_id: int, task_id: int, attempt: int, identifier: str
+        self,
+        actor: Identity,
+        job_id: int,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        offset: int = 0,
     ) -> Iterator[bytes]:
-        """Raises Forbidden, NotFound when the log is unknown or nothing was uploaded yet."""
+        """The log's text from byte ``offset`` on (what has arrived so far of a running
+        frame's). Raises Forbidden, NotFound when the log is unknown or nothing was uploaded
+        yet, ValidationError."""
         self._policy.require(actor, Permission.READ)
+        if offset < 0:
+            raise ValidationError("`offset` must be 0 or more", field="offset")
         log = self._registered(job_id, task_id, attempt, identifier)
-        chunks = self._files.read(self._key(log))
+        chunks = self._files.read(self._key(log), offset)
         if chunks is None:
             raise NotFound(f"Log {identifier} has no text yet")
         return chunks

@@ -431,8 +431,20 @@ class FileStore(Protocol):
         WrittenAway (and keeps nothing) when a ``delete`` of a key above it ran meanwhile.
         """
 
-    def read(self, key: str) -> Iterator[bytes] | None:
-        """The bytes under ``key`` in chunks, or None when there are none."""
+    def append(self, key: str, offset: int, data: bytes, limit: int) -> int:
+        """Add ``data``, which starts at byte ``offset`` of the file under ``key`` (created
+        empty when missing), and return the file's size after. Bytes the file has already
+        (a chunk sent again) are not written twice: only those beyond its size are added.
+
+        Raises LogGap (and adds nothing) when ``offset`` is beyond the file's size; TooLarge
+        when the file would exceed ``limit`` bytes, StorageFull when the store would exceed its
+        total budget, WrittenAway when a ``delete`` of a key above it ran meanwhile (each
+        adding nothing).
+        """
+
+    def read(self, key: str, offset: int = 0) -> Iterator[bytes] | None:
+        """The bytes under ``key`` from byte ``offset`` on, in chunks, or None when there are
+        none."""
 
     def delete(self, key: str) -> None:
         """Forget the bytes under ``key`` and under every key below it (``logs/7`` takes

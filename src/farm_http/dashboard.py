@@ -29,6 +29,7 @@ from farm_domain.identities import MAX_NAME, MAX_PASSWORD
 from farm_domain.job_requests import JobChanges
 from farm_domain.validation import parse_id
 from farm_domain.work import Job, JobQuery, TaskStatus
+from farm_http import log_page
 from farm_http.dashboard_auth import (
     LOGIN_PAGE,
     SESSION,
@@ -420,6 +421,7 @@ def add_routes(
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))
     app.add_route("/events", EventsPage(pages, farm))
     app.add_route("/reference", ReferencePage(pages))
+    log_page.add_routes(app, pages, farm, id_converter)
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/tasks/{{action}}", TaskActions(farm))

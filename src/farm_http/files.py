@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 
 import falcon
 
-from farm_domain.files import AgentUpdates, TaskLogs
+from farm_domain.errors import LogGap, TooLarge
+from farm_domain.files import MAX_CHUNK, AgentUpdates, TaskLogs
 from farm_http.conversion import body_object, optional_uuid, structure
 from farm_http.identity import actor
 from farm_http.jobs import _job_id
-from farm_http.schemas.files import LogBody, LogStateBody, UpdateJson, log_json
+from farm_http.schemas.files import ChunkJson, LogBody, LogStateBody, UpdateJson, log_json
 
 CHUNK = 64 * 1024
 LOG_TYPES = ("text/csv", "text/plain")
@@ -116,11 +117,62 @@ class TaskLogFileResource:
         attempt: int,
         identifier: str,
     ) -> None:
-        resp.stream = self._logs.download(actor(req), _job_id(job), task_id, attempt, identifier)
+        resp.stream = self._logs.download(
+            actor(req), _job_id(job), task_id, attempt, identifier, _offset(req, required=False)
+        )
         # Agent-written text: never rendered by a browser, whatever it contains.
         resp.content_type = "text/plain; charset=utf-8"
         resp.set_header("X-Content-Type-Options", "nosniff")
         resp.downloadable_as = identifier
+
+
+def _offset(req: falcon.Request, *, required: bool) -> int:
+    return req.get_param_as_int("offset", required=required, min_value=0, max_value=2**31 - 1) or 0
+
+
+def _chunk(req: falcon.Request) -> bytes:
+    """A log chunk's bytes: at most MAX_CHUNK (else TooLarge, before reading it when its
+    length says so)."""
+    if req.content_length is not None and req.content_length > MAX_CHUNK:
+        raise TooLarge(f"a log chunk is at most {MAX_CHUNK} bytes")
+    data = bytearray()
+    for piece in _body(req):
+        data += piece
+        if len(data) > MAX_CHUNK:
+            raise TooLarge(f"a log chunk is at most {MAX_CHUNK} bytes")
+    return bytes(data)
+
+
+class TaskLogChunksResource:
+    """A running frame's log, chunk by chunk: each chunk names its offset in the log, so that
+    one sent again is stored once and a missing one is noticed."""
+
+    def __init__(self, logs: TaskLogs) -> None:
+        self._logs = logs
+
+    def on_post(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        job: str,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+    ) -> None:
+        _require(req, *LOG_TYPES)
+        offset = _offset(req, required=True)
+        data = _chunk(req)
+        try:
+            log = self._logs.append(
+                actor(req), _job_id(job), task_id, attempt, identifier, offset, data
+            )
+        except LogGap as gap:
+            resp.status = falcon.HTTP_409
+            refused: ChunkJson = {"error": gap.message, "offset": gap.offset}
+            resp.media = refused
+            return
+        answer: ChunkJson = {"offset": log.size or 0}
+        resp.media = answer
 
 
 class AgentUpdateResource:

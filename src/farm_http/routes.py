@@ -47,7 +47,15 @@ from farm_http.schemas.agents import (
 )
 from farm_http.schemas.events import EventFilters, EventJson
 from farm_http.schemas.explain import AgentExplanationJson, JobExplanationJson
-from farm_http.schemas.files import LogBody, LogJson, LogStateBody, UpdateJson
+from farm_http.schemas.files import (
+    ChunkJson,
+    ChunkQuery,
+    LogBody,
+    LogFileQuery,
+    LogJson,
+    LogStateBody,
+    UpdateJson,
+)
 from farm_http.schemas.jobs import (
     JOB_SPEC_BODY,
     BlockJson,
@@ -401,10 +409,31 @@ ROUTES: tuple[Route, ...] = (
         creates=frozenset({"PUT"}),
         bodies={"PUT": Raw(files.LOG_TYPES, "The log's text")},
         answers={
-            "GET": Answer(bytes, media_type="text/plain", description="The log's text"),
+            "GET": Answer(
+                bytes,
+                media_type="text/plain",
+                description="The log's text from `offset` on (a running frame's: so far)",
+            ),
             "PUT": Answer(LogJson, (201,)),
         },
+        queries={"GET": LogFileQuery},
         summaries={"GET": "Download a log", "PUT": "Upload a log's text"},
+    ),
+    Route(
+        f"{_ATTEMPT}/logs/{{identifier}}/chunks",
+        lambda farm, peers: files.TaskLogChunksResource(farm.logs),
+        {"POST": AS_THE_TASKS_AGENT},
+        raw_bodies=frozenset({"POST"}),
+        bodies={"POST": Raw(files.LOG_TYPES, "The next bytes of the log (at most 1 MiB)")},
+        answers={
+            "POST": Answer(
+                ChunkJson,
+                (200, 409),
+                description="Appended, or had already (200); a gap, resend from `offset` (409)",
+            )
+        },
+        queries={"POST": ChunkQuery},
+        summaries={"POST": "Append a chunk of a running frame's log"},
     ),
     Route(
         "/api/v1/agents/updates/{version}",

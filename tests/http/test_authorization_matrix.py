@@ -121,6 +121,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
         "PUT",
         "",
     ): AGENT_A,
+    (f"{LOGS}/{{identifier}}/chunks", "POST", ""): AGENT_A,
     ("/api/v1/agents/updates/{version}", "GET", ""): READ,
     ("/api/v1/agents/updates/{version}", "PUT", ""): ADMIN_ONLY,
     ("/api/v1/events", "GET", ""): READ,
@@ -340,6 +341,9 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
         "",
     ): lambda s: Call(
         f"{_attempt(s)}/logs/render.csv/logfile", body=b"a,b\n1,2\n", content_type="text/csv"
+    ),
+    (f"{LOGS}/{{identifier}}/chunks", "POST", ""): lambda s: Call(
+        f"{_attempt(s)}/logs/render.csv/chunks?offset=2", body=b"y\n", content_type="text/csv"
     ),
     ("/api/v1/agents/updates/{version}", "GET", ""): lambda s: Call(
         f"/api/v1/agents/updates/1.{s.tag}"

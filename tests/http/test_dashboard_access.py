@@ -40,6 +40,8 @@ def _row(
 PAGE = _row(303, 200, 200, 200, 200, 200, 200)
 PUBLIC = _row(200, 200, 200, 200, 200, 200, 200)
 
+ATTEMPT = "/jobs/{job_id}/tasks/{task_id}/attempts/{attempt}"
+
 # (method, route template) -> expected status per identity. Actions post the session's CSRF
 # token when the identity has a session; the job acted on is the artist's own.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -53,6 +55,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/login"): _row(303, 303, 303, 303, 303, 303, 303),
     ("POST", "/logout"): _row(403, 403, 303, 303, 303, 303, 303),
     ("GET", "/static/farm.css"): PUBLIC,
+    ("GET", "/static/logs.js"): PUBLIC,
+    ("GET", f"{ATTEMPT}/log"): PAGE,
+    ("GET", f"{ATTEMPT}/log.txt"): PAGE,
     ("POST", "/ui/agents/{agent_id}/{action}"): _row(403, 403, 403, 403, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/tasks/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
@@ -136,6 +141,26 @@ class Caller:
         ).status_code in (200, 201)
         return agent_id
 
+    def attempt(self) -> str:
+        """The first attempt of a new job's first task, with a log of two lines."""
+        job_id = self.job(self.admin_token)
+        tasks = self.client.simulate_get(
+            f"/api/v1/jobs/{job_id}/tasks", headers=self.admin_token
+        ).json
+        attempt = f"/jobs/{job_id}/tasks/{tasks[0]['id']}/attempts/0"
+        logs = f"/api/v1{attempt}/logs"
+        registered = self.client.simulate_post(
+            logs, json={"identifier": "frame.csv"}, headers=self.admin_token
+        )
+        assert registered.status_code == 201, registered.text
+        uploaded = self.client.simulate_put(
+            f"{logs}/frame.csv/logfile",
+            body="time,stream,line\n2026-01-01T00:00:00.000+00:00,stdout,hello\n",
+            headers={**self.admin_token, "Content-Type": "text/csv"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        return attempt
+
     def skip(self, token: dict[str, str]) -> tuple[str, str]:
         """The dashboard's post skipping the first task of a new job of ``token``'s."""
         job_id = self.job(token)
@@ -175,6 +200,9 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
         ("POST", "/login"): lambda: ("/login", f"name=newcomer&password={PASSWORD}"),
         ("POST", "/logout"): lambda: ("/logout", ""),
         ("GET", "/static/farm.css"): lambda: ("/static/farm.css", ""),
+        ("GET", "/static/logs.js"): lambda: ("/static/logs.js", ""),
+        ("GET", f"{ATTEMPT}/log"): lambda: (f"{caller.attempt()}/log", ""),
+        ("GET", f"{ATTEMPT}/log.txt"): lambda: (f"{caller.attempt()}/log.txt", ""),
         ("POST", "/ui/agents/{agent_id}/{action}"): lambda: (
             f"/ui/agents/{caller.agent()}/disable",
             "",

@@ -131,6 +131,22 @@ def test_an_agent_writes_only_its_own_tasks_logs(yard: Farmyard) -> None:
     assert b"".join(task_logs.download(VIEWER, yard.job_id, yard.task.id, 1, "out")) == b"x"
 
 
+def test_an_agent_appends_only_to_its_own_tasks_logs(yard: Farmyard) -> None:
+    files = MemoryFileStore()
+    task_logs = TaskLogs(yard.world.uow, files, yard.world.clock, 1000, policy=yard.world.policy)
+    task_logs.register(agent(yard.a.id), yard.job_id, yard.task.id, 1, "out", yard.a.id)
+
+    def append(me: Identity) -> TaskLog:
+        return task_logs.append(me, yard.job_id, yard.task.id, 1, "out", 0, b"line\n")
+
+    for who in (agent(yard.b.id), WRANGLER, VIEWER, JOINER):
+        yard.changing_nothing(who, append)
+    assert files.files == {}
+    assert append(agent(yard.a.id)).size == 5
+    yard.changing_nothing(agent(yard.b.id), append)
+    assert list(files.files.values()) == [b"line\n"]
+
+
 def test_an_agent_speaks_only_for_itself(yard: Farmyard) -> None:
     registry = yard.world.registry
     heartbeat = AgentChanges(free_ram=100, reported_task_ids=frozenset())

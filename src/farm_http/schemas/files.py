@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
 import attrs
 
+from farm_domain.validation import INT32_MAX
 from farm_domain.work import TaskLog
 from farm_http.conversion import IsoTime, iso_time
+from farm_http.openapi import Json
+
+Offset = Annotated[int, Json(minimum=0, maximum=INT32_MAX)]
 
 
 @attrs.frozen
@@ -32,6 +36,27 @@ class LogJson(TypedDict):
     created_on: IsoTime | None
     size: int | None
     state: str | None
+
+
+class ChunkQuery(TypedDict):
+    """Where a log chunk starts in the log (bytes)."""
+
+    offset: Offset
+
+
+class LogFileQuery(TypedDict, total=False):
+    """Where to start reading a log (bytes): a viewer asks only for what is new."""
+
+    offset: Offset
+
+
+class ChunkJson(TypedDict):
+    """The log's size once the chunk is in (where the next chunk starts); or, answered 409, the
+    size it has, short of the chunk's offset (a gap), with the error: resend from it."""
+
+    offset: int
+    error: NotRequired[str]
+    """Only with 409: a chunk that leaves a gap, refused."""
 
 
 class UpdateJson(TypedDict):

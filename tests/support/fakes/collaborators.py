@@ -23,7 +23,7 @@ from farm_domain.answers import (
     Unreachable,
     UpdateAnswer,
 )
-from farm_domain.errors import TooLarge
+from farm_domain.errors import LogGap, TooLarge
 from farm_domain.ports import REQUEUE_REASONS, UnitOfWorkFactory
 from farm_domain.work import Job, Task
 
@@ -183,9 +183,19 @@ class MemoryFileStore:
         self.files[key] = data
         return len(data)
 
-    def read(self, key: str) -> Iterator[bytes] | None:
+    def append(self, key: str, offset: int, data: bytes, limit: int) -> int:
+        stored = self.files.get(key, b"")
+        if offset > len(stored):
+            raise LogGap(f"the log has {len(stored)} bytes", len(stored))
+        new = data[len(stored) - offset :]
+        if len(stored) + len(new) > limit:
+            raise TooLarge(f"more than {limit} bytes")
+        self.files[key] = stored + new
+        return len(stored) + len(new)
+
+    def read(self, key: str, offset: int = 0) -> Iterator[bytes] | None:
         data = self.files.get(key)
-        return None if data is None else iter([data])
+        return None if data is None else iter([data[offset:]])
 
     def delete(self, key: str) -> None:
         for name in [name for name in self.files if name == key or name.startswith(key + "/")]:
