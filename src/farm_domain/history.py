@@ -51,31 +51,23 @@ class StateChange:
     agent_id: uuid.UUID | None = None
 
 
+def _limit(instance: object, attribute: object, value: int) -> None:
+    if not 1 <= value <= MAX_HISTORY:
+        raise ValidationError(f"limit must be between 1 and {MAX_HISTORY}", field="limit")
+
+
+def _cursor(instance: object, attribute: object, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValidationError("before must be a change's id (1 or more)", field="before")
+
+
 @attrs.frozen
 class HistoryPage:
-    """The newest ``limit`` changes older than ``before`` (a change's id; None: the newest)."""
+    """The newest ``limit`` changes older than ``before`` (a change's id; None: the newest).
+    Raises ValidationError for a limit outside 1..MAX_HISTORY or a cursor below 1."""
 
-    limit: int = DEFAULT_HISTORY
-    before: int | None = None
-
-    @classmethod
-    def parse(cls, limit: object = None, before: object = None) -> HistoryPage:
-        """Raises ValidationError for a limit outside 1..MAX_HISTORY or a bad cursor."""
-        page_limit = DEFAULT_HISTORY if limit is None else _integer(limit, "limit")
-        if not 1 <= page_limit <= MAX_HISTORY:
-            raise ValidationError(f"limit must be between 1 and {MAX_HISTORY}", field="limit")
-        cursor = None if before is None else _integer(before, "before")
-        if cursor is not None and cursor < 1:
-            raise ValidationError("before must be a positive change id", field="before")
-        return cls(page_limit, cursor)
-
-
-def _integer(value: object, name: str) -> int:
-    if type(value) is int:
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
-        return int(value)
-    raise ValidationError(f"{name} must be an integer", field=name)
+    limit: int = attrs.field(default=DEFAULT_HISTORY, validator=_limit)
+    before: int | None = attrs.field(default=None, validator=_cursor)
 
 
 def task_state(task: Task) -> str:
