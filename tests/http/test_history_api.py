@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -55,7 +56,7 @@ def test_a_tasks_history_lists_its_changes_newest_first(farm: Harness) -> None:
     assert changes[-1]["reason"].startswith("assigned by ")
     assert changes[0]["reason"] == "reported by its agent"
     # Each change starts where the one before it ended, and all name the task and its agent.
-    assert all(new["from_state"] == old["to_state"] for new, old in zip(changes, changes[1:]))
+    assert all(new["from_state"] == old["to_state"] for new, old in pairwise(changes))
     assert {(c["task_id"], c["job_id"], c["agent_id"]) for c in changes} == {
         (task_id, job["id"], str(agent_id))
     }
