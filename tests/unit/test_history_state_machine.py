@@ -94,14 +94,14 @@ class HistoryMachine(RuleBasedStateMachine):
             for change in mine:
                 assert change.job_id == self.job.id and change.at == self.world.clock.now()
                 _assert_reason(change.reason, task_reason)
-        for agent_id, after in agents_after.items():
+        for agent_id, now in agents_after.items():
             mine = [c for c in new_agents if c.agent_id == agent_id]
-            before = self.agents_before.get(agent_id)
-            if before == after:
+            was = self.agents_before.get(agent_id)
+            if was == now:
                 assert mine == [], (agent_id, mine)
                 continue
             ((change,),) = [mine]
-            assert (change.before, change.after) == (before, after)
+            assert (change.before, change.after) == (was, now)
             _assert_reason(change.reason, agent_reason)
         self.tasks_before, self.agents_before = tasks_after, agents_after
         self.seen = {"tasks": len(task_rows), "agents": len(agent_rows)}
