@@ -7,6 +7,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tests.support.http_harness import Harness
 from tests.support.live_farm import LiveHarness
@@ -94,6 +95,28 @@ def test_a_heartbeat_that_changes_no_state_records_nothing(farm: Harness) -> Non
     for _ in range(3):
         farm.announce(agent_id, free_ram=1024)
     assert farm.client.simulate_get(f"/api/v1/agents/{agent_id}/history").json == before
+
+
+def test_a_heartbeat_that_changes_no_state_runs_no_history_statement(farm: Harness) -> None:
+    agent_id = uuid.uuid4()
+    farm.announce(agent_id)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    path = f"/api/v1/agents/{agent_id}"
+    event.listen(farm.runtime.engine, "before_cursor_execute", seen)
+    try:
+        for free_ram in (1000, 1100):
+            body: dict[str, Any] = {"state": "online", "free_ram": free_ram}
+            assert farm.client.simulate_post(path, json=body).status_code == 200
+        quiet = [s for s in statements if "_history" in s]
+        assert farm.client.simulate_post(path, json={"state": "running"}).status_code == 200
+    finally:
+        event.remove(farm.runtime.engine, "before_cursor_execute", seen)
+    assert quiet == []
+    assert any("INSERT INTO agent_history" in s for s in statements)
 
 
 def test_history_of_what_does_not_exist_is_404(farm: Harness) -> None:
