@@ -37,9 +37,9 @@ SENT = "sent"
 
 @attrs.frozen
 class StateChange:
-    """``subject`` (a task's id or an agent's id) went from ``before`` (None: its first state
-    recorded) to ``after`` at ``at`` because of ``reason``. A task's change names the agent it
-    involved (its ``agent_id``, or the one it was taken from) and its job."""
+    """A task (``task_id``, of ``job_id``) or an agent (``agent_id`` alone) went from
+    ``before`` (None: no state known before) to ``after`` at ``at`` because of ``reason``. A
+    task's change names the agent it involved: its agent, or the one it was taken from."""
 
     id: int
     at: datetime

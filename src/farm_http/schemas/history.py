@@ -33,7 +33,7 @@ def history_page(params: Mapping[str, str | list[str]]) -> HistoryPage:
         if isinstance(value, list):
             raise url_argument_error(name, "given more than once")
         if not (value.isascii() and value.isdigit() and len(value) <= 10):
-            raise url_argument_error(name, f"{value!r} is not a whole number")
+            raise url_argument_error(name, f"{value!r} is not a whole number of 1 to 10 digits")
         numbers[name] = int(value)
     try:
         return HistoryPage(
