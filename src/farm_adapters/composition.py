@@ -48,6 +48,7 @@ from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentClient, Clock, CreateCounter, TaskQueue, UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.scheduling import RamCheck, RetryBackoff
+from farm_domain.state_history import StateHistory
 
 
 class SchemaOutOfDate(Exception):
@@ -216,6 +217,7 @@ def build_runtime(
             settings.metrics_networks,
             policy,
         ),
+        history=StateHistory(uow, policy=policy),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
 

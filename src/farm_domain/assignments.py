@@ -67,7 +67,7 @@ def release_agent_tasks(
     jobs' changes of state are ``actor``'s events)."""
     released = []
     for task in uow.tasks.active_of_agent(agent_id, for_update=True):
-        uow.tasks.save(task.requeued())
+        uow.tasks.save(task.requeued(), task, reason=reason, at=now)
         released.append(task)
         log.info(
             "task requeued",
@@ -168,15 +168,23 @@ class AssignmentReconciler:
                 continue
             job = uow.jobs.get(task.job_id)
             failures = task.failures + 1
-            uow.tasks.record_failure(failure_of(task, LOST, "missing from the agent's report", now))
-            task = attrs.evolve(task, reason=LOST, failed_on=agent.id)
+            missing = "missing from the agent's report"
+            uow.tasks.record_failure(failure_of(task, LOST, missing, now))
+            read, task = task, attrs.evolve(task, reason=LOST, failed_on=agent.id)
+            why = f"{LOST}: {missing}"
             if job is None or job.may_requeue(failures):
-                uow.tasks.save(attrs.evolve(task.requeued(), failures=failures))
+                saved = attrs.evolve(task.requeued(), failures=failures)
+                uow.tasks.save(saved, read, reason=why, at=now)
                 requeued.append(task.id)
                 outcome = "requeued"
             else:
                 uow.tasks.save(
-                    attrs.evolve(task, state=WorkState.FAILED, failures=failures, time_finished=now)
+                    attrs.evolve(
+                        task, state=WorkState.FAILED, failures=failures, time_finished=now
+                    ),
+                    read,
+                    reason=why,
+                    at=now,
                 )
                 failed.append(task.id)
                 outcome = "failed"

@@ -227,7 +227,8 @@ class Controls:
                     outcomes.append(Outcome(task_id, error=error))
                     continue
                 # Checked, then changed: nothing above raises once a task is saved.
-                uow.tasks.save(updated)
+                done = _DONE[action]
+                uow.tasks.save(updated, task, reason=f"{done} by {actor.name}", at=now)
                 _stop_later(uow, task, stops)
                 changed.append((task, updated))
                 outcomes.append(Outcome(task_id, task=updated))
@@ -425,11 +426,12 @@ class Controls:
         # Two statements and a read of the held tasks, whatever the job's size: a 100,000-frame
         # job is canceled without holding the write lock for a statement per task.
         stopped = []
-        for task in uow.tasks.release_of_job(job.id):  # taken from their agents, no failure
+        canceled_by = f"canceled by {actor.name}"
+        # taken from their agents, no failure
+        for task in uow.tasks.release_of_job(job.id, reason=canceled_by, at=now):
             stopped.append(task.id)
             _stop_later(uow, task, stops)
-        canceled = uow.tasks.cancel_unfinished(job.id, CANCELED, now)
-        canceled_by = f"canceled by {actor.name}"
+        canceled = uow.tasks.cancel_unfinished(job.id, CANCELED, now, why=canceled_by)
         uow.jobs.save(attrs.evolve(job, state=WorkState.CANCELED, reason=canceled_by))
         uow.jobs.set_times(job.id, job.time_started, now)
         return {"canceled": canceled, "stopped": stopped}
@@ -452,7 +454,8 @@ class Controls:
         if running is Running.STOP:
             for task in held:
                 _stop_later(uow, task, stops)
-                uow.tasks.save(task.requeued())  # not a failure: no count, no block
+                # not a failure: no count, no block
+                uow.tasks.save(task.requeued(), task, reason=f"paused by {actor.name}", at=now)
                 stopped.append(task.id)
         uow.jobs.save(attrs.evolve(job, state=WorkState.PAUSED))
         return {"running": str(running), "stopped": stopped}
@@ -474,6 +477,10 @@ class Controls:
             self._queue.stop_tasks(agent_id, host, port, task_ids)
         if stops or requeued:
             self._queue.assign_tasks()
+
+
+_DONE = {TaskAction.RETRY: "retried", TaskAction.SKIP: "skipped", TaskAction.STOP: "stopped"}
+"""What a task action did, for the task's history."""
 
 
 def _stop_later(uow: UnitOfWork, task: Task, stops: _Stops) -> None:

@@ -33,6 +33,7 @@ from farm_domain.assignments import (
 )
 from farm_domain.audit import agent_target, record
 from farm_domain.enums import AgentState, UseAddress
+from farm_domain.history import ACCEPTED, DISPATCHED
 from farm_domain.job_cleanup import discard_abandoned
 from farm_domain.networks import AgentNetworks, base_url
 from farm_domain.ports import (
@@ -367,7 +368,9 @@ class Dispatcher:
                     remaining = [other for other in remaining if other.id != job.id]
                     continue
             batch = batch_of(job, queued.offered(job, agent_id, self._policy.retry))
-            claimed = uow.scheduling.claim([task.id for task in batch], agent_id)
+            claimed = uow.scheduling.claim(
+                [task.id for task in batch], agent_id, reason=DISPATCHED, at=now
+            )
             queued.drop(job.id, batch)  # claimed now, or taken by someone else
             if claimed:
                 return claimed, job
@@ -417,7 +420,9 @@ class Dispatcher:
         if isinstance(answer, Accepted):
             with self._uow() as uow:
                 sent = [
-                    t.id for t in batch if uow.scheduling.mark_sent(t.id, agent.id, t.attempts, now)
+                    t.id
+                    for t in batch
+                    if uow.scheduling.mark_sent(t.id, agent.id, t.attempts, now, reason=ACCEPTED)
                 ]
                 uow.commit()
             log.info(
@@ -439,7 +444,9 @@ class Dispatcher:
                     uow.blocks.record_rejection(
                         job_id, agent.id, profile.fingerprint, now, refusal=_short(answer.reason)
                     )
-                released = self._release_in(uow, agent.id, batch, now)
+                released = self._release_in(
+                    uow, agent.id, batch, now, f"refused by the agent: {_short(answer.reason)}"
+                )
                 uow.commit()
             self._counters.requeued("refused", released)
             log.warning(
@@ -470,7 +477,7 @@ class Dispatcher:
         self, agent_id: uuid.UUID, tasks: Sequence[Task], reason: str, counted: str
     ) -> None:
         with self._uow() as uow:
-            released = self._release_in(uow, agent_id, tasks, self._clock.now())
+            released = self._release_in(uow, agent_id, tasks, self._clock.now(), reason)
             uow.commit()
         self._counters.requeued(counted, released)
         log.warning(
@@ -485,6 +492,7 @@ class Dispatcher:
         agent_id: uuid.UUID,
         tasks: Sequence[Task],
         now: datetime,
+        reason: str,
         undo_attempt: bool = False,
     ) -> int:
         """Requeue these tasks if the agent still holds the same attempt of each; returns how
@@ -503,7 +511,7 @@ class Dispatcher:
             released = current.requeued()
             if undo_attempt:
                 released = attrs.evolve(released, attempts=max(0, released.attempts - 1))
-            uow.tasks.save(released)
+            uow.tasks.save(released, current, reason=reason, at=now)
             released_count += 1
             jobs.add(task.job_id)
         recompute_job_states(uow, jobs, now, actor=MASTER)
@@ -519,7 +527,9 @@ class Dispatcher:
             agent = uow.agents.get(agent_id, for_update=True)
             if agent is None:
                 return
-            uow.agents.save(attrs.evolve(agent, state=AgentState.OFFLINE), agent)
+            uow.agents.save(
+                attrs.evolve(agent, state=AgentState.OFFLINE), agent, reason=reason, at=now
+            )
             if agent.state is not AgentState.OFFLINE:
                 record(
                     uow,
@@ -532,7 +542,9 @@ class Dispatcher:
                 )
             declined = 0
             if batch is not None:
-                declined = self._release_in(uow, agent_id, batch, now, undo_attempt=undo_attempt)
+                declined = self._release_in(
+                    uow, agent_id, batch, now, reason, undo_attempt=undo_attempt
+                )
             offline = release_agent_tasks(uow, agent_id, reason, now, actor=MASTER)
             uow.commit()
         self._counters.requeued("declined", declined)
@@ -655,8 +667,9 @@ class Dispatcher:
                 with self._uow() as uow:
                     current = uow.agents.get(agent_id, for_update=True)
                     if current is not None:
-                        polled = attrs.evolve(current, last_polled=self._clock.now())
-                        uow.agents.save(polled, current)
+                        polled_at = self._clock.now()
+                        polled = attrs.evolve(current, last_polled=polled_at)
+                        uow.agents.save(polled, current, reason="polled", at=polled_at)
                         uow.commit()
             return False
         reported = answer.task_ids
@@ -669,7 +682,7 @@ class Dispatcher:
             updated = attrs.evolve(
                 current, last_polled=now, state=AgentState.ONLINE if back else current.state
             )
-            uow.agents.save(updated, current)
+            uow.agents.save(updated, current, reason="answered a poll", at=now)
             if back:
                 record(
                     uow,

@@ -15,6 +15,7 @@ from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.monitoring import Monitoring
 from farm_domain.registry import AgentRegistry
+from farm_domain.state_history import StateHistory
 
 
 @attrs.frozen
@@ -33,3 +34,4 @@ class Farm:
     explain: Explainer
     controls: Controls
     monitoring: Monitoring
+    history: StateHistory

@@ -349,7 +349,8 @@ class JobService:
                 return False
             self._policy.require_job(actor, Permission.CHANGE_JOBS, job.submitted_by)
             # The held tasks are locked before the job is: the order a task's report takes.
-            for task in uow.tasks.release_of_job(job_id):
+            deleted_by = f"job deleted by {actor.name}"
+            for task in uow.tasks.release_of_job(job_id, reason=deleted_by, at=self._clock.now()):
                 assert task.agent_id is not None
                 agent = uow.agents.get(task.agent_id)
                 address = None if agent is None else agent_address(agent)
@@ -397,7 +398,10 @@ class JobService:
                         time_finished=None,
                         not_before=None,
                         reason=None if task.reason == STUCK_TASK else task.reason,
-                    )
+                    ),
+                    task,
+                    reason=f"requeued by {actor.name}",
+                    at=now,
                 )
             unblocked = uow.blocks.clear_job(job.id)
             if job.reason is not None:
@@ -578,7 +582,8 @@ class JobService:
             if job is None:  # its tasks are still being stored: no agent has one
                 raise NotFound("Task not found")
             updated = self._apply_report(task, job, report, now, self._backoff)
-            uow.tasks.save(updated)
+            said = "" if report.reason in (UNSET, None) else f": {report.reason}"
+            uow.tasks.save(updated, task, reason=f"reported by its agent{said}", at=now)
             blocked = False
             if report.state == "failed":
                 uow.tasks.record_failure(

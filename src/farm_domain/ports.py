@@ -15,6 +15,7 @@ from farm_domain.answers import AssignAnswer, PollAnswer, StopAnswer, UpdateAnsw
 from farm_domain.credentials import Session, Token, User
 from farm_domain.enums import WorkState
 from farm_domain.events import Event, EventQuery
+from farm_domain.history import HistoryPage, StateChange
 from farm_domain.scheduling import (
     AgentContact,
     AgentProfile,
@@ -56,9 +57,10 @@ class AgentRepository(Protocol):
         """Store a new agent with its MAC addresses, GPUs and software. Raises AlreadyExists
         (its id is stored, perhaps by a concurrent announce)."""
 
-    def save(self, agent: Agent, previous: Agent | None = None) -> None:
-        """Write an existing agent's scalar fields (not its sets); with ``previous`` (the agent
-        as read in this unit of work), only the fields that differ from it."""
+    def save(self, agent: Agent, previous: Agent, *, reason: str, at: datetime) -> None:
+        """Write an existing agent's scalar fields (not its sets) that differ from ``previous``
+        (the agent as read in this unit of work); a change of its history state
+        (``history.agent_state``) records a row with ``reason`` and ``at``."""
 
     def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None: ...
 
@@ -97,7 +99,9 @@ class TaskRepository(Protocol):
     def add(self, task: Task) -> Task:
         """Store a new task; returns it with its id."""
 
-    def save(self, task: Task) -> None: ...
+    def save(self, task: Task, previous: Task, *, reason: str, at: datetime) -> None:
+        """Write the task; a change of its history state from ``previous`` (the task as read in
+        this unit of work; ``history.task_state``) records a row with ``reason`` and ``at``."""
 
     def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
         """The agent's tasks that are neither done nor failed."""
@@ -116,13 +120,14 @@ class TaskRepository(Protocol):
     def add_many(self, tasks: Sequence[Task]) -> None:
         """Store new tasks in bulk (their ids are assigned by storage)."""
 
-    def release_of_job(self, job_id: int) -> list[Task]:
+    def release_of_job(self, job_id: int, *, reason: str, at: datetime) -> list[Task]:
         """Lock the job's unfinished tasks that agents hold (by id) and take them from their
         agents, counting no failure; returns them as they were."""
 
-    def cancel_unfinished(self, job_id: int, reason: str, now: datetime) -> int:
+    def cancel_unfinished(self, job_id: int, reason: str, now: datetime, *, why: str) -> int:
         """Cancel every unfinished task of the job that no agent holds, in one statement
-        (``reason``, finished ``now``, back-off cleared); returns how many."""
+        (``reason``, finished ``now``, back-off cleared), each change recorded with ``why``;
+        returns how many."""
 
     def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
         """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
@@ -342,11 +347,15 @@ class SchedulingRepository(Protocol):
         """Up to ``limit`` of the job's queued tasks by frame, skipping rows other transactions
         have locked; given ``now``, only those whose back-off has passed by then."""
 
-    def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
+    def claim(
+        self, task_ids: Sequence[int], agent_id: uuid.UUID, *, reason: str, at: datetime
+    ) -> list[int]:
         """Give queued tasks to the agent as a new attempt each, only those still queued and
         unowned; returns the ids it gave."""
 
-    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime) -> bool:
+    def mark_sent(
+        self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime, *, reason: str
+    ) -> bool:
         """Record that the agent accepted this attempt, only if it still owns it."""
 
 
@@ -420,6 +429,16 @@ class EventRepository(Protocol):
         id), at most ``query.limit``."""
 
 
+class HistoryRepository(Protocol):
+    """The changes of state the tasks' and agents' repositories recorded (``farm_domain.history``)."""
+
+    def of_task(self, task_id: int, page: HistoryPage) -> list[StateChange]:
+        """The task's changes, newest first: ``page.limit`` of them older than ``page.before``."""
+
+    def of_agent(self, agent_id: uuid.UUID, page: HistoryPage) -> list[StateChange]:
+        """The agent's changes, newest first, paged as ``of_task``."""
+
+
 class FileStore(Protocol):
     """Bytes under slash-separated keys (``logs/...``, ``updates/...``), outside the database."""
 
@@ -491,6 +510,9 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -463,7 +463,7 @@ class AgentRegistry:
             if task.state is WorkState.CANCELED:
                 raise Conflict(f"Task {task_id} is canceled: requeue its job first")
             assigned = task.assigned_to(agent_id)
-            uow.tasks.save(assigned)
+            uow.tasks.save(assigned, task, reason=f"assigned by {actor.name}", at=now)
             record(
                 uow,
                 actor,
@@ -576,7 +576,8 @@ class AgentRegistry:
         now = self._clock.now()
         agent = self._changed(agent, values, sets, now, from_agent=from_agent)
         macs, gpus = sets.macs, sets.gpus
-        uow.agents.save(agent, before)
+        why = "reported by the agent" if from_agent else f"set by {actor.name}"
+        uow.agents.save(agent, before, reason=why, at=now)
         if macs is not None and macs != before.mac_addresses:
             uow.agents.replace_mac_addresses(agent.id, macs)
         if gpus is not None and gpus != before.gpus:

@@ -192,7 +192,10 @@ def _fail(uow_factory: UnitOfWorkFactory, job_id: int, reason: str, now: datetim
         failed = [t for t in tasks if t.state is None and t.agent_id is None]
         for task in failed:
             uow.tasks.save(
-                attrs.evolve(task, state=WorkState.FAILED, time_finished=now, reason=STUCK_TASK)
+                attrs.evolve(task, state=WorkState.FAILED, time_finished=now, reason=STUCK_TASK),
+                task,
+                reason=f"{STUCK_TASK}: {reason}",
+                at=now,
             )
         uow.jobs.save(attrs.evolve(job, reason=reason))
         recompute_job_states(uow, [job_id], now, actor=None)
@@ -252,7 +255,8 @@ def revive_in(uow: UnitOfWork, job_id: int, now: datetime, why: str) -> bool:
     tasks = [t for t in uow.tasks.of_job(job_id) if t.state is WorkState.FAILED]
     back = [t for t in tasks if t.reason == STUCK_TASK]
     for task in back:
-        uow.tasks.save(attrs.evolve(task.requeued(), time_finished=None, reason=None))
+        revived = attrs.evolve(task.requeued(), time_finished=None, reason=None)
+        uow.tasks.save(revived, task, reason=why, at=now)
     uow.jobs.save(attrs.evolve(job, reason=None))
     recompute_job_states(uow, [job_id], now, actor=None)
     record(

@@ -25,6 +25,7 @@ from farm_domain.controls import TaskAction as TaskControl
 from farm_domain.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
+from farm_domain.history import HistoryPage
 from farm_domain.identities import MAX_NAME, MAX_PASSWORD
 from farm_domain.job_requests import JobChanges
 from farm_domain.validation import parse_id
@@ -42,6 +43,7 @@ from farm_http.dashboard_auth import (
     set_session_cookie,
     viewer,
 )
+from farm_http.history_pages import TaskPage
 from farm_http.peers import PeerResolver
 from farm_http.reference import openapi_document, reference
 from farm_http.routes import OPENAPI_PATH, ROUTES
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from farm_http.app import HttpOptions
 
 PAGE = 100
+AGENT_PAGE_CHANGES = HistoryPage(limit=50)
 POLICY = AccessPolicy()
 
 
@@ -210,6 +213,7 @@ class AgentPage:
             section="agents",
             agent=agent,
             explained=self._farm.explain.agent(identity, agent_id),
+            changes=self._farm.history.of_agent(identity, agent_id, AGENT_PAGE_CHANGES),
         )
 
 
@@ -419,6 +423,9 @@ def add_routes(
     app.add_route("/agents/{agent_id:uuid}", AgentPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))
+    app.add_route(
+        f"/jobs/{{job_id:{id_converter}}}/tasks/{{task_id:{id_converter}}}", TaskPage(pages, farm)
+    )
     app.add_route("/events", EventsPage(pages, farm))
     app.add_route("/reference", ReferencePage(pages))
     log_page.add_routes(app, pages, farm, id_converter)

@@ -27,6 +27,7 @@ from farm_http import (
     events,
     explain,
     files,
+    history,
     jobs,
     jobtypes,
     monitoring,
@@ -56,6 +57,7 @@ from farm_http.schemas.files import (
     LogStateBody,
     UpdateJson,
 )
+from farm_http.schemas.history import AgentChangeJson, HistoryFilters, TaskChangeJson
 from farm_http.schemas.jobs import (
     JOB_SPEC_BODY,
     BlockJson,
@@ -196,6 +198,14 @@ ROUTES: tuple[Route, ...] = (
             "POST": "Update an agent (its report, or an operator's change)",
             "DELETE": "Remove an agent",
         },
+    ),
+    Route(
+        "/api/v1/agents/{agent_id:uuid}/history",
+        lambda farm, peers: history.AgentHistoryResource(farm.history),
+        {"GET": READ},
+        answers={"GET": Answer(list[AgentChangeJson])},
+        queries={"GET": HistoryFilters},
+        summaries={"GET": "The agent's changes of state, newest first"},
     ),
     Route(
         "/api/v1/agents/{agent_id:uuid}/tasks",
@@ -380,6 +390,14 @@ ROUTES: tuple[Route, ...] = (
         {"GET": READ},
         answers={"GET": Answer(list[FailureJson])},
         summaries={"GET": "Why each failed attempt at the task failed"},
+    ),
+    Route(
+        f"/api/v1/jobs/{{job}}/tasks/{{task_id:{ID}}}/history",
+        lambda farm, peers: history.TaskHistoryResource(farm.history),
+        {"GET": READ},
+        answers={"GET": Answer(list[TaskChangeJson])},
+        queries={"GET": HistoryFilters},
+        summaries={"GET": "The task's changes of state, newest first"},
     ),
     Route(
         f"{_ATTEMPT}/logs",

@@ -18,6 +18,7 @@ from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.events import SqlEventRepository
+from farm_adapters.sql.history import SqlHistoryRepository
 from farm_adapters.sql.identities import (
     SqlSessionRepository,
     SqlTokenRepository,
@@ -30,6 +31,7 @@ from farm_domain.ports import (
     AgentRepository,
     BlocklistRepository,
     EventRepository,
+    HistoryRepository,
     JobRepository,
     JobTypeRepository,
     PasswordHasher,
@@ -48,6 +50,7 @@ from tests.support.fakes.agents import FakeAgentRepository
 from tests.support.fakes.blocklist import FakeBlocklistRepository
 from tests.support.fakes.catalogue import FakeJobTypeRepository, FakeSoftwareRepository
 from tests.support.fakes.events import FakeEventRepository
+from tests.support.fakes.history import FakeHistoryRepository
 from tests.support.fakes.identities import (
     CountingSecrets,
     FakeSessionRepository,
@@ -73,16 +76,17 @@ SQL_TOKENS: Callable[[Connection], TokenRepository] = SqlTokenRepository
 SQL_USERS: Callable[[Connection], UserRepository] = SqlUserRepository
 SQL_SESSIONS: Callable[[Connection], SessionRepository] = SqlSessionRepository
 SQL_EVENTS: Callable[[Connection], EventRepository] = SqlEventRepository
+SQL_HISTORY: Callable[[Connection], HistoryRepository] = SqlHistoryRepository
 
 FAKE_UNITS_OF_WORK: Callable[[FakeStore], UnitOfWorkFactory] = FakeUnitOfWorkFactory
-FAKE_AGENTS: Callable[[FakeData], AgentRepository] = FakeAgentRepository
+FAKE_AGENTS: Callable[[FakeData, FakeStore], AgentRepository] = FakeAgentRepository
 FAKE_TASKS: Callable[[FakeData, FakeStore], TaskRepository] = FakeTaskRepository
 FAKE_JOBS: Callable[[FakeData, FakeStore], JobRepository] = FakeJobRepository
 FAKE_JOBTYPES: Callable[[FakeData, FakeStore], JobTypeRepository] = FakeJobTypeRepository
 FAKE_SOFTWARE: Callable[[FakeData, FakeStore], SoftwareRepository] = FakeSoftwareRepository
 FAKE_LOGS: Callable[[FakeData, FakeStore], TaskLogRepository] = FakeTaskLogRepository
 FAKE_BLOCKS: Callable[[FakeData], BlocklistRepository] = FakeBlocklistRepository
-FAKE_SCHEDULING: Callable[[FakeData], SchedulingRepository] = FakeSchedulingRepository
+FAKE_SCHEDULING: Callable[[FakeData, FakeStore], SchedulingRepository] = FakeSchedulingRepository
 FAKE_TOKENS: Callable[[FakeData], TokenRepository] = FakeTokenRepository
 FAKE_USERS: Callable[[FakeData], UserRepository] = FakeUserRepository
 FAKE_SESSIONS: Callable[[FakeData], SessionRepository] = FakeSessionRepository
@@ -92,6 +96,7 @@ PLAIN_PASSWORDS: Callable[[], PasswordHasher] = PlainPasswordHasher
 SYSTEM_SECRETS: Callable[[], Secrets] = SystemSecrets
 COUNTING_SECRETS: Callable[[], Secrets] = CountingSecrets
 FAKE_EVENTS: Callable[[FakeData, FakeStore], EventRepository] = FakeEventRepository
+FAKE_HISTORY: Callable[[FakeData], HistoryRepository] = FakeHistoryRepository
 
 REPOSITORIES = sorted(
     name for name, value in vars(UnitOfWork).items() if isinstance(value, property)
@@ -111,7 +116,7 @@ def units_of_work(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[U
 def test_a_unit_of_work_offers_every_repository_of_the_port(
     units_of_work: UnitOfWorkFactory,
 ) -> None:
-    assert len(REPOSITORIES) == 12
+    assert len(REPOSITORIES) == 13
     with units_of_work(read_only=True) as uow:
         missing = [name for name in REPOSITORIES if not hasattr(uow, name)]
     assert missing == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import attrs
 import pytest
@@ -114,7 +115,8 @@ def test_save_writes_scalars_but_leaves_the_sets(uow) -> None:
         u.agents.add(agent)
         u.commit()
     with uow() as u:
-        u.agents.save(attrs.evolve(agent, ram=8192, mac_addresses=frozenset(), gpus=frozenset()))
+        changed = attrs.evolve(agent, ram=8192, mac_addresses=frozenset(), gpus=frozenset())
+        u.agents.save(changed, agent, reason="test", at=T0)
         u.commit()
     with uow() as u:
         stored = u.agents.get(agent.id)
@@ -136,8 +138,8 @@ def test_save_against_the_agent_as_read_writes_what_changed(uow) -> None:
             state=AgentState.RUNNING,
             last_heard_from=before.last_heard_from + timedelta(seconds=5),
         )
-        u.agents.save(changed, before)
-        u.agents.save(changed, changed)  # nothing differs: nothing to write
+        u.agents.save(changed, before, reason="test", at=T0)
+        u.agents.save(changed, changed, reason="test", at=T0)  # nothing differs: nothing written
         u.commit()
     with uow() as u:
         stored = u.agents.get(agent.id)
@@ -287,7 +289,8 @@ def test_tasks_round_trip_and_the_active_ones_of_an_agent(uow) -> None:
             TaskStatus.FAILED: 1,
             TaskStatus.QUEUED: 1,
         }
-        u.tasks.save(attrs.evolve(u.tasks.get(tasks[1].id), state=WorkState.DONE))
+        read = u.tasks.get(tasks[1].id)
+        u.tasks.save(attrs.evolve(read, state=WorkState.DONE), read, reason="test", at=T0)
         u.commit()
     with uow() as u:
         assert [t.frame for t in u.tasks.active_of_agent(agent.id)] == [1.5]
@@ -714,11 +717,12 @@ def test_scheduling_queries(uow) -> None:
         assert u.scheduling.lock_idle_agents([]) == []
         queued = u.scheduling.queued_tasks(ready.id, 2)
         assert [t.frame for t in queued] == [1.0, 3.0]
-        assert u.scheduling.claim([queued[0].id], idle.id) == [queued[0].id]
-        assert u.scheduling.claim([queued[0].id, queued[1].id], busy.id) == [queued[1].id]
-        assert u.scheduling.claim([], busy.id) == []
-        assert not u.scheduling.mark_sent(queued[0].id, idle.id, 2, T0)
-        assert u.scheduling.mark_sent(queued[0].id, idle.id, 1, T0)
+        claim = partial(u.scheduling.claim, reason="test", at=T0)
+        assert claim([queued[0].id], idle.id) == [queued[0].id]
+        assert claim([queued[0].id, queued[1].id], busy.id) == [queued[1].id]
+        assert claim([], busy.id) == []
+        assert not u.scheduling.mark_sent(queued[0].id, idle.id, 2, T0, reason="test")
+        assert u.scheduling.mark_sent(queued[0].id, idle.id, 1, T0, reason="test")
         u.commit()
     with uow() as u:
         claimed = u.tasks.get(queued[0].id)
@@ -1149,7 +1153,7 @@ def test_a_job_hidden_for_its_deletion_and_its_tasks_are_seen_by_nobody(uow) -> 
         Task(id=0, job_id=0, frame=3),
     )
     with uow() as u:
-        released = u.tasks.release_of_job(job.id)
+        released = u.tasks.release_of_job(job.id, reason="test", at=T0)
         assert u.jobs.hide(job.id) and not u.jobs.hide(job.id)
         u.commit()
     assert [task.id for task in released] == [held.id]
@@ -1290,8 +1294,8 @@ def test_canceling_a_job_cancels_its_unheld_unfinished_tasks_in_one_statement(uo
     )
     (elsewhere,) = add_tasks(uow, other, Task(id=0, job_id=0, frame=1))
     with uow() as u:
-        assert [t.id for t in u.tasks.release_of_job(job.id)] == [held.id]
-        assert u.tasks.cancel_unfinished(job.id, "canceled", T0) == 3
+        assert [t.id for t in u.tasks.release_of_job(job.id, reason="test", at=T0)] == [held.id]
+        assert u.tasks.cancel_unfinished(job.id, "canceled", T0, why="test") == 3
         u.commit()
     with uow(read_only=True) as u:
         states = {t.id: (t.state, t.reason, t.agent_id) for t in u.tasks.of_job(job.id)}
@@ -1308,4 +1312,4 @@ def test_canceling_a_job_cancels_its_unheld_unfinished_tasks_in_one_statement(uo
             if t.state is WorkState.CANCELED
         )
         assert u.tasks.get(elsewhere.id) == elsewhere
-        assert u.tasks.cancel_unfinished(job.id, "canceled", T0) == 0
+        assert u.tasks.cancel_unfinished(job.id, "canceled", T0, why="test") == 0

@@ -67,6 +67,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("/api/v1/agents/{agent_id:uuid}", "POST", "upgrade"): WRANGLER,
     ("/api/v1/agents/{agent_id:uuid}", "DELETE", ""): AGENT_A_OR_MANAGER,
     ("/api/v1/agents/{agent_id:uuid}/tasks", "GET", ""): READ,
+    ("/api/v1/agents/{agent_id:uuid}/history", "GET", ""): READ,
     ("/api/v1/agents/{agent_id:uuid}/tasks", "POST", ""): AGENT_A,
     ("/api/v1/agents/{agent_id:uuid}/tags", "GET", ""): READ,
     ("/api/v1/agents/{agent_id:uuid}/explain", "GET", ""): READ,
@@ -108,6 +109,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     (TASK, "GET", ""): READ,
     (TASK, "POST", ""): AGENT_A,
     (f"{TASK}/failures", "GET", ""): READ,
+    (f"{TASK}/history", "GET", ""): READ,
     (LOGS, "GET", ""): READ,
     (LOGS, "POST", ""): AGENT_A,
     (f"{LOGS}/{{identifier}}", "POST", ""): (AGENT_A),
@@ -233,6 +235,9 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     ("/api/v1/agents/{agent_id:uuid}/tasks", "GET", ""): lambda s: Call(
         f"/api/v1/agents/{s.agent_a}/tasks"
     ),
+    ("/api/v1/agents/{agent_id:uuid}/history", "GET", ""): lambda s: Call(
+        f"/api/v1/agents/{s.agent_a}/history"
+    ),
     ("/api/v1/agents/{agent_id:uuid}/tasks", "POST", ""): lambda s: Call(
         f"/api/v1/agents/{s.agent_a}/tasks", json={"id": s.queued_task}
     ),
@@ -323,6 +328,7 @@ CALLS: dict[tuple[str, str, str], Callable[[Scene], Call]] = {
     (f"{TASK}/failures", "GET", ""): lambda s: Call(
         f"/api/v1/jobs/{s.job}/tasks/{s.task}/failures"
     ),
+    (f"{TASK}/history", "GET", ""): lambda s: Call(f"/api/v1/jobs/{s.job}/tasks/{s.task}/history"),
     (LOGS, "GET", ""): lambda s: Call(f"{_attempt(s)}/logs"),
     (LOGS, "POST", ""): lambda s: Call(
         f"{_attempt(s)}/logs", json={"identifier": "second.csv", "agent_id": str(s.agent_a)}

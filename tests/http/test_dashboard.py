@@ -136,7 +136,8 @@ def test_the_job_page_shows_the_files_each_frame_wrote(dash: Farm) -> None:
     with dash.harness.uow() as uow:
         first = uow.tasks.of_job(job["id"])[0]
         written = (TaskOutput("/renders/<shot>_0001.png", 9216),)
-        uow.tasks.save(attrs.evolve(first, state=WorkState.DONE, outputs=written))
+        done = attrs.evolve(first, state=WorkState.DONE, outputs=written)
+        uow.tasks.save(done, first, reason="test", at=dash.harness.clock.now())
         uow.commit()
     page = dash.session("vic", Role.VIEWER).get(f"/jobs/{job['id']}").text
     assert 'title="/renders/&lt;shot&gt;_0001.png"' in page  # the whole path, escaped

@@ -49,6 +49,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/agents/{agent_id}"): PAGE,
     ("GET", "/jobs"): PAGE,
     ("GET", "/jobs/{job_id}"): PAGE,
+    ("GET", "/jobs/{job_id}/tasks/{task_id}"): PAGE,
     ("GET", "/events"): PAGE,
     ("GET", "/reference"): PAGE,
     ("GET", "/login"): PUBLIC,
@@ -161,6 +162,14 @@ class Caller:
         assert uploaded.status_code == 201, uploaded.text
         return attempt
 
+    def task_page(self) -> str:
+        """The page of the first task of a new job."""
+        job_id = self.job(self.admin_token)
+        tasks = self.client.simulate_get(
+            f"/api/v1/jobs/{job_id}/tasks", headers=self.admin_token
+        ).json
+        return f"/jobs/{job_id}/tasks/{tasks[0]['id']}"
+
     def skip(self, token: dict[str, str]) -> tuple[str, str]:
         """The dashboard's post skipping the first task of a new job of ``token``'s."""
         job_id = self.job(token)
@@ -194,6 +203,7 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
         ("GET", "/agents/{agent_id}"): lambda: (f"/agents/{caller.agent()}", ""),
         ("GET", "/jobs"): lambda: ("/jobs", ""),
         ("GET", "/jobs/{job_id}"): lambda: (f"/jobs/{caller.job(caller.admin_token)}", ""),
+        ("GET", "/jobs/{job_id}/tasks/{task_id}"): lambda: (caller.task_page(), ""),
         ("GET", "/events"): lambda: ("/events", ""),
         ("GET", "/reference"): lambda: ("/reference", ""),
         ("GET", "/login"): lambda: ("/login", ""),

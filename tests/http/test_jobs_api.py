@@ -377,7 +377,10 @@ def test_a_heartbeat_naming_an_earlier_attempt_does_not_keep_the_task(jobs: Harn
         stored = uow.tasks.get(task["id"])
         assert stored is not None
         uow.tasks.save(
-            attrs.evolve(stored, attempts=2, sent_to_agent=True, sent_at=jobs.clock.now())
+            attrs.evolve(stored, attempts=2, sent_to_agent=True, sent_at=jobs.clock.now()),
+            stored,
+            reason="test",
+            at=jobs.clock.now(),
         )
         uow.commit()
     jobs.clock.advance(60)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,11 @@ from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.tables import metadata
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.access import AccessPolicy, Identity, Role
-from farm_domain.enums import WorkState
+from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Forbidden, NotFound
 from farm_domain.events import EventQuery
 from farm_domain.files import TaskLogs
+from farm_domain.history import HistoryPage
 from farm_domain.identities import IdentityService
 from farm_domain.job_requests import JobChanges, JobSpec
 from farm_domain.jobs import JobService
@@ -209,7 +210,7 @@ def test_0007_keeps_every_job_and_leaves_old_jobs_without_a_submitter(
         engine.dispose()
 
 
-TABLES_AFTER_0007 = {"task_failures"}
+TABLES_AFTER_0007 = {"task_failures", "task_history", "agent_history"}
 """Tables later migrations add: a farm at 0007 has no rows in them."""
 
 
@@ -470,13 +471,70 @@ def test_0010_keeps_every_row_and_reads_old_tasks_without_outputs(
             assert [task.outputs for task in old] == [(), ()]
             # An old task takes the files of its next done report, and keeps them.
             u.tasks.save(
-                attrs.evolve(old[0], outputs=(TaskOutput("/renders/shot_0001.png", 2048),))
+                attrs.evolve(old[0], outputs=(TaskOutput("/renders/shot_0001.png", 2048),)),
+                old[0],
+                reason="test",
+                at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC),
             )
             u.commit()
         with uow(read_only=True) as u:
             again = u.tasks.of_job(5)
             assert again[0].outputs == (TaskOutput("/renders/shot_0001.png", 2048),)
             assert again[1].outputs == ()
+    finally:
+        engine.dispose()
+
+
+def test_0011_keeps_every_row_and_records_the_changes_of_old_tasks_and_agents(
+    empty_database_url: str,
+) -> None:
+    engine = create_database_engine(empty_database_url)
+    try:
+        schema_migrations.upgrade(engine, "0010")
+        agent_id = uuid.uuid4()
+        at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        with engine.begin() as connection:
+            _farm_at_0007(connection, agent_id, at)
+        before = _every_row(engine)
+
+        schema_migrations.upgrade(engine)
+
+        assert _every_row(engine, like=before) == before
+        after = _every_row(engine)
+        assert after["task_history"] == [] and after["agent_history"] == []
+        uow = SqlUnitOfWorkFactory(engine)
+        later = at + timedelta(minutes=1)
+        with uow() as u:
+            held = u.tasks.get(10)
+            agent = u.agents.get(agent_id)
+            assert held is not None and agent is not None
+            u.tasks.save(attrs.evolve(held, state=WorkState.RUNNING), held, reason="r", at=later)
+            u.agents.save(
+                attrs.evolve(agent, state=AgentState.RUNNING), agent, reason="a", at=later
+            )
+            u.tasks.cancel_unfinished(5, "canceled", later, why="canceled by wendy")
+            u.commit()
+        with uow(read_only=True) as u:
+            page = HistoryPage()
+            ran = u.history.of_task(10, page)
+            assert [(c.before, c.after, c.reason, c.at) for c in ran] == [
+                ("assigned", "running", "r", later)
+            ]
+            assert [c.agent_id for c in ran] == [agent_id]
+            assert [(c.before, c.after) for c in u.history.of_task(51, page)] == [
+                ("queued", "canceled")
+            ]
+            assert [(c.before, c.after, c.reason) for c in u.history.of_agent(agent_id, page)] == [
+                ("online", "running", "a")
+            ]
+        # Gone with their task and agent.
+        with uow() as u:
+            u.jobs.delete(1)
+            u.agents.delete(agent_id)
+            u.commit()
+        remaining = _every_row(engine)
+        assert [row["task_id"] for row in remaining["task_history"]] == [50, 51]
+        assert remaining["agent_history"] == []
     finally:
         engine.dispose()
 

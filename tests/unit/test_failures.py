@@ -112,7 +112,8 @@ def test_a_task_lost_by_its_agent_is_recorded_as_lost() -> None:
     with world.uow() as uow:
         stored = uow.tasks.get(task.id)
         assert stored is not None
-        uow.tasks.save(attrs.evolve(stored, sent_to_agent=True, sent_at=world.clock.now()))
+        sent = attrs.evolve(stored, sent_to_agent=True, sent_at=world.clock.now())
+        uow.tasks.save(sent, stored, reason="test", at=world.clock.now())
         uow.commit()
     world.clock.advance(3600)
     with world.uow() as uow:

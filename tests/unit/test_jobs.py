@@ -341,7 +341,12 @@ def test_failed_follows_the_requeue_policy(
 
         stored = uow.tasks.get(task.id)
         assert stored is not None
-        uow.tasks.save(attrs.evolve(stored, failures=failures_before))
+        uow.tasks.save(
+            attrs.evolve(stored, failures=failures_before),
+            stored,
+            reason="test",
+            at=world.clock.now(),
+        )
         uow.commit()
     result = world.jobs.report(
         ADMIN, job.id, task.id, TaskReport(state="failed", last_error="exit 1")

@@ -143,7 +143,9 @@ class RegistryMachine(RuleBasedStateMachine):
         with self.world.uow() as uow:
             task = uow.tasks.get(task_id)
             assert task is not None
-            uow.tasks.save(attrs.evolve(task, sent_to_agent=True, sent_at=self.world.clock.now()))
+            now = self.world.clock.now()
+            sent = attrs.evolve(task, sent_to_agent=True, sent_at=now)
+            uow.tasks.save(sent, task, reason="accepted", at=now)
             uow.commit()
         self.tasks[task_id].sent_at = self.time
 
@@ -160,7 +162,8 @@ class RegistryMachine(RuleBasedStateMachine):
         with self.world.uow() as uow:
             task = uow.tasks.get(task_id)
             assert task is not None
-            uow.tasks.save(attrs.evolve(task, state=WorkState.DONE))
+            done = attrs.evolve(task, state=WorkState.DONE)
+            uow.tasks.save(done, task, reason="done", at=self.world.clock.now())
             uow.commit()
         self.tasks[task_id].state = "done"
 

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Dialect, Row
 from sqlalchemy.types import TypeEngine
 
 from farm_adapters.sql import tables as t
+from farm_adapters.sql.history import record_agent_change
 from farm_adapters.sql.rows import AGENT_ID, by_label, insert_ignoring_duplicates
 from farm_domain.agents import (
     Agent,
@@ -43,6 +44,7 @@ from farm_domain.agents import (
 )
 from farm_domain.enums import AgentState, OsClass, UseAddress
 from farm_domain.errors import AlreadyExists
+from farm_domain.history import agent_change
 
 
 def _agent_row(agent: Agent) -> dict[str, Any]:
@@ -274,18 +276,20 @@ class SqlAgentRepository:
         if agent.gpus:
             self.replace_gpus(agent.id, agent.gpus)
 
-    def save(self, agent: Agent, previous: Agent | None = None) -> None:
+    def save(self, agent: Agent, previous: Agent, *, reason: str, at: datetime) -> None:
         row = _agent_row(agent)
         del row["id"]
-        if previous is not None:
-            # Only what changed: SQLite rewrites the entries of every index on a column in
-            # the SET clause, changed or not (a heartbeat touched all six of the agents').
-            before = _agent_row(previous)
-            row = {key: value for key, value in row.items() if value != before[key]}
-            if not row:
-                return
+        # Only what changed: SQLite rewrites the entries of every index on a column in the SET
+        # clause, changed or not (a heartbeat touched all six of the agents').
+        before = _agent_row(previous)
+        row = {key: value for key, value in row.items() if value != before[key]}
+        if not row:
+            return
         row["agent_key"] = agent.id
         self._c.execute(_SAVE_AGENT, row)
+        change = agent_change(previous, agent, reason, at)
+        if change is not None:
+            record_agent_change(self._c, change)
 
     def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None:
         self._c.execute(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from farm_adapters.sql import tables as t
+from farm_adapters.sql.history import record_task_changes
 from farm_adapters.sql.rows import (
     AGENT_ID,
     insert_ignoring_duplicates,
@@ -36,6 +38,7 @@ from farm_adapters.sql.rows import (
 )
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import AlreadyExists
+from farm_domain.history import reason_of, task_change
 from farm_domain.work import (
     Job,
     JobQuery,
@@ -73,8 +76,11 @@ class SqlTaskRepository:
         new_id = inserted_id(self._c.execute(insert(t.tasks).values(task_row(task))))
         return attrs.evolve(task, id=new_id)
 
-    def save(self, task: Task) -> None:
+    def save(self, task: Task, previous: Task, *, reason: str, at: datetime) -> None:
         self._c.execute(update(t.tasks).where(t.tasks.c.id == task.id).values(task_row(task)))
+        change = task_change(previous, task, reason, at)
+        if change is not None:
+            record_task_changes(self._c, [change])
 
     def active_of_agent(self, agent_id: uuid.UUID, *, for_update: bool = False) -> list[Task]:
         statement = _ACTIVE_OF_AGENT_FOR_UPDATE if for_update else _ACTIVE_OF_AGENT
@@ -110,7 +116,7 @@ class SqlTaskRepository:
             result.append((task_from(m), summary))
         return result
 
-    def release_of_job(self, job_id: int) -> list[Task]:
+    def release_of_job(self, job_id: int, *, reason: str, at: datetime) -> list[Task]:
         tk = t.tasks.c
         held = [
             task_from(row._mapping)
@@ -127,16 +133,39 @@ class SqlTaskRepository:
                 .where(tk.id.in_([task.id for task in held]))
                 .values(agent_id=None, sent_to_agent=False, sent_at=None)
             )
+            changes = (
+                task_change(
+                    task, attrs.evolve(task, agent_id=None, sent_to_agent=False), reason, at
+                )
+                for task in held
+            )
+            record_task_changes(self._c, [change for change in changes if change is not None])
         return held
 
-    def cancel_unfinished(self, job_id: int, reason: str, now: datetime) -> int:
+    def cancel_unfinished(self, job_id: int, reason: str, now: datetime, *, why: str) -> int:
         tk = t.tasks.c
         unfinished = or_(tk.state.is_(None), tk.state.notin_(_FINISHED_TASK_STATES))
+        canceled = WorkState.CANCELED.value
+        # Recorded from the rows as they are before the update, in one statement however many.
+        self._c.execute(
+            insert(t.task_history).from_select(
+                ["task_id", "job_id", "agent_id", "at", "before", "after", "reason"],
+                select(
+                    tk.id,
+                    tk.job_id,
+                    tk.agent_id,
+                    literal(now, t.UtcDateTime()),
+                    func.coalesce(tk.state, TaskStatus.QUEUED.value),
+                    literal(canceled),
+                    literal(reason_of(why)),
+                ).where(tk.job_id == job_id, tk.agent_id.is_(None), unfinished),
+            )
+        )
         done = self._c.execute(
             update(t.tasks)
             .where(tk.job_id == job_id, tk.agent_id.is_(None), unfinished)
             .values(
-                state=WorkState.CANCELED.value,
+                state=canceled,
                 reason=reason,
                 sent_to_agent=False,
                 sent_at=None,

@@ -22,10 +22,12 @@ from sqlalchemy import (
 )
 
 from farm_adapters.sql import tables as t
+from farm_adapters.sql.history import record_task_changes
 from farm_adapters.sql.rows import by_label, tag_requirements_of, task_from
 from farm_domain.enums import AgentState, UseAddress
+from farm_domain.history import SENT, StateChange, reason_of
 from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, JobQueue, RankRange
-from farm_domain.work import Task
+from farm_domain.work import Task, TaskStatus
 
 
 def _rank_ranges(
@@ -404,7 +406,9 @@ class SqlSchedulingRepository:
         )
         return [task_from(row._mapping) for row in rows]
 
-    def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
+    def claim(
+        self, task_ids: Sequence[int], agent_id: uuid.UUID, *, reason: str, at: datetime
+    ) -> list[int]:
         if not task_ids:
             return []
         tk = t.tasks.c
@@ -418,17 +422,67 @@ class SqlSchedulingRepository:
                 sent_at=None,
                 time_finished=None,
             )
-            .returning(tk.id)
-        ).scalars()
-        return sorted(claimed)
+            .returning(tk.id, tk.job_id)
+        ).all()
+        record_task_changes(
+            self._c,
+            [
+                StateChange(
+                    id=0,
+                    at=at,
+                    before=TaskStatus.QUEUED.value,
+                    after=TaskStatus.ASSIGNED.value,
+                    reason=reason_of(reason),
+                    task_id=task_id,
+                    job_id=job_id,
+                    agent_id=agent_id,
+                )
+                for task_id, job_id in sorted(claimed)
+            ],
+        )
+        return sorted(task_id for task_id, _ in claimed)
 
-    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime) -> bool:
+    def mark_sent(
+        self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime, *, reason: str
+    ) -> bool:
         tk = t.tasks.c
-        result = self._c.execute(
+        sent = self._c.execute(
             update(t.tasks)
             .where(
-                tk.id == task_id, tk.agent_id == agent_id, tk.attempts == attempt, t.TASK_IS_ACTIVE
+                tk.id == task_id,
+                tk.agent_id == agent_id,
+                tk.attempts == attempt,
+                t.TASK_IS_ACTIVE,
+                tk.sent_to_agent.is_(False),
+                tk.state.is_(None),
             )
             .values(sent_to_agent=True, sent_at=now)
+            .returning(tk.job_id)
+        ).first()
+        if sent is not None:
+            change = StateChange(
+                id=0,
+                at=now,
+                before=TaskStatus.ASSIGNED.value,
+                after=SENT,
+                reason=reason_of(reason),
+                task_id=task_id,
+                job_id=sent.job_id,
+                agent_id=agent_id,
+            )
+            record_task_changes(self._c, [change])
+            return True
+        # Sent already, or running before its /assign answer came back: nothing changes state.
+        return bool(
+            self._c.execute(
+                update(t.tasks)
+                .where(
+                    tk.id == task_id,
+                    tk.agent_id == agent_id,
+                    tk.attempts == attempt,
+                    t.TASK_IS_ACTIVE,
+                )
+                .values(sent_to_agent=True, sent_at=now)
+            ).rowcount
+            == 1
         )
-        return result.rowcount == 1

@@ -391,6 +391,37 @@ events = Table(
     sqlite_autoincrement=True,
 )
 
+# A task's and an agent's changes of state (``farm_domain.history``): machine transitions at the
+# rate tasks run, bounded per task and per agent, gone with their task or agent. Not the audit
+# trail's ``events``: those are people's changes, kept whole, and read by actor or target.
+task_history = Table(
+    "task_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", Integer, nullable=False),
+    Column("agent_id", Uuid),
+    Column("at", UtcDateTime, nullable=False),
+    Column("before", String(16)),
+    Column("after", String(16), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Index("ix_task_history_task_id_id", "task_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+agent_history = Table(
+    "agent_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agent_id", Uuid, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("before", String(16)),
+    Column("after", String(16), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Index("ix_agent_history_agent_id_id", "agent_id", "id"),
+    sqlite_autoincrement=True,
+)
+
 # A job is stored hidden while its tasks are stored (``creating``) and while they are deleted
 # (``deleting``): states no client or scheduler knows, seen by no query but the ones that name
 # them.

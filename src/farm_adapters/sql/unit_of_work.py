@@ -15,6 +15,7 @@ from farm_adapters.sql.blocklist import SqlBlocklistRepository
 from farm_adapters.sql.catalogue import SqlJobTypeRepository, SqlSoftwareRepository
 from farm_adapters.sql.engine import READ_ONLY, SqliteWriterLock, sqlite_writer_lock
 from farm_adapters.sql.events import SqlEventRepository
+from farm_adapters.sql.history import SqlHistoryRepository
 from farm_adapters.sql.identities import (
     SqlSessionRepository,
     SqlTokenRepository,
@@ -133,6 +134,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(connection)
         self.sessions = SqlSessionRepository(connection)
         self.events = SqlEventRepository(connection)
+        self.history = SqlHistoryRepository(connection)
         return self
 
     def __exit__(

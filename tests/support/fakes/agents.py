@@ -17,12 +17,15 @@ from farm_domain.agents import (
     SoftwareRef,
 )
 from farm_domain.errors import AlreadyExists
-from tests.support.fakes.store import FakeData
+from farm_domain.history import agent_change
+from tests.support.fakes.history import record_agent_change
+from tests.support.fakes.store import FakeData, FakeStore
 
 
 class FakeAgentRepository:
-    def __init__(self, data: FakeData) -> None:
+    def __init__(self, data: FakeData, store: FakeStore) -> None:
         self._d = data
+        self._store = store
 
     def _with_software(self, agent: Agent) -> Agent:
         versions = {v.id: (s.name, v) for s in self._d.software.values() for v in s.versions}
@@ -65,11 +68,12 @@ class FakeAgentRepository:
         self._d.agents[agent.id] = attrs.evolve(agent, software=())
         self._d.gpu_catalogue |= agent.gpus
 
-    def save(self, agent: Agent, previous: Agent | None = None) -> None:
+    def save(self, agent: Agent, previous: Agent, *, reason: str, at: datetime) -> None:
         old = self._d.agents[agent.id]
         self._d.agents[agent.id] = attrs.evolve(
             agent, mac_addresses=old.mac_addresses, gpus=old.gpus, software=()
         )
+        record_agent_change(self._d, self._store, agent_change(previous, agent, reason, at))
 
     def replace_mac_addresses(self, agent_id: uuid.UUID, macs: frozenset[str]) -> None:
         self._d.agents[agent_id] = attrs.evolve(self._d.agents[agent_id], mac_addresses=macs)

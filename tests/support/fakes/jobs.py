@@ -10,8 +10,10 @@ import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import AlreadyExists
+from farm_domain.history import task_change
 from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskFailure, TaskLog, TaskStatus
 from tests.support.fakes.catalogue import FakeJobTypeRepository
+from tests.support.fakes.history import record_task_changes
 from tests.support.fakes.store import FakeData, FakeStore
 
 
@@ -34,10 +36,11 @@ class FakeTaskRepository:
         self._d.tasks[task.id] = task
         return task
 
-    def save(self, task: Task) -> None:
+    def save(self, task: Task, previous: Task, *, reason: str, at: datetime) -> None:
         if task.id not in self._d.tasks:
             raise KeyError(task.id)
         self._d.tasks[task.id] = task
+        record_task_changes(self._d, self._store, [task_change(previous, task, reason, at)])
 
     def record_failure(self, failure: TaskFailure) -> TaskFailure:
         if failure.task_id not in self._d.tasks:
@@ -100,7 +103,7 @@ class FakeTaskRepository:
                 found[job_id] = len(agents)
         return found
 
-    def release_of_job(self, job_id: int) -> list[Task]:
+    def release_of_job(self, job_id: int, *, reason: str, at: datetime) -> list[Task]:
         held = sorted(
             (
                 t
@@ -110,19 +113,19 @@ class FakeTaskRepository:
             key=lambda t: t.id,
         )
         for task in held:
-            self._d.tasks[task.id] = attrs.evolve(
-                task, agent_id=None, sent_to_agent=False, sent_at=None
-            )
+            released = attrs.evolve(task, agent_id=None, sent_to_agent=False, sent_at=None)
+            self._d.tasks[task.id] = released
+            record_task_changes(self._d, self._store, [task_change(task, released, reason, at)])
         return held
 
-    def cancel_unfinished(self, job_id: int, reason: str, now: datetime) -> int:
+    def cancel_unfinished(self, job_id: int, reason: str, now: datetime, *, why: str) -> int:
         canceled = [
             t
             for t in self._d.tasks.values()
             if t.job_id == job_id and t.agent_id is None and not t.is_finished
         ]
         for task in canceled:
-            self._d.tasks[task.id] = attrs.evolve(
+            self._d.tasks[task.id] = updated = attrs.evolve(
                 task,
                 state=WorkState.CANCELED,
                 reason=reason,
@@ -131,6 +134,7 @@ class FakeTaskRepository:
                 not_before=None,
                 time_finished=now,
             )
+            record_task_changes(self._d, self._store, [task_change(task, updated, why, now)])
         return len(canceled)
 
     def add_many(self, tasks: Sequence[Task]) -> None:

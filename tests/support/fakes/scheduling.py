@@ -9,9 +9,11 @@ from datetime import datetime
 import attrs
 
 from farm_domain.enums import WorkState
+from farm_domain.history import task_change
 from farm_domain.scheduling import AgentContact, AgentProfile, JobProfile, JobQueue, RankRange
 from farm_domain.work import Job, SoftwareRequirement, Task, TaskStatus
-from tests.support.fakes.store import FakeData
+from tests.support.fakes.history import record_task_changes
+from tests.support.fakes.store import FakeData, FakeStore
 
 
 def _ready(task: Task, now: datetime | None) -> bool:
@@ -19,8 +21,9 @@ def _ready(task: Task, now: datetime | None) -> bool:
 
 
 class FakeSchedulingRepository:
-    def __init__(self, data: FakeData) -> None:
+    def __init__(self, data: FakeData, store: FakeStore) -> None:
         self._d = data
+        self._store = store
 
     def _ranks(self, requirements: Iterable[SoftwareRequirement]) -> list[RankRange]:
         # Keyed by int | None so an unbounded requirement (None) looks up None.
@@ -223,16 +226,22 @@ class FakeSchedulingRepository:
             key=lambda t: (t.frame, t.id),
         )[:limit]
 
-    def claim(self, task_ids: Sequence[int], agent_id: uuid.UUID) -> list[int]:
+    def claim(
+        self, task_ids: Sequence[int], agent_id: uuid.UUID, *, reason: str, at: datetime
+    ) -> list[int]:
         claimed = []
-        for task_id in task_ids:
+        for task_id in sorted(task_ids):
             task = self._d.tasks.get(task_id)
             if task is not None and task.status is TaskStatus.QUEUED:
-                self._d.tasks[task_id] = task.assigned_to(agent_id)
+                self._d.tasks[task_id] = assigned = task.assigned_to(agent_id)
                 claimed.append(task_id)
+                change = task_change(task, assigned, reason, at)
+                record_task_changes(self._d, self._store, [change])
         return sorted(claimed)
 
-    def mark_sent(self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime) -> bool:
+    def mark_sent(
+        self, task_id: int, agent_id: uuid.UUID, attempt: int, now: datetime, *, reason: str
+    ) -> bool:
         task = self._d.tasks.get(task_id)
         if (
             task is None
@@ -241,5 +250,6 @@ class FakeSchedulingRepository:
             or task.is_finished
         ):
             return False
-        self._d.tasks[task_id] = attrs.evolve(task, sent_to_agent=True, sent_at=now)
+        self._d.tasks[task_id] = sent = attrs.evolve(task, sent_to_agent=True, sent_at=now)
+        record_task_changes(self._d, self._store, [task_change(task, sent, reason, now)])
         return True

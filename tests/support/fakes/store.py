@@ -10,6 +10,7 @@ import attrs
 from farm_domain.agents import Agent
 from farm_domain.credentials import Session, Token, User
 from farm_domain.events import Event
+from farm_domain.history import StateChange
 from farm_domain.scheduling import JobAgentBlock
 from farm_domain.software import Software
 from farm_domain.work import Job, JobTypeVersion, Task, TaskFailure, TaskLog
@@ -42,6 +43,8 @@ class FakeData:
     sessions: dict[str, Session] = attrs.Factory(dict)
     """By the secret's digest."""
     events: list[Event] = attrs.Factory(list)
+    task_history: list[StateChange] = attrs.Factory(list)
+    agent_history: list[StateChange] = attrs.Factory(list)
 
 
 class FakeStore:

@@ -10,6 +10,7 @@ from tests.support.fakes.agents import FakeAgentRepository
 from tests.support.fakes.blocklist import FakeBlocklistRepository
 from tests.support.fakes.catalogue import FakeJobTypeRepository, FakeSoftwareRepository
 from tests.support.fakes.events import FakeEventRepository
+from tests.support.fakes.history import FakeHistoryRepository
 from tests.support.fakes.identities import (
     FakeSessionRepository,
     FakeTokenRepository,
@@ -29,18 +30,19 @@ class FakeUnitOfWork:
 
     def __enter__(self) -> Self:
         self._data = copy.deepcopy(self._store.data)
-        self.agents = FakeAgentRepository(self._data)
+        self.agents = FakeAgentRepository(self._data, self._store)
         self.tasks = FakeTaskRepository(self._data, self._store)
         self.jobs = FakeJobRepository(self._data, self._store)
         self.jobtypes = FakeJobTypeRepository(self._data, self._store)
         self.software = FakeSoftwareRepository(self._data, self._store)
         self.logs = FakeTaskLogRepository(self._data, self._store)
         self.blocks = FakeBlocklistRepository(self._data)
-        self.scheduling = FakeSchedulingRepository(self._data)
+        self.scheduling = FakeSchedulingRepository(self._data, self._store)
         self.tokens = FakeTokenRepository(self._data)
         self.users = FakeUserRepository(self._data)
         self.sessions = FakeSessionRepository(self._data)
         self.events = FakeEventRepository(self._data, self._store)
+        self.history = FakeHistoryRepository(self._data)
         return self
 
     def __exit__(
