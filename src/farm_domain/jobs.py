@@ -489,9 +489,16 @@ class JobService:
         return len(blocks)
 
     def tasks(
-        self, actor: Identity, job_id: int, *, limit: int = TASK_PAGE, offset: int = 0
+        self,
+        actor: Identity,
+        job_id: int,
+        *,
+        limit: int = TASK_PAGE,
+        offset: int = 0,
+        status: TaskStatus | None = None,
     ) -> list[Task]:
-        """``limit`` of the job's tasks by frame from ``offset``.
+        """``limit`` of the job's tasks by frame from ``offset``, only those of ``status`` when
+        given.
 
         Raises Forbidden, NotFound, ValidationError (``limit`` or ``offset`` out of range).
         """
@@ -502,7 +509,7 @@ class JobService:
             raise ValidationError(f"`offset` must be between 0 and {INT32_MAX}", field="offset")
         with self._uow(read_only=True) as uow:
             self._job(uow, job_id)
-            return uow.tasks.of_job(job_id, limit=limit, offset=offset)
+            return uow.tasks.of_job(job_id, limit=limit, offset=offset, status=status)
 
     def task(self, actor: Identity, job_id: int, task_id: int) -> Task:
         """Raises Forbidden, NotFound (``Task not found``) when the task is not in that job."""

@@ -124,8 +124,16 @@ class TaskRepository(Protocol):
         """Cancel every unfinished task of the job that no agent holds, in one statement
         (``reason``, finished ``now``, back-off cleared); returns how many."""
 
-    def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
-        """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
+    def of_job(
+        self,
+        job_id: int,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        status: TaskStatus | None = None,
+    ) -> list[Task]:
+        """The job's tasks ordered by frame (of that ``status`` when given); ``limit`` of them
+        from ``offset`` when given."""
 
     def record_failure(self, failure: TaskFailure) -> TaskFailure:
         """Store one failed attempt; returns it with its id."""

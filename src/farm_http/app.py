@@ -123,7 +123,8 @@ def create_app(
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     app.resp_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
-    errors.install(app)
+    pages = dashboard.Pages(farm, options.dashboard_refresh_seconds)
+    errors.install(app, pages.error_page)
 
     for route in ROUTES:
         resource = route.resource(farm, peers)
@@ -133,5 +134,5 @@ def create_app(
                 f"the resource answers {sorted(responders(resource))}"
             )
         app.add_route(route.template, resource)
-    dashboard.add_routes(app, farm, ID, options)
+    dashboard.add_routes(app, farm, ID, options, pages)
     return app

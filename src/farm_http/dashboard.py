@@ -9,31 +9,37 @@ identity may take, and the services refuse the rest anyway.
 
 from __future__ import annotations
 
+import enum
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 import falcon
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from farm_domain.access import AccessPolicy, Identity, Permission
-from farm_domain.agents import AgentChanges, AgentQuery
+from farm_domain.agents import MAX_SEARCH, AgentChanges, AgentQuery, AgentSort
 from farm_domain.controls import MAX_BULK, Running
 from farm_domain.controls import JobAction as Control
 from farm_domain.controls import TaskAction as TaskControl
+from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
 from farm_domain.identities import MAX_NAME, MAX_PASSWORD
 from farm_domain.job_requests import JobChanges
 from farm_domain.validation import parse_id
-from farm_domain.work import Job, JobQuery, TaskStatus
+from farm_domain.work import Job, JobQuery, JobSort, TaskStatus
 from farm_http.dashboard_auth import (
     LOGIN_PAGE,
     SESSION,
     DashboardSessions,
     clear_session_cookie,
+    is_dashboard,
     may_post,
     page_identity,
     posted_form,
@@ -88,6 +94,25 @@ class Pages:
             **context,
         )
 
+    def error_page(self, req: falcon.Request, resp: falcon.Response, message: str) -> bool:
+        """An error on a dashboard route, to a browser (it prefers HTML to JSON), as a page
+        with the message; the status is already set. Other clients keep the JSON answer."""
+        if not is_dashboard(req.path) or req.path.startswith("/static/"):
+            return False
+        if req.client_prefers([falcon.MEDIA_JSON, falcon.MEDIA_HTML]) != falcon.MEDIA_HTML:
+            return False
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = self._templates.get_template("error.html").render(
+            title=str(resp.status),
+            status=str(resp.status),
+            message=message,
+            back=req.path if req.method == "GET" else None,
+            who=viewer(req),
+            refresh=0,
+            now=datetime.now(UTC).strftime("%H:%M:%S UTC"),
+        )
+        return True
+
     def render_login(
         self, resp: falcon.Response, name: str = "", message: str | None = None
     ) -> None:
@@ -106,9 +131,142 @@ def _may_change(identity: Identity, job: Job) -> bool:
     return True
 
 
+MAX_PAGE = 100000
+MAX_NAME_FILTER = 255
+MAX_TAG = 64
+
+
 def _page(req: falcon.Request) -> int:
-    value = req.get_param_as_int("page", min_value=1, max_value=100000)
+    value = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE)
     return value or 1
+
+
+def _text(req: falcon.Request, name: str, longest: int) -> str | None:
+    """A text filter: surrounding blanks dropped, empty as none; longer than ``longest`` or
+    given twice is a ValidationError."""
+    values = req.get_param_as_list(name) or []
+    if len(values) > 1:
+        raise ValidationError(f"`{name}` is given more than once", field=name)
+    value = values[0].strip() if values else ""
+    if len(value) > longest:
+        raise ValidationError(f"`{name}` must be at most {longest} characters", field=name)
+    return value or None
+
+
+Choice = TypeVar("Choice", bound=enum.Enum)
+
+
+def _choice(req: falcon.Request, name: str, choices: Mapping[str, Choice]) -> Choice | None:
+    value = _text(req, name, 32)
+    if value is None:
+        return None
+    if value not in choices:
+        raise ValidationError(
+            f"`{name}` must be one of {', '.join(choices)}, not {value!r}", field=name
+        )
+    return choices[value]
+
+
+class Order(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+ORDERS = {o.value: o for o in Order}
+AGENT_SORTS = {s.value: s for s in AgentSort}
+AGENT_STATES = {s.label: s for s in AgentState}
+JOB_SORTS = {s.value: s for s in JobSort}
+JOB_STATES = {"queued": None, **{s.value: s for s in WorkState}}
+TASK_STATUSES = {s.value: s for s in TaskStatus}
+
+
+class Filters:
+    """A list page's validated filters, as the form shows them and its links keep them."""
+
+    def __init__(self, values: dict[str, str | None]) -> None:
+        self.values = values
+
+    def get(self, name: str) -> str:
+        return self.values.get(name) or ""
+
+    def link(self, **changes: str | int | None) -> str:
+        """This page's URL with ``changes`` to its filters (a changed filter starts at page 1)."""
+        merged: dict[str, str | int | None] = {**self.values, "page": None, **changes}
+        kept = {k: v for k, v in merged.items() if v not in (None, "")}
+        return "?" + urlencode(kept) if kept else "?"
+
+    def sort_link(self, column: str) -> Markup:
+        """A column header's link: sorts by it, or turns the order round when it is the sort."""
+        current = self.values.get("sort")
+        order = self.values.get("order")
+        flipped = "desc" if current == column and order != "desc" else "asc"
+        mark = ("▼" if order == "desc" else "▲") if current == column else ""
+        return Markup('<a class="sort" href="{}">{}{}</a>').format(
+            self.link(sort=column, order=flipped), column.replace("_", " "), mark
+        )
+
+
+def _agent_filters(req: falcon.Request) -> tuple[AgentQuery, Filters]:
+    text = _text(req, "q", MAX_SEARCH)
+    state = _choice(req, "state", AGENT_STATES)
+    tag = _text(req, "tag", MAX_TAG)
+    sort = _choice(req, "sort", AGENT_SORTS) or AgentSort.HOSTNAME
+    order = _choice(req, "order", ORDERS) or Order.ASC
+    page = _page(req)
+    query = AgentQuery(
+        text=text,
+        state=state,
+        tag=tag,
+        sort=sort,
+        descending=order is Order.DESC,
+        limit=PAGE + 1,
+        offset=(page - 1) * PAGE,
+    )
+    shown = {
+        "q": text,
+        "state": state.label if state else None,
+        "tag": tag,
+        "sort": sort.value if sort is not AgentSort.HOSTNAME else None,
+        "order": order.value if order is not Order.ASC else None,
+    }
+    return query, Filters(shown)
+
+
+def _job_filters(req: falcon.Request) -> tuple[JobQuery, Filters]:
+    text = _text(req, "q", MAX_SEARCH)
+    state_name = _text(req, "state", 32)
+    if state_name is not None and state_name not in JOB_STATES:
+        raise ValidationError(
+            f"`state` must be one of {', '.join(JOB_STATES)}, not {state_name!r}", field="state"
+        )
+    user = _text(req, "user", MAX_NAME_FILTER)
+    jobtype = _text(req, "jobtype", MAX_TAG)
+    tag = _text(req, "tag", MAX_TAG)
+    sort = _choice(req, "sort", JOB_SORTS) or JobSort.ID
+    order = _choice(req, "order", ORDERS) or Order.DESC
+    page = _page(req)
+    query = JobQuery(
+        state=JOB_STATES.get(state_name) if state_name else None,
+        queued=state_name == "queued",
+        text=text,
+        user=user,
+        jobtype=jobtype,
+        tag=tag,
+        sort=sort,
+        descending=order is Order.DESC,
+        limit=PAGE + 1,
+        offset=(page - 1) * PAGE,
+    )
+    shown = {
+        "q": text,
+        "state": state_name,
+        "user": user,
+        "jobtype": jobtype,
+        "tag": tag,
+        "sort": sort.value if sort is not JobSort.ID else None,
+        "order": order.value if order is not Order.DESC else None,
+    }
+    return query, Filters(shown)
 
 
 class AgentsPage:
@@ -118,10 +276,8 @@ class AgentsPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity = page_identity(req)
-        page = _page(req)
-        agents = self._farm.agents.overview(
-            identity, AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE)
-        )
+        query, filters = _agent_filters(req)
+        agents = self._farm.agents.overview(identity, query)
         self._pages.render(
             req,
             resp,
@@ -129,8 +285,11 @@ class AgentsPage:
             title="Agents",
             section="agents",
             agents=agents[:PAGE],
-            page=page,
+            page=_page(req),
             more=len(agents) > PAGE,
+            filters=filters,
+            agent_states=list(AGENT_STATES),
+            agent_sorts=list(AGENT_SORTS),
         )
 
 
@@ -141,8 +300,8 @@ class JobsPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity = page_identity(req)
-        page = _page(req)
-        views = self._farm.jobs.query(identity, JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
+        query, filters = _job_filters(req)
+        views = self._farm.jobs.query(identity, query)
         self._pages.render(
             req,
             resp,
@@ -150,8 +309,11 @@ class JobsPage:
             title="Jobs",
             section="jobs",
             views=views[:PAGE],
-            page=page,
+            page=_page(req),
             more=len(views) > PAGE,
+            filters=filters,
+            job_states=list(JOB_STATES),
+            job_sorts=list(JOB_SORTS),
         )
 
 
@@ -164,7 +326,11 @@ class JobPage:
         identity = page_identity(req)
         view = self._farm.jobs.get(identity, job_id)
         page = _page(req)
-        tasks = self._farm.jobs.tasks(identity, job_id, limit=PAGE + 1, offset=(page - 1) * PAGE)
+        status = _choice(req, "status", TASK_STATUSES)
+        filters = Filters({"status": status.value if status else None})
+        tasks = self._farm.jobs.tasks(
+            identity, job_id, limit=PAGE + 1, offset=(page - 1) * PAGE, status=status
+        )
         more = len(tasks) > PAGE
         tasks = tasks[:PAGE]
         blocks = self._farm.jobs.blocklist(identity, job_id)
@@ -188,6 +354,7 @@ class JobPage:
             may_unblock=may_unblock,
             refused=req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0,
             explained=explained,
+            filters=filters,
         )
 
 
@@ -407,8 +574,9 @@ def add_routes(
     farm: Farm,
     id_converter: str,
     options: HttpOptions,
+    pages: Pages | None = None,
 ) -> None:
-    pages = Pages(farm, options.dashboard_refresh_seconds)
+    pages = pages or Pages(farm, options.dashboard_refresh_seconds)
     peers = PeerResolver(options.trusted_proxies)
     app.add_middleware(DashboardSessions(farm.identities, peers))
     app.add_route(LOGIN_PAGE, LoginPage(pages, farm, peers, options.secure_cookies))

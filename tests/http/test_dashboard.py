@@ -319,7 +319,10 @@ def test_an_anonymous_identity_sees_the_pages_but_posts_nothing(farm: Harness) -
     job = dash.submit()
     page = dash.client.simulate_get("/jobs")
     assert page.status_code == 200 and "anonymous (admin)" in page.text
-    assert "<form" not in page.text and "Disable" not in dash.client.simulate_get("/").text
+    assert (
+        '<form method="post"' not in page.text
+        and "Disable" not in dash.client.simulate_get("/").text
+    )
     before = _rows(farm)
     for path in (f"/ui/jobs/{job['id']}/pause", f"/ui/agents/{agent_id}/disable", "/logout"):
         answer = dash.client.simulate_post(path, body="", headers=FORM)
@@ -339,7 +342,9 @@ def test_pages_show_only_the_actions_an_identity_may_take(dash: Farm) -> None:
     vic = dash.session("vic", Role.VIEWER)
     for path in (*PAGES, f"/jobs/{own['id']}"):
         page = vic.get(path).text
-        assert page.count("<form") == 1 and 'action="/logout"' in page  # only logging out
+        assert (
+            page.count('<form method="post"') == 1 and 'action="/logout"' in page
+        )  # only logging out
     ana = dash.session("ana", Role.ARTIST)
     assert "Disable" not in ana.get("/").text
     jobs = ana.get("/jobs").text
