@@ -85,6 +85,9 @@ class AgentRepository(Protocol):
     def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The hostnames of those of these agents that exist."""
 
+    def summaries(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AgentSummary]:
+        """Hostname, port and address of those of these agents that exist."""
+
     def record_heard(self, reports: Sequence[SoftReport]) -> int:
         """Write these soft reports (at most one per agent), each only where the agent exists
         and was not heard from later; returns how many agents changed."""
@@ -205,6 +208,9 @@ class JobRepository(Protocol):
 
     def titles(self, job_ids: Iterable[int]) -> dict[int, str]:
         """The titles of those of these jobs that exist (and are not hidden)."""
+
+    def children(self, job_id: int) -> list[int]:
+        """The ids of the jobs that wait for this one (name it a parent), ascending."""
 
     def delete(self, job_id: int) -> None: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -214,6 +214,21 @@ class JobQuery:
     descending: bool = True
     limit: int | None = None
     offset: int = 0
+
+
+def estimated_remaining(
+    durations: Sequence[timedelta], remaining: int, parallel: int
+) -> timedelta | None:
+    """How long ``remaining`` frames will take at the mean duration of the frames done so far
+    (``durations``), ``parallel`` at a time (at least one): the rounds of frames times the mean.
+    None without a done frame to learn from; zero when nothing remains."""
+    if remaining <= 0:
+        return timedelta(0)
+    if not durations:
+        return None
+    mean = sum(durations, timedelta(0)) / len(durations)
+    rounds = -(-remaining // max(parallel, 1))
+    return mean * rounds
 
 
 def job_state(counts: Mapping[TaskStatus, int], current: WorkState | None) -> WorkState | None:

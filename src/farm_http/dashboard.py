@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
@@ -81,6 +81,7 @@ class Pages:
             now=datetime.now(UTC).strftime("%H:%M:%S UTC"),
             statuses=list(TaskStatus),
             state_of=_state_of,
+            duration=_duration,
             done=TaskStatus.DONE,
             failed=TaskStatus.FAILED,
             canceled=TaskStatus.CANCELED,
@@ -336,9 +337,10 @@ class JobPage:
         blocks = self._farm.jobs.blocklist(identity, job_id)
         explained = self._farm.explain.job(identity, job_id)
         may_unblock = may_post(req) and identity.may(Permission.MANAGE_BLOCKLISTS)
-        hostnames = self._farm.agents.hostnames(
+        agents = self._farm.agents.summaries(
             identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
         )
+        parents, children = self._farm.jobs.relatives(identity, job_id)
         self._pages.render(
             req,
             resp,
@@ -350,12 +352,40 @@ class JobPage:
             page=page,
             more=more,
             blocks=blocks,
-            hostnames=hostnames,
+            agents=agents,
+            parents=parents,
+            children=children,
+            remaining=self._farm.jobs.remaining_time(identity, job_id),
+            command=_command(view.job),
             may_unblock=may_unblock,
             refused=req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0,
             explained=explained,
             filters=filters,
         )
+
+
+def _command(job: Job) -> str | None:
+    """What the job runs, for the page: its command line or its scene, if its data says."""
+    data = job.data
+    command = data.get("command")
+    if isinstance(command, list):
+        return " ".join(str(part) for part in command)
+    for key in ("command", "scene", "blend", "file"):
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    return None
+
+
+def _duration(value: timedelta | None) -> str:
+    """A duration as a wrangler reads it: 2h 05m, 3m 07s, 41s."""
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m {seconds % 60:02}s"
+    return f"{seconds}s"
 
 
 class AgentPage:
@@ -445,10 +475,13 @@ class JobAction:
         self._farm = farm
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
-        if action not in ("pause", "resume", "requeue", "priority", "unblock", "cancel"):
+        if action not in ("pause", "resume", "requeue", "priority", "unblock", "cancel", "delete"):
             raise falcon.HTTPNotFound(description=f"no action {action}")
         identity, form = posted_form(req)
         jobs = self._farm.jobs
+        if action == "delete":
+            jobs.delete(identity, job_id)
+            raise falcon.HTTPSeeOther("/jobs")
         if action == "cancel":
             self._farm.controls.job(identity, Control.CANCEL, job_id)
         elif action == "pause" and form.get("running") == "stop":

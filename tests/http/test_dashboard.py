@@ -162,7 +162,8 @@ def test_jobs_pages_and_actions(dash: Farm) -> None:
     detail = wendy.get(f"/jobs/{job['id']}").text
     assert "exit 3: no license" in detail and "Blocklist" in detail
     # Agents are named by hostname (the id on hover): on its failed task and on the blocklist.
-    assert detail.count(f'<span title="{agent_id}">render-42</span>') == 2
+    named = f'<span title="{agent_id}"><a href="/agents/{agent_id}">render-42</a><span class="dim">:50000</span></span>'
+    assert detail.count(named) == 2
     assert "Requeue failed" in detail and 'id="actions"' in detail
     base = f"/ui/jobs/{job['id']}"
     done = wendy.post(f"{base}/priority", "priority=42", Referer="http://farm/jobs?page=3")

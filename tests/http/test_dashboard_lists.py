@@ -147,3 +147,59 @@ def test_a_bad_task_state_and_a_missing_job_are_pages_for_a_browser(dash: Farm) 
     )
     missing = vic.get("/jobs/999999", headers=HTML)
     assert missing.status_code == 404 and 'id="error"' in missing.text
+
+
+def test_the_job_page_shows_what_a_wrangler_needs(dash: Farm) -> None:
+    parent = dash.submit("plates")
+    job = dash.api(
+        "POST",
+        "/jobs",
+        json={
+            "title": "beauty",
+            "jobtype": "render",
+            "start": 1,
+            "end": 4,
+            "parents": [parent["id"]],
+            "tags": ["lighting"],
+            "data": {"command": ["blender", "-b", "shot.blend", "-f", "{frame}"]},
+        },
+    )
+    child = dash.api(
+        "POST",
+        "/jobs",
+        json={"title": "comp", "jobtype": "render", "start": 1, "end": 1, "parents": [job["id"]]},
+    )
+    agent_id = uuid.uuid4()
+    dash.announce(agent_id, hostname="render-9")
+    first, second, *_ = dash.api("GET", f"/jobs/{job['id']}/tasks")
+    path = f"/jobs/{job['id']}/tasks/{first['id']}"
+    dash.api("POST", f"/agents/{agent_id}/tasks", json={"id": first["id"]})
+    dash.api("POST", path, json={"state": "running"})
+    dash.api("POST", path, json={"state": "done"})
+    wendy = dash.session("wendy", Role.WRANGLER)
+    page = wendy.get(f"/jobs/{job['id']}").text
+    assert "blender -b shot.blend -f {frame}" in page
+    assert f'<a href="/jobs/{parent["id"]}">plates</a>' in page.split('id="parents"')[1]
+    assert f'<a href="/jobs/{child["id"]}">comp</a>' in page.split('id="children"')[1]
+    assert "setup-admin" in page.split('id="facts"')[1]  # the owner
+    eta = page.split('id="eta"')[1].split("</dd>")[0]
+    assert re.search(r">\d+s$", eta), eta  # 3 frames left at the done frame's pace
+    row = page.split(f'<tr data-task="{first["id"]}">')[1].split("</tr>")[0]
+    # started, finished, duration; the agent by hostname and port
+    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row)) == 2
+    assert re.search(r"<td>\d+s</td>", row) and 'render-9</a><span class="dim">:50000' in row
+    untouched = page.split(f'<tr data-task="{second["id"]}">')[1].split("</tr>")[0]
+    assert "<td>-</td>" in untouched
+    # the job's actions are next to it, delete among them
+    actions = page.split('id="actions"')[1].split("</div>")[0]
+    assert "/cancel" in actions and "/delete" in actions
+    gone = wendy.post(f"/ui/jobs/{job['id']}/delete")
+    assert gone.status_code == 303 and gone.headers["location"] == "/jobs"
+    assert wendy.get(f"/jobs/{job['id']}").status_code == 404
+
+
+def test_a_job_without_a_done_frame_has_no_estimate_yet(dash: Farm) -> None:
+    job = dash.submit()
+    page = dash.session("vic", Role.VIEWER).get(f"/jobs/{job['id']}").text
+    assert "no frame done yet" in page.split('id="eta"')[1]
+    assert 'id="delete-job"' not in page  # a viewer gets no actions

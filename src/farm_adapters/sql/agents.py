@@ -385,6 +385,16 @@ class SqlAgentRepository:
         )
         return {agent_id: hostname for agent_id, hostname in rows}
 
+    def summaries(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AgentSummary]:
+        wanted = list(set(agent_ids))
+        if not wanted:
+            return {}
+        a = t.agents.c
+        rows = self._c.execute(
+            select(a.id, a.hostname, a.port, a.remote_ip).where(a.id.in_(wanted))
+        )
+        return {row.id: AgentSummary(*row) for row in rows}
+
     def overview(self, query: AgentQuery) -> list[AgentOverview]:
         a, tk = t.agents.c, t.tasks.c
         active = (

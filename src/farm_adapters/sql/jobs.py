@@ -567,6 +567,16 @@ class SqlJobRepository:
             found.update({row.id: row.title for row in rows})
         return found
 
+    def children(self, job_id: int) -> list[int]:
+        return list(
+            self._c.execute(
+                select(t.job_parents.c.child_id)
+                .join(t.jobs, t.jobs.c.id == t.job_parents.c.child_id)
+                .where(t.job_parents.c.parent_id == job_id, _IS_READY)
+                .order_by(t.job_parents.c.child_id)
+            ).scalars()
+        )
+
     def delete(self, job_id: int) -> None:
         self._c.execute(delete(t.jobs).where(t.jobs.c.id == job_id))
 

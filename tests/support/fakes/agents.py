@@ -153,6 +153,10 @@ class FakeAgentRepository:
             if agent_id in self._d.agents
         }
 
+    def summaries(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AgentSummary]:
+        found = (self._d.agents[i] for i in set(agent_ids) if i in self._d.agents)
+        return {a.id: AgentSummary(a.id, a.hostname, a.port, a.remote_ip) for a in found}
+
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         def keep(a: Agent) -> bool:
             checks = [

@@ -333,6 +333,9 @@ class FakeJobRepository:
         wanted = set(job_ids)
         return {job.id: job.title for job in self._ready() if job.id in wanted}
 
+    def children(self, job_id: int) -> list[int]:
+        return sorted(job.id for job in self._ready() if job_id in job.parents)
+
     def delete(self, job_id: int) -> None:
         self._d.jobs.pop(job_id, None)
         for key in [k for k in self._d.blocks if k[0] == job_id]:
