@@ -28,6 +28,7 @@ from farm_adapters.passwords import Argon2PasswordHasher, SystemSecrets
 from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
 from farm_adapters.settings import Settings
 from farm_adapters.signing import AgentSigningKeys
+from farm_adapters.sql.changes import SqlChangeMarker
 from farm_adapters.sql.engine import create_database_engine
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.access import AccessPolicy
@@ -43,6 +44,7 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
+from farm_domain.live import LiveUpdates
 from farm_domain.monitoring import Monitoring
 from farm_domain.networks import AgentNetworks
 from farm_domain.ports import AgentClient, Clock, CreateCounter, TaskQueue, UnitOfWorkFactory
@@ -216,6 +218,7 @@ def build_runtime(
             settings.metrics_networks,
             policy,
         ),
+        live=LiveUpdates(SqlChangeMarker(engine)),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
 

@@ -13,6 +13,7 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
+from farm_domain.live import LiveUpdates
 from farm_domain.monitoring import Monitoring
 from farm_domain.registry import AgentRegistry
 
@@ -33,3 +34,4 @@ class Farm:
     explain: Explainer
     controls: Controls
     monitoring: Monitoring
+    live: LiveUpdates

@@ -687,3 +687,10 @@ class ReadinessProbe(Protocol):
     def problems(self) -> list[str]:
         """What keeps the master from serving: the database or the queue out of reach, the
         schema not at the newest migration. Empty when it is ready."""
+
+
+class ChangeMarker(Protocol):
+    """Reads, in one cheap query, a value that changes whenever a job, a task or an agent
+    changes in a way a dashboard shows (state, assignment, start, end, a recorded event)."""
+
+    def marker(self) -> str: ...

@@ -17,6 +17,7 @@ from farm_http import dashboard, errors
 from farm_http.authentication import Authentication
 from farm_http.browser_safety import BrowserSafety
 from farm_http.create_limit import CreateLimit
+from farm_http.live import LIFETIME_SECONDS
 from farm_http.monitoring import RequestMetrics
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
@@ -65,6 +66,8 @@ class HttpOptions:
     anonymous_role: Role
     max_json_bytes: int
     """Largest JSON request body (larger: 413)."""
+    live_stream_seconds: float = LIFETIME_SECONDS
+    """How long a dashboard page's live-update stream lasts before its browser reconnects."""
 
     @classmethod
     def of(cls, settings: HttpSettings) -> HttpOptions:

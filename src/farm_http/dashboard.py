@@ -47,6 +47,7 @@ from farm_http.dashboard_auth import (
     set_session_cookie,
     viewer,
 )
+from farm_http.live import ChangeWatch, EventStream
 from farm_http.peers import PeerResolver
 from farm_http.reference import openapi_document, reference
 from farm_http.routes import OPENAPI_PATH, ROUTES
@@ -589,6 +590,41 @@ class Logout:
         raise falcon.HTTPSeeOther(LOGIN_PAGE)
 
 
+class LiveStream:
+    """``GET /live``: the server-sent events that tell an open page the farm changed (see
+    farm_http.live); the page's script then fetches the page again and updates it in place."""
+
+    def __init__(self, watch: ChangeWatch, lifetime: float) -> None:
+        self._watch = watch
+        self._lifetime = lifetime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page_identity(req)
+        if not self._watch.connect():
+            raise falcon.HTTPServiceUnavailable(
+                description="too many pages are listening to this worker: retry shortly",
+                retry_after=5,
+            )
+        resp.content_type = "text/event-stream; charset=utf-8"
+        resp.cache_control = ["no-cache"]
+        resp.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+        resp.stream = EventStream(self._watch, lifetime=self._lifetime)
+
+
+class StaticFile:
+    """A file of the app's own under /static (the CSP allows scripts and styles from here
+    only)."""
+
+    def __init__(self, name: str, content_type: str) -> None:
+        self._data = (resources.files("farm_http") / "static" / name).read_bytes()
+        self._type = content_type
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = self._type
+        resp.cache_control = ["max-age=300"]
+        resp.data = self._data
+
+
 class Stylesheet:
     """The dashboard's one stylesheet: a file of the app's own, as the CSP wants (no inline
     styles)."""
@@ -615,6 +651,11 @@ def add_routes(
     app.add_route(LOGIN_PAGE, LoginPage(pages, farm, peers, options.secure_cookies))
     app.add_route("/logout", Logout(farm))
     app.add_route("/static/farm.css", Stylesheet())
+    app.add_route(
+        "/static/dashboard.js", StaticFile("dashboard.js", "text/javascript; charset=utf-8")
+    )
+    watch = ChangeWatch(farm.live.marker)
+    app.add_route("/live", LiveStream(watch, options.live_stream_seconds))
     app.add_route("/", AgentsPage(pages, farm))
     app.add_route("/agents/{agent_id:uuid}", AgentPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))

@@ -53,6 +53,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/login"): _row(303, 303, 303, 303, 303, 303, 303),
     ("POST", "/logout"): _row(403, 403, 303, 303, 303, 303, 303),
     ("GET", "/static/farm.css"): PUBLIC,
+    ("GET", "/static/dashboard.js"): PUBLIC,
+    ("GET", "/live"): PAGE,
     ("POST", "/ui/agents/{agent_id}/{action}"): _row(403, 403, 403, 403, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/tasks/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
@@ -99,8 +101,8 @@ class Caller:
 
     def __init__(self, farm: Harness) -> None:
         self.farm = farm
-        self.anonymous = dashboard_client(farm, Role.ADMIN)
-        self.client = dashboard_client(farm)
+        self.anonymous = dashboard_client(farm, Role.ADMIN, live_stream_seconds=0.2)
+        self.client = dashboard_client(farm, live_stream_seconds=0.2)
         self.admin_token = bearer(farm, Role.ADMIN, "matrix-admin")
         self.artist_token = bearer(farm, Role.ARTIST, "artist")  # the artist user's namesake
         for name, role in USERS.items():
@@ -175,6 +177,8 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
         ("POST", "/login"): lambda: ("/login", f"name=newcomer&password={PASSWORD}"),
         ("POST", "/logout"): lambda: ("/logout", ""),
         ("GET", "/static/farm.css"): lambda: ("/static/farm.css", ""),
+        ("GET", "/static/dashboard.js"): lambda: ("/static/dashboard.js", ""),
+        ("GET", "/live"): lambda: ("/live", ""),
         ("POST", "/ui/agents/{agent_id}/{action}"): lambda: (
             f"/ui/agents/{caller.agent()}/disable",
             "",
