@@ -15,6 +15,7 @@ from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
 from farm_domain.live import LiveUpdates
 from farm_domain.monitoring import Monitoring
+from farm_domain.overview import FarmOverview
 from farm_domain.registry import AgentRegistry
 
 
@@ -35,3 +36,4 @@ class Farm:
     controls: Controls
     monitoring: Monitoring
     live: LiveUpdates
+    overview: FarmOverview

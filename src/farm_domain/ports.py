@@ -694,3 +694,16 @@ class ChangeMarker(Protocol):
     changes in a way a dashboard shows (state, assignment, start, end, a recorded event)."""
 
     def marker(self) -> str: ...
+
+
+class FarmStatistics(Protocol):
+    """The farm overview's aggregates, each one query."""
+
+    def agent_counts(self) -> tuple[dict[str, int], int]:
+        """Agents by shown state label, and how many hold unfinished tasks."""
+
+    def done_per_hour(self, since: datetime) -> dict[datetime, int]:
+        """Tasks done (finished) from ``since``, by the start of their hour (UTC)."""
+
+    def failures_by_reason(self, since: datetime) -> dict[str, int]:
+        """Failed attempts recorded from ``since``, by reason."""

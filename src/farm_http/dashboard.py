@@ -410,6 +410,30 @@ class AgentPage:
         )
 
 
+class OverviewPage:
+    """The farm at a glance: agents by state, frames done per hour, failures by reason (SVG
+    drawn here, no script)."""
+
+    def __init__(self, pages: Pages, farm: Farm) -> None:
+        self._pages = pages
+        self._farm = farm
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity = page_identity(req)
+        snapshot = self._farm.overview.snapshot(identity)
+        done = [n for _, n in snapshot.done_per_hour]
+        self._pages.render(
+            req,
+            resp,
+            "overview.html",
+            title="Overview",
+            section="overview",
+            snapshot=snapshot,
+            done_max=max(done),
+            done_total=sum(done),
+        )
+
+
 class EventsPage:
     """The newest changes on the farm (the audit trail), optionally of one target."""
 
@@ -661,6 +685,7 @@ def add_routes(
     app.add_route("/jobs", JobsPage(pages, farm))
     app.add_route(f"/jobs/{{job_id:{id_converter}}}", JobPage(pages, farm))
     app.add_route("/events", EventsPage(pages, farm))
+    app.add_route("/overview", OverviewPage(pages, farm))
     app.add_route("/reference", ReferencePage(pages))
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))

@@ -8,8 +8,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 import httpx
-import pytest
 
+from tests.e2e import test_dashboard_browser as browser_tests
 from tests.e2e.test_dashboard_browser import (
     ARTIFACTS,
     add_user,
@@ -24,7 +24,7 @@ from tests.support.processes import StartMaster
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = browser_tests.pytestmark  # e2e; skipped without chromium
 
 
 def announce(api: httpx.Client, hostname: str, port: int = 50001) -> str:
