@@ -115,3 +115,9 @@ def test_a_task_finishing_shows_on_an_open_job_page_without_a_reload(
     assert browser.execute_script("return window.farmNoReload") is True  # no reload happened
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-job-live.png"))
+    # The overview counts the frame done this hour, drawn in the page (no script needed).
+    browser.get(f"{master.url}/overview")
+    chart = browser.find_element(By.ID, "done-chart")
+    assert "1 in all" in chart.text
+    assert browser.find_element(By.ID, "agents-online").text == "1"
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-overview.png"))
