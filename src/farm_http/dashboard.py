@@ -185,8 +185,12 @@ TASK_STATUSES = {s.value: s for s in TaskStatus}
 class Filters:
     """A list page's validated filters, as the form shows them and its links keep them."""
 
-    def __init__(self, values: dict[str, str | None]) -> None:
+    def __init__(
+        self, values: dict[str, str | None], sort: str | None = None, order: str = "asc"
+    ) -> None:
         self.values = values
+        self._sort = sort  # the sort and order the page has when the URL names none
+        self._order = order
 
     def get(self, name: str) -> str:
         return self.values.get(name) or ""
@@ -199,8 +203,8 @@ class Filters:
 
     def sort_link(self, column: str) -> Markup:
         """A column header's link: sorts by it, or turns the order round when it is the sort."""
-        current = self.values.get("sort")
-        order = self.values.get("order")
+        current = self.values.get("sort") or self._sort
+        order = self.values.get("order") or self._order
         flipped = "desc" if current == column and order != "desc" else "asc"
         mark = ("▼" if order == "desc" else "▲") if current == column else ""
         return Markup('<a class="sort" href="{}">{}{}</a>').format(
@@ -231,7 +235,7 @@ def _agent_filters(req: falcon.Request) -> tuple[AgentQuery, Filters]:
         "sort": sort.value if sort is not AgentSort.HOSTNAME else None,
         "order": order.value if order is not Order.ASC else None,
     }
-    return query, Filters(shown)
+    return query, Filters(shown, AgentSort.HOSTNAME.value, Order.ASC.value)
 
 
 def _job_filters(req: falcon.Request) -> tuple[JobQuery, Filters]:
@@ -268,7 +272,7 @@ def _job_filters(req: falcon.Request) -> tuple[JobQuery, Filters]:
         "sort": sort.value if sort is not JobSort.ID else None,
         "order": order.value if order is not Order.DESC else None,
     }
-    return query, Filters(shown)
+    return query, Filters(shown, JobSort.ID.value, Order.DESC.value)
 
 
 class AgentsPage:
