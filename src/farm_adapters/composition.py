@@ -28,7 +28,9 @@ from farm_adapters.passwords import Argon2PasswordHasher, SystemSecrets
 from farm_adapters.queue import HueyTaskQueue, QueueJobs, create_huey, register_jobs
 from farm_adapters.settings import Settings
 from farm_adapters.signing import AgentSigningKeys
+from farm_adapters.sql.changes import SqlChangeMarker
 from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.statistics import SqlFarmStatistics
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.access import AccessPolicy
 from farm_domain.assignments import AssignmentReconciler
@@ -43,8 +45,10 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
+from farm_domain.live import LiveUpdates
 from farm_domain.monitoring import Monitoring
 from farm_domain.networks import AgentNetworks
+from farm_domain.overview import FarmOverview
 from farm_domain.ports import AgentClient, Clock, CreateCounter, TaskQueue, UnitOfWorkFactory
 from farm_domain.registry import AgentRegistry
 from farm_domain.scheduling import RamCheck, RetryBackoff
@@ -218,6 +222,8 @@ def build_runtime(
             policy,
         ),
         history=StateHistory(uow, policy=policy),
+        live=LiveUpdates(SqlChangeMarker(engine)),
+        overview=FarmOverview(SqlFarmStatistics(engine), clock, policy),
     )
     return Runtime(settings, engine, huey, farm, dispatcher, jobs, flusher)
 

@@ -211,9 +211,29 @@ def state_changes(agent: Agent, state: AgentState, *, from_agent: bool) -> dict[
     return {"state": state, "disabled": agent.disabled and from_agent}
 
 
+class AgentSort(enum.Enum):
+    """What a list of agents is sorted by (ties: hostname, then id)."""
+
+    HOSTNAME = "hostname"
+    STATE = "state"
+    RAM = "ram"
+    CPUS = "cpus"
+    LAST_HEARD = "last_heard"
+    """Never heard from sorts as the oldest."""
+
+
+MAX_SEARCH = 128
+"""The longest search text a list takes."""
+
+
 @attrs.frozen
 class AgentQuery:
-    """Filters for listing agents, AND-ed; None means no filter."""
+    """Filters for listing agents, AND-ed; None means no filter.
+
+    ``text`` matches a part of the hostname or the address, ignoring the case of ASCII letters;
+    ``tag`` keeps agents that have that tag; the shown state (``disabled`` included) sorts by its
+    label.
+    """
 
     min_ram: int | None = None
     max_ram: int | None = None
@@ -223,6 +243,10 @@ class AgentQuery:
     remote_ip: str | None = None
     port: int | None = None
     state: AgentState | None = None
+    text: str | None = None
+    tag: str | None = None
+    sort: AgentSort = AgentSort.HOSTNAME
+    descending: bool = False
     limit: int | None = None
     offset: int = 0
 

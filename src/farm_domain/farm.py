@@ -13,7 +13,9 @@ from farm_domain.files import AgentUpdates, TaskLogs
 from farm_domain.identities import IdentityService
 from farm_domain.jobs import JobService
 from farm_domain.jobtypes import JobTypeCatalogue
+from farm_domain.live import LiveUpdates
 from farm_domain.monitoring import Monitoring
+from farm_domain.overview import FarmOverview
 from farm_domain.registry import AgentRegistry
 from farm_domain.state_history import StateHistory
 
@@ -35,3 +37,5 @@ class Farm:
     controls: Controls
     monitoring: Monitoring
     history: StateHistory
+    live: LiveUpdates
+    overview: FarmOverview

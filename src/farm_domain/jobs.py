@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -50,13 +50,23 @@ from farm_domain.validation import (
     INT32_MAX,
     parse_id,
 )
-from farm_domain.work import Job, JobQuery, Task, TaskFailure, TaskStatus, job_state
+from farm_domain.work import (
+    Job,
+    JobQuery,
+    Task,
+    TaskFailure,
+    TaskStatus,
+    estimated_remaining,
+    job_state,
+)
 
 log = logging.getLogger("farm.jobs")
 
 _REQUEUED_STATES = (WorkState.FAILED, WorkState.CANCELED)
 TASK_PAGE = 1000  # a job's tasks are listed this many at a time unless asked otherwise
 MAX_TASK_PAGE = 10_000
+ETA_SAMPLE = 1000  # done frames whose durations estimate a job's time left
+_FINISHED_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELED})
 
 
 @attrs.frozen
@@ -493,9 +503,16 @@ class JobService:
         return len(blocks)
 
     def tasks(
-        self, actor: Identity, job_id: int, *, limit: int = TASK_PAGE, offset: int = 0
+        self,
+        actor: Identity,
+        job_id: int,
+        *,
+        limit: int = TASK_PAGE,
+        offset: int = 0,
+        status: TaskStatus | None = None,
     ) -> list[Task]:
-        """``limit`` of the job's tasks by frame from ``offset``.
+        """``limit`` of the job's tasks by frame from ``offset``, only those of ``status`` when
+        given.
 
         Raises Forbidden, NotFound, ValidationError (``limit`` or ``offset`` out of range).
         """
@@ -506,7 +523,31 @@ class JobService:
             raise ValidationError(f"`offset` must be between 0 and {INT32_MAX}", field="offset")
         with self._uow(read_only=True) as uow:
             self._job(uow, job_id)
-            return uow.tasks.of_job(job_id, limit=limit, offset=offset)
+            return uow.tasks.of_job(job_id, limit=limit, offset=offset, status=status)
+
+    def relatives(self, actor: Identity, job_id: int) -> tuple[dict[int, str], dict[int, str]]:
+        """The job's parents (the jobs it waits for) and children (those waiting for it), each
+        by id with its title; a deleted one is left out. Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
+        with self._uow(read_only=True) as uow:
+            job = self._job(uow, job_id)
+            parents = uow.jobs.titles(job.parents)
+            children = uow.jobs.titles(uow.jobs.children(job.id))
+        return dict(sorted(parents.items())), dict(sorted(children.items()))
+
+    def remaining_time(self, actor: Identity, job_id: int) -> timedelta | None:
+        """The job's estimated time to finish (``estimated_remaining``): from a sample of up
+        to ETA_SAMPLE of its done frames' durations, its unfinished frames and, as how many run
+        at a time, those assigned or running now. Raises Forbidden, NotFound."""
+        self._policy.require(actor, Permission.READ)
+        with self._uow(read_only=True) as uow:
+            self._job(uow, job_id)
+            counts = uow.tasks.status_counts(job_id)
+            done = uow.tasks.of_job(job_id, limit=ETA_SAMPLE, status=TaskStatus.DONE)
+        durations = [d for t in done if not t.skipped and (d := t.duration) is not None]
+        unfinished = sum(n for status, n in counts.items() if status not in _FINISHED_STATUSES)
+        parallel = counts.get(TaskStatus.RUNNING, 0) + counts.get(TaskStatus.ASSIGNED, 0)
+        return estimated_remaining(durations, unfinished, parallel)
 
     def task(self, actor: Identity, job_id: int, task_id: int) -> Task:
         """Raises Forbidden, NotFound (``Task not found``) when the task is not in that job."""

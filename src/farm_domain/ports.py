@@ -87,6 +87,9 @@ class AgentRepository(Protocol):
     def hostnames(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The hostnames of those of these agents that exist."""
 
+    def summaries(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AgentSummary]:
+        """Hostname, port and address of those of these agents that exist."""
+
     def record_heard(self, reports: Sequence[SoftReport]) -> int:
         """Write these soft reports (at most one per agent), each only where the agent exists
         and was not heard from later; returns how many agents changed."""
@@ -129,8 +132,16 @@ class TaskRepository(Protocol):
         (``reason``, finished ``now``, back-off cleared), each change recorded with ``why``;
         returns how many."""
 
-    def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
-        """The job's tasks ordered by frame; ``limit`` of them from ``offset`` when given."""
+    def of_job(
+        self,
+        job_id: int,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        status: TaskStatus | None = None,
+    ) -> list[Task]:
+        """The job's tasks ordered by frame (of that ``status`` when given); ``limit`` of them
+        from ``offset`` when given."""
 
     def record_failure(self, failure: TaskFailure) -> TaskFailure:
         """Store one failed attempt; returns it with its id."""
@@ -202,6 +213,9 @@ class JobRepository(Protocol):
 
     def titles(self, job_ids: Iterable[int]) -> dict[int, str]:
         """The titles of those of these jobs that exist (and are not hidden)."""
+
+    def children(self, job_id: int) -> list[int]:
+        """The ids of the jobs that wait for this one (name it a parent), ascending."""
 
     def delete(self, job_id: int) -> None: ...
 
@@ -707,3 +721,23 @@ class ReadinessProbe(Protocol):
     def problems(self) -> list[str]:
         """What keeps the master from serving: the database or the queue out of reach, the
         schema not at the newest migration. Empty when it is ready."""
+
+
+class ChangeMarker(Protocol):
+    """Reads, in one cheap query, a value that changes whenever a job, a task or an agent
+    changes in a way a dashboard shows (state, assignment, start, end, a recorded event)."""
+
+    def marker(self) -> str: ...
+
+
+class FarmStatistics(Protocol):
+    """The farm overview's aggregates, each one query."""
+
+    def agent_counts(self) -> tuple[dict[str, int], int]:
+        """Agents by shown state label, and how many hold unfinished tasks."""
+
+    def done_per_hour(self, since: datetime) -> dict[datetime, int]:
+        """Tasks done (finished) from ``since``, by the start of their hour (UTC)."""
+
+    def failures_by_reason(self, since: datetime) -> dict[str, int]:
+        """Failed attempts recorded from ``since``, by reason."""

@@ -350,6 +350,15 @@ class AgentRegistry:
         with self._uow(read_only=True) as uow:
             return uow.agents.hostnames(agent_ids)
 
+    def summaries(
+        self, actor: Identity, agent_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, AgentSummary]:
+        """Hostname and port of those of these agents that exist (agents on one host told
+        apart). Raises Forbidden."""
+        self._policy.require(actor, Permission.READ)
+        with self._uow(read_only=True) as uow:
+            return uow.agents.summaries(agent_ids)
+
     def delete(self, actor: Identity, agent_id: uuid.UUID) -> bool:
         """Remove the agent (the agent itself or a wrangler), requeue its unfinished tasks and
         ask it to stop them.

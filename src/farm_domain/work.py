@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -82,6 +82,13 @@ class Task:
         if self.state is None:
             return TaskStatus.QUEUED if self.agent_id is None else TaskStatus.ASSIGNED
         return TaskStatus(self.state.value)
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long its last attempt ran: to its end, or None while it has not ended."""
+        if self.time_started is None or self.time_finished is None:
+            return None
+        return max(self.time_finished - self.time_started, timedelta(0))
 
     def requeued(self) -> Task:
         """Back in the queue, owned by no agent."""
@@ -174,15 +181,54 @@ class Job(JobOptions):
         return self.requeue == -1 or failures <= self.requeue
 
 
+class JobSort(enum.Enum):
+    """What a list of jobs is sorted by (ties: newest first)."""
+
+    ID = "id"
+    """The order of submission."""
+    TITLE = "title"
+    PRIORITY = "priority"
+    STATE = "state"
+    """By label; a queued job (no state) as ``queued``."""
+    OWNER = "owner"
+    """By the submitting identity's name; jobs without one first."""
+
+
 @attrs.frozen
 class JobQuery:
-    """Filters for listing jobs. ``queued`` selects jobs whose state is queued (null)."""
+    """Filters for listing jobs, AND-ed. ``queued`` selects jobs whose state is queued (null).
+
+    ``text`` matches a part of the title, ignoring the case of ASCII letters; ``user`` is the
+    submitting identity's name or the job's ``user``; ``jobtype`` a job type's name; ``tag`` keeps
+    jobs with that tag. The default order is newest first.
+    """
 
     state: WorkState | None = None
     queued: bool = False
     title: str | None = None
+    text: str | None = None
+    user: str | None = None
+    jobtype: str | None = None
+    tag: str | None = None
+    sort: JobSort = JobSort.ID
+    descending: bool = True
     limit: int | None = None
     offset: int = 0
+
+
+def estimated_remaining(
+    durations: Sequence[timedelta], remaining: int, parallel: int
+) -> timedelta | None:
+    """How long ``remaining`` frames will take at the mean duration of the frames done so far
+    (``durations``), ``parallel`` at a time (at least one): the rounds of frames times the mean.
+    None without a done frame to learn from; zero when nothing remains."""
+    if remaining <= 0:
+        return timedelta(0)
+    if not durations:
+        return None
+    mean = sum(durations, timedelta(0)) / len(durations)
+    rounds = -(-remaining // max(parallel, 1))
+    return mean * rounds
 
 
 def job_state(counts: Mapping[TaskStatus, int], current: WorkState | None) -> WorkState | None:

@@ -17,6 +17,7 @@ from farm_http import dashboard, errors
 from farm_http.authentication import Authentication
 from farm_http.browser_safety import BrowserSafety
 from farm_http.create_limit import CreateLimit
+from farm_http.live import LIFETIME_SECONDS
 from farm_http.monitoring import RequestMetrics
 from farm_http.peers import Network, PeerResolver
 from farm_http.request_log import RequestLog
@@ -65,6 +66,8 @@ class HttpOptions:
     anonymous_role: Role
     max_json_bytes: int
     """Largest JSON request body (larger: 413)."""
+    live_stream_seconds: float = LIFETIME_SECONDS
+    """How long a dashboard page's live-update stream lasts before its browser reconnects."""
 
     @classmethod
     def of(cls, settings: HttpSettings) -> HttpOptions:
@@ -123,7 +126,8 @@ def create_app(
     json_handler = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     app.resp_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
-    errors.install(app)
+    pages = dashboard.Pages(farm, options.dashboard_refresh_seconds)
+    errors.install(app, pages.error_page)
 
     for route in ROUTES:
         resource = route.resource(farm, peers)
@@ -133,5 +137,5 @@ def create_app(
                 f"the resource answers {sorted(responders(resource))}"
             )
         app.add_route(route.template, resource)
-    dashboard.add_routes(app, farm, ID, options)
+    dashboard.add_routes(app, farm, ID, options, pages)
     return app

@@ -9,19 +9,24 @@ identity may take, and the services refuse the rest anyway.
 
 from __future__ import annotations
 
+import enum
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 import falcon
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from farm_domain.access import AccessPolicy, Identity, Permission
-from farm_domain.agents import AgentChanges, AgentQuery
+from farm_domain.agents import MAX_SEARCH, AgentChanges, AgentQuery, AgentSort
 from farm_domain.controls import MAX_BULK, Running
 from farm_domain.controls import JobAction as Control
 from farm_domain.controls import TaskAction as TaskControl
+from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
@@ -29,13 +34,14 @@ from farm_domain.history import HistoryPage
 from farm_domain.identities import MAX_NAME, MAX_PASSWORD
 from farm_domain.job_requests import JobChanges
 from farm_domain.validation import parse_id
-from farm_domain.work import Job, JobQuery, TaskStatus
+from farm_domain.work import Job, JobQuery, JobSort, TaskStatus
 from farm_http import log_page
 from farm_http.dashboard_auth import (
     LOGIN_PAGE,
     SESSION,
     DashboardSessions,
     clear_session_cookie,
+    is_dashboard,
     may_post,
     page_identity,
     posted_form,
@@ -44,6 +50,7 @@ from farm_http.dashboard_auth import (
     viewer,
 )
 from farm_http.history_pages import TaskPage
+from farm_http.live import ChangeWatch, EventStream
 from farm_http.peers import PeerResolver
 from farm_http.reference import openapi_document, reference
 from farm_http.routes import OPENAPI_PATH, ROUTES
@@ -79,6 +86,7 @@ class Pages:
             now=datetime.now(UTC).strftime("%H:%M:%S UTC"),
             statuses=list(TaskStatus),
             state_of=_state_of,
+            duration=_duration,
             done=TaskStatus.DONE,
             failed=TaskStatus.FAILED,
             canceled=TaskStatus.CANCELED,
@@ -91,6 +99,25 @@ class Pages:
             may_change=lambda job: posts and identity is not None and _may_change(identity, job),
             **context,
         )
+
+    def error_page(self, req: falcon.Request, resp: falcon.Response, message: str) -> bool:
+        """An error on a dashboard route, to a browser (it prefers HTML to JSON), as a page
+        with the message; the status is already set. Other clients keep the JSON answer."""
+        if not is_dashboard(req.path) or req.path.startswith("/static/"):
+            return False
+        if req.client_prefers([falcon.MEDIA_JSON, falcon.MEDIA_HTML]) != falcon.MEDIA_HTML:
+            return False
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = self._templates.get_template("error.html").render(
+            title=str(resp.status),
+            status=str(resp.status),
+            message=message,
+            back=req.path if req.method == "GET" else None,
+            who=viewer(req),
+            refresh=0,
+            now=datetime.now(UTC).strftime("%H:%M:%S UTC"),
+        )
+        return True
 
     def render_login(
         self, resp: falcon.Response, name: str = "", message: str | None = None
@@ -110,9 +137,146 @@ def _may_change(identity: Identity, job: Job) -> bool:
     return True
 
 
+MAX_PAGE = 100000
+MAX_NAME_FILTER = 255
+MAX_TAG = 64
+
+
 def _page(req: falcon.Request) -> int:
-    value = req.get_param_as_int("page", min_value=1, max_value=100000)
+    value = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE)
     return value or 1
+
+
+def _text(req: falcon.Request, name: str, longest: int) -> str | None:
+    """A text filter: surrounding blanks dropped, empty as none; longer than ``longest`` or
+    given twice is a ValidationError."""
+    values = req.get_param_as_list(name) or []
+    if len(values) > 1:
+        raise ValidationError(f"`{name}` is given more than once", field=name)
+    value = values[0].strip() if values else ""
+    if len(value) > longest:
+        raise ValidationError(f"`{name}` must be at most {longest} characters", field=name)
+    return value or None
+
+
+Choice = TypeVar("Choice", bound=enum.Enum)
+
+
+def _choice(req: falcon.Request, name: str, choices: Mapping[str, Choice]) -> Choice | None:
+    value = _text(req, name, 32)
+    if value is None:
+        return None
+    if value not in choices:
+        raise ValidationError(
+            f"`{name}` must be one of {', '.join(choices)}, not {value!r}", field=name
+        )
+    return choices[value]
+
+
+class Order(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+ORDERS = {o.value: o for o in Order}
+AGENT_SORTS = {s.value: s for s in AgentSort}
+AGENT_STATES = {s.label: s for s in AgentState}
+JOB_SORTS = {s.value: s for s in JobSort}
+JOB_STATES = {"queued": None, **{s.value: s for s in WorkState}}
+TASK_STATUSES = {s.value: s for s in TaskStatus}
+
+
+class Filters:
+    """A list page's validated filters, as the form shows them and its links keep them."""
+
+    def __init__(
+        self, values: dict[str, str | None], sort: str | None = None, order: str = "asc"
+    ) -> None:
+        self.values = values
+        self._sort = sort  # the sort and order the page has when the URL names none
+        self._order = order
+
+    def get(self, name: str) -> str:
+        return self.values.get(name) or ""
+
+    def link(self, **changes: str | int | None) -> str:
+        """This page's URL with ``changes`` to its filters (a changed filter starts at page 1)."""
+        merged: dict[str, str | int | None] = {**self.values, "page": None, **changes}
+        kept = {k: v for k, v in merged.items() if v not in (None, "")}
+        return "?" + urlencode(kept) if kept else "?"
+
+    def sort_link(self, column: str) -> Markup:
+        """A column header's link: sorts by it, or turns the order round when it is the sort."""
+        current = self.values.get("sort") or self._sort
+        order = self.values.get("order") or self._order
+        flipped = "desc" if current == column and order != "desc" else "asc"
+        mark = ("▼" if order == "desc" else "▲") if current == column else ""
+        return Markup('<a class="sort" href="{}">{}{}</a>').format(
+            self.link(sort=column, order=flipped), column.replace("_", " "), mark
+        )
+
+
+def _agent_filters(req: falcon.Request) -> tuple[AgentQuery, Filters]:
+    text = _text(req, "q", MAX_SEARCH)
+    state = _choice(req, "state", AGENT_STATES)
+    tag = _text(req, "tag", MAX_TAG)
+    sort = _choice(req, "sort", AGENT_SORTS) or AgentSort.HOSTNAME
+    order = _choice(req, "order", ORDERS) or Order.ASC
+    page = _page(req)
+    query = AgentQuery(
+        text=text,
+        state=state,
+        tag=tag,
+        sort=sort,
+        descending=order is Order.DESC,
+        limit=PAGE + 1,
+        offset=(page - 1) * PAGE,
+    )
+    shown = {
+        "q": text,
+        "state": state.label if state else None,
+        "tag": tag,
+        "sort": sort.value if sort is not AgentSort.HOSTNAME else None,
+        "order": order.value if order is not Order.ASC else None,
+    }
+    return query, Filters(shown, AgentSort.HOSTNAME.value, Order.ASC.value)
+
+
+def _job_filters(req: falcon.Request) -> tuple[JobQuery, Filters]:
+    text = _text(req, "q", MAX_SEARCH)
+    state_name = _text(req, "state", 32)
+    if state_name is not None and state_name not in JOB_STATES:
+        raise ValidationError(
+            f"`state` must be one of {', '.join(JOB_STATES)}, not {state_name!r}", field="state"
+        )
+    user = _text(req, "user", MAX_NAME_FILTER)
+    jobtype = _text(req, "jobtype", MAX_TAG)
+    tag = _text(req, "tag", MAX_TAG)
+    sort = _choice(req, "sort", JOB_SORTS) or JobSort.ID
+    order = _choice(req, "order", ORDERS) or Order.DESC
+    page = _page(req)
+    query = JobQuery(
+        state=JOB_STATES.get(state_name) if state_name else None,
+        queued=state_name == "queued",
+        text=text,
+        user=user,
+        jobtype=jobtype,
+        tag=tag,
+        sort=sort,
+        descending=order is Order.DESC,
+        limit=PAGE + 1,
+        offset=(page - 1) * PAGE,
+    )
+    shown = {
+        "q": text,
+        "state": state_name,
+        "user": user,
+        "jobtype": jobtype,
+        "tag": tag,
+        "sort": sort.value if sort is not JobSort.ID else None,
+        "order": order.value if order is not Order.DESC else None,
+    }
+    return query, Filters(shown, JobSort.ID.value, Order.DESC.value)
 
 
 class AgentsPage:
@@ -122,10 +286,8 @@ class AgentsPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity = page_identity(req)
-        page = _page(req)
-        agents = self._farm.agents.overview(
-            identity, AgentQuery(limit=PAGE + 1, offset=(page - 1) * PAGE)
-        )
+        query, filters = _agent_filters(req)
+        agents = self._farm.agents.overview(identity, query)
         self._pages.render(
             req,
             resp,
@@ -133,8 +295,11 @@ class AgentsPage:
             title="Agents",
             section="agents",
             agents=agents[:PAGE],
-            page=page,
+            page=_page(req),
             more=len(agents) > PAGE,
+            filters=filters,
+            agent_states=list(AGENT_STATES),
+            agent_sorts=list(AGENT_SORTS),
         )
 
 
@@ -145,8 +310,8 @@ class JobsPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity = page_identity(req)
-        page = _page(req)
-        views = self._farm.jobs.query(identity, JobQuery(limit=PAGE + 1, offset=(page - 1) * PAGE))
+        query, filters = _job_filters(req)
+        views = self._farm.jobs.query(identity, query)
         self._pages.render(
             req,
             resp,
@@ -154,8 +319,11 @@ class JobsPage:
             title="Jobs",
             section="jobs",
             views=views[:PAGE],
-            page=page,
+            page=_page(req),
             more=len(views) > PAGE,
+            filters=filters,
+            job_states=list(JOB_STATES),
+            job_sorts=list(JOB_SORTS),
         )
 
 
@@ -168,15 +336,20 @@ class JobPage:
         identity = page_identity(req)
         view = self._farm.jobs.get(identity, job_id)
         page = _page(req)
-        tasks = self._farm.jobs.tasks(identity, job_id, limit=PAGE + 1, offset=(page - 1) * PAGE)
+        status = _choice(req, "status", TASK_STATUSES)
+        filters = Filters({"status": status.value if status else None})
+        tasks = self._farm.jobs.tasks(
+            identity, job_id, limit=PAGE + 1, offset=(page - 1) * PAGE, status=status
+        )
         more = len(tasks) > PAGE
         tasks = tasks[:PAGE]
         blocks = self._farm.jobs.blocklist(identity, job_id)
         explained = self._farm.explain.job(identity, job_id)
         may_unblock = may_post(req) and identity.may(Permission.MANAGE_BLOCKLISTS)
-        hostnames = self._farm.agents.hostnames(
+        agents = self._farm.agents.summaries(
             identity, [t.agent_id for t in tasks if t.agent_id] + [b.block.agent_id for b in blocks]
         )
+        parents, children = self._farm.jobs.relatives(identity, job_id)
         self._pages.render(
             req,
             resp,
@@ -188,11 +361,40 @@ class JobPage:
             page=page,
             more=more,
             blocks=blocks,
-            hostnames=hostnames,
+            agents=agents,
+            parents=parents,
+            children=children,
+            remaining=self._farm.jobs.remaining_time(identity, job_id),
+            command=_command(view.job),
             may_unblock=may_unblock,
             refused=req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0,
             explained=explained,
+            filters=filters,
         )
+
+
+def _command(job: Job) -> str | None:
+    """What the job runs, for the page: its command line or its scene, if its data says."""
+    data = job.data
+    command = data.get("command")
+    if isinstance(command, list):
+        return " ".join(str(part) for part in command)
+    for key in ("command", "scene", "blend", "file"):
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    return None
+
+
+def _duration(value: timedelta | None) -> str:
+    """A duration as a wrangler reads it: 2h 05m, 3m 07s, 41s."""
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m {seconds % 60:02}s"
+    return f"{seconds}s"
 
 
 class AgentPage:
@@ -214,6 +416,30 @@ class AgentPage:
             agent=agent,
             explained=self._farm.explain.agent(identity, agent_id),
             changes=self._farm.history.of_agent(identity, agent_id, AGENT_PAGE_CHANGES),
+        )
+
+
+class OverviewPage:
+    """The farm at a glance: agents by state, frames done per hour, failures by reason (SVG
+    drawn here, no script)."""
+
+    def __init__(self, pages: Pages, farm: Farm) -> None:
+        self._pages = pages
+        self._farm = farm
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity = page_identity(req)
+        snapshot = self._farm.overview.snapshot(identity)
+        done = [n for _, n in snapshot.done_per_hour]
+        self._pages.render(
+            req,
+            resp,
+            "overview.html",
+            title="Overview",
+            section="overview",
+            snapshot=snapshot,
+            done_max=max(done),
+            done_total=sum(done),
         )
 
 
@@ -283,10 +509,13 @@ class JobAction:
         self._farm = farm
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: int, action: str) -> None:
-        if action not in ("pause", "resume", "requeue", "priority", "unblock", "cancel"):
+        if action not in ("pause", "resume", "requeue", "priority", "unblock", "cancel", "delete"):
             raise falcon.HTTPNotFound(description=f"no action {action}")
         identity, form = posted_form(req)
         jobs = self._farm.jobs
+        if action == "delete":
+            jobs.delete(identity, job_id)
+            raise falcon.HTTPSeeOther("/jobs")
         if action == "cancel":
             self._farm.controls.job(identity, Control.CANCEL, job_id)
         elif action == "pause" and form.get("running") == "stop":
@@ -394,6 +623,41 @@ class Logout:
         raise falcon.HTTPSeeOther(LOGIN_PAGE)
 
 
+class LiveStream:
+    """``GET /live``: the server-sent events that tell an open page the farm changed (see
+    farm_http.live); the page's script then fetches the page again and updates it in place."""
+
+    def __init__(self, watch: ChangeWatch, lifetime: float) -> None:
+        self._watch = watch
+        self._lifetime = lifetime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page_identity(req)
+        if not self._watch.connect():
+            raise falcon.HTTPServiceUnavailable(
+                description="too many pages are listening to this worker: retry shortly",
+                retry_after=5,
+            )
+        resp.content_type = "text/event-stream; charset=utf-8"
+        resp.cache_control = ["no-cache"]
+        resp.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+        resp.stream = EventStream(self._watch, lifetime=self._lifetime)
+
+
+class StaticFile:
+    """A file of the app's own under /static (the CSP allows scripts and styles from here
+    only)."""
+
+    def __init__(self, name: str, content_type: str) -> None:
+        self._data = (resources.files("farm_http") / "static" / name).read_bytes()
+        self._type = content_type
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = self._type
+        resp.cache_control = ["max-age=300"]
+        resp.data = self._data
+
+
 class Stylesheet:
     """The dashboard's one stylesheet: a file of the app's own, as the CSP wants (no inline
     styles)."""
@@ -412,13 +676,19 @@ def add_routes(
     farm: Farm,
     id_converter: str,
     options: HttpOptions,
+    pages: Pages | None = None,
 ) -> None:
-    pages = Pages(farm, options.dashboard_refresh_seconds)
+    pages = pages or Pages(farm, options.dashboard_refresh_seconds)
     peers = PeerResolver(options.trusted_proxies)
     app.add_middleware(DashboardSessions(farm.identities, peers))
     app.add_route(LOGIN_PAGE, LoginPage(pages, farm, peers, options.secure_cookies))
     app.add_route("/logout", Logout(farm))
     app.add_route("/static/farm.css", Stylesheet())
+    app.add_route(
+        "/static/dashboard.js", StaticFile("dashboard.js", "text/javascript; charset=utf-8")
+    )
+    watch = ChangeWatch(farm.live.marker)
+    app.add_route("/live", LiveStream(watch, options.live_stream_seconds))
     app.add_route("/", AgentsPage(pages, farm))
     app.add_route("/agents/{agent_id:uuid}", AgentPage(pages, farm))
     app.add_route("/jobs", JobsPage(pages, farm))
@@ -427,6 +697,7 @@ def add_routes(
         f"/jobs/{{job_id:{id_converter}}}/tasks/{{task_id:{id_converter}}}", TaskPage(pages, farm)
     )
     app.add_route("/events", EventsPage(pages, farm))
+    app.add_route("/overview", OverviewPage(pages, farm))
     app.add_route("/reference", ReferencePage(pages))
     log_page.add_routes(app, pages, farm, id_converter)
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))

@@ -1,8 +1,10 @@
-"""The single error table: every error leaves as ``{"error": ...}`` with its status."""
+"""The single error table: every error leaves as ``{"error": ...}`` with its status (or, for a
+browser on a dashboard page, as the same message in a page: see ``install``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -51,8 +53,17 @@ def status_code(error: DomainError) -> int:
     return int(_status(error).split()[0])
 
 
+ErrorPage = Callable[[falcon.Request, falcon.Response, str], bool]
+"""Renders an error's message as a page into the response (status already set) and says
+whether it did; otherwise the error leaves as JSON."""
+
+
 def _domain_error(
-    req: falcon.Request, resp: falcon.Response, error: DomainError, params: dict[str, Any]
+    req: falcon.Request,
+    resp: falcon.Response,
+    error: DomainError,
+    params: dict[str, Any],
+    page: ErrorPage | None = None,
 ) -> None:
     status = _status(error)
     body: dict[str, Any] = {"error": error.message}
@@ -69,17 +80,38 @@ def _domain_error(
     elif status == falcon.HTTP_401:
         resp.set_header("WWW-Authenticate", 'Bearer realm="farm"')
     resp.status = status
+    if page is not None and page(req, resp, error.message):
+        return
     resp.data = orjson.dumps(body)
     resp.content_type = falcon.MEDIA_JSON
 
 
 def _serialize_http_error(
-    req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError
+    req: falcon.Request,
+    resp: falcon.Response,
+    error: falcon.HTTPError,
+    page: ErrorPage | None = None,
 ) -> None:
-    resp.data = orjson.dumps({"error": error.description or error.title})
+    message = error.description or error.title
+    if page is not None and page(req, resp, message):
+        return
+    resp.data = orjson.dumps({"error": message})
     resp.content_type = falcon.MEDIA_JSON
 
 
-def install(app: falcon.App[falcon.Request, falcon.Response]) -> None:
-    app.set_error_serializer(_serialize_http_error)
-    app.add_error_handler(DomainError, _domain_error)
+def install(
+    app: falcon.App[falcon.Request, falcon.Response], page: ErrorPage | None = None
+) -> None:
+    """The error table on ``app``; ``page`` may answer an error with a page instead of JSON
+    (the dashboard, to a browser that asks for HTML)."""
+
+    def serialize(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+        _serialize_http_error(req, resp, error, page)
+
+    def domain_error(
+        req: falcon.Request, resp: falcon.Response, error: DomainError, params: dict[str, Any]
+    ) -> None:
+        _domain_error(req, resp, error, params, page)
+
+    app.set_error_serializer(serialize)
+    app.add_error_handler(DomainError, domain_error)

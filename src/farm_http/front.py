@@ -185,8 +185,15 @@ class BufferedFront:
             for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             # A streamed body (a log download) is read on a thread and sent from here: a slow
-            # reader holds no thread.
-            while (piece := await loop.run_in_executor(self.pool, _next, rest)) is not None:
+            # reader holds no thread. A body that waits for news (the dashboard's live updates)
+            # says when its next chunk is ready, and is awaited here, not on a thread.
+            ready = getattr(rest, "ready", None)
+            while True:
+                if ready is not None:
+                    await ready()
+                piece = await loop.run_in_executor(self.pool, _next, rest)
+                if piece is None:
+                    break
                 if piece:
                     await send({"type": "http.response.body", "body": piece, "more_body": True})
             await send({"type": "http.response.body", "body": b""})

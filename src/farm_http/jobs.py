@@ -89,7 +89,12 @@ class JobTasksResource:
         self._jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job: str) -> None:
-        tasks = self._jobs.tasks(actor(req), _job_id(job), **task_page(req.params))
+        page = task_page(req.params)
+        tasks = self._jobs.tasks(
+            actor(req),
+            _job_id(job),
+            **{name: page[name] for name in ("limit", "offset") if name in page},  # type: ignore[arg-type]  # ints only
+        )
         resp.media = [task_json(task) for task in tasks]
 
 

@@ -232,7 +232,7 @@ def test_a_wrangler_runs_the_farm_from_the_dashboard(
         submit(browser, actions.find_element(By.XPATH, f".//button[text()='{button}']"))
         assert check(api.get(f"/jobs/{job['id']}").json()["state"])
     blocked = browser.find_element(By.ID, "blocklist").find_element(By.CSS_SELECTOR, "td span")
-    assert (blocked.text, blocked.get_attribute("title")) == ("render-01", agent_id)
+    assert (blocked.text, blocked.get_attribute("title")) == ("render-01:50001", agent_id)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-job.png"))
     submit(
         browser,

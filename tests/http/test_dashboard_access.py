@@ -51,6 +51,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/jobs/{job_id}"): PAGE,
     ("GET", "/jobs/{job_id}/tasks/{task_id}"): PAGE,
     ("GET", "/events"): PAGE,
+    ("GET", "/overview"): PAGE,
     ("GET", "/reference"): PAGE,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): _row(303, 303, 303, 303, 303, 303, 303),
@@ -59,6 +60,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/static/logs.js"): PUBLIC,
     ("GET", f"{ATTEMPT}/log"): PAGE,
     ("GET", f"{ATTEMPT}/log.txt"): PAGE,
+    ("GET", "/static/dashboard.js"): PUBLIC,
+    ("GET", "/live"): PAGE,
     ("POST", "/ui/agents/{agent_id}/{action}"): _row(403, 403, 403, 403, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/tasks/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
@@ -105,8 +108,8 @@ class Caller:
 
     def __init__(self, farm: Harness) -> None:
         self.farm = farm
-        self.anonymous = dashboard_client(farm, Role.ADMIN)
-        self.client = dashboard_client(farm)
+        self.anonymous = dashboard_client(farm, Role.ADMIN, live_stream_seconds=0.2)
+        self.client = dashboard_client(farm, live_stream_seconds=0.2)
         self.admin_token = bearer(farm, Role.ADMIN, "matrix-admin")
         self.artist_token = bearer(farm, Role.ARTIST, "artist")  # the artist user's namesake
         for name, role in USERS.items():
@@ -205,6 +208,7 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
         ("GET", "/jobs/{job_id}"): lambda: (f"/jobs/{caller.job(caller.admin_token)}", ""),
         ("GET", "/jobs/{job_id}/tasks/{task_id}"): lambda: (caller.task_page(), ""),
         ("GET", "/events"): lambda: ("/events", ""),
+        ("GET", "/overview"): lambda: ("/overview", ""),
         ("GET", "/reference"): lambda: ("/reference", ""),
         ("GET", "/login"): lambda: ("/login", ""),
         ("POST", "/login"): lambda: ("/login", f"name=newcomer&password={PASSWORD}"),
@@ -213,6 +217,8 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
         ("GET", "/static/logs.js"): lambda: ("/static/logs.js", ""),
         ("GET", f"{ATTEMPT}/log"): lambda: (f"{caller.attempt()}/log", ""),
         ("GET", f"{ATTEMPT}/log.txt"): lambda: (f"{caller.attempt()}/log.txt", ""),
+        ("GET", "/static/dashboard.js"): lambda: ("/static/dashboard.js", ""),
+        ("GET", "/live"): lambda: ("/live", ""),
         ("POST", "/ui/agents/{agent_id}/{action}"): lambda: (
             f"/ui/agents/{caller.agent()}/disable",
             "",

@@ -225,3 +225,37 @@ def test_an_app_that_raises_is_a_logged_500(caplog: pytest.LogCaptureFixture) ->
     status, answer = status_and_body(sent)
     assert status == 500 and orjson.loads(answer)["error"]
     assert "the WSGI app raised" in caplog.text
+
+
+class WaitingStream:
+    """A body that says when its next chunk is ready (as the dashboard's live updates do): the
+    front awaits ``ready`` before it asks a thread for the chunk."""
+
+    def __init__(self) -> None:
+        self.chunks = [b"first ", b"second"]
+        self.ready_calls = 0
+        self.closed = False
+
+    def __iter__(self) -> WaitingStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if not self.chunks:
+            raise StopIteration
+        return self.chunks.pop(0)
+
+    async def ready(self) -> None:
+        self.ready_calls += 1
+        asyncio.get_running_loop()  # awaited on the event loop, not on a thread
+        await asyncio.sleep(0)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_body_that_waits_for_news_is_awaited_before_each_chunk() -> None:
+    stream = WaitingStream()
+    sent = run(Recorder(stream), scope(), [body(b"")])
+    assert status_and_body(sent) == (200, b"first second")
+    # the first chunk comes with the answer; each later one (and the end) after ``ready``
+    assert stream.ready_calls == 2 and stream.closed

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -38,6 +39,7 @@ from farm_domain.agents import (
     Agent,
     AgentOverview,
     AgentQuery,
+    AgentSort,
     AgentSummary,
     SoftReport,
     SoftwareRef,
@@ -387,6 +389,16 @@ class SqlAgentRepository:
         )
         return {agent_id: hostname for agent_id, hostname in rows}
 
+    def summaries(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AgentSummary]:
+        wanted = list(set(agent_ids))
+        if not wanted:
+            return {}
+        a = t.agents.c
+        rows = self._c.execute(
+            select(a.id, a.hostname, a.port, a.remote_ip).where(a.id.in_(wanted))
+        )
+        return {row.id: AgentSummary(*row) for row in rows}
+
     def overview(self, query: AgentQuery) -> list[AgentOverview]:
         a, tk = t.agents.c, t.tasks.c
         active = (
@@ -468,7 +480,9 @@ def _filtered(statement: Select[*Columns], query: AgentQuery, dialect: str) -> S
     """The AgentQuery's filters, order (hostname, id) and paging applied to a statement over
     the agents table."""
     a = t.agents.c
-    if (
+    if query.sort is not AgentSort.HOSTNAME or query.descending:
+        statement = statement.order_by(*_sort_keys(query))
+    elif (
         dialect == "sqlite"
         and query.limit is None
         and any(getattr(query, name) is not None for name in _RANGE_FILTERS)
@@ -497,6 +511,18 @@ def _filtered(statement: Select[*Columns], query: AgentQuery, dialect: str) -> S
         conditions.append(a.state == "offline")
     elif query.state is not None:
         conditions += [a.state == query.state.label, a.disabled.is_(False)]
+    if query.text is not None:
+        needle = query.text.lower()
+        conditions.append(
+            or_(
+                func.lower(a.hostname).contains(needle, autoescape=True),
+                func.coalesce(a.remote_ip, "").contains(needle, autoescape=True),
+            )
+        )
+    if query.tag is not None:
+        conditions.append(
+            exists().where(t.agent_tags.c.agent_id == a.id, t.agent_tags.c.tag == query.tag)
+        )
     if conditions:
         statement = statement.where(and_(*conditions))
     if query.limit is not None:
@@ -504,6 +530,29 @@ def _filtered(statement: Select[*Columns], query: AgentQuery, dialect: str) -> S
     if query.offset:
         statement = statement.offset(query.offset)
     return statement
+
+
+def _sort_keys(query: AgentQuery) -> list[ColumnElement[Any]]:
+    """The ORDER BY of the query's sort, ties by hostname then id (all reversed when
+    descending)."""
+    a = t.agents.c
+    keys: list[ColumnElement[Any]]
+    match query.sort:
+        case AgentSort.HOSTNAME:
+            keys = []
+        case AgentSort.STATE:
+            shown = case(
+                (and_(a.disabled.is_(True), a.state != "offline"), "disabled"), else_=a.state
+            )
+            keys = [shown]
+        case AgentSort.RAM:
+            keys = [a.ram]
+        case AgentSort.CPUS:
+            keys = [a.cpus]
+        case AgentSort.LAST_HEARD:
+            keys = [case((a.last_heard_from.is_(None), 0), else_=1), a.last_heard_from]
+    keys += [a.hostname, a.id]
+    return [key.desc() for key in keys] if query.descending else keys
 
 
 def _agent_from(

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Executable,
+    case,
     delete,
     distinct,
     exists,
@@ -42,6 +43,7 @@ from farm_domain.history import reason_of, task_change
 from farm_domain.work import (
     Job,
     JobQuery,
+    JobSort,
     JobSummary,
     TagRequirement,
     Task,
@@ -179,10 +181,25 @@ class SqlTaskRepository:
         if tasks:
             self._c.execute(insert(t.tasks), [task_row(task) for task in tasks])
 
-    def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
+    def of_job(
+        self,
+        job_id: int,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        status: TaskStatus | None = None,
+    ) -> list[Task]:
+        tk = t.tasks.c
+        conditions = [tk.job_id == job_id]
+        if status is TaskStatus.QUEUED:
+            conditions += [tk.state.is_(None), tk.agent_id.is_(None)]
+        elif status is TaskStatus.ASSIGNED:
+            conditions += [tk.state.is_(None), tk.agent_id.is_not(None)]
+        elif status is not None:
+            conditions.append(tk.state == status.value)
         rows = self._c.execute(
             select(t.tasks)
-            .where(t.tasks.c.job_id == job_id)
+            .where(*conditions)
             .order_by(t.tasks.c.frame, t.tasks.c.id)
             .limit(limit)
             .offset(offset)
@@ -526,9 +543,34 @@ class SqlJobRepository:
             conditions.append(t.jobs.c.state.is_(None))
         elif query.state is not None:
             conditions.append(t.jobs.c.state == query.state.value)
+        j = t.jobs.c
         if query.title is not None:
-            conditions.append(t.jobs.c.title == query.title)
-        return self._select(*conditions, limit=query.limit, offset=query.offset)
+            conditions.append(j.title == query.title)
+        if query.text is not None:
+            conditions.append(func.lower(j.title).contains(query.text.lower(), autoescape=True))
+        if query.user is not None:
+            conditions.append(or_(j.submitted_by == query.user, j.user == query.user))
+        if query.jobtype is not None:
+            conditions.append(t.jobtypes.c.name == query.jobtype)
+        if query.tag is not None:
+            conditions.append(
+                exists().where(t.job_tags.c.job_id == j.id, t.job_tags.c.tag == query.tag)
+            )
+        keys: list[ColumnElement[Any]]
+        match query.sort:
+            case JobSort.ID:
+                keys = []
+            case JobSort.TITLE:
+                keys = [j.title]
+            case JobSort.PRIORITY:
+                keys = [j.priority]
+            case JobSort.STATE:
+                keys = [func.coalesce(j.state, "queued")]
+            case JobSort.OWNER:
+                keys = [case((j.submitted_by.is_(None), 0), else_=1), j.submitted_by]
+        keys.append(j.id)
+        order = [key.desc() for key in keys] if query.descending else keys
+        return self._select(*conditions, order=order, limit=query.limit, offset=query.offset)
 
     def find_by_title(self, title: str) -> Job | None:
         found = self._select(t.jobs.c.title == title, limit=1)
@@ -553,6 +595,16 @@ class SqlJobRepository:
             )
             found.update({row.id: row.title for row in rows})
         return found
+
+    def children(self, job_id: int) -> list[int]:
+        return list(
+            self._c.execute(
+                select(t.job_parents.c.child_id)
+                .join(t.jobs, t.jobs.c.id == t.job_parents.c.child_id)
+                .where(t.job_parents.c.parent_id == job_id, _IS_READY)
+                .order_by(t.job_parents.c.child_id)
+            ).scalars()
+        )
 
     def delete(self, job_id: int) -> None:
         self._c.execute(delete(t.jobs).where(t.jobs.c.id == job_id))

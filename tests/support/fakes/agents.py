@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -12,6 +13,7 @@ from farm_domain.agents import (
     Agent,
     AgentOverview,
     AgentQuery,
+    AgentSort,
     AgentSummary,
     SoftReport,
     SoftwareRef,
@@ -155,6 +157,10 @@ class FakeAgentRepository:
             if agent_id in self._d.agents
         }
 
+    def summaries(self, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AgentSummary]:
+        found = (self._d.agents[i] for i in set(agent_ids) if i in self._d.agents)
+        return {a.id: AgentSummary(a.id, a.hostname, a.port, a.remote_ip) for a in found}
+
     def query(self, query: AgentQuery) -> list[AgentSummary]:
         def keep(a: Agent) -> bool:
             checks = [
@@ -166,11 +172,30 @@ class FakeAgentRepository:
                 query.remote_ip is None or a.remote_ip == query.remote_ip,
                 query.port is None or a.port == query.port,
                 query.state is None or a.shown_state is query.state,
+                query.text is None
+                or query.text.lower() in a.hostname.lower()
+                or query.text.lower() in (a.remote_ip or ""),
+                query.tag is None or query.tag in self._d.agent_tags.get(a.id, ()),
             ]
             return all(checks)
 
+        def key(a: Agent) -> tuple[Any, ...]:
+            ties = (a.hostname, str(a.id))
+            match query.sort:
+                case AgentSort.HOSTNAME:
+                    return ties
+                case AgentSort.STATE:
+                    return (a.shown_state.label, *ties)
+                case AgentSort.RAM:
+                    return (a.ram, *ties)
+                case AgentSort.CPUS:
+                    return (a.cpus, *ties)
+                case AgentSort.LAST_HEARD:
+                    heard = a.last_heard_from
+                    return (heard is not None, heard or datetime.min.replace(tzinfo=UTC), *ties)
+
         found = sorted(
-            (a for a in self._d.agents.values() if keep(a)), key=lambda a: (a.hostname, str(a.id))
+            (a for a in self._d.agents.values() if keep(a)), key=key, reverse=query.descending
         )
         found = found[query.offset :]
         if query.limit is not None:

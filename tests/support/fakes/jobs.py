@@ -5,13 +5,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import AlreadyExists
 from farm_domain.history import task_change
-from farm_domain.work import Job, JobQuery, JobSummary, Task, TaskFailure, TaskLog, TaskStatus
+from farm_domain.work import (
+    Job,
+    JobQuery,
+    JobSort,
+    JobSummary,
+    Task,
+    TaskFailure,
+    TaskLog,
+    TaskStatus,
+)
 from tests.support.fakes.catalogue import FakeJobTypeRepository
 from tests.support.fakes.history import record_task_changes
 from tests.support.fakes.store import FakeData, FakeStore
@@ -141,9 +151,21 @@ class FakeTaskRepository:
         for task in tasks:
             self.add(task)
 
-    def of_job(self, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[Task]:
+    def of_job(
+        self,
+        job_id: int,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        status: TaskStatus | None = None,
+    ) -> list[Task]:
         ordered = sorted(
-            (t for t in self._d.tasks.values() if t.job_id == job_id), key=lambda t: (t.frame, t.id)
+            (
+                t
+                for t in self._d.tasks.values()
+                if t.job_id == job_id and (status is None or t.status is status)
+            ),
+            key=lambda t: (t.frame, t.id),
         )
         return ordered[offset:] if limit is None else ordered[offset : offset + limit]
 
@@ -274,16 +296,35 @@ class FakeJobRepository:
         )
 
     def query(self, query: JobQuery) -> list[Job]:
-        found = [
-            job
-            for job in sorted(self._ready(), key=lambda j: -j.id)
-            if (not query.queued or job.state is None)
-            and (query.queued or query.state is None or job.state is query.state)
-            and (query.title is None or job.title == query.title)
-        ][query.offset :]
+        def keep(job: Job) -> bool:
+            return (
+                (not query.queued or job.state is None)
+                and (query.queued or query.state is None or job.state is query.state)
+                and (query.title is None or job.title == query.title)
+                and (query.text is None or query.text.lower() in job.title.lower())
+                and (query.user is None or query.user in (job.submitted_by, job.user))
+                and (query.jobtype is None or job.jobtype == query.jobtype)
+                and (query.tag is None or query.tag in job.tags)
+            )
+
+        def key(job: Job) -> tuple[Any, ...]:
+            match query.sort:
+                case JobSort.ID:
+                    return (job.id,)
+                case JobSort.TITLE:
+                    return (job.title, job.id)
+                case JobSort.PRIORITY:
+                    return (job.priority, job.id)
+                case JobSort.STATE:
+                    return (job.state.value if job.state else "queued", job.id)
+                case JobSort.OWNER:
+                    return (job.submitted_by is not None, job.submitted_by or "", job.id)
+
+        ready = [view for view in map(self._view, self._ready()) if keep(view)]
+        found = sorted(ready, key=key, reverse=query.descending)[query.offset :]
         if query.limit is not None:
             found = found[: query.limit]
-        return [self._view(job) for job in found]
+        return found
 
     def find_by_title(self, title: str) -> Job | None:
         found = self.query(JobQuery(title=title, limit=1))
@@ -295,6 +336,9 @@ class FakeJobRepository:
     def titles(self, job_ids: Iterable[int]) -> dict[int, str]:
         wanted = set(job_ids)
         return {job.id: job.title for job in self._ready() if job.id in wanted}
+
+    def children(self, job_id: int) -> list[int]:
+        return sorted(job.id for job in self._ready() if job_id in job.parents)
 
     def delete(self, job_id: int) -> None:
         self._d.jobs.pop(job_id, None)
