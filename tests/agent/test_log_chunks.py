@@ -47,11 +47,13 @@ def test_a_running_frames_log_is_sent_before_the_frame_ends(tmp_path: Path) -> N
         "print('last' + ' line')\n"
     )
     runner.start(Assignment(assign_body(1, command=[sys.executable, "-c", script])))
-    with heard:
-        assert heard.wait_for(lambda: any("first line" in text for text in seen), 30), seen
-    assert not any(final for _, _, final in recorder.reports)  # still running
-    assert all("last line" not in text for text in seen)
-    release.touch()
+    try:
+        with heard:
+            assert heard.wait_for(lambda: any("first line" in text for text in seen), 30), seen
+        assert not any(final for _, _, final in recorder.reports)  # still running
+        assert all("last line" not in text for text in seen)
+    finally:
+        release.touch()  # the frame ends whatever the assertions found: nothing left running
     recorder.wait_final(1)
     assert recorder.reports[-1][1] == {"state": "done"}
     assert "last line" in recorder.logs[0][1] and "exit code 0" in recorder.logs[0][1]
