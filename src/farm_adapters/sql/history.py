@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, delete, func, insert, select
+from sqlalchemy import Column, ColumnElement, Connection, Table, delete, func, insert, select
 
 from farm_adapters.sql import tables as t
 from farm_domain.history import (
@@ -84,39 +84,17 @@ class SqlHistoryRepository:
         self._c = connection
 
     def of_task(self, task_id: int, page: HistoryPage) -> list[StateChange]:
-        h = t.task_history.c
-        statement = select(t.task_history).where(h.task_id == task_id)
-        if page.before is not None:
-            statement = statement.where(h.id < page.before)
-        rows = self._c.execute(statement.order_by(h.id.desc()).limit(page.limit))
-        return [
-            StateChange(
-                id=m["id"],
-                at=m["at"],
-                before=m["before"],
-                after=m["after"],
-                reason=m["reason"],
-                task_id=m["task_id"],
-                job_id=m["job_id"],
-                agent_id=m["agent_id"],
-            )
-            for m in (row._mapping for row in rows)
-        ]
+        return self._page(t.task_history, t.task_history.c.task_id == task_id, page)
 
     def of_agent(self, agent_id: uuid.UUID, page: HistoryPage) -> list[StateChange]:
-        h = t.agent_history.c
-        statement = select(t.agent_history).where(h.agent_id == agent_id)
+        return self._page(t.agent_history, t.agent_history.c.agent_id == agent_id, page)
+
+    def _page(
+        self, table: Table, whose: ColumnElement[bool], page: HistoryPage
+    ) -> list[StateChange]:
+        """One page of a history, newest first: the columns are the entity's fields."""
+        statement = select(table).where(whose)
         if page.before is not None:
-            statement = statement.where(h.id < page.before)
-        rows = self._c.execute(statement.order_by(h.id.desc()).limit(page.limit))
-        return [
-            StateChange(
-                id=m["id"],
-                at=m["at"],
-                before=m["before"],
-                after=m["after"],
-                reason=m["reason"],
-                agent_id=m["agent_id"],
-            )
-            for m in (row._mapping for row in rows)
-        ]
+            statement = statement.where(table.c.id < page.before)
+        rows = self._c.execute(statement.order_by(table.c.id.desc()).limit(page.limit))
+        return [StateChange(**row._mapping) for row in rows]
