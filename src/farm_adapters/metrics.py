@@ -14,6 +14,10 @@ Two kinds of numbers, each kept where every process sees the same:
   the directory; ``farm serve`` removes the files of processes no longer running as it starts
   (``remove_dead_processes``), so counters start again from zero when the master restarts (as
   Prometheus expects of a restart).
+- A ``farm worker --metrics-port`` (a worker on a host whose directory no master reads) counts in
+  a directory of its own instead, ``<host name>/worker-<pid>``, and serves it on its port
+  (``WorkerMetricsServer``): the master's scrape reads only the files of the host's directory,
+  so each count is served by exactly one target and Prometheus' sums are right.
 
 prometheus_client chooses multiprocess mode per process, from ``PROMETHEUS_MULTIPROC_DIR``, as
 its first metric is made. This module sets it to the first data directory a runtime of the
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -36,7 +41,14 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 from huey import Huey
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+    values,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -121,8 +133,9 @@ def _pid_of(path: Path) -> int | None:
 
 
 def remove_dead_processes(directory: Path) -> int:
-    """Remove the metric files of processes that no longer run (``farm serve`` starting);
-    returns how many. A ``farm worker`` running on the host keeps its own."""
+    """Remove the metric files of processes that no longer run (``farm serve`` starting), and
+    the directories of ``farm worker --metrics-port`` processes that no longer run; returns
+    how many files. A ``farm worker`` running on the host keeps its own."""
     removed = 0
     if not directory.is_dir():
         return 0
@@ -131,7 +144,32 @@ def remove_dead_processes(directory: Path) -> int:
         if pid is not None and pid != os.getpid() and not _alive(pid):
             path.unlink(missing_ok=True)
             removed += 1
+    _remove_dead_workers(directory)
     return removed
+
+
+WORKER_DIRECTORY_PREFIX = "worker-"
+
+
+def worker_directory(host_directory: Path) -> Path:
+    """Where a ``farm worker`` that serves its own ``/metrics`` counts: ``worker-<pid>`` in the
+    host's directory, emptied (a process of the same id left it), after removing those of
+    such workers no longer running.
+
+    A master's scrape reads the files of the host's directory, not those of its
+    subdirectories: each count is served once, by the master or by the worker's own port,
+    whether or not the worker shares the master's host and data directory."""
+    _remove_dead_workers(host_directory)
+    directory = host_directory / f"{WORKER_DIRECTORY_PREFIX}{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    return directory
+
+
+def _remove_dead_workers(host_directory: Path) -> None:
+    for path in host_directory.glob(f"{WORKER_DIRECTORY_PREFIX}*"):
+        digits = path.name.removeprefix(WORKER_DIRECTORY_PREFIX)
+        if digits.isdigit() and int(digits) != os.getpid() and not _alive(int(digits)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class _Instruments:
@@ -391,6 +429,40 @@ class PrometheusMetrics:
         count, duration = self._metrics.request(route, method, status)
         count.inc()
         duration.observe(seconds)
+
+
+class MetricsPortUnavailable(Exception):
+    """The worker's metrics cannot be served at the address and port asked for."""
+
+
+class WorkerMetricsServer:
+    """``GET /metrics`` of a ``farm worker`` (prometheus_client's own server, on a thread):
+    the counts in ``directory`` (this process's, see ``worker_directory``), never the farm's
+    state (the master's ``/metrics`` serves that once for the whole farm)."""
+
+    def __init__(self, directory: Path, address: str, port: int) -> None:
+        self._directory = directory
+        registry = CollectorRegistry(auto_describe=False)
+        _LiveFilesCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+        try:
+            self._server, self._thread = start_http_server(port, address, registry)
+        except OSError as error:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise MetricsPortUnavailable(
+                f"cannot serve metrics on {_host_port(address, port)}: {error.strerror or error}"
+            ) from None
+        self.url = f"http://{_host_port(address, port)}/metrics"
+
+    def close(self) -> None:
+        """Stop serving, and remove the counts that nothing will serve again."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+def _host_port(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 class Readiness:

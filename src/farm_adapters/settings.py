@@ -234,6 +234,19 @@ class QueueName:
 
 
 @attrs.frozen
+class IpAddress:
+    """An IPv4 or IPv6 address (not a host name: what a socket binds to), as Python spells it."""
+
+    def __call__(self, key: str, text: str) -> str:
+        try:
+            return str(ipaddress.ip_address(text.strip()))
+        except ValueError:
+            raise Invalid(
+                f"{key}={text!r}: must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1"
+            ) from None
+
+
+@attrs.frozen
 class Directory:
     def __call__(self, key: str, text: str) -> Path:
         return Path(text).expanduser()
@@ -692,6 +705,18 @@ class Settings:
         TrueOrFalse(),
         True,
         "whether this process runs the periodic sweeps",
+    )
+    worker_metrics_port: int | None = setting(
+        "FARM_WORKER_METRICS_PORT",
+        Whole(1, 65535),
+        None,
+        "`farm worker` serves its own counters on GET /metrics at this port (none: it does not)",
+    )
+    worker_metrics_address: str = setting(
+        "FARM_WORKER_METRICS_ADDRESS",
+        IpAddress(),
+        "127.0.0.1",
+        "the address `farm worker` serves its metrics on",
     )
     database_url: str = setting(
         "FARM_DATABASE_URL",

@@ -15,9 +15,16 @@ from farm_adapters.composition import (
     build_runtime,
     check_schema,
     forget_dead_processes_metrics,
+    metrics_directory,
     migrate,
 )
 from farm_adapters.logs import configure_logging
+from farm_adapters.metrics import (
+    MetricsPortUnavailable,
+    WorkerMetricsServer,
+    shared_directory,
+    worker_directory,
+)
 from farm_adapters.queue import run_consumer, start_embedded_consumer, start_watching
 from farm_adapters.settings import Settings, SettingsError, Whole
 from farm_cli import credentials, local, operators
@@ -42,7 +49,11 @@ _STORAGE_FLAGS = (
     ("--queue", "queue_url", "URL"),
     ("--data-dir", "data_dir", "DIR"),
 )
-_WORKER_FLAGS = (("--concurrency", "queue_workers", "CONCURRENCY"),)
+_WORKER_FLAGS = (
+    ("--concurrency", "queue_workers", "CONCURRENCY"),
+    ("--metrics-port", "worker_metrics_port", "PORT"),
+    ("--metrics-address", "worker_metrics_address", "ADDRESS"),
+)
 _FLAG_SETTINGS = tuple(name for _, name, _ in (*_SERVE_FLAGS, *_STORAGE_FLAGS, *_WORKER_FLAGS))
 _OPERATOR_COMMANDS = (*operators.COMMANDS, *credentials.COMMANDS)
 _REMOTE_FLAGS = ("url", "token")
@@ -395,6 +406,26 @@ def _bootstrap_admin(settings: Settings) -> None:
 
 
 def _worker(settings: Settings) -> int:
+    exposition = None
+    port = settings.worker_metrics_port
+    if port is not None:
+        # Counted in a directory of its own (chosen before any metric is made), which no
+        # master's scrape reads: each count is served once, here.
+        directory = shared_directory(worker_directory(metrics_directory(settings)))
+        try:
+            exposition = WorkerMetricsServer(directory, settings.worker_metrics_address, port)
+        except MetricsPortUnavailable as error:
+            print(f"farm: --metrics-port (FARM_WORKER_METRICS_PORT): {error}", file=sys.stderr)
+            return 2
+        log.info("worker metrics served", extra={"address": exposition.url})
+    try:
+        return _consume(settings)
+    finally:
+        if exposition is not None:
+            exposition.close()
+
+
+def _consume(settings: Settings) -> int:
     check_schema(settings)
     runtime = build_runtime(settings)
     if runtime.huey.immediate:

@@ -252,3 +252,30 @@ def test_the_queue_name_keeps_masters_sharing_one_redis_apart(tmp_path: Path) ->
         assert runtime.huey.name == "studio-b.farm_2"
     finally:
         runtime.close()
+
+
+def test_the_workers_metrics_port_is_off_by_default_and_checked() -> None:
+    settings = Settings.load({})
+    assert (settings.worker_metrics_port, settings.worker_metrics_address) == (None, "127.0.0.1")
+    assert Settings.load({"FARM_WORKER_METRICS_PORT": ""}).worker_metrics_port is None
+    served = Settings.load(
+        {"FARM_WORKER_METRICS_PORT": "9100", "FARM_WORKER_METRICS_ADDRESS": " 0:0::1 "}
+    )
+    assert (served.worker_metrics_port, served.worker_metrics_address) == (9100, "::1")
+    flagged = Settings.load(
+        {"FARM_WORKER_METRICS_PORT": "9100"},
+        worker_metrics_port=9200,
+        worker_metrics_address="0.0.0.0",
+    )
+    assert (flagged.worker_metrics_port, flagged.worker_metrics_address) == (9200, "0.0.0.0")
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(
+            {"FARM_WORKER_METRICS_PORT": "65536", "FARM_WORKER_METRICS_ADDRESS": "farm.lan"}
+        )
+    assert caught.value.problems == [
+        "FARM_WORKER_METRICS_PORT='65536': must be between 1 and 65535",
+        (
+            "FARM_WORKER_METRICS_ADDRESS='farm.lan': must be an IP address such as 127.0.0.1, "
+            "0.0.0.0 or ::1"
+        ),
+    ]
