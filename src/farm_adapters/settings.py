@@ -710,13 +710,14 @@ class Settings:
         "FARM_WORKER_METRICS_PORT",
         Whole(1, 65535),
         None,
-        "`farm worker` serves its own counters on GET /metrics at this port (none: it does not)",
+        "`farm worker` serves its own counters (never the farm's state) on GET /metrics at "
+        "this port; none: not served",
     )
     worker_metrics_address: str = setting(
         "FARM_WORKER_METRICS_ADDRESS",
         IpAddress(),
         "127.0.0.1",
-        "the address `farm worker` serves its metrics on",
+        "the IP address `farm worker` serves its metrics on",
     )
     database_url: str = setting(
         "FARM_DATABASE_URL",
