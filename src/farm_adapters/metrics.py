@@ -14,10 +14,11 @@ Two kinds of numbers, each kept where every process sees the same:
   the directory; ``farm serve`` removes the files of processes no longer running as it starts
   (``remove_dead_processes``), so counters start again from zero when the master restarts (as
   Prometheus expects of a restart).
-- A ``farm worker --metrics-port`` (a worker on a host whose directory no master reads) counts in
-  a directory of its own instead, ``<host name>/worker-<pid>``, and serves it on its port
-  (``WorkerMetricsServer``): the master's scrape reads only the files of the host's directory,
-  so each count is served by exactly one target and Prometheus' sums are right.
+- A ``farm worker --metrics-port`` (for workers on hosts whose directory no master reads) counts
+  in a directory of its own instead, ``<host name>/worker-<pid>``, and serves it on its port
+  (``WorkerMetricsServer``). The master's scrape reads only the files of the host's directory,
+  so each count is served by exactly one target, wherever the worker runs, and Prometheus'
+  sums across targets are right.
 
 prometheus_client chooses multiprocess mode per process, from ``PROMETHEUS_MULTIPROC_DIR``, as
 its first metric is made. This module sets it to the first data directory a runtime of the
