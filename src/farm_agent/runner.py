@@ -8,6 +8,7 @@ reason. Whatever a frame leaves running when its first process exits is ended to
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import subprocess
@@ -524,6 +525,13 @@ class Runner:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def agent_row(message: str) -> str:
+    """A row of the agent's own in a frame's log, as its CSV writer writes it."""
+    out = io.StringIO()
+    csv.writer(out).writerow([_now(), "agent", message])
+    return out.getvalue()
 
 
 MAX_LINE = 64 * 1024
