@@ -148,6 +148,8 @@ class TaskRun:
         self.last_output = time.monotonic()
         self.stopped = False
         self.finished = False
+        self.log: tuple[str, Path] | None = None
+        """The frame's log (identifier, file) once registered."""
 
     def heard(self) -> None:
         """The frame wrote something."""
@@ -311,6 +313,11 @@ class Runner:
             process.wait()
             if self._sessions is not None:
                 self._sessions.remove(process.pid)
+        if task.log is not None:  # what the frame wrote, and that it ends here
+            try:
+                self._upload_log(task, *task.log)
+            except OSError as lost:
+                log.error("log file lost", extra={"task_id": task.id, "error": str(lost)})
         message = f"could not run: {type(error).__name__}: {error}"
         self._finish(
             task, {"state": "failed", "last_error": message[:2000], "reason": limits.AGENT_ERROR}
@@ -325,6 +332,7 @@ class Runner:
         self._logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = inside(self._logs_dir, identifier)
         self._register_log(task, identifier)
+        task.log = (identifier, log_path)
         self._report(task, {"state": "running", "time_started": "now"}, False)
         tail: deque[str] = deque(maxlen=20)
         started = time.monotonic()
