@@ -14,7 +14,6 @@ answers the page's identity (a session cookie, which never authenticates the API
 from __future__ import annotations
 
 import csv
-import io
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -35,6 +34,8 @@ WINDOW = 256 * 1024
 MAX_OFFSET = 2**31 - 1
 CSV_HEADER = "time,stream,line"
 """The first line of a log the farm agent writes (PyFarm agents upload plain text)."""
+FIELD_LIMIT = csv.field_size_limit()
+"""The longest field the csv module reads."""
 REFRESH = 5
 """Seconds between reloads of a running frame's page without JavaScript."""
 
@@ -53,7 +54,11 @@ def rows_of(text: str) -> tuple[list[Row], str]:
     if not newline:
         return [], text
     rows = []
-    for fields in csv.reader(io.StringIO(complete + "\n")):
+    for line in complete.split("\n"):
+        # Line by line (the agent's rows never span lines): an odd line, or one too long for
+        # the csv module, stays a line of its own.
+        line = line.removesuffix("\r")
+        fields = [line] if len(line) >= FIELD_LIMIT else next(csv.reader([line]), [])
         if fields == CSV_HEADER.split(","):
             continue
         if len(fields) == 3:
@@ -179,8 +184,11 @@ class LogPage:
                 has_text = True
             except NotFound:  # registered, no text yet
                 window = Window(0, 0, b"")
-            # Whole lines only: the script fetches the rest from ``end`` on.
-            rows, _ = rows_of(window.data.decode(errors="replace"))
+            # At the end, whole lines only: the script fetches the rest from ``end`` on. An
+            # earlier window ends where the next begins (inside a line longer than a window).
+            rows, rest = rows_of(window.data.decode(errors="replace"))
+            if rest and before is not None:
+                rows.append(Row("", "", rest))
             start, end = window.start, window.end
         base = _attempt_url(job_id, task_id, attempt)
         text_url = f"{base}/log.txt?log={shown.identifier}" if shown else ""

@@ -184,6 +184,15 @@ def test_a_line_longer_than_a_window_is_shown_cut_and_still_once(farm: Harness) 
         windows.append(answer.content)
         before = start
     assert b"".join(reversed(windows)) == data
+    # The pages show the cut line's pieces, each once.
+    pieces: list[str] = []
+    url: str | None = f"{attempt}/log"
+    while url is not None:
+        page = client.simulate_get(url)
+        pieces[:0] = re.findall(r"<td>(a+)</td>", page.text)
+        earlier = re.search(r'id="log-earlier" href="([^"]+)"', page.text)
+        url = html.unescape(earlier.group(1)) if earlier else None
+    assert len(pieces) == 2 and "".join(pieces) == "a" * (WINDOW + 1000)
 
 
 def test_a_window_asks_for_offset_or_before_not_both(farm: Harness) -> None:
