@@ -348,7 +348,6 @@ class Agent:
             inside(self.config.data_dir / "logs", identifier),
             f"{logs}{identifier}/chunks",
             (logs, {"identifier": identifier, "agent_id": str(self.id)}),
-            {},
         )
 
     def _log_chunk(self, task: TaskRun, identifier: str, path: Path, last: bool = False) -> None:

@@ -30,8 +30,8 @@ class Outbox:
         # The logs of frames that may still write: how far each is in the messages. Kept with
         # them (one transaction), so that after a crash the agent knows what it has not sent.
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS logs (file TEXT PRIMARY KEY, path TEXT NOT NULL, "
-            "headers TEXT NOT NULL, queued INTEGER NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS logs "
+            "(file TEXT PRIMARY KEY, path TEXT NOT NULL, queued INTEGER NOT NULL)"
         )
         self._lock = threading.Lock()
         self.added = threading.Event()
@@ -109,16 +109,14 @@ class Outbox:
             self._db.execute("COMMIT")
         self.added.set()
 
-    def open_log(
-        self, file: Path, chunks_path: str, register: tuple[str, Any], headers: dict[str, str]
-    ) -> None:
+    def open_log(self, file: Path, chunks_path: str, register: tuple[str, Any]) -> None:
         """A frame's log starts: its registration (``register``: the path and JSON body) is
         queued, and the log is followed from byte 0 on, its chunks to go to ``chunks_path``."""
         with self._transaction():
-            self._insert("POST", register[0], json_body=register[1], headers=headers)
+            self._insert("POST", register[0], json_body=register[1])
             self._db.execute(
-                "INSERT OR REPLACE INTO logs (file, path, headers, queued) VALUES (?, ?, ?, 0)",
-                (str(file), chunks_path, json.dumps(headers)),
+                "INSERT OR REPLACE INTO logs (file, path, queued) VALUES (?, ?, 0)",
+                (str(file), chunks_path),
             )
 
     def log_chunk(self, file: Path, size: int, *, last: bool = False) -> None:
@@ -127,18 +125,17 @@ class Outbox:
         goes even if empty, so that the master has the log). A file not followed is left."""
         with self._transaction():
             row = self._db.execute(
-                "SELECT path, headers, queued FROM logs WHERE file = ?", (str(file),)
+                "SELECT path, queued FROM logs WHERE file = ?", (str(file),)
             ).fetchone()
             if row is None:
                 return
-            path, headers, queued = row
+            path, queued = row
             if size > queued or (last and queued == 0):
                 self._insert(
                     "POST",
                     path,
                     body_file=file,
                     content_type="text/csv",
-                    headers=json.loads(headers),
                     body_range=(queued, max(size, queued)),
                 )
             if last:

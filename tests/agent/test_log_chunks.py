@@ -153,7 +153,7 @@ def _chunks(outbox: Outbox) -> list[tuple[str, int, int]]:
 def test_a_followed_log_is_queued_in_chunks_each_byte_once(tmp_path: Path) -> None:
     log = tmp_path / "a.csv"
     outbox = Outbox(tmp_path / "outbox.db")
-    outbox.open_log(log, "/logs/a.csv/chunks", ("/logs/", {"identifier": "a.csv"}), {})
+    outbox.open_log(log, "/logs/a.csv/chunks", ("/logs/", {"identifier": "a.csv"}))
     registration = outbox.first()
     assert registration is not None and registration["path"] == "/logs/"
     assert outbox.open_logs() == {log: 0}
@@ -170,7 +170,7 @@ def test_a_followed_log_is_queued_in_chunks_each_byte_once(tmp_path: Path) -> No
         ("/logs/a.csv/chunks", 25, 30),
     ]
     # An empty log's end still reaches the master (as an empty chunk), once.
-    outbox.open_log(log, "/logs/b.csv/chunks", ("/logs/", {"identifier": "b.csv"}), {})
+    outbox.open_log(log, "/logs/b.csv/chunks", ("/logs/", {"identifier": "b.csv"}))
     outbox.log_chunk(log, 0, last=True)
     assert _chunks(outbox) == [("/logs/b.csv/chunks", 0, 0)]
 
@@ -188,7 +188,7 @@ def test_a_restarted_agent_sends_the_rest_of_the_logs_its_crash_interrupted(
     whole.write_bytes(b"time,stream,line\r\nt1,stdout,one\r\n")
     before = Outbox(tmp_path / "outbox.db")
     for path in (cut, whole):
-        before.open_log(path, f"/logs/{path.name}/chunks", ("/logs/", {}), {})
+        before.open_log(path, f"/logs/{path.name}/chunks", ("/logs/", {}))
         before.log_chunk(path, 18)  # the header was queued, then the agent died
     _chunks(before)  # ... and the master had those
 
