@@ -21,7 +21,15 @@ from farm_agent.master import Master
 from farm_agent.orphans import RECORD_NAME, SessionRecord
 from farm_agent.outbox import Outbox
 from farm_agent.paths import OutsideDataDir, inside, version_problem
-from farm_agent.runner import NO_BLENDER, Assignment, BlenderFrames, Frames, Runner, TaskRun
+from farm_agent.runner import (
+    NO_BLENDER,
+    Assignment,
+    BlenderFrames,
+    Frames,
+    Runner,
+    TaskRun,
+    agent_row,
+)
 from farm_agent.server import AgentServer
 from farm_agent.signing import SeenNonces, Verifier
 
@@ -80,6 +88,7 @@ class Agent:
         # ended before anything new starts.
         self.sessions = SessionRecord(config.data_dir / RECORD_NAME)
         self.sessions.end_leftovers()
+        self._send_interrupted_logs()
         self.runner = Runner(
             config.data_dir / "logs",
             self._report,
@@ -90,9 +99,6 @@ class Agent:
             log_chunk=self._log_chunk,
             log_every=config.log_every,
         )
-        self._log_sent: dict[Path, int] = {}
-        """How much of each running frame's log is in the outbox (bytes)."""
-        self._log_lock = threading.Lock()
         self.blender = blender.RendererLookup()
         self._software_reported: str | None = None
         verifier = Verifier(lambda: self._credentials.signing_key, time.time, SeenNonces())
@@ -335,33 +341,50 @@ class Agent:
         return {"X-Farm-Agent-Id": str(self.id), "X-Farm-Attempt": str(task.attempt)}
 
     def _register_log(self, task: TaskRun, identifier: str) -> None:
-        self.outbox.put(
-            "POST",
-            f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/logs/",
-            json_body={"identifier": identifier, "agent_id": str(self.id)},
+        """Register a frame's log with the master, and follow it (in the outbox, so that a
+        crash of this agent does not lose what it had not sent)."""
+        logs = f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/logs/"
+        self.outbox.open_log(
+            inside(self.config.data_dir / "logs", identifier),
+            f"{logs}{identifier}/chunks",
+            (logs, {"identifier": identifier, "agent_id": str(self.id)}),
         )
 
     def _log_chunk(self, task: TaskRun, identifier: str, path: Path, last: bool = False) -> None:
         """Put what is new of a frame's log in the outbox: a chunk the master appends at its
         offset (once, however often the outbox sends it). The last one goes at the frame's end
         (the first one even if the log is empty, so that the master has it)."""
-        with self._log_lock:
-            sent = self._log_sent.pop(path, 0) if last else self._log_sent.get(path, 0)
-            size = path.stat().st_size
-            if size > sent or (last and sent == 0):
-                self.outbox.put(
-                    "POST",
-                    f"/jobs/{task.job_id}/tasks/{task.id}/attempts/{task.attempt}/"
-                    f"logs/{identifier}/chunks",
-                    body_file=path,
-                    content_type="text/csv",
-                    body_range=(sent, size),
-                )
-            if not last:
-                self._log_sent[path] = size
+        self.outbox.log_chunk(path, path.stat().st_size, last=last)
 
     def _upload_log(self, task: TaskRun, identifier: str, path: Path) -> None:
         self._log_chunk(task, identifier, path, last=True)
+
+    def _send_interrupted_logs(self) -> None:
+        """The logs of frames an earlier run of this agent was running when it died (killed,
+        crashed): a line saying so ends each, and what the master has not been sent of it is
+        queued, so that its copy ends as this one does. The frames themselves are not resumed:
+        their processes were ended, and the master takes the tasks back when this agent
+        announces itself without them."""
+        for path, queued in self.outbox.open_logs().items():
+            try:
+                with path.open("a+b") as handle:
+                    handle.seek(0, os.SEEK_END)
+                    if handle.tell():
+                        handle.seek(-1, os.SEEK_END)
+                        ended = handle.read(1) == b"\n"
+                    else:
+                        ended = True
+                    row = agent_row("the agent stopped before the frame ended")
+                    handle.write((b"" if ended else b"\r\n") + row.encode())
+                size = path.stat().st_size
+            except OSError as error:
+                log.error("log file lost", extra={"file": str(path), "error": str(error)})
+                size = queued  # nothing more to send: only the follow is ended
+            self.outbox.log_chunk(path, size, last=True)
+            log.info(
+                "interrupted frame's log queued",
+                extra={"file": str(path), "queued_before": queued, "size": size},
+            )
 
     def _changed(self) -> None:
         self._beat_now.set()

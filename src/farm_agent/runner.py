@@ -8,6 +8,7 @@ reason. Whatever a frame leaves running when its first process exits is ended to
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import subprocess
@@ -147,6 +148,8 @@ class TaskRun:
         self.last_output = time.monotonic()
         self.stopped = False
         self.finished = False
+        self.log: tuple[str, Path] | None = None
+        """The frame's log (identifier, file) once registered."""
 
     def heard(self) -> None:
         """The frame wrote something."""
@@ -310,6 +313,11 @@ class Runner:
             process.wait()
             if self._sessions is not None:
                 self._sessions.remove(process.pid)
+        if task.log is not None:  # what the frame wrote, and that it ends here
+            try:
+                self._upload_log(task, *task.log)
+            except OSError as lost:
+                log.error("log file lost", extra={"task_id": task.id, "error": str(lost)})
         message = f"could not run: {type(error).__name__}: {error}"
         self._finish(
             task, {"state": "failed", "last_error": message[:2000], "reason": limits.AGENT_ERROR}
@@ -324,6 +332,7 @@ class Runner:
         self._logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = inside(self._logs_dir, identifier)
         self._register_log(task, identifier)
+        task.log = (identifier, log_path)
         self._report(task, {"state": "running", "time_started": "now"}, False)
         tail: deque[str] = deque(maxlen=20)
         started = time.monotonic()
@@ -524,6 +533,13 @@ class Runner:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def agent_row(message: str) -> str:
+    """A row of the agent's own in a frame's log, as its CSV writer writes it."""
+    out = io.StringIO()
+    csv.writer(out).writerow([_now(), "agent", message])
+    return out.getvalue()
 
 
 MAX_LINE = 64 * 1024

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,8 +32,12 @@ from farm_client import models
 from farm_client.errors import (
     BadResponse,
     ConfigurationError,
+    Conflict,
     FarmError,
+    LogGap,
+    NotFound,
     ResponseTooLarge,
+    StillRunning,
     Unreachable,
     error_class,
 )
@@ -45,6 +50,7 @@ from farm_client.models import (
     Job,
     JobExplanation,
     JobType,
+    LogChunk,
     Outcome,
     Requirement,
     Software,
@@ -397,9 +403,19 @@ class FarmClient:
                 ) from error
             return written
 
-    def _upload(self, path: str, data: bytes, content_type: str) -> Any:
-        with self._open("PUT", path, content=data, content_type=content_type) as response:
-            raw = self._read("PUT", response, self.max_response_bytes)
+    def _upload(
+        self,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        method: str = "PUT",
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        with self._open(
+            method, path, params=params, content=data, content_type=content_type
+        ) as response:
+            raw = self._read(method, response, self.max_response_bytes)
         return _decode(raw) if raw.strip() else None
 
     # -- jobs -----------------------------------------------------------------------------------
@@ -683,6 +699,113 @@ class FarmClient:
         """A log's text, decoded (undecodable bytes replaced)."""
         return self.download_log(job, task_id, attempt, identifier).decode("utf-8", "replace")
 
+    def read_log(
+        self,
+        job: JobRef,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        *,
+        offset: int = 0,
+        max_bytes: int | None = None,
+    ) -> LogChunk:
+        """A log's bytes from byte ``offset`` on, as far as they have arrived (a running
+        frame's log grows while it runs): read on from the answer's ``next_offset``. At most
+        ``max_bytes`` (default ``max_download_bytes``), else ResponseTooLarge. NotFound: no
+        such log, or no text of it has arrived yet."""
+        if offset < 0:
+            raise ValueError("offset must be 0 or more")
+        limit = self.max_download_bytes if max_bytes is None else max_bytes
+        path = self._logfile_path(job, task_id, attempt, identifier)
+        with self._open("GET", path, params={"offset": offset}) as response:
+            data = self._read("GET", response, limit)
+        return LogChunk(data, offset, offset + len(data))
+
+    def append_log(
+        self,
+        job: JobRef,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        offset: int,
+        data: bytes | str,
+        *,
+        content_type: str = "text/csv",
+    ) -> int:
+        """Send a chunk of a running frame's log (what the task's agent does): ``data`` is the
+        log's bytes from ``offset`` on, at most 1 MiB. Bytes the master has already are not
+        stored twice (a chunk sent again is safe). Returns how many bytes of the log the master
+        has. LogGap (a Conflict) when ``offset`` is beyond what it has: its ``offset`` says
+        where to send from."""
+        body = data.encode() if isinstance(data, str) else data
+        path = f"{self._attempt_path(job, task_id, attempt)}/{_segment(identifier)}/chunks"
+        try:
+            answer = self._upload(
+                path, body, content_type, method="POST", params={"offset": int(offset)}
+            )
+        except Conflict as refused:
+            has = refused.body.get("offset") if isinstance(refused.body, dict) else None
+            if not isinstance(has, int) or isinstance(has, bool):
+                raise
+            raise LogGap(
+                refused.message,
+                offset=has,
+                status=refused.status,
+                method=refused.method,
+                url=refused.url,
+                body=refused.body,
+            ) from None
+        size = answer.get("offset") if isinstance(answer, dict) else None
+        if not isinstance(size, int):
+            raise BadResponse("the answer names no offset", method="POST", body=answer)
+        return size
+
+    def follow_log(
+        self,
+        job: JobRef,
+        task_id: int,
+        attempt: int,
+        identifier: str,
+        *,
+        offset: int = 0,
+        poll: float = 2.0,
+        deadline: float | None = None,
+    ) -> Iterator[LogChunk]:
+        """A log's chunks as they arrive, from byte ``offset`` on, until its attempt has ended
+        (the task runs another attempt, or none) and what its agent sent is read: the new bytes
+        are asked for every ``poll`` seconds. ``deadline``: seconds to follow at most, then
+        StillRunning (with the offset read so far). A log not registered or empty yet is
+        waited for while the attempt runs."""
+        if poll <= 0:
+            raise ValueError("poll must be positive")
+        job_id = self._job_id(job)
+        ends = None if deadline is None else time.monotonic() + deadline
+        while True:
+            # Whether the attempt had ended before the read: then that read is the last one.
+            task = self.task(job_id, task_id)
+            ended = not _under_way(task, attempt)
+            try:
+                chunk = self.read_log(job_id, task_id, attempt, identifier, offset=offset)
+            except NotFound:
+                if ended:
+                    raise
+                chunk = LogChunk(b"", offset, offset)
+            if chunk.data:
+                offset = chunk.next_offset
+                yield chunk
+            if ended:
+                return
+            wait = poll
+            if ends is not None:
+                left = ends - time.monotonic()
+                if left <= 0:
+                    raise StillRunning(
+                        f"task {task_id} was still running attempt {attempt} at the deadline",
+                        offset=offset,
+                    )
+                wait = min(poll, left)
+            time.sleep(wait)
+
     def register_log(
         self,
         job: JobRef,
@@ -945,6 +1068,16 @@ class FarmClient:
 
 def _decode(raw: bytes) -> Any:
     return json.loads(raw)
+
+
+def _under_way(task: Task, attempt: int) -> bool:
+    """Whether ``attempt`` of the task is its current one and runs (or waits, assigned to an
+    agent, to start)."""
+    if task.attempts != attempt:
+        return False
+    return task.state == "running" or (
+        task.state in ("queued", "assigned") and task.agent_id is not None
+    )
 
 
 def _agent_id(agent: AgentRef) -> str:

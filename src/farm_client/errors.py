@@ -76,6 +76,24 @@ class Conflict(FarmError):
     """409: the farm's state refuses the change (a job type still in use, a name taken, ...)."""
 
 
+class LogGap(Conflict):
+    """409 to a log chunk: it starts beyond what the master has of the log; ``offset`` is how
+    many bytes it has (send from there)."""
+
+    def __init__(self, message: str, *, offset: int, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.offset = offset
+
+
+class StillRunning(FarmError):
+    """A log followed until its attempt ends was still being written at the deadline;
+    ``offset`` is how far it was read (follow on from there)."""
+
+    def __init__(self, message: str, *, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
 class TooLargeRequest(FarmError):
     """413: the request body is over the master's limit."""
 

@@ -451,6 +451,22 @@ class TaskLog:
         )
 
 
+@attrs.frozen
+class LogChunk:
+    """Bytes of a log as read: ``data`` starts at byte ``offset`` of the log; read on from
+    ``next_offset``. A chunk may end inside a character: decode a log's chunks in order with an
+    incremental decoder (``codecs.getincrementaldecoder("utf-8")("replace")``)."""
+
+    data: bytes
+    offset: int
+    next_offset: int
+
+    @property
+    def text(self) -> str:
+        """``data`` decoded (undecodable bytes replaced)."""
+        return self.data.decode("utf-8", "replace")
+
+
 @attrs.frozen(kw_only=True)
 class Block:
     """An agent's standing on a job's blocklist."""

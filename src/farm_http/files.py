@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import falcon
 
+from farm_domain.access import Identity
 from farm_domain.errors import LogGap, TooLarge
 from farm_domain.files import MAX_CHUNK, AgentUpdates, TaskLogs
 from farm_http.conversion import body_object, optional_uuid, structure
@@ -103,8 +104,7 @@ class TaskLogFileResource:
         attempt: int,
         identifier: str,
     ) -> None:
-        _require(req, *LOG_TYPES)
-        log = self._logs.upload(actor(req), _job_id(job), task_id, attempt, identifier, _body(req))
+        log = self._logs.upload(*_written(req, job, task_id, attempt, identifier), _body(req))
         resp.status = falcon.HTTP_201
         resp.media = log_json(log)
 
@@ -124,6 +124,15 @@ class TaskLogFileResource:
         resp.content_type = "text/plain; charset=utf-8"
         resp.set_header("X-Content-Type-Options", "nosniff")
         resp.downloadable_as = identifier
+
+
+def _written(
+    req: falcon.Request, job: str, task_id: int, attempt: int, identifier: str
+) -> tuple[Identity, int, int, int, str]:
+    """What a request writing a log's text (an upload, a chunk) names: who, and which log.
+    Its body must be text (else 415, before anything is read)."""
+    _require(req, *LOG_TYPES)
+    return actor(req), _job_id(job), task_id, attempt, identifier
 
 
 def _offset(req: falcon.Request, *, required: bool) -> int:
@@ -159,13 +168,10 @@ class TaskLogChunksResource:
         attempt: int,
         identifier: str,
     ) -> None:
-        _require(req, *LOG_TYPES)
+        address = _written(req, job, task_id, attempt, identifier)
         offset = _offset(req, required=True)
-        data = _chunk(req)
         try:
-            log = self._logs.append(
-                actor(req), _job_id(job), task_id, attempt, identifier, offset, data
-            )
+            log = self._logs.append(*address, offset, _chunk(req))
         except LogGap as gap:
             resp.status = falcon.HTTP_409
             refused: ChunkJson = {"error": gap.message, "offset": gap.offset}

@@ -138,3 +138,74 @@ def test_an_outbox_from_before_log_chunks_is_upgraded(tmp_path: Path) -> None:
     outbox.remove(first["seq"])
     second = outbox.first()
     assert second is not None and (second["range_start"], second["range_end"]) == (0, 3)
+
+
+def _chunks(outbox: Outbox) -> list[tuple[str, int, int]]:
+    """The chunk messages queued, in order: (path, start, end); every message is taken out."""
+    chunks = []
+    while (message := outbox.first()) is not None:
+        outbox.remove(message["seq"])
+        if message["range_start"] is not None:
+            chunks.append((message["path"], message["range_start"], message["range_end"]))
+    return chunks
+
+
+def test_a_followed_log_is_queued_in_chunks_each_byte_once(tmp_path: Path) -> None:
+    log = tmp_path / "a.csv"
+    outbox = Outbox(tmp_path / "outbox.db")
+    outbox.open_log(log, "/logs/a.csv/chunks", ("/logs/", {"identifier": "a.csv"}))
+    registration = outbox.first()
+    assert registration is not None and registration["path"] == "/logs/"
+    assert outbox.open_logs() == {log: 0}
+    outbox.log_chunk(log, 10)
+    outbox.log_chunk(log, 10)  # nothing new: nothing queued
+    outbox.log_chunk(log, 25)
+    assert outbox.open_logs() == {log: 25}
+    outbox.log_chunk(log, 30, last=True)
+    assert outbox.open_logs() == {}
+    outbox.log_chunk(log, 40, last=True)  # no longer followed: nothing more
+    assert _chunks(outbox) == [
+        ("/logs/a.csv/chunks", 0, 10),
+        ("/logs/a.csv/chunks", 10, 25),
+        ("/logs/a.csv/chunks", 25, 30),
+    ]
+    # An empty log's end still reaches the master (as an empty chunk), once.
+    outbox.open_log(log, "/logs/b.csv/chunks", ("/logs/", {"identifier": "b.csv"}))
+    outbox.log_chunk(log, 0, last=True)
+    assert _chunks(outbox) == [("/logs/b.csv/chunks", 0, 0)]
+
+
+def test_a_restarted_agent_sends_the_rest_of_the_logs_its_crash_interrupted(
+    tmp_path: Path,
+) -> None:
+    from farm_agent.agent import Agent, AgentConfig
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cut = logs / "cut.csv"  # its last row was being written when the agent died
+    cut.write_bytes(b"time,stream,line\r\nt1,stdout,one\r\nt2,stdout,tw")
+    whole = logs / "whole.csv"
+    whole.write_bytes(b"time,stream,line\r\nt1,stdout,one\r\n")
+    before = Outbox(tmp_path / "outbox.db")
+    for path in (cut, whole):
+        before.open_log(path, f"/logs/{path.name}/chunks", ("/logs/", {}))
+        before.log_chunk(path, 18)  # the header was queued, then the agent died
+    _chunks(before)  # ... and the master had those
+
+    agent = Agent(
+        AgentConfig(master="http://127.0.0.1:9", data_dir=tmp_path, port=0, cpus=4, ram=4096)
+    )
+    try:
+        queued = _chunks(agent.outbox)
+        assert agent.outbox.open_logs() == {}
+    finally:
+        agent.server.server_close()
+    # Each ends with a line saying why; a cut row is ended first, not joined to it.
+    assert cut.read_bytes().startswith(b"time,stream,line\r\nt1,stdout,one\r\nt2,stdout,tw\r\n")
+    assert whole.read_bytes().startswith(b"time,stream,line\r\nt1,stdout,one\r\n2")
+    for path in (cut, whole):
+        assert path.read_bytes().endswith(b",agent,the agent stopped before the frame ended\r\n")
+    assert sorted(queued) == [
+        ("/logs/cut.csv/chunks", 18, cut.stat().st_size),
+        ("/logs/whole.csv/chunks", 18, whole.stat().st_size),
+    ]

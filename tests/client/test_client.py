@@ -19,8 +19,10 @@ from farm_client import (
     FarmClient,
     FarmError,
     Forbidden,
+    LogGap,
     NotFound,
     ResponseTooLarge,
+    StillRunning,
     Unauthorized,
     Unreachable,
 )
@@ -519,3 +521,61 @@ def test_explanations(admin: FarmClient, alice: FarmClient, command_jobtype: str
         alice.explain_job(2147483647)
     with pytest.raises(NotFound):
         admin.explain_agent(uuid.uuid4())
+
+
+def test_a_running_frames_log_appended_read_from_an_offset_and_followed(
+    admin: FarmClient, alice: FarmClient, command_jobtype: str, announce
+) -> None:
+    agent_id = announce("render-client-follow")
+    job = alice.submit_job("client_follow", command_jobtype, 3, data={"command": ["true"]})
+    task = alice.tasks(job)[0]
+    admin.assign_task(agent_id, task.id)
+    admin.register_log(job, task.id, 1, "frame3.csv", agent_id)
+    with pytest.raises(NotFound):  # registered, no text yet
+        alice.read_log(job, task.id, 1, "frame3.csv")
+
+    assert admin.append_log(job, task.id, 1, "frame3.csv", 0, "time,stream,line\n") == 17
+    assert admin.append_log(job, task.id, 1, "frame3.csv", 0, "time,stream,line\n") == 17
+    with pytest.raises(LogGap) as gap:  # a chunk beyond what the master has
+        admin.append_log(job, task.id, 1, "frame3.csv", 40, b"lost?\n")
+    assert gap.value.offset == 17 and gap.value.status == 409
+    assert isinstance(gap.value, Conflict)
+
+    read = alice.read_log(job, task.id, 1, "frame3.csv", offset=5)
+    assert (read.data, read.offset, read.next_offset) == (b"stream,line\n", 5, 17)
+    assert read.text == "stream,line\n"
+    assert alice.read_log(job, task.id, 1, "frame3.csv", offset=17).data == b""
+
+    # Followed while the attempt runs: each new piece once, then the end after it ends.
+    following = alice.follow_log(job, task.id, 1, "frame3.csv", poll=0.05, deadline=60)
+    assert next(following).data == b"time,stream,line\n"
+    admin.append_log(job, task.id, 1, "frame3.csv", 17, "t1,stdout,one\n")
+    assert next(following).data == b"t1,stdout,one\n"
+    admin.append_log(job, task.id, 1, "frame3.csv", 31, "t2,stdout,two\n")
+    admin.request("POST", f"/jobs/{job.id}/tasks/{task.id}", json={"state": "done"})
+    rest = list(following)
+    assert b"".join(chunk.data for chunk in rest) == b"t2,stdout,two\n"
+    assert rest[-1].next_offset == 45
+
+    # Following an attempt that has ended reads what there is and stops.
+    assert [c.data for c in alice.follow_log(job, task.id, 1, "frame3.csv", offset=31)] == [
+        b"t2,stdout,two\n"
+    ]
+
+
+def test_following_a_log_stops_at_its_deadline(
+    admin: FarmClient, alice: FarmClient, command_jobtype: str, announce
+) -> None:
+    agent_id = announce("render-client-deadline")
+    job = alice.submit_job("client_deadline", command_jobtype, 1, data={"command": ["true"]})
+    task = alice.tasks(job)[0]
+    admin.assign_task(agent_id, task.id)
+    admin.register_log(job, task.id, 1, "frame1.csv", agent_id)
+    admin.append_log(job, task.id, 1, "frame1.csv", 0, "time,stream,line\n")
+    following = alice.follow_log(job, task.id, 1, "frame1.csv", poll=0.05, deadline=0.5)
+    assert next(following).next_offset == 17
+    with pytest.raises(StillRunning) as running:
+        next(following)
+    assert running.value.offset == 17
+    with pytest.raises(ValueError):
+        next(alice.follow_log(job, task.id, 1, "frame1.csv", poll=0))

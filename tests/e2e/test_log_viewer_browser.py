@@ -113,3 +113,74 @@ def test_the_log_viewer_follows_a_running_frame(
     wait_for(browser, lambda b: b.find_element(By.ID, "log-status").text == "ended")
     assert "exit code 0" in browser.find_element(By.ID, "log").text
     assert browser.execute_script("return window.farmSamePage") is True
+
+
+# Prints 6,000 numbered lines of about 100 bytes (a log of over 600 kB: several windows).
+LONG_FRAME = "for n in range(1, 6001): print('line', n, '.' * 90)\n"
+
+
+def test_the_log_viewer_loads_earlier_lines_in_place(
+    tmp_path: Path,
+    processes: list[Process],
+    start_master: StartMaster,
+    browser: WebDriver,  # noqa: F811  # the fixture imported above
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    master = start_master(FARM_DASHBOARD_REFRESH="0", FARM_WATCH_INTERVAL_SECONDS="0.5")
+    api = admin_api(master)
+    add_user(master, "vic", "viewer")
+    agent = Process(
+        farm_command(
+            "agent", "--master", master.url, "--port", "0", "--heartbeat", "0.5",
+            "--retry-delay", "0.05", "--hostname", "render01",
+            "--data-dir", str(tmp_path / "render01"),
+        ),
+        master.env,
+        tmp_path / "agent.log",
+    )  # fmt: skip
+    processes.append(agent)
+    api.post("/jobtypes/", json={"name": "command"}).raise_for_status()
+    job = api.post(
+        "/jobs/",
+        json={
+            "title": "long",
+            "jobtype": "command",
+            "start": 1,
+            "end": 1,
+            "data": {"command": [sys.executable, "-c", LONG_FRAME]},
+        },
+    ).json()
+    _wait(lambda: api.get(f"/jobs/{job['id']}").json()["state"] == "done", "the job", processes)
+    task = api.get(f"/jobs/{job['id']}/tasks/").json()[0]
+    viewer = f"{master.url}/jobs/{job['id']}/tasks/{task['id']}/attempts/1/log"
+
+    log_in(browser, master, "vic")
+    browser.get(viewer)
+
+    def numbers() -> list[int]:
+        """The numbers of the lines shown, in order (read in one call: thousands of rows)."""
+        texts: list[str] = browser.execute_script(
+            "return Array.from(document.querySelectorAll("
+            "'#log tbody tr.l-stdout td:nth-child(3)'), td => td.textContent)"
+        )
+        return [int(text.split()[1]) for text in texts]
+
+    shown = numbers()
+    assert shown[-1] == 6000 and shown[0] > 1 and shown == list(range(shown[0], 6001))
+    browser.execute_script("window.farmSamePage = true")
+    clicks = 0
+    while browser.find_elements(By.ID, "log-earlier"):
+        first = shown[0]
+
+        def prepended(_: WebDriver, first: int = first) -> bool:
+            return numbers()[0] < first
+
+        browser.find_element(By.ID, "log-earlier").click()
+        wait_for(browser, prepended)
+        shown = numbers()
+        clicks += 1
+    # Every line once, in order, on the same page.
+    assert clicks >= 2 and shown == list(range(1, 6001))
+    assert browser.execute_script("return window.farmSamePage") is True
+    assert not browser.find_elements(By.ID, "log-skipped")
