@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import attrs
 import falcon
@@ -182,6 +182,11 @@ class Filters:
         )
 
 
+def _refused(req: falcon.Request) -> int:
+    """How many of the items a bulk action named were refused (after its redirect)."""
+    return req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0
+
+
 def _agent_filters(req: falcon.Request) -> tuple[AgentQuery, Filters]:
     query = list_filters.agent_filters(req.params)
     shown = Filters(list_filters.agent_filter_values(query), AgentSort.HOSTNAME.value, "asc")
@@ -215,6 +220,7 @@ class AgentsPage:
             filters=filters,
             agent_states=list(list_filters.AGENT_STATES),
             agent_sorts=list(list_filters.AGENT_SORTS),
+            refused=_refused(req),
         )
 
 
@@ -239,6 +245,7 @@ class JobsPage:
             filters=filters,
             job_states=list(list_filters.JOB_STATES),
             job_sorts=list(list_filters.JOB_SORTS),
+            refused=_refused(req),
         )
 
 
@@ -282,7 +289,7 @@ class JobPage:
             remaining=self._farm.jobs.remaining_time(identity, job_id),
             command=_command(view.job),
             may_unblock=may_unblock,
-            refused=req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0,
+            refused=_refused(req),
             explained=explained,
             filters=filters,
         )
@@ -459,6 +466,105 @@ class JobAction:
         raise falcon.HTTPSeeOther(f"/jobs/{job_id}")
 
 
+BULK_JOB_ACTIONS = ("pause", "resume", "cancel", "requeue", "delete")
+BULK_AGENT_ACTIONS = {"enable": "online", "disable": "disabled"}
+MAX_BACK = 2000
+
+
+def _ticked(form: dict[str, str], prefix: str) -> list[str]:
+    """The names after ``prefix`` of the ticked boxes (``<prefix><id>`` fields), 1 to
+    MAX_BULK of them."""
+    ticked = [key[len(prefix) :] for key in form if key.startswith(prefix)]
+    if not ticked:
+        raise ValidationError("nothing was selected", field=prefix.rstrip("-"))
+    if len(ticked) > MAX_BULK:
+        raise ValidationError(f"at most {MAX_BULK} can be selected at once")
+    return ticked
+
+
+def _back_to(page: str, form: dict[str, str], refused: int) -> str:
+    """The list page the form came from, with its filters (``back``, its query string) and how
+    many items were refused. Only that page's query is kept, re-encoded: never another place."""
+    back = form.get("back", "")[:MAX_BACK]
+    kept = [(k, v) for k, v in parse_qsl(back.removeprefix("?")) if k != "refused"]
+    if refused:
+        kept.append(("refused", str(refused)))
+    return page + ("?" + urlencode(kept) if kept else "")
+
+
+class JobsBulkAction:
+    """Pause, resume, cancel, requeue or delete the jobs ticked on the jobs page (``job-<id>``
+    fields; at most MAX_BULK). Pause, resume, cancel and requeue are the controls' bulk request
+    (``Controls.jobs``): each job done or refused on its own, a refused one unchanged; a
+    deletion is refused for a job that is gone or not the caller's. The refusals are counted on
+    the page (``?refused=``); a caller who may change no job is refused whole."""
+
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity, form = posted_form(req)
+        action = form.get("action", "")
+        if action not in BULK_JOB_ACTIONS:
+            raise ValidationError(
+                f"`action` must be one of {', '.join(BULK_JOB_ACTIONS)}", field="action"
+            )
+        ticked = [parse_id(text) for text in _ticked(form, "job-")]
+        job_ids = list(dict.fromkeys(job_id for job_id in ticked if job_id is not None))
+        refused = len(ticked) - len(job_ids)
+        if not job_ids:
+            raise ValidationError("no job was selected", field="job")
+        if action == "delete":
+            refused += self._delete(identity, job_ids)
+        else:
+            outcomes = self._farm.controls.jobs(identity, Control(action), job_ids)
+            refused += sum(not outcome.ok for outcome in outcomes)
+        raise falcon.HTTPSeeOther(_back_to("/jobs", form, refused))
+
+    def _delete(self, identity: Identity, job_ids: list[int]) -> int:
+        """Delete each job; how many were refused (gone, or another's: Forbidden before any
+        change, as ``Controls.jobs`` answers it per job)."""
+        POLICY.require(identity, Permission.CHANGE_JOBS)
+        refused = 0
+        for job_id in job_ids:
+            try:
+                refused += not self._farm.jobs.delete(identity, job_id)
+            except Forbidden:
+                refused += 1
+        return refused
+
+
+class AgentsBulkAction:
+    """Enable or disable the agents ticked on the agents page (``agent-<id>`` fields; at most
+    MAX_BULK). One who may not manage agents is refused whole; an agent gone meanwhile is
+    counted refused (``?refused=``)."""
+
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity, form = posted_form(req)
+        action = form.get("action", "")
+        if action not in BULK_AGENT_ACTIONS:
+            raise ValidationError(
+                f"`action` must be one of {', '.join(BULK_AGENT_ACTIONS)}", field="action"
+            )
+        POLICY.require(identity, Permission.MANAGE_AGENTS)
+        wanted: list[uuid.UUID] = []
+        refused = 0
+        for text in _ticked(form, "agent-"):
+            try:
+                wanted.append(uuid.UUID(text[:64]))
+            except ValueError:
+                refused += 1
+        found = self._farm.agents.summaries(identity, wanted)
+        refused += len(set(wanted) - found.keys())
+        changes = AgentChanges(state=BULK_AGENT_ACTIONS[action])
+        for agent_id in dict.fromkeys(a for a in wanted if a in found):
+            self._farm.agents.update(identity, agent_id, changes)
+        raise falcon.HTTPSeeOther(_back_to("/", form, refused))
+
+
 class TaskActions:
     """Retry, skip or stop tasks from the job page: one (its row's button, ``only``) or those
     ticked (``task-<id>`` fields). Refusals of some of the ticked tasks are counted on the page
@@ -615,6 +721,8 @@ def add_routes(
     app.add_route("/overview", OverviewPage(pages, farm))
     app.add_route("/reference", ReferencePage(pages))
     log_page.add_routes(app, pages, farm, id_converter)
+    app.add_route("/ui/agents/bulk", AgentsBulkAction(farm))
+    app.add_route("/ui/jobs/bulk", JobsBulkAction(farm))
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/tasks/{{action}}", TaskActions(farm))
