@@ -192,17 +192,11 @@ class SqlTaskRepository:
     def add_many(self, tasks: Sequence[Task]) -> None:
         if not tasks:
             return
-        ids = (
-            self._c.execute(
-                insert(t.tasks).returning(t.tasks.c.id), [task_row(task) for task in tasks]
-            )
-            .scalars()
-            .all()
-        )
-        lowest, highest = min(ids), max(ids)
-        # Their creation, from the rows just stored, in one statement per job however many
-        # (ids in the range that are another job's tasks are not these tasks' job's).
         tk = t.tasks.c
+        # Ids only grow: the new rows are those of their job above the highest id before.
+        floor = self._c.execute(select(func.coalesce(func.max(tk.id), 0))).scalar_one()
+        self._c.execute(insert(t.tasks), [task_row(task) for task in tasks])
+        # Their creation, from the rows just stored, in one statement per job however many.
         for job_id in sorted({task.job_id for task in tasks}):
             self._c.execute(
                 insert(t.task_history).from_select(
@@ -215,11 +209,7 @@ class SqlTaskRepository:
                         literal(None, String()),
                         _TASK_STATE,
                         literal(SUBMITTED),
-                    ).where(
-                        tk.job_id == job_id,
-                        tk.id.between(lowest, highest),
-                        tk.time_submitted.is_not(None),
-                    ),
+                    ).where(tk.id > floor, tk.job_id == job_id, tk.time_submitted.is_not(None)),
                 )
             )
 
