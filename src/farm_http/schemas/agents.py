@@ -190,6 +190,9 @@ def agent_query(params: Mapping[str, str | list[str]]) -> AgentQuery:
         except ValidationError as error:
             raise url_argument_error(name, error.message) from None
 
+    state = one(params, "state")
+    if state is not None and not state.strip():  # PyFarm's contract: no state is not a state
+        raise url_argument_error("state", "`` is not a valid state")
     return agent_filters(
         params,
         AgentQuery(
