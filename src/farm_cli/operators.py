@@ -72,6 +72,10 @@ def add_parsers(commands: Any) -> None:
         listing.add_argument(f"--{flag}", type=int)
     listing.add_argument("--hostname")
     listing.add_argument("--state", choices=_AGENT_STATES)
+    listing.add_argument("--search", help="a part of the host name or address")
+    listing.add_argument("--tag")
+    listing.add_argument("--sort", choices=("hostname", "state", "ram", "cpus", "last_heard"))
+    listing.add_argument("--order", choices=("asc", "desc"))
     show = agent_commands.add_parser("show", help="one agent")
     show.add_argument("agent_id")
     for action in ("disable", "enable", "delete"):
@@ -130,6 +134,12 @@ def add_parsers(commands: Any) -> None:
     job_list = job_commands.add_parser("list", help="jobs, newest first")
     job_list.add_argument("--state", choices=_JOB_STATES)
     job_list.add_argument("--title")
+    job_list.add_argument("--search", help="a part of the title")
+    job_list.add_argument("--user", help="who submitted it, or its user")
+    job_list.add_argument("--type", dest="jobtype", help="its job type")
+    job_list.add_argument("--tag")
+    job_list.add_argument("--sort", choices=("id", "title", "priority", "state", "owner"))
+    job_list.add_argument("--order", choices=("asc", "desc"))
     job_list.add_argument("--limit", type=int, default=100)
     job_list.add_argument("--offset", type=int)
     named = "job id or title"
@@ -231,6 +241,10 @@ def _agents(client: FarmClient, args: argparse.Namespace) -> int:
             "min_cpus": args.min_cpus,
             "max_cpus": args.max_cpus,
             "hostname": args.hostname,
+            "search": args.search,
+            "tag": args.tag,
+            "sort": args.sort,
+            "order": args.order,
         }
         agents = client.agents(state=args.state, limit=args.limit, offset=args.offset, **filters)
         if _wants_json(args):
@@ -355,7 +369,18 @@ def _submit(client: FarmClient, args: argparse.Namespace) -> int:
 
 
 def _list_jobs(client: FarmClient, args: argparse.Namespace) -> int:
-    jobs = client.jobs(state=args.state, title=args.title, limit=args.limit, offset=args.offset)
+    jobs = client.jobs(
+        state=args.state,
+        title=args.title,
+        limit=args.limit,
+        offset=args.offset,
+        search=args.search,
+        user=args.user,
+        jobtype=args.jobtype,
+        tag=args.tag,
+        sort=args.sort,
+        order=args.order,
+    )
     if _wants_json(args):
         output.emit_json([j.raw for j in jobs])
         return 0

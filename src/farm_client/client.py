@@ -509,9 +509,29 @@ class FarmClient:
         title: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        search: str | None = None,
+        user: str | None = None,
+        jobtype: str | None = None,
+        tag: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
     ) -> list[Job]:
-        """Jobs, newest first, with their task counts; filtered by ``state`` and ``title``."""
-        params = {"state": state, "title": title, "limit": limit, "offset": offset}
+        """Jobs with their task counts, newest first unless ``sort`` (``id``, ``title``,
+        ``priority``, ``state``, ``owner``) and ``order`` (``asc``, ``desc``) say otherwise;
+        filtered by ``state``, the exact ``title``, ``search`` (a part of the title), ``user``,
+        ``jobtype`` and ``tag``."""
+        params = {
+            "state": state,
+            "title": title,
+            "limit": limit,
+            "offset": offset,
+            "q": search,
+            "user": user,
+            "jobtype": jobtype,
+            "tag": tag,
+            "sort": sort,
+            "order": order,
+        }
         return models.many(Job.from_json, self._get("/jobs", params), "jobs")
 
     def job(self, job: JobRef) -> Job:
@@ -850,9 +870,19 @@ class FarmClient:
         max_cpus: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
     ) -> list[AgentSummary]:
-        """Agents by hostname (id, hostname, port, address); filters are AND-ed."""
+        """Agents by hostname unless ``sort`` (``hostname``, ``state``, ``ram``, ``cpus``,
+        ``last_heard``) and ``order`` (``asc``, ``desc``) say otherwise (id, hostname, port,
+        address); filters are AND-ed, ``search`` a part of the host name or address."""
         params = {
+            "q": search,
+            "tag": tag,
+            "sort": sort,
+            "order": order,
             "state": state,
             "hostname": hostname,
             "remote_ip": remote_ip,

@@ -5,6 +5,11 @@ same statement's transaction, from the previous state the service read and the r
 (``TaskRepository.save``, ``AgentRepository.save`` and the bulk statements take both as required
 arguments): a new code path cannot change a state without a row, and a write that changes no
 state (a heartbeat, a progress report) records nothing.
+
+A history starts where its task or agent does: storing a task records its creation (from no
+state, ``submitted``, at its ``time_submitted``), and storing a new agent its registration (from
+no state, ``registered``, when it was first heard from). A known agent announcing itself again
+is a change like any other.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ MAX_HISTORY = 500
 DEFAULT_HISTORY = 50
 MAX_REASON = 255
 
+SUBMITTED = "submitted"
+"""The reason of a task's first row: its job was submitted."""
+REGISTERED = "registered"
+"""The reason of an agent's first row: it announced itself for the first time."""
 DISPATCHED = "assigned by the scheduler"
 ACCEPTED = "accepted by its agent"
 
@@ -104,6 +113,38 @@ def task_change(previous: Task, task: Task, reason: str, at: datetime) -> StateC
         task_id=task.id,
         job_id=task.job_id,
         agent_id=task.agent_id or previous.agent_id,
+    )
+
+
+def task_created(task: Task) -> StateChange | None:
+    """The row that storing a new task records: from no state to its state, when it was
+    submitted (None for a task without a submission time, which only tests build)."""
+    if task.time_submitted is None:
+        return None
+    return StateChange(
+        id=0,
+        at=task.time_submitted,
+        before=None,
+        after=task_state(task),
+        reason=SUBMITTED,
+        task_id=task.id,
+        job_id=task.job_id,
+        agent_id=task.agent_id,
+    )
+
+
+def agent_created(agent: Agent) -> StateChange | None:
+    """The row that storing a new agent records: from no state to its state, when it was first
+    heard from (None for an agent never heard from, which only tests build)."""
+    if agent.last_heard_from is None:
+        return None
+    return StateChange(
+        id=0,
+        at=agent.last_heard_from,
+        before=None,
+        after=agent_state(agent),
+        reason=REGISTERED,
+        agent_id=agent.id,
     )
 
 

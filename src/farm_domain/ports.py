@@ -54,8 +54,9 @@ class AgentRepository(Protocol):
         moving only soft state reads."""
 
     def add(self, agent: Agent) -> None:
-        """Store a new agent with its MAC addresses, GPUs and software. Raises AlreadyExists
-        (its id is stored, perhaps by a concurrent announce)."""
+        """Store a new agent with its MAC addresses, GPUs and software, and record its
+        registration (``history.agent_created``). Raises AlreadyExists (its id is stored,
+        perhaps by a concurrent announce)."""
 
     def save(self, agent: Agent, previous: Agent, *, reason: str, at: datetime) -> None:
         """Write an existing agent's scalar fields (not its sets) that differ from ``previous``
@@ -100,7 +101,8 @@ class TaskRepository(Protocol):
         """The task, unless its job is hidden (being stored or deleted)."""
 
     def add(self, task: Task) -> Task:
-        """Store a new task; returns it with its id."""
+        """Store a new task and record its creation (``history.task_created``); returns it with
+        its id."""
 
     def save(self, task: Task, previous: Task, *, reason: str, at: datetime) -> None:
         """Write the task; a change of its history state from ``previous`` (the task as read in
@@ -121,7 +123,8 @@ class TaskRepository(Protocol):
         """How many agents hold unfinished tasks of each of these jobs."""
 
     def add_many(self, tasks: Sequence[Task]) -> None:
-        """Store new tasks in bulk (their ids are assigned by storage)."""
+        """Store new tasks in bulk (their ids are assigned by storage) and record their creation
+        (``history.task_created``) in one statement, not a row at a time."""
 
     def release_of_job(self, job_id: int, *, reason: str, at: datetime) -> list[Task]:
         """Lock the job's unfinished tasks that agents hold (by id) and take them from their

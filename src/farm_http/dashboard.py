@@ -9,24 +9,22 @@ identity may take, and the services refuse the rest anyway.
 
 from __future__ import annotations
 
-import enum
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
 
+import attrs
 import falcon
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from farm_domain.access import AccessPolicy, Identity, Permission
-from farm_domain.agents import MAX_SEARCH, AgentChanges, AgentQuery, AgentSort
+from farm_domain.agents import AgentChanges, AgentQuery, AgentSort
 from farm_domain.controls import MAX_BULK, Running
 from farm_domain.controls import JobAction as Control
 from farm_domain.controls import TaskAction as TaskControl
-from farm_domain.enums import AgentState, WorkState
 from farm_domain.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationError
 from farm_domain.events import EventQuery
 from farm_domain.farm import Farm
@@ -35,7 +33,7 @@ from farm_domain.identities import MAX_NAME, MAX_PASSWORD
 from farm_domain.job_requests import JobChanges
 from farm_domain.validation import parse_id
 from farm_domain.work import Job, JobQuery, JobSort, TaskStatus
-from farm_http import log_page
+from farm_http import list_filters, log_page
 from farm_http.dashboard_auth import (
     LOGIN_PAGE,
     SESSION,
@@ -138,8 +136,6 @@ def _may_change(identity: Identity, job: Job) -> bool:
 
 
 MAX_PAGE = 100000
-MAX_NAME_FILTER = 255
-MAX_TAG = 64
 
 
 def _page(req: falcon.Request) -> int:
@@ -147,42 +143,12 @@ def _page(req: falcon.Request) -> int:
     return value or 1
 
 
-def _text(req: falcon.Request, name: str, longest: int) -> str | None:
-    """A text filter: surrounding blanks dropped, empty as none; longer than ``longest`` or
-    given twice is a ValidationError."""
-    values = req.get_param_as_list(name) or []
-    if len(values) > 1:
-        raise ValidationError(f"`{name}` is given more than once", field=name)
-    value = values[0].strip() if values else ""
-    if len(value) > longest:
-        raise ValidationError(f"`{name}` must be at most {longest} characters", field=name)
-    return value or None
+def _offset(req: falcon.Request) -> int:
+    """The offset of the page the URL names (each read takes one more row than a page shows:
+    whether there is a next page)."""
+    return (_page(req) - 1) * PAGE
 
 
-Choice = TypeVar("Choice", bound=enum.Enum)
-
-
-def _choice(req: falcon.Request, name: str, choices: Mapping[str, Choice]) -> Choice | None:
-    value = _text(req, name, 32)
-    if value is None:
-        return None
-    if value not in choices:
-        raise ValidationError(
-            f"`{name}` must be one of {', '.join(choices)}, not {value!r}", field=name
-        )
-    return choices[value]
-
-
-class Order(enum.Enum):
-    ASC = "asc"
-    DESC = "desc"
-
-
-ORDERS = {o.value: o for o in Order}
-AGENT_SORTS = {s.value: s for s in AgentSort}
-AGENT_STATES = {s.label: s for s in AgentState}
-JOB_SORTS = {s.value: s for s in JobSort}
-JOB_STATES = {"queued": None, **{s.value: s for s in WorkState}}
 TASK_STATUSES = {s.value: s for s in TaskStatus}
 
 
@@ -216,67 +182,21 @@ class Filters:
         )
 
 
+def _refused(req: falcon.Request) -> int:
+    """How many of the items a bulk action named were refused (after its redirect)."""
+    return req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0
+
+
 def _agent_filters(req: falcon.Request) -> tuple[AgentQuery, Filters]:
-    text = _text(req, "q", MAX_SEARCH)
-    state = _choice(req, "state", AGENT_STATES)
-    tag = _text(req, "tag", MAX_TAG)
-    sort = _choice(req, "sort", AGENT_SORTS) or AgentSort.HOSTNAME
-    order = _choice(req, "order", ORDERS) or Order.ASC
-    page = _page(req)
-    query = AgentQuery(
-        text=text,
-        state=state,
-        tag=tag,
-        sort=sort,
-        descending=order is Order.DESC,
-        limit=PAGE + 1,
-        offset=(page - 1) * PAGE,
-    )
-    shown = {
-        "q": text,
-        "state": state.label if state else None,
-        "tag": tag,
-        "sort": sort.value if sort is not AgentSort.HOSTNAME else None,
-        "order": order.value if order is not Order.ASC else None,
-    }
-    return query, Filters(shown, AgentSort.HOSTNAME.value, Order.ASC.value)
+    query = list_filters.agent_filters(req.params)
+    shown = Filters(list_filters.agent_filter_values(query), AgentSort.HOSTNAME.value, "asc")
+    return attrs.evolve(query, limit=PAGE + 1, offset=_offset(req)), shown
 
 
 def _job_filters(req: falcon.Request) -> tuple[JobQuery, Filters]:
-    text = _text(req, "q", MAX_SEARCH)
-    state_name = _text(req, "state", 32)
-    if state_name is not None and state_name not in JOB_STATES:
-        raise ValidationError(
-            f"`state` must be one of {', '.join(JOB_STATES)}, not {state_name!r}", field="state"
-        )
-    user = _text(req, "user", MAX_NAME_FILTER)
-    jobtype = _text(req, "jobtype", MAX_TAG)
-    tag = _text(req, "tag", MAX_TAG)
-    sort = _choice(req, "sort", JOB_SORTS) or JobSort.ID
-    order = _choice(req, "order", ORDERS) or Order.DESC
-    page = _page(req)
-    query = JobQuery(
-        state=JOB_STATES.get(state_name) if state_name else None,
-        queued=state_name == "queued",
-        text=text,
-        user=user,
-        jobtype=jobtype,
-        tag=tag,
-        sort=sort,
-        descending=order is Order.DESC,
-        limit=PAGE + 1,
-        offset=(page - 1) * PAGE,
-    )
-    shown = {
-        "q": text,
-        "state": state_name,
-        "user": user,
-        "jobtype": jobtype,
-        "tag": tag,
-        "sort": sort.value if sort is not JobSort.ID else None,
-        "order": order.value if order is not Order.DESC else None,
-    }
-    return query, Filters(shown, JobSort.ID.value, Order.DESC.value)
+    query = list_filters.job_filters(req.params)
+    shown = Filters(list_filters.job_filter_values(query), JobSort.ID.value, "desc")
+    return attrs.evolve(query, limit=PAGE + 1, offset=_offset(req)), shown
 
 
 class AgentsPage:
@@ -298,8 +218,9 @@ class AgentsPage:
             page=_page(req),
             more=len(agents) > PAGE,
             filters=filters,
-            agent_states=list(AGENT_STATES),
-            agent_sorts=list(AGENT_SORTS),
+            agent_states=list(list_filters.AGENT_STATES),
+            agent_sorts=list(list_filters.AGENT_SORTS),
+            refused=_refused(req),
         )
 
 
@@ -322,8 +243,9 @@ class JobsPage:
             page=_page(req),
             more=len(views) > PAGE,
             filters=filters,
-            job_states=list(JOB_STATES),
-            job_sorts=list(JOB_SORTS),
+            job_states=list(list_filters.JOB_STATES),
+            job_sorts=list(list_filters.JOB_SORTS),
+            refused=_refused(req),
         )
 
 
@@ -336,7 +258,7 @@ class JobPage:
         identity = page_identity(req)
         view = self._farm.jobs.get(identity, job_id)
         page = _page(req)
-        status = _choice(req, "status", TASK_STATUSES)
+        status = list_filters.choice(req.params, "status", TASK_STATUSES)
         filters = Filters({"status": status.value if status else None})
         tasks = self._farm.jobs.tasks(
             identity, job_id, limit=PAGE + 1, offset=(page - 1) * PAGE, status=status
@@ -367,7 +289,7 @@ class JobPage:
             remaining=self._farm.jobs.remaining_time(identity, job_id),
             command=_command(view.job),
             may_unblock=may_unblock,
-            refused=req.get_param_as_int("refused", min_value=0, max_value=MAX_BULK) or 0,
+            refused=_refused(req),
             explained=explained,
             filters=filters,
         )
@@ -544,6 +466,105 @@ class JobAction:
         raise falcon.HTTPSeeOther(f"/jobs/{job_id}")
 
 
+BULK_JOB_ACTIONS = ("pause", "resume", "cancel", "requeue", "delete")
+BULK_AGENT_ACTIONS = {"enable": "online", "disable": "disabled"}
+MAX_BACK = 2000
+
+
+def _ticked(form: dict[str, str], prefix: str) -> list[str]:
+    """The names after ``prefix`` of the ticked boxes (``<prefix><id>`` fields), 1 to
+    MAX_BULK of them."""
+    ticked = [key[len(prefix) :] for key in form if key.startswith(prefix)]
+    if not ticked:
+        raise ValidationError("nothing was selected", field=prefix.rstrip("-"))
+    if len(ticked) > MAX_BULK:
+        raise ValidationError(f"at most {MAX_BULK} can be selected at once")
+    return ticked
+
+
+def _back_to(page: str, form: dict[str, str], refused: int) -> str:
+    """The list page the form came from, with its filters (``back``, its query string) and how
+    many items were refused. Only that page's query is kept, re-encoded: never another place."""
+    back = form.get("back", "")[:MAX_BACK]
+    kept = [(k, v) for k, v in parse_qsl(back.removeprefix("?")) if k != "refused"]
+    if refused:
+        kept.append(("refused", str(refused)))
+    return page + ("?" + urlencode(kept) if kept else "")
+
+
+class JobsBulkAction:
+    """Pause, resume, cancel, requeue or delete the jobs ticked on the jobs page (``job-<id>``
+    fields; at most MAX_BULK). Pause, resume, cancel and requeue are the controls' bulk request
+    (``Controls.jobs``): each job done or refused on its own, a refused one unchanged; a
+    deletion is refused for a job that is gone or not the caller's. The refusals are counted on
+    the page (``?refused=``); a caller who may change no job is refused whole."""
+
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity, form = posted_form(req)
+        action = form.get("action", "")
+        if action not in BULK_JOB_ACTIONS:
+            raise ValidationError(
+                f"`action` must be one of {', '.join(BULK_JOB_ACTIONS)}", field="action"
+            )
+        ticked = [parse_id(text) for text in _ticked(form, "job-")]
+        job_ids = list(dict.fromkeys(job_id for job_id in ticked if job_id is not None))
+        refused = len(ticked) - len(job_ids)
+        if not job_ids:
+            raise ValidationError("no job was selected", field="job")
+        if action == "delete":
+            refused += self._delete(identity, job_ids)
+        else:
+            outcomes = self._farm.controls.jobs(identity, Control(action), job_ids)
+            refused += sum(not outcome.ok for outcome in outcomes)
+        raise falcon.HTTPSeeOther(_back_to("/jobs", form, refused))
+
+    def _delete(self, identity: Identity, job_ids: list[int]) -> int:
+        """Delete each job; how many were refused (gone, or another's: Forbidden before any
+        change, as ``Controls.jobs`` answers it per job)."""
+        POLICY.require(identity, Permission.CHANGE_JOBS)
+        refused = 0
+        for job_id in job_ids:
+            try:
+                refused += not self._farm.jobs.delete(identity, job_id)
+            except Forbidden:
+                refused += 1
+        return refused
+
+
+class AgentsBulkAction:
+    """Enable or disable the agents ticked on the agents page (``agent-<id>`` fields; at most
+    MAX_BULK). One who may not manage agents is refused whole; an agent gone meanwhile is
+    counted refused (``?refused=``)."""
+
+    def __init__(self, farm: Farm) -> None:
+        self._farm = farm
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        identity, form = posted_form(req)
+        action = form.get("action", "")
+        if action not in BULK_AGENT_ACTIONS:
+            raise ValidationError(
+                f"`action` must be one of {', '.join(BULK_AGENT_ACTIONS)}", field="action"
+            )
+        POLICY.require(identity, Permission.MANAGE_AGENTS)
+        wanted: list[uuid.UUID] = []
+        refused = 0
+        for text in _ticked(form, "agent-"):
+            try:
+                wanted.append(uuid.UUID(text[:64]))
+            except ValueError:
+                refused += 1
+        found = self._farm.agents.summaries(identity, wanted)
+        refused += len(set(wanted) - found.keys())
+        changes = AgentChanges(state=BULK_AGENT_ACTIONS[action])
+        for agent_id in dict.fromkeys(a for a in wanted if a in found):
+            self._farm.agents.update(identity, agent_id, changes)
+        raise falcon.HTTPSeeOther(_back_to("/", form, refused))
+
+
 class TaskActions:
     """Retry, skip or stop tasks from the job page: one (its row's button, ``only``) or those
     ticked (``task-<id>`` fields). Refusals of some of the ticked tasks are counted on the page
@@ -700,6 +721,8 @@ def add_routes(
     app.add_route("/overview", OverviewPage(pages, farm))
     app.add_route("/reference", ReferencePage(pages))
     log_page.add_routes(app, pages, farm, id_converter)
+    app.add_route("/ui/agents/bulk", AgentsBulkAction(farm))
+    app.add_route("/ui/jobs/bulk", JobsBulkAction(farm))
     app.add_route("/ui/agents/{agent_id:uuid}/{action}", AgentAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/{{action}}", JobAction(farm))
     app.add_route(f"/ui/jobs/{{job_id:{id_converter}}}/tasks/{{action}}", TaskActions(farm))

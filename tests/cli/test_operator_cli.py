@@ -474,3 +474,24 @@ def test_the_json_is_the_apis(cli_farm, capsys) -> None:
     assert shown["state"] == "queued" and listed["id"] == job_id
     assert set(shown) >= {"id", "title", "state", "tasks", "start", "end", "by", "time_submitted"}
     assert shown["tasks"] == {**dict.fromkeys(shown["tasks"], 0), "queued": 1}
+
+
+def test_lists_take_the_dashboards_filters(cli_farm, capsys) -> None:
+    for title, tag in (("shot b", "gpu"), ("shot a", "cpu"), ("comp", "gpu")):
+        argv = ("jobs", "submit", "--title", title, "--frames", "1", "--command", "true")
+        assert run(capsys, *argv, "--tag", tag)[0] == 0
+
+    def titles(*flags: str) -> list[str]:
+        code, out, err = run(capsys, "jobs", "list", *flags, "--json")
+        assert code == 0, err
+        return [job["title"] for job in json.loads(out)]
+
+    assert titles("--search", "SHOT", "--sort", "title", "--order", "asc") == ["shot a", "shot b"]
+    assert titles("--tag", "gpu", "--type", "command") == ["comp", "shot b"]
+    assert titles("--user", "nobody") == []
+    assert titles("--state", "queued", "--search", "comp") == ["comp"]
+    code, _, err = run(capsys, "jobs", "list", "--search", "x" * 129)
+    assert code != 0 and "`q`" in err
+    announce("render-b"), announce("render-a"), announce("comp-c")
+    code, out, _ = run(capsys, "agents", "list", "--search", "render", "--order", "desc")
+    assert [line.split()[1] for line in out.splitlines()[1:]] == ["render-b", "render-a"]

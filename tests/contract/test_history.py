@@ -232,3 +232,107 @@ def test_the_history_goes_with_its_task_and_agent(uow) -> None:  # noqa: F811
     with uow(read_only=True) as u:
         assert u.history.of_task(task.id, EVERY) == []
         assert u.history.of_agent(agent.id, EVERY) == []
+
+
+def test_storing_tasks_records_their_creation_in_one_statement_per_job(uow) -> None:  # noqa: F811
+    job = add_job(uow)
+    agent = make_agent()
+    with uow() as u:
+        other = u.jobs.add(attrs.evolve(job, id=0, title="other"))
+        u.agents.add(agent)
+        u.tasks.add_many([Task(id=0, job_id=job.id, frame=f, time_submitted=T0) for f in (1, 2)])
+        # Another job's tasks between the job's two batches, and tasks of each kind of state.
+        u.tasks.add_many([Task(id=0, job_id=other.id, frame=1, time_submitted=T0)])
+        u.tasks.add_many(
+            [
+                Task(id=0, job_id=job.id, frame=3, time_submitted=T1),
+                Task(id=0, job_id=job.id, frame=4, time_submitted=T1, agent_id=agent.id),
+                Task(
+                    id=0,
+                    job_id=job.id,
+                    frame=5,
+                    time_submitted=T1,
+                    agent_id=agent.id,
+                    sent_to_agent=True,
+                ),
+                Task(id=0, job_id=job.id, frame=6, time_submitted=T1, state=WorkState.DONE),
+                Task(id=0, job_id=job.id, frame=7),  # no submission time: only tests build one
+            ]
+        )
+        u.commit()
+    with uow(read_only=True) as u:
+        tasks = {t.frame: t for t in u.tasks.of_job(job.id)}
+        (other_task,) = u.tasks.of_job(other.id)
+        rows = {f: u.history.of_task(t.id, EVERY) for f, t in tasks.items()}
+        assert _steps(u.history.of_task(other_task.id, EVERY)) == [(None, "queued", "submitted")]
+    assert {f: _steps(r) for f, r in rows.items()} == {
+        1: [(None, "queued", "submitted")],
+        2: [(None, "queued", "submitted")],
+        3: [(None, "queued", "submitted")],
+        4: [(None, "assigned", "submitted")],
+        5: [(None, "sent", "submitted")],
+        6: [(None, "done", "submitted")],
+        7: [],
+    }
+    assert [(r[0].at, r[0].job_id, r[0].task_id) for f, r in rows.items() if f in (1, 3)] == [
+        (T0, job.id, tasks[1].id),
+        (T1, job.id, tasks[3].id),
+    ]
+    assert rows[4][0].agent_id == agent.id
+
+
+def test_a_task_stored_alone_records_its_creation_and_its_changes_chain_from_it(
+    uow,  # noqa: F811
+) -> None:
+    job = add_job(uow)
+    (task,) = add_tasks(uow, job, Task(id=0, job_id=0, frame=1, time_submitted=T0))
+    with uow() as u:
+        failed = attrs.evolve(task, state=WorkState.FAILED)
+        u.tasks.save(failed, task, reason="stopped", at=T1)
+        u.commit()
+    with uow(read_only=True) as u:
+        changes = u.history.of_task(task.id, EVERY)
+    assert _steps(changes) == [("queued", "failed", "stopped"), (None, "queued", "submitted")]
+    assert [c.at for c in changes] == [T1, T0]
+
+
+def test_a_new_agent_records_its_registration_and_its_changes_chain_from_it(
+    uow,  # noqa: F811
+) -> None:
+    agent = make_agent(last_heard_from=T0)
+    with uow() as u:
+        u.agents.add(agent)
+        u.agents.save(attrs.evolve(agent, disabled=True), agent, reason="set by wendy", at=T1)
+        u.commit()
+    with uow(read_only=True) as u:
+        changes = u.history.of_agent(agent.id, EVERY)
+    assert _steps(changes) == [
+        ("online", "disabled", "set by wendy"),
+        (None, "online", "registered"),
+    ]
+    assert [(c.at, c.agent_id) for c in changes] == [(T1, agent.id), (T0, agent.id)]
+
+
+def test_the_caps_count_the_creation_row_and_drop_it_first(uow) -> None:  # noqa: F811
+    job = add_job(uow)
+    (task,) = add_tasks(uow, job, Task(id=0, job_id=0, frame=1, time_submitted=T0))
+    agent = make_agent(last_heard_from=T0)
+    with uow() as u:
+        u.agents.add(agent)
+        current = task
+        for n in range(TASK_HISTORY_KEPT // 2):  # with the creation: one row too many
+            assigned = current.assigned_to(agent.id)
+            u.tasks.save(assigned, current, reason=f"assigned {n}", at=T1)
+            current = assigned.requeued()
+            u.tasks.save(current, assigned, reason=f"requeued {n}", at=T1)
+        previous = agent
+        for n in range(AGENT_HISTORY_KEPT):
+            changed = attrs.evolve(previous, disabled=not previous.disabled)
+            u.agents.save(changed, previous, reason=f"flip {n}", at=T1)
+            previous = changed
+        u.commit()
+    with uow(read_only=True) as u:
+        task_rows = u.history.of_task(task.id, EVERY)
+        agent_rows = u.history.of_agent(agent.id, EVERY)
+    assert len(task_rows) == TASK_HISTORY_KEPT and task_rows[-1].reason == "assigned 0"
+    assert len(agent_rows) == AGENT_HISTORY_KEPT and agent_rows[-1].reason == "flip 0"

@@ -320,3 +320,39 @@ def test_a_page_of_another_origin_cannot_submit_jobs_through_the_browser(
         wait_for(browser, lambda b: bool(b.execute_script("return window.attempted === true")))
     time.sleep(0.5)
     assert api.get("/jobs/").json() == []
+
+
+def test_a_wrangler_pauses_two_ticked_jobs_at_once(
+    start_master: StartMaster, browser: WebDriver
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    master = start_master(FARM_DASHBOARD_REFRESH="0")
+    api = admin_api(master)
+    add_user(master, "wendy", "wrangler")
+    api.post("/jobtypes/", json={"name": "render"}).raise_for_status()
+    ids = [
+        api.post("/jobs/", json={"title": title, "jobtype": "render", "start": 1, "end": 2}).json()[
+            "id"
+        ]
+        for title in ("shot_a", "shot_b", "shot_c")
+    ]
+
+    log_in(browser, master, "wendy")
+    browser.get(master.url + "/jobs?q=shot")
+    for job_id in ids[:2]:
+        row = browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job_id}"]')
+        row.find_element(By.CSS_SELECTOR, 'input[type="checkbox"]').click()
+    bulk = browser.find_element(By.ID, "bulk-jobs")
+    submit(browser, bulk.find_element(By.XPATH, ".//button[text()='Pause']"))
+
+    # Back on the list as it was filtered; the two ticked jobs paused, the third untouched.
+    assert browser.current_url == master.url + "/jobs?q=shot"
+    assert [api.get(f"/jobs/{job_id}").json()["state"] for job_id in ids] == [
+        "paused",
+        "paused",
+        "queued",
+    ]
+    for job_id, state in zip(ids, ("paused", "paused", "queued"), strict=True):
+        row = browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job_id}"]')
+        assert row.find_element(By.CSS_SELECTOR, ".pill").text == state

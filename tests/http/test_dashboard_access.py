@@ -65,6 +65,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/ui/agents/{agent_id}/{action}"): _row(403, 403, 403, 403, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
     ("POST", "/ui/jobs/{job_id}/tasks/{action}"): _row(403, 403, 403, 303, 303, 303, 303),
+    ("POST", "/ui/agents/bulk"): _row(403, 403, 403, 403, 303, 303, 303),
+    ("POST", "/ui/jobs/bulk"): _row(403, 403, 403, 303, 303, 303, 303),
 }
 OTHERS_JOB = _row(403, 403, 403, 403, 303, 303, 303)
 """A job action on a job the artist did not submit."""
@@ -228,6 +230,14 @@ def _paths(caller: Caller) -> dict[tuple[str, str], Callable[[], tuple[str, str]
             "",
         ),
         ("POST", "/ui/jobs/{job_id}/tasks/{action}"): lambda: caller.skip(caller.artist_token),
+        ("POST", "/ui/agents/bulk"): lambda: (
+            "/ui/agents/bulk",
+            f"action=disable&agent-{caller.agent()}=on",
+        ),
+        ("POST", "/ui/jobs/bulk"): lambda: (
+            "/ui/jobs/bulk",
+            f"action=pause&job-{caller.job(caller.artist_token)}=on",
+        ),
     }
 
 

@@ -53,12 +53,14 @@ def test_a_tasks_history_lists_its_changes_newest_first(farm: Harness) -> None:
     assert answer.status_code == 200
     changes = answer.json
     assert _steps(changes)[:2] == [("running", "done"), (changes[1]["from_state"], "running")]
-    assert _steps(changes)[-1] == ("queued", "assigned")
-    assert changes[-1]["reason"].startswith("assigned by ")
+    # It starts at the job's submission: no state before, no agent yet.
+    assert _steps(changes)[-2:] == [("queued", "assigned"), (None, "queued")]
+    assert changes[-2]["reason"].startswith("assigned by ")
+    assert (changes[-1]["reason"], changes[-1]["agent_id"]) == ("submitted", None)
     assert changes[0]["reason"] == "reported by its agent"
     # Each change starts where the one before it ended, and all name the task and its agent.
     assert all(new["from_state"] == old["to_state"] for new, old in pairwise(changes))
-    assert {(c["task_id"], c["job_id"], c["agent_id"]) for c in changes} == {
+    assert {(c["task_id"], c["job_id"], c["agent_id"]) for c in changes[:-1]} == {
         (task_id, job["id"], str(agent_id))
     }
     assert [c["id"] for c in changes] == sorted((c["id"] for c in changes), reverse=True)
@@ -83,8 +85,9 @@ def test_an_agents_history_records_a_wrangler_disabling_it(farm: Harness) -> Non
     assert farm.client.simulate_post(path, json={"state": "disabled"}).status_code == 200
     assert farm.client.simulate_post(path, json={"state": "online"}).status_code == 200
     changes = farm.client.simulate_get(f"{path}/history").json
-    assert _steps(changes)[:2] == [("disabled", "online"), ("online", "disabled")]
+    assert _steps(changes) == [("disabled", "online"), ("online", "disabled"), (None, "online")]
     assert all(c["reason"].startswith("set by ") for c in changes[:2])
+    assert changes[2]["reason"] == "registered"
     assert {c["agent_id"] for c in changes} == {str(agent_id)}
 
 

@@ -38,11 +38,17 @@ def test_the_task_page_shows_how_the_task_got_to_its_state(dash: Farm) -> None:
     newest, *_, oldest = rows
     assert ">failed</span>" in newest and "reported by its agent: ram" in newest
     assert "render-7" in newest
-    assert ">queued</span>" in oldest and ">assigned</span>" in oldest and "assigned by" in oldest
+    assigned = rows[-2]
+    assert ">queued</span>" in assigned and ">assigned</span>" in assigned
+    assert "assigned by" in assigned
+    # The first row, its submission, has no state before it.
+    assert '<span class="dim">-</span></td>\n  <td><span class="pill s-queued">' in oldest
+    assert "submitted" in oldest
     assert '<table id="failures">' in page.text and "ram: killed" in page.text
 
     untouched = viewer.get(f"/jobs/{job['id']}/tasks/{second['id']}").text
-    assert "No change of state recorded yet." in untouched and 'id="failures"' not in untouched
+    (submitted,) = untouched.split('<tr data-change="')[1:]
+    assert "submitted" in submitted and 'id="failures"' not in untouched
 
 
 def test_the_task_page_of_a_task_not_in_that_job_is_not_found(dash: Farm) -> None:
@@ -58,8 +64,9 @@ def test_the_agent_page_shows_the_agents_changes_of_state(dash: Farm) -> None:
     agent_id = uuid.uuid4()
     dash.announce(agent_id, hostname="render-07")
     wendy = dash.session("wendy", Role.WRANGLER)
-    assert "No change of state recorded yet." in wendy.get(f"/agents/{agent_id}").text
+    (registered,) = wendy.get(f"/agents/{agent_id}").text.split('<tr data-change="')[1:]
+    assert ">online</span>" in registered and "registered" in registered
     wendy.post(f"/ui/agents/{agent_id}/disable")
     page = wendy.get(f"/agents/{agent_id}").text
-    (row,) = page.split('<tr data-change="')[1:]
+    row, _ = page.split('<tr data-change="')[1:]
     assert ">online</span>" in row and ">disabled</span>" in row and "set by wendy" in row

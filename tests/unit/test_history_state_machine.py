@@ -1,7 +1,8 @@
 """A state machine drives the services that change tasks and agents (the scheduler, the
 agents' answers and reports, the wranglers' controls, lost agents) and checks, after every
 step, that each task's and agent's change of state left exactly one history row with the state
-it left, the state it reached, and the reason of the step that made it."""
+it left, the state it reached, and the reason of the step that made it; and that each history
+is one chain that starts at the task's submission or the agent's registration."""
 
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ from farm_domain.history import (
     ACCEPTED,
     DISPATCHED,
     MAX_HISTORY,
+    REGISTERED,
+    SUBMITTED,
     HistoryPage,
     StateChange,
     agent_state,
     task_state,
 )
-from farm_domain.job_requests import TaskReport
+from farm_domain.job_requests import JobSpec, TaskReport
+from farm_domain.jobtypes import JobTypeSpec
 from tests.support.builders import World
-from tests.support.identities import WRANGLER, agent
+from tests.support.identities import ADMIN, WRANGLER, agent
 
 GRACE = 30
 EVERY = HistoryPage(limit=MAX_HISTORY)
@@ -40,14 +44,24 @@ class HistoryMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.world = World(grace=GRACE)
-        self.job = self.world.job(requeue=2)
-        self.task_ids = [self.world.task(self.job, frame=float(f)).id for f in range(5)]
+        self.world.jobtypes.create(ADMIN, JobTypeSpec(name="render"))
+        spec = JobSpec(title="job", jobtype="render", start=0, end=4, requeue=2)
+        self.job = self.world.jobs.submit(WRANGLER, spec).job
+        self.task_ids = [t.id for t in self.world.jobs.tasks(ADMIN, self.job.id)]
         self.agent_ids = [uuid.UUID(int=n) for n in (1, 2)]
         for agent_id in self.agent_ids:
             self.world.announce(agent_id, peer="10.0.0.9")
+        # Before any step, each history holds its creation alone.
+        created = self.world.clock.now()
+        assert [(c.task_id, c.before, c.after, c.reason, c.at) for c in self._task_rows()] == [
+            (i, None, "queued", SUBMITTED, created) for i in self.task_ids
+        ]
+        assert [(c.agent_id, c.before, c.after, c.reason) for c in self._agent_rows()] == [
+            (i, None, "online", REGISTERED) for i in self.agent_ids
+        ]
         self.tasks_before = self._task_states()
         self.agents_before = self._agent_states()
-        self.seen = {"tasks": 0, "agents": 0}
+        self.seen = {"tasks": len(self._task_rows()), "agents": len(self._agent_rows())}
 
     # -- reading the world ------------------------------------------------------------------
 
@@ -185,6 +199,16 @@ class HistoryMachine(RuleBasedStateMachine):
         self.world.registry.update(agent(agent_id), agent_id, AgentChanges(state=state))
         self._check(task_reason="agent went offline", agent_reason="reported by the agent")
 
+    @rule(data=st.data(), state=st.sampled_from(["online", "offline"]))
+    def a_known_agent_announces_itself_again(self, data: st.DataObject, state: str) -> None:
+        """Its registration is recorded once: announcing again is a change like any other."""
+        agent_id = data.draw(st.sampled_from(self.agent_ids))
+        self.world.announce_as(agent(agent_id), agent_id, peer="10.0.0.9", state=state)
+        self._check(
+            task_reason=re.compile("agent went offline|lost: .*"),
+            agent_reason="reported by the agent",
+        )
+
     @rule(data=st.data())
     def agent_reports_nothing_it_was_sent(self, data: st.DataObject) -> None:
         """A heartbeat without its tasks, after the grace period: the ones sent are lost."""
@@ -211,15 +235,21 @@ class HistoryMachine(RuleBasedStateMachine):
     # -- over the whole history -------------------------------------------------------------
 
     @invariant()
-    def each_history_is_one_chain_to_the_current_state(self) -> None:
+    def each_history_is_one_chain_from_its_creation_to_the_current_state(self) -> None:
+        # (Far from the caps: a step adds at most two rows to a task.)
         for task_id in self.task_ids:
             with self.world.uow() as uow:
                 rows = list(reversed(uow.history.of_task(task_id, EVERY)))
-            if rows:
-                assert rows[0].before == "queued"
-                assert all(old.after == new.before for old, new in pairwise(rows))
-                assert rows[-1].after == self.tasks_before[task_id]
+            assert (rows[0].before, rows[0].after, rows[0].reason) == (None, "queued", SUBMITTED)
+            assert all(old.after == new.before for old, new in pairwise(rows))
+            assert rows[-1].after == self.tasks_before[task_id]
             assert all(row.before != row.after for row in rows)
+        for agent_id in self.agent_ids:
+            with self.world.uow() as uow:
+                rows = list(reversed(uow.history.of_agent(agent_id, EVERY)))
+            assert (rows[0].before, rows[0].reason) == (None, REGISTERED)
+            assert all(old.after == new.before for old, new in pairwise(rows))
+            assert rows[-1].after == self.agents_before[agent_id]
 
 
 def _assert_reason(reason: str, expected: Reason | None) -> None:

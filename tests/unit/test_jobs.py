@@ -11,6 +11,7 @@ from farm_domain.enums import WorkState
 from farm_domain.errors import Conflict, NotFound, Unavailable, ValidationError, WrittenAway
 from farm_domain.events import EventQuery
 from farm_domain.files import TaskLogs
+from farm_domain.history import HistoryPage
 from farm_domain.job_cleanup import ABANDONED_AFTER
 from farm_domain.job_requests import JobChanges, JobSpec, TaskReport
 from farm_domain.jobs import JobService
@@ -186,6 +187,16 @@ def test_a_job_of_many_chunks_is_stored_whole_with_one_event(world: World) -> No
     submitted = [e for e in world.events.query(ADMIN, EventQuery()) if e.action == "job.submit"]
     assert [e.after["tasks"] for e in submitted if e.after] == [10]
     assert world.queue.names() == ["assign_tasks"]
+
+
+def test_each_task_of_a_job_of_many_chunks_records_its_submission_once(world: World) -> None:
+    view = chunked(world).submit(ADMIN, JobSpec(title="big", jobtype="render", start=1, end=10))
+    with world.uow(read_only=True) as uow:
+        firsts = [
+            [(c.before, c.after, c.reason, c.at) for c in uow.history.of_task(t.id, HistoryPage())]
+            for t in uow.tasks.of_job(view.job.id)
+        ]
+    assert firsts == [[(None, "queued", "submitted", world.clock.now())]] * 10
 
 
 @pytest.mark.parametrize("failing", [2, 3, 5])  # the first chunk, the second, making it ready

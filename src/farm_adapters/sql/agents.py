@@ -46,7 +46,7 @@ from farm_domain.agents import (
 )
 from farm_domain.enums import AgentState, OsClass, UseAddress
 from farm_domain.errors import AlreadyExists
-from farm_domain.history import agent_change
+from farm_domain.history import agent_change, agent_created
 
 
 def _agent_row(agent: Agent) -> dict[str, Any]:
@@ -277,6 +277,9 @@ class SqlAgentRepository:
             self.replace_mac_addresses(agent.id, agent.mac_addresses)
         if agent.gpus:
             self.replace_gpus(agent.id, agent.gpus)
+        created = agent_created(agent)
+        if created is not None:
+            record_agent_change(self._c, created)
 
     def save(self, agent: Agent, previous: Agent, *, reason: str, at: datetime) -> None:
         row = _agent_row(agent)

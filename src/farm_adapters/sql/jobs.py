@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Executable,
+    String,
     case,
     delete,
     distinct,
@@ -39,7 +40,7 @@ from farm_adapters.sql.rows import (
 )
 from farm_domain.enums import FINISHED_STATES, WorkState
 from farm_domain.errors import AlreadyExists
-from farm_domain.history import reason_of, task_change
+from farm_domain.history import SENT, SUBMITTED, reason_of, task_change, task_created
 from farm_domain.work import (
     Job,
     JobQuery,
@@ -57,6 +58,13 @@ _ACTIVE_OF_AGENT = (
 )
 _ACTIVE_OF_AGENT_FOR_UPDATE = _ACTIVE_OF_AGENT.with_for_update()
 _FINISHED_TASK_STATES = sorted(state.value for state in FINISHED_STATES)
+# ``history.task_state`` of a stored row.
+_TASK_STATE = case(
+    (t.tasks.c.state.is_not(None), t.tasks.c.state),
+    (t.tasks.c.agent_id.is_(None), TaskStatus.QUEUED.value),
+    (t.tasks.c.sent_to_agent.is_(True), SENT),
+    else_=TaskStatus.ASSIGNED.value,
+)
 
 
 class SqlTaskRepository:
@@ -76,7 +84,11 @@ class SqlTaskRepository:
 
     def add(self, task: Task) -> Task:
         new_id = inserted_id(self._c.execute(insert(t.tasks).values(task_row(task))))
-        return attrs.evolve(task, id=new_id)
+        added = attrs.evolve(task, id=new_id)
+        created = task_created(added)
+        if created is not None:
+            record_task_changes(self._c, [created])
+        return added
 
     def save(self, task: Task, previous: Task, *, reason: str, at: datetime) -> None:
         self._c.execute(update(t.tasks).where(t.tasks.c.id == task.id).values(task_row(task)))
@@ -178,8 +190,28 @@ class SqlTaskRepository:
         return done.rowcount
 
     def add_many(self, tasks: Sequence[Task]) -> None:
-        if tasks:
-            self._c.execute(insert(t.tasks), [task_row(task) for task in tasks])
+        if not tasks:
+            return
+        tk = t.tasks.c
+        # Ids only grow: the new rows are those of their job above the highest id before.
+        floor = self._c.execute(select(func.coalesce(func.max(tk.id), 0))).scalar_one()
+        self._c.execute(insert(t.tasks), [task_row(task) for task in tasks])
+        # Their creation, from the rows just stored, in one statement per job however many.
+        for job_id in sorted({task.job_id for task in tasks}):
+            self._c.execute(
+                insert(t.task_history).from_select(
+                    ["task_id", "job_id", "agent_id", "at", "before", "after", "reason"],
+                    select(
+                        tk.id,
+                        tk.job_id,
+                        tk.agent_id,
+                        tk.time_submitted,
+                        literal(None, String()),
+                        _TASK_STATE,
+                        literal(SUBMITTED),
+                    ).where(tk.id > floor, tk.job_id == job_id, tk.time_submitted.is_not(None)),
+                )
+            )
 
     def of_job(
         self,

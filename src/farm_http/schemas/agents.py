@@ -21,6 +21,14 @@ from farm_http.conversion import (
     url_argument_error,
     values_of,
 )
+from farm_http.list_filters import (
+    AgentSortName,
+    OrderName,
+    SearchText,
+    TagText,
+    agent_filters,
+    one,
+)
 from farm_http.openapi import BodyOf, Json, open_shape
 from farm_http.schemas.software import SoftwareRefJson, software_ref_json
 
@@ -148,19 +156,21 @@ class AgentFilters(TypedDict, total=False):
     state: Annotated[str, values_of(AgentState)]
     limit: Annotated[int, Json(minimum=1, maximum=100_000)]
     offset: Annotated[int, Json(minimum=0, maximum=INT32_MAX)]
+    q: SearchText
+    """Extension (also the dashboard's): a part of the host name or the address."""
+    tag: TagText
+    """Extension: agents with this tag."""
+    sort: AgentSortName
+    """Extension: the order's column (default ``hostname``, ties by host name then id)."""
+    order: OrderName
+    """Extension: ``asc`` (the default) or ``desc``."""
 
 
 def agent_query(params: Mapping[str, str | list[str]]) -> AgentQuery:
     """Filters from the query string; unknown arguments are ignored."""
 
-    def text(name: str) -> str | None:
-        value = params.get(name)
-        if isinstance(value, list):
-            raise url_argument_error(name, "given more than once")
-        return value
-
     def integer(name: str, low: int = -INT32_MAX, high: int = INT32_MAX) -> int | None:
-        value = text(name)
+        value = one(params, name)
         if value is None:
             return None
         try:
@@ -172,7 +182,7 @@ def agent_query(params: Mapping[str, str | list[str]]) -> AgentQuery:
         return number
 
     def checked(name: str, rule: Callable[[str], str]) -> str | None:
-        value = text(name)
+        value = one(params, name)
         if value is None:
             return None
         try:
@@ -180,22 +190,22 @@ def agent_query(params: Mapping[str, str | list[str]]) -> AgentQuery:
         except ValidationError as error:
             raise url_argument_error(name, error.message) from None
 
-    state = text("state")
-    try:
-        parsed_state = None if state is None else AgentState.parse(state, "state")
-    except ValidationError as error:
-        raise url_argument_error("state", error.message) from None
-    return AgentQuery(
-        min_ram=integer("min_ram"),
-        max_ram=integer("max_ram"),
-        min_cpus=integer("min_cpus"),
-        max_cpus=integer("max_cpus"),
-        hostname=checked("hostname", validation.hostname),
-        remote_ip=checked("remote_ip", validation.ip_address),
-        port=integer("port", 1024, 65535),
-        state=parsed_state,
-        limit=integer("limit", 1, 100_000),
-        offset=integer("offset", 0) or 0,
+    state = one(params, "state")
+    if state is not None and not state.strip():  # PyFarm's contract: no state is not a state
+        raise url_argument_error("state", "`` is not a valid state")
+    return agent_filters(
+        params,
+        AgentQuery(
+            min_ram=integer("min_ram"),
+            max_ram=integer("max_ram"),
+            min_cpus=integer("min_cpus"),
+            max_cpus=integer("max_cpus"),
+            hostname=checked("hostname", validation.hostname),
+            remote_ip=checked("remote_ip", validation.ip_address),
+            port=integer("port", 1024, 65535),
+            limit=integer("limit", 1, 100_000),
+            offset=integer("offset", 0) or 0,
+        ),
     )
 
 

@@ -45,8 +45,8 @@ def history_page(params: Mapping[str, str | list[str]]) -> HistoryPage:
 
 class TaskChangeJson(TypedDict):
     """One change of a task's state (``queued``, ``assigned``, ``sent``, ``running``,
-    ``paused``, ``done``, ``failed``, ``canceled``): when, from what (null: not recorded), to
-    what, why, and the agent it involved."""
+    ``paused``, ``done``, ``failed``, ``canceled``): when, from what (null: the task's first
+    row, its job's submission, reason ``submitted``), to what, why, and the agent it involved."""
 
     id: int
     at: IsoTime | None
@@ -60,7 +60,8 @@ class TaskChangeJson(TypedDict):
 
 class AgentChangeJson(TypedDict):
     """One change of an agent's state (``online``, ``running``, ``offline``, ``disabled``):
-    when, from what, to what, and why."""
+    when, from what (null: the agent's first row, its registration, reason ``registered``), to
+    what, and why."""
 
     id: int
     at: IsoTime | None

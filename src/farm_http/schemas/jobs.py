@@ -32,6 +32,17 @@ from farm_http.conversion import (
     url_argument_error,
     values_of,
 )
+from farm_http.list_filters import (
+    JobSortName,
+    JobTypeText,
+    OrderName,
+    SearchText,
+    TagText,
+    TitleText,
+    UserText,
+    job_filters,
+    one,
+)
 from farm_http.openapi import BodyOf, Json
 from farm_http.schemas.jobtypes import RequirementJson, requirement_json
 
@@ -198,45 +209,41 @@ def task_page(params: Mapping[str, str | list[str]]) -> dict[str, int]:
 
 
 class JobFilters(TypedDict, total=False):
+    """Filters of the job list (AND-ed), its order and paging; the dashboard's jobs page takes
+    the same filters (``farm_http.list_filters``)."""
+
     state: JobState
-    title: str
+    title: TitleText
+    q: SearchText
+    """A part of the title (ASCII letters in any case)."""
+    user: UserText
+    """The submitter's name or the job's ``user``."""
+    jobtype: JobTypeText
+    tag: TagText
+    sort: JobSortName
+    order: OrderName
+    """Default ``desc`` (newest first)."""
     limit: PageLimit
     offset: PageOffset
 
 
 def job_query(params: Mapping[str, str | list[str]]) -> JobQuery:
-    state = params.get("state")
-    title = params.get("title")
-    if isinstance(state, list) or isinstance(title, list):
-        raise url_argument_error(
-            "state" if isinstance(state, list) else "title", "given more than once"
-        )
-    queued = state == "queued"
-    parsed = None
-    if state is not None and not queued:
-        try:
-            parsed = WorkState(state)
-        except ValueError:
-            raise url_argument_error("state", f"`{state}` is not a valid state") from None
+    """The job list's filters, order and paging from the query string. Raises
+    ValidationError (a bad, repeated or too long argument)."""
 
     def number(name: str, low: int) -> int | None:
-        value = params.get(name)
+        value = one(params, name)
         if value is None:
             return None
         if (
-            isinstance(value, list)
-            or not (value.isascii() and value.isdigit() and len(value) <= 10)
+            not (value.isascii() and value.isdigit() and len(value) <= 10)
             or not low <= int(value) <= INT32_MAX
         ):
             raise url_argument_error(name, f"{value!r} is not a whole number of at least {low}")
         return int(value)
 
-    return JobQuery(
-        state=parsed,
-        queued=queued,
-        title=title,
-        limit=number("limit", 1),
-        offset=number("offset", 0) or 0,
+    return attrs.evolve(
+        job_filters(params), limit=number("limit", 1), offset=number("offset", 0) or 0
     )
 
 

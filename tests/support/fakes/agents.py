@@ -19,7 +19,7 @@ from farm_domain.agents import (
     SoftwareRef,
 )
 from farm_domain.errors import AlreadyExists
-from farm_domain.history import agent_change
+from farm_domain.history import agent_change, agent_created
 from tests.support.fakes.history import record_agent_change
 from tests.support.fakes.store import FakeData, FakeStore
 
@@ -69,6 +69,7 @@ class FakeAgentRepository:
             raise AlreadyExists(f"Agent {agent.id} already exists")
         self._d.agents[agent.id] = attrs.evolve(agent, software=())
         self._d.gpu_catalogue |= agent.gpus
+        record_agent_change(self._d, self._store, agent_created(agent))
 
     def save(self, agent: Agent, previous: Agent, *, reason: str, at: datetime) -> None:
         old = self._d.agents[agent.id]

@@ -11,7 +11,7 @@ import attrs
 
 from farm_domain.enums import WorkState
 from farm_domain.errors import AlreadyExists
-from farm_domain.history import task_change
+from farm_domain.history import task_change, task_created
 from farm_domain.work import (
     Job,
     JobQuery,
@@ -44,6 +44,7 @@ class FakeTaskRepository:
             raise KeyError(f"no job {task.job_id}")
         task = attrs.evolve(task, id=self._store.next_id())
         self._d.tasks[task.id] = task
+        record_task_changes(self._d, self._store, [task_created(task)])
         return task
 
     def save(self, task: Task, previous: Task, *, reason: str, at: datetime) -> None:
