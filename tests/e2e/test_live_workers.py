@@ -27,6 +27,12 @@ DEADLINE = 15.0
 """How long a change may take to reach every stream (the README says about two seconds)."""
 
 
+@pytest.fixture
+def start_master(start_master_on_backend: StartMaster) -> StartMaster:
+    """On the embedded default, then on PostgreSQL + Redis with a `farm worker`."""
+    return start_master_on_backend
+
+
 class Stream:
     """One ``GET /live`` stream: its events as they come."""
 
