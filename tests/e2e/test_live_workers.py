@@ -36,9 +36,10 @@ def start_master(start_master_on_backend: StartMaster) -> StartMaster:
 class Stream:
     """One ``GET /live`` stream: its events as they come."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, asked: float) -> None:
         self.response = response
-        self.opened = time.monotonic()
+        self.asked = asked
+        """When it was asked for: before the server began counting its lifetime."""
         self.ended: float | None = None
         self._lines = response.aiter_lines()
 
@@ -65,7 +66,7 @@ class Stream:
     @property
     def lasted(self) -> float:
         assert self.ended is not None
-        return self.ended - self.opened
+        return self.ended - self.asked
 
 
 def log_in(master: Master, name: str) -> httpx.Cookies:
@@ -85,6 +86,7 @@ async def open_streams(client: httpx.AsyncClient, wanted: int) -> list[Stream]:
     deadline = time.monotonic() + 60
     while len(streams) < wanted:
         assert time.monotonic() < deadline, f"{len(streams)} streams open, {refused} refused"
+        asked = time.monotonic()
         response = await client.send(client.build_request("GET", "/live"), stream=True)
         if response.status_code == 503:
             assert response.headers["retry-after"] == "5"
@@ -93,7 +95,7 @@ async def open_streams(client: httpx.AsyncClient, wanted: int) -> list[Stream]:
             continue
         assert response.status_code == 200, response.status_code
         assert response.headers["content-type"].startswith("text/event-stream")
-        streams.append(Stream(response))
+        streams.append(Stream(response, asked))
     return streams
 
 
@@ -103,6 +105,19 @@ async def every_stream(streams: list[Stream], step: str) -> None:
             await asyncio.gather(*(stream.change() for stream in streams))
     except TimeoutError:
         raise AssertionError(f"{step}: not every stream heard of it in {DEADLINE}s") from None
+
+
+def accepted(api: httpx.Client, history: str) -> None:
+    """Waits until the dispatch has recorded the agent's acceptance (the task's ``sent``): it
+    has nothing more to write after that."""
+    deadline = time.monotonic() + 30
+    while True:
+        changes = api.get(history)
+        assert changes.status_code == 200, changes.text
+        if "sent" in {change["to_state"] for change in changes.json()}:
+            return
+        assert time.monotonic() < deadline, changes.json()
+        time.sleep(0.1)
 
 
 def test_every_stream_of_both_workers_hears_a_change_and_the_limits_hold(
@@ -139,6 +154,7 @@ def test_every_stream_of_both_workers_hears_a_change_and_the_limits_hold(
             (task,) = agent.calls("POST", "/api/v1/assign")[0]["tasks"]
             as_agent = {"X-Farm-Agent-Id": agent_id}
             path = f"/jobs/{job.json()['id']}/tasks/{task['id']}"
+            accepted(api, f"{path}/history")
             running = api.post(path, json={"state": "running"}, headers=as_agent)
             assert running.status_code == 200, running.text
             # The farm is still from here on: one frame, running on an agent with nothing else.
