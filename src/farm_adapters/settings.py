@@ -509,6 +509,12 @@ class Settings:
         5,
         "seconds between the dashboard pages' reloads of themselves; 0 turns it off",
     )
+    dashboard_live_seconds: float = setting(
+        "FARM_DASHBOARD_LIVE_SECONDS",
+        Number(1, 3600),
+        300.0,
+        "seconds a dashboard page's live-update stream lasts before its browser reconnects",
+    )
     secure_cookies: bool = setting(
         "FARM_SECURE_COOKIES",
         TrueOrFalse(),

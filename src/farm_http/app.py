@@ -38,6 +38,8 @@ class HttpSettings(Protocol):
     @property
     def dashboard_refresh_seconds(self) -> int: ...
     @property
+    def dashboard_live_seconds(self) -> float: ...
+    @property
     def secure_cookies(self) -> bool: ...
     @property
     def allowed_hosts(self) -> Sequence[str]: ...
@@ -81,6 +83,7 @@ class HttpOptions:
             anonymous_networks=settings.anonymous_networks,
             anonymous_role=settings.anonymous_role,
             max_json_bytes=settings.max_json_bytes,
+            live_stream_seconds=settings.dashboard_live_seconds,
         )
 
 

@@ -5,10 +5,10 @@ Each web worker polls the database for a change marker (``LiveUpdates.marker``) 
 of each page waits on that one watcher. A stream is bounded: at most ``max_clients`` per worker
 (beyond: 503, the page keeps its noscript refresh and the browser retries), a heartbeat comment
 every ``heartbeat`` seconds (proxies keep the connection; a gone client is noticed), and it ends
-after ``lifetime`` seconds (the browser's EventSource reconnects by itself). Under ``farm serve``
-the front awaits ``EventStream.ready`` on its event loop between chunks, so a waiting page holds
-no thread (see farm_http.front); a plain WSGI server waits on a thread at most ``step`` seconds
-at a time.
+after ``lifetime`` seconds (``FARM_DASHBOARD_LIVE_SECONDS``; the browser's EventSource
+reconnects by itself). Under ``farm serve`` the front awaits ``EventStream.ready`` on its event
+loop between chunks, so a waiting page holds no thread (see farm_http.front); a plain WSGI
+server waits on a thread at most ``step`` seconds at a time.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ page's stream hears of a change from it; streams are bounded (clients, heartbeat
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -123,3 +126,64 @@ def test_pages_load_the_apps_script_and_refresh_themselves_only_without_it(dash:
 @pytest.fixture
 def dash(farm: Harness) -> Farm:
     return Farm(farm)
+
+
+class Markers:
+    """Readings of the farm's change marker (SQLite, then PostgreSQL)."""
+
+    def __init__(self, dash: Farm) -> None:
+        self._read: Callable[[], str] = dash.harness.runtime.farm.live.marker
+        self.last = self._read()
+
+    def moved(self) -> bool:
+        """Whether the marker differs from its last reading (and it reads the same again)."""
+        now = self._read()
+        assert self._read() == now  # nothing changed between two reads: the same marker
+        moved, self.last = now != self.last, now
+        return moved
+
+
+def test_every_change_a_page_shows_moves_the_marker_and_a_heartbeat_does_not(
+    dash: Farm,
+) -> None:
+    markers = Markers(dash)
+    agent_id = uuid.uuid4()
+    agent = f"/agents/{agent_id}"
+
+    def post(path: str, **body: Any) -> Any:
+        return dash.api("POST", path, json=body)
+
+    dash.announce(agent_id)
+    assert markers.moved(), "a new agent"
+    post(agent, free_ram=1024, state="online")
+    assert not markers.moved(), "a heartbeat that changes nothing shown"
+    job = dash.submit()
+    assert markers.moved(), "a new job"
+    task_id = dash.api("GET", f"/jobs/{job['id']}/tasks/")[0]["id"]
+    task = f"/jobs/{job['id']}/tasks/{task_id}"
+    post(f"{agent}/tasks/", id=task_id)
+    assert markers.moved(), "a task assigned"
+    post(task, state="running")
+    assert markers.moved(), "a task running"
+    post(task, progress=0.25)
+    assert markers.moved(), "a running task's progress"
+    post(task, progress=0.5)
+    assert markers.moved(), "its progress again"
+    post(task, progress=0.5)
+    assert not markers.moved(), "the same progress"
+    post(task, state="done")
+    assert markers.moved(), "a task done"
+    post(f"/jobs/{job['id']}", priority=77)
+    assert markers.moved(), "a job's priority"
+    post(agent, state="disabled")
+    assert markers.moved(), "an agent disabled"
+    post(agent, state="online")
+    assert markers.moved(), "an agent enabled"
+    post(agent, state="offline")
+    assert markers.moved(), "an agent offline"
+    post(agent, state="disabled")
+    assert markers.moved(), "an offline agent disabled (its shown state stays offline)"
+    dash.api("DELETE", f"/jobs/{job['id']}")
+    assert markers.moved(), "a job deleted"
+    dash.api("DELETE", agent)
+    assert markers.moved(), "an agent deleted"

@@ -13,14 +13,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, Integer, MetaData, Table, insert, select, text
+from sqlalchemy import Connection, Engine, Integer, MetaData, Table, insert, inspect, select, text
 
 from farm_adapters import schema_migrations
 from farm_adapters.clock import SystemClock
 from farm_adapters.files import FilesystemStore
 from farm_adapters.passwords import SystemSecrets
 from farm_adapters.sql import tables as t
+from farm_adapters.sql.changes import SqlChangeMarker
 from farm_adapters.sql.engine import create_database_engine
+from farm_adapters.sql.statistics import SqlFarmStatistics
 from farm_adapters.sql.tables import metadata
 from farm_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from farm_domain.access import AccessPolicy, Identity, Role
@@ -559,3 +561,82 @@ def test_every_integer_id_is_autoincrement_on_sqlite(sqlite_engine: Engine) -> N
         if table.dialect_options["sqlite"]["autoincrement"]
     }
     assert migrated == declared == integer_ids
+
+
+def test_0012_keeps_every_row_and_indexes_the_running_and_finished_tasks(
+    empty_database_url: str,
+) -> None:
+    engine = create_database_engine(empty_database_url)
+    try:
+        schema_migrations.upgrade(engine, "0011")
+        agent_id = uuid.uuid4()
+        at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        with engine.begin() as connection:
+            _farm_at_0007(connection, agent_id, at)
+            tk = t.tasks.c
+            connection.execute(
+                t.tasks.update().where(tk.id == 10).values(state="running", progress=0.5)
+            )
+            connection.execute(
+                t.tasks.update().where(tk.id == 50).values(state="done", time_finished=at)
+            )
+            connection.execute(
+                t.tasks.update().where(tk.id == 51).values(state="failed", time_finished=at)
+            )
+            connection.execute(
+                insert(t.task_failures),
+                [
+                    {
+                        "task_id": 51,
+                        "attempt": 1,
+                        "agent_id": agent_id,
+                        "at": at,
+                        "reason": "crashed",
+                    }
+                ],
+            )
+            connection.execute(
+                insert(t.task_history),
+                [
+                    {
+                        "task_id": 10,
+                        "job_id": 1,
+                        "agent_id": agent_id,
+                        "at": at,
+                        "before": "sent",
+                        "after": "running",
+                        "reason": "reported by its agent",
+                    }
+                ],
+            )
+        before = _every_row(engine)
+
+        schema_migrations.upgrade(engine)
+
+        assert _every_row(engine, like=before) == before
+        with engine.connect() as connection:
+            indexes = {
+                index["name"]
+                for table in ("tasks", "task_failures")
+                for index in inspect(connection).get_indexes(table)
+            }
+        assert {"ix_tasks_running", "ix_tasks_done_time_finished", "ix_task_failures_at"} <= (
+            indexes
+        )
+        # The old rows are what the marker and the overview read.
+        marker = SqlChangeMarker(engine)
+        read = marker.marker()
+        assert read.endswith("|1|0.500000")  # one running task, half done
+        statistics = SqlFarmStatistics(engine)
+        hour = at.replace(minute=0, second=0)
+        assert statistics.done_per_hour(hour - timedelta(hours=1)) == {hour: 1}
+        assert statistics.done_per_hour(hour + timedelta(hours=1)) == {}
+        assert statistics.failures_by_reason(hour) == {"crashed": 1}
+        with SqlUnitOfWorkFactory(engine)() as u:
+            running = u.tasks.get(10)
+            assert running is not None
+            u.tasks.save(attrs.evolve(running, progress=0.75), running, reason="r", at=at)
+            u.commit()
+        assert marker.marker() == read.replace("|0.500000", "|0.750000")
+    finally:
+        engine.dispose()

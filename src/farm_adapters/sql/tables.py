@@ -329,6 +329,7 @@ task_failures = Table(
     Column("reason", String(32), nullable=False),
     Column("message", Text),
     Index("ix_task_failures_task_id", "task_id"),
+    Index("ix_task_failures_at", "at"),
     sqlite_autoincrement=True,
 )
 
@@ -445,4 +446,18 @@ Index(
     tasks.c.agent_id,
     sqlite_where=TASK_IS_ACTIVE,
     postgresql_where=TASK_IS_ACTIVE,
+)
+
+# The running tasks (the change marker reads their progress) and the frames done by when they
+# ended (the overview's frames per hour): partial, so each stays as small as what it finds.
+TASK_IS_RUNNING = tasks.c.state == literal_column("'running'")
+TASK_IS_DONE = tasks.c.state == literal_column("'done'")
+Index(
+    "ix_tasks_running", tasks.c.id, sqlite_where=TASK_IS_RUNNING, postgresql_where=TASK_IS_RUNNING
+)
+Index(
+    "ix_tasks_done_time_finished",
+    tasks.c.time_finished,
+    sqlite_where=TASK_IS_DONE,
+    postgresql_where=TASK_IS_DONE,
 )
