@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 
 from farm_adapters.sql.engine import create_database_engine
@@ -18,6 +19,12 @@ from tests.support.databases import (
     empty_tables,
     migrate,
 )
+
+# Hypothesis' timing checks measure the machine, not the rule: on two cores shared by the test
+# workers and real servers, generating an example can take longer than its default limits. The
+# examples, their number and the shrinking stay as they are.
+settings.register_profile("farm", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("farm")
 
 # Tests never let the master call anything outside loopback.
 os.environ["FARM_AGENT_NETWORKS"] = "127.0.0.0/8"

@@ -477,21 +477,33 @@ def test_the_json_is_the_apis(cli_farm, capsys) -> None:
 
 
 def test_lists_take_the_dashboards_filters(cli_farm, capsys) -> None:
-    for title, tag in (("shot b", "gpu"), ("shot a", "cpu"), ("comp", "gpu")):
+    # The remote farm is shared by the module's scenarios: this one's names are its own.
+    word = f"w{uuid.uuid4().hex[:8]}"
+    for title, tag in (
+        (f"{word} shot b", "gpu"),
+        (f"{word} shot a", "cpu"),
+        (f"{word} comp", "gpu"),
+    ):
         argv = ("jobs", "submit", "--title", title, "--frames", "1", "--command", "true")
         assert run(capsys, *argv, "--tag", tag)[0] == 0
 
     def titles(*flags: str) -> list[str]:
-        code, out, err = run(capsys, "jobs", "list", *flags, "--json")
+        code, out, err = run(capsys, "jobs", "list", "--search", word, *flags, "--json")
         assert code == 0, err
-        return [job["title"] for job in json.loads(out)]
+        return [job["title"].removeprefix(f"{word} ") for job in json.loads(out)]
 
-    assert titles("--search", "SHOT", "--sort", "title", "--order", "asc") == ["shot a", "shot b"]
+    assert titles("--search", f"{word.upper()} SHOT", "--sort", "title", "--order", "asc") == [
+        "shot a",
+        "shot b",
+    ]
     assert titles("--tag", "gpu", "--type", "command") == ["comp", "shot b"]
     assert titles("--user", "nobody") == []
-    assert titles("--state", "queued", "--search", "comp") == ["comp"]
+    assert titles("--state", "queued", "--search", f"{word} comp") == ["comp"]
     code, _, err = run(capsys, "jobs", "list", "--search", "x" * 129)
     assert code != 0 and "`q`" in err
-    announce("render-b"), announce("render-a"), announce("comp-c")
-    code, out, _ = run(capsys, "agents", "list", "--search", "render", "--order", "desc")
-    assert [line.split()[1] for line in out.splitlines()[1:]] == ["render-b", "render-a"]
+    announce(f"{word}-render-b"), announce(f"{word}-render-a"), announce(f"{word}-comp-c")
+    code, out, _ = run(capsys, "agents", "list", "--search", f"{word}-render", "--order", "desc")
+    assert [line.split()[1] for line in out.splitlines()[1:]] == [
+        f"{word}-render-b",
+        f"{word}-render-a",
+    ]
