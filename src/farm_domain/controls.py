@@ -355,6 +355,24 @@ class Controls:
             raise ValidationError(f"`jobs` must name 1 to {MAX_BULK} jobs", field="jobs")
         return [self._job(actor, action, job_id, running) for job_id in job_ids]
 
+    def delete_jobs(self, actor: Identity, job_ids: Sequence[int]) -> list[Outcome]:
+        """Delete each job (``JobService.delete``), each answered on its own: NotFound (gone),
+        Forbidden (another's job for an artist). Raises Forbidden (the caller may change no
+        job) and ValidationError (none or too many ids), refusing the whole."""
+        self._policy.require(actor, Permission.CHANGE_JOBS)
+        if not 0 < len(job_ids) <= MAX_BULK:
+            raise ValidationError(f"`jobs` must name 1 to {MAX_BULK} jobs", field="jobs")
+        outcomes = []
+        for job_id in job_ids:
+            try:
+                if self._jobs.delete(actor, job_id):
+                    outcomes.append(Outcome(job_id))
+                else:
+                    outcomes.append(Outcome(job_id, error=NotFound(f"Job {job_id} not found")))
+            except Forbidden as error:
+                outcomes.append(Outcome(job_id, error=error))
+        return outcomes
+
     def _job(self, actor: Identity, action: JobAction, job_id: int, running: Running) -> Outcome:
         try:
             if action is JobAction.REQUEUE:

@@ -515,23 +515,11 @@ class JobsBulkAction:
         if not job_ids:
             raise ValidationError("no job was selected", field="job")
         if action == "delete":
-            refused += self._delete(identity, job_ids)
+            outcomes = self._farm.controls.delete_jobs(identity, job_ids)
         else:
             outcomes = self._farm.controls.jobs(identity, Control(action), job_ids)
-            refused += sum(not outcome.ok for outcome in outcomes)
+        refused += sum(not outcome.ok for outcome in outcomes)
         raise falcon.HTTPSeeOther(_back_to("/jobs", form, refused))
-
-    def _delete(self, identity: Identity, job_ids: list[int]) -> int:
-        """Delete each job; how many were refused (gone, or another's: Forbidden before any
-        change, as ``Controls.jobs`` answers it per job)."""
-        POLICY.require(identity, Permission.CHANGE_JOBS)
-        refused = 0
-        for job_id in job_ids:
-            try:
-                refused += not self._farm.jobs.delete(identity, job_id)
-            except Forbidden:
-                refused += 1
-        return refused
 
 
 class AgentsBulkAction:

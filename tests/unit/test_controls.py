@@ -270,6 +270,23 @@ def test_bulk_jobs_answer_each_item(world: World) -> None:
     assert world.jobs.get(ADMIN, theirs.id).job.state is None
 
 
+def test_bulk_delete_answers_each_job_and_leaves_the_refused(world: World) -> None:
+    mine = submit(world)
+    theirs = submit(world, actor=OTHER_ARTIST)
+    outcomes = world.controls.delete_jobs(ARTIST, [mine.id, theirs.id, 999])
+    assert [outcome.ok for outcome in outcomes] == [True, False, False]
+    assert isinstance(outcomes[1].error, Forbidden)
+    assert isinstance(outcomes[2].error, NotFound)
+    with pytest.raises(NotFound):
+        world.jobs.get(ADMIN, mine.id)
+    assert world.jobs.get(ADMIN, theirs.id).job.id == theirs.id
+    with pytest.raises(Forbidden):
+        world.controls.delete_jobs(VIEWER, [theirs.id])
+    with pytest.raises(ValidationError):
+        world.controls.delete_jobs(WRANGLER, list(range(1, MAX_BULK + 2)))
+    assert world.jobs.get(ADMIN, theirs.id).job.id == theirs.id
+
+
 def test_bulk_bounds() -> None:
     assert parse_ids([3, 1, 3], "tasks") == [3, 1]
     for bad in ([], None, "1", [0], [True], [1.0], ["1"], [2**31], list(range(1, MAX_BULK + 2))):
