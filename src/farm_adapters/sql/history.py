@@ -7,7 +7,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, delete, func, insert, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
 
 from farm_adapters.sql import tables as t
 from farm_domain.history import (
@@ -37,6 +47,14 @@ def record_task_changes(connection: Connection, changes: Sequence[StateChange]) 
     connection.execute(insert(t.task_history), [_task_row(change) for change in changes])
     looped = {c.task_id for c in changes if c.after == "queued" and c.task_id is not None}
     trim(connection, t.task_history, t.task_history.c.task_id, looped, TASK_HISTORY_KEPT)
+
+
+def record_task_changes_selected(connection: Connection, changes: Select[Any]) -> None:
+    """Append the task changes a SELECT of (task id, job id, agent id, time, before, after,
+    reason) finds, in one statement however many rows (no task's rows are trimmed: for
+    changes that do not put tasks back in the queue)."""
+    columns = ["task_id", "job_id", "agent_id", "at", "before", "after", "reason"]
+    connection.execute(insert(t.task_history).from_select(columns, changes))
 
 
 def record_agent_change(connection: Connection, change: StateChange) -> None:

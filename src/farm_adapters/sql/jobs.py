@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from farm_adapters.sql import tables as t
-from farm_adapters.sql.history import record_task_changes
+from farm_adapters.sql.history import record_task_changes, record_task_changes_selected
 from farm_adapters.sql.rows import (
     AGENT_ID,
     insert_ignoring_duplicates,
@@ -161,19 +161,17 @@ class SqlTaskRepository:
         unfinished = or_(tk.state.is_(None), tk.state.notin_(_FINISHED_TASK_STATES))
         canceled = WorkState.CANCELED.value
         # Recorded from the rows as they are before the update, in one statement however many.
-        self._c.execute(
-            insert(t.task_history).from_select(
-                ["task_id", "job_id", "agent_id", "at", "before", "after", "reason"],
-                select(
-                    tk.id,
-                    tk.job_id,
-                    tk.agent_id,
-                    literal(now, t.UtcDateTime()),
-                    func.coalesce(tk.state, TaskStatus.QUEUED.value),
-                    literal(canceled),
-                    literal(reason_of(why)),
-                ).where(tk.job_id == job_id, tk.agent_id.is_(None), unfinished),
-            )
+        record_task_changes_selected(
+            self._c,
+            select(
+                tk.id,
+                tk.job_id,
+                tk.agent_id,
+                literal(now, t.UtcDateTime()),
+                func.coalesce(tk.state, TaskStatus.QUEUED.value),
+                literal(canceled),
+                literal(reason_of(why)),
+            ).where(tk.job_id == job_id, tk.agent_id.is_(None), unfinished),
         )
         done = self._c.execute(
             update(t.tasks)
@@ -198,19 +196,17 @@ class SqlTaskRepository:
         self._c.execute(insert(t.tasks), [task_row(task) for task in tasks])
         # Their creation, from the rows just stored, in one statement per job however many.
         for job_id in sorted({task.job_id for task in tasks}):
-            self._c.execute(
-                insert(t.task_history).from_select(
-                    ["task_id", "job_id", "agent_id", "at", "before", "after", "reason"],
-                    select(
-                        tk.id,
-                        tk.job_id,
-                        tk.agent_id,
-                        tk.time_submitted,
-                        literal(None, String()),
-                        _TASK_STATE,
-                        literal(SUBMITTED),
-                    ).where(tk.id > floor, tk.job_id == job_id, tk.time_submitted.is_not(None)),
-                )
+            record_task_changes_selected(
+                self._c,
+                select(
+                    tk.id,
+                    tk.job_id,
+                    tk.agent_id,
+                    tk.time_submitted,
+                    literal(None, String()),
+                    _TASK_STATE,
+                    literal(SUBMITTED),
+                ).where(tk.id > floor, tk.job_id == job_id, tk.time_submitted.is_not(None)),
             )
 
     def of_job(
