@@ -69,11 +69,14 @@ class Ledger:
     last: dict[uuid.UUID, Sent] = field(default_factory=dict)
     uncertain: set[uuid.UUID] = field(default_factory=set)
     heartbeats: int = 0
+    answered: dict[uuid.UUID, list[Sent]] = field(default_factory=dict)
+    """Every answered heartbeat of each agent, oldest first: what a lost one is told apart by."""
 
     def record(self, agent: uuid.UUID, free_ram: int, status: int, sent: float, got: float) -> None:
         self.heartbeats += 1
         if status < 300:
             self.last[agent] = Sent(free_ram, sent, got)
+            self.answered.setdefault(agent, []).append(self.last[agent])
             self.uncertain.discard(agent)
         else:
             self.last.pop(agent, None)
@@ -165,6 +168,19 @@ def compare(sent: Sent, seen: dict[str, Any]) -> str | None:
     return None
 
 
+def _which(answered: list[Sent], seen: dict[str, Any]) -> str:
+    """Which of the agent's answered heartbeats the stored ``free_ram`` is: an older one that
+    won over the last (an ordering fault), or none of them (a value written by something else)."""
+    for back, sent in enumerate(reversed(answered)):
+        if back and sent.free_ram == seen.get("free_ram"):
+            return (
+                f" (that of its heartbeat {back} before the last, of {len(answered)} answered;"
+                f" sent {sent.sent_at:.3f}, answered {sent.answered_at:.3f}; the last sent"
+                f" {answered[-1].sent_at:.3f}; stored heard {seen.get('last_heard_from')})"
+            )
+    return f" (none of its {len(answered)} answered heartbeats sent that)"
+
+
 @dataclass
 class Loss:
     checked: int
@@ -210,7 +226,7 @@ def check(
         for agent in pending:
             why = compare(ledger.last[agent], seen.get(agent, {}))
             if why is not None:
-                lost[agent] = why
+                lost[agent] = why + _which(ledger.answered.get(agent, []), seen.get(agent, {}))
         if not lost or time.monotonic() >= deadline:
             break
         pending = list(lost)

@@ -100,3 +100,23 @@ def test_check_counts_the_lost_sets_the_refused_aside_and_waits_for_a_late_batch
     assert loss.checked == 3 and loss.uncertain == 1
     assert loss.summary() == "1 lost of 3 (1 refused, not checked)"
     assert reads[0] == [a, b, c] and reads[1] == [b, c]
+
+
+def test_a_lost_heartbeat_says_which_older_one_won_or_that_none_did() -> None:
+    agent = uuid.UUID(int=7)
+    ledger = Ledger()
+    for n, ram in enumerate((1000, 2000, 3000)):
+        ledger.record(agent, ram, 200, 100.0 + n, 100.5 + n)
+    ledger.record(agent, 4000, 503, 104.0, 104.5)  # refused: not among the answered
+
+    def stored(ram: int) -> Any:
+        def read(_port: int, agents: list[uuid.UUID], seen: dict[uuid.UUID, Any]) -> None:
+            seen.update({a: {"free_ram": ram, "last_heard_from": at(101.2)} for a in agents})
+
+        return read
+
+    ledger.record(agent, 3000, 200, 105.0, 105.5)
+    older = check(0, ledger, patience=0, read_back=stored(1000)).lost[agent]
+    assert "heartbeat 3 before the last, of 4 answered" in older and "sent 100.000" in older
+    stranger = check(0, ledger, patience=0, read_back=stored(4000)).lost[agent]
+    assert stranger.endswith("(none of its 4 answered heartbeats sent that)")
