@@ -21,6 +21,7 @@ import attrs
 
 from farm_domain.agents import Agent
 from farm_domain.errors import ValidationError
+from farm_domain.validation import INT32_MAX
 from farm_domain.work import Task, TaskStatus
 
 TASK_HISTORY_KEPT = 100
@@ -66,14 +67,15 @@ def _limit(instance: object, attribute: object, value: int) -> None:
 
 
 def _cursor(instance: object, attribute: object, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise ValidationError("before must be a change's id (1 or more)", field="before")
+    if value is not None and not 1 <= value <= INT32_MAX:
+        raise ValidationError(f"before must be a change's id (1 to {INT32_MAX})", field="before")
 
 
 @attrs.frozen
 class HistoryPage:
     """The newest ``limit`` changes older than ``before`` (a change's id; None: the newest).
-    Raises ValidationError for a limit outside 1..MAX_HISTORY or a cursor below 1."""
+    Raises ValidationError for a limit outside 1..MAX_HISTORY or a cursor outside
+    1..INT32_MAX (ids are 32-bit)."""
 
     limit: int = attrs.field(default=DEFAULT_HISTORY, validator=_limit)
     before: int | None = attrs.field(default=None, validator=_cursor)

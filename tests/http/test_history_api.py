@@ -145,6 +145,7 @@ def test_history_of_what_does_not_exist_is_404(farm: Harness) -> None:
         ("limit=-1", "limit"),
         ("before=0", "before"),
         ("before=99999999999", "before"),
+        ("before=2147483648", "before"),  # ten digits, past the ids' 32 bits
         ("limit=1&limit=2", "limit"),
         ("since=2026", "since"),
     ],

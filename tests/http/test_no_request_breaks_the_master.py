@@ -252,7 +252,29 @@ def test_every_route_with_any_path_segment_never_fails_with_a_500(
         assert result.status_code < 500, (method, path, body, result.text[:300])
 
 
-QUERY_KEYS = ["limit", "offset", "state", "title", "target", "actor", "since", "hostname", "other"]
+QUERY_KEYS = [
+    "limit",
+    "offset",
+    "state",
+    "title",
+    "target",
+    "actor",
+    "since",
+    "hostname",
+    "other",
+    # The lists' filters (farm_http.list_filters), history's cursor, the pages' paging.
+    "q",
+    "tag",
+    "user",
+    "jobtype",
+    "sort",
+    "order",
+    "before",
+    "page",
+]
+SEARCHES = st.sampled_from(
+    ["%", "_", "\\", "%_%", "' OR 1=1 --", "É", "İ", "ß", "\ufeff", "a" * 129]
+)
 
 
 @settings(
@@ -261,16 +283,30 @@ QUERY_KEYS = ["limit", "offset", "state", "title", "target", "actor", "since", "
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(
-    path=st.sampled_from(["/api/v1/jobs", "/api/v1/events", "/api/v1/agents", "/api/v1/software"]),
-    params=st.dictionaries(st.sampled_from(QUERY_KEYS), SEGMENT, max_size=4),
+    path=st.sampled_from(
+        [
+            "/api/v1/jobs",
+            "/api/v1/events",
+            "/api/v1/agents",
+            "/api/v1/software",
+            f"/api/v1/agents/{KNOWN}/history",
+            "/api/v1/jobs/{job}/tasks/{task}/history",
+            "/jobs",
+            "/",
+        ]
+    ),
+    params=st.dictionaries(st.sampled_from(QUERY_KEYS), SEGMENT | SEARCHES, max_size=4),
+    repeated=st.sampled_from(QUERY_KEYS),
     raw=st.text(TEXT, max_size=20),
 )
 def test_query_strings_never_fail_with_a_500(
-    job_farm, path: str, params: dict[str, str], raw: str
+    job_farm, path: str, params: dict[str, str], repeated: str, raw: str
 ) -> None:
-    farm, _, _ = job_farm
+    farm, job_id, task_id = job_farm
+    path = path.format(job=job_id, task=task_id)
     encoded = urllib.parse.urlencode(params)
-    for query in (encoded, urllib.parse.quote(raw, safe="=&%")):
+    twice = urllib.parse.urlencode([(repeated, "1"), (repeated, "2"), *params.items()])
+    for query in (encoded, twice, urllib.parse.quote(raw, safe="=&%")):
         result = farm.client.simulate_get(path, query_string=query)
         assert result.status_code in (200, 400), (path, query, result.text[:300])
 

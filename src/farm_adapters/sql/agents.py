@@ -515,11 +515,10 @@ def _filtered(statement: Select[*Columns], query: AgentQuery, dialect: str) -> S
     elif query.state is not None:
         conditions += [a.state == query.state.label, a.disabled.is_(False)]
     if query.text is not None:
-        needle = query.text.lower()
         conditions.append(
             or_(
-                func.lower(a.hostname).contains(needle, autoescape=True),
-                func.coalesce(a.remote_ip, "").contains(needle, autoescape=True),
+                a.hostname.icontains(query.text, autoescape=True),
+                func.coalesce(a.remote_ip, "").icontains(query.text, autoescape=True),
             )
         )
     if query.tag is not None:

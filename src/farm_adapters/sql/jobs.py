@@ -575,7 +575,9 @@ class SqlJobRepository:
         if query.title is not None:
             conditions.append(j.title == query.title)
         if query.text is not None:
-            conditions.append(func.lower(j.title).contains(query.text.lower(), autoescape=True))
+            # Both sides lowered by the database (SQLite's lower() folds ASCII letters only):
+            # a part of the title as written always finds it.
+            conditions.append(j.title.icontains(query.text, autoescape=True))
         if query.user is not None:
             conditions.append(or_(j.submitted_by == query.user, j.user == query.user))
         if query.jobtype is not None:

@@ -7,6 +7,7 @@ from typing import Annotated, TypedDict
 
 from farm_domain.errors import ValidationError
 from farm_domain.history import DEFAULT_HISTORY, MAX_HISTORY, HistoryPage, StateChange
+from farm_domain.validation import INT32_MAX
 from farm_http.conversion import IsoTime, UuidText, iso_time, url_argument_error
 from farm_http.openapi import Json
 
@@ -16,7 +17,7 @@ class HistoryFilters(TypedDict, total=False):
     ``before`` (the last id of the previous page) when given."""
 
     limit: Annotated[int, Json(minimum=1, maximum=MAX_HISTORY)]
-    before: Annotated[int, Json(minimum=1)]
+    before: Annotated[int, Json(minimum=1, maximum=INT32_MAX)]
 
 
 _ARGUMENTS = tuple(HistoryFilters.__annotations__)
